@@ -1,0 +1,153 @@
+"""Configuration from the environment, validated once at start.
+
+Every process calls :func:`load_settings` before doing anything else, so a missing or malformed
+setting stops it with one line that names the variable instead of failing on the first request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+DEFAULT_API_VERSION = "2018-09-01"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it and says what is expected."""
+
+
+@dataclass(frozen=True)
+class StampSettings:
+    """How to reach and authenticate to one stamp's admin Azure Resource Manager endpoint."""
+
+    name: str
+    arm_endpoint: str
+    client_id: str
+    client_secret: str | None = field(default=None, repr=False)
+    client_cert_path: str | None = None
+    tenant_id: str | None = None
+    ca_bundle: str | None = None
+    subscription_id: str | None = None
+    location: str | None = None
+    api_version: str = DEFAULT_API_VERSION
+    adfs_scope_suffix: str = "/openid"
+    aad_scope_suffix: str = "/.default"
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a process needs; secrets are excluded from ``repr`` so they never reach a log."""
+
+    redis_url: str
+    stamp: StampSettings
+    slack_bot_token: str = field(default="", repr=False)
+    slack_signing_secret: str = field(default="", repr=False)
+    slack_app_token: str = field(default="", repr=False)
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    operators: frozenset[str] = frozenset()
+    poll_interval: float = 30.0
+    port: int = 3000
+
+    def secrets(self) -> list[str]:
+        """Values that must never appear in a log line or a message."""
+        values = [
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            self.stamp.client_secret or "",
+        ]
+        return [v for v in values if len(v) >= 6]
+
+
+def _required(env: Mapping[str, str], name: str, hint: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"{name} is not set: {hint}")
+    return value
+
+
+def _https_url(env: Mapping[str, str], name: str, value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme != "https" or not parsed.netloc:
+        raise SettingsError(f"{name} must be an https:// URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {raw!r}")
+    return value
+
+
+def _readable_file(name: str, path: str) -> str:
+    if not os.path.isfile(path):
+        raise SettingsError(f"{name} names {path!r}, which is not a readable file")
+    return path
+
+
+def load_stamp(env: Mapping[str, str]) -> StampSettings:
+    """Read the single-stamp ``AZS_*`` variables."""
+    arm = _https_url(env, "AZS_ARM_ENDPOINT", _required(
+        env, "AZS_ARM_ENDPOINT", "set it to the stamp's admin ARM endpoint, "
+        "e.g. https://adminmanagement.local.azurestack.external"))
+    client_id = _required(env, "AZS_CLIENT_ID", "set it to the service principal's application id")
+    secret = env.get("AZS_CLIENT_SECRET", "").strip() or None
+    cert = env.get("AZS_CLIENT_CERT", "").strip() or None
+    if bool(secret) == bool(cert):
+        raise SettingsError(
+            "set exactly one of AZS_CLIENT_SECRET or AZS_CLIENT_CERT (path of a PEM with certificate and key)")
+    if cert:
+        _readable_file("AZS_CLIENT_CERT", cert)
+    ca_bundle = env.get("AZS_CA_BUNDLE", "").strip() or None
+    if ca_bundle:
+        _readable_file("AZS_CA_BUNDLE", ca_bundle)
+    return StampSettings(
+        name=env.get("AZS_STAMP_NAME", "").strip() or urlparse(arm).hostname or "stamp",
+        arm_endpoint=arm,
+        client_id=client_id,
+        client_secret=secret,
+        client_cert_path=cert,
+        tenant_id=env.get("AZS_TENANT_ID", "").strip() or None,
+        ca_bundle=ca_bundle,
+        subscription_id=env.get("AZS_SUBSCRIPTION_ID", "").strip() or None,
+        location=env.get("AZS_LOCATION", "").strip() or None,
+        api_version=env.get("AZS_API_VERSION", "").strip() or DEFAULT_API_VERSION,
+        adfs_scope_suffix=env.get("AZS_ADFS_SCOPE_SUFFIX", "").strip() or "/openid",
+        timeout_seconds=_float(env, "AZS_HTTP_TIMEOUT", 30.0, 1.0),
+    )
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = True) -> Settings:
+    """Validate the environment; raise :class:`SettingsError` naming the first bad variable."""
+    env = os.environ if env is None else env
+    slack_api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
+    if urlparse(slack_api_url).scheme not in ("http", "https") or not slack_api_url.endswith("/api/"):
+        raise SettingsError(f"SLACK_API_URL must be a URL ending in /api/, got {slack_api_url!r}")
+    port_raw = env.get("PORT", "").strip() or "3000"
+    if not port_raw.isdigit() or not 0 < int(port_raw) < 65536:
+        raise SettingsError(f"PORT must be a TCP port number, got {port_raw!r}")
+    operators = frozenset(u.strip() for u in env.get("AZS_OPERATORS", "").split(",") if u.strip())
+    return Settings(
+        redis_url=env.get("REDIS_URL", "").strip() or "redis://127.0.0.1:6379/0",
+        stamp=load_stamp(env),
+        slack_bot_token=_required(env, "SLACK_BOT_TOKEN", "set it to the app's xoxb- bot token"),
+        slack_signing_secret=(
+            _required(env, "SLACK_SIGNING_SECRET", "copy it from the app's Basic Information page")
+            if need_slack else env.get("SLACK_SIGNING_SECRET", "")),
+        slack_app_token=env.get("SLACK_APP_TOKEN", "").strip(),
+        slack_api_url=slack_api_url,
+        operators=operators,
+        poll_interval=_float(env, "AZS_POLL_INTERVAL", 30.0, 0.05),
+        port=int(port_raw),
+    )
