@@ -1,0 +1,264 @@
+"""The only module that talks HTTP to a stamp's admin ARM endpoint (``Microsoft.Backup.Admin``).
+
+It adds the bearer token, a correlation id per logical operation, retries with backoff on
+throttling, server errors and timeouts (honouring ``Retry-After``), and refuses to send a token
+to any host but the configured one.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlparse
+
+import requests
+
+from bot.auth import StampAuthError, TokenProvider, VerifyingSession
+from bot.models import Backup, BackupLocation, backup_id_from, backups_from_list
+from bot.settings import StampSettings
+
+log = logging.getLogger(__name__)
+
+SUBSCRIPTIONS_API_VERSION = "2016-05-01"
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+DEFAULT_PROVIDER_SUBSCRIPTION = "default provider subscription"
+
+
+class StampError(Exception):
+    """A stamp call failed; ``str()`` is safe to show an operator."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
+                 correlation_id: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.correlation_id = correlation_id
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        """Worth trying again later: the stamp was unreachable, throttled or failing."""
+        return self.status is None or self.status in RETRYABLE_STATUSES
+
+
+def retry_after_seconds(headers: Any, default: float | None = None) -> float | None:
+    """``Retry-After`` as seconds (whole seconds or an HTTP date), else ``retry-after-ms``."""
+    raw = headers.get("Retry-After") if headers is not None else None
+    if raw:
+        raw = str(raw).strip()
+        if raw.isdigit():
+            return float(raw)
+        try:
+            return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
+        except (TypeError, ValueError):
+            pass
+    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
+        value = headers.get(name) if headers is not None else None
+        if value and str(value).strip().isdigit():
+            return int(str(value).strip()) / 1000.0
+    return default
+
+
+@dataclass(frozen=True)
+class ArmResponse:
+    """What pollers need from a response: status, headers and the body as JSON (or ``None``)."""
+
+    status: int
+    headers: dict[str, str]
+    body: Any
+    correlation_id: str | None
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == lowered), None)
+
+
+@dataclass(frozen=True)
+class StartedBackup:
+    """The answer to ``createBackup``: the new backup's id and where to follow it."""
+
+    backup_id: str
+    location_url: str | None
+    async_url: str | None
+    retry_after: float | None
+    correlation_id: str | None
+
+
+def _error_from(response: requests.Response, what: str) -> StampError:
+    code, message = None, None
+    try:
+        error = response.json().get("error") or {}
+        code, message = error.get("code"), error.get("message")
+    except (ValueError, AttributeError):
+        pass
+    correlation = response.headers.get("x-ms-correlation-request-id")
+    hint = {
+        401: "the stamp rejected the service principal's token",
+        403: "the service principal lacks permission (it needs Microsoft.Backup.Admin/backupLocations/read, "
+             "backupLocations/createBackup/action and backupLocations/backups/read on the Default Provider "
+             "Subscription)",
+        404: "not found on the stamp",
+        409: "the stamp refused because another operation is in progress",
+        429: "the stamp is throttling requests",
+    }.get(response.status_code, "the stamp returned an error")
+    detail = f" ({code}: {message})" if code or message else ""
+    return StampError(f"{what}: {hint}{detail} [HTTP {response.status_code}]", status=response.status_code,
+                      code=str(code) if code else None, correlation_id=correlation,
+                      retry_after=retry_after_seconds(response.headers))
+
+
+class ArmClient:
+    """Backup operations on one stamp. Thread-safe; create one per stamp per process."""
+
+    def __init__(self, stamp: StampSettings, *, max_attempts: int = 4, max_backoff: float = 20.0,
+                 http: VerifyingSession | None = None, tokens: TokenProvider | None = None) -> None:
+        self.stamp = stamp
+        self.http = http or VerifyingSession(verify=stamp.ca_bundle or True, timeout=stamp.timeout_seconds)
+        self.tokens = tokens or TokenProvider(stamp, self.http)
+        self.max_attempts = max_attempts
+        self.max_backoff = max_backoff
+        self._origin = self._origin_of(stamp.arm_endpoint)
+        self._scope_lock = threading.Lock()
+        self._subscription_id = stamp.subscription_id
+        self._location = stamp.location
+
+    @staticmethod
+    def _origin_of(url: str) -> tuple[str, str]:
+        parsed = urlparse(url)
+        return parsed.scheme.lower(), (parsed.netloc or "").lower()
+
+    def request(self, method: str, url: str, *, what: str, params: dict[str, str] | None = None,
+                correlation_id: str | None = None, accept: frozenset[int] = frozenset({200})) -> ArmResponse:
+        """Send one logical request, retrying what is worth retrying; raise :class:`StampError` otherwise."""
+        if self._origin_of(url) != self._origin:
+            raise StampError(f"{what}: refusing to send credentials to {urlparse(url).netloc!r}, which is not "
+                             f"the configured ARM endpoint", code="ForeignHost")
+        correlation_id = correlation_id or str(uuid.uuid4())
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                headers = {"Authorization": f"Bearer {self.tokens.token()}",
+                           "x-ms-correlation-request-id": correlation_id,
+                           "x-ms-client-request-id": correlation_id, "Accept": "application/json"}
+                response = self.http.request(method, url, params=params, headers=headers)
+            except StampAuthError as exc:
+                raise StampError(f"{what}: {exc}", code="AuthenticationFailed") from exc
+            except requests.RequestException as exc:
+                if attempt >= self.max_attempts:
+                    raise StampError(f"{what}: the stamp did not answer ({type(exc).__name__})") from exc
+                self._sleep(attempt, None, what, type(exc).__name__)
+                continue
+            if response.status_code == 401 and not refreshed:
+                refreshed = True
+                self.tokens.invalidate()
+                continue
+            if response.status_code in RETRYABLE_STATUSES and attempt < self.max_attempts:
+                self._sleep(attempt, retry_after_seconds(response.headers), what, str(response.status_code))
+                continue
+            if response.status_code not in accept:
+                raise _error_from(response, what)
+            return ArmResponse(response.status_code, dict(response.headers), self._json(response),
+                               response.headers.get("x-ms-correlation-request-id") or correlation_id)
+
+    @staticmethod
+    def _json(response: requests.Response) -> Any:
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    def _sleep(self, attempt: int, retry_after: float | None, what: str, reason: str) -> None:
+        backoff = min(self.max_backoff, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+        delay = min(self.max_backoff, retry_after) if retry_after is not None else backoff
+        log.warning("retrying %s after %s in %.1fs (attempt %d)", what, reason, delay, attempt)
+        time.sleep(delay)
+
+    # --- addressing -------------------------------------------------------------------------------
+
+    def _discover_scope(self) -> tuple[str, str]:
+        with self._scope_lock:
+            if not self._subscription_id:
+                body = self.request("GET", f"{self.stamp.arm_endpoint}/subscriptions", what="list subscriptions",
+                                    params={"api-version": SUBSCRIPTIONS_API_VERSION}).body
+                subs = [s for s in (body or {}).get("value") or [] if isinstance(s, dict)]
+                named = [s for s in subs if str(s.get("displayName", "")).lower() == DEFAULT_PROVIDER_SUBSCRIPTION]
+                if not (named or subs):
+                    raise StampError("the service principal sees no subscription: grant it a role on the "
+                                     "Default Provider Subscription or set AZS_SUBSCRIPTION_ID")
+                self._subscription_id = str((named or subs)[0]["subscriptionId"])
+            if not self._location:
+                body = self.request(
+                    "GET", f"{self.stamp.arm_endpoint}/subscriptions/{self._subscription_id}/locations",
+                    what="list locations", params={"api-version": SUBSCRIPTIONS_API_VERSION}).body
+                locations = [x for x in (body or {}).get("value") or [] if isinstance(x, dict) and x.get("name")]
+                if not locations:
+                    raise StampError("the stamp lists no region: set AZS_LOCATION")
+                self._location = str(locations[0]["name"])
+            return self._subscription_id, self._location
+
+    @property
+    def region(self) -> str:
+        return self._discover_scope()[1]
+
+    def _location_url(self) -> str:
+        sub, region = self._discover_scope()
+        return (f"{self.stamp.arm_endpoint}/subscriptions/{sub}/resourceGroups/System.{region}"
+                f"/providers/Microsoft.Backup.Admin/backupLocations/{region}")
+
+    def _params(self) -> dict[str, str]:
+        return {"api-version": self.stamp.api_version}
+
+    # --- operations -------------------------------------------------------------------------------
+
+    def backup_location(self) -> BackupLocation:
+        body = self.request("GET", self._location_url(), what="read the backup location", params=self._params()).body
+        return BackupLocation.from_json(body)
+
+    def list_backups(self) -> list[Backup]:
+        body = self.request("GET", self._location_url() + "/backups", what="list backups",
+                            params=self._params()).body
+        return backups_from_list(body)
+
+    def get_backup(self, backup_id: str, *, correlation_id: str | None = None) -> Backup | None:
+        """The backup, or ``None`` when the stamp does not (yet) know it."""
+        try:
+            response = self.request("GET", f"{self._location_url()}/backups/{backup_id}", what="read the backup",
+                                    params=self._params(), correlation_id=correlation_id)
+        except StampError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return Backup.from_json(response.body)
+
+    def start_backup(self) -> StartedBackup:
+        """``createBackup``; the backup id is the GUID at the end of the operation URL."""
+        response = self.request("POST", self._location_url() + "/createBackup", what="start a backup",
+                                params=self._params(), accept=frozenset({200, 201, 202}))
+        location = response.header("Location")
+        async_url = response.header("Azure-AsyncOperation")
+        source = async_url or location
+        body_backup = Backup.from_json(response.body)
+        if source:
+            backup_id = backup_id_from(source)
+        elif body_backup:
+            backup_id = body_backup.backup_id
+        else:
+            raise StampError("start a backup: the stamp accepted the request but named no operation to follow",
+                             status=response.status)
+        return StartedBackup(backup_id=backup_id, location_url=location, async_url=async_url,
+                             retry_after=retry_after_seconds(response.headers), correlation_id=response.correlation_id)
+
+    def poll(self, url: str, *, correlation_id: str | None = None) -> ArmResponse:
+        """GET an operation URL; 200 and 202 are both answers, 404 raises with ``status=404``."""
+        return self.request("GET", url, what="follow the backup operation", correlation_id=correlation_id,
+                            accept=frozenset({200, 201, 202}))
