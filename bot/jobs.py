@@ -1,0 +1,260 @@
+"""Backup jobs in Redis: one hash per job, a due set for the poller, one lock per stamp.
+
+The store owns every state transition. Workers claim a job with an expiring lease and a fencing
+number (the job's ``fence`` counter, bumped on each claim); every write a worker makes is checked
+against that number in one Lua call, so a worker that stalled past its lease cannot overwrite a
+newer claim or report a backup twice.
+
+States::
+
+    starting --createBackup 202--> running --terminal status--> finished --posted--> notified
+        \\--createBackup failed--> start_failed
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from typing import Any
+
+import redis
+
+from bot import keys
+from bot.models import Backup
+
+HISTORY_LENGTH = 50
+
+# Fenced update. KEYS: job, lease, due set, active set, stamp lock, stamp history.
+# ARGV: fence, lease token, job id, next due ("" = leave the due set), release ("1" = job is over),
+#       keep_lease ("1" = keep the claim), expected state ("" = any), then field/value pairs.
+_FENCED_UPDATE = """
+if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[1] then return 0 end
+if ARGV[7] ~= '' and redis.call('HGET', KEYS[1], 'state') ~= ARGV[7] then return 0 end
+if #ARGV > 7 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
+if ARGV[4] ~= '' then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3]) end
+if ARGV[5] == '1' then
+  redis.call('ZREM', KEYS[3], ARGV[3])
+  redis.call('SREM', KEYS[4], ARGV[3])
+  if redis.call('GET', KEYS[5]) == ARGV[3] then redis.call('DEL', KEYS[5]) end
+  redis.call('LPUSH', KEYS[6], ARGV[3])
+  redis.call('LTRIM', KEYS[6], 0, HISTORY_LAST_INDEX)
+end
+if ARGV[6] ~= '1' and redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
+return 1
+""".replace("HISTORY_LAST_INDEX", str(HISTORY_LENGTH - 1))
+
+# Claim. KEYS: lease, job. ARGV: token, ttl ms. Returns {fence, field, value, ...}, {0} if taken, {-1} if gone.
+_CLAIM = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return {-1} end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
+local fence = redis.call('HINCRBY', KEYS[2], 'fence', 1)
+local result = redis.call('HGETALL', KEYS[2])
+table.insert(result, 1, fence)
+return result
+"""
+
+
+class JobState(StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    FINISHED = "finished"
+    NOTIFIED = "notified"
+    START_FAILED = "start_failed"
+
+
+@dataclass
+class Job:
+    """One backup the bot started, as stored in its Redis hash (all fields round-trip as strings)."""
+
+    job_id: str
+    stamp: str
+    requester: str
+    channel: str
+    state: JobState = JobState.STARTING
+    requested_at: float = field(default_factory=time.time)
+    backup_id: str = ""
+    started_at: float = 0.0
+    start_ts: str = ""
+    strategy: str = ""
+    poll_url: str = ""
+    location_url: str = ""
+    correlation_id: str = ""
+    finished_at: float = 0.0
+    result: str = ""
+    error: str = ""
+    poll_failures: int = 0
+    notified_ts: str = ""
+    fence: int = 0
+
+    @staticmethod
+    def new_id() -> str:
+        return uuid.uuid4().hex
+
+    @property
+    def backup(self) -> Backup | None:
+        """The final backup, once the job has one."""
+        return Backup.from_dict(json.loads(self.result)) if self.result else None
+
+    def to_mapping(self) -> Mapping[Any, Any]:
+        """Hash fields for Redis; ``fence`` is only ever changed by a claim."""
+        return {f.name: str(getattr(self, f.name)) for f in fields(self) if f.name != "fence"}
+
+    @classmethod
+    def from_fields(cls, data: dict[str, str]) -> Job:
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in data:
+                continue
+            raw = data[f.name]
+            if f.type in ("float", float):
+                kwargs[f.name] = float(raw or 0)
+            elif f.type in ("int", int):
+                kwargs[f.name] = int(raw or 0)
+            elif f.name == "state":
+                kwargs[f.name] = JobState(raw)
+            else:
+                kwargs[f.name] = raw
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A worker's hold on a job: the lease token and the fencing number it was given."""
+
+    job: Job
+    token: str
+    fence: int
+
+
+def _decode(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class JobStore:
+    """All reads and writes of job state. Safe to share between threads and processes."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+        self._fenced_update = client.register_script(_FENCED_UPDATE)
+        self._claim = client.register_script(_CLAIM)
+
+    # --- web side ---------------------------------------------------------------------------------
+
+    def reserve(self, job: Job) -> Job | None:
+        """Save ``job`` and take its stamp's lock; if another job holds it, return that job instead."""
+        lock = keys.stamp_lock_key(job.stamp)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(lock)  # type: ignore[no-untyped-call]
+                    holder = pipe.get(lock)
+                    if holder is not None:
+                        current = self.get(_decode(holder))
+                        if current is not None and current.state in (JobState.STARTING, JobState.RUNNING,
+                                                                     JobState.FINISHED):
+                            pipe.unwatch()
+                            return current
+                    pipe.multi()
+                    pipe.set(lock, job.job_id)
+                    pipe.hset(keys.job_key(job.job_id), mapping=job.to_mapping())
+                    pipe.sadd(keys.active_jobs_key(), job.job_id)
+                    pipe.execute()
+                    return None
+                except redis.WatchError:
+                    continue
+
+    def mark_running(self, job: Job, *, due_at: float) -> None:
+        """Record the operation to follow and hand the job to the poller."""
+        job.state = JobState.RUNNING
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.job_key(job.job_id), mapping=job.to_mapping())
+            pipe.zadd(keys.due_key(), {job.job_id: due_at})
+            pipe.execute()
+
+    def mark_start_failed(self, job: Job, error: str) -> None:
+        """The stamp refused or never answered the start: free the stamp for the next attempt."""
+        job.state, job.error = JobState.START_FAILED, error
+        lock = keys.stamp_lock_key(job.stamp)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(lock)  # type: ignore[no-untyped-call]
+                    holder = pipe.get(lock)
+                    pipe.multi()
+                    pipe.hset(keys.job_key(job.job_id), mapping=job.to_mapping())
+                    pipe.srem(keys.active_jobs_key(), job.job_id)
+                    if holder is not None and _decode(holder) == job.job_id:
+                        pipe.delete(lock)
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
+
+    def set_start_message(self, job_id: str, ts: str) -> None:
+        self.redis.hset(keys.job_key(job_id), "start_ts", ts)
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job | None:
+        data = self.redis.hgetall(keys.job_key(job_id))
+        if not data:
+            return None
+        return Job.from_fields({_decode(k): _decode(v) for k, v in data.items()})
+
+    def active_jobs(self) -> list[Job]:
+        ids = sorted(_decode(i) for i in self.redis.smembers(keys.active_jobs_key()))
+        jobs = [self.get(i) for i in ids]
+        return sorted((j for j in jobs if j is not None), key=lambda j: j.requested_at)
+
+    def find_by_backup_id(self, stamp: str, backup_id: str) -> Job | None:
+        """The job that started ``backup_id``, among active and recent ones (to name the requester)."""
+        ids = [_decode(i) for i in self.redis.lrange(keys.history_key(stamp), 0, -1)]
+        ids += [_decode(i) for i in self.redis.smembers(keys.active_jobs_key())]
+        for job_id in ids:
+            job = self.get(job_id)
+            if job is not None and job.backup_id == backup_id:
+                return job
+        return None
+
+    def ping(self) -> bool:
+        return bool(self.redis.ping())
+
+    # --- worker side ------------------------------------------------------------------------------
+
+    def due(self, now: float, limit: int = 500) -> list[str]:
+        return [_decode(i) for i in self.redis.zrangebyscore(keys.due_key(), "-inf", now, start=0, num=limit)]
+
+    def claim(self, job_id: str, *, ttl: float) -> Claim | None:
+        """Take a job for one poll, or ``None`` if another worker holds it (or it vanished)."""
+        token = uuid.uuid4().hex
+        result = self._claim(keys=[keys.lease_key(job_id), keys.job_key(job_id)], args=[token, int(ttl * 1000)])
+        if not result or int(result[0]) <= 0:
+            if result and int(result[0]) == -1:
+                self.redis.zrem(keys.due_key(), job_id)
+            return None
+        pairs = [_decode(v) for v in result[1:]]
+        job = Job.from_fields(dict(zip(pairs[0::2], pairs[1::2], strict=True)))
+        return Claim(job=job, token=token, fence=int(result[0]))
+
+    def update(self, claim: Claim, *, next_due: float | None = None, done: bool = False, keep_lease: bool = False,
+               expect_state: JobState | None = None, **changes: Any) -> bool:
+        """Apply ``changes`` to the claimed job if the claim is still the newest; ``False`` if fenced off."""
+        job = claim.job
+        for name, value in changes.items():
+            setattr(job, name, value)
+        flat: list[str] = []
+        for name in changes:
+            flat += [name, str(getattr(job, name))]
+        args = [str(claim.fence), claim.token, job.job_id, "" if next_due is None else repr(next_due),
+                "1" if done else "", "1" if keep_lease else "", expect_state.value if expect_state else "", *flat]
+        job_keys = [keys.job_key(job.job_id), keys.lease_key(job.job_id), keys.due_key(),
+                    keys.active_jobs_key(), keys.stamp_lock_key(job.stamp), keys.history_key(job.stamp)]
+        return bool(self._fenced_update(keys=job_keys, args=args))
+
+    def release(self, claim: Claim) -> None:
+        """Give a claim back early (shutdown): the job becomes due again at once for another worker."""
+        self.update(claim, next_due=time.time())
