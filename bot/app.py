@@ -1,0 +1,58 @@
+"""Wiring: build the Bolt app, the job store and the stamp client from settings.
+
+The web process, the Socket Mode process, the worker, the demo and the tests all build their
+parts here, so each runs the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import redis
+from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
+
+import handlers
+from bot.arm import ArmClient
+from bot.backups import BackupService
+from bot.jobs import JobStore
+from bot.settings import Settings
+from bot.slack import SlackPoster, make_web_client
+
+
+def make_redis(settings: Settings) -> redis.Redis:
+    """Short timeouts, so a Redis outage turns into a clear reply well inside Slack's 3 s."""
+    return redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1.0, socket_timeout=2.0,
+                                health_check_interval=15, retry_on_timeout=False)
+
+
+def make_service(settings: Settings, client: WebClient | None = None) -> BackupService:
+    return BackupService(
+        stamp=settings.stamp.name,
+        store=JobStore(make_redis(settings)),
+        arm=ArmClient(settings.stamp),
+        poster=SlackPoster(client or make_web_client(settings)),
+        poll_interval=settings.poll_interval,
+        operators=settings.operators,
+    )
+
+
+def build_app(settings: Settings, service: BackupService | None = None) -> App:
+    """A Bolt app whose listeners find the :class:`BackupService` in their context."""
+    client = make_web_client(settings)
+    service = service or make_service(settings, client)
+    app = App(
+        client=client,
+        signing_secret=settings.slack_signing_secret,
+        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="listener"),
+        request_verification_enabled=True,
+    )
+
+    @app.middleware
+    def provide_service(context: BoltContext, next: Callable[[], None]) -> None:
+        context["service"] = service
+        next()
+
+    handlers.register(app)
+    return app

@@ -1,0 +1,109 @@
+"""What each ``/azs backup`` command does, independent of Slack's plumbing.
+
+Listeners call these functions after ``ack()`` and send back the :class:`Message` they return;
+the CLI and demo use the same functions. Stamp and Redis failures become messages here, so an
+operator always gets an answer and never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+from slack_sdk.errors import SlackApiError
+
+from bot import messages
+from bot.arm import ArmClient, StampError
+from bot.jobs import Job, JobStore
+from bot.lro import choose_strategy
+from bot.messages import Message
+from bot.slack import SlackPoster
+
+log = logging.getLogger(__name__)
+
+REDIS_DOWN = ("the bot's job store (Redis) is not answering, so nothing was started or read. "
+              "Try again in a minute; if it persists, check the Redis service.")
+
+
+@dataclass
+class BackupService:
+    """One stamp's backup operations as the bot offers them."""
+
+    stamp: str
+    store: JobStore
+    arm: ArmClient
+    poster: SlackPoster
+    poll_interval: float
+    operators: frozenset[str]
+
+    def can_start(self, user: str) -> bool:
+        """Only listed operators may start a backup; an empty list lets nobody."""
+        return user in self.operators
+
+    def guarded(self, what: str, action: Callable[[], Message]) -> Message:
+        """Run ``action`` and turn any failure into a message the operator can act on."""
+        try:
+            return action()
+        except redis.RedisError:
+            log.exception("redis failed while trying to %s", what)
+            return messages.error_message(REDIS_DOWN)
+        except StampError as exc:
+            log.warning("stamp call failed while trying to %s: %s (correlation id %s)", what, exc, exc.correlation_id)
+            return messages.error_message(f"I could not {what} on {self.stamp}: {exc}")
+        except Exception:
+            log.exception("unexpected failure while trying to %s", what)
+            return messages.error_message(f"something went wrong while trying to {what}; the details are in the "
+                                          "bot's log.")
+
+    def preview(self) -> Message:
+        """The confirmation card, or who is already running a backup."""
+        running = self.store.active_jobs()
+        mine = next((j for j in running if j.stamp == self.stamp), None)
+        if mine is not None:
+            return messages.already_running(mine)
+        location = self.arm.backup_location()
+        backups = self.arm.list_backups()
+        return messages.confirmation(self.stamp, self.arm.region, location, backups[0] if backups else None)
+
+    def start(self, requester: str, channel: str) -> Message:
+        """Take the stamp's lock, call ``createBackup`` and announce the backup in the channel."""
+        job = Job(job_id=Job.new_id(), stamp=self.stamp, requester=requester, channel=channel)
+        holder = self.store.reserve(job)
+        if holder is not None:
+            return messages.already_running(holder)
+        try:
+            started = self.arm.start_backup()
+        except Exception as exc:
+            self.store.mark_start_failed(job, str(exc) if isinstance(exc, StampError) else type(exc).__name__)
+            raise
+        job.backup_id, job.started_at = started.backup_id, time.time()
+        job.strategy, poll_url = choose_strategy(started.async_url, started.location_url)
+        job.poll_url, job.location_url = poll_url or "", started.location_url or ""
+        job.correlation_id = started.correlation_id or ""
+        first_poll = job.started_at + max(self.poll_interval, started.retry_after or 0.0)
+        self.store.mark_running(job, due_at=first_poll)
+        log.info("backup %s started on %s by %s (job %s)", job.backup_id, self.stamp, requester, job.job_id)
+        announcement = messages.started(job)
+        try:
+            self.store.set_start_message(job.job_id, self.poster.post(channel, announcement, user=requester))
+        except SlackApiError as exc:
+            log.error("could not announce backup %s in Slack: %s", job.backup_id, exc.response.get("error"))
+        return announcement
+
+    def status(self) -> Message:
+        return messages.status(self.store.active_jobs())
+
+    def list(self) -> Message:
+        return messages.backup_list(self.stamp, self.arm.list_backups())
+
+    def show(self, backup_id: str) -> Message:
+        backup = self.arm.get_backup(backup_id)
+        if backup is None:
+            return messages.error_message(f"the stamp {self.stamp} has no backup `{backup_id}`.")
+        return messages.backup_detail(self.stamp, backup)
+
+    def config(self) -> Message:
+        return messages.config(self.stamp, self.arm.backup_location())

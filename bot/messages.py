@@ -1,0 +1,219 @@
+"""Every message the bot shows, as pure functions: data in, Block Kit blocks and fallback text out.
+
+Listeners and the poller only choose which function to call; the words and layout live here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.jobs import Job
+from bot.models import Backup, BackupLocation, human_duration
+
+START_ACTION_ID = "backup_start"
+MAX_ROLES_SHOWN = 30
+MAX_BACKUPS_LISTED = 10
+
+USAGE = (
+    "*Usage*\n"
+    "• `/azs backup` (or `/azs backup start`): start an infrastructure backup, after a confirmation\n"
+    "• `/azs backup status`: backups the bot is following\n"
+    "• `/azs backup list`: the latest backups, newest first\n"
+    "• `/azs backup show <backup id>`: one backup in full, with role statuses\n"
+    "• `/azs backup config`: the backup location and scheduler\n"
+    "• `/azs help`: this help"
+)
+
+_STATUS_EMOJI = {"succeeded": ":white_check_mark:", "partialsucceeded": ":warning:", "failed": ":x:",
+                 "skipped": ":fast_forward:", "running": ":hourglass_flowing_sand:",
+                 "creating": ":hourglass_flowing_sand:", "queued": ":hourglass_flowing_sand:"}
+_STATUS_WORDS = {"succeeded": "Succeeded", "partialsucceeded": "Partially succeeded (PartialSucceeded)",
+                 "failed": "Failed"}
+
+
+@dataclass(frozen=True)
+class Message:
+    """A Slack message: fallback ``text`` (notifications, screen readers) plus ``blocks``."""
+
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": self.blocks}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+
+
+def _fields(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    return {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"[:2000]} for k, v in pairs[:10]]}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
+
+
+def when(moment: datetime | float | None) -> str:
+    """An absolute UTC time an operator can paste into a ticket."""
+    if moment is None or moment == 0:
+        return "unknown"
+    if isinstance(moment, float | int):
+        moment = datetime.fromtimestamp(moment, UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def age(moment: datetime | float | None, now: float | None = None) -> str:
+    if moment is None or moment == 0:
+        return "unknown"
+    stamp = moment.timestamp() if isinstance(moment, datetime) else float(moment)
+    return human_duration(max(0.0, (now or time.time()) - stamp)) + " ago"
+
+
+def status_label(status: str) -> str:
+    key = status.lower()
+    return f"{_STATUS_EMOJI.get(key, ':grey_question:')} {_STATUS_WORDS.get(key, status)}"
+
+
+def help_message(problem: str | None = None) -> Message:
+    lead = f":information_source: {problem}\n\n" if problem else ""
+    return Message(text=(lead + USAGE).replace("*", ""), blocks=[_section(lead + USAGE)])
+
+
+def error_message(text: str) -> Message:
+    return Message(text=f"Sorry: {text}", blocks=[_section(f":warning: {text}")])
+
+
+def not_an_operator(user: str, operators_configured: bool) -> Message:
+    how = ("Ask an operator to add your Slack user ID to `AZS_OPERATORS`." if operators_configured else
+           "No operator is configured yet: set `AZS_OPERATORS` to a comma-separated list of Slack user IDs "
+           "(e.g. `U012ABCDEF`) and restart the bot.")
+    return error_message(f"<@{user}>, only backup operators may start a backup. {how}")
+
+
+def confirmation(stamp: str, region: str, location: BackupLocation, latest: Backup | None) -> Message:
+    """The ephemeral "start a backup?" card with the facts an operator checks first."""
+    last = (f"{status_label(latest.status)} `{latest.backup_id}`, {age(latest.created)}" if latest else "none yet")
+    pairs = [("Stamp", stamp), ("Region", region), ("Last backup", last),
+             ("Free capacity", location.available_capacity or "unknown"),
+             ("Scheduler", _on_off(location.scheduler_enabled)), ("Target", location.path or location.blob_url or "-")]
+    warning = [] if location.is_configured else [
+        _section(":warning: The backup location looks unconfigured (no target path or encryption certificate); "
+                 "the backup will probably fail.")]
+    button = {"type": "button", "action_id": START_ACTION_ID, "style": "primary", "value": stamp,
+              "text": {"type": "plain_text", "text": "Start backup"}}
+    return Message(
+        text=f"Start an infrastructure backup on {stamp} ({region})? Last backup: {last}.",
+        blocks=[_section(f"*Start an infrastructure backup on {stamp}?* It takes 20-40 minutes and cannot be "
+                         "cancelled once started."), _fields(pairs), *warning,
+                {"type": "actions", "elements": [button]}],
+    )
+
+
+def starting(stamp: str) -> Message:
+    text = f"Starting a backup on {stamp}..."
+    return Message(text=text, blocks=[_section(f":hourglass: {text}")])
+
+
+def started(job: Job) -> Message:
+    """The public announcement in the channel; the completion is threaded under it."""
+    text = (f":arrow_forward: <@{job.requester}> started infrastructure backup `{job.backup_id}` on "
+            f"*{job.stamp}*. I will post the result here when the stamp reports it (usually 20-40 minutes).")
+    return Message(text=text.replace("*", ""), blocks=[_section(text)])
+
+
+def already_running(job: Job) -> Message:
+    since = job.started_at or job.requested_at
+    what = f"backup `{job.backup_id}`" if job.backup_id else "a backup (still being started)"
+    text = (f"A backup is already running on *{job.stamp}*: {what}, started by <@{job.requester}> at "
+            f"{when(since)} ({age(since)}). Azure Stack Hub runs one backup at a time; nothing new was started.")
+    return Message(text=text.replace("*", ""), blocks=[_section(f":no_entry: {text}")])
+
+
+def start_failed(stamp: str, error: str) -> Message:
+    return error_message(f"The backup on {stamp} did not start: {error}")
+
+
+def completion(job: Job, backup: Backup | None, error: str = "") -> Message:
+    """The outcome, from ``backupInfo.status``: the evidence an operator keeps."""
+    if backup is None:
+        text = (f":x: <@{job.requester}> backup `{job.backup_id}` on *{job.stamp}* failed: "
+                f"{error or 'the stamp reported a failure without details'}")
+        return Message(text=text.replace("*", ""), blocks=[_section(text)])
+    headline = {"succeeded": "succeeded", "partialsucceeded": "only partially succeeded",
+                "failed": "failed"}.get(backup.status.lower(), f"ended with status {backup.status}")
+    text = f"{_STATUS_EMOJI.get(backup.status.lower(), ':grey_question:')} <@{job.requester}> backup " \
+           f"`{backup.backup_id}` on *{job.stamp}* {headline}."
+    blocks = [_section(text), _fields(_backup_facts(backup))]
+    failed = backup.failed_roles
+    if failed and backup.status.lower() != "succeeded":
+        blocks.append(_section(f"*Failed roles ({len(failed)} of {len(backup.roles)}):* " + _role_list(failed)))
+    if error:
+        blocks.append(_context(f"Stamp said: {error}"))
+    fallback = (f"Backup {backup.backup_id} on {job.stamp} {headline}. Status: {backup.status}. "
+                f"Time taken: {human_duration(backup.time_taken_seconds)}."
+                + (f" Failed roles: {', '.join(failed)}." if failed else ""))
+    return Message(text=fallback, blocks=blocks)
+
+
+def _role_list(roles: list[str]) -> str:
+    shown = ", ".join(roles[:MAX_ROLES_SHOWN])
+    return shown + (f" and {len(roles) - MAX_ROLES_SHOWN} more" if len(roles) > MAX_ROLES_SHOWN else "")
+
+
+def _on_off(flag: bool | None) -> str:
+    return {True: "on", False: "off", None: "unknown"}[flag]
+
+
+def _backup_facts(backup: Backup) -> list[tuple[str, str]]:
+    return [("Backup id", f"`{backup.backup_id}`"), ("Status", status_label(backup.status)),
+            ("Created", when(backup.created)), ("Time taken", human_duration(backup.time_taken_seconds)),
+            ("Stamp version", backup.stamp_version or "unknown"), ("Kind", _kind(backup)),
+            ("Cloud recovery ready", {True: "yes", False: "no", None: "unknown"}[backup.is_cloud_recovery_ready])]
+
+
+def status(jobs: list[Job], now: float | None = None) -> Message:
+    running = [j for j in jobs if j.backup_id or j.state.value == "starting"]
+    if not running:
+        return Message(text="No backup is running.", blocks=[_section("No backup started from Slack is running.")])
+    lines = [f"• *{j.stamp}*: `{j.backup_id or 'starting'}` by <@{j.requester}>, running for "
+             f"{human_duration((now or time.time()) - (j.started_at or j.requested_at))}" for j in running]
+    text = "*Running backups*\n" + "\n".join(lines)
+    return Message(text=text.replace("*", ""), blocks=[_section(text)])
+
+
+def backup_list(stamp: str, backups: list[Backup]) -> Message:
+    if not backups:
+        return Message(text=f"No backups on {stamp} yet.", blocks=[_section(f"No backups on *{stamp}* yet.")])
+    lines = [f"{status_label(b.status)} `{b.backup_id}` · {when(b.created)} · "
+             f"{human_duration(b.time_taken_seconds)} · {_kind(b)}" for b in backups[:MAX_BACKUPS_LISTED]]
+    text = f"*Latest backups on {stamp}* (newest first)\n" + "\n".join(lines)
+    return Message(text=text.replace("*", ""), blocks=[_section(text)])
+
+
+def _kind(backup: Backup) -> str:
+    return {True: "scheduled", False: "on demand", None: "unknown"}[backup.is_automatic]
+
+
+def backup_detail(stamp: str, backup: Backup) -> Message:
+    roles = "\n".join(f"{status_label(r.status)} {r.role}" for r in backup.roles[:MAX_ROLES_SHOWN]) or "none listed"
+    blocks = [_section(f"*Backup `{backup.backup_id}` on {stamp}*"), _fields(_backup_facts(backup)),
+              _section(f"*Roles*\n{roles}")]
+    if backup.encryption_cert_thumbprint:
+        blocks.append(_context(f"Encryption certificate thumbprint: {backup.encryption_cert_thumbprint}"))
+    return Message(text=f"Backup {backup.backup_id} on {stamp}: {backup.status}", blocks=blocks)
+
+
+def config(stamp: str, location: BackupLocation) -> Message:
+    pairs = [("Target", location.path or location.blob_url or "not configured"),
+             ("Scheduler", _on_off(location.scheduler_enabled)),
+             ("Frequency", f"every {location.frequency_hours} h" if location.frequency_hours else "unknown"),
+             ("Retention", f"{location.retention_days} days" if location.retention_days else "unknown"),
+             ("Free capacity", location.available_capacity or "unknown"),
+             ("Next backup", when(location.next_backup)), ("Last backup", when(location.last_backup)),
+             ("Encryption certificate", location.encryption_cert_thumbprint or "none")]
+    return Message(text=f"Backup configuration of {stamp}",
+                   blocks=[_section(f"*Backup configuration of {stamp}*"), _fields(pairs)])

@@ -1,0 +1,174 @@
+"""The worker: follows every running backup and reports each outcome exactly once.
+
+Each cycle takes the due job ids from Redis, claims each one with an expiring lease, polls the
+stamp once, and either reschedules the job (honouring ``Retry-After``) or records the outcome and
+posts it. No job sleeps in the worker; a stalled or killed worker's jobs are picked up by another
+once its lease passes, and fencing stops the stalled one from writing or posting afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+import redis
+from slack_sdk.errors import SlackApiError
+
+from bot import messages
+from bot.arm import ArmClient, StampError, retry_after_seconds
+from bot.jobs import Claim, JobState, JobStore
+from bot.lro import STRATEGIES, BackupResourcePolling, LocationPolling, PollResult
+from bot.models import Backup
+from bot.slack import SlackPoster
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_DELAY = 300.0
+
+
+def backoff(failures: int, base: float) -> float:
+    """Exponential delay with jitter for the ``failures``-th consecutive failure."""
+    return min(MAX_RETRY_DELAY, base * 2.0 ** min(failures, 10)) * (0.75 + random.random() / 2)
+
+
+class Poller:
+    """Polls due jobs with bounded concurrency; ``run`` loops until ``stop`` is set."""
+
+    def __init__(self, store: JobStore, clients: Mapping[str, ArmClient], poster: SlackPoster, *,
+                 poll_interval: float, lease_seconds: float = 90.0, concurrency: int = 16) -> None:
+        self.store = store
+        self.clients = clients
+        self.poster = poster
+        self.poll_interval = poll_interval
+        self.lease_seconds = lease_seconds
+        self.tick = min(0.5, poll_interval)
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="poll")
+
+    def run(self, stop: threading.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            try:
+                self.run_once()
+                failures = 0
+                stop.wait(self.tick)
+            except redis.RedisError as exc:
+                failures += 1
+                delay = min(30.0, backoff(failures, 0.5))
+                log.error("redis unavailable (%s); retrying in %.1fs", type(exc).__name__, delay)
+                stop.wait(delay)
+        self._pool.shutdown(wait=True)
+        log.info("poller stopped")
+
+    def run_once(self, now: float | None = None) -> int:
+        """One cycle: poll every due job once; returns how many were due."""
+        due = self.store.due(now or time.time())
+        for future in [self._pool.submit(self.process, job_id) for job_id in due]:
+            future.result()
+        return len(due)
+
+    def process(self, job_id: str) -> None:
+        """Claim, poll and record one job; never raises (a failure only delays the job)."""
+        try:
+            claim = self.store.claim(job_id, ttl=self.lease_seconds)
+            if claim is None:
+                return
+            if claim.job.state == JobState.FINISHED:
+                self._notify(claim)
+            elif claim.job.state == JobState.RUNNING:
+                self._poll(claim)
+            else:
+                self.store.update(claim, done=claim.job.state != JobState.STARTING)
+        except redis.RedisError:
+            log.exception("redis failed while processing job %s", job_id)
+        except Exception:
+            log.exception("unexpected failure while processing job %s; it stays due", job_id)
+
+    def _poll(self, claim: Claim) -> None:
+        job = claim.job
+        client = self.clients.get(job.stamp)
+        if client is None:
+            log.error("job %s is for unknown stamp %r; keeping it for a worker that knows it", job.job_id, job.stamp)
+            self.store.update(claim, next_due=time.time() + MAX_RETRY_DELAY)
+            return
+        try:
+            result, retry_after = self._poll_once(client, claim)
+        except StampError as exc:
+            self._poll_failed(claim, exc)
+            return
+        now = time.time()
+        if not result.done:
+            delay = max(self.poll_interval, retry_after or 0.0)
+            self.store.update(claim, next_due=now + delay, poll_failures=0)
+            return
+        backup = result.backup if result.backup and result.backup.roles else self._final_backup(client, claim)
+        backup = backup or result.backup
+        log.info("backup %s on %s ended: %s", job.backup_id, job.stamp, backup.status if backup else result.error)
+        if self.store.update(claim, next_due=now, keep_lease=True, state=JobState.FINISHED, finished_at=now,
+                             result=json.dumps(backup.to_dict()) if backup else "", error=result.error or ""):
+            self._notify(claim)
+
+    def _poll_once(self, client: ArmClient, claim: Claim) -> tuple[PollResult, float | None]:
+        job = claim.job
+        strategy = STRATEGIES.get(job.strategy, STRATEGIES[BackupResourcePolling.name])
+        if strategy.name == BackupResourcePolling.name or not job.poll_url:
+            backup = client.get_backup(job.backup_id, correlation_id=job.correlation_id or None)
+            return (PollResult(done=True, backup=backup) if backup and backup.is_terminal
+                    else PollResult(done=False)), None
+        response = client.poll(job.poll_url, correlation_id=job.correlation_id or None)
+        return strategy.interpret(response), retry_after_seconds(response.headers)
+
+    def _final_backup(self, client: ArmClient, claim: Claim) -> Backup | None:
+        """Read the whole backup (roles included) when the operation result did not carry it."""
+        job = claim.job
+        try:
+            if job.location_url and job.location_url != job.poll_url:
+                result = LocationPolling().interpret(client.poll(job.location_url))
+                if result.backup is not None:
+                    return result.backup
+            return client.get_backup(job.backup_id)
+        except StampError as exc:
+            log.warning("could not read the final state of backup %s: %s", job.backup_id, exc)
+            return None
+
+    def _poll_failed(self, claim: Claim, exc: StampError) -> None:
+        job = claim.job
+        now = time.time()
+        if exc.status == 404 and job.strategy != BackupResourcePolling.name:
+            log.warning("operation URL of backup %s answers 404; following the backup by id", job.backup_id)
+            self.store.update(claim, next_due=now, strategy=BackupResourcePolling.name)
+            return
+        if exc.code == "ForeignHost":
+            log.error("backup %s: %s", job.backup_id, exc)
+            if self.store.update(claim, next_due=now, keep_lease=True, state=JobState.FINISHED, finished_at=now,
+                                 error=str(exc)):
+                self._notify(claim)
+            return
+        failures = job.poll_failures + 1
+        delay = max(exc.retry_after or 0.0, backoff(failures, max(self.poll_interval, 1.0)))
+        log.warning("polling backup %s failed (%s); retry %d in %.1fs (correlation id %s)",
+                    job.backup_id, exc, failures, delay, exc.correlation_id)
+        self.store.update(claim, next_due=now + delay, poll_failures=failures)
+
+    def _notify(self, claim: Claim) -> None:
+        """Post the outcome once; if Slack refuses, keep the job finished and try again later."""
+        job = claim.job
+        if not self.store.update(claim, keep_lease=True, expect_state=JobState.FINISHED):
+            log.warning("backup %s: claim fenced off before posting; another worker reports it", job.backup_id)
+            return
+        message = messages.completion(job, job.backup, job.error)
+        try:
+            ts = self.poster.post(job.channel, message, user=job.requester, thread_ts=job.start_ts or None,
+                                  broadcast=True)
+        except SlackApiError as exc:
+            failures = job.poll_failures + 1
+            log.error("could not post the outcome of backup %s (%s); retry %d", job.backup_id,
+                      exc.response.get("error"), failures)
+            self.store.update(claim, next_due=time.time() + backoff(failures, 2.0), poll_failures=failures)
+            return
+        if not self.store.update(claim, done=True, state=JobState.NOTIFIED, notified_ts=ts):
+            log.error("backup %s: claim was fenced off after posting (lease expired while posting)", job.backup_id)

@@ -1,0 +1,60 @@
+"""Posting to Slack with the bot token: the Web API client and the channel-or-DM fallback.
+
+``response_url`` expires (5 uses, 30 minutes), so anything that may come later than that, such
+as a completion, goes through ``chat.postMessage``. Throttling and 5xx are retried by slack_sdk's
+retry handlers; a channel the bot cannot post to falls back to a direct message to the requester.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.messages import Message
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived", "restricted_action"})
+
+
+def make_web_client(settings: Settings) -> WebClient:
+    """One client for the process, pointed at ``SLACK_API_URL`` (a local fake in tests)."""
+    return WebClient(
+        token=settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        timeout=10,
+        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=4),
+                        ServerErrorRetryHandler(max_retry_count=3)],
+    )
+
+
+class SlackPoster:
+    """Posts to a channel, or to the requester directly when the channel is closed to the bot."""
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    def post(self, channel: str, message: Message, *, user: str, thread_ts: str | None = None,
+             broadcast: bool = False) -> str:
+        """Post and return the message ``ts``; raises ``SlackApiError`` if even the DM fails."""
+        kwargs = message.as_kwargs()
+        if thread_ts:
+            kwargs.update(thread_ts=thread_ts, reply_broadcast=broadcast)
+        try:
+            response = self.client.chat_postMessage(channel=channel, **kwargs)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", ""))
+            if error not in CHANNEL_ERRORS:
+                raise
+            log.warning("cannot post to channel %s (%s); sending the message to %s directly", channel, error, user)
+            dm = self.client.conversations_open(users=user)
+            response = self.client.chat_postMessage(channel=dm["channel"]["id"], **message.as_kwargs())
+        return str(response["ts"])

@@ -1,0 +1,39 @@
+"""The worker process: builds the poller from settings and runs it until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+from bot.app import make_redis
+from bot.arm import ArmClient
+from bot.jobs import JobStore
+from bot.poller import Poller
+from bot.settings import Settings
+from bot.slack import SlackPoster, make_web_client
+
+log = logging.getLogger(__name__)
+
+
+def build_poller(settings: Settings) -> Poller:
+    # Few attempts per poll: the poller reschedules failures itself instead of sleeping on them.
+    client = ArmClient(settings.stamp, max_attempts=2, max_backoff=5.0)
+    return Poller(JobStore(make_redis(settings)), {settings.stamp.name: client},
+                  SlackPoster(make_web_client(settings)), poll_interval=settings.poll_interval)
+
+
+def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
+    """Poll until stopped; SIGTERM finishes the current cycle, so no claim is left dangling."""
+    stop = stop or threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d received; finishing the current cycle", signum)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+    log.info("worker polling every %.1fs", settings.poll_interval)
+    build_poller(settings).run(stop)

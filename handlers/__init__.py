@@ -1,0 +1,12 @@
+"""Slack listeners: one small module per command or action; each folder has a ``register(app)``."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from handlers import actions, commands
+
+
+def register(app: App) -> None:
+    commands.register(app)
+    actions.register(app)

@@ -1,0 +1,12 @@
+"""Button clicks."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.messages import START_ACTION_ID
+from handlers.actions.start_backup import start_backup
+
+
+def register(app: App) -> None:
+    app.action(START_ACTION_ID)(start_backup)
