@@ -1,0 +1,125 @@
+"""Fixtures: a private Redis, the stamp simulator over TLS, a fake Slack API, the web app, workers."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+
+from bot.simulator import StampSimulator
+from bot.slack_fake import FakeSlack
+from tests.harness import BotProcess, RedisServer, SlackClientSim, free_port, wait_until
+
+OPERATOR = "UOPER"
+SIGNING_SECRET = "test-signing-" + secrets.token_hex(8)
+BOT_TOKEN = "xoxb-test-" + secrets.token_hex(8)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    if redis_server.process is None:
+        redis_server.start()
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    yield client
+    if redis_server.process is None:  # a test stopped it: bring it back for the next one
+        redis_server.start()
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StampSimulator]:
+    simulator = StampSimulator(identity="adfs", backup_seconds=1.0, retry_after=0,
+                               reported_duration="PT21M15.0081024S",
+                               state_dir=str(tmp_path_factory.mktemp("sim")))
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def stamp(sim: StampSimulator) -> Iterator[StampSimulator]:
+    """The shared simulator, reset to a quiet stamp with no running backup."""
+    sim.clear_faults()
+    sim.finish_running()
+    sim.outcome, sim.lro_style, sim.backup_seconds, sim.retry_after = "Succeeded", "async", 1.0, 0
+    sim.reported_duration = "PT21M15.0081024S"
+    sim.set_configured(True)
+    yield sim
+    sim.clear_faults()
+    sim.finish_running()
+
+
+@pytest.fixture(scope="session")
+def slack_api() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_slack(slack_api: FakeSlack) -> FakeSlack:
+    slack_api.clear()
+    return slack_api
+
+
+@pytest.fixture(scope="session")
+def bot_env(sim: StampSimulator, slack_api: FakeSlack, redis_server: RedisServer) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZS_", "SLACK_"))}
+    env.update(sim.env())
+    env.update({
+        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack_api.api_url,
+        "REDIS_URL": redis_server.url, "AZS_OPERATORS": f"{OPERATOR},UOTHEROP", "AZS_POLL_INTERVAL": "0.2",
+        "AZS_STAMP_NAME": "sim-stamp", "REQUESTS_CA_BUNDLE": "/nonexistent/ca.pem", "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+@pytest.fixture(scope="session")
+def web(bot_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``azs-bot web`` (gunicorn) serving on a free port; yields its base URL."""
+    port = free_port()
+    process = BotProcess("web", {**bot_env, "PORT": str(port)}, tmp_path_factory.mktemp("logs"))
+    base = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return requests.get(f"{base}/healthz", timeout=1).status_code in (200, 503)
+        except requests.RequestException:
+            return False
+
+    assert wait_until(healthy, timeout=30), process.log()
+    yield base
+    process.stop()
+
+
+@pytest.fixture
+def slack(web: str, fake_slack: FakeSlack, redis_client: redis.Redis, stamp: StampSimulator) -> SlackClientSim:
+    return SlackClientSim(web, SIGNING_SECRET, fake_slack)
+
+
+@pytest.fixture
+def start_worker(bot_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[[], BotProcess]]:
+    started: list[BotProcess] = []
+
+    def start() -> BotProcess:
+        process = BotProcess("worker", bot_env, tmp_path)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()

@@ -1,0 +1,47 @@
+"""The product's spine, end to end: signed Slack requests, gunicorn, Redis, the TLS simulator, a worker."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+from bot.simulator import StampSimulator
+from bot.slack_fake import FakeSlack
+from tests.conftest import OPERATOR
+from tests.harness import BotProcess, SlackClientSim, wait_until
+
+
+def completions(fake: FakeSlack) -> list[dict[str, object]]:
+    return [m for m in fake.messages("CBACKUPS") if m.get("thread_ts")]
+
+
+def start_backup(slack: SlackClientSim) -> str:
+    """Confirm and click as an operator; returns the announced backup id."""
+    response, hook = slack.command("backup")
+    assert response.status_code == 200
+    card = slack.wait_reply(hook, "backup_start")
+    assert card.get("response_type") == "ephemeral"
+    response, hook = slack.click()
+    assert response.status_code == 200
+    reply = slack.wait_reply(hook, "started infrastructure backup")
+    return str(json.dumps(reply)).split("backup `", 1)[1].split("`", 1)[0]
+
+
+def test_operator_starts_backup_and_worker_reports_it_once(
+        slack: SlackClientSim, fake_slack: FakeSlack, stamp: StampSimulator,
+        start_worker: Callable[[], BotProcess]) -> None:
+    stamp.backup_seconds = 1.5
+    backup_id = start_backup(slack)
+    assert backup_id == stamp.running_backup_id()
+    announcement = fake_slack.messages("CBACKUPS")[0]
+    assert f"<@{OPERATOR}>" in announcement["text"] and backup_id in announcement["text"]
+    start_worker()
+    assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=20)
+    time.sleep(1.0)
+    [done] = completions(fake_slack)
+    text = json.dumps(done)
+    assert done["thread_ts"] == announcement["ts"]
+    for expected in (backup_id, f"<@{OPERATOR}>", "Succeeded", "21m 15s", "1.2108.0.32"):
+        assert expected in text
+
