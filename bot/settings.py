@@ -50,6 +50,7 @@ class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
     operators: frozenset[str] = frozenset()
     poll_interval: float = 30.0
+    lease_seconds: float = 90.0
     port: int = 3000
 
     def secrets(self) -> list[str]:
@@ -149,5 +150,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         slack_api_url=slack_api_url,
         operators=operators,
         poll_interval=_float(env, "AZS_POLL_INTERVAL", 30.0, 0.05),
+        lease_seconds=_float(env, "AZS_LEASE_SECONDS", 90.0, 1.0),
         port=int(port_raw),
     )

@@ -21,7 +21,8 @@ def build_poller(settings: Settings) -> Poller:
     # Few attempts per poll: the poller reschedules failures itself instead of sleeping on them.
     client = ArmClient(settings.stamp, max_attempts=2, max_backoff=5.0)
     return Poller(JobStore(make_redis(settings)), {settings.stamp.name: client},
-                  SlackPoster(make_web_client(settings)), poll_interval=settings.poll_interval)
+                  SlackPoster(make_web_client(settings)), poll_interval=settings.poll_interval,
+                  lease_seconds=settings.lease_seconds)
 
 
 def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:

@@ -112,11 +112,11 @@ def slack(web: str, fake_slack: FakeSlack, redis_client: redis.Redis, stamp: Sta
 
 
 @pytest.fixture
-def start_worker(bot_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[[], BotProcess]]:
+def start_worker(bot_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., BotProcess]]:
     started: list[BotProcess] = []
 
-    def start() -> BotProcess:
-        process = BotProcess("worker", bot_env, tmp_path)
+    def start(**env: str) -> BotProcess:
+        process = BotProcess("worker", {**bot_env, **env}, tmp_path)
         started.append(process)
         return process
 

@@ -1,0 +1,141 @@
+"""Races, restarts and outages: nothing is lost and nothing is reported twice."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from bot.simulator import Fault, StampSimulator
+from bot.slack_fake import FakeSlack
+from tests.harness import BotProcess, RedisServer, SlackClientSim, wait_until
+
+
+def completions(fake: FakeSlack) -> list[dict[str, object]]:
+    return [m for m in fake.messages("CBACKUPS") if m.get("thread_ts")]
+
+
+def click_and_wait(slack: SlackClientSim) -> str:
+    _, hook = slack.click()
+    reply = json.dumps(slack.wait_reply(hook, "started infrastructure backup"))
+    return reply.split("backup `", 1)[1].split("`", 1)[0]
+
+
+def test_concurrent_clicks_start_exactly_one_backup(slack: SlackClientSim, stamp: StampSimulator,
+                                                    fake_slack: FakeSlack) -> None:
+    stamp.backup_seconds = 30
+    with ThreadPoolExecutor(12) as pool:
+        results = list(pool.map(lambda i: slack.click(user="UOPER" if i % 2 else "UOTHEROP"), range(12)))
+    assert all(response.status_code == 200 for response, _ in results)
+    hooks = [hook for _, hook in results]
+    assert wait_until(lambda: all(slack.replies(h) and "Starting" not in json.dumps(slack.replies(h)[-1])
+                                  for h in hooks), timeout=15)
+    finals = [json.dumps(slack.replies(h)[-1]) for h in hooks]
+    assert sum("started infrastructure backup" in f for f in finals) == 1
+    assert sum("already running" in f for f in finals) == 11
+    running = stamp.running_backup_id()
+    assert running and all(running in f or "still being started" in f for f in finals)
+    assert stamp.count("POST", "createBackup") == 1
+    assert len(fake_slack.messages("CBACKUPS")) == 1
+
+
+def test_start_while_a_backup_runs_names_it_requester_and_time(slack: SlackClientSim, stamp: StampSimulator) -> None:
+    stamp.backup_seconds = 30
+    backup_id = click_and_wait(slack)
+    _, hook = slack.click(user="UOTHEROP")
+    reply = json.dumps(slack.wait_reply(hook, "already running"))
+    assert backup_id in reply and "<@UOPER>" in reply and "UTC" in reply
+    _, hook = slack.command("backup", user="UOTHEROP")
+    assert backup_id in json.dumps(slack.wait_reply(hook, "already running"))
+
+
+def test_worker_killed_mid_backup_then_restarted_posts_once(
+        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack,
+        start_worker: Callable[..., BotProcess]) -> None:
+    stamp.backup_seconds = 4
+    backup_id = click_and_wait(slack)
+    worker = start_worker()
+    assert wait_until(lambda: stamp.count("GET", "operationResults") >= 2, timeout=10)
+    worker.kill()
+    assert completions(fake_slack) == []
+    start_worker()
+    assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=30)
+    time.sleep(1.5)
+    [done] = completions(fake_slack)
+    assert backup_id in json.dumps(done)
+
+
+def test_two_workers_post_once(slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack,
+                               start_worker: Callable[..., BotProcess]) -> None:
+    stamp.backup_seconds = 2
+    click_and_wait(slack)
+    start_worker(), start_worker(), start_worker()
+    assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=30)
+    time.sleep(2.0)
+    assert len(completions(fake_slack)) == 1
+
+
+def test_stopped_worker_resuming_after_its_lease_moved_cannot_post_again(
+        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack,
+        start_worker: Callable[..., BotProcess]) -> None:
+    stamp.backup_seconds = 1
+    stamp.inject(Fault(status=0, delay=6.0, times=1, path_contains="operationResults"))
+    click_and_wait(slack)
+    first = start_worker(AZS_LEASE_SECONDS="2")
+    time.sleep(2.5)  # started, claimed the job and now waits inside the 6 s delayed poll
+    first.signal(signal.SIGSTOP)  # frozen inside its delayed poll, holding a lease that expires in 2 s
+    start_worker(AZS_LEASE_SECONDS="2")
+    assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=30)
+    first.signal(signal.SIGCONT)
+    time.sleep(4.0)
+    assert len(completions(fake_slack)) == 1
+
+
+def test_redis_down_gives_a_clear_reply_and_healthz_503(slack: SlackClientSim, redis_server: RedisServer,
+                                                       web: str) -> None:
+    redis_server.stop()
+    started = time.monotonic()
+    response, hook = slack.command("backup status")
+    assert response.status_code == 200
+    reply = json.dumps(slack.wait_reply(hook, "Redis", timeout=5))
+    assert time.monotonic() - started < 3.0
+    assert "not answering" in reply
+    health = requests.get(f"{web}/healthz", timeout=5)
+    assert health.status_code == 503 and "redis" in health.json()["reason"]
+    _, hook = slack.click()
+    assert "Redis" in json.dumps(slack.wait_reply(hook, "Redis", timeout=5))
+    redis_server.start()
+    assert requests.get(f"{web}/healthz", timeout=5).status_code == 200
+
+
+def test_arm_throttling_and_errors_while_polling_lose_nothing(
+        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack,
+        start_worker: Callable[..., BotProcess]) -> None:
+    stamp.backup_seconds = 1
+    backup_id = click_and_wait(slack)
+    stamp.inject(Fault(status=429, retry_after="1", times=3, path_contains="operationResults"))
+    stamp.inject(Fault(status=503, times=3, path_contains="operationResults"))
+    stamp.inject(Fault(status=0, body='{"status": "Succ', times=2, path_contains="operationResults"))
+    start_worker()
+    assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=45)
+    assert backup_id in json.dumps(completions(fake_slack)[0])
+    assert stamp.count("GET", "operationResults") >= 8
+
+
+def test_slack_throttling_on_the_completion_post_loses_nothing(
+        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack,
+        start_worker: Callable[..., BotProcess]) -> None:
+    from bot.slack_fake import SlackFault
+
+    stamp.backup_seconds = 1
+    click_and_wait(slack)
+    fake_slack.inject(SlackFault(method="chat.postMessage", status=429, retry_after=1, times=2))
+    fake_slack.inject(SlackFault(method="chat.postMessage", status=503, times=2))
+    start_worker()
+    assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=45)
+    time.sleep(1)
+    assert len(completions(fake_slack)) == 1
