@@ -1,0 +1,107 @@
+"""Pure parsers and renderers: real recorded bodies, and any input at all (hypothesis)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot import messages
+from bot.arm import ArmResponse
+from bot.commands import Action, parse
+from bot.jobs import Job
+from bot.lro import STRATEGIES
+from bot.models import Backup, BackupLocation, backups_from_list, human_duration, parse_duration, parse_time
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    max_leaves=30)
+backupish = st.fixed_dictionaries({"name": json_values, "properties": st.fixed_dictionaries(
+    {"backupInfo": st.dictionaries(st.sampled_from(
+        ["backupId", "status", "createdDateTime", "timeTakenToCreate", "roleStatus", "stampVersion",
+         "isAutomaticBackup", "isCloudRecoveryReady"]), json_values)})})
+
+
+def load(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+@pytest.mark.parametrize(("raw", "seconds", "human"), [
+    ("PT21M15.0081024S", 1275.0081024, "21m 15s"), ("PT6M35.345912S", 395.345912, "6m 35s"),
+    ("PT0S", 0.0, "0s"), ("P1DT2H", 93600.0, "1d 2h"), ("PT1H0M5S", 3605.0, "1h 5s"), ("garbage", None, "unknown"),
+    ("PT", None, "unknown"), (None, None, "unknown"), (12, None, "unknown")])
+def test_durations(raw: Any, seconds: float | None, human: str) -> None:
+    assert parse_duration(raw) == pytest.approx(seconds) if seconds is not None else parse_duration(raw) is None
+    assert human_duration(parse_duration(raw)) == human
+
+
+def test_seven_fractional_digits_and_nonsense_times() -> None:
+    parsed = parse_time("2018-09-13T10:34:00.7672796Z")
+    assert parsed is not None and parsed.microsecond == 767279
+    assert parse_time("yesterday") is None and parse_time(17) is None
+
+
+def test_recorded_partial_backup_lists_its_failed_roles() -> None:
+    backups = backups_from_list(load("backups_list_2108_partial.json"))
+    assert len(backups) == 8
+    assert [b.created for b in backups] == sorted((b.created for b in backups), reverse=True)
+    partial = next(b for b in backups if b.status == "PartialSucceeded")
+    assert partial.is_terminal and partial.failed_roles and partial.time_taken_seconds == 0
+    job = Job(job_id="j", stamp="redmond", requester="U1", channel="C1", backup_id=partial.backup_id)
+    message = messages.completion(job, partial)
+    assert "only partially succeeded" in message.text + json.dumps(message.blocks)
+    assert all(role in json.dumps(message.blocks) for role in partial.failed_roles[:5])
+
+
+def test_recorded_final_body_renders_the_evidence() -> None:
+    backup = Backup.from_json(load("create_backup_final_2002.json"))
+    assert backup is not None and backup.backup_id == "08b92613-837a-43cd-86b5-1212ef954384"
+    job = Job(job_id="j", stamp="redmond", requester="U1", channel="C1", backup_id=backup.backup_id)
+    rendered = json.dumps(messages.completion(job, backup).as_kwargs())
+    for expected in ("Succeeded", "6m 35s", "1.2002.0.35", "2020-03-04 12:22:18 UTC", "<@U1>"):
+        assert expected in rendered
+    assert "encryptedBackupEncryptionKey" not in rendered and "pQDlmgkW" not in rendered
+    assert Backup.from_dict(json.loads(json.dumps(backup.to_dict()))) == backup
+
+
+def test_location_with_string_integers_and_the_unconfigured_signature() -> None:
+    location = BackupLocation.from_json(load("backup_location_2002.json"))
+    assert location.frequency_hours == 10 and location.is_configured and location.available_capacity == "1.00 TB"
+    odd = BackupLocation.from_json({"properties": {"externalStoreDefault": {"backupFrequencyInHours": "",
+                                                                            "path": "", "encryptionCertThumbprint": None}}})
+    assert odd.frequency_hours is None and not odd.is_configured
+
+
+@given(st.text(max_size=200))
+def test_any_command_text_parses_to_something_answerable(text: str) -> None:
+    command = parse(text)
+    reply = messages.help_message(command.problem) if command.action == Action.HELP else None
+    assert reply is None or "/azs backup" in reply.text
+
+
+@settings(max_examples=300)
+@given(json_values | backupish)
+def test_any_json_body_is_parsed_without_raising(body: Any) -> None:
+    Backup.from_json(body)
+    BackupLocation.from_json(body)
+    backups_from_list({"value": [body, body]})
+    for strategy in STRATEGIES.values():
+        for status in (200, 202):
+            strategy.interpret(ArmResponse(status=status, headers={}, body=body, correlation_id=None))
+
+
+@settings(max_examples=200)
+@given(backupish)
+def test_any_backup_renders(body: Any) -> None:
+    backup = Backup.from_json(body)
+    if backup is not None:
+        job = Job(job_id="j", stamp="s", requester="U1", channel="C1", backup_id=backup.backup_id)
+        assert messages.completion(job, backup).text
+        assert messages.backup_detail("s", backup).blocks

@@ -1,0 +1,60 @@
+"""Fail-fast settings and secret-free logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+
+import pytest
+
+from bot.logs import REDACTED, JsonFormatter, SecretFilter
+from bot.settings import SettingsError, load_settings
+from tests.harness import ROOT
+
+BASE = {"SLACK_BOT_TOKEN": "xoxb-1-abcdef", "SLACK_SIGNING_SECRET": "s3cret-signing", "AZS_CLIENT_ID": "app",
+        "AZS_ARM_ENDPOINT": "https://adminmanagement.local.azurestack.external", "AZS_CLIENT_SECRET": "p@ss-word-1"}
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ({"AZS_ARM_ENDPOINT": ""}, "AZS_ARM_ENDPOINT"), ({"AZS_ARM_ENDPOINT": "http://x"}, "AZS_ARM_ENDPOINT"),
+    ({"SLACK_BOT_TOKEN": ""}, "SLACK_BOT_TOKEN"), ({"AZS_CLIENT_CERT": "/no/such.pem"}, "AZS_CLIENT_SECRET"),
+    ({"AZS_CLIENT_SECRET": "", "AZS_CLIENT_CERT": "/no/such.pem"}, "AZS_CLIENT_CERT"),
+    ({"AZS_POLL_INTERVAL": "soon"}, "AZS_POLL_INTERVAL"), ({"AZS_POLL_INTERVAL": "0"}, "AZS_POLL_INTERVAL"),
+    ({"SLACK_API_URL": "http://127.0.0.1:1/"}, "SLACK_API_URL"), ({"PORT": "http"}, "PORT"),
+    ({"AZS_CA_BUNDLE": "/no/ca.pem"}, "AZS_CA_BUNDLE")])
+def test_bad_settings_name_the_variable(change: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        load_settings({**BASE, **change})
+
+
+def test_defaults_and_operators() -> None:
+    settings = load_settings({**BASE, "AZS_OPERATORS": " U1, U2 ,,"})
+    assert settings.operators == {"U1", "U2"} and settings.poll_interval == 30.0
+    assert settings.stamp.api_version == "2018-09-01" and settings.port == 3000
+    assert not any(secret in repr(settings) for secret in settings.secrets())
+
+
+def test_process_stops_with_one_line_naming_the_setting() -> None:
+    env = {"PATH": "/usr/bin:/bin", **{k: v for k, v in BASE.items() if k != "AZS_CLIENT_ID"}}
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "worker"], env=env, cwd=ROOT, capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "AZS_CLIENT_ID" in lines[0]
+
+
+def test_log_filter_scrubs_known_secrets_and_token_shapes() -> None:
+    record = logging.LogRecord("t", logging.ERROR, __file__, 1, "token %s then %s and %s", (
+        "p@ss-word-1", "Bearer eyJ0eXAiOiJKV1QiLCJhbGciOi.abc", '{"encryptedBackupEncryptionKey":"pQDlmgk"}'), None)
+    try:
+        raise ValueError("xoxb-123456-secretish in an exception")
+    except ValueError:
+        record.exc_info = sys.exc_info()
+    SecretFilter(["p@ss-word-1"]).filter(record)
+    line = JsonFormatter().format(record)
+    assert json.loads(line)["level"] == "error"
+    for secret in ("p@ss-word-1", "eyJ0eXAi", "pQDlmgk", "xoxb-123456"):
+        assert secret not in line
+    assert REDACTED in line

@@ -1,0 +1,119 @@
+"""The stamp client against the TLS simulator: both identity providers, both credentials, failures."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+
+from bot.arm import ArmClient, StampError
+from bot.lro import choose_strategy
+from bot.settings import load_stamp
+from bot.simulator import Fault, StampSimulator
+
+
+@pytest.fixture(scope="module")
+def aad_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StampSimulator]:
+    simulator = StampSimulator(identity="aad", backup_seconds=0.3, retry_after=0,
+                               state_dir=str(tmp_path_factory.mktemp("aad")))
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+def client_for(sim: StampSimulator, *, use_cert: bool = False) -> ArmClient:
+    stamp = load_stamp(sim.env(use_cert=use_cert))
+    return ArmClient(stamp, max_attempts=3, max_backoff=0.2)
+
+
+@pytest.mark.parametrize("use_cert", [False, True])
+def test_adfs_and_aad_stamps_with_secret_or_certificate(stamp: StampSimulator, aad_sim: StampSimulator,
+                                                        use_cert: bool) -> None:
+    for sim in (stamp, aad_sim):
+        client = client_for(sim, use_cert=use_cert)
+        assert client.region == "local"
+        assert client.backup_location().is_configured
+        assert client.list_backups()
+
+
+def test_aad_stamp_without_tenant_is_a_clear_error(aad_sim: StampSimulator) -> None:
+    env = {k: v for k, v in aad_sim.env().items() if k != "AZS_TENANT_ID"}
+    with pytest.raises(StampError, match="AZS_TENANT_ID"):
+        ArmClient(load_stamp(env)).list_backups()
+
+
+def test_ca_bundle_is_honoured_even_when_requests_ca_bundle_is_set(
+        stamp: StampSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/bundle.pem")
+    monkeypatch.setenv("CURL_CA_BUNDLE", "/nonexistent/bundle.pem")
+    assert client_for(stamp).list_backups()
+
+
+def test_token_is_cached_and_refreshed_once_after_a_401(stamp: StampSimulator) -> None:
+    client = client_for(stamp)
+    client.list_backups()
+    client.list_backups()
+    assert stamp.count("POST", "oauth2/token") >= 1
+    tokens_before = stamp.count("POST", "oauth2/token")
+    client.list_backups()
+    assert stamp.count("POST", "oauth2/token") == tokens_before
+    stamp.revoke_tokens()
+    assert client.list_backups()
+    assert stamp.count("POST", "oauth2/token") == tokens_before + 1
+
+
+def test_forbidden_names_the_missing_permission(stamp: StampSimulator) -> None:
+    stamp.inject(Fault(status=403, times=1, path_contains="backupLocations"))
+    with pytest.raises(StampError, match=r"createBackup/action") as caught:
+        client_for(stamp).backup_location()
+    assert caught.value.status == 403 and not caught.value.retryable
+
+
+def test_throttling_and_server_errors_are_retried_with_retry_after(stamp: StampSimulator) -> None:
+    stamp.inject(Fault(status=429, retry_after="0", times=1, path_contains="backups"))
+    stamp.inject(Fault(status=503, times=1, path_contains="backups"))
+    assert client_for(stamp).list_backups()
+
+
+def test_identity_provider_down_is_a_clear_error(stamp: StampSimulator) -> None:
+    stamp.inject(Fault(status=503, times=20, path_contains="oauth2/token"))
+    with pytest.raises(StampError, match="identity provider"):
+        client_for(stamp).list_backups()
+
+
+def test_bearer_token_never_goes_to_another_host(stamp: StampSimulator) -> None:
+    client = client_for(stamp)
+    foreign = stamp.url.replace("127.0.0.1", "localhost") + "/operationResults/x"
+    seen = len(stamp.requests_log)
+    with pytest.raises(StampError, match="refusing to send credentials") as caught:
+        client.poll(foreign)
+    assert caught.value.code == "ForeignHost"
+    assert len(stamp.requests_log) == seen
+
+
+def test_start_returns_the_operation_guid_as_backup_id(stamp: StampSimulator) -> None:
+    started = client_for(stamp).start_backup()
+    assert started.backup_id == stamp.running_backup_id()
+    assert started.async_url and started.location_url and started.location_url.split("?")[0].endswith(
+        started.backup_id)
+    assert choose_strategy(started.async_url, started.location_url)[0] == "async"
+    stamp.lro_style = "location"
+    stamp.finish_running()
+    started = client_for(stamp).start_backup()
+    assert started.async_url is None and choose_strategy(None, started.location_url)[0] == "location"
+
+
+def test_a_second_start_is_refused_by_the_stamp(stamp: StampSimulator) -> None:
+    stamp.backup_seconds = 30
+    client = client_for(stamp)
+    client.start_backup()
+    with pytest.raises(StampError) as caught:
+        client.start_backup()
+    assert caught.value.status == 409
+
+
+def test_settings_carry_no_secret_in_repr(stamp: StampSimulator) -> None:
+    settings = load_stamp(stamp.env())
+    assert settings.client_secret and settings.client_secret not in repr(settings)
+    assert dataclasses.replace(settings, client_secret=None).client_secret is None
