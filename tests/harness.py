@@ -1,156 +1,33 @@
-"""Real processes for end-to-end tests: a private redis-server, the web app and workers.
-
-Everything listens on loopback ports chosen at run time; nothing depends on a pre-started service.
-"""
+"""Test-side helpers on top of :mod:`bot.localrun`: waiting for replies recorded by the fake Slack."""
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import hmac
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-AZS_BOT = [sys.executable, "-m", "bot.cli"]
+from bot.localrun import BotProcess, RedisServer, SlackRequests, free_port, sign, wait_until
+from bot.messages import START_ACTION_ID
+from bot.slack_fake import FakeSlack
+
+__all__ = ["BotProcess", "RedisServer", "SlackClientSim", "free_port", "sign", "wait_until"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class SlackClientSim(SlackRequests):
+    """Signed requests from operator ``UOPER`` in ``#CBACKUPS`` unless told otherwise, plus reply lookups."""
 
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
-
-
-class RedisServer:
-    """A throwaway ``redis-server`` the tests can stop and restart on the same port."""
-
-    def __init__(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed (apt-get install -y redis-server)")
-        self.binary = binary
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="azs-redis-")
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not wait_until(self._answers, timeout=10):
-            raise RuntimeError("redis-server did not start")
-
-    def _answers(self) -> bool:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-        return False
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-
-def sign(secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:
-    """Slack's v0 request signature over the exact body bytes."""
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}",
-            "Content-Type": "application/x-www-form-urlencoded"}
-
-
-class BotProcess:
-    """One ``azs-bot`` process (web or worker) with its own log file."""
-
-    def __init__(self, role: str, env: Mapping[str, str], log_dir: Path) -> None:
-        self.role = role
-        self.log_path = log_dir / f"{role}-{time.monotonic_ns()}.log"
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen([*AZS_BOT, role], env=dict(env), cwd=ROOT, stdout=self._log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-
-    def signal(self, signum: int) -> None:
-        os.killpg(self.process.pid, signum)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-        self._log.close()
-
-    def stop(self, timeout: float = 15.0) -> int:
-        if self.process.poll() is None:
-            self.signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._log.close()
-        return int(self.process.returncode)
-
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-
-class SlackClientSim:
-    """Sends what Slack sends: signed slash commands and button clicks to ``/slack/events``."""
-
-    def __init__(self, base_url: str, secret: str, fake_slack: Any) -> None:
-        self.base_url = base_url
-        self.secret = secret
-        self.fake = fake_slack
-
-    def post(self, body: str, headers: dict[str, str] | None = None) -> requests.Response:
-        return requests.post(f"{self.base_url}/slack/events", data=body.encode(),
-                             headers=headers or sign(self.secret, body), timeout=10)
+    def __init__(self, base_url: str, secret: str, fake: FakeSlack) -> None:
+        super().__init__(base_url, secret, fake.response_url)
+        self.fake = fake
 
     def command(self, text: str, *, user: str = "UOPER", channel: str = "CBACKUPS",
                 hook: str | None = None) -> tuple[requests.Response, str]:
-        hook = hook or f"cmd{time.monotonic_ns()}"
-        form = {"command": "/azs", "text": text, "team_id": "T0001", "channel_id": channel, "user_id": user,
-                "user_name": user.lower(), "response_url": self.fake.response_url(hook), "trigger_id": "1.2.3",
-                "api_app_id": "A0001", "token": "legacy-unused"}
-        return self.post(urlencode(form)), hook
+        return super().command(text, user=user, channel=channel, hook=hook)
 
-    def click(self, *, user: str = "UOPER", channel: str = "CBACKUPS", value: str = "stamp",
-              hook: str | None = None) -> tuple[requests.Response, str]:
-        hook = hook or f"click{time.monotonic_ns()}"
-        payload = {"type": "block_actions", "team": {"id": "T0001"}, "user": {"id": user, "team_id": "T0001"},
-                   "api_app_id": "A0001", "channel": {"id": channel}, "container": {"type": "message"},
-                   "trigger_id": "1.2.3", "response_url": self.fake.response_url(hook),
-                   "actions": [{"type": "button", "action_id": "backup_start", "block_id": "b", "value": value,
-                                "action_ts": str(time.time())}]}
-        return self.post(urlencode({"payload": json.dumps(payload)})), hook
+    def click(self, action_id: str = START_ACTION_ID, *, user: str = "UOPER", channel: str = "CBACKUPS",
+              value: str = "sim-stamp", hook: str | None = None) -> tuple[requests.Response, str]:
+        return super().click(action_id, user=user, channel=channel, value=value, hook=hook)
 
     def replies(self, hook: str) -> list[dict[str, Any]]:
         return [r.payload for r in self.fake.hook_posts(hook)]
