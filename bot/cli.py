@@ -48,29 +48,32 @@ def cmd_worker(_: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_simulator(args: argparse.Namespace) -> int:
+def cmd_simulator(argv: list[str]) -> int:
     from bot.simulator import main as simulator_main
 
-    return simulator_main(args.rest)
+    return simulator_main(argv)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def cmd_demo(argv: list[str]) -> int:
     from bot.demo import main as demo_main
 
-    return demo_main(args.rest)
+    return demo_main(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # The simulator and the demo parse their own options.
+    if argv and argv[0] in ("simulator", "demo"):
+        return (cmd_simulator if argv[0] == "simulator" else cmd_demo)(argv[1:])
     parser = argparse.ArgumentParser(prog="azs-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, func, text in (("web", cmd_web, "serve Slack over HTTP on $PORT (gunicorn)"),
                              ("socket", cmd_socket, "serve Slack over Socket Mode ($SLACK_APP_TOKEN)"),
-                             ("worker", cmd_worker, "follow running backups and post their outcome"),
-                             ("simulator", cmd_simulator, "run an Azure Stack Hub stamp simulator"),
-                             ("demo", cmd_demo, "run the whole product locally against the simulator")):
-        command = sub.add_parser(name, help=text, add_help=name not in ("simulator", "demo"))
-        command.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-        command.set_defaults(func=func)
+                             ("worker", cmd_worker, "follow running backups and post their outcome")):
+        sub.add_parser(name, help=text).set_defaults(func=func)
+    for name, text in (("simulator", "run an Azure Stack Hub stamp simulator (see: azs-bot simulator -h)"),
+                       ("demo", "run the whole product locally against the simulator (see: azs-bot demo -h)")):
+        sub.add_parser(name, help=text)
     args = parser.parse_args(argv)
     exit_code: int = args.func(args)
     return exit_code

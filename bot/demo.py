@@ -1,0 +1,140 @@
+"""``azs-bot demo``: the whole product on this machine, narrated in the terminal.
+
+It starts the stamp simulator, a Redis (``REDIS_URL`` or a spawned ``redis-server``), a local Slack
+Web API, the web app (gunicorn) and the worker; then plays an operator typing ``/azs backup`` and
+clicking "Start backup" through the real HTTP endpoint, and prints what Slack would show until the
+backup is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bot.localrun import BotProcess, RedisServer, SlackRequests, free_port, redis_answers, wait_until
+from bot.messages import START_ACTION_ID
+from bot.simulator import StampSimulator
+from bot.slack_fake import FakeSlack, render_message
+
+OPERATOR, CHANNEL = "UDEMOOP", "CDEMO"
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def show(title: str, message: dict[str, Any]) -> None:
+    say(f"\n┌─ {title}")
+    for line in render_message(message).splitlines():
+        say(f"│ {line}")
+    say("└─")
+
+
+@contextmanager
+def redis_for_demo() -> Iterator[str]:
+    """``REDIS_URL`` if it answers, else a private redis-server, else a clear message."""
+    url = os.environ.get("REDIS_URL", "").strip()
+    if url and redis_answers(url):
+        say(f"• Redis: using REDIS_URL ({url.split('@')[-1]})")
+        yield url
+        return
+    try:
+        server = RedisServer()
+    except RuntimeError as exc:
+        raise SystemExit(f"azs-bot demo: no Redis to use: REDIS_URL is {'unreachable' if url else 'unset'} and "
+                         f"{exc}.") from None
+    server.start()
+    say(f"• Redis: spawned redis-server on port {server.port}")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="azs-bot demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--backup-seconds", type=float, default=8.0, help="how long the simulated backup runs")
+    parser.add_argument("--outcome", default="Succeeded", choices=["Succeeded", "PartialSucceeded", "Failed"])
+    args = parser.parse_args(argv)
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="azs-demo-")))
+        sim = StampSimulator(backup_seconds=args.backup_seconds, outcome=args.outcome, retry_after=1,
+                             reported_duration="PT21M15.0081024S", state_dir=str(workdir / "sim"))
+        sim.start()
+        stack.callback(sim.stop)
+        say(f"• Stamp simulator (AD FS, TLS with its own CA): {sim.url}")
+        slack = FakeSlack().start()
+        stack.callback(slack.stop)
+        say(f"• Local Slack Web API: {slack.api_url}")
+        redis_url = stack.enter_context(redis_for_demo())
+        secret, port = secrets.token_hex(16), free_port()
+        env = {**os.environ, **sim.env(), "SLACK_BOT_TOKEN": "xoxb-demo-" + secrets.token_hex(6),
+               "SLACK_SIGNING_SECRET": secret, "SLACK_API_URL": slack.api_url, "REDIS_URL": redis_url,
+               "AZS_OPERATORS": OPERATOR, "AZS_POLL_INTERVAL": "1", "AZS_STAMP_NAME": "demo-stamp",
+               "PORT": str(port), "PYTHONUNBUFFERED": "1"}
+        web = BotProcess("web", env, workdir)
+        stack.callback(web.stop)
+        worker = BotProcess("worker", env, workdir)
+        stack.callback(worker.stop)
+        base = f"http://127.0.0.1:{port}"
+        if not wait_until(lambda: _healthy(base), timeout=30):
+            say(web.log())
+            return 1
+        say(f"• Web app (gunicorn) on {base}, worker polling every second\n")
+        return play(SlackRequests(base, secret, slack.response_url), slack, sim)
+    return 0
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return requests.get(f"{base}/healthz", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def play(client: SlackRequests, slack: FakeSlack, sim: StampSimulator) -> int:
+    """The operator's side of the story, printed as Slack would show it."""
+    say(f"<@{OPERATOR}> types:  /azs backup")
+    started = time.monotonic()
+    response, hook = client.command("backup", user=OPERATOR, channel=CHANNEL)
+    say(f"  (Slack got the ack in {(time.monotonic() - started) * 1000:.0f} ms, HTTP {response.status_code})")
+    if not wait_until(lambda: bool(slack.hook_posts(hook)), timeout=15):
+        say("No confirmation arrived; see the web log.")
+        return 1
+    show("only visible to you", slack.hook_posts(hook)[-1].payload)
+    say(f"\n<@{OPERATOR}> clicks [ Start backup ]")
+    client.click(START_ACTION_ID, user=OPERATOR, channel=CHANNEL, value="demo-stamp")
+    if not wait_until(lambda: bool(slack.messages(CHANNEL)), timeout=15):
+        say("The backup was not announced; see the web log.")
+        return 1
+    show(f"#{CHANNEL}", slack.messages(CHANNEL)[0])
+    say(f"\n... the stamp runs the backup ({sim.backup_seconds:.0f} s here, 20-40 minutes on a real stamp) ...")
+    if not wait_until(lambda: any(m.get("thread_ts") for m in slack.messages(CHANNEL)), timeout=120):
+        say("No completion was posted; see the worker log.")
+        return 1
+    done = next(m for m in slack.messages(CHANNEL) if m.get("thread_ts"))
+    show(f"#{CHANNEL} (in the thread, also sent to the channel)", done)
+    ended = sim.finished_at.get(sim_last_backup(sim), 0.0)
+    posted = next(c.at for c in slack.calls("chat.postMessage") if c.payload.get("thread_ts"))
+    if ended:
+        say(f"\nReported {posted - ended:.1f} s after the stamp finished the backup.")
+    return 0
+
+
+def sim_last_backup(sim: StampSimulator) -> str:
+    finished = sim.finished_at
+    return max(finished, key=lambda k: finished[k]) if finished else ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
