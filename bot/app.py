@@ -35,6 +35,7 @@ def make_service(settings: Settings, client: WebClient | None = None) -> BackupS
         poster=SlackPoster(client or make_web_client(settings)),
         poll_interval=settings.poll_interval,
         operators=settings.operators,
+        start_grace=settings.start_grace,
     )
 
 

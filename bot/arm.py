@@ -152,7 +152,9 @@ class ArmClient:
             except StampAuthError as exc:
                 raise StampError(f"{what}: {exc}", code="AuthenticationFailed") from exc
             except requests.RequestException as exc:
-                if attempt >= self.max_attempts:
+                # A POST that may have reached the stamp is not repeated: createBackup is not idempotent.
+                unsent = isinstance(exc, requests.ConnectTimeout)
+                if attempt >= self.max_attempts or (method != "GET" and not unsent):
                     raise StampError(f"{what}: the stamp did not answer ({type(exc).__name__})") from exc
                 self._sleep(attempt, None, what, type(exc).__name__)
                 continue
@@ -160,7 +162,8 @@ class ArmClient:
                 refreshed = True
                 self.tokens.invalidate()
                 continue
-            if response.status_code in RETRYABLE_STATUSES and attempt < self.max_attempts:
+            retryable = RETRYABLE_STATUSES if method == "GET" else frozenset({429})
+            if response.status_code in retryable and attempt < self.max_attempts:
                 self._sleep(attempt, retry_after_seconds(response.headers), what, str(response.status_code))
                 continue
             if response.status_code not in accept:

@@ -38,6 +38,7 @@ class BackupService:
     poster: SlackPoster
     poll_interval: float
     operators: frozenset[str]
+    start_grace: float = 300.0
 
     def can_start(self, user: str) -> bool:
         """Only listed operators may start a backup; an empty list lets nobody."""
@@ -71,20 +72,29 @@ class BackupService:
     def start(self, requester: str, channel: str) -> Message:
         """Take the stamp's lock, call ``createBackup`` and announce the backup in the channel."""
         job = Job(job_id=Job.new_id(), stamp=self.stamp, requester=requester, channel=channel)
-        holder = self.store.reserve(job)
+        holder = self.store.reserve(job, reconcile_after=self.start_grace)
         if holder is not None:
             return messages.already_running(holder)
         try:
             started = self.arm.start_backup()
+        except StampError as exc:
+            if exc.status is None and exc.code is None:
+                # The request may have reached the stamp: the worker's reconciler finds out.
+                log.warning("no answer to createBackup for job %s; leaving it to reconciliation", job.job_id)
+                return messages.start_unknown(self.stamp)
+            self.store.mark_start_failed(job, str(exc))
+            raise
         except Exception as exc:
-            self.store.mark_start_failed(job, str(exc) if isinstance(exc, StampError) else type(exc).__name__)
+            self.store.mark_start_failed(job, type(exc).__name__)
             raise
         job.backup_id, job.started_at = started.backup_id, time.time()
         job.strategy, poll_url = choose_strategy(started.async_url, started.location_url)
         job.poll_url, job.location_url = poll_url or "", started.location_url or ""
         job.correlation_id = started.correlation_id or ""
         first_poll = job.started_at + max(self.poll_interval, started.retry_after or 0.0)
-        self.store.mark_running(job, due_at=first_poll)
+        if not self.store.mark_running(job, due_at=first_poll):
+            log.warning("job %s was settled by reconciliation before the stamp answered", job.job_id)
+            return messages.start_unknown(self.stamp)
         log.info("backup %s started on %s by %s (job %s)", job.backup_id, self.stamp, requester, job.job_id)
         announcement = messages.started(job)
         try:

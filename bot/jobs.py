@@ -144,8 +144,12 @@ class JobStore:
 
     # --- web side ---------------------------------------------------------------------------------
 
-    def reserve(self, job: Job) -> Job | None:
-        """Save ``job`` and take its stamp's lock; if another job holds it, return that job instead."""
+    def reserve(self, job: Job, *, reconcile_after: float) -> Job | None:
+        """Save ``job`` and take its stamp's lock; if another job holds it, return that job instead.
+
+        The job is due for reconciliation ``reconcile_after`` seconds later, so a process that dies
+        between this write and recording the stamp's answer leaves nothing behind unexplained.
+        """
         lock = keys.stamp_lock_key(job.stamp)
         with self.redis.pipeline() as pipe:
             while True:
@@ -162,18 +166,33 @@ class JobStore:
                     pipe.set(lock, job.job_id)
                     pipe.hset(keys.job_key(job.job_id), mapping=job.to_mapping())
                     pipe.sadd(keys.active_jobs_key(), job.job_id)
+                    pipe.zadd(keys.due_key(), {job.job_id: job.requested_at + reconcile_after})
                     pipe.execute()
                     return None
                 except redis.WatchError:
                     continue
 
-    def mark_running(self, job: Job, *, due_at: float) -> None:
-        """Record the operation to follow and hand the job to the poller."""
+    def mark_running(self, job: Job, *, due_at: float) -> bool:
+        """Record the operation to follow and hand the job to the poller.
+
+        ``False`` if the job is no longer starting (a reconciler settled it while the stamp was slow).
+        """
         job.state = JobState.RUNNING
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.job_key(job.job_id), mapping=job.to_mapping())
-            pipe.zadd(keys.due_key(), {job.job_id: due_at})
-            pipe.execute()
+        key = keys.job_key(job.job_id)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    if _decode(pipe.hget(key, "state") or b"") != JobState.STARTING.value:
+                        pipe.unwatch()
+                        return False
+                    pipe.multi()
+                    pipe.hset(key, mapping=job.to_mapping())
+                    pipe.zadd(keys.due_key(), {job.job_id: due_at})
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
 
     def mark_start_failed(self, job: Job, error: str) -> None:
         """The stamp refused or never answered the start: free the stamp for the next attempt."""
@@ -187,6 +206,7 @@ class JobStore:
                     pipe.multi()
                     pipe.hset(keys.job_key(job.job_id), mapping=job.to_mapping())
                     pipe.srem(keys.active_jobs_key(), job.job_id)
+                    pipe.zrem(keys.due_key(), job.job_id)
                     if holder is not None and _decode(holder) == job.job_id:
                         pipe.delete(lock)
                     pipe.execute()

@@ -133,6 +133,18 @@ def already_running(job: Job) -> Message:
     return Message(text=text.replace("*", ""), blocks=[_section(f":no_entry: {text}")])
 
 
+def start_unknown(stamp: str) -> Message:
+    text = (f"The stamp {stamp} did not answer the start request in time. I will check whether the backup "
+            "started and report in this channel either way.")
+    return Message(text=text, blocks=[_section(f":hourglass: {text}")])
+
+
+def start_abandoned(job: Job, reason: str) -> Message:
+    text = (f"<@{job.requester}> the backup you asked for on *{job.stamp}* at {when(job.requested_at)} did not "
+            f"start: {reason} Nothing is running; you can try `/azs backup` again.")
+    return Message(text=text.replace("*", ""), blocks=[_section(f":x: {text}")])
+
+
 def start_failed(stamp: str, error: str) -> Message:
     return error_message(f"The backup on {stamp} did not start: {error}")
 

@@ -21,7 +21,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import messages
 from bot.arm import ArmClient, StampError, retry_after_seconds
-from bot.jobs import Claim, JobState, JobStore
+from bot.jobs import Claim, Job, JobState, JobStore
 from bot.lro import STRATEGIES, BackupResourcePolling, LocationPolling, PollResult
 from bot.models import Backup
 from bot.slack import SlackPoster
@@ -81,8 +81,10 @@ class Poller:
                 self._notify(claim)
             elif claim.job.state == JobState.RUNNING:
                 self._poll(claim)
+            elif claim.job.state == JobState.STARTING:
+                self._reconcile_start(claim)
             else:
-                self.store.update(claim, done=claim.job.state != JobState.STARTING)
+                self.store.update(claim, done=True)
         except redis.RedisError:
             log.exception("redis failed while processing job %s", job_id)
         except Exception:
@@ -111,6 +113,43 @@ class Poller:
         if self.store.update(claim, next_due=now, keep_lease=True, state=JobState.FINISHED, finished_at=now,
                              result=json.dumps(backup.to_dict()) if backup else "", error=result.error or ""):
             self._notify(claim)
+
+    def _reconcile_start(self, claim: Claim) -> None:
+        """A start that never recorded the stamp's answer: adopt the backup it began, or say it failed."""
+        job = claim.job
+        client = self.clients.get(job.stamp)
+        if client is None:
+            self.store.update(claim, next_due=time.time() + MAX_RETRY_DELAY)
+            return
+        try:
+            backups = client.list_backups()
+        except StampError as exc:
+            self._poll_failed(claim, exc)
+            return
+        fresh = [b for b in backups if not b.is_terminal
+                 or (b.created is not None and b.created.timestamp() >= job.requested_at)]
+        adoptable = [b for b in fresh if self.store.find_by_backup_id(job.stamp, b.backup_id) is None]
+        now = time.time()
+        if not adoptable:
+            reason = "the stamp has no record of it (the request never reached it, or it was refused)."
+            log.warning("job %s: start never confirmed and no new backup on %s; giving up", job.job_id, job.stamp)
+            if self.store.update(claim, done=True, state=JobState.START_FAILED, error=reason):
+                self._post_safely(job, messages.start_abandoned(job, reason))
+            return
+        backup = adoptable[-1]
+        log.warning("job %s: adopting backup %s found running on %s", job.job_id, backup.backup_id, job.stamp)
+        if self.store.update(claim, next_due=now, state=JobState.RUNNING, backup_id=backup.backup_id,
+                             started_at=job.requested_at, strategy=BackupResourcePolling.name, poll_url=""):
+            ts = self._post_safely(job, messages.started(job))
+            if ts:
+                self.store.set_start_message(job.job_id, ts)
+
+    def _post_safely(self, job: Job, message: messages.Message) -> str | None:
+        try:
+            return self.poster.post(job.channel, message, user=job.requester)
+        except SlackApiError as exc:
+            log.error("could not post about job %s: %s", job.job_id, exc.response.get("error"))
+            return None
 
     def _poll_once(self, client: ArmClient, claim: Claim) -> tuple[PollResult, float | None]:
         job = claim.job

@@ -51,6 +51,7 @@ class Settings:
     operators: frozenset[str] = frozenset()
     poll_interval: float = 30.0
     lease_seconds: float = 90.0
+    start_grace: float = 300.0
     port: int = 3000
 
     def secrets(self) -> list[str]:
@@ -151,5 +152,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         operators=operators,
         poll_interval=_float(env, "AZS_POLL_INTERVAL", 30.0, 0.05),
         lease_seconds=_float(env, "AZS_LEASE_SECONDS", 90.0, 1.0),
+        start_grace=_float(env, "AZS_START_GRACE_SECONDS", 300.0, 1.0),
         port=int(port_raw),
     )

@@ -88,22 +88,43 @@ def bot_env(sim: StampSimulator, slack_api: FakeSlack, redis_server: RedisServer
     return env
 
 
-@pytest.fixture(scope="session")
-def web(bot_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``azs-bot web`` (gunicorn) serving on a free port; yields its base URL."""
+def launch_web(env: dict[str, str], log_dir: Path) -> tuple[BotProcess, str]:
+    """``azs-bot web`` (gunicorn) on a free port, once it answers ``/healthz``."""
     port = free_port()
-    process = BotProcess("web", {**bot_env, "PORT": str(port)}, tmp_path_factory.mktemp("logs"))
+    process = BotProcess("web", {**env, "PORT": str(port)}, log_dir)
     base = f"http://127.0.0.1:{port}"
 
-    def healthy() -> bool:
+    def answering() -> bool:
         try:
             return requests.get(f"{base}/healthz", timeout=1).status_code in (200, 503)
         except requests.RequestException:
             return False
 
-    assert wait_until(healthy, timeout=30), process.log()
+    assert wait_until(answering, timeout=30), process.log()
+    return process, base
+
+
+@pytest.fixture(scope="session")
+def web(bot_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The shared web process; tests that kill a web process start their own with ``start_web``."""
+    process, base = launch_web(bot_env, tmp_path_factory.mktemp("logs"))
     yield base
     process.stop()
+
+
+@pytest.fixture
+def start_web(bot_env: dict[str, str], tmp_path: Path, fake_slack: FakeSlack, redis_client: redis.Redis,
+              stamp: StampSimulator) -> Iterator[Callable[..., tuple[BotProcess, SlackClientSim]]]:
+    started: list[BotProcess] = []
+
+    def start(**env: str) -> tuple[BotProcess, SlackClientSim]:
+        process, base = launch_web({**bot_env, **env}, tmp_path)
+        started.append(process)
+        return process, SlackClientSim(base, SIGNING_SECRET, fake_slack)
+
+    yield start
+    for process in started:
+        process.kill()
 
 
 @pytest.fixture

@@ -74,8 +74,8 @@ def test_recorded_final_body_renders_the_evidence() -> None:
 def test_location_with_string_integers_and_the_unconfigured_signature() -> None:
     location = BackupLocation.from_json(load("backup_location_2002.json"))
     assert location.frequency_hours == 10 and location.is_configured and location.available_capacity == "1.00 TB"
-    odd = BackupLocation.from_json({"properties": {"externalStoreDefault": {"backupFrequencyInHours": "",
-                                                                            "path": "", "encryptionCertThumbprint": None}}})
+    store = {"backupFrequencyInHours": "", "path": "", "encryptionCertThumbprint": None}
+    odd = BackupLocation.from_json({"properties": {"externalStoreDefault": store}})
     assert odd.frequency_hours is None and not odd.is_configured
 
 

@@ -1,0 +1,91 @@
+"""A process killed at every step of a backup's life leaves nothing unexplained or unreported."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable
+
+from bot.localrun import BotProcess
+from bot.simulator import Fault, StampSimulator
+from bot.slack_fake import FakeSlack
+from tests.harness import SlackClientSim, wait_until
+
+StartWeb = Callable[..., tuple[BotProcess, SlackClientSim]]
+StartWorker = Callable[..., BotProcess]
+
+
+def channel_text(fake: FakeSlack) -> str:
+    return json.dumps(fake.messages("CBACKUPS"))
+
+
+def test_web_killed_before_the_stamp_got_the_start_tells_the_requester(
+        start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    web, slack = start_web(AZS_START_GRACE_SECONDS="2")
+    stamp.inject(Fault(status=503, delay=3.0, times=1, path_contains="createBackup"))
+    slack.click()
+    assert wait_until(lambda: stamp.state()["pending_faults"] == 0, timeout=10)  # createBackup in flight
+    web.kill()  # dies while its createBackup is in flight; the stamp then refuses it
+    start_worker()
+    assert wait_until(lambda: "did not start" in channel_text(fake_slack), timeout=20)
+    assert "<@UOPER>" in channel_text(fake_slack)
+    assert stamp.running_backup_id() is None
+    _, again = start_web()[1].click()
+    assert "started infrastructure backup" in json.dumps(slack.wait_reply(again, "started", timeout=10))
+
+
+def test_web_killed_after_the_stamp_started_the_backup_is_adopted_and_reported(
+        start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    web, slack = start_web(AZS_START_GRACE_SECONDS="2")
+    stamp.backup_seconds = 4
+    stamp.inject(Fault(status=0, delay=2.0, times=1, path_contains="createBackup"))
+    slack.click()
+    assert wait_until(lambda: stamp.state()["pending_faults"] == 0, timeout=10)
+    web.kill()
+    assert wait_until(lambda: stamp.running_backup_id() is not None, timeout=5)
+    backup_id = str(stamp.running_backup_id())
+    start_worker()
+    assert wait_until(lambda: any(m.get("thread_ts") for m in fake_slack.messages("CBACKUPS")), timeout=30)
+    text = channel_text(fake_slack)
+    assert text.count(backup_id) >= 2 and "succeeded" in text
+
+
+def test_stamp_silent_on_start_is_reconciled_not_failed(
+        start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    _, slack = start_web(AZS_START_GRACE_SECONDS="2", AZS_HTTP_TIMEOUT="1")
+    stamp.backup_seconds = 3
+    stamp.inject(Fault(status=0, delay=2.0, times=1, path_contains="createBackup"))
+    _, hook = slack.click()
+    assert "did not answer" in json.dumps(slack.wait_reply(hook, "did not answer", timeout=10))
+    start_worker()
+    assert wait_until(lambda: any(m.get("thread_ts") for m in fake_slack.messages("CBACKUPS")), timeout=30)
+    assert str(stamp.count("POST", "createBackup"))
+
+
+def test_operation_url_404_falls_back_to_the_backup_by_id(
+        slack: SlackClientSim, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    stamp.backup_seconds = 2
+    _, hook = slack.click()
+    slack.wait_reply(hook, "started infrastructure backup")
+    stamp.inject(Fault(status=404, times=100, path_contains="operationResults"))
+    by_id = stamp.count("GET", "/backups/")
+    start_worker()
+    assert wait_until(lambda: any(m.get("thread_ts") for m in fake_slack.messages("CBACKUPS")), timeout=30)
+    assert stamp.count("GET", "/backups/") > by_id
+    assert "succeeded" in channel_text(fake_slack)
+
+
+def test_worker_stops_cleanly_on_sigterm(
+        slack: SlackClientSim, start_worker: StartWorker, stamp: StampSimulator) -> None:
+    stamp.backup_seconds = 60
+    _, hook = slack.click()
+    slack.wait_reply(hook, "started infrastructure backup")
+    worker = start_worker()
+    polls = stamp.count("GET", "operationResults")
+    assert wait_until(lambda: stamp.count("GET", "operationResults") > polls, timeout=10)
+    started = time.monotonic()
+    worker.signal(signal.SIGTERM)
+    worker.process.wait(timeout=10)
+    assert time.monotonic() - started < 10 and worker.process.returncode == 0
+    assert "poller stopped" in worker.log()
