@@ -14,7 +14,9 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
 import handlers
+from bot.access import AccessPolicy
 from bot.arm import ArmClient
+from bot.audit import AuditLog
 from bot.backups import BackupService
 from bot.jobs import JobStore
 from bot.settings import Settings
@@ -28,13 +30,17 @@ def make_redis(settings: Settings) -> redis.Redis:
 
 
 def make_service(settings: Settings, client: WebClient | None = None) -> BackupService:
+    client = client or make_web_client(settings)
+    store = JobStore(make_redis(settings))
     return BackupService(
         stamp=settings.stamp.name,
-        store=JobStore(make_redis(settings)),
+        store=store,
         arm=ArmClient(settings.stamp),
-        poster=SlackPoster(client or make_web_client(settings)),
+        poster=SlackPoster(client),
         poll_interval=settings.poll_interval,
-        operators=settings.operators,
+        access=AccessPolicy(settings.operators, group=settings.operator_group, channels=settings.channels,
+                            client=client),
+        audit_log=AuditLog(store.redis),
         start_grace=settings.start_grace,
     )
 

@@ -15,8 +15,11 @@ from dataclasses import dataclass
 import redis
 from slack_sdk.errors import SlackApiError
 
-from bot import messages
+from bot import audit, messages
+from bot.access import AccessPolicy
 from bot.arm import ArmClient, StampError
+from bot.audit import AuditLog
+from bot.commands import OPERATOR_ONLY, Action, Command
 from bot.jobs import Job, JobStore
 from bot.lro import choose_strategy
 from bot.messages import Message
@@ -30,19 +33,55 @@ REDIS_DOWN = ("the bot's job store (Redis) is not answering, so nothing was star
 
 @dataclass
 class BackupService:
-    """One stamp's backup operations as the bot offers them."""
+    """One stamp's backup operations as the bot offers them, with access control and audit."""
 
     stamp: str
     store: JobStore
     arm: ArmClient
     poster: SlackPoster
     poll_interval: float
-    operators: frozenset[str]
+    access: AccessPolicy
+    audit_log: AuditLog
     start_grace: float = 300.0
 
-    def can_start(self, user: str) -> bool:
-        """Only listed operators may start a backup; an empty list lets nobody."""
-        return user in self.operators
+    def command(self, command: Command, user: str, channel: str) -> Message:
+        """Answer a parsed ``/azs`` command from ``user`` in ``channel``, and record it."""
+        if command.action == Action.HELP:
+            return messages.help_message(command.problem)
+        message = self._authorised(command.action.value, user, channel)
+        if message is None:
+            what, run = self._runners()[command.action]
+            message = self.guarded(what, lambda: run(command))
+        self.audit_log.record(audit.entry(user, channel, self.stamp, command.action.value,
+                                          "ok" if message.ok else "refused or failed"))
+        return message
+
+    def start_clicked(self, user: str, channel: str) -> Message:
+        """The confirmation's button: check the clicker again, then start."""
+        message = self._authorised("start", user, channel) or self.guarded(
+            "start a backup", lambda: self.start(user, channel))
+        self.audit_log.record(audit.entry(user, channel, self.stamp, "start-click",
+                                          "ok" if message.ok else "refused or failed"))
+        return message
+
+    def _authorised(self, action: str, user: str, channel: str) -> Message | None:
+        """``None`` when allowed, else the refusal."""
+        if not self.access.channel_allowed(channel):
+            return messages.channel_not_allowed(channel)
+        if action in OPERATOR_ONLY and not self.access.is_operator(user):
+            what = "start a backup" if action == Action.START else "read the audit trail"
+            return messages.not_an_operator(user, self.access.configured, what)
+        return None
+
+    def _runners(self) -> dict[Action, tuple[str, Callable[[Command], Message]]]:
+        return {
+            Action.START: ("prepare a backup", lambda _: self.preview()),
+            Action.STATUS: ("read the running backups", lambda _: self.status()),
+            Action.LIST: ("list backups", lambda _: self.list()),
+            Action.SHOW: ("read the backup", lambda cmd: self.show(cmd.backup_id or "")),
+            Action.CONFIG: ("read the backup configuration", lambda _: self.config()),
+            Action.AUDIT: ("read the audit trail", lambda _: messages.audit(self.audit_log.latest())),
+        }
 
     def guarded(self, what: str, action: Callable[[], Message]) -> Message:
         """Run ``action`` and turn any failure into a message the operator can act on."""

@@ -16,9 +16,10 @@ class Action(StrEnum):
     LIST = "list"
     SHOW = "show"
     CONFIG = "config"
+    AUDIT = "audit"
 
 
-READ_ONLY = frozenset({Action.HELP, Action.STATUS, Action.LIST, Action.SHOW, Action.CONFIG})
+OPERATOR_ONLY = frozenset({Action.START, Action.AUDIT})
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ def parse(text: str | None) -> Command:
     if not rest or rest == ["start"]:
         return Command(Action.START)
     verb, args = rest[0], words[2:]
-    simple = {"status": Action.STATUS, "list": Action.LIST, "config": Action.CONFIG, "help": Action.HELP}
+    simple = {"status": Action.STATUS, "list": Action.LIST, "config": Action.CONFIG, "help": Action.HELP,
+              "audit": Action.AUDIT}
     if verb in simple and not args:
         return Command(simple[verb])
     if verb == "show":

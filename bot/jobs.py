@@ -87,6 +87,7 @@ class Job:
     result: str = ""
     error: str = ""
     poll_failures: int = 0
+    overdue_reported: int = 0
     notified_ts: str = ""
     fence: int = 0
 

@@ -33,3 +33,18 @@ def active_jobs_key() -> str:
 def history_key(stamp: str) -> str:
     """Recent finished job ids of a stamp, newest first (bounded list)."""
     return f"{PREFIX}:stamp:{stamp}:history"
+
+
+def audit_key() -> str:
+    """Stream of audit entries (bounded)."""
+    return f"{PREFIX}:audit"
+
+
+def meta_key() -> str:
+    """Hash of facts about the Redis data itself (its epoch), to notice when it was emptied."""
+    return f"{PREFIX}:meta"
+
+
+def health_key(component: str) -> str:
+    """A problem one process found that every process's ``/healthz`` should report (expiring)."""
+    return f"{PREFIX}:health:{component}"

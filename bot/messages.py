@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.audit import AuditEntry
 from bot.jobs import Job
 from bot.models import Backup, BackupLocation, human_duration
 
@@ -24,6 +25,7 @@ USAGE = (
     "• `/azs backup list`: the latest backups, newest first\n"
     "• `/azs backup show <backup id>`: one backup in full, with role statuses\n"
     "• `/azs backup config`: the backup location and scheduler\n"
+    "• `/azs backup audit`: who did what, latest first (operators)\n"
     "• `/azs help`: this help"
 )
 
@@ -40,6 +42,8 @@ class Message:
 
     text: str
     blocks: list[dict[str, Any]] = field(default_factory=list)
+    ok: bool = True
+    """False for errors and refusals (recorded as such in the audit trail)."""
 
     def as_kwargs(self) -> dict[str, Any]:
         return {"text": self.text, "blocks": self.blocks}
@@ -84,14 +88,29 @@ def help_message(problem: str | None = None) -> Message:
 
 
 def error_message(text: str) -> Message:
-    return Message(text=f"Sorry: {text}", blocks=[_section(f":warning: {text}")])
+    return Message(text=f"Sorry: {text}", blocks=[_section(f":warning: {text}")], ok=False)
 
 
-def not_an_operator(user: str, operators_configured: bool) -> Message:
-    how = ("Ask an operator to add your Slack user ID to `AZS_OPERATORS`." if operators_configured else
+def not_an_operator(user: str, operators_configured: bool, what: str = "start a backup") -> Message:
+    how = ("Ask an operator to add your Slack user ID to `AZS_OPERATORS` or you to the operator user group."
+           if operators_configured else
            "No operator is configured yet: set `AZS_OPERATORS` to a comma-separated list of Slack user IDs "
-           "(e.g. `U012ABCDEF`) and restart the bot.")
-    return error_message(f"<@{user}>, only backup operators may start a backup. {how}")
+           "(e.g. `U012ABCDEF`) or `AZS_OPERATOR_GROUP` to a user group ID, and restart the bot.")
+    return error_message(f"<@{user}>, only backup operators may {what}. {how}")
+
+
+def channel_not_allowed(channel: str) -> Message:
+    return error_message(f"the backup bot is not enabled in <#{channel}>. Ask an operator to add the channel to "
+                         "`AZS_CHANNELS`, or use one where it is enabled.")
+
+
+def audit(entries: list[AuditEntry]) -> Message:
+    if not entries:
+        return Message(text="The audit trail is empty.", blocks=[_section("The audit trail is empty.")])
+    lines = [f"{when(e.at)} · <@{e.user}> in <#{e.channel}> · {e.stamp} · `{e.action}` → {e.outcome}"
+             for e in entries]
+    text = "*Audit trail* (latest first)\n" + "\n".join(lines)
+    return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
 def confirmation(stamp: str, region: str, location: BackupLocation, latest: Backup | None) -> Message:
@@ -143,6 +162,13 @@ def start_abandoned(job: Job, reason: str) -> Message:
     text = (f"<@{job.requester}> the backup you asked for on *{job.stamp}* at {when(job.requested_at)} did not "
             f"start: {reason} Nothing is running; you can try `/azs backup` again.")
     return Message(text=text.replace("*", ""), blocks=[_section(f":x: {text}")])
+
+
+def overdue(job: Job, limit_seconds: float) -> Message:
+    text = (f":alarm_clock: <@{job.requester}> backup `{job.backup_id}` on *{job.stamp}* has been running for more "
+            f"than {human_duration(limit_seconds)} (started {when(job.started_at or job.requested_at)}). Azure Stack "
+            "Hub cannot cancel a backup; check the stamp's alerts. I keep following it and will post the result.")
+    return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
 def start_failed(stamp: str, error: str) -> Message:

@@ -40,12 +40,14 @@ class Poller:
     """Polls due jobs with bounded concurrency; ``run`` loops until ``stop`` is set."""
 
     def __init__(self, store: JobStore, clients: Mapping[str, ArmClient], poster: SlackPoster, *,
-                 poll_interval: float, lease_seconds: float = 90.0, concurrency: int = 16) -> None:
+                 poll_interval: float, lease_seconds: float = 90.0, backup_timeout: float = 7200.0,
+                 concurrency: int = 16) -> None:
         self.store = store
         self.clients = clients
         self.poster = poster
         self.poll_interval = poll_interval
         self.lease_seconds = lease_seconds
+        self.backup_timeout = backup_timeout
         self.tick = min(0.5, poll_interval)
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="poll")
 
@@ -105,7 +107,10 @@ class Poller:
         now = time.time()
         if not result.done:
             delay = max(self.poll_interval, retry_after or 0.0)
-            self.store.update(claim, next_due=now + delay, poll_failures=0)
+            overdue = not job.overdue_reported and now - (job.started_at or job.requested_at) > self.backup_timeout
+            if self.store.update(claim, next_due=now + delay, poll_failures=0, keep_lease=overdue,
+                                 overdue_reported=job.overdue_reported or int(overdue)) and overdue:
+                self._report_overdue(claim)
             return
         backup = result.backup if result.backup and result.backup.roles else self._final_backup(client, claim)
         backup = backup or result.backup
@@ -143,6 +148,18 @@ class Poller:
             ts = self._post_safely(job, messages.started(job))
             if ts:
                 self.store.set_start_message(job.job_id, ts)
+
+    def _report_overdue(self, claim: Claim) -> None:
+        """Once per job: the backup runs longer than anyone should wait without being told."""
+        job = claim.job
+        log.warning("backup %s on %s is overdue", job.backup_id, job.stamp)
+        message = messages.overdue(job, self.backup_timeout)
+        try:
+            self.poster.post(job.channel, message, user=job.requester, thread_ts=job.start_ts or None,
+                             broadcast=True)
+        except SlackApiError as exc:
+            log.error("could not report backup %s overdue: %s", job.backup_id, exc.response.get("error"))
+        self.store.update(claim)
 
     def _post_safely(self, job: Job, message: messages.Message) -> str | None:
         try:

@@ -49,9 +49,12 @@ class Settings:
     slack_app_token: str = field(default="", repr=False)
     slack_api_url: str = DEFAULT_SLACK_API_URL
     operators: frozenset[str] = frozenset()
+    operator_group: str | None = None
+    channels: frozenset[str] = frozenset()
     poll_interval: float = 30.0
     lease_seconds: float = 90.0
     start_grace: float = 300.0
+    backup_timeout: float = 7200.0
     port: int = 3000
 
     def secrets(self) -> list[str]:
@@ -150,8 +153,11 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         slack_app_token=env.get("SLACK_APP_TOKEN", "").strip(),
         slack_api_url=slack_api_url,
         operators=operators,
+        operator_group=env.get("AZS_OPERATOR_GROUP", "").strip() or None,
+        channels=frozenset(c.strip() for c in env.get("AZS_CHANNELS", "").split(",") if c.strip()),
         poll_interval=_float(env, "AZS_POLL_INTERVAL", 30.0, 0.05),
         lease_seconds=_float(env, "AZS_LEASE_SECONDS", 90.0, 1.0),
         start_grace=_float(env, "AZS_START_GRACE_SECONDS", 300.0, 1.0),
+        backup_timeout=_float(env, "AZS_BACKUP_TIMEOUT", 7200.0, 1.0),
         port=int(port_raw),
     )

@@ -22,7 +22,7 @@ def build_poller(settings: Settings) -> Poller:
     client = ArmClient(settings.stamp, max_attempts=2, max_backoff=5.0)
     return Poller(JobStore(make_redis(settings)), {settings.stamp.name: client},
                   SlackPoster(make_web_client(settings)), poll_interval=settings.poll_interval,
-                  lease_seconds=settings.lease_seconds)
+                  lease_seconds=settings.lease_seconds, backup_timeout=settings.backup_timeout)
 
 
 def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:

@@ -41,8 +41,8 @@ def test_forged_stale_and_unsigned_requests_are_refused(slack: SlackClientSim, f
 
 def test_non_operator_is_refused_and_nothing_starts(slack: SlackClientSim, stamp: StampSimulator) -> None:
     starts = stamp.count("POST", "createBackup")
-    response, _ = slack.command("backup", user="UINTRUDER")
-    assert "only backup operators" in response.json()["text"]
+    _, hook = slack.command("backup", user="UINTRUDER")
+    slack.wait_reply(hook, "only backup operators")
     response, hook = slack.click(user="UINTRUDER")
     assert response.status_code == 200
     slack.wait_reply(hook, "only backup operators")

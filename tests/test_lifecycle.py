@@ -89,3 +89,14 @@ def test_worker_stops_cleanly_on_sigterm(
     worker.process.wait(timeout=10)
     assert time.monotonic() - started < 10 and worker.process.returncode == 0
     assert "poller stopped" in worker.log()
+
+
+def test_overdue_backup_is_reported_once_and_still_followed(
+        slack: SlackClientSim, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    stamp.backup_seconds = 4
+    _, hook = slack.click()
+    slack.wait_reply(hook, "started infrastructure backup")
+    start_worker(AZS_BACKUP_TIMEOUT="1")
+    assert wait_until(lambda: "has been running for more than" in channel_text(fake_slack), timeout=10)
+    assert wait_until(lambda: "succeeded" in channel_text(fake_slack), timeout=20)
+    assert sum("has been running for more than" in m["text"] for m in fake_slack.messages("CBACKUPS")) == 1
