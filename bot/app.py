@@ -18,6 +18,7 @@ from bot.access import AccessPolicy
 from bot.arm import ArmClient
 from bot.audit import AuditLog
 from bot.backups import BackupService
+from bot.health import Health
 from bot.jobs import JobStore
 from bot.settings import Settings
 from bot.slack import SlackPoster, make_web_client
@@ -36,7 +37,7 @@ def make_service(settings: Settings, client: WebClient | None = None) -> BackupS
         stamp=settings.stamp.name,
         store=store,
         arm=ArmClient(settings.stamp),
-        poster=SlackPoster(client),
+        poster=SlackPoster(client, Health(store.redis)),
         poll_interval=settings.poll_interval,
         access=AccessPolicy(settings.operators, group=settings.operator_group, channels=settings.channels,
                             client=client),
@@ -52,6 +53,7 @@ def build_app(settings: Settings, service: BackupService | None = None) -> App:
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret,
+        token_verification_enabled=False,  # checked once by the entry point, which reports a bad token
         listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="listener"),
         request_verification_enabled=True,
     )

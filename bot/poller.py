@@ -29,6 +29,7 @@ from bot.slack import SlackPoster
 log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = 300.0
+EPOCH_CHECK_SECONDS = 5.0
 
 
 def backoff(failures: int, base: float) -> float:
@@ -52,9 +53,12 @@ class Poller:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="poll")
 
     def run(self, stop: threading.Event) -> None:
-        failures = 0
+        failures, epoch_checked = 0, 0.0
         while not stop.is_set():
             try:
+                if self.poster.health is not None and time.monotonic() - epoch_checked > EPOCH_CHECK_SECONDS:
+                    self.poster.health.check_epoch()
+                    epoch_checked = time.monotonic()
                 self.run_once()
                 failures = 0
                 stop.wait(self.tick)

@@ -17,12 +17,14 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from bot.health import Health
 from bot.messages import Message
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
 CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived", "restricted_action"})
+AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
 
 
 def make_web_client(settings: Settings) -> WebClient:
@@ -39,12 +41,26 @@ def make_web_client(settings: Settings) -> WebClient:
 class SlackPoster:
     """Posts to a channel, or to the requester directly when the channel is closed to the bot."""
 
-    def __init__(self, client: WebClient) -> None:
+    def __init__(self, client: WebClient, health: Health | None = None) -> None:
         self.client = client
+        self.health = health
 
     def post(self, channel: str, message: Message, *, user: str, thread_ts: str | None = None,
              broadcast: bool = False) -> str:
         """Post and return the message ``ts``; raises ``SlackApiError`` if even the DM fails."""
+        try:
+            ts = self._post(channel, message, user=user, thread_ts=thread_ts, broadcast=broadcast)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", ""))
+            if error in AUTH_ERRORS and self.health is not None:
+                self.health.report("slack", f"Slack rejects the bot token ({error}); check SLACK_BOT_TOKEN")
+            raise
+        if self.health is not None:
+            self.health.clear("slack")
+        return ts
+
+    def _post(self, channel: str, message: Message, *, user: str, thread_ts: str | None,
+              broadcast: bool) -> str:
         kwargs = message.as_kwargs()
         if thread_ts:
             kwargs.update(thread_ts=thread_ts, reply_broadcast=broadcast)

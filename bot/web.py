@@ -10,9 +10,13 @@ from typing import Any
 import redis
 from gunicorn.app.base import BaseApplication
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.app import build_app, make_service
+from bot.health import Health
 from bot.settings import Settings, load_settings
+from bot.slack import AUTH_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -23,24 +27,43 @@ def create_wsgi_app(settings: Settings | None = None) -> Callable[[dict[str, Any
     """The WSGI callable: built in each gunicorn worker, after the fork."""
     settings = settings or load_settings()
     service = make_service(settings)
+    health = service.poster.health or Health(service.store.redis)
+    check_slack_token(service.poster.client, health)
     slack = SlackRequestHandler(build_app(settings, service))
 
-    def health(start_response: StartResponse) -> Iterable[bytes]:
+    def healthz(start_response: StartResponse) -> Iterable[bytes]:
         try:
-            service.store.ping()
-            status, body = "200 OK", {"status": "ok"}
+            problems = health.problems()
         except redis.RedisError as exc:
-            status, body = "503 Service Unavailable", {"status": "unavailable",
-                                                       "reason": f"redis: {type(exc).__name__}"}
+            problems = {"redis": f"Redis does not answer ({type(exc).__name__})"}
+        status = "503 Service Unavailable" if problems else "200 OK"
+        body: dict[str, Any] = {"status": "unavailable", "problems": problems} if problems else {"status": "ok"}
+        if problems:
+            body["reason"] = "; ".join(f"{k}: {v}" for k, v in problems.items())
         start_response(status, [("Content-Type", "application/json")])
         return [json.dumps(body).encode()]
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-            return health(start_response)
+            return healthz(start_response)
         return slack(environ, start_response)
 
     return application
+
+
+def check_slack_token(client: WebClient, health: Health) -> None:
+    """Ask Slack once at start; a rejected token is logged loudly and shown on ``/healthz``."""
+    try:
+        client.auth_test()
+        health.clear("slack")
+    except SlackApiError as exc:
+        error = str(exc.response.get("error", ""))
+        if error in AUTH_ERRORS:
+            health.report("slack", f"Slack rejects the bot token ({error}); check SLACK_BOT_TOKEN")
+        else:
+            log.warning("auth.test failed at start: %s", error)
+    except OSError as exc:
+        log.warning("Slack did not answer auth.test at start: %s", type(exc).__name__)
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]

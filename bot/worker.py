@@ -9,6 +9,7 @@ from types import FrameType
 
 from bot.app import make_redis
 from bot.arm import ArmClient
+from bot.health import Health
 from bot.jobs import JobStore
 from bot.poller import Poller
 from bot.settings import Settings
@@ -20,8 +21,9 @@ log = logging.getLogger(__name__)
 def build_poller(settings: Settings) -> Poller:
     # Few attempts per poll: the poller reschedules failures itself instead of sleeping on them.
     client = ArmClient(settings.stamp, max_attempts=2, max_backoff=5.0)
-    return Poller(JobStore(make_redis(settings)), {settings.stamp.name: client},
-                  SlackPoster(make_web_client(settings)), poll_interval=settings.poll_interval,
+    store = JobStore(make_redis(settings))
+    return Poller(store, {settings.stamp.name: client},
+                  SlackPoster(make_web_client(settings), Health(store.redis)), poll_interval=settings.poll_interval,
                   lease_seconds=settings.lease_seconds, backup_timeout=settings.backup_timeout)
 
 

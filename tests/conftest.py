@@ -33,7 +33,10 @@ def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     if redis_server.process is None:
         redis_server.start()
     client = redis.Redis.from_url(redis_server.url)
+    meta = client.hgetall("azs:meta")  # keep the data epoch, or the shared web would rightly see "data lost"
     client.flushall()
+    if meta:
+        client.hset("azs:meta", mapping=meta)
     yield client
     if redis_server.process is None:  # a test stopped it: bring it back for the next one
         redis_server.start()

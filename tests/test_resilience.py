@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import redis
 import requests
 
 from bot.simulator import Fault, StampSimulator
@@ -142,3 +143,49 @@ def test_slack_throttling_on_the_completion_post_loses_nothing(
     assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=45)
     time.sleep(1)
     assert len(completions(fake_slack)) == 1
+
+
+def test_channel_closed_to_the_bot_sends_the_outcome_to_the_requester(
+        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack,
+        start_worker: Callable[..., BotProcess]) -> None:
+    from bot.slack_fake import SlackFault
+
+    stamp.backup_seconds = 1
+    backup_id = click_and_wait(slack)
+    fake_slack.inject(SlackFault(method="chat.postMessage", error="not_in_channel", times=1))
+    worker = start_worker()
+    assert wait_until(lambda: bool(fake_slack.messages("DUOPER")), timeout=30)
+    assert backup_id in json.dumps(fake_slack.messages("DUOPER")[0])
+    assert "not_in_channel" in worker.log()
+
+
+def test_emptied_redis_is_reported_on_healthz_and_in_the_log(
+        slack: SlackClientSim, web: str, redis_client: redis.Redis,
+        start_worker: Callable[..., BotProcess]) -> None:
+    assert requests.get(f"{web}/healthz", timeout=5).status_code == 200
+    worker = start_worker()
+    assert wait_until(lambda: "worker polling" in worker.log(), timeout=10)
+    time.sleep(0.5)  # its first cycle has read the epoch
+    redis_client.flushall()
+    assert wait_until(lambda: requests.get(f"{web}/healthz", timeout=5).status_code == 503, timeout=15)
+    assert "lost its data" in requests.get(f"{web}/healthz", timeout=5).json()["reason"]
+    assert wait_until(lambda: "lost its data" in worker.log(), timeout=10)
+
+
+def test_slack_rejecting_the_token_is_loud_and_fails_healthz(
+        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, web: str,
+        start_worker: Callable[..., BotProcess]) -> None:
+    from bot.slack_fake import SlackFault
+
+    stamp.backup_seconds = 1
+    click_and_wait(slack)
+    fake_slack.inject(SlackFault(method="chat.postMessage", error="invalid_auth", times=1))
+    worker = start_worker()
+    def slack_problem() -> str:
+        response = requests.get(f"{web}/healthz", timeout=5)
+        return str(response.json().get("problems", {}).get("slack", "")) if response.status_code == 503 else ""
+
+    assert wait_until(lambda: "invalid_auth" in slack_problem(), timeout=20)
+    assert "invalid_auth" in worker.log()
+    assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=30)  # retried once the token works
+    assert wait_until(lambda: slack_problem() == "", timeout=10)
