@@ -1,0 +1,829 @@
+"""A local stand-in for one Azure Stack Hub stamp: its admin ARM backup API and its identity provider.
+
+Why: the bot must be exercised end to end (real MSAL, real ``requests``, TLS with a private CA, LRO polling,
+throttling, broken bodies) without a stamp, and a demo must run on a laptop. Shapes follow the recorded
+traffic of builds 2002 and 2108; what is unrecorded is marked as an assumption where it is made. Backup
+state is derived from the clock on every request, so no timer threads run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hmac
+import json
+import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import ssl
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import trustme
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+API_VERSION = "2018-09-01"
+OUTCOMES = ("Succeeded", "PartialSucceeded", "Failed")
+LRO_STYLES = ("async", "location")
+IDENTITIES = ("adfs", "aad")
+DEFAULT_SUBSCRIPTION_ID = "5c17413c-6a2b-4f5e-9d0b-3e8e1f2a7b64"
+DEFAULT_TENANT_ID = "9f2d6c1e-4b7a-4e3d-8a15-0c6b2e9d4f37"
+AUDIENCE = "https://adminmanagement.sim.azurestack.local/2b7a0e51-8c3d-4f6a-b9e2-71d4c05a3e18"
+# The 23 infrastructure roles of build 2108, in the order of the recorded backup list.
+ROLES = (
+    "KeyVaultNamingService", "CertificateManagement", "CPI", "Domain", "DeploymentProvider", "WAS",
+    "SupportBridgeController", "SRP", "KeyVaultInternalControlPlane", "ECE", "KeyVaultInternalDataPlane",
+    "InfraServiceController", "NRP", "IBC", "DiskRP", "AzureStackBitlocker", "ACS", "ACSSettingsService",
+    "KeyVaultDataPlane", "CRP", "Cluster", "KeyVaultControlPlane", "NC",
+)
+_DEPLOYMENT_ID = "a3f1c7d2-5e8b-4c09-9f6a-2d4e7b1c8a35"
+_CERT_THUMBPRINT = "7C2E9A41F05B3D86E1A4C9270B5F8D3E6A1C4B97"
+_TICKS = 10_000_000  # .NET ticks per second: real timestamps and durations carry 7 fractional digits
+_Request = socket.socket | tuple[bytes, socket.socket]
+_PREFIX_RE = re.compile(
+    r"/subscriptions/(?P<sub>[^/]+)/resourcegroups/system\.(?P<rg>[^/]+)"
+    r"/providers/microsoft\.backup\.admin/backuplocations/(?P<loc>[^/]+)(?P<rest>/.*)?")
+# Request kinds for the control API's counts: (pattern on the lower-cased path, kind); first match wins.
+_KINDS = (
+    (r".*/oauth2/(v2\.0/)?token", "token"), (r".*/\.well-known/openid-configuration", "openid-configuration"),
+    (r"/metadata/endpoints", "metadata"), (r".*/operationresults/[^/]+", "operationResults"),
+    (r".*/createbackup", "createBackup"), (r".*/backups/[^/]+", "backup"), (r".*/backups", "backups"),
+    (r".*/backuplocations/[^/]+", "backupLocation"), (r"/subscriptions/[^/]+/locations", "locations"),
+    (r"/subscriptions", "subscriptions"),
+)
+
+
+@dataclass
+class Fault:
+    """One injected failure, consumed ``times`` times, so tests can script outages and throttling."""
+
+    status: int  # 0: keep the status, just delay and/or send `body` with 200
+    times: int = 1
+    method: str = "*"
+    path_contains: str = ""  # matched against path and query, case-insensitive; "" = every ARM path
+    retry_after: str | None = None
+    delay: float = 0.0
+    body: str | None = None  # raw body instead of the ARM error JSON
+
+    def matches(self, method: str, path: str) -> bool:
+        """An empty ``path_contains`` targets ARM only, so a blanket fault does not break the login."""
+        if self.times <= 0 or self.method.upper() not in ("*", method.upper()):
+            return False
+        return self.path_contains.lower() in path.lower() if self.path_contains else _is_arm(path)
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """What the simulator saw and answered, so tests can assert on the bot's traffic."""
+
+    method: str
+    path: str  # with the query string
+    status: int
+    time: float
+    has_bearer: bool
+    kind: str = "other"  # e.g. "createBackup", "asyncOperation", "token" (see _KINDS)
+
+
+@dataclass
+class _Backup:
+    """One backup. Its status follows from the clock, so completion needs no timer."""
+
+    backup_id: str
+    started_at: float
+    ends_at: float
+    outcome: str
+    automatic: bool
+    reported_duration: str | None = None
+    seeded: bool = False
+    key: str = field(default_factory=lambda: base64.b64encode(secrets.token_bytes(256)).decode())
+
+    def status(self, now: float) -> str:
+        return self.outcome if now >= self.ends_at else "Running"
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _is_arm(path: str) -> bool:
+    return path.lower().startswith(("/subscriptions", "/providers"))
+
+
+def _kind(path: str) -> str:
+    split = urlsplit(path)
+    lower = split.path.lower().rstrip("/")
+    kind = next((k for pattern, k in _KINDS if re.fullmatch(pattern, lower)), "other")
+    if kind == "operationResults" and "isasyncoperation=" in split.query.lower():
+        return "asyncOperation"
+    return kind
+
+
+def _choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
+    """Reject a typo early: an unknown outcome would otherwise surface as a confusing body much later."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    return str(value)
+
+
+def _iso_time(ts: float) -> str:
+    """ARM style: UTC, 7 fractional digits, ``Z`` (e.g. 2021-10-31T13:17:57.1251584Z)."""
+    secs, frac = divmod(round(ts * _TICKS), _TICKS)
+    return f"{datetime.fromtimestamp(secs, UTC):%Y-%m-%dT%H:%M:%S}.{frac:07d}Z"
+
+
+def _iso_duration(seconds: float) -> str:
+    """.NET XmlConvert style, as the stamp reports it: PT21M15.0081024S, PT6M35.345912S, PT0S."""
+    hours, rest = divmod(max(0, round(seconds * _TICKS)), 3600 * _TICKS)
+    minutes, rest = divmod(rest, 60 * _TICKS)
+    secs, frac = divmod(rest, _TICKS)
+    text = "PT" + (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
+    if secs or frac:
+        text += f"{secs}.{frac:07d}".rstrip("0").rstrip(".") + "S"
+    return text if text != "PT" else "PT0S"
+
+
+def _json(status: int, obj: object, headers: Mapping[str, str] | None = None) -> _Reply:
+    return _Reply(status, json.dumps(obj).encode(), {"Content-Type": "application/json; charset=utf-8",
+                                                     **(headers or {})})
+
+
+def _arm_error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> _Reply:
+    return _json(status, {"error": {"code": code, "message": message}}, headers)
+
+
+def _oauth_error(status: int, error: str, text: str, headers: Mapping[str, str] | None = None) -> _Reply:
+    body = {"error": error, "error_description": text}
+    return _json(status, body, {"Cache-Control": "no-store", **(headers or {})})
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _write_private(path: str, data: bytes) -> None:
+    """Key material is written owner-only, like a real credential file."""
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
+        fh.write(data)
+
+
+def _load_or_create_ca(state_dir: str) -> trustme.CA:
+    """Reuse an earlier run's CA, so a bot's AZS_CA_BUNDLE keeps working across simulator restarts."""
+    cert_path, key_path = os.path.join(state_dir, "ca.pem"), os.path.join(state_dir, "ca-key.pem")
+    if os.path.isfile(cert_path) and os.path.isfile(key_path):
+        with open(cert_path, "rb") as cert, open(key_path, "rb") as key:
+            return trustme.CA.from_pem(cert.read(), key.read())
+    ca = trustme.CA(organization_name="azs-backup-bot simulator")
+    _write_private(key_path, ca.private_key_pem.bytes())
+    _write_private(cert_path, ca.cert_pem.bytes())
+    return ca
+
+
+def _load_or_create_client_cert(state_dir: str) -> tuple[str, x509.Certificate]:
+    """A self-signed RSA certificate and its key in one PEM, as a service principal's cert login uses."""
+    path = os.path.join(state_dir, "client.pem")
+    if not os.path.isfile(path):
+        own = trustme.CA(key_type=trustme.KeyType.RSA, organization_name="azs-bot-client")
+        _write_private(path, own.private_key_pem.bytes() + own.cert_pem.bytes())
+    with open(path, "rb") as fh:
+        return path, x509.load_pem_x509_certificate(fh.read())
+
+
+class StampSimulator:
+    """State of one fake stamp plus the HTTPS server that exposes it. Every method is thread-safe."""
+
+    def __init__(self, *, identity: str = "adfs", region: str = "local",
+                 subscription_id: str = DEFAULT_SUBSCRIPTION_ID, tenant_id: str = DEFAULT_TENANT_ID,
+                 client_id: str = "azs-bot-client", client_secret: str = "sim-secret",
+                 backup_seconds: float = 5.0, reported_duration: str | None = None,
+                 outcome: str = "Succeeded", lro_style: str = "async", retry_after: int = 1,
+                 token_lifetime: int = 3600, stamp_version: str = "1.2108.0.32",
+                 state_dir: str | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.identity = _choice("identity", identity, IDENTITIES)
+        self.region, self.subscription_id = region.lower(), subscription_id.lower()
+        self.tenant_id, self.client_id, self.client_secret = tenant_id, client_id, client_secret
+        self.token_lifetime, self.stamp_version = token_lifetime, stamp_version
+        # Knobs: plain attributes (an assignment is atomic); `configure` validates values from outside.
+        self.outcome = _choice("outcome", outcome, OUTCOMES)
+        self.lro_style = _choice("lro_style", lro_style, LRO_STYLES)
+        self.backup_seconds = backup_seconds
+        self.retry_after, self.reported_duration = retry_after, reported_duration
+        self.url = ""
+        self._host, self._port = host, port
+        self._lock = threading.RLock()
+        self._configured = True
+        self._tokens: dict[str, float] = {}
+        self._faults: list[Fault] = []
+        self._log: list[RequestRecord] = []
+        self._backups: dict[str, _Backup] = {}
+        self._reads = 15000
+        self._server: _Server | None = None
+        self.state_dir = state_dir or tempfile.mkdtemp(prefix="azs-sim-")
+        os.makedirs(self.state_dir, exist_ok=True)
+        if state_dir is None:  # our own temp dir: remove its keys once the simulator is gone
+            weakref.finalize(self, shutil.rmtree, self.state_dir, ignore_errors=True)
+        self._setup_pki()
+        self._seed(time.time())
+
+    def _setup_pki(self) -> None:
+        ca = _load_or_create_ca(self.state_dir)
+        names = [n for n in dict.fromkeys(["127.0.0.1", "localhost", self._host]) if n not in ("", "0.0.0.0")]
+        self._server_cert = ca.issue_cert(*names)
+        self.ca_pem_path = os.path.join(self.state_dir, "ca.pem")
+        self.client_cert_pem_path, cert = _load_or_create_client_cert(self.state_dir)
+        key = cert.public_key()
+        if not isinstance(key, rsa.RSAPublicKey):
+            raise ValueError(f"{self.client_cert_pem_path} must hold an RSA certificate")
+        self._client_key = key
+        self._thumbprints = {"x5t": _b64url(cert.fingerprint(hashes.SHA1())),
+                             "x5t#S256": _b64url(cert.fingerprint(hashes.SHA256()))}
+
+    def _seed(self, now: float) -> None:
+        """History like a real stamp's: a full success, a scheduled one, then a partial failure."""
+        history = [(2 * 86400, 1275.0081024, "Succeeded", False, "PT21M15.0081024S"),
+                   (26 * 3600, 1443.4463122, "Succeeded", True, None),
+                   (14 * 3600, 388.2716467, "PartialSucceeded", True, None)]
+        for ago, took, outcome, automatic, reported in history:
+            b = _Backup(str(uuid.uuid4()), now - ago - took, now - ago, outcome, automatic, reported, True)
+            self._backups[b.backup_id] = b
+
+    # ---- lifecycle -------------------------------------------------------------------------------------
+    def start(self) -> str:
+        """Serve in a daemon thread. After stop() it comes back on the same port, like a rebooted stamp."""
+        with self._lock:
+            if self._server is None:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                self._server_cert.configure_cert(context)
+                self._server = _Server((self._host, self._port), self, context)
+                self._port = int(self._server.server_address[1])
+                shown = "127.0.0.1" if self._host in ("", "0.0.0.0") else self._host
+                self.url = f"https://{shown}:{self._port}"
+                threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                 name="azs-stamp-simulator", daemon=True).start()
+            return self.url
+
+    def stop(self) -> None:
+        """Stop answering and free the port (each connection carries one request, so none lingers)."""
+        with self._lock:
+            server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+    def env(self, use_cert: bool = False) -> dict[str, str]:
+        """Variables that point the bot at this stamp; secret login unless ``use_cert``."""
+        env = {"AZS_ARM_ENDPOINT": self.url, "AZS_CLIENT_ID": self.client_id,
+               "AZS_CA_BUNDLE": self.ca_pem_path}
+        if use_cert:
+            env["AZS_CLIENT_CERT"] = self.client_cert_pem_path
+        else:
+            env["AZS_CLIENT_SECRET"] = self.client_secret
+        if self.identity == "aad":
+            env["AZS_TENANT_ID"] = self.tenant_id
+        return env
+
+    # ---- test controls ---------------------------------------------------------------------------------
+    def configure(self, changes: Mapping[str, Any]) -> None:
+        """Change knobs by name (what ``POST /_sim/config`` sends), checking names and values first."""
+        casts: dict[str, Callable[[Any], object]] = {
+            "outcome": lambda v: _choice("outcome", v, OUTCOMES), "backup_seconds": float, "retry_after": int,
+            "lro_style": lambda v: _choice("lro_style", v, LRO_STYLES), "configured": bool,
+            "reported_duration": lambda v: None if v is None else str(v)}
+        unknown = sorted(set(changes) - set(casts))
+        if unknown:
+            raise ValueError(f"unknown setting(s) {unknown}; known: {sorted(casts)}")
+        new = {name: casts[name](value) for name, value in changes.items()}
+        with self._lock:
+            for name, value in new.items():
+                setattr(self, "_configured" if name == "configured" else name, value)
+
+    def inject(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def revoke_tokens(self) -> None:
+        with self._lock:
+            self._tokens.clear()
+
+    def set_configured(self, configured: bool) -> None:
+        with self._lock:
+            self._configured = configured
+
+    def finish_running(self) -> str | None:
+        """End the running backup now with the current ``outcome``; return its id (None if idle)."""
+        with self._lock:
+            running = self._running(time.time())
+            if running is None:
+                return None
+            running.ends_at, running.outcome = time.time(), self.outcome
+            return running.backup_id
+
+    def run_scheduled_backup(self, outcome: str = "Succeeded") -> str:
+        """Pretend the stamp's scheduler has just finished a (24-minute) backup."""
+        outcome = _choice("outcome", outcome, OUTCOMES)
+        with self._lock:
+            now = time.time()
+            b = _Backup(str(uuid.uuid4()), now - 1421.2203571, now, outcome, automatic=True)
+            self._backups[b.backup_id] = b
+            return b.backup_id
+
+    def running_backup_id(self) -> str | None:
+        with self._lock:
+            running = self._running(time.time())
+            return running.backup_id if running else None
+
+    @property
+    def finished_at(self) -> dict[str, float]:
+        """Backup id -> when it became terminal. Seeded history is left out: its lag means nothing."""
+        with self._lock:
+            now = time.time()
+            return {b.backup_id: b.ends_at for b in self._backups.values()
+                    if not b.seeded and b.ends_at <= now}
+
+    @property
+    def requests_log(self) -> list[RequestRecord]:
+        """A copy: every request except those to the control API."""
+        with self._lock:
+            return list(self._log)
+
+    def count(self, method: str, path_contains: str) -> int:
+        needle = path_contains.lower()
+        return sum(1 for r in self.requests_log
+                   if method.upper() in ("*", r.method) and needle in r.path.lower())
+
+    def state(self) -> dict[str, Any]:
+        """What ``GET /_sim/state`` shows: enough for a demo or a test in another process."""
+        with self._lock:
+            now, counts = time.time(), dict[str, int]()
+            for r in self._log:
+                counts[f"{r.method} {r.kind}"] = counts.get(f"{r.method} {r.kind}", 0) + 1
+            backups = sorted(self._backups.values(), key=lambda b: b.started_at)
+            return {"url": self.url, "identity": self.identity, "configured": self._configured,
+                    "running": self.running_backup_id(), "finished_at": self.finished_at, "counts": counts,
+                    "pending_faults": len(self._faults), "outcome": self.outcome,
+                    "backup_seconds": self.backup_seconds, "lro_style": self.lro_style,
+                    "retry_after": self.retry_after, "reported_duration": self.reported_duration,
+                    "backups": [{"id": b.backup_id, "status": b.status(now), "automatic": b.automatic}
+                                for b in backups]}
+
+    # ---- used by the request handler -------------------------------------------------------------------
+    def _running(self, now: float) -> _Backup | None:
+        return next((b for b in self._backups.values() if b.status(now) == "Running"), None)
+
+    def _record(self, record: RequestRecord) -> None:
+        with self._lock:
+            self._log.append(record)
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            fault = next((f for f in self._faults if f.matches(method, path)), None)
+            if fault is not None:
+                fault.times -= 1
+                if fault.times <= 0:
+                    self._faults.remove(fault)
+            return fault
+
+    def _reads_left(self) -> str:
+        """ARM's hourly read budget, counting down like x-ms-ratelimit-remaining-subscription-reads."""
+        with self._lock:
+            self._reads = max(self._reads - 1, 0)
+            return str(self._reads)
+
+    def _token_ok(self, token: str) -> bool:
+        with self._lock:
+            return self._tokens.get(token, 0.0) > time.time()
+
+    def _grant(self, form: Mapping[str, str]) -> _Reply:
+        """The client-credentials grant as AD FS / Azure AD answer it, never echoing the secret."""
+        if form.get("grant_type") != "client_credentials":
+            return _oauth_error(400, "unsupported_grant_type", "Only client_credentials is supported.")
+        if not hmac.compare_digest(form.get("client_id", "").encode(), self.client_id.encode()):
+            return _oauth_error(401, "invalid_client", "Unknown client_id.")
+        if "client_assertion" in form:
+            problem = self._assertion_problem(form.get("client_assertion_type", ""), form["client_assertion"])
+            if problem:
+                return _oauth_error(401, "invalid_client", problem)
+        elif not hmac.compare_digest(form.get("client_secret", "").encode(), self.client_secret.encode()):
+            return _oauth_error(401, "invalid_client", "The client secret is invalid or missing.")
+        scopes, audience = form.get("scope", "").split(), AUDIENCE.lower()
+        if not scopes or not all(s.lower().startswith(audience) and s.endswith(("/.default", "/openid"))
+                                 for s in scopes):
+            return _oauth_error(400, "invalid_scope", f"Ask for {AUDIENCE}/.default (or /openid).")
+        token = secrets.token_urlsafe(48)
+        with self._lock:
+            self._tokens[token] = time.time() + self.token_lifetime
+        body = {"token_type": "bearer", "access_token": token, "expires_in": self.token_lifetime}
+        return _json(200, body, {"Cache-Control": "no-store"})
+
+    def _assertion_problem(self, assertion_type: str, assertion: str) -> str | None:
+        """Check a JWT client assertion against the client certificate; say why it fails, if it does."""
+        if assertion_type != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+            return "client_assertion_type must be jwt-bearer."
+        try:
+            head_b64, claims_b64, sig_b64 = assertion.split(".")
+            header, claims = json.loads(_b64url_decode(head_b64)), json.loads(_b64url_decode(claims_b64))
+            signature = _b64url_decode(sig_b64)
+        except ValueError:
+            return "The client assertion is not a JWT."
+        if not isinstance(header, dict) or not isinstance(claims, dict):
+            return "The client assertion is not a JWT."
+        pss = padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.AUTO)
+        pads: dict[str, padding.AsymmetricPadding] = {"RS256": padding.PKCS1v15(), "PS256": pss}
+        pad = pads.get(str(header.get("alg")))
+        if pad is None:
+            return "The client assertion must be signed with RS256 or PS256."
+        if any(name in header and str(header[name]).rstrip("=") != value  # MSAL pads x5t, RFC 7515 does not
+               for name, value in self._thumbprints.items()):
+            return "The certificate thumbprint does not match the registered certificate."
+        try:
+            self._client_key.verify(signature, f"{head_b64}.{claims_b64}".encode(), pad, hashes.SHA256())
+        except InvalidSignature:
+            return "The client assertion signature is invalid."
+        if claims.get("iss") != self.client_id or claims.get("sub") != self.client_id:
+            return "The client assertion's iss and sub must both be the client_id."
+        if not isinstance(claims.get("exp"), int | float) or claims["exp"] < time.time():
+            return "The client assertion has expired."
+        return None
+
+    def _create_backup(self) -> tuple[str, str | None]:
+        """('started', new id), ('busy', running id) or ('unconfigured', None)."""
+        with self._lock:
+            now = time.time()
+            running = self._running(now)
+            if running is not None:
+                return "busy", running.backup_id
+            if not self._configured:
+                return "unconfigured", None
+            b = _Backup(str(uuid.uuid4()), now, now + self.backup_seconds, self.outcome, False,
+                        self.reported_duration)
+            self._backups[b.backup_id] = b
+            return "started", b.backup_id
+
+    def _prefix(self) -> str:
+        return (f"/subscriptions/{self.subscription_id}/resourceGroups/System.{self.region}"
+                f"/providers/Microsoft.Backup.Admin/backupLocations/{self.region}")
+
+    def _backup_view(self, backup_id: str) -> tuple[str, dict[str, Any]] | None:
+        """(status, Backup resource) for an id, or None if it is unknown."""
+        with self._lock:
+            b, now = self._backups.get(backup_id.lower()), time.time()
+            return None if b is None else (b.status(now), self._backup_body(b, now))
+
+    def _backup_list(self) -> dict[str, Any]:
+        """Sorted by id, not by time, as the real list is: the bot has to sort by itself."""
+        with self._lock:
+            now = time.time()
+            return {"value": [self._backup_body(self._backups[k], now) for k in sorted(self._backups)],
+                    "nextLink": None}
+
+    def _backup_body(self, b: _Backup, now: float) -> dict[str, Any]:
+        status = b.status(now)
+        done = status != "Running"
+        if status == "Succeeded":
+            took: str | None = b.reported_duration or _iso_duration(b.ends_at - b.started_at)
+        else:
+            took = "PT0S" if done else None  # failed and partial backups report PT0S; running: unrecorded
+        info = {
+            "backupDataVersion": "1.1.0", "backupId": b.backup_id, "roleStatus": _role_status(status),
+            "status": status, "createdDateTime": _iso_time(b.ends_at if done else b.started_at),
+            "timeTakenToCreate": took, "stampVersion": self.stamp_version, "oemVersion": "2.2.2008.4",
+            "deploymentID": _DEPLOYMENT_ID, "encryptedBackupEncryptionKey": b.key,
+            "encryptionCertThumbprint": _CERT_THUMBPRINT, "backupSizeInKb": 0, "compressedBackupSizeInKb": 0,
+            "completelyUploaded": status in ("Succeeded", "PartialSucceeded"),
+            "isAutomaticBackup": b.automatic, "isCloudRecoveryReady": status == "Succeeded"}
+        return {"id": f"{self._prefix()}/backups/{b.backup_id}", "name": f"{self.region}/{b.backup_id}",
+                "type": "Microsoft.Backup.Admin/backupLocations/backups", "location": self.region, "tags": {},
+                "properties": {"backupInfo": info}}
+
+    def _location_body(self) -> dict[str, Any]:
+        """The BackupLocation. Unconfigured: the signature recorded after Clear-AzsBackupConfiguration."""
+        with self._lock:
+            now, configured = time.time(), self._configured
+            done = [b.ends_at for b in self._backups.values() if b.ends_at <= now]
+        store: dict[str, Any] = {
+            "path": r"\\su1fileserver.sim.azurestack.local\SU1_Infrastructure_1\BackupStore",
+            "userName": "azurestack\\azurestackadmin", "password": None, "encryptionCertBase64": None,
+            "encryptionCertThumbprint": _CERT_THUMBPRINT, "backupFrequencyInHours": 12,
+            "availableCapacity": "1.00 TB", "isBackupSchedulerEnabled": True,
+            "nextBackupTime": _iso_time(now + 43200 - now % 43200),
+            "lastBackupTime": _iso_time(max(done)) if done else None, "backupRetentionPeriodInDays": 7}
+        if not configured:
+            store.update(path="", userName="", encryptionCertThumbprint=None, availableCapacity=None,
+                         isBackupSchedulerEnabled=None, nextBackupTime=None)
+        return {"id": self._prefix(), "name": self.region, "type": "Microsoft.Backup.Admin/backupLocations",
+                "location": self.region, "tags": {},
+                "properties": {"externalStoreDefault": store, "provisioningState": "Succeeded"}}
+
+    def _lro_headers(self, op_id: str) -> dict[str, str]:
+        location = f"{self.url}{self._prefix()}/operationResults/{op_id}?api-version={API_VERSION}"
+        headers = {"Location": location, "Retry-After": str(self.retry_after)}
+        if self.lro_style == "async":
+            headers["Azure-AsyncOperation"] = location + "&IsAsyncOperation=1"
+        return headers
+
+    def _login(self) -> tuple[str, str, str]:
+        """(authority path, discovery suffix, token suffix) of the configured identity provider."""
+        if self.identity == "adfs":
+            return "/adfs", "/.well-known/openid-configuration", "/oauth2/token/"
+        return f"/{self.tenant_id}", "/v2.0/.well-known/openid-configuration", "/oauth2/v2.0/token"
+
+    def _discovery(self) -> dict[str, Any]:
+        """OpenID configuration: AD FS (no tenant, trailing slashes) or an Azure AD v2.0 tenant."""
+        base, v2 = self.url + self._login()[0], "" if self.identity == "adfs" else "/v2.0"
+        return {"issuer": base + v2, "token_endpoint": base + self._login()[2],
+                "authorization_endpoint": f"{base}/oauth2{v2}/authorize" + ("" if v2 else "/"),
+                "jwks_uri": f"{base}/discovery{v2}/keys", "grant_types_supported": ["client_credentials"],
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"]}
+
+    def _metadata(self) -> dict[str, Any]:
+        adfs = self.identity == "adfs"
+        return {"galleryEndpoint": "https://adminportal.sim.azurestack.local:30015/",
+                "graphEndpoint": "https://graph.sim.azurestack.local/" if adfs else "https://graph.windows.net/",
+                "portalEndpoint": "https://adminportal.sim.azurestack.local/",
+                "authentication": {"loginEndpoint": f"{self.url}/adfs" if adfs else f"{self.url}/",
+                                   "audiences": [AUDIENCE]}}
+
+
+def _role_status(status: str) -> list[dict[str, Any]]:
+    """Per-role results. A partial backup fails all roles but the first, as the recorded 2108 ones did."""
+    if status == "Running":
+        return []
+    failed = {"Succeeded": (), "PartialSucceeded": ROLES[1:], "Failed": ROLES}[status]
+    rows = []
+    for role in ROLES:
+        state = "Failed" if role in failed else "Succeeded"
+        repositories = [{"fullRepositoryName": f"{role};{role};-;-", "status": state}]
+        rows.append({"roleName": role, "repositoryStatus": repositories, "status": state})
+    return rows
+
+
+def _fault_from_json(payload: Mapping[str, Any]) -> Fault:
+    """Build a Fault from control-API JSON, casting types so that a shell-typed "429" works too."""
+    known = {f.name for f in fields(Fault)}
+    if set(payload) - known or "status" not in payload:
+        raise ValueError(f"a fault needs 'status' and may have {sorted(known)}; got {sorted(payload)}")
+    text = {k: None if payload.get(k) is None else str(payload[k]) for k in ("retry_after", "body")}
+    return Fault(status=int(payload["status"]), times=int(payload.get("times", 1)),
+                 method=str(payload.get("method", "*")), path_contains=str(payload.get("path_contains", "")),
+                 retry_after=text["retry_after"], delay=float(payload.get("delay", 0.0)), body=text["body"])
+
+
+class _Server(ThreadingHTTPServer):
+    """Threaded HTTPS server. The TLS handshake runs in the worker thread, so a slow client blocks no one."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], sim: StampSimulator, context: ssl.SSLContext) -> None:
+        super().__init__(address, _Handler)
+        self.sim = sim
+        self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+
+    def handle_error(self, request: _Request, client_address: Any) -> None:
+        """Resets and failed handshakes are the client's business; anything else is a bug worth showing."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Answers one request: control API, then faults, identity provider, metadata and ARM."""
+
+    server: _Server
+    timeout = 30  # HTTP/1.0: one request per connection, so stop() leaves no live keep-alive behind
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests and the demo read requests_log instead."""
+
+    def version_string(self) -> str:
+        return "Microsoft-HTTPAPI/2.0"
+
+    def do_GET(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        try:
+            reply = self._answer(body)
+        except Exception:
+            traceback.print_exc()
+            reply = _arm_error(500, "InternalServerError", "The simulator failed; see its stderr.")
+        if not self.path.lower().startswith("/_sim/"):
+            bearer = self.headers.get("Authorization", "").lower().startswith("bearer ")
+            self.server.sim._record(RequestRecord(self.command, self.path, reply.status, time.time(), bearer,
+                                                  _kind(self.path)))
+        self.send_response(reply.status)
+        for name, value in {**reply.headers, "Content-Length": str(len(reply.body))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def _answer(self, body: bytes) -> _Reply:
+        sim, method = self.server.sim, self.command
+        split = urlsplit(self.path)
+        path = split.path.rstrip("/").lower() or "/"
+        if path.startswith("/_sim/"):
+            return self._control(method, path, body)
+        fault = sim._take_fault(method, self.path)
+        reply = self._faulted(fault) if fault else None
+        if reply is None and _is_arm(path):
+            query = {k.lower(): v[-1] for k, v in parse_qs(split.query).items()}
+            reply = self._arm(method, path, query.get("isasyncoperation") in ("1", "true"))
+        elif reply is None:
+            reply = self._anonymous(method, path, body)
+        if _is_arm(path) or path == "/metadata/endpoints":
+            correlation = (self.headers.get("x-ms-correlation-request-id")
+                           or self.headers.get("x-ms-client-request-id") or str(uuid.uuid4()))
+            reply.headers.update({"x-ms-request-id": str(uuid.uuid4()), "Cache-Control": "no-cache",
+                                  "x-ms-correlation-request-id": correlation,
+                                  "x-ms-ratelimit-remaining-subscription-reads": sim._reads_left()})
+        return reply
+
+    def _faulted(self, fault: Fault) -> _Reply | None:
+        """Sleep, then answer with the fault's status/body; None lets the request through (delay only)."""
+        time.sleep(fault.delay)
+        headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+        if fault.body is not None:
+            headers["Content-Type"] = "application/json"
+            return _Reply(fault.status or 200, fault.body.encode(), headers)
+        if fault.status == 0:
+            return None
+        phrase = HTTPStatus(fault.status).phrase if fault.status in set(HTTPStatus) else "Error"
+        if "/oauth2/" in self.path.lower():
+            return _oauth_error(fault.status, "temporarily_unavailable", f"Injected {phrase}.", headers)
+        return _arm_error(fault.status, re.sub(r"\W", "", phrase), f"Injected fault: {phrase}.", headers)
+
+    def _anonymous(self, method: str, path: str, body: bytes) -> _Reply:
+        """Metadata endpoint and the identity provider: no token needed."""
+        sim = self.server.sim
+        if path == "/metadata/endpoints" and method == "GET":
+            return _json(200, sim._metadata())
+        authority, discovery, token = (part.lower().rstrip("/") for part in sim._login())
+        if path == authority + discovery and method == "GET":
+            return _json(200, sim._discovery())
+        if path == authority + token and method == "POST":
+            return sim._grant({k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()})
+        return _json(404, {"error": "not_found", "error_description": f"Nothing at {method} {path}."})
+
+    def _arm(self, method: str, path: str, asynchronous: bool) -> _Reply:
+        sim, sub = self.server.sim, self.server.sim.subscription_id
+        auth = self.headers.get("Authorization", "")
+        if not auth.lower().startswith("bearer ") or not sim._token_ok(auth[7:].strip()):
+            return _arm_error(401, "InvalidAuthenticationToken",
+                              "The access token is missing, invalid, revoked or expired.")
+        if path == "/subscriptions" and method == "GET":
+            subscription = {"id": f"/subscriptions/{sub}", "subscriptionId": sub, "state": "Enabled",
+                            "displayName": "Default Provider Subscription"}
+            return _json(200, {"value": [subscription]})
+        if path == f"/subscriptions/{sub}/locations" and method == "GET":
+            return _json(200, {"value": [{"id": f"/subscriptions/{sub}/locations/{sim.region}",
+                                          "name": sim.region, "displayName": sim.region}]})
+        match = _PREFIX_RE.fullmatch(path)
+        if match and match["sub"] != sub:
+            return _arm_error(404, "SubscriptionNotFound", f"Subscription '{match['sub']}' was not found.")
+        if match and match["rg"] == match["loc"] == sim.region:
+            parts = (match["rest"] or "").strip("/").split("/")
+            return self._backup_api(method, parts, asynchronous)
+        return _arm_error(404, "ResourceNotFound", f"The resource at '{path}' was not found.")
+
+    def _backup_api(self, method: str, parts: list[str], asynchronous: bool) -> _Reply:
+        """Everything under .../backupLocations/{region}; `parts` are the path segments after it."""
+        sim = self.server.sim
+        if method == "GET" and parts == [""]:
+            return _json(200, sim._location_body())
+        if method == "GET" and parts == ["backups"]:
+            return _json(200, sim._backup_list())
+        if method == "POST" and parts == ["createbackup"]:
+            return self._create()
+        if method == "GET" and len(parts) == 2 and parts[0] in ("backups", "operationresults"):
+            view = sim._backup_view(parts[1])
+            if view is None:
+                return _arm_error(404, "ResourceNotFound", f"Backup or operation '{parts[1]}' was not found.")
+            if parts[0] == "backups":
+                return _json(200, view[1])
+            return self._operation(parts[1], *view, asynchronous=asynchronous)
+        return _arm_error(404, "ResourceNotFound", f"No {method} {'/'.join(parts)} on the backup location.")
+
+    def _create(self) -> _Reply:
+        sim = self.server.sim
+        outcome, backup_id = sim._create_backup()
+        if outcome == "busy":  # assumption: the real answer to a second createBackup is unrecorded
+            return _arm_error(409, "BackupOperationInProgress", "A backup operation is already in progress.")
+        if outcome == "unconfigured" or backup_id is None:  # an assumption as well
+            return _arm_error(400, "BackupLocationNotConfigured",
+                              "The backup location has no path or encryption certificate configured.")
+        return _Reply(202, b"", sim._lro_headers(backup_id))
+
+    def _operation(self, op_id: str, status: str, backup: dict[str, Any], *, asynchronous: bool) -> _Reply:
+        """Location polling: 202 then the Backup. Async polling: Accepted, then Succeeded or Failed."""
+        if status == "Running":
+            headers = self.server.sim._lro_headers(op_id)
+            if asynchronous:
+                accepted = {"status": "Accepted", "properties": {"provisioningState": "Accepted"}}
+                return _json(200, accepted, headers)
+            return _Reply(202, b"", headers)
+        if not asynchronous:
+            return _json(200, backup)
+        if status == "Failed":  # ARM convention; a failed async-op body was never recorded
+            error = {"code": "BackupFailed", "message": "Backup failed due to a general fault. Retry, then "
+                     "contact support."}
+            return _json(200, {"status": "Failed", "error": error})
+        return _json(200, {"status": "Succeeded", "id": backup["id"], "name": backup["name"],
+                           "properties": backup["properties"]})
+
+    def _control(self, method: str, path: str, body: bytes) -> _Reply:
+        """The unauthenticated control API, for the demo and for tests in another process."""
+        sim = self.server.sim
+        try:
+            payload = json.loads(body) if body.strip() else {}
+            if not isinstance(payload, dict):
+                raise ValueError("the body must be a JSON object")
+            if method == "GET" and path == "/_sim/state":
+                return _json(200, sim.state())
+            actions: dict[str, Callable[[], object]] = {
+                "/_sim/fault": lambda: sim.inject(_fault_from_json(payload)),
+                "/_sim/clear-faults": sim.clear_faults,
+                "/_sim/finish": lambda: {"finished": sim.finish_running()},
+                "/_sim/scheduled": lambda: {"id": sim.run_scheduled_backup(str(payload.get("outcome",
+                                                                                           "Succeeded")))},
+                "/_sim/config": lambda: sim.configure(payload),
+                "/_sim/revoke": sim.revoke_tokens,
+            }
+            if method != "POST" or path not in actions:
+                return _json(404, {"error": f"no control endpoint {method} {path}"})
+            result = actions[path]()
+            return _json(200, result if isinstance(result, dict) else {"ok": True})
+        except (ValueError, TypeError) as exc:
+            return _json(400, {"error": str(exc)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one simulator in the foreground, print its env as ``export`` lines, serve until SIGINT/SIGTERM."""
+    parser = argparse.ArgumentParser(prog="azs-bot simulator",
+                                     description="Impersonate one Azure Stack Hub stamp (admin ARM + login).")
+    parser.add_argument("--identity", choices=IDENTITIES, default="adfs")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--region", default="local")
+    parser.add_argument("--backup-seconds", type=float, default=5.0)
+    parser.add_argument("--outcome", choices=OUTCOMES, default="Succeeded")
+    parser.add_argument("--lro-style", choices=LRO_STYLES, default="async")
+    parser.add_argument("--retry-after", type=int, default=1)
+    parser.add_argument("--reported-duration", help="e.g. PT21M15.0081024S; default: the real elapsed time")
+    parser.add_argument("--state-dir", help="keeps the CA and the client certificate across runs")
+    args = parser.parse_args(argv)
+    sim = StampSimulator(identity=args.identity, region=args.region, backup_seconds=args.backup_seconds,
+                         outcome=args.outcome, lro_style=args.lro_style, retry_after=args.retry_after,
+                         reported_duration=args.reported_duration, state_dir=args.state_dir,
+                         host=args.host, port=args.port)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        sim.start()
+        for name, value in sim.env().items():
+            print(f"export {name}={shlex.quote(value)}", flush=True)
+        print(f"# {args.identity} stamp simulator at {sim.url}; state: {sim.url}/_sim/state; certificate "
+              f"login: AZS_CLIENT_CERT={sim.client_cert_pem_path}", file=sys.stderr, flush=True)
+        while not stop.wait(0.2):
+            pass
+    finally:
+        sim.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
