@@ -88,6 +88,7 @@ class Job:
     error: str = ""
     poll_failures: int = 0
     overdue_reported: int = 0
+    post_attempts: int = 0
     notified_ts: str = ""
     fence: int = 0
 

@@ -15,6 +15,7 @@ from bot.jobs import Job
 from bot.models import Backup, BackupLocation, human_duration
 
 START_ACTION_ID = "backup_start"
+REPORT_EVENT = "azs_backup_reported"
 MAX_ROLES_SHOWN = 30
 MAX_BACKUPS_LISTED = 10
 
@@ -44,9 +45,14 @@ class Message:
     blocks: list[dict[str, Any]] = field(default_factory=list)
     ok: bool = True
     """False for errors and refusals (recorded as such in the audit trail)."""
+    metadata: dict[str, Any] | None = None
+    """Slack message metadata: a machine-readable marker, e.g. which job a report belongs to."""
 
     def as_kwargs(self) -> dict[str, Any]:
-        return {"text": self.text, "blocks": self.blocks}
+        kwargs: dict[str, Any] = {"text": self.text, "blocks": self.blocks}
+        if self.metadata:
+            kwargs["metadata"] = self.metadata
+        return kwargs
 
 
 def _section(text: str) -> dict[str, Any]:
@@ -176,6 +182,13 @@ def start_failed(stamp: str, error: str) -> Message:
 
 
 def completion(job: Job, backup: Backup | None, error: str = "") -> Message:
+    """The outcome, tagged with the job id so a re-run can tell it was already posted."""
+    message = _completion(job, backup, error)
+    marker = {"event_type": REPORT_EVENT, "event_payload": {"job_id": job.job_id, "backup_id": job.backup_id}}
+    return Message(text=message.text, blocks=message.blocks, metadata=marker)
+
+
+def _completion(job: Job, backup: Backup | None, error: str) -> Message:
     """The outcome, from ``backupInfo.status``: the evidence an operator keeps."""
     if backup is None:
         text = (f":x: <@{job.requester}> backup `{job.backup_id}` on *{job.stamp}* failed: "

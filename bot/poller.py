@@ -217,8 +217,14 @@ class Poller:
     def _notify(self, claim: Claim) -> None:
         """Post the outcome once; if Slack refuses, keep the job finished and try again later."""
         job = claim.job
-        if not self.store.update(claim, keep_lease=True, expect_state=JobState.FINISHED):
+        attempts = job.post_attempts
+        if not self.store.update(claim, keep_lease=True, expect_state=JobState.FINISHED, post_attempts=attempts + 1):
             log.warning("backup %s: claim fenced off before posting; another worker reports it", job.backup_id)
+            return
+        if attempts and (ts := self.poster.find_marked(job.channel, messages.REPORT_EVENT, "job_id", job.job_id,
+                                                      oldest=job.start_ts or None)):
+            log.warning("backup %s: an earlier attempt posted the outcome already (%s)", job.backup_id, ts)
+            self.store.update(claim, done=True, state=JobState.NOTIFIED, notified_ts=ts)
             return
         message = messages.completion(job, job.backup, job.error)
         try:

@@ -74,3 +74,21 @@ class SlackPoster:
             dm = self.client.conversations_open(users=user)
             response = self.client.chat_postMessage(channel=dm["channel"]["id"], **message.as_kwargs())
         return str(response["ts"])
+
+    def find_marked(self, channel: str, event_type: str, key: str, value: str, *, oldest: str | None) -> str | None:
+        """The ``ts`` of a message in ``channel`` whose metadata says ``key == value``, if Slack can tell.
+
+        Needs the ``channels:history`` (or ``groups:history``) scope; without it, ``None``.
+        """
+        try:
+            response = self.client.conversations_history(channel=channel, oldest=oldest or "0", limit=200,
+                                                         include_all_metadata=True)
+        except SlackApiError as exc:
+            log.warning("cannot read %s's history to check for an earlier post: %s", channel,
+                        exc.response.get("error"))
+            return None
+        for message in response.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if metadata.get("event_type") == event_type and (metadata.get("event_payload") or {}).get(key) == value:
+                return str(message.get("ts"))
+        return None

@@ -46,6 +46,8 @@ class SlackFault:
     retry_after: int | None = None
     times: int = 1
     delay: float = 0.0
+    delay_after: float = 0.0
+    """Seconds to wait after the call took effect and before answering: a reply lost in a crash."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -212,6 +214,7 @@ class FakeSlack:
             time.sleep(fault.delay if fault else 0)
             with self._lock:
                 answer = self._answer(method, body)
+            time.sleep(fault.delay_after if fault else 0)
         self._record("api", method, body, at, answer)
         return status, headers, answer
 

@@ -100,3 +100,20 @@ def test_overdue_backup_is_reported_once_and_still_followed(
     assert wait_until(lambda: "has been running for more than" in channel_text(fake_slack), timeout=10)
     assert wait_until(lambda: "succeeded" in channel_text(fake_slack), timeout=20)
     assert sum("has been running for more than" in m["text"] for m in fake_slack.messages("CBACKUPS")) == 1
+
+
+def test_worker_killed_after_slack_took_the_outcome_does_not_post_it_twice(
+        slack: SlackClientSim, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    from bot.slack_fake import SlackFault
+
+    stamp.backup_seconds = 1
+    _, hook = slack.click()
+    slack.wait_reply(hook, "started infrastructure backup")
+    fake_slack.inject(SlackFault(method="chat.postMessage", delay_after=30, times=1))
+    first = start_worker(AZS_LEASE_SECONDS="2")
+    assert wait_until(lambda: any(m.get("thread_ts") for m in fake_slack.messages("CBACKUPS")), timeout=20)
+    first.kill()  # Slack stored the message; the worker never heard back nor marked the job reported
+    second = start_worker(AZS_LEASE_SECONDS="2")
+    assert wait_until(lambda: "posted the outcome already" in second.log(), timeout=20)
+    time.sleep(1)
+    assert len([m for m in fake_slack.messages("CBACKUPS") if m.get("thread_ts")]) == 1
