@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 import requests
 
 from bot.auth import StampAuthError, TokenProvider, VerifyingSession
+from bot.metrics import ARM_ERRORS
 from bot.models import Backup, BackupLocation, backup_id_from, backups_from_list
 from bot.settings import StampSettings
 
@@ -154,6 +155,7 @@ class ArmClient:
             except requests.RequestException as exc:
                 # A POST that may have reached the stamp is not repeated: createBackup is not idempotent.
                 unsent = isinstance(exc, requests.ConnectTimeout)
+                ARM_ERRORS.labels(code=type(exc).__name__).inc()
                 if attempt >= self.max_attempts or (method != "GET" and not unsent):
                     raise StampError(f"{what}: the stamp did not answer ({type(exc).__name__})") from exc
                 self._sleep(attempt, None, what, type(exc).__name__)
@@ -167,6 +169,7 @@ class ArmClient:
                 self._sleep(attempt, retry_after_seconds(response.headers), what, str(response.status_code))
                 continue
             if response.status_code not in accept:
+                ARM_ERRORS.labels(code=str(response.status_code)).inc()
                 raise _error_from(response, what)
             return ArmResponse(response.status_code, dict(response.headers), self._json(response),
                                response.headers.get("x-ms-correlation-request-id") or correlation_id)

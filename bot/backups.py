@@ -23,6 +23,7 @@ from bot.commands import OPERATOR_ONLY, Action, Command
 from bot.jobs import Job, JobStore
 from bot.lro import choose_strategy
 from bot.messages import Message
+from bot.metrics import COMMANDS
 from bot.slack import SlackPoster
 
 log = logging.getLogger(__name__)
@@ -52,17 +53,20 @@ class BackupService:
         if message is None:
             what, run = self._runners()[command.action]
             message = self.guarded(what, lambda: run(command))
-        self.audit_log.record(audit.entry(user, channel, self.stamp, command.action.value,
-                                          "ok" if message.ok else "refused or failed"))
+        self._record(user, channel, command.action.value, message)
         return message
 
     def start_clicked(self, user: str, channel: str) -> Message:
         """The confirmation's button: check the clicker again, then start."""
         message = self._authorised("start", user, channel) or self.guarded(
             "start a backup", lambda: self.start(user, channel))
-        self.audit_log.record(audit.entry(user, channel, self.stamp, "start-click",
-                                          "ok" if message.ok else "refused or failed"))
+        self._record(user, channel, "start-click", message)
         return message
+
+    def _record(self, user: str, channel: str, action: str, message: Message) -> None:
+        outcome = "ok" if message.ok else "refused or failed"
+        COMMANDS.labels(action=action, outcome=outcome).inc()
+        self.audit_log.record(audit.entry(user, channel, self.stamp, action, outcome))
 
     def _authorised(self, action: str, user: str, channel: str) -> Message | None:
         """``None`` when allowed, else the refusal."""

@@ -232,6 +232,9 @@ class JobStore:
         jobs = [self.get(i) for i in ids]
         return sorted((j for j in jobs if j is not None), key=lambda j: j.requested_at)
 
+    def count_active(self) -> int:
+        return int(self.redis.scard(keys.active_jobs_key()))
+
     def find_by_backup_id(self, stamp: str, backup_id: str) -> Job | None:
         """The job that started ``backup_id``, among active and recent ones (to name the requester)."""
         ids = [_decode(i) for i in self.redis.lrange(keys.history_key(stamp), 0, -1)]

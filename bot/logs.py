@@ -14,6 +14,8 @@ _TOKEN_PATTERNS = re.compile(
     r"|\"(?:access_token|client_secret|encryptedBackupEncryptionKey)\"\s*:\s*\"[^\"]*\")"
 )
 REDACTED = "[redacted]"
+CONTEXT_FIELDS = ("job_id", "backup_id", "stamp", "correlation_id")
+"""Passed as ``extra=`` by the poller so log pipelines can follow one backup across processes."""
 
 
 class SecretFilter(logging.Filter):
@@ -47,6 +49,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        for name in CONTEXT_FIELDS:
+            value = getattr(record, name, None)
+            if value:
+                entry[name] = str(value)
         if record.exc_text:
             entry["error"] = record.exc_text
         return json.dumps(entry, ensure_ascii=False)

@@ -23,13 +23,20 @@ from bot import messages
 from bot.arm import ArmClient, StampError, retry_after_seconds
 from bot.jobs import Claim, Job, JobState, JobStore
 from bot.lro import STRATEGIES, BackupResourcePolling, LocationPolling, PollResult
+from bot.metrics import JOBS_IN_FLIGHT, POLLS, REPORT_LAG
 from bot.models import Backup
 from bot.slack import SlackPoster
 
 log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = 300.0
-EPOCH_CHECK_SECONDS = 5.0
+HOUSEKEEPING_SECONDS = 5.0
+
+
+def context(job: Job, correlation_id: str | None = None) -> dict[str, str]:
+    """Log fields that tie a line to one backup (see :data:`bot.logs.CONTEXT_FIELDS`)."""
+    return {"job_id": job.job_id, "backup_id": job.backup_id, "stamp": job.stamp,
+            "correlation_id": correlation_id or job.correlation_id}
 
 
 def backoff(failures: int, base: float) -> float:
@@ -56,8 +63,8 @@ class Poller:
         failures, epoch_checked = 0, 0.0
         while not stop.is_set():
             try:
-                if self.poster.health is not None and time.monotonic() - epoch_checked > EPOCH_CHECK_SECONDS:
-                    self.poster.health.check_epoch()
+                if time.monotonic() - epoch_checked > HOUSEKEEPING_SECONDS:
+                    self._housekeeping()
                     epoch_checked = time.monotonic()
                 self.run_once()
                 failures = 0
@@ -69,6 +76,12 @@ class Poller:
                 stop.wait(delay)
         self._pool.shutdown(wait=True)
         log.info("poller stopped")
+
+    def _housekeeping(self) -> None:
+        """Every few seconds, not per job: notice an emptied Redis, refresh the in-flight gauge."""
+        if self.poster.health is not None:
+            self.poster.health.check_epoch()
+        JOBS_IN_FLIGHT.set(self.store.count_active())
 
     def run_once(self, now: float | None = None) -> int:
         """One cycle: poll every due job once; returns how many were due."""
@@ -109,6 +122,7 @@ class Poller:
             self._poll_failed(claim, exc)
             return
         now = time.time()
+        POLLS.labels(strategy=job.strategy, result="done" if result.done else "running").inc()
         if not result.done:
             delay = max(self.poll_interval, retry_after or 0.0)
             overdue = not job.overdue_reported and now - (job.started_at or job.requested_at) > self.backup_timeout
@@ -118,7 +132,8 @@ class Poller:
             return
         backup = result.backup if result.backup and result.backup.roles else self._final_backup(client, claim)
         backup = backup or result.backup
-        log.info("backup %s on %s ended: %s", job.backup_id, job.stamp, backup.status if backup else result.error)
+        log.info("backup %s on %s ended: %s", job.backup_id, job.stamp, backup.status if backup else result.error,
+                 extra=context(job))
         if self.store.update(claim, next_due=now, keep_lease=True, state=JobState.FINISHED, finished_at=now,
                              result=json.dumps(backup.to_dict()) if backup else "", error=result.error or ""):
             self._notify(claim)
@@ -156,7 +171,7 @@ class Poller:
     def _report_overdue(self, claim: Claim) -> None:
         """Once per job: the backup runs longer than anyone should wait without being told."""
         job = claim.job
-        log.warning("backup %s on %s is overdue", job.backup_id, job.stamp)
+        log.warning("backup %s on %s is overdue", job.backup_id, job.stamp, extra=context(job))
         message = messages.overdue(job, self.backup_timeout)
         try:
             self.poster.post(job.channel, message, user=job.requester, thread_ts=job.start_ts or None,
@@ -199,7 +214,8 @@ class Poller:
         job = claim.job
         now = time.time()
         if exc.status == 404 and job.strategy != BackupResourcePolling.name:
-            log.warning("operation URL of backup %s answers 404; following the backup by id", job.backup_id)
+            log.warning("operation URL of backup %s answers 404; following the backup by id", job.backup_id,
+                        extra=context(job))
             self.store.update(claim, next_due=now, strategy=BackupResourcePolling.name)
             return
         if exc.code == "ForeignHost":
@@ -208,10 +224,11 @@ class Poller:
                                  error=str(exc)):
                 self._notify(claim)
             return
+        POLLS.labels(strategy=job.strategy, result="error").inc()
         failures = job.poll_failures + 1
         delay = max(exc.retry_after or 0.0, backoff(failures, max(self.poll_interval, 1.0)))
-        log.warning("polling backup %s failed (%s); retry %d in %.1fs (correlation id %s)",
-                    job.backup_id, exc, failures, delay, exc.correlation_id)
+        log.warning("polling backup %s failed (%s); retry %d in %.1fs", job.backup_id, exc, failures, delay,
+                    extra=context(job, exc.correlation_id))
         self.store.update(claim, next_due=now + delay, poll_failures=failures)
 
     def _notify(self, claim: Claim) -> None:
@@ -233,8 +250,11 @@ class Poller:
         except SlackApiError as exc:
             failures = job.poll_failures + 1
             log.error("could not post the outcome of backup %s (%s); retry %d", job.backup_id,
-                      exc.response.get("error"), failures)
+                      exc.response.get("error"), failures, extra=context(job))
             self.store.update(claim, next_due=time.time() + backoff(failures, 2.0), poll_failures=failures)
             return
+        backup = job.backup
+        ended = backup.created.timestamp() if backup and backup.created else job.finished_at
+        REPORT_LAG.observe(max(0.0, time.time() - ended))
         if not self.store.update(claim, done=True, state=JobState.NOTIFIED, notified_ts=ts):
             log.error("backup %s: claim was fenced off after posting (lease expired while posting)", job.backup_id)

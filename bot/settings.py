@@ -56,6 +56,7 @@ class Settings:
     start_grace: float = 300.0
     backup_timeout: float = 7200.0
     port: int = 3000
+    metrics_port: int = 9102
 
     def secrets(self) -> list[str]:
         """Values that must never appear in a log line or a message."""
@@ -142,6 +143,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
     port_raw = env.get("PORT", "").strip() or "3000"
     if not port_raw.isdigit() or not 0 < int(port_raw) < 65536:
         raise SettingsError(f"PORT must be a TCP port number, got {port_raw!r}")
+    metrics_raw = env.get("AZS_METRICS_PORT", "").strip() or "9102"
+    if not metrics_raw.isdigit() or not 0 <= int(metrics_raw) < 65536:
+        raise SettingsError(f"AZS_METRICS_PORT must be a TCP port number (0 = off), got {metrics_raw!r}")
     operators = frozenset(u.strip() for u in env.get("AZS_OPERATORS", "").split(",") if u.strip())
     return Settings(
         redis_url=env.get("REDIS_URL", "").strip() or "redis://127.0.0.1:6379/0",
@@ -160,4 +164,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         start_grace=_float(env, "AZS_START_GRACE_SECONDS", 300.0, 1.0),
         backup_timeout=_float(env, "AZS_BACKUP_TIMEOUT", 7200.0, 1.0),
         port=int(port_raw),
+        metrics_port=int(metrics_raw),
     )

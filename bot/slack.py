@@ -19,6 +19,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.health import Health
 from bot.messages import Message
+from bot.metrics import SLACK_ERRORS
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class SlackPoster:
             ts = self._post(channel, message, user=user, thread_ts=thread_ts, broadcast=broadcast)
         except SlackApiError as exc:
             error = str(exc.response.get("error", ""))
+            SLACK_ERRORS.labels(error=error or str(exc.response.status_code)).inc()
             if error in AUTH_ERRORS and self.health is not None:
                 self.health.report("slack", f"Slack rejects the bot token ({error}); check SLACK_BOT_TOKEN")
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -9,12 +10,14 @@ from typing import Any
 
 import redis
 from gunicorn.app.base import BaseApplication
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.app import build_app, make_service
 from bot.health import Health
+from bot.metrics import JOBS_IN_FLIGHT
 from bot.settings import Settings, load_settings
 from bot.slack import AUTH_ERRORS
 
@@ -43,9 +46,18 @@ def create_wsgi_app(settings: Settings | None = None) -> Callable[[dict[str, Any
         start_response(status, [("Content-Type", "application/json")])
         return [json.dumps(body).encode()]
 
+    def metrics(start_response: StartResponse) -> Iterable[bytes]:
+        with contextlib.suppress(redis.RedisError):
+            JOBS_IN_FLIGHT.set(service.store.count_active())
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+        return [generate_latest()]
+
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-            return healthz(start_response)
+        if environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            if environ.get("PATH_INFO") == "/healthz":
+                return healthz(start_response)
+            if environ.get("PATH_INFO") == "/metrics":
+                return metrics(start_response)
         return slack(environ, start_response)
 
     return application
@@ -82,7 +94,8 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
         return create_wsgi_app(self.settings)
 
 
-def serve(settings: Settings, *, workers: int = 2, threads: int = 16) -> None:
+def serve(settings: Settings, *, workers: int = 1, threads: int = 32) -> None:
+    """One process with many threads: listeners wait on I/O, and metrics and caches stay in one place."""
     GunicornServer(settings, {
         "bind": f"0.0.0.0:{settings.port}", "workers": workers, "threads": threads, "worker_class": "gthread",
         "timeout": 30, "graceful_timeout": 8, "accesslog": None, "loglevel": "warning",

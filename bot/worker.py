@@ -7,6 +7,8 @@ import signal
 import threading
 from types import FrameType
 
+from prometheus_client import start_http_server
+
 from bot.app import make_redis
 from bot.arm import ArmClient
 from bot.health import Health
@@ -38,5 +40,11 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
+    if settings.metrics_port:
+        try:
+            start_http_server(settings.metrics_port, addr="0.0.0.0")
+            log.info("metrics on :%d/metrics", settings.metrics_port)
+        except OSError as exc:
+            log.warning("metrics port %d unavailable (%s); running without /metrics", settings.metrics_port, exc)
     log.info("worker polling every %.1fs", settings.poll_interval)
     build_poller(settings).run(stop)

@@ -86,7 +86,8 @@ def bot_env(sim: StampSimulator, slack_api: FakeSlack, redis_server: RedisServer
     env.update({
         "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack_api.api_url,
         "REDIS_URL": redis_server.url, "AZS_OPERATORS": f"{OPERATOR},UOTHEROP", "AZS_POLL_INTERVAL": "0.2",
-        "AZS_STAMP_NAME": "sim-stamp", "REQUESTS_CA_BUNDLE": "/nonexistent/ca.pem", "PYTHONUNBUFFERED": "1",
+        "AZS_STAMP_NAME": "sim-stamp", "AZS_METRICS_PORT": "0", "PYTHONUNBUFFERED": "1",
+        "REQUESTS_CA_BUNDLE": "/nonexistent/ca.pem",  # AZS_CA_BUNDLE must win over it
     })
     return env
 
