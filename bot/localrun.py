@@ -44,9 +44,13 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: f
 
 
 class RedisServer:
-    """A throwaway ``redis-server`` on a free loopback port, which can be stopped and restarted."""
+    """A throwaway ``redis-server`` on a free loopback port, which can be stopped and restarted.
 
-    def __init__(self) -> None:
+    ``persistent`` turns on the append-only file (fsync on every write), as production should.
+    """
+
+    def __init__(self, *, persistent: bool = False) -> None:
+        self.persistent = persistent
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (on Debian/Ubuntu: apt-get install -y redis-server)")
@@ -61,8 +65,9 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", self.dir,
+             "--appendonly", "yes" if self.persistent else "no", "--appendfsync", "always"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not wait_until(lambda: redis_answers(self.url), timeout=10):
             raise RuntimeError("redis-server did not start")
 

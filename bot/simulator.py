@@ -239,6 +239,7 @@ class StampSimulator:
         self._lock = threading.RLock()
         self._configured = True
         self._tokens: dict[str, float] = {}
+        self._ever_issued: list[str] = []
         self._faults: list[Fault] = []
         self._log: list[RequestRecord] = []
         self._backups: dict[str, _Backup] = {}
@@ -376,6 +377,12 @@ class StampSimulator:
         with self._lock:
             return list(self._log)
 
+    def secrets_issued(self) -> list[str]:
+        """Every value the bot must never log or show: the client secret, each access token ever
+        issued, and each backup's ``encryptedBackupEncryptionKey``."""
+        with self._lock:
+            return [self.client_secret, *self._ever_issued, *(b.key for b in self._backups.values())]
+
     def count(self, method: str, path_contains: str) -> int:
         needle = path_contains.lower()
         return sum(1 for r in self.requests_log
@@ -442,6 +449,7 @@ class StampSimulator:
         token = secrets.token_urlsafe(48)
         with self._lock:
             self._tokens[token] = time.time() + self.token_lifetime
+            self._ever_issued.append(token)
         body = {"token_type": "bearer", "access_token": token, "expires_in": self.token_lifetime}
         return _json(200, body, {"Cache-Control": "no-store"})
 

@@ -109,11 +109,16 @@ def launch_web(env: dict[str, str], log_dir: Path) -> tuple[BotProcess, str]:
 
 
 @pytest.fixture(scope="session")
-def web(bot_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def web_process(bot_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BotProcess, str]]:
     """The shared web process; tests that kill a web process start their own with ``start_web``."""
     process, base = launch_web(bot_env, tmp_path_factory.mktemp("logs"))
-    yield base
+    yield process, base
     process.stop()
+
+
+@pytest.fixture(scope="session")
+def web(web_process: tuple[BotProcess, str]) -> str:
+    return web_process[1]
 
 
 @pytest.fixture

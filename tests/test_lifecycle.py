@@ -7,6 +7,8 @@ import signal
 import time
 from collections.abc import Callable
 
+import redis
+
 from bot.localrun import BotProcess
 from bot.simulator import Fault, StampSimulator
 from bot.slack_fake import FakeSlack
@@ -117,3 +119,55 @@ def test_worker_killed_after_slack_took_the_outcome_does_not_post_it_twice(
     assert wait_until(lambda: "posted the outcome already" in second.log(), timeout=20)
     time.sleep(1)
     assert len([m for m in fake_slack.messages("CBACKUPS") if m.get("thread_ts")]) == 1
+
+
+def test_state_survives_a_redis_restart_with_persistence_and_the_worker_reconnects(
+        start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    from bot.localrun import RedisServer
+
+    persistent = RedisServer(persistent=True)
+    persistent.start()
+    try:
+        _, slack = start_web(REDIS_URL=persistent.url)
+        stamp.backup_seconds = 5
+        _, hook = slack.click()
+        slack.wait_reply(hook, "started infrastructure backup")
+        worker = start_worker(REDIS_URL=persistent.url)
+        assert wait_until(lambda: "worker polling" in worker.log(), timeout=10)
+        time.sleep(1)
+        persistent.stop()
+        time.sleep(2)
+        assert "redis unavailable" in worker.log()
+        persistent.start()
+        assert wait_until(lambda: any(m.get("thread_ts") for m in fake_slack.messages("CBACKUPS")), timeout=40)
+        time.sleep(1)
+        assert len([m for m in fake_slack.messages("CBACKUPS") if m.get("thread_ts")]) == 1
+        assert "lost its data" not in worker.log()
+    finally:
+        persistent.stop()
+
+
+def test_operation_url_on_another_host_gets_no_token_and_fails_loudly(
+        slack: SlackClientSim, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack,
+        redis_client: redis.Redis) -> None:
+    stamp.backup_seconds = 30
+    _, hook = slack.click()
+    slack.wait_reply(hook, "started infrastructure backup")
+    [job_key] = redis_client.keys("azs:job:*")
+    foreign = stamp.url.replace("127.0.0.1", "localhost") + "/operationResults/x?api-version=2018-09-01"
+    redis_client.hset(job_key, "poll_url", foreign)  # as if the stamp had named another host
+    seen = len(stamp.requests_log)
+    worker = start_worker()
+    assert wait_until(lambda: "refusing to send credentials" in channel_text(fake_slack), timeout=20)
+    assert not [r for r in stamp.requests_log[seen:] if "operationResults/x" in r.path]
+    assert "refusing to send credentials" in worker.log()
+
+
+def test_web_stops_cleanly_on_sigterm(start_web: StartWeb) -> None:
+    web, slack = start_web()
+    _, hook = slack.command("backup status")
+    slack.wait_reply(hook, "No backup")
+    started = time.monotonic()
+    web.signal(signal.SIGTERM)
+    web.process.wait(timeout=10)
+    assert time.monotonic() - started < 10 and web.process.returncode == 0
