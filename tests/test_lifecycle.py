@@ -171,3 +171,14 @@ def test_web_stops_cleanly_on_sigterm(start_web: StartWeb) -> None:
     web.signal(signal.SIGTERM)
     web.process.wait(timeout=10)
     assert time.monotonic() - started < 10 and web.process.returncode == 0
+
+
+def test_web_killed_after_announcing_leaves_the_worker_to_report(
+        start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    web, slack = start_web()
+    stamp.backup_seconds = 2
+    _, hook = slack.click()
+    slack.wait_reply(hook, "started infrastructure backup")
+    web.kill()
+    start_worker()
+    assert wait_until(lambda: any(m.get("thread_ts") for m in fake_slack.messages("CBACKUPS")), timeout=30)
