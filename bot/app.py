@@ -18,10 +18,13 @@ from bot.access import AccessPolicy
 from bot.arm import ArmClient
 from bot.audit import AuditLog
 from bot.backups import BackupService
+from bot.channels import ChannelPrefs
 from bot.health import Health
 from bot.jobs import JobStore
-from bot.settings import Settings
+from bot.router import Router
+from bot.settings import Settings, StampSettings
 from bot.slack import SlackPoster, make_web_client
+from bot.watch import WatchStore
 
 
 def make_redis(settings: Settings) -> redis.Redis:
@@ -30,26 +33,27 @@ def make_redis(settings: Settings) -> redis.Redis:
                                 health_check_interval=15, retry_on_timeout=False)
 
 
-def make_service(settings: Settings, client: WebClient | None = None) -> BackupService:
+def make_router(settings: Settings, client: WebClient | None = None) -> Router:
+    """One :class:`BackupService` per stamp, sharing Redis, Slack, access rules and the audit trail."""
     client = client or make_web_client(settings)
     store = JobStore(make_redis(settings))
-    return BackupService(
-        stamp=settings.stamp.name,
-        store=store,
-        arm=ArmClient(settings.stamp),
-        poster=SlackPoster(client, Health(store.redis)),
-        poll_interval=settings.poll_interval,
-        access=AccessPolicy(settings.operators, group=settings.operator_group, channels=settings.channels,
-                            client=client),
-        audit_log=AuditLog(store.redis),
-        start_grace=settings.start_grace,
-    )
+    poster = SlackPoster(client, Health(store.redis))
+    access = AccessPolicy(settings.operators, group=settings.operator_group, channels=settings.channels,
+                          client=client)
+    audit_log, prefs, watches = AuditLog(store.redis), ChannelPrefs(store.redis), WatchStore(store.redis)
+
+    def service(stamp: StampSettings) -> BackupService:
+        return BackupService(stamp=stamp.name, arm=ArmClient(stamp), store=store, poster=poster, access=access,
+                             audit_log=audit_log, prefs=prefs, watches=watches,
+                             poll_interval=settings.poll_interval, start_grace=settings.start_grace)
+
+    return Router({stamp.name: service(stamp) for stamp in settings.stamps})
 
 
-def build_app(settings: Settings, service: BackupService | None = None) -> App:
-    """A Bolt app whose listeners find the :class:`BackupService` in their context."""
+def build_app(settings: Settings, router: Router | None = None) -> App:
+    """A Bolt app whose listeners find the :class:`Router` in their context."""
     client = make_web_client(settings)
-    service = service or make_service(settings, client)
+    router = router or make_router(settings, client)
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret,
@@ -59,8 +63,8 @@ def build_app(settings: Settings, service: BackupService | None = None) -> App:
     )
 
     @app.middleware
-    def provide_service(context: BoltContext, next: Callable[[], None]) -> None:
-        context["service"] = service
+    def provide_router(context: BoltContext, next: Callable[[], None]) -> None:
+        context["router"] = router
         next()
 
     handlers.register(app)

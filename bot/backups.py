@@ -19,12 +19,15 @@ from bot import audit, messages
 from bot.access import AccessPolicy
 from bot.arm import ArmClient, StampError
 from bot.audit import AuditLog
+from bot.channels import ChannelPrefs
 from bot.commands import OPERATOR_ONLY, Action, Command
 from bot.jobs import Job, JobStore
 from bot.lro import choose_strategy
 from bot.messages import Message
 from bot.metrics import COMMANDS
+from bot.models import Backup, BackupLocation, parse_capacity
 from bot.slack import SlackPoster
+from bot.watch import WatchStore
 
 log = logging.getLogger(__name__)
 
@@ -43,48 +46,55 @@ class BackupService:
     poll_interval: float
     access: AccessPolicy
     audit_log: AuditLog
+    prefs: ChannelPrefs
+    watches: WatchStore
     start_grace: float = 300.0
 
     def command(self, command: Command, user: str, channel: str) -> Message:
         """Answer a parsed ``/azs`` command from ``user`` in ``channel``, and record it."""
         if command.action == Action.HELP:
             return messages.help_message(command.problem)
-        message = self._authorised(command.action.value, user, channel)
+        message = self.authorise(command.action.value, user, channel)
         if message is None:
             what, run = self._runners()[command.action]
-            message = self.guarded(what, lambda: run(command))
-        self._record(user, channel, command.action.value, message)
+            message = self.guarded(what, lambda: run(command, channel))
+        self.record(user, channel, command.action.value, message)
         return message
 
     def start_clicked(self, user: str, channel: str) -> Message:
         """The confirmation's button: check the clicker again, then start."""
-        message = self._authorised("start", user, channel) or self.guarded(
+        message = self.authorise(Action.START, user, channel) or self.guarded(
             "start a backup", lambda: self.start(user, channel))
-        self._record(user, channel, "start-click", message)
+        self.record(user, channel, "start-click", message)
         return message
 
-    def _record(self, user: str, channel: str, action: str, message: Message) -> None:
+    def record(self, user: str, channel: str, action: str, message: Message) -> None:
         outcome = "ok" if message.ok else "refused or failed"
         COMMANDS.labels(action=action, outcome=outcome).inc()
         self.audit_log.record(audit.entry(user, channel, self.stamp, action, outcome))
 
-    def _authorised(self, action: str, user: str, channel: str) -> Message | None:
+    def authorise(self, action: str, user: str, channel: str) -> Message | None:
         """``None`` when allowed, else the refusal."""
         if not self.access.channel_allowed(channel):
             return messages.channel_not_allowed(channel)
         if action in OPERATOR_ONLY and not self.access.is_operator(user):
-            what = "start a backup" if action == Action.START else "read the audit trail"
+            what = {Action.START: "start a backup", Action.AUDIT: "read the audit trail",
+                    Action.WATCH: "change what this channel watches"}.get(Action(action), "change this setting")
             return messages.not_an_operator(user, self.access.configured, what)
         return None
 
-    def _runners(self) -> dict[Action, tuple[str, Callable[[Command], Message]]]:
+    def _runners(self) -> dict[Action, tuple[str, Callable[[Command, str], Message]]]:
+        """What each action does: (what it is, for error messages; the function)."""
         return {
-            Action.START: ("prepare a backup", lambda _: self.preview()),
-            Action.STATUS: ("read the running backups", lambda _: self.status()),
-            Action.LIST: ("list backups", lambda _: self.list()),
-            Action.SHOW: ("read the backup", lambda cmd: self.show(cmd.backup_id or "")),
-            Action.CONFIG: ("read the backup configuration", lambda _: self.config()),
-            Action.AUDIT: ("read the audit trail", lambda _: messages.audit(self.audit_log.latest())),
+            Action.START: ("prepare a backup", lambda _, __: self.preview()),
+            Action.STATUS: ("read the running backups", lambda _, __: self.status()),
+            Action.LIST: ("list backups", lambda _, __: self.list()),
+            Action.SHOW: ("read the backup", lambda cmd, _: self.show(cmd.backup_id or "")),
+            Action.CONFIG: ("read the backup configuration", lambda _, __: self.config()),
+            Action.AUDIT: ("read the audit trail", lambda _, __: messages.audit(self.audit_log.latest())),
+            Action.CANCEL: ("look for the running backup", lambda _, __: self.cancel()),
+            Action.WATCH: ("change the watch", lambda cmd, channel: self.watch(channel, cmd.option or "all")),
+            Action.THREADS: ("change threading", lambda cmd, channel: self.threads(channel, cmd.option == "on")),
         }
 
     def guarded(self, what: str, action: Callable[[], Message]) -> Message:
@@ -102,19 +112,31 @@ class BackupService:
             return messages.error_message(f"something went wrong while trying to {what}; the details are in the "
                                           "bot's log.")
 
+    def _running_job(self) -> Job | None:
+        return next((j for j in self.store.active_jobs() if j.stamp == self.stamp), None)
+
     def preview(self) -> Message:
-        """The confirmation card, or who is already running a backup."""
-        running = self.store.active_jobs()
-        mine = next((j for j in running if j.stamp == self.stamp), None)
+        """The confirmation card with the pre-flight checks, or who is already running a backup."""
+        mine = self._running_job()
         if mine is not None:
             return messages.already_running(mine)
-        location = self.arm.backup_location()
-        backups = self.arm.list_backups()
-        return messages.confirmation(self.stamp, self.arm.region, location, backups[0] if backups else None)
+        location, backups = self.arm.backup_location(), self.arm.list_backups()
+        return messages.confirmation(self.stamp, self.arm.region, location, backups[0] if backups else None,
+                                     preflight_problems(location, backups))
 
     def start(self, requester: str, channel: str) -> Message:
-        """Take the stamp's lock, call ``createBackup`` and announce the backup in the channel."""
-        job = Job(job_id=Job.new_id(), stamp=self.stamp, requester=requester, channel=channel)
+        """Check again, take the stamp's lock, call ``createBackup`` and announce the backup in the channel."""
+        mine = self._running_job()
+        if mine is not None:
+            return messages.already_running(mine)
+        problems = preflight_problems(self.arm.backup_location(), self.arm.list_backups())
+        mine = self._running_job()  # another click may have started one while the stamp answered
+        if mine is not None:
+            return messages.already_running(mine)
+        if problems:
+            return messages.preflight_refused(self.stamp, problems)
+        job = Job(job_id=Job.new_id(), stamp=self.stamp, requester=requester, channel=channel,
+                  threaded=int(self.prefs.threaded(channel)))
         holder = self.store.reserve(job, reconcile_after=self.start_grace)
         if holder is not None:
             return messages.already_running(holder)
@@ -160,3 +182,46 @@ class BackupService:
 
     def config(self) -> Message:
         return messages.config(self.stamp, self.arm.backup_location())
+
+    def watch(self, channel: str, mode: str) -> Message:
+        self.watches.subscribe(self.stamp, channel, mode)
+        return messages.watch_set(channel, self.stamp, mode)
+
+    def cancel(self) -> Message:
+        """Azure Stack Hub has no cancel: say so, and show what runs."""
+        running = self._running_job()
+        on_stamp = None
+        if running is None:
+            on_stamp = next((b for b in self.arm.list_backups() if not b.is_terminal), None)
+        return messages.cancel_impossible(self.stamp, running, on_stamp)
+
+    def threads(self, channel: str, on: bool) -> Message:
+        self.prefs.set_threaded(channel, on)
+        return messages.threads_set(channel, on)
+
+    def home_section(self) -> Message:
+        """This stamp on the App Home tab."""
+        try:
+            location, backups = self.arm.backup_location(), self.arm.list_backups()
+        except StampError as exc:
+            return messages.home_stamp(self.stamp, None, None, None, problem=str(exc))
+        finished = [b for b in backups if b.is_terminal]
+        return messages.home_stamp(self.stamp, location, finished[0] if finished else None, self._running_job())
+
+
+def preflight_problems(location: BackupLocation, backups: list[Backup]) -> list[str]:
+    """Reasons a backup should not start now, each a sentence an operator can act on."""
+    problems = []
+    if not location.is_configured:
+        problems.append("The backup location is not configured (it needs a target share or blob container and an "
+                        "encryption certificate; see Set-AzsBackupConfiguration).")
+    running = next((b for b in backups if not b.is_terminal), None)
+    if running is not None:
+        problems.append(f"The stamp reports backup `{running.backup_id}` as {running.status} (started outside this "
+                        "bot); Azure Stack Hub runs one backup at a time.")
+    sized = next((b for b in backups if b.size_kb), None)
+    capacity = parse_capacity(location.available_capacity)
+    if sized is not None and sized.size_kb and capacity is not None and capacity < sized.size_kb * 1024:
+        problems.append(f"Free capacity ({location.available_capacity}) is below the last backup's size "
+                        f"({sized.size_kb // 1024**2} GB); free space on the share first.")
+    return problems

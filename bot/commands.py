@@ -1,4 +1,8 @@
-"""Parse the text after ``/azs`` into a command; pure, so any input gets a helpful answer."""
+"""Parse the text after ``/azs`` into a command; pure, so any input gets a helpful answer.
+
+Grammar: ``help`` | ``stamps [use <stamp>]`` | ``backup [<stamp>] [<verb> [args]]`` where a word after
+``backup`` that is not a verb names the stamp.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 _BACKUP_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+STAMP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 
 class Action(StrEnum):
@@ -17,17 +22,34 @@ class Action(StrEnum):
     SHOW = "show"
     CONFIG = "config"
     AUDIT = "audit"
+    WATCH = "watch"
+    CANCEL = "cancel"
+    THREADS = "threads"
+    STAMPS = "stamps"
+    USE_STAMP = "use-stamp"
 
 
-OPERATOR_ONLY = frozenset({Action.START, Action.AUDIT})
+OPERATOR_ONLY = frozenset({Action.START, Action.AUDIT, Action.USE_STAMP, Action.WATCH, Action.THREADS})
+WATCH_MODES = ("all", "failures", "off")
+
+_NO_ARGUMENT = {"start": Action.START, "status": Action.STATUS, "list": Action.LIST, "config": Action.CONFIG,
+                "audit": Action.AUDIT, "cancel": Action.CANCEL, "help": Action.HELP}
+_VERBS = {*_NO_ARGUMENT, "show", "watch", "threads"}
 
 
 @dataclass(frozen=True)
 class Command:
     action: Action
+    stamp: str | None = None
     backup_id: str | None = None
+    option: str | None = None
+    """Watch mode (all/failures/off), threads (on/off), or the stamp for ``stamps use``."""
     problem: str | None = None
     """Set when the input was not understood: the reply shows it above the usage."""
+
+
+def _problem(text: str) -> Command:
+    return Command(Action.HELP, problem=text)
 
 
 def parse(text: str | None) -> Command:
@@ -35,27 +57,52 @@ def parse(text: str | None) -> Command:
     words = (text or "").split()
     if not words or words[0].lower() in ("help", "-h", "--help", "?"):
         return Command(Action.HELP)
-    if words[0].lower() != "backup":
-        return Command(Action.HELP, problem=f"I don't know `{_quote(words[0])}`.")
-    rest = [w.lower() for w in words[1:]]
-    if not rest or rest == ["start"]:
+    head = words[0].lower()
+    if head == "stamps":
+        return _parse_stamps(words[1:])
+    if head != "backup":
+        return _problem(f"I don't know `{quote(words[0])}`.")
+    rest, stamp = words[1:], None
+    if rest and rest[0].lower() not in _VERBS:
+        if not STAMP_NAME.match(rest[0]):
+            return _problem(f"`{quote(rest[0])}` is neither a command nor a stamp name.")
+        stamp, rest = rest[0], rest[1:]
+    command = _parse_verb(rest)
+    return Command(command.action, stamp, command.backup_id, command.option, command.problem)
+
+
+def _parse_stamps(args: list[str]) -> Command:
+    if not args:
+        return Command(Action.STAMPS)
+    if len(args) == 2 and args[0].lower() == "use" and STAMP_NAME.match(args[1]):
+        return Command(Action.USE_STAMP, option=args[1])
+    return _problem("Use `/azs stamps` or `/azs stamps use <stamp>`.")
+
+
+def _parse_verb(words: list[str]) -> Command:
+    if not words:
         return Command(Action.START)
-    verb, args = rest[0], words[2:]
-    simple = {"status": Action.STATUS, "list": Action.LIST, "config": Action.CONFIG, "help": Action.HELP,
-              "audit": Action.AUDIT}
-    if verb in simple and not args:
-        return Command(simple[verb])
+    verb, args = words[0].lower(), words[1:]
+    if verb in _NO_ARGUMENT and not args:
+        return Command(_NO_ARGUMENT[verb])
     if verb == "show":
         if len(args) != 1:
-            return Command(Action.HELP, problem="`/azs backup show` needs one backup id.")
+            return _problem("`/azs backup show` needs one backup id.")
         backup_id = args[0].rsplit("/", 1)[-1]
         if not _BACKUP_ID.match(backup_id):
-            return Command(Action.HELP, problem=f"`{_quote(args[0])}` is not a backup id (a GUID).")
+            return _problem(f"`{quote(args[0])}` is not a backup id (a GUID).")
         return Command(Action.SHOW, backup_id=backup_id.lower())
-    return Command(Action.HELP, problem=f"I don't understand `/azs {_quote(' '.join(words))}`.")
+    if verb == "watch" and len(args) <= 1:
+        mode = args[0].lower() if args else "all"
+        if mode in WATCH_MODES:
+            return Command(Action.WATCH, option=mode)
+        return _problem("`/azs backup watch` takes `all`, `failures` or `off`.")
+    if verb == "threads" and len(args) == 1 and args[0].lower() in ("on", "off"):
+        return Command(Action.THREADS, option=args[0].lower())
+    return _problem(f"I don't understand `/azs backup {quote(' '.join(words))}`.")
 
 
-def _quote(text: str) -> str:
+def quote(text: str) -> str:
     """Echo user input safely inside inline code: no backticks, no mentions, bounded length."""
     cleaned = text.replace("`", "'").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return cleaned[:60] + ("…" if len(cleaned) > 60 else "")

@@ -89,6 +89,8 @@ class Job:
     poll_failures: int = 0
     overdue_reported: int = 0
     post_attempts: int = 0
+    threaded: int = 1
+    progress_at: float = 0.0
     notified_ts: str = ""
     fence: int = 0
 

@@ -48,3 +48,28 @@ def meta_key() -> str:
 def health_key(component: str) -> str:
     """A problem one process found that every process's ``/healthz`` should report (expiring)."""
     return f"{PREFIX}:health:{component}"
+
+
+def channel_key(channel: str) -> str:
+    """Hash of one channel's preferences: default stamp, threading."""
+    return f"{PREFIX}:channel:{channel}"
+
+
+def watchers_key(stamp: str) -> str:
+    """Hash channel -> "mode since" for channels watching every backup of ``stamp``."""
+    return f"{PREFIX}:stamp:{stamp}:watchers"
+
+
+def watch_announced_key(stamp: str) -> str:
+    """Set of "backup_id channel" pairs already announced by the watcher."""
+    return f"{PREFIX}:stamp:{stamp}:watch:announced"
+
+
+def watch_turn_key(stamp: str) -> str:
+    """Expiring key: whoever sets it checks ``stamp``'s backup list this interval (one list per stamp)."""
+    return f"{PREFIX}:stamp:{stamp}:watch:turn"
+
+
+def stale_alert_key(stamp: str) -> str:
+    """Expiring key: an "overdue backups" alert was sent for ``stamp`` within the last day."""
+    return f"{PREFIX}:stamp:{stamp}:watch:stale-alert"

@@ -119,23 +119,22 @@ def audit(entries: list[AuditEntry]) -> Message:
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
-def confirmation(stamp: str, region: str, location: BackupLocation, latest: Backup | None) -> Message:
-    """The ephemeral "start a backup?" card with the facts an operator checks first."""
+def confirmation(stamp: str, region: str, location: BackupLocation, latest: Backup | None,
+                 problems: list[str]) -> Message:
+    """The ephemeral "start a backup?" card with the pre-flight facts; no button when a check fails."""
     last = (f"{status_label(latest.status)} `{latest.backup_id}`, {age(latest.created)}" if latest else "none yet")
     pairs = [("Stamp", stamp), ("Region", region), ("Last backup", last),
              ("Free capacity", location.available_capacity or "unknown"),
              ("Scheduler", _on_off(location.scheduler_enabled)), ("Target", location.path or location.blob_url or "-")]
-    warning = [] if location.is_configured else [
-        _section(":warning: The backup location looks unconfigured (no target path or encryption certificate); "
-                 "the backup will probably fail.")]
+    head = _section(f"*Start an infrastructure backup on {stamp}?* It takes 20-40 minutes and cannot be "
+                    "cancelled once started.")
+    if problems:
+        return Message(text=f"A backup cannot start on {stamp} now: " + " ".join(problems),
+                       blocks=[head, _fields(pairs), _section(":no_entry: " + " ".join(problems))], ok=False)
     button = {"type": "button", "action_id": START_ACTION_ID, "style": "primary", "value": stamp,
               "text": {"type": "plain_text", "text": "Start backup"}}
-    return Message(
-        text=f"Start an infrastructure backup on {stamp} ({region})? Last backup: {last}.",
-        blocks=[_section(f"*Start an infrastructure backup on {stamp}?* It takes 20-40 minutes and cannot be "
-                         "cancelled once started."), _fields(pairs), *warning,
-                {"type": "actions", "elements": [button]}],
-    )
+    return Message(text=f"Start an infrastructure backup on {stamp} ({region})? Last backup: {last}.",
+                   blocks=[head, _fields(pairs), {"type": "actions", "elements": [button]}])
 
 
 def starting(stamp: str) -> Message:
@@ -268,3 +267,122 @@ def config(stamp: str, location: BackupLocation) -> Message:
              ("Encryption certificate", location.encryption_cert_thumbprint or "none")]
     return Message(text=f"Backup configuration of {stamp}",
                    blocks=[_section(f"*Backup configuration of {stamp}*"), _fields(pairs)])
+
+
+def unknown_stamp(name: str, known: list[str]) -> Message:
+    return error_message(f"there is no stamp `{name}`. Known stamps: {', '.join(f'`{k}`' for k in known)}.")
+
+
+def stamps(names: list[str], default: str) -> Message:
+    lines = [f"• `{n}`" + (" (this channel's default)" if n == default else "") for n in names]
+    text = "*Stamps*\n" + "\n".join(lines) + "\nUse `/azs backup <stamp> ...` for another, or " \
+        "`/azs stamps use <stamp>` to change this channel's default."
+    return Message(text=text.replace("*", ""), blocks=[_section(text)])
+
+
+def stamp_chosen(channel: str, stamp: str) -> Message:
+    text = f"<#{channel}> now uses *{stamp}* when a command names no stamp."
+    return Message(text=text.replace("*", ""), blocks=[_section(f":white_check_mark: {text}")])
+
+
+def threads_set(channel: str, on: bool) -> Message:
+    where = "replies in the thread of each announcement (also sent to the channel)" if on else \
+        "new messages in the channel"
+    text = f"Outcomes in <#{channel}> will be {where}."
+    return Message(text=text, blocks=[_section(f":white_check_mark: {text}")])
+
+
+def watch_set(channel: str, stamp: str, mode: str) -> Message:
+    text = {"all": f"<#{channel}> will hear about every backup that ends on *{stamp}* from now on, scheduled "
+                   "ones included, and about overdue backups.",
+            "failures": f"<#{channel}> will hear about failed and partial backups on *{stamp}* from now on, "
+                        "and about overdue backups.",
+            "off": f"<#{channel}> no longer watches *{stamp}*."}[mode]
+    return Message(text=text.replace("*", ""), blocks=[_section(f":eyes: {text}")])
+
+
+def watched_backup(stamp: str, backup: Backup) -> Message:
+    """A backup the watcher saw end (scheduled or started elsewhere)."""
+    kind = "Scheduled backup" if backup.is_automatic else "Backup"
+    headline = {"succeeded": "succeeded", "partialsucceeded": "only partially succeeded",
+                "failed": "failed"}.get(backup.status.lower(), f"ended with status {backup.status}")
+    text = f"{_STATUS_EMOJI.get(backup.status.lower(), ':grey_question:')} {kind} `{backup.backup_id}` on " \
+           f"*{stamp}* {headline}."
+    blocks = [_section(text), _fields(_backup_facts(backup))]
+    failed = backup.failed_roles
+    if failed and backup.status.lower() != "succeeded":
+        blocks.append(_section(f"*Failed roles ({len(failed)} of {len(backup.roles)}):* " + _role_list(failed)))
+    fallback = f"{kind} {backup.backup_id} on {stamp} {headline}." + (
+        f" Failed roles: {', '.join(failed)}." if failed and backup.status.lower() != "succeeded" else "")
+    return Message(text=fallback, blocks=blocks)
+
+
+def stale_backups(stamp: str, newest: Backup | None, limit_hours: float, reason: str) -> Message:
+    last = (f"the newest successful backup is `{newest.backup_id}` from {when(newest.created)} "
+            f"({age(newest.created)})" if newest else "there is no successful backup at all")
+    text = (f":rotating_light: *{stamp}* is overdue for a good backup: {last}, more than "
+            f"{human_duration(limit_hours * 3600)} ({reason}). Check the stamp's backup alerts and "
+            "`/azs backup config`.")
+    return Message(text=text.replace("*", ""), blocks=[_section(text)])
+
+
+def cancel_impossible(stamp: str, running: Job | None, stamp_running: Backup | None) -> Message:
+    if running is not None:
+        since = running.started_at or running.requested_at
+        what = (f"The running backup is `{running.backup_id or 'starting'}`, started by <@{running.requester}> at "
+                f"{when(since)} ({age(since)}).")
+    elif stamp_running is not None:
+        what = f"The stamp reports backup `{stamp_running.backup_id}` as {stamp_running.status}."
+    else:
+        what = "No backup is running now."
+    text = (f"Azure Stack Hub cannot cancel, pause or stop an infrastructure backup once it has started; "
+            f"it runs to its end (usually 20-40 minutes). {what}")
+    return Message(text=text, blocks=[_section(f":information_source: {text}")])
+
+
+def preflight_refused(stamp: str, reasons: list[str]) -> Message:
+    return error_message(f"I did not start a backup on {stamp}: " + " ".join(reasons))
+
+
+def progress(job: Job, now: float | None = None) -> Message:
+    """The announcement, edited while the backup runs."""
+    elapsed = human_duration((now or time.time()) - (job.started_at or job.requested_at))
+    text = (f":hourglass_flowing_sand: <@{job.requester}> started infrastructure backup `{job.backup_id}` on "
+            f"*{job.stamp}*: running for {elapsed} (usually 20-40 minutes).")
+    return Message(text=text.replace("*", ""), blocks=[_section(text)])
+
+
+def announcement_final(job: Job, backup: Backup | None, error: str) -> Message:
+    """The announcement's last edit: the result in one line."""
+    status = backup.status if backup else "Failed"
+    taken = human_duration(backup.time_taken_seconds) if backup else "unknown"
+    text = (f"{status_label(status)}: backup `{job.backup_id}` on *{job.stamp}*, started by <@{job.requester}>. "
+            f"Time taken: {taken}." + (f" {error}" if error and not backup else ""))
+    return Message(text=text.replace("*", ""), blocks=[_section(text)])
+
+
+def home(stamp_views: list[tuple[str, Message]]) -> dict[str, Any]:
+    """The App Home tab: one section per stamp."""
+    title = {"type": "plain_text", "text": "Infrastructure backups"}
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": title}]
+    for _stamp, view in stamp_views:
+        blocks += [{"type": "divider"}, *view.blocks]
+    blocks.append(_context(f"Refreshed {when(time.time())}. Use `/azs help` in a channel for commands."))
+    return {"type": "home", "blocks": blocks[:100]}
+
+
+def home_stamp(stamp: str, location: BackupLocation | None, latest: Backup | None, running: Job | None,
+               problem: str | None = None) -> Message:
+    if problem:
+        return Message(text=f"{stamp}: {problem}", blocks=[_section(f"*{stamp}*\n:warning: {problem}")])
+    last = (f"{status_label(latest.status)}, {age(latest.created)}, took {human_duration(latest.time_taken_seconds)}"
+            if latest else "none yet")
+    now_running = (f"`{running.backup_id or 'starting'}` by <@{running.requester}>, running for "
+                   f"{human_duration(time.time() - (running.started_at or running.requested_at))}"
+                   if running else "none")
+    assert location is not None
+    pairs = [("Last backup", last), ("Running", now_running), ("Scheduler", _on_off(location.scheduler_enabled)),
+             ("Frequency", f"every {location.frequency_hours} h" if location.frequency_hours else "unknown"),
+             ("Retention", f"{location.retention_days} days" if location.retention_days else "unknown"),
+             ("Free capacity", location.available_capacity or "unknown")]
+    return Message(text=f"{stamp}: last backup {last}", blocks=[_section(f"*{stamp}*"), _fields(pairs)])

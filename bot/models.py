@@ -92,6 +92,18 @@ def human_duration(seconds: float | None) -> str:
     return " ".join(p for p in parts if p)
 
 
+_CAPACITY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)B?\s*$", re.IGNORECASE)
+
+
+def parse_capacity(value: Any) -> int | None:
+    """Bytes in ``availableCapacity`` display text (``"29.6 TB"``, ``"979 GB"``, ``"10GB"``)."""
+    match = _CAPACITY.match(_str(value) or "")
+    if not match:
+        return None
+    number, unit = match.groups()
+    return int(float(number) * 1024 ** "BKMGTP".index((unit or "B").upper()))
+
+
 def backup_id_from(value: str) -> str:
     """The GUID at the end of a resource name, id or operation URL (``region/guid``, ``.../guid?x``)."""
     return value.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
@@ -118,6 +130,7 @@ class Backup:
     is_cloud_recovery_ready: bool | None = None
     encryption_cert_thumbprint: str | None = None
     roles: tuple[RoleStatus, ...] = field(default_factory=tuple)
+    size_kb: int | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -136,7 +149,7 @@ class Backup:
             "stamp_version": self.stamp_version, "oem_version": self.oem_version,
             "is_automatic": self.is_automatic, "is_cloud_recovery_ready": self.is_cloud_recovery_ready,
             "encryption_cert_thumbprint": self.encryption_cert_thumbprint,
-            "roles": [[r.role, r.status] for r in self.roles],
+            "roles": [[r.role, r.status] for r in self.roles], "size_kb": self.size_kb,
         }
 
     @classmethod
@@ -150,6 +163,7 @@ class Backup:
             is_automatic=data.get("is_automatic"), is_cloud_recovery_ready=data.get("is_cloud_recovery_ready"),
             encryption_cert_thumbprint=data.get("encryption_cert_thumbprint"),
             roles=tuple(RoleStatus(str(r), str(s)) for r, s in data.get("roles") or []),
+            size_kb=data.get("size_kb"),
         )
 
     @classmethod
@@ -180,6 +194,7 @@ class Backup:
             is_cloud_recovery_ready=_bool(info.get("isCloudRecoveryReady")),
             encryption_cert_thumbprint=_str(info.get("encryptionCertThumbprint")),
             roles=roles,
+            size_kb=_int(info.get("backupSizeInKb")) or None,
         )
 
 

@@ -26,6 +26,7 @@ from bot.lro import STRATEGIES, BackupResourcePolling, LocationPolling, PollResu
 from bot.metrics import JOBS_IN_FLIGHT, POLLS, REPORT_LAG
 from bot.models import Backup
 from bot.slack import SlackPoster
+from bot.watch import Watcher
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +50,15 @@ class Poller:
 
     def __init__(self, store: JobStore, clients: Mapping[str, ArmClient], poster: SlackPoster, *,
                  poll_interval: float, lease_seconds: float = 90.0, backup_timeout: float = 7200.0,
-                 concurrency: int = 16) -> None:
+                 progress_interval: float = 60.0, watcher: Watcher | None = None, concurrency: int = 16) -> None:
         self.store = store
         self.clients = clients
         self.poster = poster
         self.poll_interval = poll_interval
         self.lease_seconds = lease_seconds
         self.backup_timeout = backup_timeout
+        self.progress_interval = progress_interval
+        self.watcher = watcher
         self.tick = min(0.5, poll_interval)
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="poll")
 
@@ -82,6 +85,8 @@ class Poller:
         if self.poster.health is not None:
             self.poster.health.check_epoch()
         JOBS_IN_FLIGHT.set(self.store.count_active())
+        if self.watcher is not None:
+            self.watcher.run_due()
 
     def run_once(self, now: float | None = None) -> int:
         """One cycle: poll every due job once; returns how many were due."""
@@ -126,8 +131,10 @@ class Poller:
         if not result.done:
             delay = max(self.poll_interval, retry_after or 0.0)
             overdue = not job.overdue_reported and now - (job.started_at or job.requested_at) > self.backup_timeout
+            progress_at = self._show_progress(claim, now)
             if self.store.update(claim, next_due=now + delay, poll_failures=0, keep_lease=overdue,
-                                 overdue_reported=job.overdue_reported or int(overdue)) and overdue:
+                                 overdue_reported=job.overdue_reported or int(overdue),
+                                 progress_at=progress_at) and overdue:
                 self._report_overdue(claim)
             return
         backup = result.backup if result.backup and result.backup.roles else self._final_backup(client, claim)
@@ -167,6 +174,14 @@ class Poller:
             ts = self._post_safely(job, messages.started(job))
             if ts:
                 self.store.set_start_message(job.job_id, ts)
+
+    def _show_progress(self, claim: Claim, now: float) -> float:
+        """Edit the announcement with the elapsed time, at most once per progress interval."""
+        job = claim.job
+        if not job.start_ts or now - max(job.progress_at, job.started_at) < self.progress_interval:
+            return job.progress_at
+        self.poster.update(job.channel, job.start_ts, messages.progress(job, now))
+        return now
 
     def _report_overdue(self, claim: Claim) -> None:
         """Once per job: the backup runs longer than anyone should wait without being told."""
@@ -245,8 +260,8 @@ class Poller:
             return
         message = messages.completion(job, job.backup, job.error)
         try:
-            ts = self.poster.post(job.channel, message, user=job.requester, thread_ts=job.start_ts or None,
-                                  broadcast=True)
+            ts = self.poster.post(job.channel, message, user=job.requester, broadcast=True,
+                                  thread_ts=job.start_ts if job.start_ts and job.threaded else None)
         except SlackApiError as exc:
             failures = job.poll_failures + 1
             log.error("could not post the outcome of backup %s (%s); retry %d", job.backup_id,
@@ -256,5 +271,7 @@ class Poller:
         backup = job.backup
         ended = backup.created.timestamp() if backup and backup.created else job.finished_at
         REPORT_LAG.observe(max(0.0, time.time() - ended))
+        if job.start_ts:
+            self.poster.update(job.channel, job.start_ts, messages.announcement_final(job, backup, job.error))
         if not self.store.update(claim, done=True, state=JobState.NOTIFIED, notified_ts=ts):
             log.error("backup %s: claim was fenced off after posting (lease expired while posting)", job.backup_id)

@@ -7,6 +7,8 @@ setting stops it with one line that names the variable instead of failing on the
 from __future__ import annotations
 
 import os
+import re
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
@@ -43,7 +45,7 @@ class Settings:
     """Everything a process needs; secrets are excluded from ``repr`` so they never reach a log."""
 
     redis_url: str
-    stamp: StampSettings
+    stamps: tuple[StampSettings, ...]
     slack_bot_token: str = field(default="", repr=False)
     slack_signing_secret: str = field(default="", repr=False)
     slack_app_token: str = field(default="", repr=False)
@@ -57,15 +59,19 @@ class Settings:
     backup_timeout: float = 7200.0
     port: int = 3000
     metrics_port: int = 9102
+    watch_interval: float = 300.0
+    max_backup_age_hours: float = 48.0
+    progress_interval: float = 60.0
+
+    @property
+    def stamp(self) -> StampSettings:
+        """The default stamp: the first one listed."""
+        return self.stamps[0]
 
     def secrets(self) -> list[str]:
         """Values that must never appear in a log line or a message."""
-        values = [
-            self.slack_bot_token,
-            self.slack_signing_secret,
-            self.slack_app_token,
-            self.stamp.client_secret or "",
-        ]
+        values = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
+                  *(s.client_secret or "" for s in self.stamps)]
         return [v for v in values if len(v) >= 6]
 
 
@@ -102,7 +108,45 @@ def _readable_file(name: str, path: str) -> str:
     return path
 
 
-def load_stamp(env: Mapping[str, str]) -> StampSettings:
+_STAMP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_FILE_KEYS = {"name", "arm_endpoint", "tenant_id", "client_id", "client_secret", "client_cert", "ca_bundle",
+              "subscription_id", "location", "api_version", "adfs_scope_suffix"}
+
+
+def load_stamps_file(path: str) -> tuple[StampSettings, ...]:
+    """Stamps from ``AZS_STAMPS_FILE``: a TOML file of ``[[stamp]]`` tables (see the README)."""
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except OSError as exc:
+        raise SettingsError(f"AZS_STAMPS_FILE names {path!r}, which cannot be read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"AZS_STAMPS_FILE {path!r} is not valid TOML: {exc}") from None
+    tables = document.get("stamp")
+    if not isinstance(tables, list) or not tables:
+        raise SettingsError(f"AZS_STAMPS_FILE {path!r} lists no [[stamp]] tables")
+    stamps = []
+    for index, table in enumerate(tables, 1):
+        where = f"AZS_STAMPS_FILE stamp #{index}"
+        unknown = set(table) - _FILE_KEYS
+        if unknown:
+            raise SettingsError(f"{where} has unknown keys: {', '.join(sorted(unknown))}")
+        name = str(table.get("name", ""))
+        if not _STAMP_NAME.match(name):
+            raise SettingsError(f"{where} needs a name of letters, digits, '.', '_' or '-', got {name!r}")
+        env = {f"AZS_{k.upper()}": str(v) for k, v in table.items()}
+        try:
+            stamps.append(load_stamp(env, name=name))
+        except SettingsError as exc:
+            message = re.sub(r"AZS_([A-Z_]+)", lambda m: m.group(1).lower(), str(exc))
+            raise SettingsError(f"{where} ({name}): {message}") from None
+    names = [s.name for s in stamps]
+    if len(set(names)) != len(names):
+        raise SettingsError(f"AZS_STAMPS_FILE {path!r} names a stamp twice")
+    return tuple(stamps)
+
+
+def load_stamp(env: Mapping[str, str], *, name: str | None = None) -> StampSettings:
     """Read the single-stamp ``AZS_*`` variables."""
     arm = _https_url(env, "AZS_ARM_ENDPOINT", _required(
         env, "AZS_ARM_ENDPOINT", "set it to the stamp's admin ARM endpoint, "
@@ -119,7 +163,7 @@ def load_stamp(env: Mapping[str, str]) -> StampSettings:
     if ca_bundle:
         _readable_file("AZS_CA_BUNDLE", ca_bundle)
     return StampSettings(
-        name=env.get("AZS_STAMP_NAME", "").strip() or urlparse(arm).hostname or "stamp",
+        name=name or env.get("AZS_STAMP_NAME", "").strip() or urlparse(arm).hostname or "stamp",
         arm_endpoint=arm,
         client_id=client_id,
         client_secret=secret,
@@ -149,7 +193,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
     operators = frozenset(u.strip() for u in env.get("AZS_OPERATORS", "").split(",") if u.strip())
     return Settings(
         redis_url=env.get("REDIS_URL", "").strip() or "redis://127.0.0.1:6379/0",
-        stamp=load_stamp(env),
+        stamps=load_stamps_file(stamps_file) if (stamps_file := env.get("AZS_STAMPS_FILE", "").strip())
+        else (load_stamp(env),),
         slack_bot_token=_required(env, "SLACK_BOT_TOKEN", "set it to the app's xoxb- bot token"),
         slack_signing_secret=(
             _required(env, "SLACK_SIGNING_SECRET", "copy it from the app's Basic Information page")
@@ -165,4 +210,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         backup_timeout=_float(env, "AZS_BACKUP_TIMEOUT", 7200.0, 1.0),
         port=int(port_raw),
         metrics_port=int(metrics_raw),
+        watch_interval=_float(env, "AZS_WATCH_INTERVAL", 300.0, 1.0),
+        max_backup_age_hours=_float(env, "AZS_MAX_BACKUP_AGE_HOURS", 48.0, 1.0),
+        progress_interval=_float(env, "AZS_PROGRESS_INTERVAL", 60.0, 1.0),
     )

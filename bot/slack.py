@@ -46,7 +46,7 @@ class SlackPoster:
         self.client = client
         self.health = health
 
-    def post(self, channel: str, message: Message, *, user: str, thread_ts: str | None = None,
+    def post(self, channel: str, message: Message, *, user: str | None, thread_ts: str | None = None,
              broadcast: bool = False) -> str:
         """Post and return the message ``ts``; raises ``SlackApiError`` if even the DM fails."""
         try:
@@ -61,7 +61,7 @@ class SlackPoster:
             self.health.clear("slack")
         return ts
 
-    def _post(self, channel: str, message: Message, *, user: str, thread_ts: str | None,
+    def _post(self, channel: str, message: Message, *, user: str | None, thread_ts: str | None,
               broadcast: bool) -> str:
         kwargs = message.as_kwargs()
         if thread_ts:
@@ -70,12 +70,22 @@ class SlackPoster:
             response = self.client.chat_postMessage(channel=channel, **kwargs)
         except SlackApiError as exc:
             error = str(exc.response.get("error", ""))
-            if error not in CHANNEL_ERRORS:
+            if error not in CHANNEL_ERRORS or not user:
                 raise
             log.warning("cannot post to channel %s (%s); sending the message to %s directly", channel, error, user)
             dm = self.client.conversations_open(users=user)
             response = self.client.chat_postMessage(channel=dm["channel"]["id"], **message.as_kwargs())
         return str(response["ts"])
+
+    def update(self, channel: str, ts: str, message: Message) -> bool:
+        """Edit a message the bot posted; a failure is logged, never raised (edits are cosmetic)."""
+        try:
+            self.client.chat_update(channel=channel, ts=ts, **message.as_kwargs())
+            return True
+        except SlackApiError as exc:
+            SLACK_ERRORS.labels(error=str(exc.response.get("error", ""))).inc()
+            log.warning("cannot edit message %s in %s: %s", ts, channel, exc.response.get("error"))
+            return False
 
     def find_marked(self, channel: str, event_type: str, key: str, value: str, *, oldest: str | None) -> str | None:
         """The ``ts`` of a message in ``channel`` whose metadata says ``key == value``, if Slack can tell.

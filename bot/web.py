@@ -15,7 +15,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.app import build_app, make_service
+from bot.app import build_app, make_router
 from bot.health import Health
 from bot.metrics import JOBS_IN_FLIGHT
 from bot.settings import Settings, load_settings
@@ -29,10 +29,11 @@ StartResponse = Callable[..., Any]
 def create_wsgi_app(settings: Settings | None = None) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     """The WSGI callable: built in each gunicorn worker, after the fork."""
     settings = settings or load_settings()
-    service = make_service(settings)
+    router = make_router(settings)
+    service = router.first
     health = service.poster.health or Health(service.store.redis)
     check_slack_token(service.poster.client, health)
-    slack = SlackRequestHandler(build_app(settings, service))
+    slack = SlackRequestHandler(build_app(settings, router))
 
     def healthz(start_response: StartResponse) -> Iterable[bytes]:
         try:

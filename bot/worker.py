@@ -16,17 +16,21 @@ from bot.jobs import JobStore
 from bot.poller import Poller
 from bot.settings import Settings
 from bot.slack import SlackPoster, make_web_client
+from bot.watch import Watcher, WatchStore
 
 log = logging.getLogger(__name__)
 
 
 def build_poller(settings: Settings) -> Poller:
     # Few attempts per poll: the poller reschedules failures itself instead of sleeping on them.
-    client = ArmClient(settings.stamp, max_attempts=2, max_backoff=5.0)
+    clients = {stamp.name: ArmClient(stamp, max_attempts=2, max_backoff=5.0) for stamp in settings.stamps}
     store = JobStore(make_redis(settings))
-    return Poller(store, {settings.stamp.name: client},
-                  SlackPoster(make_web_client(settings), Health(store.redis)), poll_interval=settings.poll_interval,
-                  lease_seconds=settings.lease_seconds, backup_timeout=settings.backup_timeout)
+    poster = SlackPoster(make_web_client(settings), Health(store.redis))
+    watcher = Watcher(WatchStore(store.redis), store, clients, poster, interval=settings.watch_interval,
+                      max_age_hours=settings.max_backup_age_hours)
+    return Poller(store, clients, poster, poll_interval=settings.poll_interval, lease_seconds=settings.lease_seconds,
+                  backup_timeout=settings.backup_timeout, progress_interval=settings.progress_interval,
+                  watcher=watcher)
 
 
 def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:

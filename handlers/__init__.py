@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import actions, commands
+from handlers import actions, commands, events
 
 
 def register(app: App) -> None:
     commands.register(app)
     actions.register(app)
+    events.register(app)

@@ -22,7 +22,7 @@ from bot.simulator import StampSimulator
 from bot.slack_fake import FakeSlack
 from tests.conftest import OPERATOR
 from tests.harness import BotProcess, wait_until
-from tests.socket_server import Received, SocketModeConnection, SocketModeServer
+from tests.socket_server import Received, SocketModeConnection, SocketModeServer, disconnect_message
 
 APP_TOKEN = "xapp-1-A0001-test"
 CHANNEL = "CBACKUPS"
@@ -159,3 +159,23 @@ def test_socket_mode_backup_flow_end_to_end(socket_bot: SocketBot, socket_server
     assert "Unsuccessful Bolt execution result" not in log, log
     bot.process.stop(timeout=10)
     assert connection.wait_closed(timeout=5)
+
+
+@pytest.mark.timeout(60)
+def test_socket_mode_reconnects_when_slack_asks_for_a_refresh(socket_bot: SocketBot, socket_server: SocketModeServer,
+                                                             fake_slack: FakeSlack) -> None:
+    """Slack sends ``disconnect`` (``refresh_requested``) before it retires a connection: the bot must fetch a new
+    URL from ``apps.connections.open``, connect there, and keep acknowledging envelopes on the new connection."""
+    old = socket_bot.connection
+    old.send_json(disconnect_message())
+    new = socket_server.wait_connection(2, timeout=10)
+    new.wait_ping(timeout=5)
+    assert len(fake_slack.calls("apps.connections.open")) == 2
+    # slack_sdk drops the old connection without a close frame, and only after its pending recv() times out
+    # (about 3 s); until then it does not read the new one either, so wait before sending there.
+    assert old.wait_closed(timeout=10)
+    socket_bot.connection = new
+    sent = time.monotonic()
+    envelope, _ = socket_bot.command("help")
+    assert "/azs backup status" in json.dumps(socket_bot.ack(envelope, sent).data.get("payload"))
+    assert len(socket_server.open_connections()) == 1

@@ -8,17 +8,19 @@ from typing import Any
 from slack_bolt import Ack, BoltContext, Respond
 
 from bot import messages
-from bot.backups import BackupService
+from bot.router import Router
 from handlers.reply import reply
 
 
-def start_backup(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext, logger: Logger) -> None:
+def start_backup(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond, context: BoltContext,
+                 logger: Logger) -> None:
     ack()
     try:
-        service: BackupService = context["service"]
+        router: Router = context["router"]
         user = str((body.get("user") or {}).get("id", ""))
         channel = str((body.get("channel") or {}).get("id") or context.channel_id or "")
-        reply(respond, messages.starting(service.stamp), logger, replace_original=True)
-        reply(respond, service.start_clicked(user, channel), logger, replace_original=True)
+        stamp = str(action.get("value") or "")
+        reply(respond, messages.starting(stamp or router.first.stamp), logger, replace_original=True)
+        reply(respond, router.start_clicked(stamp, user, channel), logger, replace_original=True)
     except Exception:
         logger.exception("could not handle the start button")

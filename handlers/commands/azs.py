@@ -8,8 +8,8 @@ from typing import Any
 from slack_bolt import Ack, BoltContext, Respond
 
 from bot import messages
-from bot.backups import BackupService
 from bot.commands import Action, parse
+from bot.router import Router
 from handlers.reply import reply
 
 
@@ -21,8 +21,8 @@ def azs_command(ack: Ack, command: dict[str, Any], respond: Respond, context: Bo
         return
     ack()
     try:
-        service: BackupService = context["service"]
-        answer = service.command(parsed, str(command.get("user_id", "")), str(command.get("channel_id", "")))
+        router: Router = context["router"]
+        answer = router.command(parsed, str(command.get("user_id", "")), str(command.get("channel_id", "")))
         reply(respond, answer, logger, response_type="ephemeral")
     except Exception:
         logger.exception("could not answer /azs %s", parsed.action.value)
