@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +60,21 @@ def test_log_filter_scrubs_known_secrets_and_token_shapes() -> None:
     for secret in ("p@ss-word-1", "eyJ0eXAi", "pQDlmgk", "xoxb-123456"):
         assert secret not in line
     assert REDACTED in line
+
+
+def test_stamps_file_lists_stamps_and_names_bad_entries(tmp_path: Path) -> None:
+    good = tmp_path / "stamps.toml"
+    good.write_text('[[stamp]]\nname = "east"\narm_endpoint = "https://adminmanagement.east.example"\n'
+                    'client_id = "app"\nclient_secret = "s3cret-east"\n\n'
+                    '[[stamp]]\nname = "west"\narm_endpoint = "https://adminmanagement.west.example"\n'
+                    'client_id = "app"\nclient_secret = "s3cret-west"\ntenant_id = "t"\n')
+    settings = load_settings({**BASE, "AZS_STAMPS_FILE": str(good)})
+    assert [s.name for s in settings.stamps] == ["east", "west"] and settings.stamp.name == "east"
+    assert "s3cret-west" in settings.secrets()
+    for body, named in (('[[stamp]]\nname = "x"\nclient_id = "a"\nclient_secret = "b"\n', "arm_endpoint"),
+                        ('[[stamp]]\nname = "bad name"\n', "name"), ("stamp = 1", "no [[stamp]]"),
+                        ('[[stamp]]\nname = "x"\ncolour = "red"\n', "unknown keys: colour"), ("[[", "not valid TOML")):
+        bad = tmp_path / "bad.toml"
+        bad.write_text(body)
+        with pytest.raises(SettingsError, match=re.escape(named)):
+            load_settings({**BASE, "AZS_STAMPS_FILE": str(bad)})
