@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {**os.environ, **sim.env(), "SLACK_BOT_TOKEN": "xoxb-demo-" + secrets.token_hex(6),
                "SLACK_SIGNING_SECRET": secret, "SLACK_API_URL": slack.api_url, "REDIS_URL": redis_url,
                "AZS_OPERATORS": OPERATOR, "AZS_POLL_INTERVAL": "1", "AZS_STAMP_NAME": "demo-stamp",
+               "AZS_WATCH_INTERVAL": "2", "AZS_METRICS_PORT": "0",
                "PORT": str(port), "PYTHONUNBUFFERED": "1"}
         web = BotProcess("web", env, workdir)
         stack.callback(web.stop)
@@ -128,6 +129,24 @@ def play(client: SlackRequests, slack: FakeSlack, sim: StampSimulator) -> int:
     posted = next(c.at for c in slack.calls("chat.postMessage") if c.payload.get("thread_ts"))
     if ended:
         say(f"\nReported {posted - ended:.1f} s after the stamp finished the backup.")
+    return watch_scheduled_failure(client, slack, sim)
+
+
+def watch_scheduled_failure(client: SlackRequests, slack: FakeSlack, sim: StampSimulator) -> int:
+    """The other half: nobody started this one, and it failed."""
+    say(f"\n<@{OPERATOR}> types:  /azs backup watch")
+    _, hook = client.command("backup watch", user=OPERATOR, channel=CHANNEL)
+    if not wait_until(lambda: bool(slack.hook_posts(hook)), timeout=15):
+        say("The watch was not confirmed; see the web log.")
+        return 1
+    show("only visible to you", slack.hook_posts(hook)[-1].payload)
+    say("\n... overnight, the stamp's scheduler runs a backup, and it fails ...")
+    before = len(slack.messages(CHANNEL))
+    failed = sim.run_scheduled_backup("Failed")
+    if not wait_until(lambda: any(failed in str(m) for m in slack.messages(CHANNEL)[before:]), timeout=30):
+        say("The failed scheduled backup was not reported; see the worker log.")
+        return 1
+    show(f"#{CHANNEL}", next(m for m in slack.messages(CHANNEL)[before:] if failed in str(m)))
     return 0
 
 
