@@ -16,17 +16,19 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
+from redis.client import Pipeline
 
 from bot import keys
 from bot.models import Backup
 
 HISTORY_LENGTH = 50
+T = TypeVar("T")
 
 # Fenced update. KEYS: job, lease, due set, active set, stamp lock, stamp history.
 # ARGV: fence, lease token, job id, next due ("" = leave the due set), release ("1" = job is over),
@@ -155,26 +157,20 @@ class JobStore:
         between this write and recording the stamp's answer leaves nothing behind unexplained.
         """
         lock = keys.stamp_lock_key(job.stamp)
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(lock)  # type: ignore[no-untyped-call]
-                    holder = pipe.get(lock)
-                    if holder is not None:
-                        current = self.get(_decode(holder))
-                        if current is not None and current.state in (JobState.STARTING, JobState.RUNNING,
-                                                                     JobState.FINISHED):
-                            pipe.unwatch()
-                            return current
-                    pipe.multi()
-                    pipe.set(lock, job.job_id)
-                    pipe.hset(keys.job_key(job.job_id), mapping=job.to_mapping())
-                    pipe.sadd(keys.active_jobs_key(), job.job_id)
-                    pipe.zadd(keys.due_key(), {job.job_id: job.requested_at + reconcile_after})
-                    pipe.execute()
-                    return None
-                except redis.WatchError:
-                    continue
+
+        def attempt(pipe: Pipeline) -> Job | None:
+            holder = pipe.get(lock)
+            current = self.get(_decode(holder)) if holder is not None else None
+            if current is not None and current.state in (JobState.STARTING, JobState.RUNNING, JobState.FINISHED):
+                return current
+            pipe.multi()
+            pipe.set(lock, job.job_id)
+            pipe.hset(keys.job_key(job.job_id), mapping=job.to_mapping())
+            pipe.sadd(keys.active_jobs_key(), job.job_id)
+            pipe.zadd(keys.due_key(), {job.job_id: job.requested_at + reconcile_after})
+            return None
+
+        return self._transaction(attempt, lock)
 
     def mark_running(self, job: Job, *, due_at: float) -> bool:
         """Record the operation to follow and hand the job to the poller.
@@ -183,38 +179,48 @@ class JobStore:
         """
         job.state = JobState.RUNNING
         key = keys.job_key(job.job_id)
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)  # type: ignore[no-untyped-call]
-                    if _decode(pipe.hget(key, "state") or b"") != JobState.STARTING.value:
-                        pipe.unwatch()
-                        return False
-                    pipe.multi()
-                    pipe.hset(key, mapping=job.to_mapping())
-                    pipe.zadd(keys.due_key(), {job.job_id: due_at})
-                    pipe.execute()
-                    return True
-                except redis.WatchError:
-                    continue
+
+        def attempt(pipe: Pipeline) -> bool:
+            if _decode(pipe.hget(key, "state") or b"") != JobState.STARTING.value:
+                return False
+            pipe.multi()
+            pipe.hset(key, mapping=job.to_mapping())
+            pipe.zadd(keys.due_key(), {job.job_id: due_at})
+            return True
+
+        return bool(self._transaction(attempt, key))
 
     def mark_start_failed(self, job: Job, error: str) -> None:
         """The stamp refused or never answered the start: free the stamp for the next attempt."""
         job.state, job.error = JobState.START_FAILED, error
         lock = keys.stamp_lock_key(job.stamp)
+
+        def attempt(pipe: Pipeline) -> None:
+            holder = pipe.get(lock)
+            pipe.multi()
+            pipe.hset(keys.job_key(job.job_id), mapping=job.to_mapping())
+            pipe.srem(keys.active_jobs_key(), job.job_id)
+            pipe.zrem(keys.due_key(), job.job_id)
+            if holder is not None and _decode(holder) == job.job_id:
+                pipe.delete(lock)
+
+        self._transaction(attempt, lock)
+
+    def _transaction(self, attempt: Callable[[Pipeline], T], *watched: str) -> T:
+        """WATCH ``watched``, run ``attempt`` (reads, then ``multi()`` and writes), retry on conflict.
+
+        ``attempt`` returns without calling ``multi()`` to give up with its answer and write nothing.
+        """
         with self.redis.pipeline() as pipe:
             while True:
                 try:
-                    pipe.watch(lock)  # type: ignore[no-untyped-call]
-                    holder = pipe.get(lock)
-                    pipe.multi()
-                    pipe.hset(keys.job_key(job.job_id), mapping=job.to_mapping())
-                    pipe.srem(keys.active_jobs_key(), job.job_id)
-                    pipe.zrem(keys.due_key(), job.job_id)
-                    if holder is not None and _decode(holder) == job.job_id:
-                        pipe.delete(lock)
-                    pipe.execute()
-                    return
+                    pipe.watch(*watched)  # type: ignore[no-untyped-call]
+                    answer: T = attempt(pipe)
+                    if pipe.explicit_transaction:
+                        pipe.execute()
+                    else:
+                        pipe.unwatch()
+                    return answer
                 except redis.WatchError:
                     continue
 

@@ -193,17 +193,22 @@ def _completion(job: Job, backup: Backup | None, error: str) -> Message:
         text = (f":x: <@{job.requester}> backup `{job.backup_id}` on *{job.stamp}* failed: "
                 f"{error or 'the stamp reported a failure without details'}")
         return Message(text=text.replace("*", ""), blocks=[_section(text)])
+    return _outcome(f"<@{job.requester}> backup", job.stamp, backup, f"Stamp said: {error}" if error else "")
+
+
+def _outcome(subject: str, stamp: str, backup: Backup, note: str = "") -> Message:
+    """How a finished backup reads, whoever started it: headline, facts, failed roles."""
+    status = backup.status.lower()
     headline = {"succeeded": "succeeded", "partialsucceeded": "only partially succeeded",
-                "failed": "failed"}.get(backup.status.lower(), f"ended with status {backup.status}")
-    text = f"{_STATUS_EMOJI.get(backup.status.lower(), ':grey_question:')} <@{job.requester}> backup " \
-           f"`{backup.backup_id}` on *{job.stamp}* {headline}."
+                "failed": "failed"}.get(status, f"ended with status {backup.status}")
+    text = f"{_STATUS_EMOJI.get(status, ':grey_question:')} {subject} `{backup.backup_id}` on *{stamp}* {headline}."
     blocks = [_section(text), _fields(_backup_facts(backup))]
-    failed = backup.failed_roles
-    if failed and backup.status.lower() != "succeeded":
+    failed = backup.failed_roles if status != "succeeded" else []
+    if failed:
         blocks.append(_section(f"*Failed roles ({len(failed)} of {len(backup.roles)}):* " + _role_list(failed)))
-    if error:
-        blocks.append(_context(f"Stamp said: {error}"))
-    fallback = (f"Backup {backup.backup_id} on {job.stamp} {headline}. Status: {backup.status}. "
+    if note:
+        blocks.append(_context(note))
+    fallback = (f"{subject} {backup.backup_id} on {stamp} {headline}. Status: {backup.status}. "
                 f"Time taken: {human_duration(backup.time_taken_seconds)}."
                 + (f" Failed roles: {', '.join(failed)}." if failed else ""))
     return Message(text=fallback, blocks=blocks)
@@ -303,18 +308,7 @@ def watch_set(channel: str, stamp: str, mode: str) -> Message:
 
 def watched_backup(stamp: str, backup: Backup) -> Message:
     """A backup the watcher saw end (scheduled or started elsewhere)."""
-    kind = "Scheduled backup" if backup.is_automatic else "Backup"
-    headline = {"succeeded": "succeeded", "partialsucceeded": "only partially succeeded",
-                "failed": "failed"}.get(backup.status.lower(), f"ended with status {backup.status}")
-    text = f"{_STATUS_EMOJI.get(backup.status.lower(), ':grey_question:')} {kind} `{backup.backup_id}` on " \
-           f"*{stamp}* {headline}."
-    blocks = [_section(text), _fields(_backup_facts(backup))]
-    failed = backup.failed_roles
-    if failed and backup.status.lower() != "succeeded":
-        blocks.append(_section(f"*Failed roles ({len(failed)} of {len(backup.roles)}):* " + _role_list(failed)))
-    fallback = f"{kind} {backup.backup_id} on {stamp} {headline}." + (
-        f" Failed roles: {', '.join(failed)}." if failed and backup.status.lower() != "succeeded" else "")
-    return Message(text=fallback, blocks=blocks)
+    return _outcome("Scheduled backup" if backup.is_automatic else "Backup", stamp, backup)
 
 
 def stale_backups(stamp: str, newest: Backup | None, limit_hours: float, reason: str) -> Message:
