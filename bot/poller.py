@@ -77,6 +77,9 @@ class Poller:
                 delay = min(30.0, backoff(failures, 0.5))
                 log.error("redis unavailable (%s); retrying in %.1fs", type(exc).__name__, delay)
                 stop.wait(delay)
+            except Exception:
+                log.exception("unexpected failure in the poll loop; carrying on")
+                stop.wait(1.0)
         self._pool.shutdown(wait=True)
         log.info("poller stopped")
 
