@@ -62,6 +62,7 @@ class Settings:
     watch_interval: float = 300.0
     max_backup_age_hours: float = 48.0
     progress_interval: float = 60.0
+    work_threads: int = 1
 
     @property
     def stamp(self) -> StampSettings:
@@ -213,4 +214,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         watch_interval=_float(env, "AZS_WATCH_INTERVAL", 300.0, 1.0),
         max_backup_age_hours=_float(env, "AZS_MAX_BACKUP_AGE_HOURS", 48.0, 1.0),
         progress_interval=_float(env, "AZS_PROGRESS_INTERVAL", 60.0, 1.0),
+        work_threads=int(_float(env, "AZS_WORK_THREADS", 1, 1)),
     )

@@ -1,11 +1,13 @@
-"""Send a rendered message through ``response_url`` and say so in the log when Slack refuses it."""
+"""After the ack: run the slow part off Bolt's listener threads, and send replies through ``response_url``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Executor
 from logging import Logger
 from typing import Any
 
-from slack_bolt import Respond
+from slack_bolt import BoltContext, Respond
 
 from bot.messages import Message
 
@@ -15,3 +17,16 @@ def reply(respond: Respond, message: Message, logger: Logger, **options: Any) ->
     result = respond(**message.as_kwargs(), **options)
     if getattr(result, "status_code", 200) != 200:
         logger.error("response_url refused the reply: HTTP %s %s", result.status_code, result.body)
+
+
+def later(context: BoltContext, logger: Logger, what: str, work: Callable[[], object]) -> None:
+    """Hand ``work`` to the bot's work pool, so this listener thread is free for the next ack."""
+
+    def run() -> None:
+        try:
+            work()
+        except Exception:
+            logger.exception("could not %s", what)
+
+    executor: Executor = context["work"]
+    executor.submit(run)

@@ -117,3 +117,13 @@ def test_settings_carry_no_secret_in_repr(stamp: StampSimulator) -> None:
     settings = load_stamp(stamp.env())
     assert settings.client_secret and settings.client_secret not in repr(settings)
     assert dataclasses.replace(settings, client_secret=None).client_secret is None
+
+
+def test_proxy_settings_are_read_from_the_environment(stamp: StampSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with pytest.raises(StampError, match="ProxyError"):
+        client_for(stamp).list_backups()
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert client_for(stamp).list_backups()

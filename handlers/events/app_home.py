@@ -9,13 +9,12 @@ from slack_bolt import BoltContext
 from slack_sdk import WebClient
 
 from bot.router import Router
+from handlers.reply import later
 
 
 def app_home_opened(event: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger) -> None:
     if event.get("tab", "home") != "home":
         return
-    try:
-        router: Router = context["router"]
-        client.views_publish(user_id=str(event.get("user", "")), view=router.home())
-    except Exception:
-        logger.exception("could not publish the App Home tab")
+    router: Router = context["router"]
+    user = str(event.get("user", ""))
+    later(context, logger, "publish the App Home tab", lambda: client.views_publish(user_id=user, view=router.home()))
