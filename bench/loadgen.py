@@ -1,0 +1,84 @@
+"""Load generator, run as its own process so the simulator and fake Slack in the benchmark process never hold
+its GIL: ``senders`` threads each send ``count`` signed ``/azs`` commands back to back, one connection per
+request as Slack does, and time each one until its HTTP response (the ack) is read. Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import sys
+import threading
+import time
+from urllib.parse import urlencode, urlsplit
+
+from bot.localrun import sign
+
+
+def command_body(text: str, user: str, channel: str, response_url: str) -> str:
+    form = {"command": "/azs", "text": text, "team_id": "T0001", "channel_id": channel, "user_id": user,
+            "user_name": user.lower(), "response_url": response_url, "trigger_id": "1.2.3", "api_app_id": "A0001"}
+    return urlencode(form)
+
+
+def send(host: str, port: int, body: bytes, headers: dict[str, str]) -> tuple[float, int]:
+    """One POST on a fresh connection; (seconds until the whole response was read, HTTP status)."""
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    try:
+        conn.request("POST", "/slack/events", body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        return time.perf_counter() - started, response.status
+    finally:
+        conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", required=True, help="base URL of the web process")
+    parser.add_argument("--secret", required=True)
+    parser.add_argument("--text", required=True, help="what follows /azs")
+    parser.add_argument("--senders", type=int, required=True)
+    parser.add_argument("--count", type=int, required=True, help="requests per sender")
+    parser.add_argument("--user", required=True)
+    parser.add_argument("--channel", required=True)
+    parser.add_argument("--hooks", required=True, help="response_url prefix; the request number is appended")
+    args = parser.parse_args(argv)
+    target = urlsplit(args.url)
+    host, port = target.hostname or "127.0.0.1", target.port or 80
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    errors: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(args.senders)
+
+    def sender(number: int) -> None:
+        barrier.wait()
+        for i in range(args.count):
+            body = command_body(args.text, args.user, args.channel, f"{args.hooks}-{number}-{i}")
+            headers = sign(args.secret, body)  # signed just before sending: Bolt rejects stale timestamps
+            try:
+                seconds, status = send(host, port, body.encode(), headers)
+            except OSError as exc:
+                with lock:
+                    errors.append(type(exc).__name__)
+                continue
+            with lock:
+                latencies.append(seconds)
+                statuses[status] = statuses.get(status, 0) + 1
+
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(args.senders)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    json.dump({"latencies": latencies, "statuses": statuses, "errors": errors, "wall": wall}, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
