@@ -7,7 +7,7 @@ import threading
 import time
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class AccessPolicy:
                 response = self.client.usergroups_users_list(usergroup=self.group)
                 self._members = frozenset(str(u) for u in response.get("users") or [])
                 self._fetched_at = time.monotonic()
-            except SlackApiError as exc:
-                log.error("cannot read operator group %s: %s; using the last known members", self.group,
-                          exc.response.get("error"))
+            except (SlackClientError, OSError) as exc:
+                reason = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+                log.error("cannot read operator group %s: %s; using the last known members", self.group, reason)
             return self._members or frozenset()

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
-from slack_sdk.errors import SlackApiError
 
 from bot import audit, messages
 from bot.access import AccessPolicy
@@ -26,7 +25,7 @@ from bot.lro import choose_strategy
 from bot.messages import Message
 from bot.metrics import COMMANDS
 from bot.models import Backup, BackupLocation, parse_capacity
-from bot.slack import SlackPoster
+from bot.slack import PostFailed, SlackPoster
 from bot.watch import WatchStore
 
 log = logging.getLogger(__name__)
@@ -164,8 +163,8 @@ class BackupService:
         announcement = messages.started(job)
         try:
             self.store.set_start_message(job.job_id, self.poster.post(channel, announcement, user=requester))
-        except SlackApiError as exc:
-            log.error("could not announce backup %s in Slack: %s", job.backup_id, exc.response.get("error"))
+        except PostFailed as exc:
+            log.error("could not announce backup %s in Slack: %s", job.backup_id, exc.error)
         return announcement
 
     def status(self) -> Message:

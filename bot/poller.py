@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 import redis
-from slack_sdk.errors import SlackApiError
 
 from bot import messages
 from bot.arm import ArmClient, StampError, retry_after_seconds
@@ -25,7 +24,7 @@ from bot.jobs import Claim, Job, JobState, JobStore
 from bot.lro import STRATEGIES, BackupResourcePolling, LocationPolling, PollResult
 from bot.metrics import JOBS_IN_FLIGHT, POLLS, REPORT_LAG
 from bot.models import Backup
-from bot.slack import SlackPoster
+from bot.slack import PostFailed, SlackPoster
 from bot.watch import Watcher
 
 log = logging.getLogger(__name__)
@@ -194,15 +193,15 @@ class Poller:
         try:
             self.poster.post(job.channel, message, user=job.requester, thread_ts=job.start_ts or None,
                              broadcast=True)
-        except SlackApiError as exc:
-            log.error("could not report backup %s overdue: %s", job.backup_id, exc.response.get("error"))
+        except PostFailed as exc:
+            log.error("could not report backup %s overdue: %s", job.backup_id, exc.error)
         self.store.update(claim)
 
     def _post_safely(self, job: Job, message: messages.Message) -> str | None:
         try:
             return self.poster.post(job.channel, message, user=job.requester)
-        except SlackApiError as exc:
-            log.error("could not post about job %s: %s", job.job_id, exc.response.get("error"))
+        except PostFailed as exc:
+            log.error("could not post about job %s: %s", job.job_id, exc.error)
             return None
 
     def _poll_once(self, client: ArmClient, claim: Claim) -> tuple[PollResult, float | None]:
@@ -265,10 +264,10 @@ class Poller:
         try:
             ts = self.poster.post(job.channel, message, user=job.requester, broadcast=True,
                                   thread_ts=job.start_ts if job.start_ts and job.threaded else None)
-        except SlackApiError as exc:
+        except PostFailed as exc:
             failures = job.poll_failures + 1
             log.error("could not post the outcome of backup %s (%s); retry %d", job.backup_id,
-                      exc.response.get("error"), failures, extra=context(job))
+                      exc.error, failures, extra=context(job))
             self.store.update(claim, next_due=time.time() + backoff(failures, 2.0), poll_failures=failures)
             return
         backup = job.backup

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -39,6 +39,20 @@ def make_web_client(settings: Settings) -> WebClient:
     )
 
 
+class PostFailed(Exception):
+    """Slack did not take the message: ``error`` is Slack's error code, or the network failure's name."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error") or exc.response.status_code)
+    return type(exc).__name__
+
+
 class SlackPoster:
     """Posts to a channel, or to the requester directly when the channel is closed to the bot."""
 
@@ -48,15 +62,15 @@ class SlackPoster:
 
     def post(self, channel: str, message: Message, *, user: str | None, thread_ts: str | None = None,
              broadcast: bool = False) -> str:
-        """Post and return the message ``ts``; raises ``SlackApiError`` if even the DM fails."""
+        """Post and return the message ``ts``; raises :class:`PostFailed` if even the DM fails."""
         try:
             ts = self._post(channel, message, user=user, thread_ts=thread_ts, broadcast=broadcast)
-        except SlackApiError as exc:
-            error = str(exc.response.get("error", ""))
-            SLACK_ERRORS.labels(error=error or str(exc.response.status_code)).inc()
+        except (SlackClientError, OSError) as exc:
+            error = _reason(exc)
+            SLACK_ERRORS.labels(error=error).inc()
             if error in AUTH_ERRORS and self.health is not None:
                 self.health.report("slack", f"Slack rejects the bot token ({error}); check SLACK_BOT_TOKEN")
-            raise
+            raise PostFailed(error) from exc
         if self.health is not None:
             self.health.clear("slack")
         return ts
@@ -82,9 +96,9 @@ class SlackPoster:
         try:
             self.client.chat_update(channel=channel, ts=ts, **message.as_kwargs())
             return True
-        except SlackApiError as exc:
-            SLACK_ERRORS.labels(error=str(exc.response.get("error", ""))).inc()
-            log.warning("cannot edit message %s in %s: %s", ts, channel, exc.response.get("error"))
+        except (SlackClientError, OSError) as exc:
+            SLACK_ERRORS.labels(error=_reason(exc)).inc()
+            log.warning("cannot edit message %s in %s: %s", ts, channel, _reason(exc))
             return False
 
     def find_marked(self, channel: str, event_type: str, key: str, value: str, *, oldest: str | None) -> str | None:
@@ -95,9 +109,8 @@ class SlackPoster:
         try:
             response = self.client.conversations_history(channel=channel, oldest=oldest or "0", limit=200,
                                                          include_all_metadata=True)
-        except SlackApiError as exc:
-            log.warning("cannot read %s's history to check for an earlier post: %s", channel,
-                        exc.response.get("error"))
+        except (SlackClientError, OSError) as exc:
+            log.warning("cannot read %s's history to check for an earlier post: %s", channel, _reason(exc))
             return None
         for message in response.get("messages") or []:
             metadata = message.get("metadata") or {}

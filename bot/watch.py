@@ -14,13 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import redis
-from slack_sdk.errors import SlackApiError
 
 from bot import keys, messages
 from bot.arm import ArmClient, StampError
 from bot.jobs import JobStore
 from bot.models import Backup, BackupLocation
-from bot.slack import SlackPoster
+from bot.slack import PostFailed, SlackPoster
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +138,6 @@ class Watcher:
         try:
             self.poster.post(channel, message, user=None)
             return True
-        except SlackApiError as exc:
-            log.error("watch: cannot post to %s: %s", channel, exc.response.get("error"))
+        except PostFailed as exc:
+            log.error("watch: cannot post to %s: %s", channel, exc.error)
             return False
