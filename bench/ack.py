@@ -1,6 +1,6 @@
 """Ack latency of ``/azs backup status`` and ``/azs backup`` under 1, 16 and 64 concurrent senders, for the bot's
-web process (``azs-bot web``), a bare ack-only Bolt app under the same gunicorn options, and a what-if build of
-the bot (``bench.web_variant offload``), measured in alternating cells of one run.
+web process (``azs-bot web``) and a bare ack-only Bolt app under the same gunicorn options, measured in
+alternating rounds of one run.
 
 Ack latency is the time until the HTTP response to the signed POST is read (what Slack's 3 s limit is about).
 The reply that the bot sends later through ``response_url`` is not the ack; the benchmark only waits for all of
@@ -40,13 +40,9 @@ COMMANDS = (("backup status", "/azs backup status"), ("backup", "/azs backup"))
 # every other round. 1 x 100 x 2 = 200, 16 x 7 x 2 = 224 and 64 x 2 x 2 = 256 samples per cell.
 LEVELS = ((1, 100), (16, 7), (64, 2))
 ROUNDS = 2
-OFFLOAD_THREADS = 1
-WHAT_IF = "what-if"
-TARGETS: dict[str, tuple[list[str] | None, dict[str, str]]] = {
-    "bot": (None, {}),  # azs-bot web, as the Procfile runs it
-    "bare": ([sys.executable, "-m", "bench.bare_app"], {}),
-    WHAT_IF: ([sys.executable, "-m", "bench.web_variant", "offload"],
-              {"BENCH_OFFLOAD_THREADS": str(OFFLOAD_THREADS)}),
+TARGETS: dict[str, list[str] | None] = {
+    "bot": None,  # azs-bot web, as the Procfile runs it
+    "bare": [sys.executable, "-m", "bench.bare_app"],
 }
 
 
@@ -136,8 +132,8 @@ def run(lab: Lab) -> Section:
     processes: list[ChildProcess] = []
     try:
         bases = {}
-        for target, (command, extra) in TARGETS.items():
-            process, bases[target] = start_web({**env, **extra, "PORT": str(free_port())}, lab.log_dir,
+        for target, command in TARGETS.items():
+            process, bases[target] = start_web({**env, "PORT": str(free_port())}, lab.log_dir,
                                                command=command, name=target)
             processes.append(process)
         bench = AckBench(lab, bases)
@@ -157,51 +153,45 @@ def run(lab: Lab) -> Section:
         for process in processes:
             process.stop()
         sim.stop()
-    options = gunicorn_options(load_settings(env))
+    settings = load_settings(env)
+    options = gunicorn_options(settings)
     shown = ", ".join(f"{k}={options[k]}" for k in ("worker_class", "workers", "threads", "timeout") if k in options)
-    return section(table, arm, shown)
+    return section(table, arm, shown, settings.work_threads)
 
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
 
-def section(table: list[dict[str, Cell]], arm_reads: int, gunicorn: str) -> Section:
+def section(table: list[dict[str, Cell]], arm_reads: int, gunicorn: str, work_threads: int) -> Section:
     out = Section("1. Ack latency (ms): azs-bot web vs bare Bolt app, same gunicorn options",
                   ["senders", "command", "n", "bot p50", "bot p99", "bare p50", "bare p99", "bot/bare p99",
-                   f"<= {TARGET_RATIO}x", "bot replies done s", f"{WHAT_IF} p50", f"{WHAT_IF} p99",
-                   f"{WHAT_IF}/bare p99", f"{WHAT_IF} replies done s"])
+                   f"<= {TARGET_RATIO}x", "bot replies done s"])
     problems = []
     for cells in table:
-        bot, bare, what_if = cells["bot"], cells["bare"], cells[WHAT_IF]
+        bot, bare = cells["bot"], cells["bare"]
         bare_p99 = percentile(bare.latencies, 99)
         ratio = percentile(bot.latencies, 99) / bare_p99
         out.rows.append([
-            str(bot.senders), dict(COMMANDS)[bot.text],
-            "/".join(str(len(c.latencies)) for c in (bot, bare, what_if)),
+            str(bot.senders), dict(COMMANDS)[bot.text], f"{len(bot.latencies)}/{len(bare.latencies)}",
             ms(percentile(bot.latencies, 50)), ms(percentile(bot.latencies, 99)),
             ms(percentile(bare.latencies, 50)), ms(bare_p99), f"{ratio:.2f}", verdict(ratio <= TARGET_RATIO),
-            "/".join(f"{s:.1f}" for s in bot.replies_done),
-            ms(percentile(what_if.latencies, 50)), ms(percentile(what_if.latencies, 99)),
-            f"{percentile(what_if.latencies, 99) / bare_p99:.2f}",
-            "/".join(f"{s:.1f}" for s in what_if.replies_done)])
+            "/".join(f"{s:.1f}" for s in bot.replies_done)])
         for cell in cells.values():
             if cell.errors or set(cell.statuses) != {"200"}:
                 problems.append(f"{cell.target} {cell.text} x{cell.senders}: HTTP statuses {cell.statuses}, "
                                 f"errors {cell.errors[:3]}")
     out.notes += [
-        f"n = samples bot/bare/{WHAT_IF}. Each cell: {ROUNDS} rounds; in a round each sender sends its requests "
-        "back to back, one TCP connection per request, from a separate load-generator process. The targets "
-        "alternate round by round (bot, bare, what-if, then the reverse).",
+        f"n = samples bot/bare. Each cell: {ROUNDS} rounds; in a round each sender sends its requests back to "
+        "back, one TCP connection per request, from a separate load-generator process. The targets alternate "
+        "round by round (bot then bare, then the reverse).",
         "'replies done': seconds from the start of each round until the last response_url reply of that round "
         "arrived; the next round starts only then, so no target is measured while another still works.",
-        f"gunicorn options from bot.web.serve, for all three: {gunicorn}. The bare app is bench/bare_app.py "
-        "(an App with one /azs listener that only acks) served by bot.web.serve itself.",
-        f"Each /azs backup reply (bot and what-if) reads the stamp twice (backup location + backup list): "
-        f"{arm_reads} reads in all, each on a new TLS connection to the simulator.",
-        f"{WHAT_IF}: bench/web_variant.py 'offload' — the bot's own /azs listener, but it acks first and hands the "
-        f"rest to a dedicated {OFFLOAD_THREADS}-thread pool, so Bolt's listener threads never wait behind slow "
-        "work (azs-bot web otherwise unchanged).",
+        f"gunicorn options from bot.web.serve, for both: {gunicorn}; the bot's work pool (after the ack): "
+        f"{work_threads} thread(s) (AZS_WORK_THREADS). The bare app is bench/bare_app.py (an App with one /azs "
+        "listener that only acks) served by bot.web.serve itself.",
+        f"Each /azs backup reply reads the stamp twice (backup location + backup list): {arm_reads} reads in "
+        "all, each on a new TLS connection to the simulator (HTTP/1.0).",
         *problems,
     ]
     return out
