@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hmac
 import json
 import os
@@ -290,11 +291,12 @@ class StampSimulator:
             return self.url
 
     def stop(self) -> None:
-        """Stop answering and free the port (each connection carries one request, so none lingers)."""
+        """Stop answering, cut kept-alive connections and free the port, like a stamp going down."""
         with self._lock:
             server, self._server = self._server, None
         if server is not None:
             server.shutdown()
+            server.close_connections()
             server.server_close()
 
     def env(self, use_cert: bool = False) -> dict[str, str]:
@@ -607,14 +609,39 @@ def _fault_from_json(payload: Mapping[str, Any]) -> Fault:
 
 
 class _Server(ThreadingHTTPServer):
-    """Threaded HTTPS server. The TLS handshake runs in the worker thread, so a slow client blocks no one."""
+    """Threaded HTTPS server. The TLS handshake runs in the worker thread, so a slow client blocks no one.
+
+    Connections are kept alive (HTTP/1.1), as ARM's are; the server tracks them so ``stop()`` can cut them.
+    """
 
     daemon_threads = True
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], sim: StampSimulator, context: ssl.SSLContext) -> None:
         super().__init__(address, _Handler)
         self.sim = sim
         self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+        self._connections: set[Any] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            open_now, self._connections = list(self._connections), set()
+        for connection in open_now:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                connection.close()
 
     def handle_error(self, request: _Request, client_address: Any) -> None:
         """Resets and failed handshakes are the client's business; anything else is a bug worth showing."""
@@ -626,7 +653,9 @@ class _Handler(BaseHTTPRequestHandler):
     """Answers one request: control API, then faults, identity provider, metadata and ARM."""
 
     server: _Server
-    timeout = 30  # HTTP/1.0: one request per connection, so stop() leaves no live keep-alive behind
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes; don't wait for a delayed ACK
+    timeout = 30  # an idle kept-alive connection is closed after this
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests and the demo read requests_log instead."""
