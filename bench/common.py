@@ -95,10 +95,9 @@ def start_web(env: Mapping[str, str], log_dir: Path, command: Sequence[str] | No
     return process, base
 
 
-def raise_simulator_backlog() -> None:
-    """The simulator keeps socketserver's listen backlog of 5; bursts from 64 senders would drop SYNs and add
-    1 s retransmits that no real stamp causes. FakeSlack uses 128 for the same reason."""
-    simulator._Server.request_queue_size = 128
+def simulator_http() -> str:
+    """How the stamp simulator treats connections (it has changed before; notes must not assume)."""
+    return "keep-alive" if simulator._Handler.protocol_version == "HTTP/1.1" else "HTTP/1.0"
 
 
 def percentile(values: Sequence[float], q: float) -> float:

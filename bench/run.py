@@ -1,6 +1,6 @@
 """Run every benchmark once, print the tables, and write them with the machine's details to bench/results.md.
 
-    .venv/bin/python -m bench.run            # everything (about 5 minutes on 2 cores)
+    .venv/bin/python -m bench.run            # everything (about 2.5 minutes on 2 cores)
     .venv/bin/python -m bench.run ack scale  # some of it: ack, lag, arm, scale
 """
 

@@ -5,9 +5,9 @@ now); then every cycle makes every job due and times ``Poller.run_once``. Reques
 simulators' logs, Redis commands from ``INFO commandstats``, Redis round trips on the client, TCP+TLS
 connects by timing urllib3's ``HTTPSConnection.connect``.
 
-What-ifs run against the same jobs, cycle for cycle alternating with the bot as it is: a second Poller
-whose stamp clients get a leaner HTTP session (``lean_http``), and a second simulator farm that keeps
-connections alive. Neither changes ``bot/``.
+The simulator keeps connections alive, as ARM does; 200 stamps are measured once more against a farm patched
+to answer HTTP/1.0 (one request per connection, as the simulator did until 8dd66ad), for what a new TLS
+connection per poll costs.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import dataclasses
 import json
 import pstats
 import resource
-import ssl
 import statistics
 import subprocess
 import sys
@@ -31,11 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-import requests
-import requests.adapters
 import urllib3.connection
 
-from bench.common import BOT_TOKEN, CHANNEL, OPERATOR, ROOT, Section, rss_mb, verdict
+from bench.common import BOT_TOKEN, CHANNEL, OPERATOR, ROOT, Section, rss_mb, simulator_http, verdict
 from bench.lab import Lab
 from bot.app import make_redis
 from bot.arm import ArmClient
@@ -50,30 +47,21 @@ SIZES = (1, 10, 100, 200)
 CYCLES = 6
 PROFILED_CYCLES = 3
 MICRO_POLLS = 240
-MICRO_BATCHES = 8
 TARGET_CYCLE_SECONDS = 1.0
 TARGET_ROUND_TRIPS = 3.0
 FAR_FUTURE = 10**6  # seconds added to "now" so that every job is due in the measured cycle
 NOT_ARM = frozenset({"token", "metadata", "openid-configuration"})
-AS_IS = "as is"
-LEAN = "what-if: lean HTTP client"
-
-Tweak = Callable[[ArmClient], None]
 
 
 class StampFarm:
-    """The ``bench.stamps`` child process: N simulators answering HTTP/1.0 (or keep-alive, as a what-if)."""
+    """The ``bench.stamps`` child process: N simulators as they are, or patched to close every connection."""
 
-    def __init__(self, count: int, state_dir: str, *, keep_alive: bool = False) -> None:
+    def __init__(self, count: int, state_dir: str, *, close: bool = False) -> None:
         command = [sys.executable, "-m", "bench.stamps", "--count", str(count), "--state-dir", state_dir]
-        self.keep_alive = keep_alive
-        self.process = subprocess.Popen(command + (["--keep-alive"] if keep_alive else []), cwd=ROOT,
+        self.http = "HTTP/1.0 (patched farm)" if close else f"{simulator_http()} (simulator)"
+        self.process = subprocess.Popen(command + (["--close"] if close else []), cwd=ROOT,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.envs: list[dict[str, str]] = self._read()["envs"]
-
-    @property
-    def http(self) -> str:
-        return "keep-alive (what-if)" if self.keep_alive else "HTTP/1.0 (simulator)"
 
     def _read(self) -> dict[str, Any]:
         assert self.process.stdout is not None
@@ -180,46 +168,6 @@ class ThreadProfiles:
         return stats
 
 
-class PreloadedContextAdapter(requests.adapters.HTTPAdapter):
-    """What-if: one SSLContext per stamp with its CA loaded once. requests hands urllib3 the CA *path*, so
-    urllib3 builds a new SSLContext and parses the bundle again for every new connection."""
-
-    def __init__(self, context: ssl.SSLContext, **kwargs: Any) -> None:
-        self._context = context
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["ssl_context"] = self._context
-        super().init_poolmanager(*args, **kwargs)
-
-    def build_connection_pool_key_attributes(self, request: requests.PreparedRequest, verify: Any,
-                                             cert: Any = None) -> Any:
-        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
-        pool.pop("ca_certs", None)
-        pool.pop("ca_cert_dir", None)
-        return host, pool
-
-    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-        super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
-        conn.ca_certs = conn.ca_cert_dir = None  # already in the context
-
-
-def no_env_scan(client: ArmClient) -> None:
-    """What-if: ``trust_env=False``, so requests stops scanning ``os.environ`` for proxies and stat-ing
-    ``~/.netrc`` on every request (the bot would read proxy settings once at start instead)."""
-    client.http._session.trust_env = False
-
-
-def lean_http(client: ArmClient) -> None:
-    """What-if for ``bot/auth.py`` ``VerifyingSession``: ``no_env_scan`` plus a preloaded SSLContext."""
-    no_env_scan(client)
-    context = ssl.create_default_context(cafile=client.stamp.ca_bundle)
-    client.http._session.mount("https://", PreloadedContextAdapter(context, pool_maxsize=32, max_retries=0))
-
-
-TWEAKS: dict[str, Tweak | None] = {AS_IS: None, "what-if: no env scan": no_env_scan, LEAN: lean_http}
-
-
 def commandstats(client: redis.Redis) -> Counter[str]:
     """Calls per command since the server started (including those run inside Lua scripts)."""
     info: dict[str, Any] = client.info("commandstats")
@@ -249,7 +197,6 @@ def start_job(store: JobStore, client: ArmClient, stamp: str) -> None:
 class Result:
     stamps: int
     http: str
-    variant: str
     warmup_seconds: float = 0.0
     cycles: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
@@ -279,10 +226,10 @@ class Result:
         return sum(n for key, n in self.requests.items() if key.split()[1] == "token")
 
 
-class Variant:
-    """One Poller with its own stamp clients and Redis client, instrumented."""
+class Rig:
+    """The Poller under test with its own stamp clients and Redis client, instrumented."""
 
-    def __init__(self, settings: Settings, stamps: list[StampSettings], tweak: Tweak | None, result: Result) -> None:
+    def __init__(self, settings: Settings, stamps: list[StampSettings], result: Result) -> None:
         self.result = result
         self.clients = {s.name: ArmClient(s, max_attempts=2, max_backoff=5.0) for s in stamps}  # as the worker
         self.store = JobStore(make_redis(settings))
@@ -295,8 +242,6 @@ class Variant:
             self.store.redis.execute_command)
         self.http = Timer()
         for client in self.clients.values():
-            if tweak is not None:
-                tweak(client)
             client.http.request = self.http.wrap(client.http.request)  # type: ignore[method-assign]
 
     def cycle(self) -> float:
@@ -340,137 +285,108 @@ class Variant:
         self.store.redis.close()
 
 
-def measure(lab: Lab, farm: StampFarm, stamps: int, variants: list[str], *, profile: bool = False) -> list[Result]:
-    """One job per stamp; every variant's Poller follows the same jobs, alternating cycle by cycle."""
+def measure(lab: Lab, farm: StampFarm, stamps: int, *, profile: bool = False) -> Result:
+    """One running job per stamp, then CYCLES measured cycles of one Poller following them all."""
     lab.flush_redis()
     farm.ask("finish")
     stamp_settings = [dataclasses.replace(load_stamp(env), name=f"stamp-{i}")
                       for i, env in enumerate(farm.envs[:stamps])]
     settings = load_settings({**farm.envs[0], "REDIS_URL": lab.redis_server.url, "SLACK_BOT_TOKEN": BOT_TOKEN,
                               "SLACK_API_URL": lab.slack.api_url, "AZS_POLL_INTERVAL": "0.05"}, need_slack=False)
-    runs = [Variant(settings, stamp_settings, TWEAKS[name], Result(stamps, farm.http, name)) for name in variants]
+    rig = Rig(settings, stamp_settings, Result(stamps, farm.http))
     stats = redis.Redis.from_url(lab.redis_server.url)
     try:
-        first = runs[0]
         with ThreadPoolExecutor(max_workers=16) as pool:
-            list(pool.map(lambda name: start_job(first.store, first.clients[name], name), first.clients))
-        for run in runs:  # warm-up: the first poll; for later variants also their discovery and token
-            run.result.warmup_seconds = run.cycle()
-        for number in range(CYCLES):
-            for run in (runs if number % 2 == 0 else runs[::-1]):
-                run.measured_cycle(farm, stats)
-        for run in runs:
-            run.result.rss_mb = rss_mb()
-            run.result.cpu_per_job = run.single_thread_cpu()
+            list(pool.map(lambda name: start_job(rig.store, rig.clients[name], name), rig.clients))
+        rig.result.warmup_seconds = rig.cycle()  # the first poll
+        for _ in range(CYCLES):
+            rig.measured_cycle(farm, stats)
+        rig.result.rss_mb = rss_mb()
+        rig.result.cpu_per_job = rig.single_thread_cpu()
         if profile:
-            first.result.profile = first.profile()
+            rig.result.profile = rig.profile()
     finally:
-        for run in runs:
-            run.close()
+        rig.close()
         stats.close()
-    return [run.result for run in runs]
+    return rig.result
 
 
-def micro(farm: StampFarm) -> list[list[str]]:
-    """CPU and wall time of one ``ArmClient.poll`` in one thread, for each HTTP client variant: one client per
-    variant polls the same running backup, in alternating batches so that drift hits every variant alike."""
+def micro(farm: StampFarm) -> list[str]:
+    """CPU and wall time of one ``ArmClient.poll`` in one thread, the same running backup polled again and
+    again."""
     farm.ask("finish")
-    stamp = dataclasses.replace(load_stamp(farm.envs[0]), name="micro")
-    clients = {name: ArmClient(stamp, max_attempts=2) for name in TWEAKS}
-    cpu = dict.fromkeys(TWEAKS, 0.0)
-    wall = dict.fromkeys(TWEAKS, 0.0)
+    client = ArmClient(dataclasses.replace(load_stamp(farm.envs[0]), name="micro"), max_attempts=2)
     try:
-        for name, tweak in TWEAKS.items():
-            if tweak is not None:
-                tweak(clients[name])
-        url = next(iter(clients.values())).start_backup().async_url or ""
-        for client in clients.values():
-            client.poll(url)  # discovery and token, not measured
-        batch = MICRO_POLLS // MICRO_BATCHES
-        for number in range(MICRO_BATCHES):
-            for name in (list(TWEAKS) if number % 2 == 0 else list(TWEAKS)[::-1]):
-                cpu_before, started = cpu_seconds(), time.perf_counter()
-                for _ in range(batch):
-                    clients[name].poll(url)
-                wall[name] += time.perf_counter() - started
-                cpu[name] += cpu_seconds() - cpu_before
+        url = client.start_backup().async_url or ""
+        client.poll(url)  # discovery and token, not measured
+        cpu, started = cpu_seconds(), time.perf_counter()
+        for _ in range(MICRO_POLLS):
+            client.poll(url)
+        wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     finally:
-        for client in clients.values():
-            client.http.close()
-    polls = batch * MICRO_BATCHES
-    return [[farm.http, name, f"{cpu[name] / polls * 1000:.2f}", f"{wall[name] / polls * 1000:.2f}"]
-            for name in TWEAKS]
+        client.http.close()
+    return [farm.http, f"{cpu / MICRO_POLLS * 1000:.2f}", f"{wall / MICRO_POLLS * 1000:.2f}"]
 
 
 def run(lab: Lab) -> tuple[Section, Section, Section]:
     results: list[Result] = []
     micro_rows: list[list[str]] = []
     with timed_connects():
-        farm = StampFarm(max(SIZES), lab.sim_state_dir)
-        try:
-            for stamps in SIZES:
-                variants = [AS_IS, LEAN] if stamps == max(SIZES) else [AS_IS]
-                results += measure(lab, farm, stamps, variants, profile=stamps == max(SIZES))
-            micro_rows += micro(farm)
-        finally:
-            farm.close()
-        farm = StampFarm(max(SIZES), lab.sim_state_dir, keep_alive=True)
-        try:
-            results += measure(lab, farm, max(SIZES), [AS_IS])
-            micro_rows += micro(farm)
-        finally:
-            farm.close()
+        for close in (False, True):
+            farm = StampFarm(max(SIZES), lab.sim_state_dir, close=close)
+            try:
+                for stamps in (max(SIZES),) if close else SIZES:
+                    results.append(measure(lab, farm, stamps, profile=not close and stamps == max(SIZES)))
+                micro_rows.append(micro(farm))
+            finally:
+                farm.close()
     profiled = next(r for r in results if r.profile is not None)
     return section(results), micro_section(micro_rows), profile_section(profiled)
 
 
 def section(results: list[Result]) -> Section:
     out = Section("3. Poller scale: one Poller, one running backup per stamp, every job due each cycle",
-                  ["stamps", "stamp HTTP", "bot", "cycle s: median (min-max)", f"<= {TARGET_CYCLE_SECONDS:.0f} s",
+                  ["stamps", "stamp HTTP", "cycle s: median (min-max)", f"<= {TARGET_CYCLE_SECONDS:.0f} s",
                    "warm-up s", "CPU s/cycle", "CPU ms/job 1 thread", "ARM req/cycle", "token req/cycle",
                    "TLS connects/cycle", "connect % of HTTP time", "Redis cmds/job/cycle", "round trips/job/cycle",
                    f"<= {TARGET_ROUND_TRIPS:.0f}", "RSS MiB"])
+    judged = results[len(SIZES) - 1]  # the largest size on the simulator as it is
     for r in results:
         median = statistics.median(r.cycles)
         trips = r.round_trips / r.work
         out.rows.append([
-            str(r.stamps), r.http, r.variant, f"{median:.3f} ({min(r.cycles):.3f}-{max(r.cycles):.3f})",
-            verdict(median <= TARGET_CYCLE_SECONDS) if r.stamps == max(SIZES) else "-",
+            str(r.stamps), r.http, f"{median:.3f} ({min(r.cycles):.3f}-{max(r.cycles):.3f})",
+            verdict(median <= TARGET_CYCLE_SECONDS) if r is judged else "-",
             f"{r.warmup_seconds:.3f}", f"{statistics.median(r.cpu):.3f}", f"{r.cpu_per_job * 1000:.2f}",
             f"{r.per_cycle(r.arm_requests):.0f}", f"{r.per_cycle(r.tokens):.0f}", f"{r.per_cycle(r.connects):.0f}",
             f"{r.connect_seconds / r.http_seconds:.0%}" if r.http_seconds else "-",
             f"{sum(r.redis_commands.values()) / r.work:.1f}", f"{trips:.2f}", verdict(trips <= TARGET_ROUND_TRIPS),
             f"{r.rss_mb:.0f}"])
-    big = next(r for r in results if r.stamps == max(SIZES))
-    server_side = ", ".join(f"{name} {n / big.work:.2f}" for name, n in big.redis_commands.most_common())
+    server_side = ", ".join(f"{name} {n / judged.work:.2f}" for name, n in judged.redis_commands.most_common())
     out.notes += [
         f"{CYCLES} measured cycles per row after one warm-up cycle. Jobs were started first (metadata, token, "
         "subscription and location discovery, createBackup per stamp), so the warm-up cycle is the first poll. "
-        f"At {max(SIZES)} stamps the bot and the what-if follow the same jobs, alternating cycle by cycle; the "
-        "what-if's warm-up also includes its own clients' discovery and token.",
+        "The Poller and its stamp clients are built as the worker builds them (default concurrency).",
         "Stamps run in a separate process (bench.stamps), so 'CPU s/cycle' and 'RSS MiB' are the poller's "
         "process (RSS includes the benchmark and its fake Slack). 'CPU ms/job 1 thread': Poller.process over "
         "every job in one thread, i.e. the cost of a poll without GIL contention.",
         f"Redis at {max(SIZES)} stamps, server-side calls per job per cycle (commands run inside the Lua "
         f"scripts included): {server_side}. Round trips are counted on the client: one EVALSHA claim and one "
         "EVALSHA fenced update per job, plus one ZRANGEBYSCORE per cycle.",
-        "The simulator answers HTTP/1.0 and closes every connection, so every poll pays a new TCP connection, "
-        "a new SSLContext with the CA bundle parsed again, and a TLS handshake ('TLS connects/cycle'). "
-        "'connect %' is the time inside urllib3's connect over the time inside the stamp client's HTTP calls "
-        "(wall time, GIL waits included). The keep-alive rows patch only the simulator farm (HTTP/1.1), as a "
-        "real ARM endpoint behaves; the bot's session already pools connections.",
-        f"'{LEAN}': the same Poller with each stamp client's requests session set to trust_env=False (no "
-        "os.environ proxy scan and ~/.netrc stat per request) and one preloaded SSLContext per stamp.",
+        "The target is judged on the simulator as it is (it keeps connections alive, as ARM does; the bot's "
+        "session pools them). The 'HTTP/1.0 (patched farm)' row closes every connection, so every poll pays a "
+        "new TCP connection and TLS handshake ('TLS connects/cycle'), as all polls did in runs before 8dd66ad. "
+        "'connect %': time inside urllib3's connect over time inside the stamp client's HTTP calls (wall time).",
     ]
     return out
 
 
 def micro_section(rows: list[list[str]]) -> Section:
     out = Section("3b. Cost of one poll (ArmClient.poll), one thread, one stamp, "
-                  f"{MICRO_POLLS} polls", ["stamp HTTP", "stamp client", "CPU ms/poll", "wall ms/poll"])
+                  f"{MICRO_POLLS} polls", ["stamp HTTP", "CPU ms/poll", "wall ms/poll"])
     out.rows += rows
-    out.notes.append("CPU is this process only (the simulator runs in another); differences between rows are "
-                     "what a change to the bot's HTTP session would save per poll.")
+    out.notes.append("The bot's stamp client as is. CPU is this process only (the simulators run in another); "
+                     "the difference between the rows is what a new TCP and TLS connection per poll costs.")
     return out
 
 
@@ -497,8 +413,8 @@ def profile_section(result: Result) -> Section:
             out.rows.append([f"{label} {rank}", _where(key), str(calls), f"{tot:.2f}", f"{cum:.2f}"])
     out.notes += [
         "'cum' rows: top 10 by cumulative CPU time; 'tot' rows: top 10 by own CPU time. Deterministic "
-        "profiling inflates pure-Python calls (os.environ iteration, isinstance) relative to C calls; "
-        "table 3b measures the same costs without a profiler.",
+        "profiling inflates pure-Python calls (isinstance, dict work) relative to C calls; table 3b measures "
+        "a poll without a profiler.",
         "Selected subtrees (cumulative CPU): "
         + ", ".join(f"{name} {cum:.2f} s" for name, cum in subtrees(raw)),
     ]
@@ -507,9 +423,7 @@ def profile_section(result: Result) -> Section:
 
 def subtrees(raw: dict[tuple[str, int, str], tuple[int, int, float, float, Any]]) -> list[tuple[str, float]]:
     """Cumulative CPU of a few functions that answer 'where does a poll go'."""
-    wanted = {"merge_environment_settings": "requests env scan (merge_environment_settings)",
-              "_validate_conn": "new connection incl. TLS (urllib3 _validate_conn)",
-              "load_verify_locations": "CA bundle parsing (load_verify_locations)",
+    wanted = {"_validate_conn": "new connection incl. TLS (urllib3 _validate_conn)",
               "do_handshake": "TLS handshake (do_handshake)",
               "claim": "Redis claim (JobStore.claim)", "update": "Redis fenced update (JobStore.update)",
               "token": "token from MSAL cache (TokenProvider.token)"}

@@ -32,15 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", required=True, help="shared CA and client certificate")
     parser.add_argument("--retry-after", type=int, default=0)
     parser.add_argument("--backup-seconds", type=float, default=86400.0)
-    parser.add_argument("--keep-alive", action="store_true",
-                        help="what-if: answer HTTP/1.1 with keep-alive (the simulator speaks HTTP/1.0)")
+    parser.add_argument("--close", action="store_true",
+                        help="answer HTTP/1.0, one request per connection (the simulator keeps connections alive)")
     args = parser.parse_args(argv)
-    simulator._Server.request_queue_size = 128
-    if args.keep_alive:
-        simulator._Handler.protocol_version = "HTTP/1.1"
-        # Headers and body go out in two writes; without TCP_NODELAY a reused connection waits ~40 ms for the
-        # client's delayed ACK (Nagle), which HTTP/1.0 hides by closing the socket.
-        simulator._Handler.disable_nagle_algorithm = True
+    if args.close:
+        simulator._Handler.protocol_version = "HTTP/1.0"
     sims = [StampSimulator(state_dir=args.state_dir, retry_after=args.retry_after,
                            backup_seconds=args.backup_seconds) for _ in range(args.count)]
     for sim in sims:
