@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 
 import handlers
 from bot.access import AccessPolicy
+from bot.afterack import AfterAckPool
 from bot.arm import ArmClient
 from bot.audit import AuditLog
 from bot.backups import BackupService
@@ -52,8 +53,8 @@ def make_router(settings: Settings, client: WebClient | None = None) -> Router:
     return Router({stamp.name: service(stamp) for stamp in settings.stamps})
 
 
-def build_app(settings: Settings, router: Router | None = None) -> App:
-    """A Bolt app whose listeners find the :class:`Router` in their context."""
+def build_app(settings: Settings, router: Router | None = None, after_ack: AfterAckPool | None = None) -> App:
+    """A Bolt app whose listeners find the :class:`Router` and the :class:`AfterAckPool` in their context."""
     client = make_web_client(settings)
     router = router or make_router(settings, client)
     app = App(
@@ -64,10 +65,7 @@ def build_app(settings: Settings, router: Router | None = None) -> App:
         request_verification_enabled=True,
     )
 
-    # Slow work (stamp calls) runs here, not on Bolt's listener threads: those must stay free to ack
-    # within 3 s. One thread by default leaves the CPU to the acks: bench/ measured p99 ack at 7-11x a
-    # bare Bolt app with the work on 32 listener threads, ~2x with 2 work threads, ~1x with 1.
-    work = ThreadPoolExecutor(max_workers=settings.work_threads, thread_name_prefix="work")
+    work = after_ack or AfterAckPool(settings.work_threads)
 
     @app.middleware
     def provide_router(context: BoltContext, next: Callable[[], None]) -> None:

@@ -15,6 +15,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.afterack import AfterAckPool
 from bot.app import build_app, make_router
 from bot.health import Health
 from bot.metrics import JOBS_IN_FLIGHT
@@ -33,7 +34,8 @@ def create_wsgi_app(settings: Settings | None = None) -> Callable[[dict[str, Any
     service = router.first
     health = service.poster.health or Health(service.store.redis)
     check_slack_token(service.poster.client, health)
-    slack = SlackRequestHandler(build_app(settings, router))
+    after_ack = AfterAckPool(settings.work_threads)
+    slack = SlackRequestHandler(build_app(settings, router, after_ack))
 
     def healthz(start_response: StartResponse) -> Iterable[bytes]:
         try:
@@ -59,7 +61,8 @@ def create_wsgi_app(settings: Settings | None = None) -> Callable[[dict[str, Any
                 return healthz(start_response)
             if environ.get("PATH_INFO") == "/metrics":
                 return metrics(start_response)
-        return slack(environ, start_response)
+        with after_ack.request():
+            return slack(environ, start_response)
 
     return application
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Executor
 from logging import Logger
 from typing import Any
 
 from slack_bolt import BoltContext, Respond
 
+from bot.afterack import AfterAckPool
 from bot.messages import Message
 
 
@@ -20,7 +20,7 @@ def reply(respond: Respond, message: Message, logger: Logger, **options: Any) ->
 
 
 def later(context: BoltContext, logger: Logger, what: str, work: Callable[[], object]) -> None:
-    """Hand ``work`` to the bot's work pool, so this listener thread is free for the next ack."""
+    """Hand ``work`` to the after-ack pool, so this listener thread is free for the next ack."""
 
     def run() -> None:
         try:
@@ -28,5 +28,5 @@ def later(context: BoltContext, logger: Logger, what: str, work: Callable[[], ob
         except Exception:
             logger.exception("could not %s", what)
 
-    executor: Executor = context["work"]
-    executor.submit(run)
+    pool: AfterAckPool = context["work"]
+    pool.submit(run)
