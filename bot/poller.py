@@ -182,6 +182,8 @@ class Poller:
         job = claim.job
         if not job.start_ts or now - max(job.progress_at, job.started_at) < self.progress_interval:
             return job.progress_at
+        if not self.poster.progress_allowed():
+            return job.progress_at  # over this minute's share of Slack's chat.update limit; next poll
         self.poster.update(job.channel, job.start_ts, messages.progress(job, now))
         return now
 

@@ -8,6 +8,9 @@ retry handlers; a channel the bot cannot post to falls back to a direct message 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections import deque
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -56,9 +59,24 @@ def _reason(exc: Exception) -> str:
 class SlackPoster:
     """Posts to a channel, or to the requester directly when the channel is closed to the bot."""
 
-    def __init__(self, client: WebClient, health: Health | None = None) -> None:
+    def __init__(self, client: WebClient, health: Health | None = None, progress_per_minute: int = 30) -> None:
         self.client = client
         self.health = health
+        # chat.update is Tier 3 (50+ per minute per workspace): progress edits get most of it, never all.
+        self._progress_budget = progress_per_minute
+        self._progress_sent: deque[float] = deque()
+        self._progress_lock = threading.Lock()
+
+    def progress_allowed(self) -> bool:
+        """Take one progress edit from this minute's budget; ``False`` means skip it (it is cosmetic)."""
+        now = time.monotonic()
+        with self._progress_lock:
+            while self._progress_sent and now - self._progress_sent[0] > 60:
+                self._progress_sent.popleft()
+            if len(self._progress_sent) >= self._progress_budget:
+                return False
+            self._progress_sent.append(now)
+            return True
 
     def post(self, channel: str, message: Message, *, user: str | None, thread_ts: str | None = None,
              broadcast: bool = False) -> str:

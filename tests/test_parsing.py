@@ -105,3 +105,12 @@ def test_any_backup_renders(body: Any) -> None:
         job = Job(job_id="j", stamp="s", requester="U1", channel="C1", backup_id=backup.backup_id)
         assert messages.completion(job, backup).text
         assert messages.backup_detail("s", backup).blocks
+
+
+def test_progress_edits_stay_within_their_share_of_slacks_limit() -> None:
+    from slack_sdk import WebClient
+
+    from bot.slack import SlackPoster
+
+    poster = SlackPoster(WebClient(base_url="http://127.0.0.1:9/api/"), progress_per_minute=3)
+    assert [poster.progress_allowed() for _ in range(5)] == [True, True, True, False, False]
