@@ -24,7 +24,7 @@ from tests.conftest import OPERATOR
 from tests.harness import BotProcess, wait_until
 from tests.socket_server import Received, SocketModeConnection, SocketModeServer, disconnect_message
 
-APP_TOKEN = "xapp-1-A0001-test"
+APP_TOKEN = "xapp-test-A0001-fake"
 CHANNEL = "CBACKUPS"
 ACK_DEADLINE = 3.0  # Slack's limit for acknowledging an envelope
 
