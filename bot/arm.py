@@ -12,6 +12,7 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -71,13 +72,13 @@ class ArmResponse:
     """What pollers need from a response: status, headers and the body as JSON (or ``None``)."""
 
     status: int
-    headers: dict[str, str]
+    headers: Mapping[str, str]
+    """Case-insensitive (requests' own mapping): proxies and HTTP/2 lower-case header names."""
     body: Any
     correlation_id: str | None
 
     def header(self, name: str) -> str | None:
-        lowered = name.lower()
-        return next((v for k, v in self.headers.items() if k.lower() == lowered), None)
+        return self.headers.get(name)
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ class ArmClient:
             if response.status_code not in accept:
                 ARM_ERRORS.labels(code=str(response.status_code)).inc()
                 raise _error_from(response, what)
-            return ArmResponse(response.status_code, dict(response.headers), self._json(response),
+            return ArmResponse(response.status_code, response.headers, self._json(response),
                                response.headers.get("x-ms-correlation-request-id") or correlation_id)
 
     @staticmethod
@@ -259,8 +260,8 @@ class ArmClient:
         elif body_backup:
             backup_id = body_backup.backup_id
         else:
-            raise StampError("start a backup: the stamp accepted the request but named no operation to follow",
-                             status=response.status)
+            # Accepted, so probably started: no status, so the caller leaves it to reconciliation.
+            raise StampError("start a backup: the stamp accepted the request but named no operation to follow")
         return StartedBackup(backup_id=backup_id, location_url=location, async_url=async_url,
                              retry_after=retry_after_seconds(response.headers), correlation_id=response.correlation_id)
 

@@ -197,6 +197,8 @@ class JobStore:
 
         def attempt(pipe: Pipeline) -> None:
             holder = pipe.get(lock)
+            if _decode(pipe.hget(keys.job_key(job.job_id), "state") or b"") != JobState.STARTING.value:
+                return  # a reconciler settled it meanwhile
             pipe.multi()
             pipe.hset(keys.job_key(job.job_id), mapping=job.to_mapping())
             pipe.srem(keys.active_jobs_key(), job.job_id)
@@ -204,7 +206,7 @@ class JobStore:
             if holder is not None and _decode(holder) == job.job_id:
                 pipe.delete(lock)
 
-        self._transaction(attempt, lock)
+        self._transaction(attempt, lock, keys.job_key(job.job_id))
 
     def _transaction(self, attempt: Callable[[Pipeline], T], *watched: str) -> T:
         """WATCH ``watched``, run ``attempt`` (reads, then ``multi()`` and writes), retry on conflict.
@@ -253,9 +255,6 @@ class JobStore:
                 return job
         return None
 
-    def ping(self) -> bool:
-        return bool(self.redis.ping())
-
     # --- worker side ------------------------------------------------------------------------------
 
     def due(self, now: float, limit: int = 500) -> list[str]:
@@ -287,7 +286,3 @@ class JobStore:
         job_keys = [keys.job_key(job.job_id), keys.lease_key(job.job_id), keys.due_key(),
                     keys.active_jobs_key(), keys.stamp_lock_key(job.stamp), keys.history_key(job.stamp)]
         return bool(self._fenced_update(keys=job_keys, args=args))
-
-    def release(self, claim: Claim) -> None:
-        """Give a claim back early (shutdown): the job becomes due again at once for another worker."""
-        self.update(claim, next_due=time.time())

@@ -27,6 +27,11 @@ USAGE = (
     "• `/azs backup show <backup id>`: one backup in full, with role statuses\n"
     "• `/azs backup config`: the backup location and scheduler\n"
     "• `/azs backup audit`: who did what, latest first (operators)\n"
+    "• `/azs backup watch [all|failures|off]`: tell this channel about every backup that ends (operators)\n"
+    "• `/azs backup cancel`: why a backup cannot be cancelled, and what runs\n"
+    "• `/azs backup threads on|off`: outcomes in the announcement's thread or as new messages (operators)\n"
+    "• `/azs stamps`, `/azs stamps use <stamp>`: the stamps, and this channel's default\n"
+    "• `/azs backup <stamp> ...`: any of the above on another stamp\n"
     "• `/azs help`: this help"
 )
 
@@ -174,10 +179,6 @@ def overdue(job: Job, limit_seconds: float) -> Message:
             f"than {human_duration(limit_seconds)} (started {when(job.started_at or job.requested_at)}). Azure Stack "
             "Hub cannot cancel a backup; check the stamp's alerts. I keep following it and will post the result.")
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
-
-
-def start_failed(stamp: str, error: str) -> Message:
-    return error_message(f"The backup on {stamp} did not start: {error}")
 
 
 def completion(job: Job, backup: Backup | None, error: str = "") -> Message:

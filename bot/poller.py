@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = 300.0
 HOUSEKEEPING_SECONDS = 5.0
+MAX_PERMANENT_FAILURES = 10
+"""Consecutive non-retryable answers (401 after a token refresh, 403, 404) before a job is reported failed."""
 
 
 def context(job: Job, correlation_id: str | None = None) -> dict[str, str]:
@@ -62,12 +64,14 @@ class Poller:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="poll")
 
     def run(self, stop: threading.Event) -> None:
+        if self.watcher is not None:
+            threading.Thread(target=self._watch, args=(stop,), name="watch", daemon=True).start()
         failures, epoch_checked = 0, 0.0
         while not stop.is_set():
             try:
                 if time.monotonic() - epoch_checked > HOUSEKEEPING_SECONDS:
-                    self._housekeeping()
                     epoch_checked = time.monotonic()
+                    self._housekeeping()
                 self.run_once()
                 failures = 0
                 stop.wait(self.tick)
@@ -87,8 +91,16 @@ class Poller:
         if self.poster.health is not None:
             self.poster.health.check_epoch()
         JOBS_IN_FLIGHT.set(self.store.count_active())
-        if self.watcher is not None:
-            self.watcher.run_due()
+
+    def _watch(self, stop: threading.Event) -> None:
+        """Watched stamps on their own thread: a slow stamp list must not delay anyone's outcome."""
+        assert self.watcher is not None
+        while not stop.is_set():
+            try:
+                self.watcher.run_due()
+            except Exception:
+                log.exception("watch check failed; trying again next turn")
+            stop.wait(1.0)
 
     def run_once(self, now: float | None = None) -> int:
         """One cycle: poll every due job once; returns how many were due."""
@@ -159,20 +171,22 @@ class Poller:
         except StampError as exc:
             self._poll_failed(claim, exc)
             return
-        fresh = [b for b in backups if not b.is_terminal
-                 or (b.created is not None and b.created.timestamp() >= job.requested_at)]
+        fresh = [b for b in backups if (b.created is not None and b.created.timestamp() >= job.requested_at)
+                 or not b.is_terminal]
         adoptable = [b for b in fresh if self.store.find_by_backup_id(job.stamp, b.backup_id) is None]
         now = time.time()
         if not adoptable:
             reason = "the stamp has no record of it (the request never reached it, or it was refused)."
             log.warning("job %s: start never confirmed and no new backup on %s; giving up", job.job_id, job.stamp)
-            if self.store.update(claim, done=True, state=JobState.START_FAILED, error=reason):
+            if self.store.update(claim, done=True, state=JobState.START_FAILED, error=reason,
+                                 expect_state=JobState.STARTING):
                 self._post_safely(job, messages.start_abandoned(job, reason))
             return
-        backup = adoptable[-1]
+        backup = adoptable[0]  # newest first
         log.warning("job %s: adopting backup %s found running on %s", job.job_id, backup.backup_id, job.stamp)
         if self.store.update(claim, next_due=now, state=JobState.RUNNING, backup_id=backup.backup_id,
-                             started_at=job.requested_at, strategy=BackupResourcePolling.name, poll_url=""):
+                             started_at=job.requested_at, strategy=BackupResourcePolling.name, poll_url="",
+                             expect_state=JobState.STARTING):
             ts = self._post_safely(job, messages.started(job))
             if ts:
                 self.store.set_start_message(job.job_id, ts)
@@ -245,6 +259,12 @@ class Poller:
             return
         POLLS.labels(strategy=job.strategy, result="error").inc()
         failures = job.poll_failures + 1
+        if not exc.retryable and failures >= MAX_PERMANENT_FAILURES:
+            log.error("giving up on backup %s after %d refusals: %s", job.backup_id, failures, exc, extra=context(job))
+            if self.store.update(claim, next_due=now, keep_lease=True, state=JobState.FINISHED, finished_at=now,
+                                 error=f"I stopped following it after {failures} refusals: {exc}"):
+                self._notify(claim)
+            return
         delay = max(exc.retry_after or 0.0, backoff(failures, max(self.poll_interval, 1.0)))
         log.warning("polling backup %s failed (%s); retry %d in %.1fs", job.backup_id, exc, failures, delay,
                     extra=context(job, exc.correlation_id))

@@ -103,15 +103,24 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float) ->
     return value
 
 
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < minimum:
+        raise SettingsError(f"{name} must be a whole number of at least {minimum}, got {raw!r}")
+    return int(raw)
+
+
 def _readable_file(name: str, path: str) -> str:
     if not os.path.isfile(path):
         raise SettingsError(f"{name} names {path!r}, which is not a readable file")
     return path
 
 
-_STAMP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+STAMP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _FILE_KEYS = {"name", "arm_endpoint", "tenant_id", "client_id", "client_secret", "client_cert", "ca_bundle",
-              "subscription_id", "location", "api_version", "adfs_scope_suffix"}
+              "subscription_id", "location", "api_version", "adfs_scope_suffix", "http_timeout"}
 
 
 def load_stamps_file(path: str) -> tuple[StampSettings, ...]:
@@ -133,7 +142,7 @@ def load_stamps_file(path: str) -> tuple[StampSettings, ...]:
         if unknown:
             raise SettingsError(f"{where} has unknown keys: {', '.join(sorted(unknown))}")
         name = str(table.get("name", ""))
-        if not _STAMP_NAME.match(name):
+        if not STAMP_NAME.match(name):
             raise SettingsError(f"{where} needs a name of letters, digits, '.', '_' or '-', got {name!r}")
         env = {f"AZS_{k.upper()}": str(v) for k, v in table.items()}
         try:
@@ -214,5 +223,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         watch_interval=_float(env, "AZS_WATCH_INTERVAL", 300.0, 1.0),
         max_backup_age_hours=_float(env, "AZS_MAX_BACKUP_AGE_HOURS", 48.0, 1.0),
         progress_interval=_float(env, "AZS_PROGRESS_INTERVAL", 60.0, 1.0),
-        work_threads=int(_float(env, "AZS_WORK_THREADS", 1, 1)),
+        work_threads=_int(env, "AZS_WORK_THREADS", 1, 1),
     )

@@ -28,6 +28,7 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived", "restricted_action"})
+MAX_HISTORY_PAGES = 10
 AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
 
 
@@ -124,14 +125,21 @@ class SlackPoster:
 
         Needs the ``channels:history`` (or ``groups:history``) scope; without it, ``None``.
         """
-        try:
-            response = self.client.conversations_history(channel=channel, oldest=oldest or "0", limit=200,
-                                                         include_all_metadata=True)
-        except (SlackClientError, OSError) as exc:
-            log.warning("cannot read %s's history to check for an earlier post: %s", channel, _reason(exc))
-            return None
-        for message in response.get("messages") or []:
-            metadata = message.get("metadata") or {}
-            if metadata.get("event_type") == event_type and (metadata.get("event_payload") or {}).get(key) == value:
-                return str(message.get("ts"))
+        cursor = None
+        for _page in range(MAX_HISTORY_PAGES):
+            try:
+                response = self.client.conversations_history(channel=channel, oldest=oldest or "0", limit=200,
+                                                             include_all_metadata=True, cursor=cursor)
+            except (SlackClientError, OSError) as exc:
+                log.warning("cannot read %s's history to check for an earlier post: %s", channel, _reason(exc))
+                return None
+            for message in response.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if metadata.get("event_type") == event_type and payload.get(key) == value:
+                    return str(message.get("ts"))
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+        log.warning("no marker in the last %d pages of %s's history", MAX_HISTORY_PAGES, channel)
         return None

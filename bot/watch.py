@@ -24,6 +24,7 @@ from bot.slack import PostFailed, SlackPoster
 log = logging.getLogger(__name__)
 
 STALE_ALERT_REPEAT_SECONDS = 86_400
+ANNOUNCED_MEMORY_SECONDS = 30 * 86_400
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,11 @@ class WatchStore:
         return [bool(x) for x in self.redis.smismember(keys.watch_announced_key(stamp), members)]
 
     def mark_announced(self, stamp: str, backup_id: str, channel: str) -> None:
-        self.redis.sadd(keys.watch_announced_key(stamp), f"{backup_id} {channel}")
+        """Remembered for longer than the stamp keeps backups (retention is at most 14 days)."""
+        with self.redis.pipeline() as pipe:
+            pipe.sadd(keys.watch_announced_key(stamp), f"{backup_id} {channel}")
+            pipe.expire(keys.watch_announced_key(stamp), ANNOUNCED_MEMORY_SECONDS)
+            pipe.execute()
 
     def stale_alert_due(self, stamp: str) -> bool:
         """True at most once a day while the stamp stays overdue."""
