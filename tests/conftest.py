@@ -6,6 +6,7 @@ import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import redis
@@ -36,7 +37,7 @@ def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     meta = client.hgetall("azs:meta")  # keep the data epoch, or the shared web would rightly see "data lost"
     client.flushall()
     if meta:
-        client.hset("azs:meta", mapping=meta)
+        client.hset("azs:meta", mapping=cast(Any, meta))
     yield client
     if redis_server.process is None:  # a test stopped it: bring it back for the next one
         redis_server.start()

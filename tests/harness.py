@@ -11,7 +11,12 @@ from bot.localrun import BotProcess, RedisServer, SlackRequests, free_port, sign
 from bot.messages import START_ACTION_ID
 from bot.slack_fake import FakeSlack
 
-__all__ = ["BotProcess", "RedisServer", "SlackClientSim", "free_port", "sign", "wait_until"]
+__all__ = ["BotProcess", "RedisServer", "SlackClientSim", "completions", "free_port", "sign", "wait_until"]
+
+
+def completions(fake: FakeSlack, channel: str = "CBACKUPS") -> list[dict[str, Any]]:
+    """Outcome messages: the replies in an announcement's thread."""
+    return [m for m in fake.messages(channel) if m.get("thread_ts")]
 
 
 class SlackClientSim(SlackRequests):
@@ -37,3 +42,9 @@ class SlackClientSim(SlackRequests):
             return any(contains in json.dumps(p) for p in self.replies(hook))
         assert wait_until(found, timeout), f"no reply containing {contains!r}; got {self.replies(hook)}"
         return next(p for p in self.replies(hook) if contains in json.dumps(p))
+
+    def start_backup(self, **click: Any) -> str:
+        """Click Start and wait until the bot says it started; returns the announced backup id."""
+        _, hook = self.click(**click)
+        reply = json.dumps(self.wait_reply(hook, "started infrastructure backup"))
+        return reply.split("backup `", 1)[1].split("`", 1)[0]

@@ -9,11 +9,7 @@ from collections.abc import Callable
 from bot.simulator import StampSimulator
 from bot.slack_fake import FakeSlack
 from tests.conftest import OPERATOR
-from tests.harness import BotProcess, SlackClientSim, wait_until
-
-
-def completions(fake: FakeSlack) -> list[dict[str, object]]:
-    return [m for m in fake.messages("CBACKUPS") if m.get("thread_ts")]
+from tests.harness import BotProcess, SlackClientSim, completions, wait_until
 
 
 def start_backup(slack: SlackClientSim) -> str:

@@ -81,8 +81,7 @@ def test_show_gives_role_statuses_and_config_gives_location(slack: SlackClientSi
 
 def test_status_lists_running_backups_with_requester(slack: SlackClientSim, stamp: StampSimulator) -> None:
     stamp.backup_seconds = 60
-    _, hook = slack.click()
-    slack.wait_reply(hook, "started infrastructure backup")
+    slack.start_backup()
     _, hook = slack.command("backup status")
     status = json.dumps(slack.wait_reply(hook, "Running backups"))
     assert str(stamp.running_backup_id()) in status and "<@UOPER>" in status

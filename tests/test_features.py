@@ -18,7 +18,7 @@ from bot.settings import load_stamp
 from bot.simulator import StampSimulator
 from bot.slack_fake import FakeSlack
 from tests.conftest import SIGNING_SECRET
-from tests.harness import SlackClientSim, wait_until
+from tests.harness import SlackClientSim, completions, wait_until
 
 StartWeb = Callable[..., tuple[BotProcess, SlackClientSim]]
 StartWorker = Callable[..., BotProcess]
@@ -149,8 +149,7 @@ def test_preflight_capacity_below_last_backup_size() -> None:
 
 def test_cancel_explains_and_shows_the_running_backup(slack: SlackClientSim, stamp: StampSimulator) -> None:
     stamp.backup_seconds = 30
-    _, hook = slack.click()
-    slack.wait_reply(hook, "started infrastructure backup")
+    slack.start_backup()
     _, hook = slack.command("backup cancel", user="UANYONE")
     reply = json.dumps(slack.wait_reply(hook, "cannot cancel"))
     assert str(stamp.running_backup_id()) in reply and "<@UOPER>" in reply
@@ -159,10 +158,9 @@ def test_cancel_explains_and_shows_the_running_backup(slack: SlackClientSim, sta
 def test_live_progress_edits_the_announcement_and_threads_can_be_turned_off(
         slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker) -> None:
     stamp.backup_seconds = 3.5
-    _, hook = slack.click()
-    slack.wait_reply(hook, "started infrastructure backup")
+    slack.start_backup()
     start_worker(AZS_PROGRESS_INTERVAL="1")
-    assert wait_until(lambda: any(m.get("thread_ts") for m in fake_slack.messages("CBACKUPS")), timeout=20)
+    assert wait_until(lambda: bool(completions(fake_slack)), timeout=20)
     edits = [c.payload for c in fake_slack.calls("chat.update")]
     assert any("running for" in json.dumps(e) for e in edits)
     assert "Succeeded" in fake_slack.messages("CBACKUPS")[0]["text"]  # the announcement shows the result
@@ -170,8 +168,7 @@ def test_live_progress_edits_the_announcement_and_threads_can_be_turned_off(
     _, hook = slack.command("backup threads off")
     slack.wait_reply(hook, "new messages in the channel")
     stamp.backup_seconds = 1
-    _, hook = slack.click()
-    slack.wait_reply(hook, "started infrastructure backup")
+    slack.start_backup()
     assert wait_until(lambda: len(fake_slack.messages("CBACKUPS")) == 4, timeout=20)
     assert not fake_slack.messages("CBACKUPS")[3].get("thread_ts")
 

@@ -12,7 +12,7 @@ import redis
 from bot.localrun import BotProcess
 from bot.simulator import Fault, StampSimulator
 from bot.slack_fake import FakeSlack
-from tests.harness import SlackClientSim, wait_until
+from tests.harness import SlackClientSim, completions, wait_until
 
 StartWeb = Callable[..., tuple[BotProcess, SlackClientSim]]
 StartWorker = Callable[..., BotProcess]
@@ -48,7 +48,7 @@ def test_web_killed_after_the_stamp_started_the_backup_is_adopted_and_reported(
     assert wait_until(lambda: stamp.running_backup_id() is not None, timeout=5)
     backup_id = str(stamp.running_backup_id())
     start_worker()
-    assert wait_until(lambda: any(m.get("thread_ts") for m in fake_slack.messages("CBACKUPS")), timeout=30)
+    assert wait_until(lambda: bool(completions(fake_slack)), timeout=30)
     text = channel_text(fake_slack)
     assert text.count(backup_id) >= 2 and "succeeded" in text
 
@@ -61,19 +61,18 @@ def test_stamp_silent_on_start_is_reconciled_not_failed(
     _, hook = slack.click()
     assert "did not answer" in json.dumps(slack.wait_reply(hook, "did not answer", timeout=10))
     start_worker()
-    assert wait_until(lambda: any(m.get("thread_ts") for m in fake_slack.messages("CBACKUPS")), timeout=30)
+    assert wait_until(lambda: bool(completions(fake_slack)), timeout=30)
     assert str(stamp.count("POST", "createBackup"))
 
 
 def test_operation_url_404_falls_back_to_the_backup_by_id(
         slack: SlackClientSim, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
     stamp.backup_seconds = 2
-    _, hook = slack.click()
-    slack.wait_reply(hook, "started infrastructure backup")
+    slack.start_backup()
     stamp.inject(Fault(status=404, times=100, path_contains="operationResults"))
     by_id = stamp.count("GET", "/backups/")
     start_worker()
-    assert wait_until(lambda: any(m.get("thread_ts") for m in fake_slack.messages("CBACKUPS")), timeout=30)
+    assert wait_until(lambda: bool(completions(fake_slack)), timeout=30)
     assert stamp.count("GET", "/backups/") > by_id
     assert "succeeded" in channel_text(fake_slack)
 
@@ -81,8 +80,7 @@ def test_operation_url_404_falls_back_to_the_backup_by_id(
 def test_worker_stops_cleanly_on_sigterm(
         slack: SlackClientSim, start_worker: StartWorker, stamp: StampSimulator) -> None:
     stamp.backup_seconds = 60
-    _, hook = slack.click()
-    slack.wait_reply(hook, "started infrastructure backup")
+    slack.start_backup()
     worker = start_worker()
     polls = stamp.count("GET", "operationResults")
     assert wait_until(lambda: stamp.count("GET", "operationResults") > polls, timeout=10)
@@ -96,8 +94,7 @@ def test_worker_stops_cleanly_on_sigterm(
 def test_overdue_backup_is_reported_once_and_still_followed(
         slack: SlackClientSim, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
     stamp.backup_seconds = 4
-    _, hook = slack.click()
-    slack.wait_reply(hook, "started infrastructure backup")
+    slack.start_backup()
     start_worker(AZS_BACKUP_TIMEOUT="1")
     assert wait_until(lambda: "has been running for more than" in channel_text(fake_slack), timeout=10)
     assert wait_until(lambda: "succeeded" in channel_text(fake_slack), timeout=20)
@@ -109,16 +106,15 @@ def test_worker_killed_after_slack_took_the_outcome_does_not_post_it_twice(
     from bot.slack_fake import SlackFault
 
     stamp.backup_seconds = 1
-    _, hook = slack.click()
-    slack.wait_reply(hook, "started infrastructure backup")
+    slack.start_backup()
     fake_slack.inject(SlackFault(method="chat.postMessage", delay_after=30, times=1))
     first = start_worker(AZS_LEASE_SECONDS="2")
-    assert wait_until(lambda: any(m.get("thread_ts") for m in fake_slack.messages("CBACKUPS")), timeout=20)
+    assert wait_until(lambda: bool(completions(fake_slack)), timeout=20)
     first.kill()  # Slack stored the message; the worker never heard back nor marked the job reported
     second = start_worker(AZS_LEASE_SECONDS="2")
     assert wait_until(lambda: "posted the outcome already" in second.log(), timeout=20)
     time.sleep(1)
-    assert len([m for m in fake_slack.messages("CBACKUPS") if m.get("thread_ts")]) == 1
+    assert len(completions(fake_slack)) == 1
 
 
 def test_state_survives_a_redis_restart_with_persistence_and_the_worker_reconnects(
@@ -130,8 +126,7 @@ def test_state_survives_a_redis_restart_with_persistence_and_the_worker_reconnec
     try:
         _, slack = start_web(REDIS_URL=persistent.url)
         stamp.backup_seconds = 5
-        _, hook = slack.click()
-        slack.wait_reply(hook, "started infrastructure backup")
+        slack.start_backup()
         worker = start_worker(REDIS_URL=persistent.url)
         assert wait_until(lambda: "worker polling" in worker.log(), timeout=10)
         time.sleep(1)
@@ -139,9 +134,9 @@ def test_state_survives_a_redis_restart_with_persistence_and_the_worker_reconnec
         time.sleep(2)
         assert "redis unavailable" in worker.log()
         persistent.start()
-        assert wait_until(lambda: any(m.get("thread_ts") for m in fake_slack.messages("CBACKUPS")), timeout=40)
+        assert wait_until(lambda: bool(completions(fake_slack)), timeout=40)
         time.sleep(1)
-        assert len([m for m in fake_slack.messages("CBACKUPS") if m.get("thread_ts")]) == 1
+        assert len(completions(fake_slack)) == 1
         assert "lost its data" not in worker.log()
     finally:
         persistent.stop()
@@ -151,8 +146,7 @@ def test_operation_url_on_another_host_gets_no_token_and_fails_loudly(
         slack: SlackClientSim, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack,
         redis_client: redis.Redis) -> None:
     stamp.backup_seconds = 30
-    _, hook = slack.click()
-    slack.wait_reply(hook, "started infrastructure backup")
+    slack.start_backup()
     [job_key] = redis_client.keys("azs:job:*")
     foreign = stamp.url.replace("127.0.0.1", "localhost") + "/operationResults/x?api-version=2018-09-01"
     redis_client.hset(job_key, "poll_url", foreign)  # as if the stamp had named another host
@@ -177,8 +171,7 @@ def test_web_killed_after_announcing_leaves_the_worker_to_report(
         start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
     web, slack = start_web()
     stamp.backup_seconds = 2
-    _, hook = slack.click()
-    slack.wait_reply(hook, "started infrastructure backup")
+    slack.start_backup()
     web.kill()
     start_worker()
-    assert wait_until(lambda: any(m.get("thread_ts") for m in fake_slack.messages("CBACKUPS")), timeout=30)
+    assert wait_until(lambda: bool(completions(fake_slack)), timeout=30)

@@ -10,21 +10,20 @@ import requests
 from bot.localrun import BotProcess, free_port
 from bot.simulator import StampSimulator
 from bot.slack_fake import FakeSlack
-from tests.harness import SlackClientSim, wait_until
+from tests.harness import SlackClientSim, completions, wait_until
 
 
 def test_web_and_worker_expose_metrics_and_json_logs(
         slack: SlackClientSim, web: str, stamp: StampSimulator, fake_slack: FakeSlack,
         start_worker: Callable[..., BotProcess]) -> None:
     stamp.backup_seconds = 1
-    _, hook = slack.click()
-    slack.wait_reply(hook, "started infrastructure backup")
+    slack.start_backup()
     web_metrics = requests.get(f"{web}/metrics", timeout=5).text
     assert 'azs_commands_total{action="start-click",outcome="ok"}' in web_metrics
     assert "azs_jobs_in_flight 1.0" in web_metrics
     port = free_port()
     worker = start_worker(AZS_METRICS_PORT=str(port))
-    assert wait_until(lambda: any(m.get("thread_ts") for m in fake_slack.messages("CBACKUPS")), timeout=20)
+    assert wait_until(lambda: bool(completions(fake_slack)), timeout=20)
     metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     assert 'azs_polls_total{result="done",strategy="async"}' in metrics
     assert "azs_report_lag_seconds_count 1.0" in metrics

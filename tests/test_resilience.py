@@ -7,23 +7,14 @@ import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
 
 import redis
 import requests
 
 from bot.simulator import Fault, StampSimulator
 from bot.slack_fake import FakeSlack
-from tests.harness import BotProcess, RedisServer, SlackClientSim, wait_until
-
-
-def completions(fake: FakeSlack) -> list[dict[str, object]]:
-    return [m for m in fake.messages("CBACKUPS") if m.get("thread_ts")]
-
-
-def click_and_wait(slack: SlackClientSim) -> str:
-    _, hook = slack.click()
-    reply = json.dumps(slack.wait_reply(hook, "started infrastructure backup"))
-    return reply.split("backup `", 1)[1].split("`", 1)[0]
+from tests.harness import BotProcess, RedisServer, SlackClientSim, completions, wait_until
 
 
 def test_concurrent_clicks_start_exactly_one_backup(slack: SlackClientSim, stamp: StampSimulator,
@@ -47,7 +38,7 @@ def test_concurrent_clicks_start_exactly_one_backup(slack: SlackClientSim, stamp
 
 def test_start_while_a_backup_runs_names_it_requester_and_time(slack: SlackClientSim, stamp: StampSimulator) -> None:
     stamp.backup_seconds = 30
-    backup_id = click_and_wait(slack)
+    backup_id = slack.start_backup()
     _, hook = slack.click(user="UOTHEROP")
     reply = json.dumps(slack.wait_reply(hook, "already running"))
     assert backup_id in reply and "<@UOPER>" in reply and "UTC" in reply
@@ -59,7 +50,7 @@ def test_worker_killed_mid_backup_then_restarted_posts_once(
         slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack,
         start_worker: Callable[..., BotProcess]) -> None:
     stamp.backup_seconds = 4
-    backup_id = click_and_wait(slack)
+    backup_id = slack.start_backup()
     polls = stamp.count("GET", "operationResults")
     worker = start_worker()
     assert wait_until(lambda: stamp.count("GET", "operationResults") >= polls + 2, timeout=10)
@@ -75,7 +66,7 @@ def test_worker_killed_mid_backup_then_restarted_posts_once(
 def test_two_workers_post_once(slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack,
                                start_worker: Callable[..., BotProcess]) -> None:
     stamp.backup_seconds = 2
-    click_and_wait(slack)
+    slack.start_backup()
     start_worker(), start_worker(), start_worker()
     assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=30)
     time.sleep(2.0)
@@ -87,7 +78,7 @@ def test_stopped_worker_resuming_after_its_lease_moved_cannot_post_again(
         start_worker: Callable[..., BotProcess]) -> None:
     stamp.backup_seconds = 1
     stamp.inject(Fault(status=0, delay=6.0, times=1, path_contains="operationResults"))
-    click_and_wait(slack)
+    slack.start_backup()
     first = start_worker(AZS_LEASE_SECONDS="2")
     time.sleep(2.5)  # started, claimed the job and now waits inside the 6 s delayed poll
     first.signal(signal.SIGSTOP)  # frozen inside its delayed poll, holding a lease that expires in 2 s
@@ -114,7 +105,7 @@ def test_redis_down_gives_a_clear_reply_and_healthz_503(slack: SlackClientSim, r
     _, hook = slack.click()
     assert "Redis" in json.dumps(slack.wait_reply(hook, "Redis", timeout=5))
     redis_server.start()
-    redis_client.hset("azs:meta", mapping=meta)  # as a Redis with persistence would come back
+    redis_client.hset("azs:meta", mapping=cast(Any, meta))  # as a Redis with persistence would come back
     assert requests.get(f"{web}/healthz", timeout=5).status_code == 200
 
 
@@ -122,7 +113,7 @@ def test_arm_throttling_and_errors_while_polling_lose_nothing(
         slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack,
         start_worker: Callable[..., BotProcess]) -> None:
     stamp.backup_seconds = 1
-    backup_id = click_and_wait(slack)
+    backup_id = slack.start_backup()
     polls = stamp.count("GET", "operationResults")
     stamp.inject(Fault(status=429, retry_after="1", times=3, path_contains="operationResults"))
     stamp.inject(Fault(status=503, times=3, path_contains="operationResults"))
@@ -139,7 +130,7 @@ def test_slack_throttling_on_the_completion_post_loses_nothing(
     from bot.slack_fake import SlackFault
 
     stamp.backup_seconds = 1
-    click_and_wait(slack)
+    slack.start_backup()
     fake_slack.inject(SlackFault(method="chat.postMessage", status=429, retry_after=1, times=2))
     fake_slack.inject(SlackFault(method="chat.postMessage", status=503, times=2))
     start_worker()
@@ -154,7 +145,7 @@ def test_channel_closed_to_the_bot_sends_the_outcome_to_the_requester(
     from bot.slack_fake import SlackFault
 
     stamp.backup_seconds = 1
-    backup_id = click_and_wait(slack)
+    backup_id = slack.start_backup()
     fake_slack.inject(SlackFault(method="chat.postMessage", error="not_in_channel", times=1))
     worker = start_worker()
     assert wait_until(lambda: bool(fake_slack.messages("DUOPER")), timeout=30)
@@ -181,7 +172,7 @@ def test_slack_rejecting_the_token_is_loud_and_fails_healthz(
     from bot.slack_fake import SlackFault
 
     stamp.backup_seconds = 1
-    click_and_wait(slack)
+    slack.start_backup()
     fake_slack.inject(SlackFault(method="chat.postMessage", error="invalid_auth", times=1))
     worker = start_worker()
     def slack_problem() -> str:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 
 from bot.localrun import BotProcess
 from bot.simulator import Fault, StampSimulator
 from bot.slack_fake import FakeSlack, SlackFault
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
-from tests.harness import SlackClientSim, wait_until
+from tests.harness import SlackClientSim, completions, wait_until
 
 
 def test_no_secret_reaches_logs_or_slack(
@@ -21,14 +22,14 @@ def test_no_secret_reaches_logs_or_slack(
     slack.wait_reply(hook, "permission")
     for text in ("backup", "backup list", "backup config", "backup status", "backup audit"):
         _, hook = slack.command(text)
-        assert wait_until(lambda hook=hook: bool(slack.replies(hook)), timeout=10)
-    _, hook = slack.click()
-    slack.wait_reply(hook, "started infrastructure backup")
+        assert wait_until(partial(lambda h: bool(slack.replies(h)), hook), timeout=10)
+    slack.start_backup()
     stamp.revoke_tokens()  # the worker's first ARM call is refused and the token refreshed
     fake_slack.inject(SlackFault(method="chat.postMessage", error="invalid_auth", times=1))
     worker = start_worker()
-    assert wait_until(lambda: any(m.get("thread_ts") for m in fake_slack.messages("CBACKUPS")), timeout=30)
-    _, hook = slack.command(f"backup show {stamp.finished_at and max(stamp.finished_at, key=stamp.finished_at.get)}")
+    assert wait_until(lambda: bool(completions(fake_slack)), timeout=30)
+    finished = stamp.finished_at
+    _, hook = slack.command(f"backup show {max(finished, key=lambda backup_id: finished[backup_id])}")
     slack.wait_reply(hook, "Roles")
 
     secrets = [BOT_TOKEN, SIGNING_SECRET, *stamp.secrets_issued()]
