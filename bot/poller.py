@@ -24,6 +24,7 @@ from bot.jobs import Claim, Job, JobState, JobStore
 from bot.lro import STRATEGIES, BackupResourcePolling, LocationPolling, PollResult
 from bot.metrics import JOBS_IN_FLIGHT, POLLS, REPORT_LAG
 from bot.models import Backup
+from bot.probes import Heartbeat
 from bot.slack import PostFailed, SlackPoster
 from bot.watch import Watcher
 
@@ -61,6 +62,8 @@ class Poller:
         self.progress_interval = progress_interval
         self.watcher = watcher
         self.tick = min(0.5, poll_interval)
+        self.heartbeat: Heartbeat | None = None
+        """Beaten once per loop turn, so ``/healthz`` can tell a stalled worker (see :mod:`bot.probes`)."""
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="poll")
 
     def run(self, stop: threading.Event) -> None:
@@ -68,6 +71,8 @@ class Poller:
             threading.Thread(target=self._watch, args=(stop,), name="watch", daemon=True).start()
         failures, epoch_checked = 0, 0.0
         while not stop.is_set():
+            if self.heartbeat is not None:
+                self.heartbeat.beat()
             try:
                 if time.monotonic() - epoch_checked > HOUSEKEEPING_SECONDS:
                     epoch_checked = time.monotonic()

@@ -57,6 +57,8 @@ class Settings:
     lease_seconds: float = 90.0
     start_grace: float = 300.0
     backup_timeout: float = 7200.0
+    host: str = "0.0.0.0"
+    """Address the web server and the probe/metrics servers bind (``HOST``)."""
     port: int = 3000
     metrics_port: int = 9102
     watch_interval: float = 300.0
@@ -218,6 +220,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         lease_seconds=_float(env, "AZS_LEASE_SECONDS", 90.0, 1.0),
         start_grace=_float(env, "AZS_START_GRACE_SECONDS", 300.0, 1.0),
         backup_timeout=_float(env, "AZS_BACKUP_TIMEOUT", 7200.0, 1.0),
+        host=env.get("HOST", "").strip() or "0.0.0.0",
         port=int(port_raw),
         metrics_port=int(metrics_raw),
         watch_interval=_float(env, "AZS_WATCH_INTERVAL", 300.0, 1.0),

@@ -101,6 +101,6 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
 def serve(settings: Settings, *, workers: int = 1, threads: int = 32) -> None:
     """One process with many threads: listeners wait on I/O, and metrics and caches stay in one place."""
     GunicornServer(settings, {
-        "bind": f"0.0.0.0:{settings.port}", "workers": workers, "threads": threads, "worker_class": "gthread",
+        "bind": f"{settings.host}:{settings.port}", "workers": workers, "threads": threads, "worker_class": "gthread",
         "timeout": 30, "graceful_timeout": 8, "accesslog": None, "loglevel": "warning",
     }).run()

@@ -7,13 +7,14 @@ import signal
 import threading
 from types import FrameType
 
-from prometheus_client import start_http_server
+import redis
 
 from bot.app import make_redis
 from bot.arm import ArmClient
 from bot.health import Health
 from bot.jobs import JobStore
 from bot.poller import Poller
+from bot.probes import Heartbeat, serve_probes
 from bot.settings import Settings
 from bot.slack import SlackPoster, make_web_client
 from bot.watch import Watcher, WatchStore
@@ -44,11 +45,19 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
+    poller = build_poller(settings)
+    # Live while the poll loop turns: a cycle is bounded by the lease, so twice the lease is a stall.
+    heartbeat = poller.heartbeat = Heartbeat(max_age=max(60.0, 2 * settings.lease_seconds))
     if settings.metrics_port:
-        try:
-            start_http_server(settings.metrics_port, addr="0.0.0.0")
-            log.info("metrics on :%d/metrics", settings.metrics_port)
-        except OSError as exc:
-            log.warning("metrics port %d unavailable (%s); running without /metrics", settings.metrics_port, exc)
+        serve_probes(settings.host, settings.metrics_port, heartbeat, lambda: redis_problems(poller.store.redis))
     log.info("worker polling every %.1fs", settings.poll_interval)
-    build_poller(settings).run(stop)
+    poller.run(stop)
+
+
+def redis_problems(client: redis.Redis) -> dict[str, str]:
+    """Readiness: a process that cannot reach Redis can neither take nor record work."""
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return {"redis": f"Redis does not answer ({type(exc).__name__})"}
+    return {}

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import redis
 import requests
 
-from bot.localrun import BotProcess, free_port
+from bot.localrun import BotProcess, RedisServer, free_port
 from bot.simulator import StampSimulator
 from bot.slack_fake import FakeSlack
 from tests.harness import SlackClientSim, completions, wait_until
@@ -31,3 +32,26 @@ def test_web_and_worker_expose_metrics_and_json_logs(
     ended = next(line for line in lines if "ended" in line["message"])
     assert ended["job_id"] and ended["backup_id"] in json.dumps(fake_slack.messages("CBACKUPS"))
     assert ended["correlation_id"] and ended["stamp"] == "sim-stamp"
+
+
+def test_worker_healthz_is_ready_with_redis_and_unready_without(
+        start_worker: Callable[..., BotProcess], redis_server: RedisServer, redis_client: redis.Redis) -> None:
+    port = free_port()
+    start_worker(AZS_METRICS_PORT=str(port))
+    url = f"http://127.0.0.1:{port}/healthz"
+    assert wait_until(lambda: _status(url) == 200, timeout=10)
+    redis_server.stop()
+    try:
+        assert wait_until(lambda: _status(url) == 503, timeout=10)
+        assert "redis" in requests.get(url, timeout=5).json()["problems"]
+    finally:
+        redis_server.start()
+    assert redis_client.ping()
+    assert wait_until(lambda: _status(url) == 200, timeout=10)
+
+
+def _status(url: str) -> int:
+    try:
+        return requests.get(url, timeout=2).status_code
+    except requests.RequestException:
+        return 0
