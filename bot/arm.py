@@ -67,6 +67,24 @@ def retry_after_seconds(headers: Any, default: float | None = None) -> float | N
     return default
 
 
+DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def origin_of(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) normalised: lower case, no trailing dot, default port made explicit.
+
+    ``https://Stamp.example:443/x`` and ``https://stamp.example/y`` are the same origin; an IP
+    address or another DNS name for the same machine is not (the token is only sent where configured).
+    """
+    parsed = urlparse(url)
+    scheme = parsed.scheme.lower()
+    try:
+        port = parsed.port or DEFAULT_PORTS.get(scheme, 0)
+    except ValueError:
+        return scheme, "", -1
+    return scheme, (parsed.hostname or "").lower().rstrip("."), port
+
+
 @dataclass(frozen=True)
 class ArmResponse:
     """What pollers need from a response: status, headers and the body as JSON (or ``None``)."""
@@ -125,20 +143,19 @@ class ArmClient:
         self.tokens = tokens or TokenProvider(stamp, self.http)
         self.max_attempts = max_attempts
         self.max_backoff = max_backoff
-        self._origin = self._origin_of(stamp.arm_endpoint)
+        self._origin = origin_of(stamp.arm_endpoint)
         self._scope_lock = threading.Lock()
         self._subscription_id = stamp.subscription_id
         self._location = stamp.location
 
-    @staticmethod
-    def _origin_of(url: str) -> tuple[str, str]:
-        parsed = urlparse(url)
-        return parsed.scheme.lower(), (parsed.netloc or "").lower()
+    def owns(self, url: str) -> bool:
+        """Whether ``url`` is on the configured endpoint, so it may carry the bearer token."""
+        return origin_of(url) == self._origin
 
     def request(self, method: str, url: str, *, what: str, params: dict[str, str] | None = None,
                 correlation_id: str | None = None, accept: frozenset[int] = frozenset({200})) -> ArmResponse:
         """Send one logical request, retrying what is worth retrying; raise :class:`StampError` otherwise."""
-        if self._origin_of(url) != self._origin:
+        if not self.owns(url):
             raise StampError(f"{what}: refusing to send credentials to {urlparse(url).netloc!r}, which is not "
                              f"the configured ARM endpoint", code="ForeignHost")
         correlation_id = correlation_id or str(uuid.uuid4())

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+import certifi
 import msal
 import requests
 from cryptography import x509
@@ -57,11 +58,27 @@ class _PreloadedCAAdapter(requests.adapters.HTTPAdapter):
         conn.ca_certs = conn.ca_cert_dir = None  # the context holds them
 
 
+def trust_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """The default trust with the stamp's CA bundle added, never replacing it.
+
+    Default trust is the system store as Python's ``ssl`` finds it (``SSL_CERT_FILE`` and
+    ``SSL_CERT_DIR`` included) plus certifi's roots (what ``requests`` trusted before). An Azure AD
+    stamp needs both: its own root for ARM, a public root for the login host.
+    """
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=certifi.where())
+    if ca_bundle:
+        context.load_verify_locations(cafile=ca_bundle)
+    return context
+
+
 class VerifyingSession:
     """``requests`` session that passes ``verify`` and ``timeout`` on every request.
 
     A session-level ``verify`` loses against ``REQUESTS_CA_BUNDLE``; a per-request one does not
     (psf/requests#3829), so the stamp's CA bundle is honoured whatever the environment says.
+    ``verify`` is a CA bundle to add to the default trust (:func:`trust_context`), ``True`` for the
+    default trust alone, ``False`` for none.
     The environment is read once per host (proxies), not on every request (``trust_env`` is off).
     MSAL accepts this object as its ``http_client``.
     """
@@ -69,9 +86,9 @@ class VerifyingSession:
     def __init__(self, verify: str | bool = True, timeout: float = 30.0) -> None:
         self._session = requests.Session()
         self._session.trust_env = False
-        if isinstance(verify, str):
+        if verify is not False:
             adapter: requests.adapters.HTTPAdapter = _PreloadedCAAdapter(
-                ssl.create_default_context(cafile=verify), pool_maxsize=32, max_retries=0)
+                trust_context(verify if isinstance(verify, str) else None), pool_maxsize=32, max_retries=0)
         else:
             adapter = requests.adapters.HTTPAdapter(pool_maxsize=32, max_retries=0)
         self._session.mount("https://", adapter)

@@ -260,6 +260,15 @@ class JobStore:
     def due(self, now: float, limit: int = 500) -> list[str]:
         return [_decode(i) for i in self.redis.zrangebyscore(keys.due_key(), "-inf", now, start=0, num=limit)]
 
+    def due_at(self, job_id: str) -> float | None:
+        """When the job is next due, or ``None`` if it is not scheduled."""
+        score = self.redis.zscore(keys.due_key(), job_id)
+        return None if score is None else float(score)
+
+    def bring_forward(self, job_id: str, due_at: float) -> None:
+        """Make the job due no later than ``due_at`` (never later than it already is; never re-adds it)."""
+        self.redis.zadd(keys.due_key(), {job_id: due_at}, xx=True, lt=True)
+
     def claim(self, job_id: str, *, ttl: float) -> Claim | None:
         """Take a job for one poll, or ``None`` if another worker holds it (or it vanished)."""
         token = uuid.uuid4().hex

@@ -61,16 +61,20 @@ class AsyncOperationPolling:
 
 
 class LocationPolling:
-    """``Location`` URL: 202 while running, then 200 with the Backup resource."""
+    """``Location`` URL: 202 while running, then 200 with the Backup resource.
+
+    A 200 without a Backup (an empty body on build 2002, the literal ``null`` on 2108, both recorded
+    for Restore) still ends the operation: the poller then reads the backup by id.
+    """
 
     name = "location"
 
     def interpret(self, response: ArmResponse) -> PollResult:
-        if response.status == 202:
+        if response.status != 200:
             return RUNNING
         backup = Backup.from_json(response.body)
         if backup is None:
-            return RUNNING
+            return PollResult(done=True)
         return PollResult(done=True, backup=backup) if backup.is_terminal else RUNNING
 
 

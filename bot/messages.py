@@ -210,7 +210,7 @@ def _outcome(subject: str, stamp: str, backup: Backup, note: str = "") -> Messag
     if note:
         blocks.append(_context(note))
     fallback = (f"{subject} {backup.backup_id} on {stamp} {headline}. Status: {backup.status}. "
-                f"Time taken: {human_duration(backup.time_taken_seconds)}."
+                f"Time taken: {time_taken(backup)}."
                 + (f" Failed roles: {', '.join(failed)}." if failed else ""))
     return Message(text=fallback, blocks=blocks)
 
@@ -226,7 +226,7 @@ def _on_off(flag: bool | None) -> str:
 
 def _backup_facts(backup: Backup) -> list[tuple[str, str]]:
     return [("Backup id", f"`{backup.backup_id}`"), ("Status", status_label(backup.status)),
-            ("Created", when(backup.created)), ("Time taken", human_duration(backup.time_taken_seconds)),
+            ("Created", when(backup.created)), ("Time taken", time_taken(backup)),
             ("Stamp version", backup.stamp_version or "unknown"), ("Kind", _kind(backup)),
             ("Cloud recovery ready", {True: "yes", False: "no", None: "unknown"}[backup.is_cloud_recovery_ready])]
 
@@ -245,9 +245,18 @@ def backup_list(stamp: str, backups: list[Backup]) -> Message:
     if not backups:
         return Message(text=f"No backups on {stamp} yet.", blocks=[_section(f"No backups on *{stamp}* yet.")])
     lines = [f"{status_label(b.status)} `{b.backup_id}` · {when(b.created)} · "
-             f"{human_duration(b.time_taken_seconds)} · {_kind(b)}" for b in backups[:MAX_BACKUPS_LISTED]]
+             f"{time_taken(b)} · {_kind(b)}" for b in backups[:MAX_BACKUPS_LISTED]]
     text = f"*Latest backups on {stamp}* (newest first)\n" + "\n".join(lines)
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
+
+
+def time_taken(backup: Backup) -> str:
+    """The stamp's duration; for a backup the bot started and the stamp did not time (``PT0S``), the bot's own."""
+    if backup.reported_seconds is not None:
+        return human_duration(backup.reported_seconds)
+    if backup.measured_seconds is not None:
+        return f"{human_duration(backup.measured_seconds)} (measured by the bot)"
+    return "not reported"
 
 
 def _kind(backup: Backup) -> str:
@@ -350,7 +359,7 @@ def progress(job: Job, now: float | None = None) -> Message:
 def announcement_final(job: Job, backup: Backup | None, error: str) -> Message:
     """The announcement's last edit: the result in one line."""
     status = backup.status if backup else "Failed"
-    taken = human_duration(backup.time_taken_seconds) if backup else "unknown"
+    taken = time_taken(backup) if backup else "unknown"
     text = (f"{status_label(status)}: backup `{job.backup_id}` on *{job.stamp}*, started by <@{job.requester}>. "
             f"Time taken: {taken}." + (f" {error}" if error and not backup else ""))
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
@@ -370,7 +379,7 @@ def home_stamp(stamp: str, location: BackupLocation | None, latest: Backup | Non
                problem: str | None = None) -> Message:
     if problem:
         return Message(text=f"{stamp}: {problem}", blocks=[_section(f"*{stamp}*\n:warning: {problem}")])
-    last = (f"{status_label(latest.status)}, {age(latest.created)}, took {human_duration(latest.time_taken_seconds)}"
+    last = (f"{status_label(latest.status)}, {age(latest.created)}, took {time_taken(latest)}"
             if latest else "none yet")
     now_running = (f"`{running.backup_id or 'starting'}` by <@{running.requester}>, running for "
                    f"{human_duration(time.time() - (running.started_at or running.requested_at))}"

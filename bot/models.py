@@ -7,7 +7,7 @@ parser here accepts any JSON value and falls back to ``None`` rather than raisin
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -131,10 +131,22 @@ class Backup:
     encryption_cert_thumbprint: str | None = None
     roles: tuple[RoleStatus, ...] = field(default_factory=tuple)
     size_kb: int | None = None
+    measured_seconds: float | None = None
+    """How long the bot saw it run, kept only when the stamp reports no duration (``PT0S``)."""
 
     @property
     def is_terminal(self) -> bool:
         return self.status.lower() in TERMINAL_STATUSES
+
+    @property
+    def reported_seconds(self) -> float | None:
+        """The stamp's ``timeTakenToCreate``; ``PT0S`` (what partial and failed backups report) is no duration."""
+        return self.time_taken_seconds or None
+
+    def started_by_bot(self, measured_seconds: float) -> Backup:
+        """This backup as the bot that started it knows it: on demand, and timed when the stamp did not."""
+        return replace(self, is_automatic=False,
+                       measured_seconds=None if self.reported_seconds else max(0.0, measured_seconds))
 
     @property
     def failed_roles(self) -> list[str]:
@@ -150,6 +162,7 @@ class Backup:
             "is_automatic": self.is_automatic, "is_cloud_recovery_ready": self.is_cloud_recovery_ready,
             "encryption_cert_thumbprint": self.encryption_cert_thumbprint,
             "roles": [[r.role, r.status] for r in self.roles], "size_kb": self.size_kb,
+            "measured_seconds": self.measured_seconds,
         }
 
     @classmethod
@@ -163,7 +176,7 @@ class Backup:
             is_automatic=data.get("is_automatic"), is_cloud_recovery_ready=data.get("is_cloud_recovery_ready"),
             encryption_cert_thumbprint=data.get("encryption_cert_thumbprint"),
             roles=tuple(RoleStatus(str(r), str(s)) for r, s in data.get("roles") or []),
-            size_kb=data.get("size_kb"),
+            size_kb=data.get("size_kb"), measured_seconds=data.get("measured_seconds"),
         )
 
     @classmethod

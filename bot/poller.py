@@ -13,7 +13,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 import redis
@@ -52,7 +52,8 @@ class Poller:
 
     def __init__(self, store: JobStore, clients: Mapping[str, ArmClient], poster: SlackPoster, *,
                  poll_interval: float, lease_seconds: float = 90.0, backup_timeout: float = 7200.0,
-                 progress_interval: float = 60.0, watcher: Watcher | None = None, concurrency: int = 16) -> None:
+                 progress_interval: float = 60.0, watcher: Watcher | None = None, concurrency: int = 16,
+                 max_retry_after: float = 600.0, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.clients = clients
         self.poster = poster
@@ -61,6 +62,10 @@ class Poller:
         self.backup_timeout = backup_timeout
         self.progress_interval = progress_interval
         self.watcher = watcher
+        self.max_retry_after = max_retry_after
+        """A stamp's ``Retry-After`` is obeyed up to this many seconds (``AZS_MAX_RETRY_AFTER``)."""
+        self.clock = clock
+        """Wall-clock seconds for the poll path; replay tests skip recorded waits through it."""
         self.tick = min(0.5, poll_interval)
         self.heartbeat: Heartbeat | None = None
         """Beaten once per loop turn, so ``/healthz`` can tell a stalled worker (see :mod:`bot.probes`)."""
@@ -92,10 +97,37 @@ class Poller:
         log.info("poller stopped")
 
     def _housekeeping(self) -> None:
-        """Every few seconds, not per job: notice an emptied Redis, refresh the in-flight gauge."""
+        """Every few seconds, not per job: notice an emptied Redis, refresh the in-flight gauge, and
+        look at every running job whether or not it is due (see :meth:`check_running_jobs`)."""
         if self.poster.health is not None:
             self.poster.health.check_epoch()
         JOBS_IN_FLIGHT.set(self.store.count_active())
+        self.check_running_jobs()
+
+    def check_running_jobs(self) -> None:
+        """Overdue detection that does not wait for a poll, and a ceiling on how far off a poll may be.
+
+        A job parked far in the future (a huge ``Retry-After`` from an older worker, or the first poll
+        after ``createBackup``) is brought back to at most ``max_retry_after`` from now; a running job
+        past ``backup_timeout`` is reported once, here, even if it is not due.
+        """
+        now = self.clock()
+        for job in self.store.active_jobs():
+            if job.state != JobState.RUNNING:
+                continue
+            due_at = self.store.due_at(job.job_id)
+            if due_at is not None and due_at > now + self.max_retry_after:
+                self.store.bring_forward(job.job_id, now + self.max_retry_after)
+            if job.overdue_reported or now - (job.started_at or job.requested_at) <= self.backup_timeout:
+                continue
+            claim = self.store.claim(job.job_id, ttl=self.lease_seconds)
+            if claim is None:
+                continue  # being polled right now: that poll reports it
+            if claim.job.state == JobState.RUNNING and not claim.job.overdue_reported:
+                if self.store.update(claim, keep_lease=True, overdue_reported=1):
+                    self._report_overdue(claim)
+            else:
+                self.store.update(claim)
 
     def _watch(self, stop: threading.Event) -> None:
         """Watched stamps on their own thread: a slow stamp list must not delay anyone's outcome."""
@@ -109,7 +141,7 @@ class Poller:
 
     def run_once(self, now: float | None = None) -> int:
         """One cycle: poll every due job once; returns how many were due."""
-        due = self.store.due(now or time.time())
+        due = self.store.due(now or self.clock())
         for future in [self._pool.submit(self.process, job_id) for job_id in due]:
             future.result()
         return len(due)
@@ -138,17 +170,24 @@ class Poller:
         client = self.clients.get(job.stamp)
         if client is None:
             log.error("job %s is for unknown stamp %r; keeping it for a worker that knows it", job.job_id, job.stamp)
-            self.store.update(claim, next_due=time.time() + MAX_RETRY_DELAY)
+            self.store.update(claim, next_due=self.clock() + MAX_RETRY_DELAY)
             return
+        if job.poll_url and not client.owns(job.poll_url):
+            # The stamp names itself differently (IP, alias, port): never send it the token, follow by id.
+            log.warning("operation URL of backup %s is not on the configured endpoint; following the backup by id",
+                        job.backup_id, extra=context(job))
+            if not self.store.update(claim, keep_lease=True, strategy=BackupResourcePolling.name, poll_url=""):
+                return
         try:
             result, retry_after = self._poll_once(client, claim)
+            final = self._final_backup(client, claim, result) if result.done else None
         except StampError as exc:
             self._poll_failed(claim, exc)
             return
-        now = time.time()
+        now = self.clock()
         POLLS.labels(strategy=job.strategy, result="done" if result.done else "running").inc()
         if not result.done:
-            delay = max(self.poll_interval, retry_after or 0.0)
+            delay = max(self.poll_interval, min(retry_after or 0.0, self.max_retry_after))
             overdue = not job.overdue_reported and now - (job.started_at or job.requested_at) > self.backup_timeout
             progress_at = self._show_progress(claim, now)
             if self.store.update(claim, next_due=now + delay, poll_failures=0, keep_lease=overdue,
@@ -156,12 +195,13 @@ class Poller:
                                  progress_at=progress_at) and overdue:
                 self._report_overdue(claim)
             return
-        backup = result.backup if result.backup and result.backup.roles else self._final_backup(client, claim)
-        backup = backup or result.backup
-        log.info("backup %s on %s ended: %s", job.backup_id, job.stamp, backup.status if backup else result.error,
+        backup = final.started_by_bot(now - (job.started_at or job.requested_at)) if final else None
+        error = result.error or ("" if backup else "the operation ended, but the stamp returned no record of the "
+                                 "backup; check it with `/azs backup show`.")
+        log.info("backup %s on %s ended: %s", job.backup_id, job.stamp, backup.status if backup else error,
                  extra=context(job))
         if self.store.update(claim, next_due=now, keep_lease=True, state=JobState.FINISHED, finished_at=now,
-                             result=json.dumps(backup.to_dict()) if backup else "", error=result.error or ""):
+                             result=json.dumps(backup.to_dict()) if backup else "", error=error):
             self._notify(claim)
 
     def _reconcile_start(self, claim: Claim) -> None:
@@ -235,32 +275,40 @@ class Poller:
         response = client.poll(job.poll_url, correlation_id=job.correlation_id or None)
         return strategy.interpret(response), retry_after_seconds(response.headers)
 
-    def _final_backup(self, client: ArmClient, claim: Claim) -> Backup | None:
-        """Read the whole backup (roles included) when the operation result did not carry it."""
+    def _final_backup(self, client: ArmClient, claim: Claim, result: PollResult) -> Backup | None:
+        """The finished backup: from ``Location`` (the API's ``final-state-via``), else read by id.
+
+        Raises a retryable :class:`StampError` to try again next poll; a refusal falls back to what the
+        operation result said.
+        """
         job = claim.job
         try:
-            if job.location_url and job.location_url != job.poll_url:
-                result = LocationPolling().interpret(client.poll(job.location_url))
-                if result.backup is not None:
-                    return result.backup
-            return client.get_backup(job.backup_id)
+            if job.location_url and job.location_url != job.poll_url and client.owns(job.location_url):
+                final = LocationPolling().interpret(client.poll(job.location_url, correlation_id=job.correlation_id
+                                                                or None))
+                if final.backup is not None:
+                    return final.backup
+            if result.backup is not None and result.backup.roles:
+                return result.backup
+            backup = client.get_backup(job.backup_id, correlation_id=job.correlation_id or None)
         except StampError as exc:
-            log.warning("could not read the final state of backup %s: %s", job.backup_id, exc)
-            return None
+            if exc.retryable:
+                raise
+            log.warning("could not read the final state of backup %s: %s", job.backup_id, exc, extra=context(job))
+            return result.backup
+        return backup if backup is not None and backup.is_terminal else result.backup
 
     def _poll_failed(self, claim: Claim, exc: StampError) -> None:
         job = claim.job
-        now = time.time()
+        now = self.clock()
         if exc.status == 404 and job.strategy != BackupResourcePolling.name:
             log.warning("operation URL of backup %s answers 404; following the backup by id", job.backup_id,
                         extra=context(job))
             self.store.update(claim, next_due=now, strategy=BackupResourcePolling.name)
             return
-        if exc.code == "ForeignHost":
-            log.error("backup %s: %s", job.backup_id, exc)
-            if self.store.update(claim, next_due=now, keep_lease=True, state=JobState.FINISHED, finished_at=now,
-                                 error=str(exc)):
-                self._notify(claim)
+        if exc.code == "ForeignHost" and job.strategy != BackupResourcePolling.name:
+            log.warning("backup %s: %s; following the backup by id", job.backup_id, exc, extra=context(job))
+            self.store.update(claim, next_due=now, strategy=BackupResourcePolling.name, poll_url="")
             return
         POLLS.labels(strategy=job.strategy, result="error").inc()
         failures = job.poll_failures + 1
@@ -270,7 +318,7 @@ class Poller:
                                  error=f"I stopped following it after {failures} refusals: {exc}"):
                 self._notify(claim)
             return
-        delay = max(exc.retry_after or 0.0, backoff(failures, max(self.poll_interval, 1.0)))
+        delay = max(min(exc.retry_after or 0.0, self.max_retry_after), backoff(failures, max(self.poll_interval, 1.0)))
         log.warning("polling backup %s failed (%s); retry %d in %.1fs", job.backup_id, exc, failures, delay,
                     extra=context(job, exc.correlation_id))
         self.store.update(claim, next_due=now + delay, poll_failures=failures)

@@ -57,6 +57,8 @@ class Settings:
     lease_seconds: float = 90.0
     start_grace: float = 300.0
     backup_timeout: float = 7200.0
+    max_retry_after: float = 600.0
+    """The longest ``Retry-After`` from a stamp that is obeyed (``AZS_MAX_RETRY_AFTER``)."""
     host: str = "0.0.0.0"
     """Address the web server and the probe/metrics servers bind (``HOST``)."""
     port: int = 3000
@@ -220,6 +222,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         lease_seconds=_float(env, "AZS_LEASE_SECONDS", 90.0, 1.0),
         start_grace=_float(env, "AZS_START_GRACE_SECONDS", 300.0, 1.0),
         backup_timeout=_float(env, "AZS_BACKUP_TIMEOUT", 7200.0, 1.0),
+        max_retry_after=_float(env, "AZS_MAX_RETRY_AFTER", 600.0, 1.0),
         host=env.get("HOST", "").strip() or "0.0.0.0",
         port=int(port_raw),
         metrics_port=int(metrics_raw),

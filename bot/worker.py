@@ -31,7 +31,7 @@ def build_poller(settings: Settings) -> Poller:
                       max_age_hours=settings.max_backup_age_hours)
     return Poller(store, clients, poster, poll_interval=settings.poll_interval, lease_seconds=settings.lease_seconds,
                   backup_timeout=settings.backup_timeout, progress_interval=settings.progress_interval,
-                  watcher=watcher)
+                  watcher=watcher, max_retry_after=settings.max_retry_after)
 
 
 def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:

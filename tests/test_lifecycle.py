@@ -142,19 +142,20 @@ def test_state_survives_a_redis_restart_with_persistence_and_the_worker_reconnec
         persistent.stop()
 
 
-def test_operation_url_on_another_host_gets_no_token_and_fails_loudly(
+def test_operation_url_on_another_host_gets_no_token_and_the_backup_is_followed_by_id(
         slack: SlackClientSim, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack,
         redis_client: redis.Redis) -> None:
-    stamp.backup_seconds = 30
+    stamp.backup_seconds = 3
     slack.start_backup()
     [job_key] = redis_client.keys("azs:job:*")
     foreign = stamp.url.replace("127.0.0.1", "localhost") + "/operationResults/x?api-version=2018-09-01"
     redis_client.hset(job_key, "poll_url", foreign)  # as if the stamp had named another host
     seen = len(stamp.requests_log)
     worker = start_worker()
-    assert wait_until(lambda: "refusing to send credentials" in channel_text(fake_slack), timeout=20)
+    assert wait_until(lambda: "succeeded" in channel_text(fake_slack), timeout=20), channel_text(fake_slack)
     assert not [r for r in stamp.requests_log[seen:] if "operationResults/x" in r.path]
-    assert "refusing to send credentials" in worker.log()
+    assert [r for r in stamp.requests_log[seen:] if r.kind == "backup"]
+    assert "not on the configured endpoint" in worker.log()
 
 
 def test_web_stops_cleanly_on_sigterm(start_web: StartWeb) -> None:

@@ -1,0 +1,245 @@
+"""The bot against recorded real traffic: every recorded ``createBackup`` session, and variants of it.
+
+Each test starts a backup the way the Slack button does (``Router.start_clicked``), then runs the real
+poller (stamp client, MSAL token flow, Redis job store, Slack renderer and the fake Slack Web API)
+against :class:`tests.replay.ReplayStamp`. Recorded ``Retry-After`` waits are skipped through the
+poller's injectable clock, so the 60 s and 30 s cadence is checked without sleeping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from bot.app import make_router
+from bot.jobs import Job, JobState, JobStore
+from bot.messages import time_taken, when
+from bot.models import Backup
+from bot.poller import Poller
+from bot.settings import load_settings
+from bot.slack_fake import FakeSlack
+from bot.worker import build_poller
+from tests.conftest import BOT_TOKEN, OPERATOR, SIGNING_SECRET
+from tests.harness import RedisServer, completions
+from tests.replay import (
+    ReplayStamp,
+    Session,
+    ending_in,
+    recorded_sessions,
+    restore_final_bodies,
+    with_final_body,
+)
+
+SESSIONS = recorded_sessions()
+DOCUMENTED_EXTRAS = {"metadata", "openid-configuration", "token", "preflight"}
+"""Requests the bot makes that the module's recordings do not hold (README, "Tested against")."""
+
+
+class Clock:
+    """Wall-clock time that only moves when the test moves it."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Run:
+    replay: ReplayStamp
+    store: JobStore
+    poller: Poller
+    clock: Clock
+    job_id: str
+
+    @property
+    def job(self) -> Job:
+        job = self.store.get(self.job_id)
+        assert job is not None
+        return job
+
+    def poll_until_reported(self, max_cycles: int = 80) -> Job:
+        """Jump to each due time and run one poller cycle, until the outcome is posted."""
+        for _ in range(max_cycles):
+            due = self.store.due_at(self.job_id)
+            if due is None:
+                break
+            self.clock.now = max(self.clock.now, due)
+            self.poller.run_once(self.clock.now)
+        assert self.job.state == JobState.NOTIFIED, (self.job, self.replay.seen[-3:])
+        return self.job
+
+
+@pytest.fixture
+def run_replay(tmp_path: Path, fake_slack: FakeSlack, redis_server: RedisServer,
+               redis_client: redis.Redis) -> Iterator[Any]:
+    started: list[Run] = []
+
+    def run(session: Session, *, alias: bool = False, **env: str) -> Run:
+        clock = Clock()
+        replay = ReplayStamp(session, clock=clock).start(tmp_path / "replay-ca.pem")
+        if alias:  # the stamp names itself by DNS name in operation URLs; the bot is configured with the IP
+            replay.op_origin = replay.url.replace("127.0.0.1", "localhost")
+        settings = load_settings({
+            **replay.env(tmp_path / "replay-ca.pem"), "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": fake_slack.api_url,
+            "REDIS_URL": redis_server.url, "AZS_OPERATORS": OPERATOR, "AZS_POLL_INTERVAL": "0.2",
+            "AZS_METRICS_PORT": "0", **env})
+        poller = build_poller(settings)
+        poller.clock = clock
+        message = make_router(settings).start_clicked("replay", OPERATOR, "CBACKUPS")
+        assert message.ok and "started infrastructure backup" in message.text, message.text
+        store = poller.store
+        job = next(j for j in store.active_jobs() if j.stamp == "replay")
+        result = Run(replay, store, poller, clock, job.job_id)
+        started.append(result)
+        return result
+
+    yield run
+    for each in started:
+        each.poller._pool.shutdown(wait=True)
+        each.replay.stop()
+
+
+def expected_backup(session: Session) -> Backup:
+    backup = Backup.from_json(session.final_backup())
+    assert backup is not None
+    return backup
+
+
+def assert_reported(run: Run, fake: FakeSlack, expected: Backup) -> dict[str, Any]:
+    """Every field the operator is shown, against the recorded backup; returns the posted message."""
+    got = run.job.backup
+    assert got is not None
+    assert (got.backup_id, got.status, got.created, got.time_taken_raw, got.stamp_version, got.oem_version) == (
+        expected.backup_id, expected.status, expected.created, expected.time_taken_raw, expected.stamp_version,
+        expected.oem_version)
+    assert got.roles == expected.roles and got.roles
+    assert got.is_automatic is False  # the bot started it: on demand, whatever the stamp says or omits
+    posted = completions(fake)
+    assert len(posted) == 1, posted
+    shown = json.dumps(posted[0])
+    for fact in (expected.backup_id, f"Status: {expected.status}", f"Time taken: {time_taken(got)}",
+                 expected.stamp_version or "unknown", when(expected.created), "on demand"):
+        assert fact in shown, (fact, shown)
+    failed = [r.role for r in expected.roles if r.status != "Succeeded"]
+    if failed:
+        assert f"Failed roles ({len(failed)} of {len(expected.roles)})" in shown
+    return posted[0]
+
+
+def assert_cadence(run: Run, session: Session) -> None:
+    """Each poll came exactly the recorded ``Retry-After`` after the answer before it (0: same cycle)."""
+    times = run.replay.recorded_times()
+    for index in range(1, len(times)):
+        wait = session.exchanges[index - 1].retry_after or 0.0
+        assert abs(times[index] - times[index - 1] - wait) < 1.0, (index, times[index] - times[index - 1], wait)
+
+
+@pytest.mark.parametrize("session", SESSIONS, ids=[s.name for s in SESSIONS])
+def test_recorded_session_replays_to_the_recorded_outcome(run_replay: Any, fake_slack: FakeSlack,
+                                                          session: Session) -> None:
+    run = run_replay(session)
+    run.poll_until_reported()
+    kinds = run.replay.kinds()
+    assert run.replay.position == session.needed, kinds
+    assert set(kinds) - {"recorded"} <= DOCUMENTED_EXTRAS, kinds
+    assert_cadence(run, session)
+    assert_reported(run, fake_slack, expected_backup(session))
+
+
+def test_seven_sessions_on_three_builds() -> None:
+    builds = [s.build for s in SESSIONS]
+    assert (builds.count("1.1809.0.45"), builds.count("1.2002.0.35"), builds.count("1.2108.0.32")) == (1, 3, 3)
+    assert {60.0, 30.0} <= {x.retry_after for s in SESSIONS for x in s.exchanges}
+
+
+def test_final_200_with_an_empty_body_ends_the_operation(run_replay: Any, fake_slack: FakeSlack) -> None:
+    """Build 2002 answered Restore's final Location poll with 200 and no body: done, read the backup by id."""
+    empty = restore_final_bodies("2002")[1]
+    assert empty == b""
+    session = with_final_body(SESSIONS[1], empty)
+    run = run_replay(session)
+    run.poll_until_reported()
+    assert run.replay.position == session.needed
+    assert run.replay.kinds().get("by-id") == 1
+    assert_cadence(run, session)
+    assert_reported(run, fake_slack, expected_backup(session))
+
+
+def test_final_200_null_after_a_bare_succeeded_ends_the_operation(run_replay: Any, fake_slack: FakeSlack) -> None:
+    """Build 2108's Restore: async ``{"status":"Succeeded"}`` then ``null`` on Location: read the backup by id."""
+    bare, null = restore_final_bodies("2108")
+    assert (bare, null) == (b'{"status":"Succeeded"}', b"null")
+    session = with_final_body(SESSIONS[4], null, async_body=bare)
+    run = run_replay(session)
+    run.poll_until_reported()
+    assert run.replay.position == session.needed
+    assert run.replay.kinds().get("by-id") == 1
+    assert_reported(run, fake_slack, expected_backup(session))
+
+
+def test_2108_session_ending_in_the_recorded_partial_backup(run_replay: Any, fake_slack: FakeSlack) -> None:
+    listed = json.loads((Path(__file__).parent / "fixtures" / "backups_list_2108_partial.json").read_text())
+    partial = next(b for b in listed["value"] if b["properties"]["backupInfo"]["status"] == "PartialSucceeded"
+                   and b["properties"]["backupInfo"]["isAutomaticBackup"] is False)
+    session = ending_in(SESSIONS[4], partial)
+    run = run_replay(session)
+    job = run.poll_until_reported()
+    assert run.replay.position == session.needed
+    assert_cadence(run, session)
+    posted = json.dumps(assert_reported(run, fake_slack, expected_backup(session)))
+    # PT0S is no duration: the bot shows what it measured between its start and the poll that saw the end.
+    measured = job.finished_at - job.started_at
+    assert job.backup is not None and job.backup.measured_seconds == pytest.approx(measured)
+    assert "(measured by the bot)" in posted and "Time taken: 0s" not in posted
+
+
+def test_operation_urls_naming_another_host_are_followed_by_id(run_replay: Any, fake_slack: FakeSlack) -> None:
+    """The stamp names itself ``localhost`` in its URLs, the bot knows it as 127.0.0.1: no token goes there."""
+    session = replace(SESSIONS[1], by_id_body=json.dumps(SESSIONS[1].final_backup()).encode())
+    run = run_replay(session, alias=True)
+    run.poll_until_reported()
+    assert not [s for s in run.replay.seen if s.host.startswith("localhost")]
+    assert run.replay.kinds().get("by-id", 0) >= 1 and run.replay.position == 1
+    assert_reported(run, fake_slack, expected_backup(session))
+
+
+def with_retry_after(session: Session, value: str) -> Session:
+    exchanges = tuple(replace(x, headers={**x.headers, "Retry-After": value}) if "Retry-After" in x.headers else x
+                      for x in session.exchanges)
+    return replace(session, exchanges=exchanges)
+
+
+def test_a_huge_retry_after_is_capped(run_replay: Any, fake_slack: FakeSlack) -> None:
+    session = with_retry_after(SESSIONS[1], "1000000000")
+    run = run_replay(session, AZS_MAX_RETRY_AFTER="600")
+    # createBackup's own Retry-After parked the first poll 31 years out; housekeeping brings it back.
+    run.poller.check_running_jobs()
+    due = run.store.due_at(run.job_id)
+    assert due is not None and due <= run.clock.now + 600
+    run.poll_until_reported()
+    times = run.replay.recorded_times()
+    assert max(b - a for a, b in itertools.pairwise(times)) <= 601
+    assert_reported(run, fake_slack, expected_backup(session))
+
+
+def test_overdue_is_reported_without_a_poll(run_replay: Any, fake_slack: FakeSlack) -> None:
+    session = with_retry_after(SESSIONS[1], "1000000000")
+    run = run_replay(session, AZS_MAX_RETRY_AFTER="100000000000", AZS_BACKUP_TIMEOUT="3600")
+    run.clock.now += 3601
+    run.poller.check_running_jobs()
+    run.poller.check_running_jobs()
+    overdue = [m for m in fake_slack.messages("CBACKUPS") if "has been running for more than" in json.dumps(m)]
+    assert len(overdue) == 1
+    assert run.replay.position == 1  # not polled: only createBackup reached the stamp
+    assert run.job.state == JobState.RUNNING and run.job.overdue_reported
