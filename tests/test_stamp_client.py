@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import ssl
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
+import trustme
 
-from bot.arm import ArmClient, StampError
+from bot.arm import ArmClient, StampError, origin_of
+from bot.auth import VerifyingSession
 from bot.lro import choose_strategy
 from bot.settings import load_stamp
 from bot.simulator import Fault, StampSimulator
@@ -127,3 +136,55 @@ def test_proxy_settings_are_read_from_the_environment(stamp: StampSimulator, mon
         client_for(stamp).list_backups()
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     assert client_for(stamp).list_backups()
+
+
+class _Hello(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+@contextlib.contextmanager
+def tls_server(ca: trustme.CA) -> Iterator[str]:
+    """An HTTPS server on 127.0.0.1 whose certificate ``ca`` signed."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_ca_bundle_is_added_to_the_system_trust(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An Azure AD stamp: ARM under the stamp's own root (AZS_CA_BUNDLE), login under a root only the
+    system store has (here the system store is SSL_CERT_FILE, as Python's ssl reads it)."""
+    stamp_ca, public_ca = trustme.CA(), trustme.CA()
+    bundle, system = tmp_path / "stamp-ca.pem", tmp_path / "system.pem"
+    stamp_ca.cert_pem.write_to_path(str(bundle))
+    public_ca.cert_pem.write_to_path(str(system))
+    monkeypatch.setenv("SSL_CERT_FILE", str(system))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/bundle.pem")
+    with tls_server(stamp_ca) as arm, tls_server(public_ca) as login:
+        session = VerifyingSession(verify=str(bundle))
+        assert session.get(arm).text == "ok"
+        assert session.get(login).text == "ok"
+        assert VerifyingSession().get(login).text == "ok"  # no bundle: the system store still counts
+        with pytest.raises(requests.exceptions.SSLError):
+            VerifyingSession().get(arm)  # and the stamp's root is trusted only where configured
+
+
+def test_origins_compare_normalised() -> None:
+    assert origin_of("https://AdminManagement.Local.AzureStack.External:443/x") == origin_of(
+        "https://adminmanagement.local.azurestack.external./y?z")
+    assert origin_of("https://stamp.example:8443/") != origin_of("https://stamp.example/")
+    assert origin_of("https://10.0.0.5/") != origin_of("https://stamp.example/")
+    assert origin_of("http://stamp.example/") != origin_of("https://stamp.example/")
