@@ -218,9 +218,25 @@ def preflight_problems(location: BackupLocation, backups: list[Backup]) -> list[
     if running is not None:
         problems.append(f"The stamp reports backup `{running.backup_id}` as {running.status} (started outside this "
                         "bot); Azure Stack Hub runs one backup at a time.")
-    sized = next((b for b in backups if b.size_kb), None)
     capacity = parse_capacity(location.available_capacity)
-    if sized is not None and sized.size_kb and capacity is not None and capacity < sized.size_kb * 1024:
-        problems.append(f"Free capacity ({location.available_capacity}) is below the last backup's size "
-                        f"({sized.size_kb // 1024**2} GB); free space on the share first.")
+    if capacity is not None and capacity < needed_capacity(backups):
+        sized = next((b for b in backups if b.size_kb), None)
+        need = (f"the last backup's size ({sized.size_kb / 1024**2:.1f} GB)" if sized and sized.size_kb
+                else "1 GB, the smallest backup Microsoft documents")
+        problems.append(f"Free capacity ({location.available_capacity}) is below {need}; free space on the "
+                        "share first.")
     return problems
+
+
+MIN_BACKUP_BYTES = 1024**3
+"""About 1 GB per backup on Azure AD stamps, the smallest figure Microsoft gives (AD FS stamps: ~20 GB)."""
+
+
+def needed_capacity(backups: list[Backup]) -> int:
+    """Bytes a new backup needs at least: the last reported size, never under 1 GB.
+
+    Real stamps report no ``backupSizeInKb`` in backup lists and 0 in operation results (all recorded
+    bodies), so in practice this is the 1 GB floor.
+    """
+    sized = next((b for b in backups if b.size_kb), None)
+    return max(MIN_BACKUP_BYTES, (sized.size_kb or 0) * 1024 if sized else 0)

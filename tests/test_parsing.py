@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from bot import messages
 from bot.arm import ArmResponse
+from bot.backups import preflight_problems
 from bot.commands import Action, parse
 from bot.jobs import Job
 from bot.lro import STRATEGIES
@@ -115,3 +116,17 @@ def test_progress_edits_stay_within_their_share_of_slacks_limit() -> None:
 
     poster = SlackPoster(WebClient(base_url="http://127.0.0.1:9/api/"), progress_per_minute=3)
     assert [poster.progress_allowed() for _ in range(5)] == [True, True, True, False, False]
+
+
+def test_capacity_preflight_works_on_what_stamps_report() -> None:
+    """Recorded bodies carry no backup size (absent, or 0), so the check is free space under 1 GB."""
+    location_body = load("backup_location_2002.json")
+    backups = backups_from_list(load("backups_list_2002.json")) + backups_from_list(
+        load("backups_list_2108_partial.json"))
+    assert backups and not any(b.size_kb for b in backups)
+    assert preflight_problems(BackupLocation.from_json(location_body), backups) == []  # "1.00 TB" free
+    location_body["properties"]["externalStoreDefault"]["availableCapacity"] = "979 MB"
+    [problem] = preflight_problems(BackupLocation.from_json(location_body), backups)
+    assert "979 MB" in problem and "1 GB" in problem
+    blob = BackupLocation.from_json(load("backup_location_2108_blob.json"))
+    assert blob.available_capacity is None and preflight_problems(blob, backups) == []  # blob: not reported
