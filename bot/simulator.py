@@ -13,6 +13,7 @@ import base64
 import contextlib
 import hmac
 import json
+import math
 import os
 import re
 import secrets
@@ -57,6 +58,34 @@ ROLES = (
     "InfraServiceController", "NRP", "IBC", "DiskRP", "AzureStackBitlocker", "ACS", "ACSSettingsService",
     "KeyVaultDataPlane", "CRP", "Cluster", "KeyVaultControlPlane", "NC",
 )
+# The 13 roles of the recorded ASDK 1809 backup, in its order.
+ROLES_1809 = ("NRP", "SRP", "CRP", "KeyVaultInternalControlPlane", "KeyVaultInternalDataPlane", "KeyVaultControlPlane",
+              "KeyVaultDataPlane", "KeyVaultNamingService", "WAS", "ECE", "Domain", "CA", "ACS")
+
+
+@dataclass(frozen=True)
+class BuildShape:
+    """What differs between the recorded builds (see README, "Tested against")."""
+
+    stamp_version: str
+    api_version: str
+    lro_style: str
+    roles: tuple[str, ...]
+    """Roles a successful backup lists; partial and failed ones list all 23 (as on build 2108)."""
+    oem_version: str | None
+    reports_automatic: bool
+    """Whether ``isAutomaticBackup`` is in the body (absent on 1809)."""
+    data_version: str
+    start_retry_after: int
+    poll_retry_after: int
+
+
+BUILDS = {
+    "1809": BuildShape("1.1809.0.45", "2018-09-01", "location", ROLES_1809, None, False, "1.0.1", 60, 60),
+    "2002": BuildShape("1.2002.0.35", "2018-09-01", "location", ("NRP",), "2.1.1907.1", True, "1.0.1", 60, 60),
+    "2108": BuildShape("1.2108.0.32", "2021-09-01", "async", ("KeyVaultNamingService",), "2.2.2008.4", True,
+                       "1.1.0", 60, 30),
+}
 _DEPLOYMENT_ID = "a3f1c7d2-5e8b-4c09-9f6a-2d4e7b1c8a35"
 _CERT_THUMBPRINT = "7C2E9A41F05B3D86E1A4C9270B5F8D3E6A1C4B97"
 _TICKS = 10_000_000  # .NET ticks per second: real timestamps and durations carry 7 fractional digits
@@ -225,7 +254,8 @@ class StampSimulator:
                  backup_seconds: float = 5.0, reported_duration: str | None = None,
                  outcome: str = "Succeeded", lro_style: str = "async", retry_after: int = 1,
                  token_lifetime: int = 3600, stamp_version: str = "1.2108.0.32",
-                 state_dir: str | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+                 state_dir: str | None = None, host: str = "127.0.0.1", port: int = 0,
+                 build: str | None = None, time_scale: float = 1.0) -> None:
         self.identity = _choice("identity", identity, IDENTITIES)
         self.region, self.subscription_id = region.lower(), subscription_id.lower()
         self.tenant_id, self.client_id, self.client_secret = tenant_id, client_id, client_secret
@@ -235,6 +265,11 @@ class StampSimulator:
         self.lro_style = _choice("lro_style", lro_style, LRO_STYLES)
         self.backup_seconds = backup_seconds
         self.retry_after, self.reported_duration = retry_after, reported_duration
+        self.build = BUILDS[_choice("build", build, tuple(BUILDS))] if build is not None else None
+        """Speak one recorded build's shapes; ``retry_after`` is then the build's, times ``time_scale``."""
+        self.time_scale = time_scale
+        if self.build is not None:
+            self.lro_style, self.stamp_version = self.build.lro_style, self.build.stamp_version
         self.url = ""
         self._host, self._port = host, port
         self._lock = threading.RLock()
@@ -402,6 +437,7 @@ class StampSimulator:
                     "pending_faults": len(self._faults), "outcome": self.outcome,
                     "backup_seconds": self.backup_seconds, "lro_style": self.lro_style,
                     "retry_after": self.retry_after, "reported_duration": self.reported_duration,
+                    "build": next((k for k, v in BUILDS.items() if v == self.build), None),
                     "backups": [{"id": b.backup_id, "status": b.status(now), "automatic": b.automatic}
                                 for b in backups]}
 
@@ -523,14 +559,19 @@ class StampSimulator:
             took: str | None = b.reported_duration or _iso_duration(b.ends_at - b.started_at)
         else:
             took = "PT0S" if done else None  # failed and partial backups report PT0S; running: unrecorded
+        build = self.build
         info = {
-            "backupDataVersion": "1.1.0", "backupId": b.backup_id, "roleStatus": _role_status(status),
+            "backupDataVersion": build.data_version if build else "1.1.0", "backupId": b.backup_id,
+            "roleStatus": _role_status(status, build),
             "status": status, "createdDateTime": _iso_time(b.ends_at if done else b.started_at),
-            "timeTakenToCreate": took, "stampVersion": self.stamp_version, "oemVersion": "2.2.2008.4",
+            "timeTakenToCreate": took, "stampVersion": self.stamp_version,
+            "oemVersion": build.oem_version if build else "2.2.2008.4",
             "deploymentID": _DEPLOYMENT_ID, "encryptedBackupEncryptionKey": b.key,
             "encryptionCertThumbprint": _CERT_THUMBPRINT, "backupSizeInKb": 0, "compressedBackupSizeInKb": 0,
             "completelyUploaded": status in ("Succeeded", "PartialSucceeded"),
             "isAutomaticBackup": b.automatic, "isCloudRecoveryReady": status == "Succeeded"}
+        if build is not None and not build.reports_automatic:
+            del info["isAutomaticBackup"]
         return {"id": f"{self._prefix()}/backups/{b.backup_id}", "name": f"{self.region}/{b.backup_id}",
                 "type": "Microsoft.Backup.Admin/backupLocations/backups", "location": self.region, "tags": {},
                 "properties": {"backupInfo": info}}
@@ -554,9 +595,17 @@ class StampSimulator:
                 "location": self.region, "tags": {},
                 "properties": {"externalStoreDefault": store, "provisioningState": "Succeeded"}}
 
-    def _lro_headers(self, op_id: str) -> dict[str, str]:
-        location = f"{self.url}{self._prefix()}/operationResults/{op_id}?api-version={API_VERSION}"
-        headers = {"Location": location, "Retry-After": str(self.retry_after)}
+    def _retry_after(self, polling: bool) -> int:
+        """The build's cadence (60 s after createBackup; 60 or 30 s while polling), scaled for tests."""
+        if self.build is None:
+            return self.retry_after
+        seconds = (self.build.poll_retry_after if polling else self.build.start_retry_after) * self.time_scale
+        return math.ceil(seconds) if seconds > 0 else 0
+
+    def _lro_headers(self, op_id: str, polling: bool = False) -> dict[str, str]:
+        api_version = self.build.api_version if self.build else API_VERSION
+        location = f"{self.url}{self._prefix()}/operationResults/{op_id}?api-version={api_version}"
+        headers = {"Location": location, "Retry-After": str(self._retry_after(polling))}
         if self.lro_style == "async":
             headers["Azure-AsyncOperation"] = location + "&IsAsyncOperation=1"
         return headers
@@ -584,14 +633,18 @@ class StampSimulator:
                                    "audiences": [AUDIENCE]}}
 
 
-def _role_status(status: str) -> list[dict[str, Any]]:
+def _role_status(status: str, build: BuildShape | None = None) -> list[dict[str, Any]]:
     """Per-role results. A partial backup fails all roles but the first, as the recorded 2108 ones did."""
     if status == "Running":
         return []
-    failed = {"Succeeded": (), "PartialSucceeded": ROLES[1:], "Failed": ROLES}[status]
-    rows = []
-    for role in ROLES:
+    roles = build.roles if build is not None and (status == "Succeeded" or build.roles == ROLES_1809) else ROLES
+    failed = {"Succeeded": (), "PartialSucceeded": roles[1:], "Failed": roles}[status]
+    rows: list[dict[str, Any]] = []
+    for role in roles:
         state = "Failed" if role in failed else "Succeeded"
+        if build is not None and build.api_version == "2018-09-01":
+            rows.append({"roleName": role, "status": state})  # repositoryStatus arrived with build 2108
+            continue
         repositories = [{"fullRepositoryName": f"{role};{role};-;-", "status": state}]
         rows.append({"roleName": role, "repositoryStatus": repositories, "status": state})
     return rows
@@ -782,7 +835,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _operation(self, op_id: str, status: str, backup: dict[str, Any], *, asynchronous: bool) -> _Reply:
         """Location polling: 202 then the Backup. Async polling: Accepted, then Succeeded or Failed."""
         if status == "Running":
-            headers = self.server.sim._lro_headers(op_id)
+            headers = self.server.sim._lro_headers(op_id, polling=True)
             if asynchronous:
                 accepted = {"status": "Accepted", "properties": {"provisioningState": "Accepted"}}
                 return _json(200, accepted, headers)
@@ -836,11 +889,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retry-after", type=int, default=1)
     parser.add_argument("--reported-duration", help="e.g. PT21M15.0081024S; default: the real elapsed time")
     parser.add_argument("--state-dir", help="keeps the CA and the client certificate across runs")
+    parser.add_argument("--build", choices=tuple(BUILDS),
+                        help="speak a recorded build's shapes (LRO headers, roles, fields, Retry-After 60/30)")
+    parser.add_argument("--time-scale", type=float, default=1.0,
+                        help="with --build: multiply the build's Retry-After by this (e.g. 0.05)")
     args = parser.parse_args(argv)
     sim = StampSimulator(identity=args.identity, region=args.region, backup_seconds=args.backup_seconds,
                          outcome=args.outcome, lro_style=args.lro_style, retry_after=args.retry_after,
                          reported_duration=args.reported_duration, state_dir=args.state_dir,
-                         host=args.host, port=args.port)
+                         host=args.host, port=args.port, build=args.build, time_scale=args.time_scale)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

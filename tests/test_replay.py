@@ -12,7 +12,7 @@ import itertools
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from bot.messages import time_taken, when
 from bot.models import Backup
 from bot.poller import Poller
 from bot.settings import load_settings
+from bot.simulator import StampSimulator
 from bot.slack_fake import FakeSlack
 from bot.worker import build_poller
 from tests.conftest import BOT_TOKEN, OPERATOR, SIGNING_SECRET
@@ -55,11 +56,13 @@ class Clock:
 
 @dataclass
 class Run:
-    replay: ReplayStamp
+    replay: ReplayStamp | None
     store: JobStore
     poller: Poller
     clock: Clock
     job_id: str
+    waits: list[float] = field(default_factory=list)
+    """How far ahead each poll was scheduled (from the start, then from the poll before)."""
 
     @property
     def job(self) -> Job:
@@ -67,47 +70,67 @@ class Run:
         assert job is not None
         return job
 
-    def poll_until_reported(self, max_cycles: int = 80) -> Job:
+    def poll_until_reported(self, max_cycles: int = 80, pause: float = 0.0) -> Job:
         """Jump to each due time and run one poller cycle, until the outcome is posted."""
         for _ in range(max_cycles):
             due = self.store.due_at(self.job_id)
             if due is None:
                 break
+            self.waits.append(due - max(self.clock.now, self.job.started_at))
             self.clock.now = max(self.clock.now, due)
             self.poller.run_once(self.clock.now)
-        assert self.job.state == JobState.NOTIFIED, (self.job, self.replay.seen[-3:])
+            time.sleep(pause)
+        assert self.job.state == JobState.NOTIFIED, self.job
         return self.job
 
 
 @pytest.fixture
-def run_replay(tmp_path: Path, fake_slack: FakeSlack, redis_server: RedisServer,
-               redis_client: redis.Redis) -> Iterator[Any]:
+def start_bot(tmp_path: Path, fake_slack: FakeSlack, redis_server: RedisServer,
+              redis_client: redis.Redis) -> Iterator[Any]:
+    """Start a backup on a stamp (``stamp_env``) the way the Start button does; poll with a test clock."""
     started: list[Run] = []
+
+    def start(stamp_env: dict[str, str], clock: Clock, replay: ReplayStamp | None = None, **env: str) -> Run:
+        settings = load_settings({
+            **stamp_env, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": fake_slack.api_url, "REDIS_URL": redis_server.url, "AZS_OPERATORS": OPERATOR,
+            "AZS_POLL_INTERVAL": "0.2", "AZS_METRICS_PORT": "0", **env})
+        poller = build_poller(settings)
+        poller.clock = clock
+        name = settings.stamp.name
+        message = make_router(settings).start_clicked(name, OPERATOR, "CBACKUPS")
+        assert message.ok and "started infrastructure backup" in message.text, message.text
+        job = next(j for j in poller.store.active_jobs() if j.stamp == name)
+        run = Run(replay, poller.store, poller, clock, job.job_id)
+        started.append(run)
+        return run
+
+    yield start
+    for run in started:
+        run.poller._pool.shutdown(wait=True)
+
+
+@pytest.fixture
+def run_replay(tmp_path: Path, start_bot: Any) -> Iterator[Any]:
+    replays: list[ReplayStamp] = []
 
     def run(session: Session, *, alias: bool = False, **env: str) -> Run:
         clock = Clock()
         replay = ReplayStamp(session, clock=clock).start(tmp_path / "replay-ca.pem")
+        replays.append(replay)
         if alias:  # the stamp names itself by DNS name in operation URLs; the bot is configured with the IP
             replay.op_origin = replay.url.replace("127.0.0.1", "localhost")
-        settings = load_settings({
-            **replay.env(tmp_path / "replay-ca.pem"), "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": fake_slack.api_url,
-            "REDIS_URL": redis_server.url, "AZS_OPERATORS": OPERATOR, "AZS_POLL_INTERVAL": "0.2",
-            "AZS_METRICS_PORT": "0", **env})
-        poller = build_poller(settings)
-        poller.clock = clock
-        message = make_router(settings).start_clicked("replay", OPERATOR, "CBACKUPS")
-        assert message.ok and "started infrastructure backup" in message.text, message.text
-        store = poller.store
-        job = next(j for j in store.active_jobs() if j.stamp == "replay")
-        result = Run(replay, store, poller, clock, job.job_id)
-        started.append(result)
-        return result
+        run: Run = start_bot(replay.env(tmp_path / "replay-ca.pem"), clock, replay, **env)
+        return run
 
     yield run
-    for each in started:
-        each.poller._pool.shutdown(wait=True)
-        each.replay.stop()
+    for replay in replays:
+        replay.stop()
+
+
+def replayed(run: Run) -> ReplayStamp:
+    assert run.replay is not None
+    return run.replay
 
 
 def expected_backup(session: Session) -> Backup:
@@ -139,7 +162,7 @@ def assert_reported(run: Run, fake: FakeSlack, expected: Backup) -> dict[str, An
 
 def assert_cadence(run: Run, session: Session) -> None:
     """Each poll came exactly the recorded ``Retry-After`` after the answer before it (0: same cycle)."""
-    times = run.replay.recorded_times()
+    times = replayed(run).recorded_times()
     for index in range(1, len(times)):
         wait = session.exchanges[index - 1].retry_after or 0.0
         assert abs(times[index] - times[index - 1] - wait) < 1.0, (index, times[index] - times[index - 1], wait)
@@ -150,8 +173,8 @@ def test_recorded_session_replays_to_the_recorded_outcome(run_replay: Any, fake_
                                                           session: Session) -> None:
     run = run_replay(session)
     run.poll_until_reported()
-    kinds = run.replay.kinds()
-    assert run.replay.position == session.needed, kinds
+    kinds = replayed(run).kinds()
+    assert replayed(run).position == session.needed, kinds
     assert set(kinds) - {"recorded"} <= DOCUMENTED_EXTRAS, kinds
     assert_cadence(run, session)
     assert_reported(run, fake_slack, expected_backup(session))
@@ -170,8 +193,8 @@ def test_final_200_with_an_empty_body_ends_the_operation(run_replay: Any, fake_s
     session = with_final_body(SESSIONS[1], empty)
     run = run_replay(session)
     run.poll_until_reported()
-    assert run.replay.position == session.needed
-    assert run.replay.kinds().get("by-id") == 1
+    assert replayed(run).position == session.needed
+    assert replayed(run).kinds().get("by-id") == 1
     assert_cadence(run, session)
     assert_reported(run, fake_slack, expected_backup(session))
 
@@ -183,8 +206,8 @@ def test_final_200_null_after_a_bare_succeeded_ends_the_operation(run_replay: An
     session = with_final_body(SESSIONS[4], null, async_body=bare)
     run = run_replay(session)
     run.poll_until_reported()
-    assert run.replay.position == session.needed
-    assert run.replay.kinds().get("by-id") == 1
+    assert replayed(run).position == session.needed
+    assert replayed(run).kinds().get("by-id") == 1
     assert_reported(run, fake_slack, expected_backup(session))
 
 
@@ -195,7 +218,7 @@ def test_2108_session_ending_in_the_recorded_partial_backup(run_replay: Any, fak
     session = ending_in(SESSIONS[4], partial)
     run = run_replay(session)
     job = run.poll_until_reported()
-    assert run.replay.position == session.needed
+    assert replayed(run).position == session.needed
     assert_cadence(run, session)
     posted = json.dumps(assert_reported(run, fake_slack, expected_backup(session)))
     # PT0S is no duration: the bot shows what it measured between its start and the poll that saw the end.
@@ -209,8 +232,8 @@ def test_operation_urls_naming_another_host_are_followed_by_id(run_replay: Any, 
     session = replace(SESSIONS[1], by_id_body=json.dumps(SESSIONS[1].final_backup()).encode())
     run = run_replay(session, alias=True)
     run.poll_until_reported()
-    assert not [s for s in run.replay.seen if s.host.startswith("localhost")]
-    assert run.replay.kinds().get("by-id", 0) >= 1 and run.replay.position == 1
+    assert not [s for s in replayed(run).seen if s.host.startswith("localhost")]
+    assert replayed(run).kinds().get("by-id", 0) >= 1 and replayed(run).position == 1
     assert_reported(run, fake_slack, expected_backup(session))
 
 
@@ -228,7 +251,7 @@ def test_a_huge_retry_after_is_capped(run_replay: Any, fake_slack: FakeSlack) ->
     due = run.store.due_at(run.job_id)
     assert due is not None and due <= run.clock.now + 600
     run.poll_until_reported()
-    times = run.replay.recorded_times()
+    times = replayed(run).recorded_times()
     assert max(b - a for a, b in itertools.pairwise(times)) <= 601
     assert_reported(run, fake_slack, expected_backup(session))
 
@@ -241,5 +264,29 @@ def test_overdue_is_reported_without_a_poll(run_replay: Any, fake_slack: FakeSla
     run.poller.check_running_jobs()
     overdue = [m for m in fake_slack.messages("CBACKUPS") if "has been running for more than" in json.dumps(m)]
     assert len(overdue) == 1
-    assert run.replay.position == 1  # not polled: only createBackup reached the stamp
+    assert replayed(run).position == 1  # not polled: only createBackup reached the stamp
     assert run.job.state == JobState.RUNNING and run.job.overdue_reported
+
+
+@pytest.mark.parametrize(("build", "outcome", "roles"), [
+    ("1809", "Succeeded", 13), ("2002", "Succeeded", 1), ("2108", "Succeeded", 1), ("2108", "PartialSucceeded", 23)])
+def test_simulator_speaks_each_recorded_build(start_bot: Any, fake_slack: FakeSlack, tmp_path: Path, build: str,
+                                              outcome: str, roles: int) -> None:
+    """``azs-bot simulator --build``: the recorded shapes and the 60 s / 30 s cadence, through the real bot."""
+    sim = StampSimulator(build=build, outcome=outcome, backup_seconds=0.8, state_dir=str(tmp_path / "sim"))
+    sim.start()
+    try:
+        run = start_bot({**sim.env(), "AZS_STAMP_NAME": f"sim-{build}"}, Clock())
+        job = run.poll_until_reported(pause=0.1)
+    finally:
+        sim.stop()
+    polled = {r.kind for r in sim.requests_log if r.kind in ("operationResults", "asyncOperation")}
+    assert polled == ({"asyncOperation", "operationResults"} if build == "2108" else {"operationResults"})
+    assert len(run.waits) >= 3 and run.waits[0] == pytest.approx(60, abs=0.5)
+    assert all(w == pytest.approx(30 if build == "2108" else 60, abs=0.01) for w in run.waits[1:]), run.waits
+    backup = job.backup
+    assert backup is not None and backup.status == outcome and len(backup.roles) == roles
+    assert backup.stamp_version == {"1809": "1.1809.0.45", "2002": "1.2002.0.35", "2108": "1.2108.0.32"}[build]
+    assert (backup.oem_version is None) == (build == "1809") and backup.is_automatic is False
+    shown = json.dumps(completions(fake_slack))
+    assert "on demand" in shown and ("(measured by the bot)" in shown) == (outcome != "Succeeded")

@@ -203,3 +203,42 @@ def test_main_prints_env_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert proc.wait(timeout=10) == 0
     finally:
         proc.kill()
+
+
+@pytest.mark.parametrize("build", ["1809", "2002", "2108"])
+def test_build_shapes_follow_the_recordings(build: str, state_dir: str) -> None:
+    """Headers, api-version, Retry-After (scaled) and body fields as each build's recording has them."""
+    sim = StampSimulator(build=build, time_scale=0.1, backup_seconds=60, state_dir=state_dir)
+    sim.start()
+    try:
+        token = str(msal_token(sim, sim.client_secret, "/openid")["access_token"])
+        started = arm(sim, "POST", "/createBackup", token)
+        api = "2021-09-01" if build == "2108" else "2018-09-01"
+        assert started.status_code == 202 and started.content == b"" and started.headers["Retry-After"] == "6"
+        assert started.headers["Location"].endswith(f"?api-version={api}")
+        assert ("Azure-AsyncOperation" in started.headers) == (build == "2108")
+        poll = arm(sim, "GET", started.headers.get("Azure-AsyncOperation") or started.headers["Location"], token)
+        assert poll.headers["Retry-After"] == ("3" if build == "2108" else "6")
+        sim.finish_running()
+        info = arm(sim, "GET", started.headers["Location"], token).json()["properties"]["backupInfo"]
+        assert len(info["roleStatus"]) == (13 if build == "1809" else 1)
+        assert ("isAutomaticBackup" in info) == (build != "1809") and (info["oemVersion"] is None) == (build == "1809")
+        assert info["stampVersion"] == {"1809": "1.1809.0.45", "2002": "1.2002.0.35", "2108": "1.2108.0.32"}[build]
+        assert ("repositoryStatus" in info["roleStatus"][0]) == (build == "2108")
+    finally:
+        sim.stop()
+
+
+def test_main_takes_a_build(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "bot.simulator", "--build", "1809", "--time-scale", "0.5", "--state-dir",
+               str(tmp_path)]
+    proc = subprocess.Popen(command, cwd=Path(__file__).parents[1], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        env = dict(shlex.split(proc.stdout.readline())[1].split("=", 1) for _ in range(4))
+        state = requests.get(env["AZS_ARM_ENDPOINT"] + "/_sim/state", verify=env["AZS_CA_BUNDLE"], timeout=10)
+        assert state.json()["lro_style"] == "location" and state.json()["build"] == "1809"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()
