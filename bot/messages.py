@@ -21,21 +21,22 @@ MAX_ROLES_SHOWN = 30
 MAX_BACKUPS_LISTED = 10
 SECTION_TEXT_LIMIT, FIELD_TEXT_LIMIT, MAX_FIELDS, HEADER_TEXT_LIMIT = 3000, 2000, 10, 150
 """Block Kit limits (section text, each field, fields per section, header); see the README's Guarantees."""
-MAX_BLOCKS_MESSAGE, MAX_BLOCKS_HOME = 50, 100
+MAX_BLOCKS_MESSAGE, MAX_BLOCKS_HOME, MAX_TEXT = 50, 100, 4000
 
-USAGE = (
+USAGE = (  # the bot's own mrkdwn: a literal "<" or ">" is written as an entity, or Slack reads a token
+
     "*Usage*\n"
     "• `/azs backup` (or `/azs backup start`): start an infrastructure backup, after a confirmation\n"
     "• `/azs backup status`: backups the bot is following\n"
     "• `/azs backup list`: the latest backups, newest first\n"
-    "• `/azs backup show <backup id>`: one backup in full, with role statuses\n"
+    "• `/azs backup show &lt;backup id&gt;`: one backup in full, with role statuses\n"
     "• `/azs backup config`: the backup location and scheduler\n"
     "• `/azs backup audit`: who did what, latest first (operators)\n"
     "• `/azs backup watch [all|failures|off]`: tell this channel about every backup that ends (operators)\n"
     "• `/azs backup cancel`: why a backup cannot be cancelled, and what runs\n"
     "• `/azs backup threads on|off`: outcomes in the announcement's thread or as new messages (operators)\n"
-    "• `/azs stamps`, `/azs stamps use <stamp>`: the stamps, and this channel's default\n"
-    "• `/azs backup <stamp> ...`: any of the above on another stamp\n"
+    "• `/azs stamps`, `/azs stamps use &lt;stamp&gt;`: the stamps, and this channel's default\n"
+    "• `/azs backup &lt;stamp&gt; ...`: any of the above on another stamp\n"
     "• `/azs help`: this help"
 )
 
@@ -57,6 +58,10 @@ class Message:
     metadata: dict[str, Any] | None = None
     """Slack message metadata: a machine-readable marker, e.g. which job a report belongs to."""
 
+    def __post_init__(self) -> None:
+        """Slack advises at most 4,000 characters of top-level text (it truncates at 40,000)."""
+        object.__setattr__(self, "text", clip(self.text, MAX_TEXT) or " ")
+
     def as_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"text": self.text, "blocks": self.blocks}
         if self.metadata:
@@ -67,6 +72,7 @@ class Message:
 _FORMATTING = "*_~"
 _LOOKALIKE = {"*": "\u2217", "_": "\uff3f", "~": "\u223c", "`": "\u02cb"}
 _SLACK_ID = re.compile(r"^[A-Z0-9]{2,30}$")
+_BROADCAST = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
 _PARTIAL_TAIL = re.compile(r"(&[a-z]{0,4}|<[^<>]*)$")
 
 
@@ -75,19 +81,29 @@ def escape(value: object) -> str:
 
     ``& < >`` become entities, so no link, mention (``<!channel>``, ``<@U..>``, ``<#C..>``,
     ``<!subteam^..>``) or date token can form. Line breaks become spaces, so a value cannot start a
-    quote (``>``) or a list on its own line (runs of white space become one space). Backticks, and
-    ``* _ ~`` unless between two letters or digits (where Slack does not read them as formatting), become
-    look-alike characters: otherwise a value could open bold, italic, strike or code that runs into the
-    bot's own text. Slack has no backslash escape, and a value wrapped in code could break out with its
-    own backtick. Intra-word ``_`` stays, so share paths and role names copy as they are.
+    quote (``>``, and a leading one becomes a look-alike) or a list on its own line (runs of white space
+    become one space). Backticks, ``*``, ``~``, and ``_`` unless between two ASCII letters or digits
+    (where Slack does not read it as italics), become look-alike characters: otherwise a value could open
+    bold, italic, strike or code that runs into the bot's own text. Slack has no backslash escape, and a
+    value wrapped in code could break out with its own backtick. Intra-word ``_`` stays, so share paths
+    and role names copy as they are. A bare
+    ``@here``/``@channel``/``@everyone`` gets an invisible word joiner after the ``@``, in case a surface
+    parses names (``verbatim`` blocks and ``chat.postMessage`` without ``link_names`` do not).
     """
     text = " ".join(str(value).split())
+    text = "\uff1e" + text[1:] if text.startswith(">") else text  # a value may start a line: no quote
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", _LOOKALIKE["`"])
+    text = _BROADCAST.sub("@\u2060", text)  # a word joiner: "@here" can never be read as a mention
     chars = list(text)
     for i, char in enumerate(chars):
-        if char in _FORMATTING and not (0 < i < len(chars) - 1 and chars[i - 1].isalnum() and chars[i + 1].isalnum()):
+        if char in _FORMATTING and not (char == "_" and 0 < i < len(chars) - 1 and _word(chars[i - 1])
+                                        and _word(chars[i + 1])):
             chars[i] = _LOOKALIKE[char]
     return "".join(chars)
+
+
+def _word(char: str) -> bool:
+    return char.isascii() and char.isalnum()
 
 
 def without_query(url: str) -> str:
@@ -361,8 +377,8 @@ def unknown_stamp(name: str, known: list[str]) -> Message:
 
 def stamps(names: list[str], default: str) -> Message:
     lines = [f"• `{escape(n)}`" + (" (this channel's default)" if n == default else "") for n in names]
-    text = "*Stamps*\n" + "\n".join(lines) + "\nUse `/azs backup <stamp> ...` for another, or " \
-        "`/azs stamps use <stamp>` to change this channel's default."
+    text = "*Stamps*\n" + "\n".join(lines) + "\nUse `/azs backup &lt;stamp&gt; ...` for another, or " \
+        "`/azs stamps use &lt;stamp&gt;` to change this channel's default."
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
