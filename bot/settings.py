@@ -230,5 +230,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         progress_interval=_float(env, "AZS_PROGRESS_INTERVAL", 60.0, 1.0),
         work_threads=_int(env, "AZS_WORK_THREADS", 1, 1),
         job_retention_days=_float(env, "AZS_JOB_RETENTION_DAYS", 30.0, 1.0),
-        operator_group_max_age=_float(env, "AZS_OPERATOR_GROUP_MAX_AGE", 900.0, 60.0),
+        operator_group_max_age=_float(env, "AZS_OPERATOR_GROUP_MAX_AGE", 900.0, 1.0),
     )
