@@ -37,10 +37,10 @@ def make_redis(settings: Settings) -> redis.Redis:
 def make_router(settings: Settings, client: WebClient | None = None) -> Router:
     """One :class:`BackupService` per stamp, sharing Redis, Slack, access rules and the audit trail."""
     client = client or make_web_client(settings)
-    store = JobStore(make_redis(settings))
+    store = JobStore(make_redis(settings), retention_seconds=settings.job_retention_days * 86_400)
     poster = SlackPoster(client, Health(store.redis))
     access = AccessPolicy(settings.operators, group=settings.operator_group, channels=settings.channels,
-                          client=client)
+                          client=client, max_age=settings.operator_group_max_age)
     audit_log, prefs, watches = AuditLog(store.redis), ChannelPrefs(store.redis), WatchStore(store.redis)
 
     def service(stamp: StampSettings) -> BackupService:

@@ -8,9 +8,10 @@ operator always gets an answer and never a stack trace.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 
@@ -24,12 +25,14 @@ from bot.jobs import Job, JobStore
 from bot.lro import choose_strategy
 from bot.messages import Message
 from bot.metrics import COMMANDS
-from bot.models import Backup, BackupLocation, parse_capacity
+from bot.models import Backup, BackupLocation, is_backup_id, parse_capacity
 from bot.slack import PostFailed, SlackPoster
 from bot.watch import WatchStore
 
 log = logging.getLogger(__name__)
 
+HOME_CACHE_SECONDS = 60.0
+"""How long one process reuses a stamp's App Home section (ARM reads per stamp: at most one a minute)."""
 REDIS_DOWN = ("the bot's job store (Redis) is not answering, so nothing was started or read. "
               "Try again in a minute; if it persists, check the Redis service.")
 
@@ -48,6 +51,8 @@ class BackupService:
     prefs: ChannelPrefs
     watches: WatchStore
     start_grace: float = 300.0
+    _home: tuple[float, Message] | None = field(default=None, init=False, repr=False)
+    _home_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def command(self, command: Command, user: str, channel: str) -> Message:
         """Answer a parsed ``/azs`` command from ``user`` in ``channel``, and record it."""
@@ -105,7 +110,7 @@ class BackupService:
             return messages.error_message(REDIS_DOWN)
         except StampError as exc:
             log.warning("stamp call failed while trying to %s: %s (correlation id %s)", what, exc, exc.correlation_id)
-            return messages.error_message(f"I could not {what} on {self.stamp}: {exc}")
+            return messages.error_message(f"I could not {what} on {messages.escape(self.stamp)}:", exc)
         except Exception:
             log.exception("unexpected failure while trying to %s", what)
             return messages.error_message(f"something went wrong while trying to {what}; the details are in the "
@@ -174,6 +179,8 @@ class BackupService:
         return messages.backup_list(self.stamp, self.arm.list_backups())
 
     def show(self, backup_id: str) -> Message:
+        if not is_backup_id(backup_id):
+            return messages.error_message("a backup id is a GUID, such as 3f2504e0-4f89-11d3-9a0c-0305e82c3301.")
         backup = self.arm.get_backup(backup_id)
         if backup is None:
             return messages.error_message(f"the stamp {self.stamp} has no backup `{backup_id}`.")
@@ -199,7 +206,16 @@ class BackupService:
         return messages.threads_set(channel, on)
 
     def home_section(self) -> Message:
-        """This stamp on the App Home tab."""
+        """This stamp on the App Home tab, read at most once per :data:`HOME_CACHE_SECONDS` per process.
+
+        One opener reads the stamp while others for the same stamp wait for that answer (no stampede).
+        """
+        with self._home_lock:
+            if self._home is None or time.monotonic() - self._home[0] >= HOME_CACHE_SECONDS:
+                self._home = (time.monotonic(), self._read_home_section())
+            return self._home[1]
+
+    def _read_home_section(self) -> Message:
         try:
             location, backups = self.arm.backup_location(), self.arm.list_backups()
         except StampError as exc:

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.messages import clip, escape
 from bot.settings import STAMP_NAME
 
 _BACKUP_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -77,7 +78,7 @@ def _parse_stamps(args: list[str]) -> Command:
         return Command(Action.STAMPS)
     if len(args) == 2 and args[0].lower() == "use" and STAMP_NAME.match(args[1]):
         return Command(Action.USE_STAMP, option=args[1])
-    return _problem("Use `/azs stamps` or `/azs stamps use <stamp>`.")
+    return _problem("Use `/azs stamps` or `/azs stamps use &lt;stamp&gt;`.")
 
 
 def _parse_verb(words: list[str]) -> Command:
@@ -104,6 +105,5 @@ def _parse_verb(words: list[str]) -> Command:
 
 
 def quote(text: str) -> str:
-    """Echo user input safely inside inline code: no backticks, no mentions, bounded length."""
-    cleaned = text.replace("`", "'").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return cleaned[:60] + ("…" if len(cleaned) > 60 else "")
+    """Echo user input safely inside inline code: :func:`bot.messages.escape`, bounded length."""
+    return clip(escape(text), 61)

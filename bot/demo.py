@@ -1,15 +1,19 @@
 """``azs-bot demo``: the whole product on this machine, narrated in the terminal.
 
-It starts the stamp simulator, a Redis (``REDIS_URL`` or a spawned ``redis-server``), a local Slack
-Web API, the web app (gunicorn) and the worker; then plays an operator typing ``/azs backup`` and
-clicking "Start backup" through the real HTTP endpoint, and prints what Slack would show until the
-backup is reported.
+It starts the stamp simulator, its own ``redis-server``, a local Slack Web API, the web app (gunicorn)
+and the worker; then plays an operator typing ``/azs backup`` and clicking "Start backup" through the
+real HTTP endpoint, and prints what Slack would show until the backup is reported.
+
+Sealed: run on a production host it must not touch production. It never uses ``REDIS_URL``, and the
+bot's processes get none of the ``AZS_*``, ``SLACK_*`` or ``REDIS_*`` variables of the environment it
+was started from; ``--set NAME=VALUE`` passes an ``AZS_*`` setting on purpose.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import sys
 import tempfile
@@ -21,12 +25,14 @@ from typing import Any
 
 import requests
 
-from bot.localrun import BotProcess, RedisServer, SlackRequests, free_port, redis_answers, wait_until
+from bot.localrun import BotProcess, RedisServer, SlackRequests, free_port, wait_until
 from bot.messages import START_ACTION_ID
 from bot.simulator import StampSimulator
 from bot.slack_fake import FakeSlack, render_message
 
 OPERATOR, CHANNEL = "UDEMOOP", "CDEMO"
+FOREIGN_PREFIXES = ("AZS_", "SLACK_", "REDIS_")
+"""Variables of the calling environment the demo's processes never inherit: they could name production."""
 
 
 def say(text: str) -> None:
@@ -42,17 +48,11 @@ def show(title: str, message: dict[str, Any]) -> None:
 
 @contextmanager
 def redis_for_demo() -> Iterator[str]:
-    """``REDIS_URL`` if it answers, else a private redis-server, else a clear message."""
-    url = os.environ.get("REDIS_URL", "").strip()
-    if url and redis_answers(url):
-        say(f"• Redis: using REDIS_URL ({url.split('@')[-1]})")
-        yield url
-        return
+    """A private redis-server, whatever ``REDIS_URL`` says (the demo must never write to a shared Redis)."""
     try:
         server = RedisServer()
     except RuntimeError as exc:
-        raise SystemExit(f"azs-bot demo: no Redis to use: REDIS_URL is {'unreachable' if url else 'unset'} and "
-                         f"{exc}.") from None
+        raise SystemExit(f"azs-bot demo: the demo needs its own Redis, and {exc}.") from None
     server.start()
     say(f"• Redis: spawned redis-server on port {server.port}")
     try:
@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="azs-bot demo", description=__doc__.splitlines()[0])
     parser.add_argument("--backup-seconds", type=float, default=8.0, help="how long the simulated backup runs")
     parser.add_argument("--outcome", default="Succeeded", choices=["Succeeded", "PartialSucceeded", "Failed"])
+    parser.add_argument("--set", action="append", default=[], metavar="AZS_NAME=VALUE", type=_setting,
+                        help="pass one AZS_* setting to the demo's bot processes (repeatable; the stamp, "
+                        "Redis, Slack and operators stay the demo's own)")
     args = parser.parse_args(argv)
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="azs-demo-")))
@@ -78,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         say(f"• Local Slack Web API: {slack.api_url}")
         redis_url = stack.enter_context(redis_for_demo())
         secret, port = secrets.token_hex(16), free_port()
-        env = {**os.environ, **sim.env(), "SLACK_BOT_TOKEN": "xoxb-demo-" + secrets.token_hex(6),
+        # --set comes first: it cannot redirect the demo's stamp, Redis, Slack or operators.
+        env = {**sealed_environment(), **dict(args.set), **sim.env(),
+               "SLACK_BOT_TOKEN": "xoxb-demo-" + secrets.token_hex(6),
                "SLACK_SIGNING_SECRET": secret, "SLACK_API_URL": slack.api_url, "REDIS_URL": redis_url,
                "AZS_OPERATORS": OPERATOR, "AZS_POLL_INTERVAL": "1", "AZS_STAMP_NAME": "demo-stamp",
                "AZS_WATCH_INTERVAL": "2", "AZS_METRICS_PORT": "0",
@@ -94,6 +99,18 @@ def main(argv: list[str] | None = None) -> int:
         say(f"• Web app (gunicorn) on {base}, worker polling every second\n")
         return play(SlackRequests(base, secret, slack.response_url), slack, sim)
     return 0
+
+
+def sealed_environment() -> dict[str, str]:
+    """This process's environment without anything that could point the bot at production."""
+    return {k: v for k, v in os.environ.items() if not k.upper().startswith(FOREIGN_PREFIXES)}
+
+
+def _setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not re.fullmatch(r"AZS_[A-Z0-9_]+", name):
+        raise argparse.ArgumentTypeError(f"expected AZS_NAME=VALUE, got {text!r}")
+    return name, value
 
 
 def _healthy(base: str) -> bool:

@@ -28,6 +28,7 @@ from bot import keys
 from bot.models import Backup
 
 HISTORY_LENGTH = 50
+DEFAULT_RETENTION_SECONDS = 30 * 86_400
 T = TypeVar("T")
 
 # Fenced update. KEYS: job, lease, due set, active set, stamp lock, stamp history.
@@ -143,8 +144,10 @@ def _decode(value: Any) -> str:
 class JobStore:
     """All reads and writes of job state. Safe to share between threads and processes."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, *, retention_seconds: float = DEFAULT_RETENTION_SECONDS) -> None:
         self.redis = client
+        self.retention_seconds = retention_seconds
+        """How long a finished job's hash stays (``AZS_JOB_RETENTION_DAYS``); the stamp keeps the backups."""
         self._fenced_update = client.register_script(_FENCED_UPDATE)
         self._claim = client.register_script(_CLAIM)
 
@@ -203,6 +206,7 @@ class JobStore:
             pipe.hset(keys.job_key(job.job_id), mapping=job.to_mapping())
             pipe.srem(keys.active_jobs_key(), job.job_id)
             pipe.zrem(keys.due_key(), job.job_id)
+            pipe.expire(keys.job_key(job.job_id), int(self.retention_seconds))
             if holder is not None and _decode(holder) == job.job_id:
                 pipe.delete(lock)
 
@@ -294,4 +298,7 @@ class JobStore:
                 "1" if done else "", "1" if keep_lease else "", expect_state.value if expect_state else "", *flat]
         job_keys = [keys.job_key(job.job_id), keys.lease_key(job.job_id), keys.due_key(),
                     keys.active_jobs_key(), keys.stamp_lock_key(job.stamp), keys.history_key(job.stamp)]
-        return bool(self._fenced_update(keys=job_keys, args=args))
+        applied = bool(self._fenced_update(keys=job_keys, args=args))
+        if applied and done:
+            self.redis.expire(keys.job_key(job.job_id), int(self.retention_seconds))
+        return applied

@@ -61,7 +61,7 @@ def watchers_key(stamp: str) -> str:
 
 
 def watch_announced_key(stamp: str) -> str:
-    """Set of "backup_id channel" pairs already announced by the watcher."""
+    """Sorted set of "backup_id channel" pairs already announced by the watcher, scored by when."""
     return f"{PREFIX}:stamp:{stamp}:watch:announced"
 
 

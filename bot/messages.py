@@ -5,6 +5,7 @@ Listeners and the poller only choose which function to call; the words and layou
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,20 +19,24 @@ START_ACTION_ID = "backup_start"
 REPORT_EVENT = "azs_backup_reported"
 MAX_ROLES_SHOWN = 30
 MAX_BACKUPS_LISTED = 10
+SECTION_TEXT_LIMIT, FIELD_TEXT_LIMIT, MAX_FIELDS, HEADER_TEXT_LIMIT = 3000, 2000, 10, 150
+"""Block Kit limits (section text, each field, fields per section, header); see the README's Guarantees."""
+MAX_BLOCKS_MESSAGE, MAX_BLOCKS_HOME, MAX_TEXT = 50, 100, 4000
 
-USAGE = (
+USAGE = (  # the bot's own mrkdwn: a literal "<" or ">" is written as an entity, or Slack reads a token
+
     "*Usage*\n"
     "• `/azs backup` (or `/azs backup start`): start an infrastructure backup, after a confirmation\n"
     "• `/azs backup status`: backups the bot is following\n"
     "• `/azs backup list`: the latest backups, newest first\n"
-    "• `/azs backup show <backup id>`: one backup in full, with role statuses\n"
+    "• `/azs backup show &lt;backup id&gt;`: one backup in full, with role statuses\n"
     "• `/azs backup config`: the backup location and scheduler\n"
     "• `/azs backup audit`: who did what, latest first (operators)\n"
     "• `/azs backup watch [all|failures|off]`: tell this channel about every backup that ends (operators)\n"
     "• `/azs backup cancel`: why a backup cannot be cancelled, and what runs\n"
     "• `/azs backup threads on|off`: outcomes in the announcement's thread or as new messages (operators)\n"
-    "• `/azs stamps`, `/azs stamps use <stamp>`: the stamps, and this channel's default\n"
-    "• `/azs backup <stamp> ...`: any of the above on another stamp\n"
+    "• `/azs stamps`, `/azs stamps use &lt;stamp&gt;`: the stamps, and this channel's default\n"
+    "• `/azs backup &lt;stamp&gt; ...`: any of the above on another stamp\n"
     "• `/azs help`: this help"
 )
 
@@ -53,6 +58,10 @@ class Message:
     metadata: dict[str, Any] | None = None
     """Slack message metadata: a machine-readable marker, e.g. which job a report belongs to."""
 
+    def __post_init__(self) -> None:
+        """Slack advises at most 4,000 characters of top-level text (it truncates at 40,000)."""
+        object.__setattr__(self, "text", clip(self.text, MAX_TEXT) or " ")
+
     def as_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"text": self.text, "blocks": self.blocks}
         if self.metadata:
@@ -60,16 +69,83 @@ class Message:
         return kwargs
 
 
+_FORMATTING = "*_~"
+_LOOKALIKE = {"*": "\u2217", "_": "\uff3f", "~": "\u223c", "`": "\u02cb"}
+_SLACK_ID = re.compile(r"^[A-Z0-9]{2,30}$")
+_BROADCAST = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
+_PARTIAL_TAIL = re.compile(r"(&[a-z]{0,4}|<[^<>]*)$")
+
+
+def escape(value: object) -> str:
+    """Outside text (from a stamp or a user) made inert in mrkdwn: the one way such text enters a message.
+
+    ``& < >`` become entities, so no link, mention (``<!channel>``, ``<@U..>``, ``<#C..>``,
+    ``<!subteam^..>``) or date token can form. Line breaks become spaces, so a value cannot start a
+    quote (``>``, and a leading one becomes a look-alike) or a list on its own line (runs of white space
+    become one space). Backticks, ``*``, ``~``, and ``_`` unless between two ASCII letters or digits
+    (where Slack does not read it as italics), become look-alike characters: otherwise a value could open
+    bold, italic, strike or code that runs into the bot's own text. Slack has no backslash escape, and a
+    value wrapped in code could break out with its own backtick. Intra-word ``_`` stays, so share paths
+    and role names copy as they are. A bare
+    ``@here``/``@channel``/``@everyone`` gets an invisible word joiner after the ``@``, in case a surface
+    parses names (``verbatim`` blocks and ``chat.postMessage`` without ``link_names`` do not).
+    """
+    text = " ".join(str(value).split())
+    text = "\uff1e" + text[1:] if text.startswith(">") else text  # a value may start a line: no quote
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", _LOOKALIKE["`"])
+    text = _BROADCAST.sub("@\u2060", text)  # a word joiner: "@here" can never be read as a mention
+    chars = list(text)
+    for i, char in enumerate(chars):
+        if char in _FORMATTING and not (char == "_" and 0 < i < len(chars) - 1 and _word(chars[i - 1])
+                                        and _word(chars[i + 1])):
+            chars[i] = _LOOKALIKE[char]
+    return "".join(chars)
+
+
+def _word(char: str) -> bool:
+    return char.isascii() and char.isalnum()
+
+
+def without_query(url: str) -> str:
+    """A URL safe to show: no query string or fragment (a SAS token lives there) and no user info."""
+    bare = url.split("?", 1)[0].split("#", 1)[0]
+    scheme, sep, rest = bare.partition("://")
+    return scheme + sep + rest.split("@", 1)[-1] if sep else bare
+
+
+def mention_user(user_id: str) -> str:
+    """A mention of a Slack user, only when ``user_id`` looks like one; else the escaped text."""
+    return f"<@{user_id}>" if _SLACK_ID.match(user_id) else escape(user_id)
+
+
+def mention_channel(channel_id: str) -> str:
+    """A link to a Slack channel, only when ``channel_id`` looks like one; else the escaped text."""
+    return f"<#{channel_id}>" if _SLACK_ID.match(channel_id) else escape(channel_id)
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, never cutting an entity (``&amp;``) or a token (``<@U1>``) in two."""
+    if len(text) <= limit:
+        return text
+    return _PARTIAL_TAIL.sub("", text[:limit - 1]) + "\u2026"
+
+
+def _mrkdwn(text: str, limit: int) -> dict[str, Any]:
+    """``verbatim``: Slack must not turn bare URLs, ``#channel`` or ``@here`` in the text into live links."""
+    return {"type": "mrkdwn", "text": clip(text, limit) or " ", "verbatim": True}
+
+
 def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+    return {"type": "section", "text": _mrkdwn(text, SECTION_TEXT_LIMIT)}
 
 
 def _fields(pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    return {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"[:2000]} for k, v in pairs[:10]]}
+    return {"type": "section",
+            "fields": [_mrkdwn(f"*{k}*\n{v}", FIELD_TEXT_LIMIT) for k, v in pairs[:MAX_FIELDS]]}
 
 
 def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
+    return {"type": "context", "elements": [_mrkdwn(text, SECTION_TEXT_LIMIT)]}
 
 
 def when(moment: datetime | float | None) -> str:
@@ -90,7 +166,7 @@ def age(moment: datetime | float | None, now: float | None = None) -> str:
 
 def status_label(status: str) -> str:
     key = status.lower()
-    return f"{_STATUS_EMOJI.get(key, ':grey_question:')} {_STATUS_WORDS.get(key, status)}"
+    return f"{_STATUS_EMOJI.get(key, ':grey_question:')} {_STATUS_WORDS.get(key) or escape(status)}"
 
 
 def help_message(problem: str | None = None) -> Message:
@@ -98,7 +174,9 @@ def help_message(problem: str | None = None) -> Message:
     return Message(text=(lead + USAGE).replace("*", ""), blocks=[_section(lead + USAGE)])
 
 
-def error_message(text: str) -> Message:
+def error_message(text: str, detail: object = "") -> Message:
+    """``text`` is the bot's own words; ``detail`` (a stamp's error, say) is outside text and gets escaped."""
+    text = f"{text} {escape(detail)}" if detail else text
     return Message(text=f"Sorry: {text}", blocks=[_section(f":warning: {text}")], ok=False)
 
 
@@ -107,19 +185,19 @@ def not_an_operator(user: str, operators_configured: bool, what: str = "start a 
            if operators_configured else
            "No operator is configured yet: set `AZS_OPERATORS` to a comma-separated list of Slack user IDs "
            "(e.g. `U012ABCDEF`) or `AZS_OPERATOR_GROUP` to a user group ID, and restart the bot.")
-    return error_message(f"<@{user}>, only backup operators may {what}. {how}")
+    return error_message(f"{mention_user(user)}, only backup operators may {what}. {how}")
 
 
 def channel_not_allowed(channel: str) -> Message:
-    return error_message(f"the backup bot is not enabled in <#{channel}>. Ask an operator to add the channel to "
-                         "`AZS_CHANNELS`, or use one where it is enabled.")
+    return error_message(f"the backup bot is not enabled in {mention_channel(channel)}. Ask an operator to add the "
+                         "channel to `AZS_CHANNELS`, or use one where it is enabled.")
 
 
 def audit(entries: list[AuditEntry]) -> Message:
     if not entries:
         return Message(text="The audit trail is empty.", blocks=[_section("The audit trail is empty.")])
-    lines = [f"{when(e.at)} · <@{e.user}> in <#{e.channel}> · {e.stamp} · `{e.action}` → {e.outcome}"
-             for e in entries]
+    lines = [f"{when(e.at)} · {mention_user(e.user)} in {mention_channel(e.channel)} · {escape(e.stamp)} · "
+             f"`{escape(e.action)}` → {escape(e.outcome)}" for e in entries]
     text = "*Audit trail* (latest first)\n" + "\n".join(lines)
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
@@ -127,57 +205,63 @@ def audit(entries: list[AuditEntry]) -> Message:
 def confirmation(stamp: str, region: str, location: BackupLocation, latest: Backup | None,
                  problems: list[str]) -> Message:
     """The ephemeral "start a backup?" card with the pre-flight facts; no button when a check fails."""
-    last = (f"{status_label(latest.status)} `{latest.backup_id}`, {age(latest.created)}" if latest else "none yet")
+    button_value, stamp, region, problems = stamp, escape(stamp), escape(region), [escape(p) for p in problems]
+    last = (f"{status_label(latest.status)} `{escape(latest.backup_id)}`, {age(latest.created)}" if latest
+            else "none yet")
     pairs = [("Stamp", stamp), ("Region", region), ("Last backup", last),
-             ("Free capacity", location.available_capacity or "unknown"),
-             ("Scheduler", _on_off(location.scheduler_enabled)), ("Target", location.path or location.blob_url or "-")]
+             ("Free capacity", escape(location.available_capacity or "unknown")),
+             ("Scheduler", _on_off(location.scheduler_enabled)), ("Target", _target(location, "-"))]
     head = _section(f"*Start an infrastructure backup on {stamp}?* It takes 20-40 minutes and cannot be "
                     "cancelled once started.")
     if problems:
         return Message(text=f"A backup cannot start on {stamp} now: " + " ".join(problems),
                        blocks=[head, _fields(pairs), _section(":no_entry: " + " ".join(problems))], ok=False)
-    button = {"type": "button", "action_id": START_ACTION_ID, "style": "primary", "value": stamp,
+    button = {"type": "button", "action_id": START_ACTION_ID, "style": "primary", "value": button_value[:2000],
               "text": {"type": "plain_text", "text": "Start backup"}}
     return Message(text=f"Start an infrastructure backup on {stamp} ({region})? Last backup: {last}.",
                    blocks=[head, _fields(pairs), {"type": "actions", "elements": [button]}])
 
 
 def starting(stamp: str) -> Message:
-    text = f"Starting a backup on {stamp}..."
+    text = f"Starting a backup on {escape(stamp)}..."
     return Message(text=text, blocks=[_section(f":hourglass: {text}")])
 
 
 def started(job: Job) -> Message:
     """The public announcement in the channel; the completion is threaded under it."""
-    text = (f":arrow_forward: <@{job.requester}> started infrastructure backup `{job.backup_id}` on "
-            f"*{job.stamp}*. I will post the result here when the stamp reports it (usually 20-40 minutes).")
+    text = (f":arrow_forward: {mention_user(job.requester)} started infrastructure backup `{escape(job.backup_id)}` "
+            f"on "
+            f"*{escape(job.stamp)}*. I will post the result here when the stamp reports it (usually 20-40 minutes).")
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
 def already_running(job: Job) -> Message:
     since = job.started_at or job.requested_at
-    what = f"backup `{job.backup_id}`" if job.backup_id else "a backup (still being started)"
-    text = (f"A backup is already running on *{job.stamp}*: {what}, started by <@{job.requester}> at "
-            f"{when(since)} ({age(since)}). Azure Stack Hub runs one backup at a time; nothing new was started.")
+    what = f"backup `{escape(job.backup_id)}`" if job.backup_id else "a backup (still being started)"
+    text = (f"A backup is already running on *{escape(job.stamp)}*: {what}, started by "
+            f"{mention_user(job.requester)} at {when(since)} ({age(since)}). Azure Stack Hub runs one backup at a "
+            "time; nothing new was started.")
     return Message(text=text.replace("*", ""), blocks=[_section(f":no_entry: {text}")])
 
 
 def start_unknown(stamp: str) -> Message:
-    text = (f"The stamp {stamp} did not answer the start request in time. I will check whether the backup "
+    text = (f"The stamp {escape(stamp)} did not answer the start request in time. I will check whether the backup "
             "started and report in this channel either way.")
     return Message(text=text, blocks=[_section(f":hourglass: {text}")])
 
 
 def start_abandoned(job: Job, reason: str) -> Message:
-    text = (f"<@{job.requester}> the backup you asked for on *{job.stamp}* at {when(job.requested_at)} did not "
-            f"start: {reason} Nothing is running; you can try `/azs backup` again.")
+    text = (f"{mention_user(job.requester)} the backup you asked for on *{escape(job.stamp)}* at "
+            f"{when(job.requested_at)} did not start: {escape(reason)} Nothing is running; you can try "
+            "`/azs backup` again.")
     return Message(text=text.replace("*", ""), blocks=[_section(f":x: {text}")])
 
 
 def overdue(job: Job, limit_seconds: float) -> Message:
-    text = (f":alarm_clock: <@{job.requester}> backup `{job.backup_id}` on *{job.stamp}* has been running for more "
-            f"than {human_duration(limit_seconds)} (started {when(job.started_at or job.requested_at)}). Azure Stack "
-            "Hub cannot cancel a backup; check the stamp's alerts. I keep following it and will post the result.")
+    text = (f":alarm_clock: {mention_user(job.requester)} backup `{escape(job.backup_id)}` on "
+            f"*{escape(job.stamp)}* has been running for more than {human_duration(limit_seconds)} (started "
+            f"{when(job.started_at or job.requested_at)}). Azure Stack Hub cannot cancel a backup; check the "
+            "stamp's alerts. I keep following it and will post the result.")
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
@@ -191,27 +275,29 @@ def completion(job: Job, backup: Backup | None, error: str = "") -> Message:
 def _completion(job: Job, backup: Backup | None, error: str) -> Message:
     """The outcome, from ``backupInfo.status``: the evidence an operator keeps."""
     if backup is None:
-        text = (f":x: <@{job.requester}> backup `{job.backup_id}` on *{job.stamp}* failed: "
-                f"{error or 'the stamp reported a failure without details'}")
+        text = (f":x: {mention_user(job.requester)} backup `{escape(job.backup_id)}` on *{escape(job.stamp)}* "
+                f"failed: {escape(error) or 'the stamp reported a failure without details'}")
         return Message(text=text.replace("*", ""), blocks=[_section(text)])
-    return _outcome(f"<@{job.requester}> backup", job.stamp, backup, f"Stamp said: {error}" if error else "")
+    return _outcome(f"{mention_user(job.requester)} backup", job.stamp, backup,
+                    f"Stamp said: {escape(error)}" if error else "")
 
 
 def _outcome(subject: str, stamp: str, backup: Backup, note: str = "") -> Message:
     """How a finished backup reads, whoever started it: headline, facts, failed roles."""
-    status = backup.status.lower()
+    status, stamp = backup.status.lower(), escape(stamp)
     headline = {"succeeded": "succeeded", "partialsucceeded": "only partially succeeded",
-                "failed": "failed"}.get(status, f"ended with status {backup.status}")
-    text = f"{_STATUS_EMOJI.get(status, ':grey_question:')} {subject} `{backup.backup_id}` on *{stamp}* {headline}."
+                "failed": "failed"}.get(status, f"ended with status {escape(backup.status)}")
+    text = (f"{_STATUS_EMOJI.get(status, ':grey_question:')} {subject} `{escape(backup.backup_id)}` on *{stamp}* "
+            f"{headline}.")
     blocks = [_section(text), _fields(_backup_facts(backup))]
-    failed = backup.failed_roles if status != "succeeded" else []
+    failed = [escape(role) for role in backup.failed_roles] if status != "succeeded" else []
     if failed:
         blocks.append(_section(f"*Failed roles ({len(failed)} of {len(backup.roles)}):* " + _role_list(failed)))
     if note:
         blocks.append(_context(note))
-    fallback = (f"{subject} {backup.backup_id} on {stamp} {headline}. Status: {backup.status}. "
+    fallback = (f"{subject} {escape(backup.backup_id)} on {stamp} {headline}. Status: {escape(backup.status)}. "
                 f"Time taken: {time_taken(backup)}."
-                + (f" Failed roles: {', '.join(failed)}." if failed else ""))
+                + (f" Failed roles: {_role_list(failed)}." if failed else ""))
     return Message(text=fallback, blocks=blocks)
 
 
@@ -225,9 +311,9 @@ def _on_off(flag: bool | None) -> str:
 
 
 def _backup_facts(backup: Backup) -> list[tuple[str, str]]:
-    return [("Backup id", f"`{backup.backup_id}`"), ("Status", status_label(backup.status)),
+    return [("Backup id", f"`{escape(backup.backup_id)}`"), ("Status", status_label(backup.status)),
             ("Created", when(backup.created)), ("Time taken", time_taken(backup)),
-            ("Stamp version", backup.stamp_version or "unknown"), ("Kind", _kind(backup)),
+            ("Stamp version", escape(backup.stamp_version or "unknown")), ("Kind", _kind(backup)),
             ("Cloud recovery ready", {True: "yes", False: "no", None: "unknown"}[backup.is_cloud_recovery_ready])]
 
 
@@ -235,16 +321,17 @@ def status(jobs: list[Job], now: float | None = None) -> Message:
     running = [j for j in jobs if j.backup_id or j.state.value == "starting"]
     if not running:
         return Message(text="No backup is running.", blocks=[_section("No backup started from Slack is running.")])
-    lines = [f"• *{j.stamp}*: `{j.backup_id or 'starting'}` by <@{j.requester}>, running for "
-             f"{human_duration((now or time.time()) - (j.started_at or j.requested_at))}" for j in running]
+    lines = [f"• *{escape(j.stamp)}*: `{escape(j.backup_id or 'starting')}` by {mention_user(j.requester)}, "
+             f"running for {human_duration((now or time.time()) - (j.started_at or j.requested_at))}" for j in running]
     text = "*Running backups*\n" + "\n".join(lines)
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
 def backup_list(stamp: str, backups: list[Backup]) -> Message:
+    stamp = escape(stamp)
     if not backups:
         return Message(text=f"No backups on {stamp} yet.", blocks=[_section(f"No backups on *{stamp}* yet.")])
-    lines = [f"{status_label(b.status)} `{b.backup_id}` · {when(b.created)} · "
+    lines = [f"{status_label(b.status)} `{escape(b.backup_id)}` · {when(b.created)} · "
              f"{time_taken(b)} · {_kind(b)}" for b in backups[:MAX_BACKUPS_LISTED]]
     text = f"*Latest backups on {stamp}* (newest first)\n" + "\n".join(lines)
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
@@ -264,55 +351,65 @@ def _kind(backup: Backup) -> str:
 
 
 def backup_detail(stamp: str, backup: Backup) -> Message:
-    roles = "\n".join(f"{status_label(r.status)} {r.role}" for r in backup.roles[:MAX_ROLES_SHOWN]) or "none listed"
-    blocks = [_section(f"*Backup `{backup.backup_id}` on {stamp}*"), _fields(_backup_facts(backup)),
+    stamp = escape(stamp)
+    roles = "\n".join(f"{status_label(r.status)} {escape(r.role)}" for r in backup.roles[:MAX_ROLES_SHOWN])
+    roles = roles or "none listed"
+    blocks = [_section(f"*Backup `{escape(backup.backup_id)}` on {stamp}*"), _fields(_backup_facts(backup)),
               _section(f"*Roles*\n{roles}")]
     if backup.encryption_cert_thumbprint:
-        blocks.append(_context(f"Encryption certificate thumbprint: {backup.encryption_cert_thumbprint}"))
-    return Message(text=f"Backup {backup.backup_id} on {stamp}: {backup.status}", blocks=blocks)
+        blocks.append(_context(f"Encryption certificate thumbprint: {escape(backup.encryption_cert_thumbprint)}"))
+    return Message(text=f"Backup {escape(backup.backup_id)} on {stamp}: {escape(backup.status)}", blocks=blocks)
+
+
+def _target(location: BackupLocation, missing: str) -> str:
+    """The share path, or the blob container without its query string (a SAS token must not reach Slack)."""
+    return escape(location.path or (without_query(location.blob_url) if location.blob_url else missing))
 
 
 def config(stamp: str, location: BackupLocation) -> Message:
-    pairs = [("Target", location.path or location.blob_url or "not configured"),
+    stamp = escape(stamp)
+    pairs = [("Target", _target(location, "not configured")),
              ("Scheduler", _on_off(location.scheduler_enabled)),
              ("Frequency", f"every {location.frequency_hours} h" if location.frequency_hours else "unknown"),
              ("Retention", f"{location.retention_days} days" if location.retention_days else "unknown"),
-             ("Free capacity", location.available_capacity or "unknown"),
+             ("Free capacity", escape(location.available_capacity or "unknown")),
              ("Next backup", when(location.next_backup)), ("Last backup", when(location.last_backup)),
-             ("Encryption certificate", location.encryption_cert_thumbprint or "none")]
+             ("Encryption certificate", escape(location.encryption_cert_thumbprint or "none"))]
     return Message(text=f"Backup configuration of {stamp}",
                    blocks=[_section(f"*Backup configuration of {stamp}*"), _fields(pairs)])
 
 
 def unknown_stamp(name: str, known: list[str]) -> Message:
-    return error_message(f"there is no stamp `{name}`. Known stamps: {', '.join(f'`{k}`' for k in known)}.")
+    return error_message(f"there is no stamp `{escape(name)}`. Known stamps: "
+                         f"{', '.join(f'`{escape(k)}`' for k in known)}.")
 
 
 def stamps(names: list[str], default: str) -> Message:
-    lines = [f"• `{n}`" + (" (this channel's default)" if n == default else "") for n in names]
-    text = "*Stamps*\n" + "\n".join(lines) + "\nUse `/azs backup <stamp> ...` for another, or " \
-        "`/azs stamps use <stamp>` to change this channel's default."
+    lines = [f"• `{escape(n)}`" + (" (this channel's default)" if n == default else "") for n in names]
+    text = "*Stamps*\n" + "\n".join(lines) + "\nUse `/azs backup &lt;stamp&gt; ...` for another, or " \
+        "`/azs stamps use &lt;stamp&gt;` to change this channel's default."
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
 def stamp_chosen(channel: str, stamp: str) -> Message:
-    text = f"<#{channel}> now uses *{stamp}* when a command names no stamp."
+    text = f"{mention_channel(channel)} now uses *{escape(stamp)}* when a command names no stamp."
     return Message(text=text.replace("*", ""), blocks=[_section(f":white_check_mark: {text}")])
 
 
 def threads_set(channel: str, on: bool) -> Message:
     where = "replies in the thread of each announcement (also sent to the channel)" if on else \
         "new messages in the channel"
-    text = f"Outcomes in <#{channel}> will be {where}."
+    text = f"Outcomes in {mention_channel(channel)} will be {where}."
     return Message(text=text, blocks=[_section(f":white_check_mark: {text}")])
 
 
 def watch_set(channel: str, stamp: str, mode: str) -> Message:
-    text = {"all": f"<#{channel}> will hear about every backup that ends on *{stamp}* from now on, scheduled "
+    where, stamp = mention_channel(channel), escape(stamp)
+    text = {"all": f"{where} will hear about every backup that ends on *{stamp}* from now on, scheduled "
                    "ones included, and about overdue backups.",
-            "failures": f"<#{channel}> will hear about failed and partial backups on *{stamp}* from now on, "
+            "failures": f"{where} will hear about failed and partial backups on *{stamp}* from now on, "
                         "and about overdue backups.",
-            "off": f"<#{channel}> no longer watches *{stamp}*."}[mode]
+            "off": f"{where} no longer watches *{stamp}*."}[mode]
     return Message(text=text.replace("*", ""), blocks=[_section(f":eyes: {text}")])
 
 
@@ -322,10 +419,10 @@ def watched_backup(stamp: str, backup: Backup) -> Message:
 
 
 def stale_backups(stamp: str, newest: Backup | None, limit_hours: float, reason: str) -> Message:
-    last = (f"the newest successful backup is `{newest.backup_id}` from {when(newest.created)} "
+    last = (f"the newest successful backup is `{escape(newest.backup_id)}` from {when(newest.created)} "
             f"({age(newest.created)})" if newest else "there is no successful backup at all")
-    text = (f":rotating_light: *{stamp}* is overdue for a good backup: {last}, more than "
-            f"{human_duration(limit_hours * 3600)} ({reason}). Check the stamp's backup alerts and "
+    text = (f":rotating_light: *{escape(stamp)}* is overdue for a good backup: {last}, more than "
+            f"{human_duration(limit_hours * 3600)} ({escape(reason)}). Check the stamp's backup alerts and "
             "`/azs backup config`.")
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
@@ -333,10 +430,10 @@ def stale_backups(stamp: str, newest: Backup | None, limit_hours: float, reason:
 def cancel_impossible(stamp: str, running: Job | None, stamp_running: Backup | None) -> Message:
     if running is not None:
         since = running.started_at or running.requested_at
-        what = (f"The running backup is `{running.backup_id or 'starting'}`, started by <@{running.requester}> at "
-                f"{when(since)} ({age(since)}).")
+        what = (f"The running backup is `{escape(running.backup_id or 'starting')}`, started by "
+                f"{mention_user(running.requester)} at {when(since)} ({age(since)}).")
     elif stamp_running is not None:
-        what = f"The stamp reports backup `{stamp_running.backup_id}` as {stamp_running.status}."
+        what = f"The stamp reports backup `{escape(stamp_running.backup_id)}` as {escape(stamp_running.status)}."
     else:
         what = "No backup is running now."
     text = (f"Azure Stack Hub cannot cancel, pause or stop an infrastructure backup once it has started; "
@@ -345,14 +442,14 @@ def cancel_impossible(stamp: str, running: Job | None, stamp_running: Backup | N
 
 
 def preflight_refused(stamp: str, reasons: list[str]) -> Message:
-    return error_message(f"I did not start a backup on {stamp}: " + " ".join(reasons))
+    return error_message(f"I did not start a backup on {escape(stamp)}:", " ".join(reasons))
 
 
 def progress(job: Job, now: float | None = None) -> Message:
     """The announcement, edited while the backup runs."""
     elapsed = human_duration((now or time.time()) - (job.started_at or job.requested_at))
-    text = (f":hourglass_flowing_sand: <@{job.requester}> started infrastructure backup `{job.backup_id}` on "
-            f"*{job.stamp}*: running for {elapsed} (usually 20-40 minutes).")
+    text = (f":hourglass_flowing_sand: {mention_user(job.requester)} started infrastructure backup "
+            f"`{escape(job.backup_id)}` on *{escape(job.stamp)}*: running for {elapsed} (usually 20-40 minutes).")
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
@@ -360,33 +457,44 @@ def announcement_final(job: Job, backup: Backup | None, error: str) -> Message:
     """The announcement's last edit: the result in one line."""
     status = backup.status if backup else "Failed"
     taken = time_taken(backup) if backup else "unknown"
-    text = (f"{status_label(status)}: backup `{job.backup_id}` on *{job.stamp}*, started by <@{job.requester}>. "
-            f"Time taken: {taken}." + (f" {error}" if error and not backup else ""))
+    text = (f"{status_label(status)}: backup `{escape(job.backup_id)}` on *{escape(job.stamp)}*, started by "
+            f"{mention_user(job.requester)}. Time taken: {taken}."
+            + (f" {escape(error)}" if error and not backup else ""))
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
 def home(stamp_views: list[tuple[str, Message]]) -> dict[str, Any]:
     """The App Home tab: one section per stamp."""
-    title = {"type": "plain_text", "text": "Infrastructure backups"}
+    title = {"type": "plain_text", "text": clip("Infrastructure backups", HEADER_TEXT_LIMIT)}
     blocks: list[dict[str, Any]] = [{"type": "header", "text": title}]
     for _stamp, view in stamp_views:
         blocks += [{"type": "divider"}, *view.blocks]
     blocks.append(_context(f"Refreshed {when(time.time())}. Use `/azs help` in a channel for commands."))
-    return {"type": "home", "blocks": blocks[:100]}
+    return {"type": "home", "blocks": blocks[:MAX_BLOCKS_HOME]}
+
+
+def home_restricted() -> dict[str, Any]:
+    """App Home for someone who may not read stamp details (``AZS_CHANNELS`` is set and they are no operator)."""
+    title = {"type": "plain_text", "text": "Infrastructure backups"}
+    text = ("Backup details are shown here to backup operators only. Use `/azs backup status` in a channel where "
+            "the bot is enabled.")
+    return {"type": "home", "blocks": [{"type": "header", "text": title}, _section(text)]}
 
 
 def home_stamp(stamp: str, location: BackupLocation | None, latest: Backup | None, running: Job | None,
                problem: str | None = None) -> Message:
+    stamp = escape(stamp)
     if problem:
+        problem = escape(problem)
         return Message(text=f"{stamp}: {problem}", blocks=[_section(f"*{stamp}*\n:warning: {problem}")])
     last = (f"{status_label(latest.status)}, {age(latest.created)}, took {time_taken(latest)}"
             if latest else "none yet")
-    now_running = (f"`{running.backup_id or 'starting'}` by <@{running.requester}>, running for "
+    now_running = (f"`{escape(running.backup_id or 'starting')}` by {mention_user(running.requester)}, running for "
                    f"{human_duration(time.time() - (running.started_at or running.requested_at))}"
                    if running else "none")
     assert location is not None
     pairs = [("Last backup", last), ("Running", now_running), ("Scheduler", _on_off(location.scheduler_enabled)),
              ("Frequency", f"every {location.frequency_hours} h" if location.frequency_hours else "unknown"),
              ("Retention", f"{location.retention_days} days" if location.retention_days else "unknown"),
-             ("Free capacity", location.available_capacity or "unknown")]
+             ("Free capacity", escape(location.available_capacity or "unknown"))]
     return Message(text=f"{stamp}: last backup {last}", blocks=[_section(f"*{stamp}*"), _fields(pairs)])

@@ -109,6 +109,14 @@ def backup_id_from(value: str) -> str:
     return value.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
 
 
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def is_backup_id(value: str) -> bool:
+    """True for a GUID: the only backup id allowed into an ARM URL, a Redis key or a message."""
+    return bool(_GUID.match(value))
+
+
 @dataclass(frozen=True)
 class RoleStatus:
     role: str

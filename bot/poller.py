@@ -23,7 +23,7 @@ from bot.arm import ArmClient, StampError, retry_after_seconds
 from bot.jobs import Claim, Job, JobState, JobStore
 from bot.lro import STRATEGIES, BackupResourcePolling, LocationPolling, PollResult
 from bot.metrics import JOBS_IN_FLIGHT, POLLS, REPORT_LAG
-from bot.models import Backup
+from bot.models import Backup, is_backup_id
 from bot.probes import Heartbeat
 from bot.slack import PostFailed, SlackPoster
 from bot.watch import Watcher
@@ -212,7 +212,7 @@ class Poller:
             self.store.update(claim, next_due=time.time() + MAX_RETRY_DELAY)
             return
         try:
-            backups = client.list_backups()
+            backups = [b for b in client.list_backups() if is_backup_id(b.backup_id)]  # ids go into ARM URLs
         except StampError as exc:
             self._poll_failed(claim, exc)
             return

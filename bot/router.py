@@ -7,22 +7,27 @@ answered here.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 
-from bot import messages
+from bot import audit, messages
+from bot.access import PerUserLimit
 from bot.backups import BackupService
 from bot.commands import Action, Command
 from bot.messages import Message
 
 log = logging.getLogger(__name__)
 
+HOME_OPEN_SECONDS = 10.0
+"""One App Home refresh per user per this many seconds per process; Slack keeps showing the last one."""
+
 
 @dataclass
 class Router:
     services: dict[str, BackupService]
     """By stamp name, in configuration order: the first is the default."""
+    home_opens: PerUserLimit = field(default_factory=lambda: PerUserLimit(HOME_OPEN_SECONDS))
 
     @property
     def first(self) -> BackupService:
@@ -46,14 +51,22 @@ class Router:
             return self._stamps_command(command, user, channel)
         service = self.stamp_for(command.stamp, channel)
         if service is None:
-            return messages.unknown_stamp(command.stamp or "", list(self.services))
+            return self._unknown_stamp(command.stamp or "", command.action.value, user, channel)
         return service.command(command, user, channel)
 
     def start_clicked(self, stamp: str, user: str, channel: str) -> Message:
         service = self._lookup(stamp) if stamp else self.first
         if service is None:
-            return messages.unknown_stamp(stamp, list(self.services))
+            return self._unknown_stamp(stamp, "start-click", user, channel)
         return service.start_clicked(user, channel)
+
+    def _unknown_stamp(self, name: str, action: str, user: str, channel: str) -> Message:
+        """The stamp names are only for those allowed the command: authorise first, and audit either way."""
+        action_checked = Action.START.value if action == "start-click" else action
+        message = self.first.authorise(action_checked, user, channel) or messages.unknown_stamp(
+            name, list(self.services))
+        self.first.audit_log.record(audit.entry(user, channel, name, action, "refused or failed"))
+        return message
 
     def _stamps_command(self, command: Command, user: str, channel: str) -> Message:
         first = self.first
@@ -73,5 +86,11 @@ class Router:
         first.record(user, channel, command.action.value, message)
         return message
 
-    def home(self) -> dict[str, object]:
+    def home(self, user: str) -> dict[str, object] | None:
+        """The App Home view for ``user``; ``None`` when they opened it too often (publish nothing)."""
+        if not self.home_opens.allow(user):
+            return None
+        if not self.first.access.may_read_home(user):
+            self.first.audit_log.record(audit.entry(user, "", "*", "home", "refused or failed"))
+            return messages.home_restricted()
         return messages.home([(name, service.home_section()) for name, service in self.services.items()])

@@ -67,6 +67,8 @@ class Settings:
     max_backup_age_hours: float = 48.0
     progress_interval: float = 60.0
     work_threads: int = 1
+    job_retention_days: float = 30.0
+    operator_group_max_age: float = 900.0
 
     @property
     def stamp(self) -> StampSettings:
@@ -230,4 +232,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         max_backup_age_hours=_float(env, "AZS_MAX_BACKUP_AGE_HOURS", 48.0, 1.0),
         progress_interval=_float(env, "AZS_PROGRESS_INTERVAL", 60.0, 1.0),
         work_threads=_int(env, "AZS_WORK_THREADS", 1, 1),
+        job_retention_days=_float(env, "AZS_JOB_RETENTION_DAYS", 30.0, 1.0),
+        operator_group_max_age=_float(env, "AZS_OPERATOR_GROUP_MAX_AGE", 900.0, 1.0),
     )

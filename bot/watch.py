@@ -18,7 +18,7 @@ import redis
 from bot import keys, messages
 from bot.arm import ArmClient, StampError
 from bot.jobs import JobStore
-from bot.models import Backup, BackupLocation
+from bot.models import Backup, BackupLocation, is_backup_id
 from bot.slack import PostFailed, SlackPoster
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class WatchStore:
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
+        self._converted: set[str] = set()
 
     def subscribe(self, stamp: str, channel: str, mode: str) -> None:
         if mode == "off":
@@ -66,15 +67,37 @@ class WatchStore:
         return bool(self.redis.set(keys.watch_turn_key(stamp), "1", nx=True, px=int(interval * 1000)))
 
     def announced(self, stamp: str, backup_id: str, channels: list[str]) -> list[bool]:
+        key = self._announced_key(stamp)
         members = [f"{backup_id} {c}" for c in channels]
-        return [bool(x) for x in self.redis.smismember(keys.watch_announced_key(stamp), members)]
+        return [score is not None for score in self.redis.zmscore(key, members)]
 
     def mark_announced(self, stamp: str, backup_id: str, channel: str) -> None:
-        """Remembered for longer than the stamp keeps backups (retention is at most 14 days)."""
+        """Each pair is remembered for longer than the stamp keeps backups (retention is at most 14 days).
+
+        A sorted set scored by when the pair was announced, so each entry ages out on its own; a plain
+        set with a key TTL renewed on every add would never shrink while the stamp is watched.
+        """
+        key, now = self._announced_key(stamp), time.time()
         with self.redis.pipeline() as pipe:
-            pipe.sadd(keys.watch_announced_key(stamp), f"{backup_id} {channel}")
-            pipe.expire(keys.watch_announced_key(stamp), ANNOUNCED_MEMORY_SECONDS)
+            pipe.zadd(key, {f"{backup_id} {channel}": now})
+            pipe.zremrangebyscore(key, "-inf", now - ANNOUNCED_MEMORY_SECONDS)
+            pipe.expire(key, ANNOUNCED_MEMORY_SECONDS)
             pipe.execute()
+
+    def _announced_key(self, stamp: str) -> str:
+        """The key, once converted from the plain set earlier versions kept (its pairs count as announced now)."""
+        key = keys.watch_announced_key(stamp)
+        if stamp not in self._converted:
+            if _text(self.redis.type(key)) == "set":
+                members = [_text(m) for m in self.redis.smembers(key)]
+                with self.redis.pipeline() as pipe:
+                    pipe.delete(key)
+                    if members:
+                        pipe.zadd(key, dict.fromkeys(members, time.time()))
+                        pipe.expire(key, ANNOUNCED_MEMORY_SECONDS)
+                    pipe.execute()
+            self._converted.add(stamp)
+        return key
 
     def stale_alert_due(self, stamp: str) -> bool:
         """True at most once a day while the stamp stays overdue."""
@@ -108,7 +131,7 @@ class Watcher:
                 log.warning("watch: cannot read backups of %s: %s", stamp, exc)
 
     def _announce_ended(self, stamp: str, backups: list[Backup], subs: list[Subscription]) -> None:
-        for backup in (b for b in reversed(backups) if b.is_terminal):
+        for backup in (b for b in reversed(backups) if b.is_terminal and is_backup_id(b.backup_id)):
             wanting = [s for s in subs if s.wants(backup)]
             if not wanting:
                 continue

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def build_poller(settings: Settings) -> Poller:
     # Few attempts per poll: the poller reschedules failures itself instead of sleeping on them.
     clients = {stamp.name: ArmClient(stamp, max_attempts=2, max_backoff=5.0) for stamp in settings.stamps}
-    store = JobStore(make_redis(settings))
+    store = JobStore(make_redis(settings), retention_seconds=settings.job_retention_days * 86_400)
     poster = SlackPoster(make_web_client(settings), Health(store.redis))
     watcher = Watcher(WatchStore(store.redis), store, clients, poster, interval=settings.watch_interval,
                       max_age_hours=settings.max_backup_age_hours)

@@ -1,20 +1,63 @@
-"""The README's first command: the demo runs the whole product and reports a backup."""
+"""The README's first command: the demo runs the whole product and reports a backup, and stays sealed.
+
+Finding 6 of issue 11: run on a production host, the demo used ``REDIS_URL`` and marked a real finished
+job as notified. Here the environment points at a "production" Redis holding such a job, plus Slack and
+stamp settings; the demo must run on its own and leave that Redis exactly as it was, never connected to.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from typing import Any
 
-from bot.localrun import PROJECT_ROOT
+import pytest
+import redis
+
+from bot.jobs import Job, JobState
+from bot.localrun import PROJECT_ROOT, RedisServer
 
 
-def test_demo_reports_an_on_demand_and_a_failed_scheduled_backup() -> None:
+@pytest.fixture
+def production() -> Iterator[redis.Redis]:
+    server = RedisServer()
+    server.start()
+    client = redis.Redis.from_url(server.url)
+    job = Job(job_id="prodjob1", stamp="demo-stamp", requester="UREAL", channel="CPROD", state=JobState.FINISHED,
+              backup_id="0f8fad5b-d9cb-469f-a165-70867728950e", started_at=time.time() - 60, finished_at=time.time())
+    client.hset(f"azs:job:{job.job_id}", mapping=job.to_mapping())
+    client.sadd("azs:jobs:active", job.job_id)
+    client.zadd("azs:due", {job.job_id: time.time()})
+    client.set("azs:stamp:demo-stamp:active", job.job_id)
+    yield client
+    client.close()
+    server.stop()
+
+
+def snapshot(client: redis.Redis) -> tuple[dict[Any, Any], int]:
+    """Every key's serialised value, and how many connections the server has ever accepted (this one included)."""
+    values = {key: client.dump(key) for key in client.keys("*")}
+    return values, int(client.info("stats")["total_connections_received"])
+
+
+def test_demo_reports_a_backup_and_leaves_a_production_redis_untouched(production: redis.Redis) -> None:
+    before, connections = snapshot(production)
+    url = str(production.connection_pool.connection_kwargs["port"])
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZS_", "SLACK_", "REDIS_URL"))}
+    env.update({"REDIS_URL": f"redis://127.0.0.1:{url}/0", "SLACK_API_URL": "http://127.0.0.1:9/api/",
+                "SLACK_BOT_TOKEN": "xoxb-production-looking", "AZS_STAMP_NAME": "demo-stamp",
+                "AZS_OPERATORS": "UREAL", "AZS_ARM_ENDPOINT": "https://127.0.0.1:9"})
     result = subprocess.run([sys.executable, "-m", "bot.cli", "demo", "--backup-seconds", "2"], env=env,
                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     for expected in ("/azs backup", "[ Start backup ]", "started infrastructure backup", "succeeded.",
-                     "21m 15s", "Reported", "Scheduled backup", "failed.", "Failed roles"):
+                     "21m 15s", "Reported", "Scheduled backup", "failed.", "Failed roles", "spawned redis-server"):
         assert expected in out
+    production.connection_pool.disconnect()
+    after, connections_after = snapshot(production)
+    assert after == before
+    assert connections_after == connections + 1  # only this test's own second look

@@ -17,4 +17,10 @@ def app_home_opened(event: dict[str, Any], client: WebClient, context: BoltConte
         return
     router: Router = context["router"]
     user = str(event.get("user", ""))
-    later(context, logger, "publish the App Home tab", lambda: client.views_publish(user_id=user, view=router.home()))
+
+    def publish() -> None:
+        view = router.home(user)
+        if view is not None:
+            client.views_publish(user_id=user, view=view)
+
+    later(context, logger, "publish the App Home tab", publish)

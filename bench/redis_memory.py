@@ -1,0 +1,96 @@
+"""Redis memory per finished job and per announced watch pair, and what retention bounds it to.
+
+    .venv/bin/python -m bench.redis_memory            # 500 jobs, 2,000 pairs (a few seconds)
+    .venv/bin/python -m bench.redis_memory --jobs 5000
+
+Spawns its own redis-server, finishes jobs through the real JobStore path (reserve, mark running, claim,
+fenced update to notified, with a 23-role result as the simulator reports it) and marks watch pairs with
+the real WatchStore; reads ``used_memory`` before and after each. Prints the table; writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as `python bench/redis_memory.py`: make `bench` and `bot` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import redis
+
+from bench.common import Section
+from bot.jobs import DEFAULT_RETENTION_SECONDS, Job, JobState, JobStore
+from bot.localrun import RedisServer
+from bot.models import Backup, RoleStatus
+from bot.simulator import ROLES
+from bot.watch import WatchStore
+
+BACKUPS_PER_DAY = 2  # a 12-hour scheduler, the recorded stamps' default
+
+
+def used_memory(client: redis.Redis) -> int:
+    return int(client.info("memory")["used_memory"])
+
+
+def finish_jobs(store: JobStore, count: int) -> None:
+    result = Backup(backup_id=str(uuid.uuid4()), status="Succeeded", time_taken_seconds=1275.0,
+                    time_taken_raw="PT21M15.0081024S", stamp_version="1.2108.0.32", is_automatic=False,
+                    encryption_cert_thumbprint="7C2E9A41F05B3D86E1A4C9270B5F8D3E6A1C4B97",
+                    roles=tuple(RoleStatus(r, "Succeeded") for r in ROLES), size_kb=1_048_576)
+    for _ in range(count):
+        job = Job(job_id=Job.new_id(), stamp="bench", requester="U012ABCDEF", channel="C012ABCDEF")
+        store.reserve(job, reconcile_after=300.0)
+        job.backup_id, job.started_at, job.strategy = str(uuid.uuid4()), time.time(), "azure-async-operation"
+        job.poll_url = f"https://adminmanagement.local.azurestack.external/operationResults/{job.backup_id}"
+        store.mark_running(job, due_at=time.time())
+        claim = store.claim(job.job_id, ttl=60.0)
+        assert claim is not None
+        store.update(claim, done=True, state=JobState.NOTIFIED, notified_ts="1700000000.000100",
+                     result=json.dumps(result.to_dict()), finished_at=time.time())
+
+
+def measure(jobs: int, pairs: int) -> Section:
+    server = RedisServer()
+    server.start()
+    try:
+        client = redis.Redis.from_url(server.url)
+        store, watches = JobStore(client), WatchStore(client)
+        base = used_memory(client)
+        finish_jobs(store, jobs)
+        after_jobs = used_memory(client)
+        for i in range(pairs):
+            watches.mark_announced("bench", str(uuid.uuid4()), f"C{i % 20:09d}")
+        after_pairs = used_memory(client)
+        expiring = sum(1 for key in client.scan_iter("azs:job:*") if client.ttl(key) > 0)
+    finally:
+        server.stop()
+    per_job, per_pair = (after_jobs - base) / jobs, (after_pairs - after_jobs) / pairs
+    days = DEFAULT_RETENTION_SECONDS / 86_400
+    section = Section("Redis memory per finished job", ["item", "n", "bytes each", "bounded to (default retention)"])
+    section.rows.append(["finished job (hash + history)", str(jobs), f"{per_job:,.0f}",
+                         f"{per_job * BACKUPS_PER_DAY * days / 1024:,.0f} KiB per stamp"])
+    section.rows.append(["announced watch pair", str(pairs), f"{per_pair:,.0f}",
+                         f"{per_pair * BACKUPS_PER_DAY * days / 1024:,.0f} KiB per watching channel and stamp"])
+    section.notes += [
+        f"{expiring} of {jobs} finished job hashes carry a TTL (AZS_JOB_RETENTION_DAYS, default {days:.0f} days).",
+        f"'bounded to': {BACKUPS_PER_DAY} backups a day kept {days:.0f} days; before issue 11 job hashes never "
+        "expired and the announced set's TTL was renewed on every add, so both grew without end.",
+        "used_memory deltas from INFO on a private redis-server; allocator rounding makes small runs noisy."]
+    return section
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=500)
+    parser.add_argument("--pairs", type=int, default=2000)
+    args = parser.parse_args(argv)
+    print(measure(args.jobs, args.pairs).text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
