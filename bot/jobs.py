@@ -26,6 +26,7 @@ from redis.client import Pipeline
 
 from bot import keys
 from bot.models import Backup
+from bot.redis_client import wait_for_replica
 
 HISTORY_LENGTH = 50
 T = TypeVar("T")
@@ -170,7 +171,10 @@ class JobStore:
             pipe.zadd(keys.due_key(), {job.job_id: job.requested_at + reconcile_after})
             return None
 
-        return self._transaction(attempt, lock)
+        holder = self._transaction(attempt, lock)
+        if holder is None:
+            wait_for_replica(self.redis)  # the start must outlive a failover before createBackup is sent
+        return holder
 
     def mark_running(self, job: Job, *, due_at: float) -> bool:
         """Record the operation to follow and hand the job to the poller.
@@ -285,4 +289,7 @@ class JobStore:
                 "1" if done else "", "1" if keep_lease else "", expect_state.value if expect_state else "", *flat]
         job_keys = [keys.job_key(job.job_id), keys.lease_key(job.job_id), keys.due_key(),
                     keys.active_jobs_key(), keys.stamp_lock_key(job.stamp), keys.history_key(job.stamp)]
-        return bool(self._fenced_update(keys=job_keys, args=args))
+        applied = bool(self._fenced_update(keys=job_keys, args=args))
+        if applied and changes.keys() & {"state", "post_attempts"}:
+            wait_for_replica(self.redis)  # an outcome, or a post about to be tried, must outlive a failover
+        return applied
