@@ -20,9 +20,10 @@ import redis
 
 from bot import messages
 from bot.arm import ArmClient, StampError, retry_after_seconds
+from bot.health import COMPONENTS
 from bot.jobs import Claim, Job, JobState, JobStore
 from bot.lro import STRATEGIES, BackupResourcePolling, LocationPolling, PollResult
-from bot.metrics import JOBS_IN_FLIGHT, POLLS, REPORT_LAG
+from bot.metrics import POLLS, REPORT_LAG, record_jobs, record_problems
 from bot.models import Backup
 from bot.probes import Heartbeat
 from bot.slack import PostFailed, SlackPoster
@@ -94,8 +95,8 @@ class Poller:
     def _housekeeping(self) -> None:
         """Every few seconds, not per job: notice an emptied Redis, refresh the in-flight gauge."""
         if self.poster.health is not None:
-            self.poster.health.check_epoch()
-        JOBS_IN_FLIGHT.set(self.store.count_active())
+            record_problems(self.poster.health.problems(), COMPONENTS)  # problems() checks the epoch too
+        record_jobs(self.store.active_jobs())
 
     def _watch(self, stop: threading.Event) -> None:
         """Watched stamps on their own thread: a slow stamp list must not delay anyone's outcome."""
