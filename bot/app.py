@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import redis
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
@@ -22,16 +21,11 @@ from bot.backups import BackupService
 from bot.channels import ChannelPrefs
 from bot.health import Health
 from bot.jobs import JobStore
+from bot.redis_client import make_redis as make_redis  # re-exported: callers import it from here
 from bot.router import Router
 from bot.settings import Settings, StampSettings
 from bot.slack import SlackPoster, make_web_client
 from bot.watch import WatchStore
-
-
-def make_redis(settings: Settings) -> redis.Redis:
-    """Short timeouts, so a Redis outage turns into a clear reply well inside Slack's 3 s."""
-    return redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1.0, socket_timeout=2.0,
-                                health_check_interval=15, retry_on_timeout=False)
 
 
 def make_router(settings: Settings, client: WebClient | None = None) -> Router:

@@ -26,6 +26,7 @@ from redis.client import Pipeline
 
 from bot import keys
 from bot.models import Backup
+from bot.redis_client import wait_for_replica
 
 HISTORY_LENGTH = 50
 DEFAULT_RETENTION_SECONDS = 30 * 86_400
@@ -173,7 +174,10 @@ class JobStore:
             pipe.zadd(keys.due_key(), {job.job_id: job.requested_at + reconcile_after})
             return None
 
-        return self._transaction(attempt, lock)
+        holder = self._transaction(attempt, lock)
+        if holder is None:
+            wait_for_replica(self.redis)  # the start must outlive a failover before createBackup is sent
+        return holder
 
     def mark_running(self, job: Job, *, due_at: float) -> bool:
         """Record the operation to follow and hand the job to the poller.
@@ -301,4 +305,6 @@ class JobStore:
         applied = bool(self._fenced_update(keys=job_keys, args=args))
         if applied and done:
             self.redis.expire(keys.job_key(job.job_id), int(self.retention_seconds))
+        if applied and changes.keys() & {"state", "post_attempts"}:
+            wait_for_replica(self.redis)  # an outcome, or a post about to be tried, must outlive a failover
         return applied

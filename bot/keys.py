@@ -73,3 +73,8 @@ def watch_turn_key(stamp: str) -> str:
 def stale_alert_key(stamp: str) -> str:
     """Expiring key: an "overdue backups" alert was sent for ``stamp`` within the last day."""
     return f"{PREFIX}:stamp:{stamp}:watch:stale-alert"
+
+
+def replica_ack_key() -> str:
+    """Counter written just before ``WAIT``, so the wait covers every earlier write (see :mod:`bot.redis_client`)."""
+    return f"{PREFIX}:replica-ack"

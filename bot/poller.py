@@ -20,9 +20,10 @@ import redis
 
 from bot import messages
 from bot.arm import ArmClient, StampError, retry_after_seconds
+from bot.health import COMPONENTS
 from bot.jobs import Claim, Job, JobState, JobStore
 from bot.lro import STRATEGIES, BackupResourcePolling, LocationPolling, PollResult
-from bot.metrics import JOBS_IN_FLIGHT, POLLS, REPORT_LAG
+from bot.metrics import POLLS, REPORT_LAG, record_jobs, record_problems
 from bot.models import Backup, is_backup_id
 from bot.probes import Heartbeat
 from bot.slack import PostFailed, SlackPoster
@@ -100,11 +101,12 @@ class Poller:
         """Every few seconds, not per job: notice an emptied Redis, refresh the in-flight gauge, and
         look at every running job whether or not it is due (see :meth:`check_running_jobs`)."""
         if self.poster.health is not None:
-            self.poster.health.check_epoch()
-        JOBS_IN_FLIGHT.set(self.store.count_active())
-        self.check_running_jobs()
+            record_problems(self.poster.health.problems(), COMPONENTS)  # problems() checks the epoch too
+        jobs = self.store.active_jobs()
+        record_jobs(jobs)
+        self.check_running_jobs(jobs)
 
-    def check_running_jobs(self) -> None:
+    def check_running_jobs(self, jobs: list[Job] | None = None) -> None:
         """Overdue detection that does not wait for a poll, and a ceiling on how far off a poll may be.
 
         A job parked far in the future (a huge ``Retry-After`` from an older worker, or the first poll
@@ -112,7 +114,7 @@ class Poller:
         past ``backup_timeout`` is reported once, here, even if it is not due.
         """
         now = self.clock()
-        for job in self.store.active_jobs():
+        for job in self.store.active_jobs() if jobs is None else jobs:
             if job.state != JobState.RUNNING:
                 continue
             due_at = self.store.due_at(job.job_id)

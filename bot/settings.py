@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+from bot.redis_client import RedisUrlError, check_url, url_password
+
 DEFAULT_API_VERSION = "2018-09-01"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
@@ -44,7 +46,7 @@ class StampSettings:
 class Settings:
     """Everything a process needs; secrets are excluded from ``repr`` so they never reach a log."""
 
-    redis_url: str
+    redis_url: str = field(repr=False)
     stamps: tuple[StampSettings, ...]
     slack_bot_token: str = field(default="", repr=False)
     slack_signing_secret: str = field(default="", repr=False)
@@ -69,6 +71,8 @@ class Settings:
     work_threads: int = 1
     job_retention_days: float = 30.0
     operator_group_max_age: float = 900.0
+    redis_ca_bundle: str | None = None
+    """CA bundle that ``rediss://`` servers and sentinels are checked against (``REDIS_CA_BUNDLE``)."""
 
     @property
     def stamp(self) -> StampSettings:
@@ -78,7 +82,7 @@ class Settings:
     def secrets(self) -> list[str]:
         """Values that must never appear in a log line or a message."""
         values = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
-                  *(s.client_secret or "" for s in self.stamps)]
+                  *(s.client_secret or "" for s in self.stamps), url_password(self.redis_url) or ""]
         return [v for v in values if len(v) >= 6]
 
 
@@ -122,6 +126,13 @@ def _readable_file(name: str, path: str) -> str:
     if not os.path.isfile(path):
         raise SettingsError(f"{name} names {path!r}, which is not a readable file")
     return path
+
+
+def _redis_url(url: str) -> str:
+    try:
+        return check_url(url)
+    except RedisUrlError as exc:
+        raise SettingsError(f"REDIS_URL {exc}") from None
 
 
 STAMP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -208,7 +219,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         raise SettingsError(f"AZS_METRICS_PORT must be a TCP port number (0 = off), got {metrics_raw!r}")
     operators = frozenset(u.strip() for u in env.get("AZS_OPERATORS", "").split(",") if u.strip())
     return Settings(
-        redis_url=env.get("REDIS_URL", "").strip() or "redis://127.0.0.1:6379/0",
+        redis_url=_redis_url(env.get("REDIS_URL", "").strip() or "redis://127.0.0.1:6379/0"),
         stamps=load_stamps_file(stamps_file) if (stamps_file := env.get("AZS_STAMPS_FILE", "").strip())
         else (load_stamp(env),),
         slack_bot_token=_required(env, "SLACK_BOT_TOKEN", "set it to the app's xoxb- bot token"),
@@ -234,4 +245,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         work_threads=_int(env, "AZS_WORK_THREADS", 1, 1),
         job_retention_days=_float(env, "AZS_JOB_RETENTION_DAYS", 30.0, 1.0),
         operator_group_max_age=_float(env, "AZS_OPERATOR_GROUP_MAX_AGE", 900.0, 1.0),
+        redis_ca_bundle=(_readable_file("REDIS_CA_BUNDLE", ca) if (ca := env.get("REDIS_CA_BUNDLE", "").strip())
+                         else None),
     )

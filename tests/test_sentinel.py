@@ -1,0 +1,136 @@
+"""Redis that survives losing a node: Sentinel URLs, replica acks on must-not-lose writes, a real failover."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+
+from bot.jobs import Job, JobStore
+from bot.redis_client import NotReplicated, connect, parse_sentinel_url, redact_url
+from bot.settings import SettingsError, load_settings
+from bot.simulator import StampSimulator
+from bot.slack_fake import FakeSlack
+from tests.harness import BotProcess, RedisServer, SlackClientSim, completions, wait_until
+from tests.sentinel_cluster import SentinelCluster
+
+REDIS_DOWN = "job store (Redis) is not answering"
+
+
+@pytest.fixture
+def cluster() -> Iterator[SentinelCluster]:
+    started = SentinelCluster()
+    try:
+        assert started.wait_ready(), "sentinels did not discover each other and the replica"
+        yield started
+    finally:
+        started.stop()
+
+
+def test_sentinel_url_forms_and_redaction() -> None:
+    target = parse_sentinel_url("rediss+sentinel://bot:s3cr%40t@10.0.0.1:26379,[fd00::2]:26380,sentinel-3/azs-main/2")
+    assert target.sentinels == (("10.0.0.1", 26379), ("fd00::2", 26380), ("sentinel-3", 26379))
+    assert (target.master_name, target.db, target.username, target.password, target.tls) == (
+        "azs-main", 2, "bot", "s3cr@t", True)
+    assert parse_sentinel_url("redis+sentinel://h:1/m").db == 0
+    assert redact_url("redis://:hunter22@redis:6379/0") == "redis://:***@redis:6379/0"
+    assert redact_url("redis+sentinel://bot:hunter22@a:1,b:2/m") == "redis+sentinel://bot:***@a:1,b:2/m"
+    assert redact_url("redis://redis:6379/0") == "redis://redis:6379/0"
+
+
+@pytest.mark.parametrize("url", ["redis+sentinel://bot:hunter22@a:1,b:2", "redis+sentinel://bot:hunter22@a:x/m",
+                                 "redis+sentinel://bot:hunter22@a:1/m/zero", "http://bot:hunter22@redis/0"])
+def test_bad_redis_url_is_refused_without_its_password(url: str) -> None:
+    env = {"REDIS_URL": url, "AZS_ARM_ENDPOINT": "https://adminmanagement.local.azurestack.external",
+           "AZS_CLIENT_ID": "app", "AZS_CLIENT_SECRET": "secret-value", "SLACK_BOT_TOKEN": "xoxb-t",
+           "SLACK_SIGNING_SECRET": "s"}
+    with pytest.raises(SettingsError, match="REDIS_URL") as refused:
+        load_settings(env)
+    assert "hunter22" not in str(refused.value) and "***" in str(refused.value)
+
+
+def test_settings_keep_the_redis_password_out_of_repr_and_in_the_log_scrubber() -> None:
+    env = {"REDIS_URL": "rediss://default:hunter22@redis:6380/0", "AZS_CLIENT_SECRET": "secret-value",
+           "AZS_ARM_ENDPOINT": "https://adminmanagement.local.azurestack.external", "AZS_CLIENT_ID": "app",
+           "SLACK_BOT_TOKEN": "xoxb-t", "SLACK_SIGNING_SECRET": "s"}
+    settings = load_settings(env)
+    assert "hunter22" not in repr(settings)
+    assert "hunter22" in settings.secrets()
+    with pytest.raises(SettingsError, match="REDIS_CA_BUNDLE"):
+        load_settings({**env, "REDIS_CA_BUNDLE": "/nonexistent/ca.pem"})
+
+
+def test_must_not_lose_writes_wait_for_the_replica(cluster: SentinelCluster) -> None:
+    store = JobStore(connect(cluster.url))
+    job = Job(job_id=Job.new_id(), stamp="ack-stamp", requester="UOPER", channel="CBACKUPS")
+    assert store.reserve(job, reconcile_after=300) is None
+    replica = redis.Redis(port=cluster.replica_ports[0])
+    assert replica.hget(f"azs:job:{job.job_id}", "stamp") == b"ack-stamp"  # acked means already on the replica
+
+    # A replica that stops acknowledging (here: frozen) turns the start into "Redis unavailable".
+    frozen = cluster.servers[cluster.replica_ports[0]]
+    os.kill(frozen.pid, signal.SIGSTOP)
+    try:
+        second = Job(job_id=Job.new_id(), stamp="other-stamp", requester="UOPER", channel="CBACKUPS")
+        started = time.monotonic()
+        with pytest.raises(NotReplicated):
+            store.reserve(second, reconcile_after=300)
+        assert time.monotonic() - started < 3, "the wait is bounded well inside Slack's 3 s"
+    finally:
+        os.kill(frozen.pid, signal.SIGCONT)
+
+
+def test_without_replicas_nothing_waits(redis_client: redis.Redis, redis_server: RedisServer) -> None:
+    store = JobStore(connect(redis_server.url))
+    started = time.monotonic()
+    for _ in range(5):
+        job = Job(job_id=Job.new_id(), stamp=f"solo-{time.monotonic_ns()}", requester="UOPER", channel="C")
+        assert store.reserve(job, reconcile_after=300) is None
+    assert time.monotonic() - started < 1.0
+
+
+def test_master_killed_mid_backup_fails_over_and_posts_once(
+        cluster: SentinelCluster, start_web: Callable[..., tuple[BotProcess, SlackClientSim]],
+        start_worker: Callable[..., BotProcess], stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    """The issue's drill: kill the master while a backup runs; replies stay honest; one outcome."""
+    env = {"REDIS_URL": cluster.url, "AZS_LEASE_SECONDS": "3"}
+    stamp.backup_seconds = 12
+    _, slack = start_web(**env)
+    start_worker(**env)
+    backup_id = slack.start_backup()
+    polls = stamp.count("GET", "operationResults")
+    assert wait_until(lambda: stamp.count("GET", "operationResults") >= polls + 2, timeout=10), "worker not polling"
+
+    old_master = cluster.kill_master()
+    lost_at = time.monotonic()
+    polls_at_loss = stamp.count("GET", "operationResults")
+    answered_at: float | None = None
+    unavailable = 0
+    while answered_at is None and time.monotonic() - lost_at < 30:
+        _, hook = slack.command("backup status")
+        assert wait_until(lambda: bool(slack.replies(hook)), timeout=15), "a command got no answer at all"  # noqa: B023
+        reply = json.dumps(slack.replies(hook)[-1])
+        if REDIS_DOWN in reply:
+            unavailable += 1
+        else:
+            assert backup_id in reply, reply
+            answered_at = time.monotonic()
+        time.sleep(0.1)
+    assert answered_at is not None, "commands never answered normally after the failover"
+    assert unavailable >= 1, "no command was refused while the master was gone"
+    assert cluster.current_master() not in (None, old_master)
+
+    assert wait_until(lambda: stamp.count("GET", "operationResults") > polls_at_loss, timeout=30)
+    polling_at = time.monotonic()
+    print(f"\nfailover: first successful command {answered_at - lost_at:.1f}s after the master's loss "
+          f"({unavailable} commands answered 'Redis unavailable'); polling again after {polling_at - lost_at:.1f}s")
+
+    assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=40), "the outcome was never posted"
+    time.sleep(2)  # a second post would come within a poll or two
+    outcomes = completions(fake_slack)
+    assert len(outcomes) == 1 and backup_id in json.dumps(outcomes[0])
