@@ -183,7 +183,7 @@ class BackupService:
             return messages.error_message("a backup id is a GUID, such as 3f2504e0-4f89-11d3-9a0c-0305e82c3301.")
         backup = self.arm.get_backup(backup_id)
         if backup is None:
-            return messages.error_message(f"the stamp {self.stamp} has no backup `{backup_id}`.")
+            return messages.error_message(f"the stamp {messages.escape(self.stamp)} has no backup `{backup_id}`.")
         return messages.backup_detail(self.stamp, backup)
 
     def config(self) -> Message:

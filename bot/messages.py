@@ -218,6 +218,8 @@ def confirmation(stamp: str, region: str, location: BackupLocation, latest: Back
                        blocks=[head, _fields(pairs), _section(":no_entry: " + " ".join(problems))], ok=False)
     button = {"type": "button", "action_id": START_ACTION_ID, "style": "primary", "value": button_value[:2000],
               "text": {"type": "plain_text", "text": "Start backup"}}
+    if not button_value:
+        del button["value"]  # Block Kit takes no empty value; the click then means the default stamp
     return Message(text=f"Start an infrastructure backup on {stamp} ({region})? Last backup: {last}.",
                    blocks=[head, _fields(pairs), {"type": "actions", "elements": [button]}])
 

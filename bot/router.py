@@ -91,6 +91,6 @@ class Router:
         if not self.home_opens.allow(user):
             return None
         if not self.first.access.may_read_home(user):
-            self.first.audit_log.record(audit.entry(user, "", "*", "home", "refused or failed"))
+            self.first.audit_log.record(audit.entry(user, "(App Home)", "*", "home", "refused or failed"))
             return messages.home_restricted()
         return messages.home([(name, service.home_section()) for name, service in self.services.items()])

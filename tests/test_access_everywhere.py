@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 
 import redis
+from slack_sdk import WebClient
 
+from bot.access import AccessPolicy
 from bot.audit import AuditLog
 from bot.localrun import BotProcess, sign
 from bot.simulator import StampSimulator
@@ -77,3 +80,21 @@ def test_operator_group_fails_closed_past_its_max_age_and_backs_off(
         _, hook = slack.command("backup audit", user="UGROUPIE")
         slack.wait_reply(hook, "only backup operators")
     assert len(fake_slack.calls("usergroups.users.list")) - lookups <= 1  # backing off: no call per check
+
+
+def test_a_slow_group_lookup_does_not_hold_up_other_checks(fake_slack: FakeSlack) -> None:
+    """One thread refreshes the member list; the others answer from what is known, without waiting."""
+    fake_slack.usergroup_members["SOPS"] = ["UGROUPIE"]
+    client = WebClient(token="xoxb-test-access", base_url=fake_slack.api_url)
+    policy = AccessPolicy(frozenset(), group="SOPS", client=client, cache_seconds=0.2, max_age=60.0)
+    assert policy.is_operator("UGROUPIE")
+    time.sleep(0.3)  # the list is due for a refresh, and Slack has become slow
+    fake_slack.inject(SlackFault(method="usergroups.users.list", delay=2.0))
+    refresher = threading.Thread(target=policy.is_operator, args=("UGROUPIE",))
+    refresher.start()
+    time.sleep(0.2)  # the refresher is now waiting for Slack
+    began = time.monotonic()
+    assert all(policy.is_operator("UGROUPIE") for _ in range(5))
+    assert time.monotonic() - began < 0.5
+    refresher.join(timeout=5)
+    assert len(fake_slack.calls("usergroups.users.list")) == 2  # the first read and the one refresh

@@ -188,7 +188,7 @@ def block_problems(block: dict[str, Any]) -> list[str]:
         for button in elements:
             problems += _text_object(button.get("text"), 75, ("plain_text",))
             if button.get("type") != "button" or not 1 <= len(button.get("action_id", "")) <= 255 \
-                    or not 1 <= len(button.get("value", "")) <= 2000:
+                    or not 1 <= len(button.get("value", "-")) <= 2000:
                 problems.append(f"bad button {button!r:.80}")
         return problems
     return [f"unexpected block type {kind!r}"]
