@@ -199,6 +199,16 @@ def test_final_200_with_an_empty_body_ends_the_operation(run_replay: Any, fake_s
     assert_reported(run, fake_slack, expected_backup(session))
 
 
+def test_a_backup_still_running_after_the_operation_ended_is_followed_on(run_replay: Any,
+                                                                         fake_slack: FakeSlack) -> None:
+    """If the by-id read says Running after an empty final 200 (never recorded), believe the backup."""
+    session = replace(with_final_body(SESSIONS[1], b""), by_id_running=2)
+    run = run_replay(session)
+    run.poll_until_reported()
+    assert replayed(run).kinds().get("by-id") == 3
+    assert_reported(run, fake_slack, expected_backup(session))
+
+
 def test_final_200_null_after_a_bare_succeeded_ends_the_operation(run_replay: Any, fake_slack: FakeSlack) -> None:
     """Build 2108's Restore: async ``{"status":"Succeeded"}`` then ``null`` on Location: read the backup by id."""
     bare, null = restore_final_bodies("2108")
