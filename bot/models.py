@@ -152,8 +152,9 @@ class Backup:
         return self.time_taken_seconds or None
 
     def started_by_bot(self, measured_seconds: float) -> Backup:
-        """This backup as the bot that started it knows it: on demand, and timed when the stamp did not."""
-        return replace(self, is_automatic=False,
+        """This backup as the bot that started it knows it: on demand unless the stamp says otherwise
+        (1809 omits ``isAutomaticBackup``), and timed when the stamp did not."""
+        return replace(self, is_automatic=False if self.is_automatic is None else self.is_automatic,
                        measured_seconds=None if self.reported_seconds else max(0.0, measured_seconds))
 
     @property

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import redis
 
@@ -186,6 +187,10 @@ class Poller:
         except StampError as exc:
             self._poll_failed(claim, exc)
             return
+        by_id: dict[str, Any] = {}
+        if final is not None and not final.is_terminal and not result.error:
+            # The operation is over but the backup says it runs: believe the backup, follow it by id from now on.
+            result, by_id = PollResult(done=False), {"strategy": BackupResourcePolling.name, "poll_url": ""}
         now = self.clock()
         POLLS.labels(strategy=job.strategy, result="done" if result.done else "running").inc()
         if not result.done:
@@ -194,7 +199,7 @@ class Poller:
             progress_at = self._show_progress(claim, now)
             if self.store.update(claim, next_due=now + delay, poll_failures=0, keep_lease=overdue,
                                  overdue_reported=job.overdue_reported or int(overdue),
-                                 progress_at=progress_at) and overdue:
+                                 progress_at=progress_at, **by_id) and overdue:
                 self._report_overdue(claim)
             return
         backup = final.started_by_bot(now - (job.started_at or job.requested_at)) if final else None
@@ -278,7 +283,8 @@ class Poller:
         return strategy.interpret(response), retry_after_seconds(response.headers)
 
     def _final_backup(self, client: ArmClient, claim: Claim, result: PollResult) -> Backup | None:
-        """The finished backup: from ``Location`` (the API's ``final-state-via``), else read by id.
+        """The finished backup: from ``Location`` (the API's ``final-state-via``), else read by id
+        (possibly still running: then the job is followed on).
 
         Raises a retryable :class:`StampError` to try again next poll; a refusal falls back to what the
         operation result said.
@@ -298,7 +304,7 @@ class Poller:
                 raise
             log.warning("could not read the final state of backup %s: %s", job.backup_id, exc, extra=context(job))
             return result.backup
-        return backup if backup is not None and backup.is_terminal else result.backup
+        return backup or result.backup
 
     def _poll_failed(self, claim: Claim, exc: StampError) -> None:
         job = claim.job

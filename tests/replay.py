@@ -68,6 +68,8 @@ class Session:
     backups_body: bytes
     by_id_body: bytes | None = None
     """``GET backups/{id}`` (the documented fallback read); ``None`` answers 404, as for an unknown id."""
+    by_id_running: int = 0
+    """How many by-id reads first answer with the backup still ``Running`` (unrecorded: an assumption)."""
 
     @property
     def backup_id(self) -> str:
@@ -239,6 +241,7 @@ class ReplayStamp:
     seen: list[Seen] = field(default_factory=list)
     position: int = 0
     tokens: set[str] = field(default_factory=set)
+    by_id_reads: int = 0
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -307,7 +310,14 @@ class ReplayStamp:
         if method == "GET" and rest.startswith("/backups/"):
             if self.session.by_id_body is None or not rest.endswith(self.session.backup_id):
                 return "by-id", *_json_reply(404, {"error": {"code": "ResourceNotFound"}})
-            return "by-id", 200, {"Content-Type": "application/json"}, self.session.by_id_body
+            body = self.session.by_id_body
+            with self._lock:
+                self.by_id_reads += 1
+                if self.by_id_reads <= self.session.by_id_running:
+                    running = json.loads(body)
+                    running["properties"]["backupInfo"].update(status="Running", roleStatus=[])
+                    body = json.dumps(running).encode()
+            return "by-id", 200, {"Content-Type": "application/json"}, body
         with self._lock:
             expected = self.session.exchanges[self.position] if self.position < len(self.session.exchanges) else None
             if expected is None or expected.key != request_key(method, target):

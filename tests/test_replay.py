@@ -29,7 +29,7 @@ from bot.simulator import StampSimulator
 from bot.slack_fake import FakeSlack
 from bot.worker import build_poller
 from tests.conftest import BOT_TOKEN, OPERATOR, SIGNING_SECRET
-from tests.harness import RedisServer, completions
+from tests.harness import RedisServer, completions, wait_until
 from tests.replay import (
     ReplayStamp,
     Session,
@@ -199,6 +199,16 @@ def test_final_200_with_an_empty_body_ends_the_operation(run_replay: Any, fake_s
     assert_reported(run, fake_slack, expected_backup(session))
 
 
+def test_a_backup_still_running_after_the_operation_ended_is_followed_on(run_replay: Any,
+                                                                         fake_slack: FakeSlack) -> None:
+    """If the by-id read says Running after an empty final 200 (never recorded), believe the backup."""
+    session = replace(with_final_body(SESSIONS[1], b""), by_id_running=2)
+    run = run_replay(session)
+    run.poll_until_reported()
+    assert replayed(run).kinds().get("by-id") == 3
+    assert_reported(run, fake_slack, expected_backup(session))
+
+
 def test_final_200_null_after_a_bare_succeeded_ends_the_operation(run_replay: Any, fake_slack: FakeSlack) -> None:
     """Build 2108's Restore: async ``{"status":"Succeeded"}`` then ``null`` on Location: read the backup by id."""
     bare, null = restore_final_bodies("2108")
@@ -290,3 +300,22 @@ def test_simulator_speaks_each_recorded_build(start_bot: Any, fake_slack: FakeSl
     assert (backup.oem_version is None) == (build == "1809") and backup.is_automatic is False
     shown = json.dumps(completions(fake_slack))
     assert "on demand" in shown and ("(measured by the bot)" in shown) == (outcome != "Succeeded")
+
+
+def test_recorded_session_through_the_bots_own_processes(tmp_path: Path, start_web: Any, start_worker: Any,
+                                                         fake_slack: FakeSlack) -> None:
+    """``azs-bot web`` and ``azs-bot worker`` on the real clock, against the 2002 recording with its
+    60 s ``Retry-After`` capped to 1 s: the first poll comes from housekeeping, not 60 s later."""
+    session = SESSIONS[1]
+    replay = ReplayStamp(session).start(tmp_path / "ca.pem")
+    try:
+        env = {**replay.env(tmp_path / "ca.pem"), "AZS_MAX_RETRY_AFTER": "1"}
+        _, slack = start_web(**env)
+        worker = start_worker(**env)
+        assert slack.start_backup(value="replay") == session.backup_id
+        assert wait_until(lambda: bool(completions(fake_slack)), timeout=40), worker.log()
+    finally:
+        replay.stop()
+    assert replay.position == session.needed and "unexpected" not in replay.kinds(), replay.kinds()
+    shown = json.dumps(completions(fake_slack))
+    assert session.backup_id in shown and "Time taken: 6m 35s" in shown and "on demand" in shown
