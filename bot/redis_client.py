@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from bot import keys
@@ -115,7 +117,9 @@ def connect(url: str, *, ca_bundle: str | None = None) -> redis.Redis:
     if scheme in SENTINEL_SCHEMES:
         target = parse_sentinel_url(url)
         sentinel_tls = {"ssl": True, **tls} if target.tls else {}
-        sentinel = Sentinel(list(target.sentinels), sentinel_kwargs={**_TIMEOUTS, **sentinel_tls},  # type: ignore[no-untyped-call]
+        # Each sentinel is asked once: the next one in the list is the retry.
+        ask_once = {**_TIMEOUTS, **sentinel_tls, "retry": Retry(NoBackoff(), 0)}
+        sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=ask_once,  # type: ignore[no-untyped-call]
                             **_TIMEOUTS, **sentinel_tls)
         client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
             target.master_name, db=target.db, username=target.username, password=target.password,

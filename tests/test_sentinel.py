@@ -134,3 +134,28 @@ def test_master_killed_mid_backup_fails_over_and_posts_once(
     time.sleep(2)  # a second post would come within a poll or two
     outcomes = completions(fake_slack)
     assert len(outcomes) == 1 and backup_id in json.dumps(outcomes[0])
+
+
+def test_rediss_is_checked_against_the_configured_ca() -> None:
+    tls = SentinelCluster(replicas=0, sentinels=0, tls=True)
+    try:
+        url = f"rediss://127.0.0.1:{tls.master_port}/0"
+        assert connect(url, ca_bundle=tls.ca_file).ping()
+        with pytest.raises(redis.ConnectionError, match=r"(?i)certificate"):
+            connect(url).ping()  # the system's CAs do not know this server
+    finally:
+        tls.stop()
+
+
+def test_rediss_sentinel_reaches_sentinels_and_master_over_tls() -> None:
+    tls = SentinelCluster(tls=True)
+    try:
+        assert tls.wait_ready(), "sentinels did not discover each other over TLS"
+        store = JobStore(connect(tls.url, ca_bundle=tls.ca_file))
+        job = Job(job_id=Job.new_id(), stamp="tls-stamp", requester="UOPER", channel="CBACKUPS")
+        assert store.reserve(job, reconcile_after=300) is None
+        assert tls.client(tls.replica_ports[0]).hget(f"azs:job:{job.job_id}", "stamp") == b"tls-stamp"
+        with pytest.raises(redis.ConnectionError):
+            connect(tls.url).ping()
+    finally:
+        tls.stop()
