@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
+from redis.connection import parse_url
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
@@ -161,6 +162,11 @@ def check_url(url: str) -> str:
     elif scheme not in ("redis", "rediss", "unix"):
         raise RedisUrlError(f"must start with redis://, rediss://, unix://, redis+sentinel:// or rediss+sentinel://,"
                             f" got {redact_url(url)}")
+    else:
+        try:
+            parse_url(url)  # type: ignore[no-untyped-call]
+        except ValueError as exc:
+            raise RedisUrlError(f"{redact_url(url)} is not a Redis URL ({str(exc).replace(url, '')})") from None
     return url
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 
@@ -44,7 +46,8 @@ def test_sentinel_url_forms_and_redaction() -> None:
 
 
 @pytest.mark.parametrize("url", ["redis+sentinel://bot:hunter22@a:1,b:2", "redis+sentinel://bot:hunter22@a:x/m",
-                                 "redis+sentinel://bot:hunter22@a:1/m/zero", "http://bot:hunter22@redis/0"])
+                                 "redis+sentinel://bot:hunter22@a:1/m/zero", "http://bot:hunter22@redis/0",
+                                 "redis://bot:hunter22@redis:port/0"])
 def test_bad_redis_url_is_refused_without_its_password(url: str) -> None:
     env = {"REDIS_URL": url, "AZS_ARM_ENDPOINT": "https://adminmanagement.local.azurestack.external",
            "AZS_CLIENT_ID": "app", "AZS_CLIENT_SECRET": "secret-value", "SLACK_BOT_TOKEN": "xoxb-t",
@@ -52,6 +55,14 @@ def test_bad_redis_url_is_refused_without_its_password(url: str) -> None:
     with pytest.raises(SettingsError, match="REDIS_URL") as refused:
         load_settings(env)
     assert "hunter22" not in str(refused.value) and "***" in str(refused.value)
+
+
+def test_a_process_refusing_its_redis_url_does_not_print_the_password(bot_env: dict[str, str]) -> None:
+    env = {**bot_env, "REDIS_URL": "redis+sentinel://bot:hunter22pw@127.0.0.1:1/"}
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "worker"], env=env, capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 2 and "REDIS_URL" in result.stderr
+    assert "hunter22pw" not in result.stderr + result.stdout
 
 
 def test_settings_keep_the_redis_password_out_of_repr_and_in_the_log_scrubber() -> None:
@@ -83,6 +94,9 @@ def test_must_not_lose_writes_wait_for_the_replica(cluster: SentinelCluster) -> 
         assert time.monotonic() - started < 3, "the wait is bounded well inside Slack's 3 s"
     finally:
         os.kill(frozen.pid, signal.SIGCONT)
+    # The refused start freed its stamp: the operator's next click is not told "already running".
+    third = Job(job_id=Job.new_id(), stamp="other-stamp", requester="UOPER", channel="CBACKUPS")
+    assert store.reserve(third, reconcile_after=300) is None
 
 
 def test_without_replicas_nothing_waits(redis_client: redis.Redis, redis_server: RedisServer) -> None:
