@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -18,7 +19,7 @@ from bot.redis_client import NotReplicated, connect, parse_sentinel_url, redact_
 from bot.settings import SettingsError, load_settings
 from bot.simulator import StampSimulator
 from bot.slack_fake import FakeSlack
-from tests.harness import BotProcess, RedisServer, SlackClientSim, completions, wait_until
+from tests.harness import BotProcess, RedisServer, SlackClientSim, completions, free_port, wait_until
 from tests.sentinel_cluster import SentinelCluster
 
 REDIS_DOWN = "job store (Redis) is not answering"
@@ -173,3 +174,28 @@ def test_rediss_sentinel_reaches_sentinels_and_master_over_tls() -> None:
             connect(tls.url).ping()
     finally:
         tls.stop()
+
+
+def test_a_redis_that_hides_role_still_takes_starts(tmp_path: Path) -> None:
+    """Managed Redis services and proxies may disable ROLE: the start must not fail on that."""
+    port = free_port()
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--dir", str(tmp_path), "--rename-command", "ROLE", ""],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = connect(f"redis://127.0.0.1:{port}/0")
+        assert wait_until(lambda: _pings(client), timeout=10)
+        with pytest.raises(redis.ResponseError):
+            client.execute_command("ROLE")  # type: ignore[no-untyped-call]
+        job = Job(job_id=Job.new_id(), stamp="proxied", requester="UOPER", channel="CBACKUPS")
+        assert JobStore(client).reserve(job, reconcile_after=300) is None
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
