@@ -5,7 +5,8 @@
 
     redis+sentinel://[user:password@]host1:port1,host2:port2/<master-name>[/<db>]
 
-The credentials are the master's (sentinels are asked without them). With ``rediss`` both the
+The credentials are the master's; sentinels are asked with them first (sentinels protected by the
+same password, or with none set, accept them), then without. With ``rediss`` both the
 sentinels and the master are reached over TLS, checked against ``REDIS_CA_BUNDLE`` when set.
 A password never appears in a message built here: :func:`redact_url` replaces it.
 """
@@ -120,8 +121,11 @@ def connect(url: str, *, ca_bundle: str | None = None) -> redis.Redis:
         sentinel_tls = {"ssl": True, **tls} if target.tls else {}
         # Each sentinel is asked once: the next one in the list is the retry.
         ask_once = {**_TIMEOUTS, **sentinel_tls, "retry": Retry(NoBackoff(), 0)}
-        sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=ask_once,  # type: ignore[no-untyped-call]
+        credentials = {"username": target.username, "password": target.password} if target.password else {}
+        sentinel = Sentinel(list(target.sentinels), sentinel_kwargs={**ask_once, **credentials},  # type: ignore[no-untyped-call]
                             **_TIMEOUTS, **sentinel_tls)
+        if credentials:  # sentinels that do not know the master's user are asked again without credentials
+            sentinel.sentinels += [redis.Redis(host=host, port=port, **ask_once) for host, port in target.sentinels]
         client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
             target.master_name, db=target.db, username=target.username, password=target.password,
             health_check_interval=15, retry_on_timeout=False)

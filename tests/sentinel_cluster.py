@@ -25,7 +25,8 @@ MASTER_NAME = "azs"
 class SentinelCluster:
     """Processes of a small Sentinel deployment; :meth:`kill_master` is the failure under test."""
 
-    def __init__(self, *, replicas: int = 1, sentinels: int = 3, down_after_ms: int = 400, tls: bool = False) -> None:
+    def __init__(self, *, replicas: int = 1, sentinels: int = 3, down_after_ms: int = 400, tls: bool = False,
+                 password: str = "", sentinels_need_password: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (on Debian/Ubuntu: apt-get install -y redis-server)")
@@ -33,6 +34,8 @@ class SentinelCluster:
         self.dir = Path(tempfile.mkdtemp(prefix="azs-sentinel-"))
         self.down_after_ms = down_after_ms
         self.tls_args: list[str] = self._certificates() if tls else []
+        self.password = password
+        self.sentinels_need_password = sentinels_need_password
         self.servers: dict[int, subprocess.Popen[bytes]] = {}
         self.master_port = self._server()
         self.replica_ports = [self._server("--replicaof", "127.0.0.1", str(self.master_port)) for _ in range(replicas)]
@@ -41,7 +44,8 @@ class SentinelCluster:
     @property
     def url(self) -> str:
         hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
-        return f"{'rediss' if self.tls_args else 'redis'}+sentinel://{hosts}/{MASTER_NAME}/0"
+        credentials = f":{self.password}@" if self.password else ""
+        return f"{'rediss' if self.tls_args else 'redis'}+sentinel://{credentials}{hosts}/{MASTER_NAME}/0"
 
     @property
     def ca_file(self) -> str:
@@ -58,9 +62,11 @@ class SentinelCluster:
                 "--tls-ca-cert-file", self.ca_file, "--tls-auth-clients", "no", "--tls-replication", "yes"]
 
     def client(self, port: int) -> redis.Redis:
-        """A direct client for one server or sentinel, over TLS when the cluster uses it."""
-        tls: dict[str, Any] = {"ssl": True, "ssl_ca_certs": self.ca_file} if self.tls_args else {}
-        return redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, **tls)
+        """A direct client for one server or sentinel, over TLS and with the password when the cluster uses them."""
+        options: dict[str, Any] = {"ssl": True, "ssl_ca_certs": self.ca_file} if self.tls_args else {}
+        if self.password:  # a sentinel without a password of its own accepts any
+            options["password"] = self.password
+        return redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, **options)
 
     def _spawn(self, port: int, args: list[str]) -> None:
         log = (self.dir / f"{port}.log").open("wb")
@@ -71,11 +77,14 @@ class SentinelCluster:
         port = free_port()
         self._spawn(port, [*self._port_args(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                            "--dir", str(self.dir), "--dbfilename", f"{port}.rdb", "--repl-diskless-sync-delay", "0",
-                           *self.tls_args, *extra])
+                           *self.tls_args, *self._password_args(), *extra])
         client = self.client(port)
         if not wait_until(lambda: _answers(client), timeout=10):
             raise RuntimeError(f"redis-server on {port} did not start: {self.log(port)}")
         return port
+
+    def _password_args(self) -> list[str]:
+        return ["--requirepass", self.password, "--masterauth", self.password] if self.password else []
 
     def _port_args(self, port: int) -> list[str]:
         return ["--port", "0", "--tls-port", str(port)] if self.tls_args else ["--port", str(port)]
@@ -89,7 +98,9 @@ class SentinelCluster:
             f"sentinel monitor {MASTER_NAME} 127.0.0.1 {self.master_port} 2\n"
             f"sentinel down-after-milliseconds {MASTER_NAME} {self.down_after_ms}\n"
             f"sentinel failover-timeout {MASTER_NAME} 2000\n"
-            f"sentinel parallel-syncs {MASTER_NAME} 1\n")
+            f"sentinel parallel-syncs {MASTER_NAME} 1\n"
+            + (f"sentinel auth-pass {MASTER_NAME} {self.password}\n" if self.password else "")
+            + (f"requirepass {self.password}\n" if self.sentinels_need_password else ""))
         self._spawn(port, [str(config), "--sentinel", *self.tls_args])
         client = self.client(port)
         if not wait_until(lambda: _answers(client), timeout=10):

@@ -199,3 +199,19 @@ def _pings(client: redis.Redis) -> bool:
         return bool(client.ping())
     except redis.RedisError:
         return False
+
+
+@pytest.mark.parametrize("sentinels_need_password", [False, True])
+def test_password_protected_master_with_or_without_protected_sentinels(sentinels_need_password: bool) -> None:
+    protected = SentinelCluster(password="s3cret-pw", sentinels_need_password=sentinels_need_password)
+    try:
+        assert protected.wait_ready()
+        assert "s3cret-pw" not in redact_url(protected.url)
+        store = JobStore(connect(protected.url))
+        job = Job(job_id=Job.new_id(), stamp="protected", requester="UOPER", channel="CBACKUPS")
+        assert store.reserve(job, reconcile_after=300) is None
+        with pytest.raises(redis.ConnectionError) as refused:  # by the master, or by sentinels that know it
+            connect(protected.url.replace("s3cret-pw", "wrong-pw")).ping()
+        assert "wrong-pw" not in str(refused.value)
+    finally:
+        protected.stop()
