@@ -26,7 +26,7 @@ from redis.client import Pipeline
 
 from bot import keys
 from bot.models import Backup
-from bot.redis_client import wait_for_replica
+from bot.redis_client import NotReplicated, wait_for_replica
 
 HISTORY_LENGTH = 50
 DEFAULT_RETENTION_SECONDS = 30 * 86_400
@@ -176,7 +176,11 @@ class JobStore:
 
         holder = self._transaction(attempt, lock)
         if holder is None:
-            wait_for_replica(self.redis)  # the start must outlive a failover before createBackup is sent
+            try:
+                wait_for_replica(self.redis)  # the start must outlive a failover before createBackup is sent
+            except NotReplicated:
+                self.mark_start_failed(job, "no Redis replica acknowledged the start")  # frees the stamp
+                raise
         return holder
 
     def mark_running(self, job: Job, *, due_at: float) -> bool:

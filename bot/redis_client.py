@@ -5,7 +5,8 @@
 
     redis+sentinel://[user:password@]host1:port1,host2:port2/<master-name>[/<db>]
 
-The credentials are the master's (sentinels are asked without them). With ``rediss`` both the
+The credentials are the master's; sentinels are asked with them first (sentinels protected by the
+same password, or with none set, accept them), then without. With ``rediss`` both the
 sentinels and the master are reached over TLS, checked against ``REDIS_CA_BUNDLE`` when set.
 A password never appears in a message built here: :func:`redact_url` replaces it.
 """
@@ -18,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import redis
+from redis.backoff import NoBackoff
+from redis.connection import parse_url
+from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from bot import keys
@@ -115,8 +119,13 @@ def connect(url: str, *, ca_bundle: str | None = None) -> redis.Redis:
     if scheme in SENTINEL_SCHEMES:
         target = parse_sentinel_url(url)
         sentinel_tls = {"ssl": True, **tls} if target.tls else {}
-        sentinel = Sentinel(list(target.sentinels), sentinel_kwargs={**_TIMEOUTS, **sentinel_tls},  # type: ignore[no-untyped-call]
+        # Each sentinel is asked once: the next one in the list is the retry.
+        ask_once = {**_TIMEOUTS, **sentinel_tls, "retry": Retry(NoBackoff(), 0)}
+        credentials = {"username": target.username, "password": target.password} if target.password else {}
+        sentinel = Sentinel(list(target.sentinels), sentinel_kwargs={**ask_once, **credentials},  # type: ignore[no-untyped-call]
                             **_TIMEOUTS, **sentinel_tls)
+        if credentials:  # sentinels that do not know the master's user are asked again without credentials
+            sentinel.sentinels += [redis.Redis(host=host, port=port, **ask_once) for host, port in target.sentinels]
         client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
             target.master_name, db=target.db, username=target.username, password=target.password,
             health_check_interval=15, retry_on_timeout=False)
@@ -138,7 +147,11 @@ def wait_for_replica(client: redis.Redis, timeout_ms: int = REPLICA_ACK_TIMEOUT_
     a marker write on the waiting connection comes first: the replication stream is ordered, so a
     replica that has the marker has everything written before it.
     """
-    role = client.execute_command("ROLE")  # type: ignore[no-untyped-call]
+    try:
+        role = client.execute_command("ROLE")  # type: ignore[no-untyped-call]
+    except redis.ResponseError:  # a proxy or managed service that hides ROLE: replication is its business
+        log.debug("ROLE is not available; not waiting for replicas")
+        return
     if not role or _text(role[0]) != "master" or not role[2]:
         return
     with client.pipeline(transaction=False) as pipe:
@@ -157,6 +170,11 @@ def check_url(url: str) -> str:
     elif scheme not in ("redis", "rediss", "unix"):
         raise RedisUrlError(f"must start with redis://, rediss://, unix://, redis+sentinel:// or rediss+sentinel://,"
                             f" got {redact_url(url)}")
+    else:
+        try:
+            parse_url(url)  # type: ignore[no-untyped-call]
+        except ValueError as exc:
+            raise RedisUrlError(f"{redact_url(url)} is not a Redis URL ({str(exc).replace(url, '')})") from None
     return url
 
 

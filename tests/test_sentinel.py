@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -16,7 +19,7 @@ from bot.redis_client import NotReplicated, connect, parse_sentinel_url, redact_
 from bot.settings import SettingsError, load_settings
 from bot.simulator import StampSimulator
 from bot.slack_fake import FakeSlack
-from tests.harness import BotProcess, RedisServer, SlackClientSim, completions, wait_until
+from tests.harness import BotProcess, RedisServer, SlackClientSim, completions, free_port, wait_until
 from tests.sentinel_cluster import SentinelCluster
 
 REDIS_DOWN = "job store (Redis) is not answering"
@@ -44,7 +47,8 @@ def test_sentinel_url_forms_and_redaction() -> None:
 
 
 @pytest.mark.parametrize("url", ["redis+sentinel://bot:hunter22@a:1,b:2", "redis+sentinel://bot:hunter22@a:x/m",
-                                 "redis+sentinel://bot:hunter22@a:1/m/zero", "http://bot:hunter22@redis/0"])
+                                 "redis+sentinel://bot:hunter22@a:1/m/zero", "http://bot:hunter22@redis/0",
+                                 "redis://bot:hunter22@redis:port/0"])
 def test_bad_redis_url_is_refused_without_its_password(url: str) -> None:
     env = {"REDIS_URL": url, "AZS_ARM_ENDPOINT": "https://adminmanagement.local.azurestack.external",
            "AZS_CLIENT_ID": "app", "AZS_CLIENT_SECRET": "secret-value", "SLACK_BOT_TOKEN": "xoxb-t",
@@ -52,6 +56,14 @@ def test_bad_redis_url_is_refused_without_its_password(url: str) -> None:
     with pytest.raises(SettingsError, match="REDIS_URL") as refused:
         load_settings(env)
     assert "hunter22" not in str(refused.value) and "***" in str(refused.value)
+
+
+def test_a_process_refusing_its_redis_url_does_not_print_the_password(bot_env: dict[str, str]) -> None:
+    env = {**bot_env, "REDIS_URL": "redis+sentinel://bot:hunter22pw@127.0.0.1:1/"}
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "worker"], env=env, capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 2 and "REDIS_URL" in result.stderr
+    assert "hunter22pw" not in result.stderr + result.stdout
 
 
 def test_settings_keep_the_redis_password_out_of_repr_and_in_the_log_scrubber() -> None:
@@ -83,6 +95,9 @@ def test_must_not_lose_writes_wait_for_the_replica(cluster: SentinelCluster) -> 
         assert time.monotonic() - started < 3, "the wait is bounded well inside Slack's 3 s"
     finally:
         os.kill(frozen.pid, signal.SIGCONT)
+    # The refused start freed its stamp: the operator's next click is not told "already running".
+    third = Job(job_id=Job.new_id(), stamp="other-stamp", requester="UOPER", channel="CBACKUPS")
+    assert store.reserve(third, reconcile_after=300) is None
 
 
 def test_without_replicas_nothing_waits(redis_client: redis.Redis, redis_server: RedisServer) -> None:
@@ -134,3 +149,69 @@ def test_master_killed_mid_backup_fails_over_and_posts_once(
     time.sleep(2)  # a second post would come within a poll or two
     outcomes = completions(fake_slack)
     assert len(outcomes) == 1 and backup_id in json.dumps(outcomes[0])
+
+
+def test_rediss_is_checked_against_the_configured_ca() -> None:
+    tls = SentinelCluster(replicas=0, sentinels=0, tls=True)
+    try:
+        url = f"rediss://127.0.0.1:{tls.master_port}/0"
+        assert connect(url, ca_bundle=tls.ca_file).ping()
+        with pytest.raises(redis.ConnectionError, match=r"(?i)certificate"):
+            connect(url).ping()  # the system's CAs do not know this server
+    finally:
+        tls.stop()
+
+
+def test_rediss_sentinel_reaches_sentinels_and_master_over_tls() -> None:
+    tls = SentinelCluster(tls=True)
+    try:
+        assert tls.wait_ready(), "sentinels did not discover each other over TLS"
+        store = JobStore(connect(tls.url, ca_bundle=tls.ca_file))
+        job = Job(job_id=Job.new_id(), stamp="tls-stamp", requester="UOPER", channel="CBACKUPS")
+        assert store.reserve(job, reconcile_after=300) is None
+        assert tls.client(tls.replica_ports[0]).hget(f"azs:job:{job.job_id}", "stamp") == b"tls-stamp"
+        with pytest.raises(redis.ConnectionError):
+            connect(tls.url).ping()
+    finally:
+        tls.stop()
+
+
+def test_a_redis_that_hides_role_still_takes_starts(tmp_path: Path) -> None:
+    """Managed Redis services and proxies may disable ROLE: the start must not fail on that."""
+    port = free_port()
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--dir", str(tmp_path), "--rename-command", "ROLE", ""],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = connect(f"redis://127.0.0.1:{port}/0")
+        assert wait_until(lambda: _pings(client), timeout=10)
+        with pytest.raises(redis.ResponseError):
+            client.execute_command("ROLE")  # type: ignore[no-untyped-call]
+        job = Job(job_id=Job.new_id(), stamp="proxied", requester="UOPER", channel="CBACKUPS")
+        assert JobStore(client).reserve(job, reconcile_after=300) is None
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.mark.parametrize("sentinels_need_password", [False, True])
+def test_password_protected_master_with_or_without_protected_sentinels(sentinels_need_password: bool) -> None:
+    protected = SentinelCluster(password="s3cret-pw", sentinels_need_password=sentinels_need_password)
+    try:
+        assert protected.wait_ready()
+        assert "s3cret-pw" not in redact_url(protected.url)
+        store = JobStore(connect(protected.url))
+        job = Job(job_id=Job.new_id(), stamp="protected", requester="UOPER", channel="CBACKUPS")
+        assert store.reserve(job, reconcile_after=300) is None
+        with pytest.raises(redis.ConnectionError) as refused:  # by the master, or by sentinels that know it
+            connect(protected.url.replace("s3cret-pw", "wrong-pw")).ping()
+        assert "wrong-pw" not in str(refused.value)
+    finally:
+        protected.stop()
