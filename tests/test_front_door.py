@@ -224,7 +224,7 @@ def test_a_request_that_trickles_in_is_cut_off(web_proc: tuple[BotProcess, Slack
 
 def test_web_binds_an_ipv6_literal(bot_env: dict[str, str], tmp_path: Path, fake_slack: FakeSlack) -> None:
     port = free_port()
-    process = BotProcess("web", {**bot_env, "HOST": "[::1]", "PORT": str(port)}, tmp_path)
+    process = BotProcess("web", {**bot_env, "HOST": "::1", "PORT": str(port)}, tmp_path)
     try:
         def answering() -> bool:
             try:
