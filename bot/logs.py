@@ -21,6 +21,8 @@ _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"]+@")
 QUIET_BELOW_WARNING = ("slack_bolt.RequestVerification",)
 """Loggers whose INFO lines carry request bodies (Bolt logs a rejected request's body); only warnings pass.
 Bolt resets its loggers' levels when an App is built, so this is a filter, not a level."""
+_BOLT_BODY_QUOTES = ("Unhandled request (", "without providing a response for the request (")
+"""Where Bolt's warnings start quoting the request body; what follows is cut off."""
 REDACTED = "[redacted]"
 CONTEXT_FIELDS = ("job_id", "backup_id", "stamp", "correlation_id")
 """Passed as ``extra=`` by the poller so log pipelines can follow one backup across processes."""
@@ -42,12 +44,22 @@ class SecretFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING and record.name in QUIET_BELOW_WARNING:
             return False
-        record.msg = self.scrub(record.getMessage())
+        message = record.getMessage()
+        if record.name.startswith("slack_bolt"):
+            message = _without_body(message)
+        record.msg = self.scrub(message)
         record.args = None
         if record.exc_info:
             record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         return True
+
+
+def _without_body(message: str) -> str:
+    for quote in _BOLT_BODY_QUOTES:
+        if quote in message:
+            return message[: message.index(quote) + len(quote)] + "request body not logged)"
+    return message
 
 
 class JsonFormatter(logging.Formatter):

@@ -157,6 +157,16 @@ def test_bad_or_stale_signature_headers_get_401(web_proc: tuple[BotProcess, Slac
     assert_clean_log(process)
 
 
+def test_a_signed_request_nobody_handles_is_logged_without_its_body(
+        web_proc: tuple[BotProcess, SlackClientSim]) -> None:
+    """Bolt's 'Unhandled request' warning quotes the body (and suggests code from it); only its first words stay."""
+    process, slack = web_proc
+    body = json.dumps({"type": "event_callback", "event": {"type": MARKER, "user": MARKER}}).encode()
+    assert raw_request(slack.base_url, signed_head(body, content_type=JSON), body)[0] == 404
+    assert wait_until(lambda: "Unhandled request" in process.log(), timeout=5)
+    assert_clean_log(process)
+
+
 def test_other_paths_and_methods_get_404(web_proc: tuple[BotProcess, SlackClientSim]) -> None:
     process, slack = web_proc
     assert requests.get(f"{slack.base_url}/slack/events", timeout=5).status_code == 404
