@@ -57,8 +57,9 @@ def check_body(body: bytes, content_type: str | None) -> Refusal | None:
         return Refusal(400, "body is not UTF-8")
     if not text:
         return None
+    media_type = content_type.split(";")[0] if content_type else None  # as Bolt reads it: no strip, no lower
     try:
-        if content_type == "application/json" or text.startswith("{"):
+        if media_type == "application/json" or text.startswith("{"):
             parsed: object = json.loads(text)
         elif "payload" in text:
             payload = dict(parse_qsl(text, keep_blank_values=True)).get("payload")

@@ -29,6 +29,7 @@ FORM, JSON = "application/x-www-form-urlencoded", "application/json"
 MALFORMED = {
     "truncated JSON": (JSON, b'{"type": "block_actions", "user": ' + MARKER.encode()),
     "JSON list": (JSON, b'["' + MARKER.encode() + b'"]'),
+    "JSON list, charset given": (JSON + "; charset=utf-8", b'["' + MARKER.encode() + b'"]'),
     "payload with bad JSON": (FORM, b"payload=%7Bbad" + MARKER.encode()),
     "payload as a list": (FORM, b"payload=%5B1%5D&m=" + MARKER.encode()),
     "not UTF-8": (FORM, b"command=/azs&text=\xff\xfe\xc3(" + MARKER.encode()),
