@@ -213,6 +213,21 @@ def test_stalled_clients_starve_neither_health_nor_acks_nor_replies(
     assert_clean_log(process)
 
 
+def test_one_stalled_unsigned_request_does_not_hold_back_replies(
+        web_proc: tuple[BotProcess, SlackClientSim]) -> None:
+    """The after-ack pool waits while requests are in flight; an unsigned one whose body never comes is not one."""
+    _, slack = web_proc
+    _, hook = slack.command("backup status")
+    slack.wait_reply(hook, "", timeout=10)  # warm
+    with stalled_connections(slack.base_url, 2):  # the second one has sent its headers, not its body
+        time.sleep(0.5)
+        asked = time.monotonic()
+        response, hook = slack.command("backup status")
+        assert response.status_code == 200
+        slack.wait_reply(hook, "", timeout=5)
+        assert time.monotonic() - asked < 1.5
+
+
 def test_a_request_that_trickles_in_is_cut_off(web_proc: tuple[BotProcess, SlackClientSim]) -> None:
     """A client sending a byte every second never finishes a request: the server hangs up after ~10 s."""
     _, slack = web_proc
