@@ -112,6 +112,8 @@ def configure_logging(secrets: Iterable[str] = (), level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for noisy in ("urllib3", "msal", "slack_sdk.web.base_client"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # One "Task queue depth is N" warning per request queued: under a flood the log would grow with the flood.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     logging.captureWarnings(True)
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_thread_exception
