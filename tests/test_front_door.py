@@ -225,7 +225,7 @@ def test_one_stalled_unsigned_request_does_not_hold_back_replies(
         response, hook = slack.command("backup status")
         assert response.status_code == 200
         slack.wait_reply(hook, "", timeout=5)
-        assert time.monotonic() - asked < 1.5
+        assert time.monotonic() - asked < 1.8  # held back, it would take 2 s or more
 
 
 def test_a_request_that_trickles_in_is_cut_off(web_proc: tuple[BotProcess, SlackClientSim]) -> None:
