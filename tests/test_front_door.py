@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -127,6 +128,28 @@ def test_oversized_bodies_get_413_unread_and_memory_stays_flat(web_proc: tuple[B
         raw_request(base, post_head(len(body)), body)
     assert requests.get(f"{base}/healthz", timeout=3).status_code == 200
     assert rss_mib(process) - before < 30, (before, rss_mib(process))
+    assert_clean_log(process)
+
+
+def test_many_bodies_just_under_the_cap_at_once_keep_memory_bounded(
+        web_proc: tuple[BotProcess, SlackClientSim]) -> None:
+    process, slack = web_proc
+    requests.get(f"{slack.base_url}/healthz", timeout=5)
+    before = rss_mib(process)
+    body = (MARKER.encode() * (1024 * 1024 // len(MARKER)))[: 1024 * 1024 - 64]
+    statuses: list[int] = []
+
+    def send() -> None:
+        statuses.append(raw_request(slack.base_url, post_head(len(body)), body, timeout=30)[0])
+
+    for _ in range(2):
+        senders = [threading.Thread(target=send) for _ in range(100)]
+        for thread in senders:
+            thread.start()
+        for thread in senders:
+            thread.join()
+    assert statuses == [401] * 200
+    assert rss_mib(process) - before < 60, (before, rss_mib(process))
     assert_clean_log(process)
 
 
