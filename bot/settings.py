@@ -101,9 +101,19 @@ def shown_url(value: str) -> str:
         return "(an unparsable URL)"
 
 
+def _url_parts(name: str, value: str) -> tuple[str, str, str]:
+    """(scheme, host part, path) of a URL setting; a URL that does not parse (``https://[::1``) is refused."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  # raises on a port that is not a number
+    except ValueError:
+        raise SettingsError(f"{name} is not a valid URL, got {shown_url(value)!r}") from None
+    return parts.scheme, parts.netloc, parts.path
+
+
 def _https_url(env: Mapping[str, str], name: str, value: str) -> str:
-    parsed = urlparse(value)
-    if parsed.scheme != "https" or not parsed.netloc:
+    scheme, netloc, _ = _url_parts(name, value)
+    if scheme != "https" or not netloc:
         raise SettingsError(f"{name} must be an https:// URL, got {shown_url(value)!r}")
     return value.rstrip("/")
 
@@ -181,8 +191,8 @@ def _host(env: Mapping[str, str]) -> str:
 
 def _redis_url(env: Mapping[str, str]) -> str:
     value = env.get("REDIS_URL", "").strip() or "redis://127.0.0.1:6379/0"
-    parsed = urlsplit(value)
-    if parsed.scheme not in ("redis", "rediss", "unix") or not (parsed.netloc or parsed.path):
+    scheme, netloc, path = _url_parts("REDIS_URL", value)
+    if scheme not in ("redis", "rediss", "unix") or not (netloc or path):
         raise SettingsError(f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {shown_url(value)!r}")
     return value
 
@@ -277,7 +287,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
     """Validate the environment; raise :class:`SettingsError` naming the first bad variable."""
     env = os.environ if env is None else env
     slack_api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
-    if urlparse(slack_api_url).scheme not in ("http", "https") or not slack_api_url.endswith("/api/"):
+    if _url_parts("SLACK_API_URL", slack_api_url)[0] not in ("http", "https") or not slack_api_url.endswith("/api/"):
         raise SettingsError(f"SLACK_API_URL must be a URL ending in /api/, got {shown_url(slack_api_url)!r}")
     port_raw = env.get("PORT", "").strip() or "3000"
     if not (port_raw.isascii() and port_raw.isdigit()) or not 0 < int(port_raw) < 65536:

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.localrun import PROJECT_ROOT as ROOT
 from bot.settings import SettingsError, load_settings
@@ -122,3 +124,24 @@ def test_host_takes_ipv6_literals(host: str, bound: str) -> None:
 def test_host_refuses_what_cannot_be_bound(host: str) -> None:
     with pytest.raises(SettingsError, match=re.escape("HOST")):
         load_settings({**BASE, "HOST": host})
+
+
+@pytest.mark.parametrize("name", ["AZS_ARM_ENDPOINT", "SLACK_API_URL", "REDIS_URL"])
+@pytest.mark.parametrize("value", ["https://u:hunter2@[::1/api/", "https://h:port/api/", "redis://h:99999999999/0"])
+def test_unparsable_urls_are_refused_not_crashed_on(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name) as caught:
+        load_settings({**BASE, name: value})
+    assert "hunter2" not in str(caught.value)
+
+
+VARIABLES = ("AZS_ARM_ENDPOINT", "SLACK_API_URL", "REDIS_URL", "HOST", "PORT", "AZS_METRICS_PORT", "AZS_OPERATORS",
+             "AZS_CHANNELS", "AZS_OPERATOR_GROUP", "AZS_STAMP_NAME", "AZS_WORK_THREADS", *NUMERIC)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(VARIABLES), value=st.text(max_size=40))
+def test_any_value_is_accepted_or_refused_by_name_never_crashed_on(name: str, value: str) -> None:
+    try:
+        load_settings({**BASE, name: value})
+    except SettingsError as exc:
+        assert name in str(exc) or "AZS_" in str(exc)
