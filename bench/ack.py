@@ -1,6 +1,8 @@
 """Ack latency of ``/azs backup status`` and ``/azs backup`` under 1, 16 and 64 concurrent senders, for the bot's
-web process (``azs-bot web``) and a bare ack-only Bolt app under the same gunicorn options, measured in
-alternating rounds of one run.
+web process (``azs-bot web``) and a bare ack-only Bolt app under the same server and options, measured in
+alternating rounds of one run. A second, identical bare app is measured in the same rounds: bare vs bare is
+the noise floor that a bot/bare ratio must be read against. One more row repeats a cell with 60 stalled
+connections (clients that sent part of a request and then nothing) held open against each target.
 
 Ack latency is the time until the HTTP response to the signed POST is read (what Slack's 3 s limit is about).
 The reply that the bot sends later through ``response_url`` is not the ack; the benchmark only waits for all of
@@ -32,7 +34,7 @@ from bench.common import (
 from bench.lab import Lab
 from bot import web
 from bot.localrun import free_port, wait_until
-from bot.settings import Settings, load_settings
+from bot.settings import load_settings
 
 TARGET_RATIO = 1.2
 COMMANDS = (("backup status", "/azs backup status"), ("backup", "/azs backup"))
@@ -40,9 +42,12 @@ COMMANDS = (("backup status", "/azs backup status"), ("backup", "/azs backup"))
 # every other round. 1 x 100 x 2 = 200, 16 x 7 x 2 = 224 and 64 x 2 x 2 = 256 samples per cell.
 LEVELS = ((1, 100), (16, 7), (64, 2))
 ROUNDS = 2
+STALLED = 60
+STALLED_CELL = (16, 7, "backup status")  # senders, requests per sender per round, command
 TARGETS: dict[str, list[str] | None] = {
     "bot": None,  # azs-bot web, as the Procfile runs it
     "bare": [sys.executable, "-m", "bench.bare_app"],
+    "bare2": [sys.executable, "-m", "bench.bare_app"],  # the same app again: the noise floor
 }
 
 
@@ -51,6 +56,7 @@ class LoadResult(TypedDict):
     statuses: dict[str, int]
     errors: list[str]
     wall: float
+    stalled_reopened: int
 
 
 @dataclass
@@ -58,30 +64,17 @@ class Cell:
     target: str
     text: str
     senders: int
+    stalled: int = 0
     latencies: list[float] = field(default_factory=list)  # seconds
     replies_done: list[float] = field(default_factory=list)  # seconds from a round's start to its last reply
     statuses: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    stalled_reopened: int = 0
 
 
-def gunicorn_options(settings: Settings) -> dict[str, Any]:
-    """The options ``bot.web.serve`` gives gunicorn (what both the bot and the bare app run with)."""
-    captured: dict[str, Any] = {}
-
-    class Capture(web.GunicornServer):
-        def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
-            captured.update(options)
-
-        def run(self) -> None:
-            """Capture only."""
-
-    saved = web.GunicornServer
-    web.GunicornServer = Capture  # type: ignore[misc]
-    try:
-        web.serve(settings)
-    finally:
-        web.GunicornServer = saved  # type: ignore[misc]
-    return captured
+def server_options() -> dict[str, Any]:
+    """The options ``bot.web.serve`` gives waitress (what both the bot and the bare app run with)."""
+    return dict(web.SERVER_OPTIONS)
 
 
 class AckBench:
@@ -90,13 +83,13 @@ class AckBench:
         self.bases = bases
         self.sequence = 0
 
-    def load(self, target: str, text: str, senders: int, count: int) -> tuple[LoadResult, str]:
+    def load(self, target: str, text: str, senders: int, count: int, stalled: int = 0) -> tuple[LoadResult, str]:
         """Run the load generator once; returns its result and the response_url prefix its requests used."""
         self.sequence += 1
         prefix = f"ack{self.sequence}"
         command = [sys.executable, "-m", "bench.loadgen", "--url", self.bases[target], "--secret", SIGNING_SECRET,
                    "--text", text, "--senders", str(senders), "--count", str(count), "--user", OPERATOR,
-                   "--channel", CHANNEL, "--hooks", self.lab.slack.response_url(prefix)]
+                   "--channel", CHANNEL, "--hooks", self.lab.slack.response_url(prefix), "--stalled", str(stalled)]
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True, timeout=300)
         result: LoadResult = json.loads(done.stdout)
         return result, prefix
@@ -112,12 +105,13 @@ class AckBench:
 
     def round(self, cell: Cell, count: int) -> None:
         started = time.time()
-        result, prefix = self.load(cell.target, cell.text, cell.senders, count)
+        result, prefix = self.load(cell.target, cell.text, cell.senders, count, cell.stalled)
         cell.latencies += result["latencies"]
         cell.errors += result["errors"]
+        cell.stalled_reopened += result["stalled_reopened"]
         for status, n in result["statuses"].items():
             cell.statuses[status] = cell.statuses.get(status, 0) + n
-        if cell.target != "bare":  # the bare app sends no reply
+        if cell.target == "bot":  # the bare apps send no reply
             arrivals = self.drain(prefix, cell.senders * count)
             cell.replies_done.append(max(arrivals, default=started) - started)
         self.lab.slack.clear()
@@ -140,21 +134,23 @@ def run(lab: Lab) -> Section:
             for text, _ in COMMANDS:
                 bench.round(Cell(target, text, 4), 10)
         table: list[dict[str, Cell]] = []
-        for senders, count in LEVELS:
-            for text, _ in COMMANDS:
-                cells = {target: Cell(target, text, senders) for target in TARGETS}
-                for number in range(ROUNDS):
-                    for target in (list(TARGETS) if number % 2 == 0 else list(TARGETS)[::-1]):
-                        bench.round(cells[target], count)
-                table.append(cells)
+        cells_to_run = [(senders, count, text, 0) for senders, count in LEVELS for text, _ in COMMANDS]
+        cells_to_run.append((*STALLED_CELL, STALLED))
+        for senders, count, text, stalled in cells_to_run:
+            cells = {target: Cell(target, text, senders, stalled) for target in TARGETS}
+            for number in range(ROUNDS):
+                for target in (list(TARGETS) if number % 2 == 0 else list(TARGETS)[::-1]):
+                    bench.round(cells[target], count)
+            table.append(cells)
         arm = sum(1 for r in sim.requests_log if r.kind in ("backupLocation", "backups"))
     finally:
         for process in processes:
             process.stop()
         sim.stop()
     settings = load_settings(env)
-    options = gunicorn_options(settings)
-    shown = ", ".join(f"{k}={options[k]}" for k in ("worker_class", "workers", "threads", "timeout") if k in options)
+    options = server_options()
+    shown = ", ".join(f"{k}={options[k]}" for k in ("threads", "connection_limit", "channel_timeout",
+                                                     "max_request_body_size") if k in options)
     return section(table, arm, shown, settings.work_threads)
 
 
@@ -162,33 +158,44 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
 
-def section(table: list[dict[str, Cell]], arm_reads: int, gunicorn: str, work_threads: int) -> Section:
-    out = Section("1. Ack latency (ms): azs-bot web vs bare Bolt app, same gunicorn options",
-                  ["senders", "command", "n", "bot p50", "bot p99", "bare p50", "bare p99", "bot/bare p99",
-                   f"<= {TARGET_RATIO}x", "bot replies done s"])
+def section(table: list[dict[str, Cell]], arm_reads: int, server: str, work_threads: int) -> Section:
+    out = Section("1. Ack latency (ms): azs-bot web vs bare Bolt app, same server (waitress) and options",
+                  ["senders", "command", "stalled conns", "n", "bot p50", "bot p99", "bare p50", "bare p99",
+                   "bot/bare p99", f"<= {TARGET_RATIO}x", "bare2 p99", "bare/bare2 p99 (noise)",
+                   "bot replies done s"])
     problems = []
     for cells in table:
-        bot, bare = cells["bot"], cells["bare"]
+        bot, bare, bare2 = cells["bot"], cells["bare"], cells["bare2"]
         bare_p99 = percentile(bare.latencies, 99)
         ratio = percentile(bot.latencies, 99) / bare_p99
+        noise = bare_p99 / percentile(bare2.latencies, 99)
         out.rows.append([
-            str(bot.senders), dict(COMMANDS)[bot.text], f"{len(bot.latencies)}/{len(bare.latencies)}",
+            str(bot.senders), dict(COMMANDS)[bot.text], str(bot.stalled),
+            f"{len(bot.latencies)}/{len(bare.latencies)}/{len(bare2.latencies)}",
             ms(percentile(bot.latencies, 50)), ms(percentile(bot.latencies, 99)),
             ms(percentile(bare.latencies, 50)), ms(bare_p99), f"{ratio:.2f}", verdict(ratio <= TARGET_RATIO),
+            ms(percentile(bare2.latencies, 99)), f"{noise:.2f}",
             "/".join(f"{s:.1f}" for s in bot.replies_done)])
         for cell in cells.values():
             if cell.errors or set(cell.statuses) != {"200"}:
                 problems.append(f"{cell.target} {cell.text} x{cell.senders}: HTTP statuses {cell.statuses}, "
                                 f"errors {cell.errors[:3]}")
+    stalled_reopened = {t: c.stalled_reopened for t, c in table[-1].items()}
     out.notes += [
-        f"n = samples bot/bare. Each cell: {ROUNDS} rounds; in a round each sender sends its requests back to "
-        "back, one TCP connection per request, from a separate load-generator process. The targets alternate "
-        "round by round (bot then bare, then the reverse).",
+        f"n = samples bot/bare/bare2. Each cell: {ROUNDS} rounds; in a round each sender sends its requests back to "
+        "back, one TCP connection per request, from a separate load-generator process. The targets take turns "
+        "round by round (bot, bare, bare2, then the reverse).",
+        "bare2 is a second copy of the bare app: 'bare/bare2 p99' is what two identical apps differ by in this run, "
+        "the noise floor for 'bot/bare p99'.",
+        f"'stalled conns': during that row's rounds the load generator holds {STALLED} connections open to the "
+        "target, half stopped inside the headers, half after the headers with the body missing, and opens a new "
+        "one whenever the server closes one (its request deadline); reopened per target: "
+        f"{stalled_reopened}.",
         "'replies done': seconds from the start of each round until the last response_url reply of that round "
         "arrived; the next round starts only then, so no target is measured while another still works.",
-        f"gunicorn options from bot.web.serve, for both: {gunicorn}; the bot's work pool (after the ack): "
-        f"{work_threads} thread(s) (AZS_WORK_THREADS). The bare app is bench/bare_app.py (an App with one /azs "
-        "listener that only acks) served by bot.web.serve itself.",
+        f"Server options from bot.web.SERVER_OPTIONS, for all three: {server}; the bot's work pool (after the ack): "
+        f"{work_threads} thread(s) (AZS_WORK_THREADS). The bare apps are bench/bare_app.py (an App with one /azs "
+        "listener that only acks, Bolt checking the signature) served by bot.web.serve itself.",
         f"Each /azs backup reply reads the stamp twice (backup location + backup list): {arm_reads} reads in "
         f"all, from the stamp simulator ({simulator_http()}).",
         *problems,

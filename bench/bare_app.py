@@ -1,5 +1,6 @@
-"""The ack-only baseline: a bare Bolt app served by ``bot.web.serve`` itself, so gunicorn runs with exactly the
-options the bot's web process uses (workers, threads, worker class, timeouts), whatever they are today.
+"""The ack-only baseline: a bare Bolt app served by ``bot.web.serve`` itself, so the server runs with exactly the
+options the bot's web process uses (threads, connection limit, deadlines, body cap), whatever they are today.
+It has no front door of its own: Bolt checks the signature, as a plain Bolt app does.
 
 Run as ``python -m bench.bare_app`` with the bot's environment (``PORT``, ``SLACK_SIGNING_SECRET``, ...).
 """
@@ -15,6 +16,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
 from bot import web
+from bot.logs import configure_logging
 from bot.settings import load_settings
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -45,18 +47,10 @@ def bare_wsgi(signing_secret: str, token: str, slack_api_url: str) -> WsgiApp:
     return application
 
 
-class BareServer(web.GunicornServer):
-    """The bot's gunicorn application class with only the loaded WSGI app swapped."""
-
-    def load(self) -> WsgiApp:
-        settings = self.settings
-        return bare_wsgi(settings.slack_signing_secret, settings.slack_bot_token, settings.slack_api_url)
-
-
 def main() -> int:
     settings = load_settings()
-    web.GunicornServer = BareServer  # type: ignore[misc]  # serve() looks the class up when called
-    web.serve(settings)
+    configure_logging(settings.secrets())
+    web.serve(settings, bare_wsgi(settings.slack_signing_secret, settings.slack_bot_token, settings.slack_api_url))
     return 0
 
 

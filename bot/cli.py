@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
-from bot.logs import configure_logging
+from bot.logs import configure_logging, secrets_in_environment
 from bot.settings import Settings, SettingsError, load_settings
 
 
 def _settings(need_signing_secret: bool = True) -> Settings:
-    """Validate the environment, or stop with one line naming the bad setting."""
+    """Validate the environment, or stop with one JSON log line naming the bad setting.
+
+    Logging is set up first, with the secrets found in the environment, so even this line goes through
+    the secret filter (a value echoed in the message cannot leak a token or a URL's password).
+    """
+    configure_logging(secrets_in_environment())
     try:
         settings = load_settings(need_slack=need_signing_secret)
     except SettingsError as exc:
-        print(f"azs-bot: configuration error: {exc}", file=sys.stderr)
+        logging.getLogger("azs.config").error("azs-bot: configuration error: %s", exc)
         raise SystemExit(2) from None
     configure_logging(settings.secrets())
     return settings
@@ -67,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         return (cmd_simulator if argv[0] == "simulator" else cmd_demo)(argv[1:])
     parser = argparse.ArgumentParser(prog="azs-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, func, text in (("web", cmd_web, "serve Slack over HTTP on $PORT (gunicorn)"),
+    for name, func, text in (("web", cmd_web, "serve Slack over HTTP on $PORT (waitress)"),
                              ("socket", cmd_socket, "serve Slack over Socket Mode ($SLACK_APP_TOKEN)"),
                              ("worker", cmd_worker, "follow running backups and post their outcome")):
         sub.add_parser(name, help=text).set_defaults(func=func)

@@ -6,17 +6,23 @@ setting stops it with one line that names the variable instead of failing on the
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit, urlunsplit
 
 from bot.redis_client import RedisUrlError, check_url, url_password
 
 DEFAULT_API_VERSION = "2018-09-01"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+POLL_ATTEMPTS = 2
+"""Attempts the worker's stamp client makes per poll (``bot/worker.py``); the lease must outlast them all."""
+POLL_MAX_BACKOFF = 5.0
+"""The worker's longest wait between two attempts of one poll, in seconds."""
 
 
 class SettingsError(Exception):
@@ -93,14 +99,35 @@ def _required(env: Mapping[str, str], name: str, hint: str) -> str:
     return value
 
 
+def shown_url(value: str) -> str:
+    """``value`` as it may be echoed: without user name, password, query or fragment (they may hold secrets)."""
+    try:
+        parts = urlsplit(value)
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    except ValueError:
+        return "(an unparsable URL)"
+
+
+def _url_parts(name: str, value: str) -> tuple[str, str, str]:
+    """(scheme, host part, path) of a URL setting; a URL that does not parse (``https://[::1``) is refused."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  # raises on a port that is not a number
+    except ValueError:
+        raise SettingsError(f"{name} is not a valid URL, got {shown_url(value)!r}") from None
+    return parts.scheme, parts.netloc, parts.path
+
+
 def _https_url(env: Mapping[str, str], name: str, value: str) -> str:
-    parsed = urlparse(value)
-    if parsed.scheme != "https" or not parsed.netloc:
-        raise SettingsError(f"{name} must be an https:// URL, got {value!r}")
+    scheme, netloc, _ = _url_parts(name, value)
+    if scheme != "https" or not netloc:
+        raise SettingsError(f"{name} must be an https:// URL, got {shown_url(value)!r}")
     return value.rstrip("/")
 
 
 def _float(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    """A finite number of at least ``minimum`` (``nan`` and ``inf`` parse as floats, and are refused)."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -108,6 +135,8 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float) ->
         value = float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise SettingsError(f"{name} must be a finite number of seconds, got {raw!r}")
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {raw!r}")
     return value
@@ -117,7 +146,7 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) < minimum:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < minimum:
         raise SettingsError(f"{name} must be a whole number of at least {minimum}, got {raw!r}")
     return int(raw)
 
@@ -128,14 +157,72 @@ def _readable_file(name: str, path: str) -> str:
     return path
 
 
-def _redis_url(url: str) -> str:
+STAMP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+SLACK_IDS = {
+    # Slack's id prefixes: U/W users (W on Enterprise Grid), C/G channels (G: older private ones), S user groups.
+    "AZS_OPERATORS": (re.compile(r"^[UW][A-Z0-9]{1,20}$"), "Slack user ids such as U012AB3CD"),
+    "AZS_CHANNELS": (re.compile(r"^[CG][A-Z0-9]{1,20}$"), "Slack channel ids such as C012AB3CD"),
+    "AZS_OPERATOR_GROUP": (re.compile(r"^S[A-Z0-9]{1,20}$"), "a Slack user group id such as S012AB3CD"),
+}
+HOST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$")
+
+
+def _slack_ids(env: Mapping[str, str], name: str) -> frozenset[str]:
+    """Comma-separated Slack ids; anything else (``<@U123>``, names, mrkdwn) stops the process."""
+    pattern, expected = SLACK_IDS[name]
+    ids = frozenset(part.strip() for part in env.get(name, "").split(",") if part.strip())
+    bad = sorted(i for i in ids if not pattern.match(i))
+    if bad:
+        raise SettingsError(f"{name} must list {expected}, got {bad[0][:40]!r}")
+    return ids
+
+
+def _stamp_name(value: str, name: str) -> str:
+    if not STAMP_NAME.match(value):
+        raise SettingsError(f"{name} must be 1-63 letters, digits, '.', '_' or '-' (starting with a letter or "
+                            f"digit), got {value[:70]!r}")
+    return value
+
+
+def _host(env: Mapping[str, str]) -> str:
+    """``HOST``: an IP literal (IPv6 with or without brackets) or a host name; stored without brackets."""
+    raw = env.get("HOST", "").strip() or "0.0.0.0"
+    bare = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
     try:
-        return check_url(url)
+        ipaddress.ip_address(bare.split("%", 1)[0])  # "fe80::1%eth0": a zone index is allowed
+        return bare
+    except ValueError:
+        if HOST_NAME.match(bare):
+            return bare
+    raise SettingsError(f"HOST must be an IP address or a host name to bind, got {raw[:70]!r}")
+
+
+def _redis_url(env: Mapping[str, str]) -> str:
+    """``REDIS_URL``: any form :func:`bot.redis_client.connect` understands (Sentinel and TLS included)."""
+    value = env.get("REDIS_URL", "").strip() or "redis://127.0.0.1:6379/0"
+    try:
+        return check_url(value)
     except RedisUrlError as exc:
         raise SettingsError(f"REDIS_URL {exc}") from None
+    except ValueError:  # urlsplit's own complaints (a broken IPv6 literal) may quote the URL: don't
+        raise SettingsError(f"REDIS_URL is not a valid URL, got {shown_url(value)!r}") from None
 
 
-STAMP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+def check_cross_fields(settings: Settings) -> None:
+    """The rules that tie two settings together; the message names both."""
+    slowest = max(settings.stamps, key=lambda s: s.timeout_seconds)
+    timeout = slowest.timeout_seconds
+    if settings.start_grace <= timeout:
+        raise SettingsError(
+            f"AZS_START_GRACE_SECONDS ({settings.start_grace:g}) must be above AZS_HTTP_TIMEOUT ({timeout:g}"
+            f"{'' if len(settings.stamps) == 1 else ', stamp ' + slowest.name}): a slow but successful start "
+            "would be taken for a failed one")
+    longest_poll = timeout * POLL_ATTEMPTS + POLL_MAX_BACKOFF
+    if settings.lease_seconds <= longest_poll:
+        raise SettingsError(
+            f"AZS_LEASE_SECONDS ({settings.lease_seconds:g}) must be above the longest poll: AZS_HTTP_TIMEOUT "
+            f"({timeout:g}) x {POLL_ATTEMPTS} attempts + {POLL_MAX_BACKOFF:g} s backoff = {longest_poll:g} s; "
+            "otherwise a second worker takes the job over while the first still polls")
 _FILE_KEYS = {"name", "arm_endpoint", "tenant_id", "client_id", "client_secret", "client_cert", "ca_bundle",
               "subscription_id", "location", "api_version", "adfs_scope_suffix", "http_timeout"}
 
@@ -189,8 +276,10 @@ def load_stamp(env: Mapping[str, str], *, name: str | None = None) -> StampSetti
     ca_bundle = env.get("AZS_CA_BUNDLE", "").strip() or None
     if ca_bundle:
         _readable_file("AZS_CA_BUNDLE", ca_bundle)
+    explicit = env.get("AZS_STAMP_NAME", "").strip()
     return StampSettings(
-        name=name or env.get("AZS_STAMP_NAME", "").strip() or urlparse(arm).hostname or "stamp",
+        name=name or (_stamp_name(explicit, "AZS_STAMP_NAME") if explicit else
+                      _stamp_name(urlparse(arm).hostname or "stamp", "AZS_STAMP_NAME (default: the ARM host name)")),
         arm_endpoint=arm,
         client_id=client_id,
         client_secret=secret,
@@ -209,17 +298,20 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
     """Validate the environment; raise :class:`SettingsError` naming the first bad variable."""
     env = os.environ if env is None else env
     slack_api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
-    if urlparse(slack_api_url).scheme not in ("http", "https") or not slack_api_url.endswith("/api/"):
-        raise SettingsError(f"SLACK_API_URL must be a URL ending in /api/, got {slack_api_url!r}")
+    if _url_parts("SLACK_API_URL", slack_api_url)[0] not in ("http", "https") or not slack_api_url.endswith("/api/"):
+        raise SettingsError(f"SLACK_API_URL must be a URL ending in /api/, got {shown_url(slack_api_url)!r}")
     port_raw = env.get("PORT", "").strip() or "3000"
-    if not port_raw.isdigit() or not 0 < int(port_raw) < 65536:
+    if not (port_raw.isascii() and port_raw.isdigit()) or not 0 < int(port_raw) < 65536:
         raise SettingsError(f"PORT must be a TCP port number, got {port_raw!r}")
     metrics_raw = env.get("AZS_METRICS_PORT", "").strip() or "9102"
-    if not metrics_raw.isdigit() or not 0 <= int(metrics_raw) < 65536:
+    if not (metrics_raw.isascii() and metrics_raw.isdigit()) or not 0 <= int(metrics_raw) < 65536:
         raise SettingsError(f"AZS_METRICS_PORT must be a TCP port number (0 = off), got {metrics_raw!r}")
-    operators = frozenset(u.strip() for u in env.get("AZS_OPERATORS", "").split(",") if u.strip())
-    return Settings(
-        redis_url=_redis_url(env.get("REDIS_URL", "").strip() or "redis://127.0.0.1:6379/0"),
+    operators = _slack_ids(env, "AZS_OPERATORS")
+    groups = _slack_ids(env, "AZS_OPERATOR_GROUP")
+    if len(groups) > 1:
+        raise SettingsError("AZS_OPERATOR_GROUP takes one user group id, got several")
+    settings = Settings(
+        redis_url=_redis_url(env),
         stamps=load_stamps_file(stamps_file) if (stamps_file := env.get("AZS_STAMPS_FILE", "").strip())
         else (load_stamp(env),),
         slack_bot_token=_required(env, "SLACK_BOT_TOKEN", "set it to the app's xoxb- bot token"),
@@ -229,14 +321,14 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         slack_app_token=env.get("SLACK_APP_TOKEN", "").strip(),
         slack_api_url=slack_api_url,
         operators=operators,
-        operator_group=env.get("AZS_OPERATOR_GROUP", "").strip() or None,
-        channels=frozenset(c.strip() for c in env.get("AZS_CHANNELS", "").split(",") if c.strip()),
+        operator_group=next(iter(groups), None),
+        channels=_slack_ids(env, "AZS_CHANNELS"),
         poll_interval=_float(env, "AZS_POLL_INTERVAL", 30.0, 0.05),
         lease_seconds=_float(env, "AZS_LEASE_SECONDS", 90.0, 1.0),
         start_grace=_float(env, "AZS_START_GRACE_SECONDS", 300.0, 1.0),
         backup_timeout=_float(env, "AZS_BACKUP_TIMEOUT", 7200.0, 1.0),
         max_retry_after=_float(env, "AZS_MAX_RETRY_AFTER", 600.0, 1.0),
-        host=env.get("HOST", "").strip() or "0.0.0.0",
+        host=_host(env),
         port=int(port_raw),
         metrics_port=int(metrics_raw),
         watch_interval=_float(env, "AZS_WATCH_INTERVAL", 300.0, 1.0),
@@ -248,3 +340,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         redis_ca_bundle=(_readable_file("REDIS_CA_BUNDLE", ca) if (ca := env.get("REDIS_CA_BUNDLE", "").strip())
                          else None),
     )
+    check_cross_fields(settings)
+    return settings

@@ -24,7 +24,7 @@ def channel_text(fake: FakeSlack) -> str:
 
 def test_web_killed_before_the_stamp_got_the_start_tells_the_requester(
         start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
-    web, slack = start_web(AZS_START_GRACE_SECONDS="2")
+    web, slack = start_web(AZS_START_GRACE_SECONDS="2", AZS_HTTP_TIMEOUT="1")
     stamp.inject(Fault(status=503, delay=3.0, times=1, path_contains="createBackup"))
     slack.click()
     assert wait_until(lambda: stamp.state()["pending_faults"] == 0, timeout=10)  # createBackup in flight
@@ -39,7 +39,7 @@ def test_web_killed_before_the_stamp_got_the_start_tells_the_requester(
 
 def test_web_killed_after_the_stamp_started_the_backup_is_adopted_and_reported(
         start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
-    web, slack = start_web(AZS_START_GRACE_SECONDS="2")
+    web, slack = start_web(AZS_START_GRACE_SECONDS="2", AZS_HTTP_TIMEOUT="1")
     stamp.backup_seconds = 4
     stamp.inject(Fault(status=0, delay=2.0, times=1, path_contains="createBackup"))
     slack.click()
@@ -108,10 +108,10 @@ def test_worker_killed_after_slack_took_the_outcome_does_not_post_it_twice(
     stamp.backup_seconds = 1
     slack.start_backup()
     fake_slack.inject(SlackFault(method="chat.postMessage", delay_after=30, times=1))
-    first = start_worker(AZS_LEASE_SECONDS="2")
+    first = start_worker(AZS_LEASE_SECONDS="8", AZS_HTTP_TIMEOUT="1")  # the shortest lease a 1 s timeout allows
     assert wait_until(lambda: bool(completions(fake_slack)), timeout=20)
     first.kill()  # Slack stored the message; the worker never heard back nor marked the job reported
-    second = start_worker(AZS_LEASE_SECONDS="2")
+    second = start_worker(AZS_LEASE_SECONDS="8", AZS_HTTP_TIMEOUT="1")
     assert wait_until(lambda: "posted the outcome already" in second.log(), timeout=20)
     time.sleep(1)
     assert len(completions(fake_slack)) == 1

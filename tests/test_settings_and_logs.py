@@ -78,3 +78,19 @@ def test_stamps_file_lists_stamps_and_names_bad_entries(tmp_path: Path) -> None:
         bad.write_text(body)
         with pytest.raises(SettingsError, match=re.escape(named)):
             load_settings({**BASE, "AZS_STAMPS_FILE": str(bad)})
+
+
+def test_log_filter_keeps_request_bodies_and_url_credentials_out() -> None:
+    """Bolt logs a rejected request's body at INFO and quotes bodies in warnings; URLs may carry passwords."""
+    scrub = SecretFilter()
+    verification = logging.LogRecord("slack_bolt.RequestVerification", logging.INFO, __file__, 1,
+                                     "Invalid request signature detected (body: BODYMARKER)", None, None)
+    assert not scrub.filter(verification)
+    unhandled = logging.LogRecord("slack_bolt.App", logging.WARNING, __file__, 1,
+                                  "Unhandled request ({'type': 'BODYMARKER'})\n---\n[Suggestion] ...", None, None)
+    assert scrub.filter(unhandled) and "BODYMARKER" not in unhandled.getMessage()
+    assert unhandled.getMessage().startswith("Unhandled request (")
+    url = logging.LogRecord("t", logging.ERROR, __file__, 1, "cannot reach %s", ("redis://:pw-hunter2@redis:6379/0",),
+                            None)
+    scrub.filter(url)
+    assert "pw-hunter2" not in url.getMessage() and "redis:6379/0" in url.getMessage()
