@@ -73,3 +73,8 @@ def watch_turn_key(stamp: str) -> str:
 def stale_alert_key(stamp: str) -> str:
     """Expiring key: an "overdue backups" alert was sent for ``stamp`` within the last day."""
     return f"{PREFIX}:stamp:{stamp}:watch:stale-alert"
+
+
+def envelope_key(envelope_id: str) -> str:
+    """Expiring key: a Socket Mode envelope was acted on (redelivered copies are only acked)."""
+    return f"{PREFIX}:socket:envelope:{envelope_id}"

@@ -65,6 +65,10 @@ class Settings:
     max_backup_age_hours: float = 48.0
     progress_interval: float = 60.0
     work_threads: int = 1
+    socket_connections: int = 2
+    """Socket Mode connections per process (``AZS_SOCKET_CONNECTIONS``, Slack allows 10 per app)."""
+    socket_ping_interval: float = 5.0
+    """Seconds between Socket Mode pings; a link without a pong is replaced (``AZS_SOCKET_PING_INTERVAL``)."""
 
     @property
     def stamp(self) -> StampSettings:
@@ -227,4 +231,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         max_backup_age_hours=_float(env, "AZS_MAX_BACKUP_AGE_HOURS", 48.0, 1.0),
         progress_interval=_float(env, "AZS_PROGRESS_INTERVAL", 60.0, 1.0),
         work_threads=_int(env, "AZS_WORK_THREADS", 1, 1),
+        socket_connections=_int(env, "AZS_SOCKET_CONNECTIONS", 2, 1),
+        socket_ping_interval=_float(env, "AZS_SOCKET_PING_INTERVAL", 5.0, 1.0),
     )
