@@ -16,5 +16,5 @@ SOCKET_ENVELOPES = Counter("azs_socket_envelopes_total", "Socket Mode envelopes,
 SOCKET_ACK_SECONDS = Histogram("azs_socket_ack_seconds", "From a Socket Mode envelope's arrival to its ack",
                                buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5))
 SOCKET_RECONNECTS = Counter("azs_socket_reconnects_total", "Socket Mode connections replaced, by reason "
-                            "(refresh, dropped, stale, connect_failed)", ["reason"])
+                            "(refresh, disconnect, dropped, stale, connect_failed)", ["reason"])
 SOCKET_CONNECTIONS = Gauge("azs_socket_connections", "Socket Mode connections open and answering pings")

@@ -213,8 +213,13 @@ class SocketModeRunner:
             reason = connection.replace_reason or "dropped"
             SOCKET_RECONNECTS.labels(reason=reason).inc()
             log.info("socket slot %d: replacing its connection (%s)", slot, reason)
-            if reason == "refresh":
-                previous, failures = connection, 0
+            if reason in ("refresh", "disconnect"):
+                previous = connection
+                if reason == "refresh":
+                    failures = 0
+                else:
+                    await asyncio.sleep(backoff_delay(failures))
+                    failures += 1
                 continue
             await reader
             previous = None
@@ -261,9 +266,11 @@ class SocketModeRunner:
                 continue
             if data.get("type") == "disconnect":
                 log.info("socket slot %d: Slack retires this connection (%s)", connection.slot, data.get("reason"))
-                if data.get("reason") != "warning":
+                reason = data.get("reason")
+                if reason != "warning":
                     connection.retire_now.set()
-                connection.want_replacement("refresh")
+                # Other reasons (too_many_websockets, link_disabled) would come back at once: those back off.
+                connection.want_replacement("refresh" if reason in ("warning", "refresh_requested") else "disconnect")
             elif data.get("envelope_id"):
                 self._spawn(self._handle(connection, data))
         connection.retire_now.set()

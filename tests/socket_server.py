@@ -658,7 +658,8 @@ class ScenarioPlayer:
                 if warning:
                     old.send_json(disconnect_message("warning"))
                     self.deliver(old, outcome)  # Slack still delivers on a connection it warned about
-                old.send_json(disconnect_message())
+                with contextlib.suppress(ConnectionError, OSError):  # the client may have left it already
+                    old.send_json(disconnect_message())
                 new = self.server.wait_connection(known + 1, timeout=timeout)
             except (TimeoutError, OSError) as exc:
                 outcome.notes.append(f"no new connection: {exc}")
