@@ -188,6 +188,9 @@ class SocketModeRunner:
                     await asyncio.sleep(0.5)
             finally:
                 self._stopping = True
+                in_flight = [c.drained.wait() for c in self._current.values()]
+                with contextlib.suppress(TimeoutError):  # ack what is being dispatched before hanging up
+                    await asyncio.wait_for(asyncio.gather(*in_flight), DRAIN_TIMEOUT)
                 for task in slots:
                     task.cancel()
                 await asyncio.gather(*slots, return_exceptions=True)
