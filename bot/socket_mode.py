@@ -251,6 +251,8 @@ class SocketModeRunner:
             await ws.close()
             return None
         log.info("socket slot %d: connected (Slack counts %s connections)", slot, hello.get("num_connections"))
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.ping(b"azs-hello")  # a first ping at once, as slack_sdk's clients do; heartbeats follow
         return Connection(ws, slot)
 
     def _open_url(self) -> str:

@@ -21,8 +21,10 @@ import redis
 import requests
 
 from bot.messages import START_ACTION_ID
+from bot.settings import SettingsError, load_settings
 from bot.simulator import StampSimulator
 from bot.slack_fake import FakeSlack
+from bot.socket_mode import MAX_BACKOFF, backoff_delay
 from tests.conftest import OPERATOR
 from tests.harness import BotProcess, free_port, wait_until
 from tests.socket_server import Received, ScenarioPlayer, SocketModeConnection, SocketModeServer, cpu_seconds
@@ -135,6 +137,7 @@ def test_socket_mode_backup_flow_end_to_end(socket_bot: SocketBot, socket_server
     # The client asked the (fake) Web API for each URL with its app token, then upgraded to a WebSocket there.
     assert len(fake_slack.calls("apps.connections.open")) == LINKS
     assert connection.handshake.target.startswith("/")
+    assert connection.wait_ping(timeout=2) == b"azs-hello"  # the client checks a new link at once
     ping = b"server-ping"
     connection.ping(ping)
     connection.wait_pong(ping)
@@ -328,3 +331,19 @@ def test_healthz_and_metrics_follow_the_links(socket_bot: SocketBot, socket_serv
     cpu = cpu_seconds(socket_bot.process.process.pid)
     time.sleep(3)  # reconnecting to nothing: backoff, not a busy loop
     assert cpu_seconds(socket_bot.process.process.pid) - cpu < 1.0
+
+
+def test_reconnect_backoff_starts_fast_doubles_and_is_capped() -> None:
+    assert [backoff_delay(n, lambda: 1.0) for n in range(4)] == [0.5, 1.0, 2.0, 4.0]
+    assert 0.25 <= backoff_delay(0) <= 0.5
+    assert backoff_delay(50, lambda: 1.0) == MAX_BACKOFF and backoff_delay(50, lambda: 0.0) == MAX_BACKOFF / 2
+
+
+def test_socket_settings_default_to_two_links_and_reject_nonsense(bot_env: dict[str, str]) -> None:
+    settings = load_settings(bot_env, need_slack=False)
+    assert (settings.socket_connections, settings.socket_ping_interval) == (2, 5.0)
+    tuned = load_settings({**bot_env, "AZS_SOCKET_CONNECTIONS": "4", "AZS_SOCKET_PING_INTERVAL": "2.5"})
+    assert (tuned.socket_connections, tuned.socket_ping_interval) == (4, 2.5)
+    for name, value in (("AZS_SOCKET_CONNECTIONS", "0"), ("AZS_SOCKET_PING_INTERVAL", "0.1")):
+        with pytest.raises(SettingsError, match=name):
+            load_settings({**bot_env, name: value})
