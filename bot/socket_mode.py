@@ -182,9 +182,13 @@ class SocketModeRunner:
             slots = [asyncio.create_task(self._keep_slot(session, slot), name=f"socket-slot-{slot}")
                      for slot in range(1, self.slots + 1)]
             try:
-                while not stop.is_set():  # the supervising loop: liveness and gauges
+                while not stop.is_set():  # the supervising loop: liveness, gauges, and slots that died
                     self.heartbeat.beat()
                     SOCKET_CONNECTIONS.set(self.live_connections())
+                    for index, task in enumerate(slots):
+                        if task.done():
+                            log.error("socket slot %d stopped (%r); restarting it", index + 1, task.exception())
+                            slots[index] = asyncio.create_task(self._keep_slot(session, index + 1))
                     await asyncio.sleep(0.5)
             finally:
                 self._stopping = True
@@ -224,7 +228,7 @@ class SocketModeRunner:
                     await asyncio.sleep(backoff_delay(failures))
                     failures += 1
                 continue
-            await reader
+            await asyncio.gather(reader, return_exceptions=True)
             previous = None
             if time.monotonic() - connection.opened_at >= HEALTHY_AFTER:
                 failures = 0
@@ -244,11 +248,12 @@ class SocketModeRunner:
         try:
             first = await ws.receive(timeout=HELLO_TIMEOUT)
             hello = json.loads(first.data) if first.type == aiohttp.WSMsgType.TEXT else {}
-        except (TimeoutError, ValueError) as exc:
+        except Exception as exc:  # a timeout, a broken link or a frame that is not JSON: no hello
             hello = {"error": type(exc).__name__}
         if hello.get("type") != "hello":
             log.warning("socket slot %d: no hello from Slack (got %s)", slot, str(hello)[:200])
-            await ws.close()
+            with contextlib.suppress(Exception):
+                await ws.close()
             return None
         log.info("socket slot %d: connected (Slack counts %s connections)", slot, hello.get("num_connections"))
         with contextlib.suppress(ConnectionError, RuntimeError):
@@ -261,26 +266,34 @@ class SocketModeRunner:
 
     async def _read(self, connection: Connection) -> None:
         """Read until the link ends; envelopes are dispatched concurrently, ``disconnect`` asks for a new link."""
-        async for message in connection.ws:
-            if message.type != aiohttp.WSMsgType.TEXT:
-                continue
-            try:
-                data = json.loads(message.data)
-            except ValueError:
-                log.warning("socket slot %d: ignoring a frame that is not JSON", connection.slot)
-                continue
-            if data.get("type") == "disconnect":
-                log.info("socket slot %d: Slack retires this connection (%s)", connection.slot, data.get("reason"))
-                reason = data.get("reason")
-                if reason != "warning":
-                    connection.retire_now.set()
-                # Other reasons (too_many_websockets, link_disabled) would come back at once: those back off.
-                connection.want_replacement("refresh" if reason in ("warning", "refresh_requested") else "disconnect")
-            elif data.get("envelope_id"):
-                self._spawn(self._handle(connection, data))
-        connection.retire_now.set()
-        failure = connection.ws.exception()
-        connection.want_replacement("stale" if isinstance(failure, aiohttp.ServerTimeoutError) else "dropped")
+        try:
+            async for message in connection.ws:
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    self._on_text(connection, message.data)
+        except Exception:  # whatever broke the read, the slot must hear that this link is gone
+            log.exception("socket slot %d: reading the connection failed", connection.slot)
+        finally:
+            connection.retire_now.set()
+            failure = connection.ws.exception()
+            connection.want_replacement("stale" if isinstance(failure, aiohttp.ServerTimeoutError) else "dropped")
+
+    def _on_text(self, connection: Connection, text: str) -> None:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            log.warning("socket slot %d: ignoring a frame that is not JSON", connection.slot)
+            return
+        if not isinstance(data, dict):
+            return
+        if data.get("type") == "disconnect":
+            reason = data.get("reason")
+            log.info("socket slot %d: Slack retires this connection (%s)", connection.slot, reason)
+            if reason != "warning":
+                connection.retire_now.set()
+            # Other reasons (too_many_websockets, link_disabled) would come back at once: those back off.
+            connection.want_replacement("refresh" if reason in ("warning", "refresh_requested") else "disconnect")
+        elif data.get("envelope_id"):
+            self._spawn(self._handle(connection, data))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -294,7 +307,8 @@ class SocketModeRunner:
         await asyncio.sleep(RETIRE_GRACE)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(connection.drained.wait(), DRAIN_TIMEOUT)
-        await connection.ws.close()
+        with contextlib.suppress(Exception):  # a link that broke meanwhile needs no goodbye
+            await connection.ws.close()
 
     async def _handle(self, connection: Connection, data: dict[str, Any]) -> None:
         received = time.monotonic()
