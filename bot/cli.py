@@ -34,16 +34,14 @@ def cmd_web(_: argparse.Namespace) -> int:
 
 
 def cmd_socket(_: argparse.Namespace) -> int:
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-    from bot.app import build_app
+    from bot.socket_mode import serve_socket_mode
 
     settings = _settings(need_signing_secret=False)
     if not settings.slack_app_token.startswith("xapp-"):
         print("azs-bot: configuration error: SLACK_APP_TOKEN must be the app-level xapp- token "
               "(with connections:write) for Socket Mode", file=sys.stderr)
         return 2
-    SocketModeHandler(build_app(settings), settings.slack_app_token).start()  # type: ignore[no-untyped-call]
+    serve_socket_mode(settings)
     return 0
 
 

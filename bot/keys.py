@@ -78,3 +78,8 @@ def stale_alert_key(stamp: str) -> str:
 def replica_ack_key() -> str:
     """Counter written just before ``WAIT``, so the wait covers every earlier write (see :mod:`bot.redis_client`)."""
     return f"{PREFIX}:replica-ack"
+
+
+def envelope_key(envelope_id: str) -> str:
+    """Expiring key: a Socket Mode envelope was acted on (redelivered copies are only acked)."""
+    return f"{PREFIX}:socket:envelope:{envelope_id}"

@@ -79,6 +79,10 @@ class Settings:
     operator_group_max_age: float = 900.0
     redis_ca_bundle: str | None = None
     """CA bundle that ``rediss://`` servers and sentinels are checked against (``REDIS_CA_BUNDLE``)."""
+    socket_connections: int = 2
+    """Socket Mode connections per process (``AZS_SOCKET_CONNECTIONS``, Slack allows 10 per app)."""
+    socket_ping_interval: float = 5.0
+    """Seconds between Socket Mode pings; a link without a pong is replaced (``AZS_SOCKET_PING_INTERVAL``)."""
 
     @property
     def stamp(self) -> StampSettings:
@@ -339,6 +343,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         operator_group_max_age=_float(env, "AZS_OPERATOR_GROUP_MAX_AGE", 900.0, 1.0),
         redis_ca_bundle=(_readable_file("REDIS_CA_BUNDLE", ca) if (ca := env.get("REDIS_CA_BUNDLE", "").strip())
                          else None),
+        socket_connections=_int(env, "AZS_SOCKET_CONNECTIONS", 2, 1),
+        socket_ping_interval=_float(env, "AZS_SOCKET_PING_INTERVAL", 5.0, 1.0),
     )
     check_cross_fields(settings)
     return settings

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import ipaddress
 import json
+import os
 import socket
 import struct
 import threading
@@ -117,16 +118,35 @@ def disconnect_message(reason: str = "refresh_requested") -> dict[str, Any]:
     return {"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-local"}}
 
 
-class _Reader:
-    """Exact-size reads from a blocking socket; EOF mid-read is a ``ConnectionError``."""
+class _Interrupted(Exception):
+    """The test asked the connection to fail (:meth:`SocketModeConnection.drop`) while it was reading."""
 
-    def __init__(self, sock: socket.socket, buffered: bytes = b"") -> None:
+
+class _Reader:
+    """Exact-size reads from a socket; EOF mid-read is a ``ConnectionError``.
+
+    Reads poll in short slices so a test can stop them: ``paused()`` true means read nothing (a half-open link
+    buffers what the client sends), ``interrupted()`` true raises :class:`_Interrupted`.
+    """
+
+    def __init__(self, sock: socket.socket, buffered: bytes = b"", paused: Callable[[], bool] = lambda: False,
+                 interrupted: Callable[[], bool] = lambda: False) -> None:
         self.sock = sock
         self.buffer = bytearray(buffered)
+        self.paused = paused
+        self.interrupted = interrupted
 
     def read(self, size: int) -> bytes:
         while len(self.buffer) < size:
-            chunk = self.sock.recv(max(65536, size - len(self.buffer)))
+            if self.interrupted():
+                raise _Interrupted
+            if self.paused():
+                time.sleep(0.05)
+                continue
+            try:
+                chunk = self.sock.recv(max(65536, size - len(self.buffer)))
+            except TimeoutError:
+                continue
             if not chunk:
                 raise ConnectionError("peer closed the TCP connection")
             self.buffer += chunk
@@ -213,7 +233,9 @@ class SocketModeConnection:
         self.sock = sock
         self.handshake = handshake
         self.number = number
-        self._reader = _Reader(sock, leftover)
+        self._frozen = False  # half-open: nothing read, nothing answered, nothing closed
+        self._drop: str | None = None  # "fin" or "reset": how the reader thread should drop the link
+        self._reader = _Reader(sock, leftover, lambda: self._frozen, lambda: self._drop is not None)
         self._send_lock = threading.Lock()
         self._changed = threading.Condition()
         self.messages: list[Received] = []
@@ -263,6 +285,19 @@ class SocketModeConnection:
         if not self.wait_closed(timeout):
             self._shutdown()
             self.wait_closed(timeout)
+
+    def drop(self, *, reset: bool = False, timeout: float = 2.0) -> None:
+        """Drop the link without a close frame, as a crashed peer or a lost route does: TCP FIN, or RST."""
+        self._drop = "reset" if reset else "fin"
+        self.wait_closed(timeout)
+
+    def freeze(self) -> None:
+        """Go half-open, as after a NAT timeout: stop reading (so no pongs) and send nothing, but never close."""
+        self._frozen = True
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
 
     # ---- waiting ------------------------------------------------------------------------------------------------
 
@@ -343,6 +378,12 @@ class SocketModeConnection:
             self.error = exc.reason
             with contextlib.suppress(OSError):
                 self._send_frame(OP_CLOSE, close_payload(exc.code, exc.reason))
+        except _Interrupted:
+            if self._drop == "reset":  # SO_LINGER 0: close() sends RST instead of FIN
+                with contextlib.suppress(OSError):
+                    self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                with contextlib.suppress(OSError):
+                    self.sock.close()
         except (ConnectionError, OSError):
             pass  # the client hung up without a close frame (what slack_sdk's built-in client does)
         finally:
@@ -384,6 +425,7 @@ class SocketModeConnection:
             self._send_frame(OP_CLOSE, b"" if code == CLOSE_NO_STATUS else close_payload(code))
 
     def _shutdown(self) -> None:
+        self._frozen = False
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
@@ -436,6 +478,10 @@ class SocketModeServer:
     def open_connections(self) -> list[SocketModeConnection]:
         return [c for c in self.connections if not c.closed]
 
+    def live_connections(self) -> list[SocketModeConnection]:
+        """Open connections that are not playing half-open."""
+        return [c for c in self.connections if not c.closed and not c.frozen]
+
     def wait_connection(self, count: int = 1, timeout: float = 20.0) -> SocketModeConnection:
         """The ``count``-th connection (1-based) to complete the handshake."""
         with self._changed:
@@ -482,7 +528,7 @@ class SocketModeServer:
                           "Connection: Upgrade\r\n"
                           f"Sec-WebSocket-Accept: {accept_key(request.headers['sec-websocket-key'])}\r\n"
                           "\r\n").encode("ascii"))
-            sock.settimeout(None)
+            sock.settimeout(0.1)  # reads poll, so drop() and freeze() take effect promptly
         except (OSError, ConnectionError, ProtocolError) as exc:
             with self._changed:
                 self.rejected.append(f"handshake failed: {exc}")
@@ -512,3 +558,153 @@ class SocketModeServer:
             sock.sendall(b"HTTP/1.1 400 Bad Request\r\nSec-WebSocket-Version: 13\r\nConnection: close\r\n"
                          b"Content-Type: text/plain\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
         sock.close()
+
+
+# ---- fault scenarios ---------------------------------------------------------------------------------------------
+
+ACK_DEADLINE = 3.0  # Slack's limit for acknowledging an envelope
+
+Envelope = tuple[str, dict[str, Any], bool]
+"""An envelope's type, payload and ``accepts_response_payload``."""
+
+
+def help_command(response_url: str = "http://127.0.0.1:9/hook") -> Envelope:
+    """``/azs help``: answered in the ack itself, so it measures the Socket Mode path and little else."""
+    return ("slash_commands", {"token": "deprecated-verification-token", "team_id": "T0001", "channel_id": "CBACKUPS",
+                               "user_id": "UOPER", "user_name": "oper", "command": "/azs", "text": "help",
+                               "api_app_id": "A0001", "response_url": response_url, "trigger_id": "1.2.3"}, True)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a Linux process so far (``/proc/<pid>/stat``)."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Outcome:
+    """What one scenario saw: acks later than Slack's 3 s (or missing), the slowest ack, and recovery figures."""
+
+    scenario: str
+    sent: int = 0
+    late: int = 0
+    slowest: float = 0.0
+    recovery: float | None = None  # fault -> first envelope acked on a new connection; None: never within the limit
+    cpu: float | None = None  # CPU seconds the client process used while recovering
+    notes: list[str] = field(default_factory=list)
+
+    def row(self) -> str:
+        recovery = "-" if self.recovery is None and self.scenario in ("steady", "refresh", "warning+refresh",
+                                                                     "redelivery") else (
+            "never" if self.recovery is None else f"{self.recovery:.1f}s")
+        cpu = "-" if self.cpu is None else f"{self.cpu:.1f}s"
+        return (f"{self.scenario:<16} {self.sent:>4} {self.late:>4} {self.slowest:>7.2f}s {recovery:>9} {cpu:>7}"
+                f"  {'; '.join(self.notes)}")
+
+
+class ScenarioPlayer:
+    """Plays Slack's faults against whatever client is connected to ``server`` and measures the client's acks.
+
+    Each envelope comes from ``envelope()``; ``pid`` (the client process) adds CPU time while recovering, which
+    shows a client that spins instead of waiting.
+    """
+
+    HEADER = f"{'scenario':<16} {'sent':>4} {'late':>4} {'slowest':>8} {'recovery':>9} {'cpu':>7}  notes"
+
+    def __init__(self, server: SocketModeServer, envelope: Callable[[], Envelope] = help_command, *,
+                 pid: int | None = None, ack_deadline: float = ACK_DEADLINE) -> None:
+        self.server = server
+        self.envelope = envelope
+        self.pid = pid
+        self.ack_deadline = ack_deadline
+
+    def deliver(self, connection: SocketModeConnection, outcome: Outcome, envelope_id: str | None = None) -> float:
+        """Send one envelope and wait for its ack; the delay, or ``inf`` if none came within the deadline + 2 s."""
+        kind, payload, accepts = self.envelope()
+        sent = time.monotonic()
+        try:
+            envelope_id = connection.send_envelope(kind, payload, accepts_response_payload=accepts,
+                                                   envelope_id=envelope_id)
+            delay = connection.wait_ack(envelope_id, timeout=self.ack_deadline + 2).at - sent
+        except (TimeoutError, OSError):
+            delay = float("inf")
+        outcome.sent += 1
+        outcome.late += delay >= self.ack_deadline
+        outcome.slowest = max(outcome.slowest, min(delay, 99.0))
+        return delay
+
+    def steady(self, count: int = 30, interval: float = 0.1) -> Outcome:
+        outcome = Outcome("steady")
+        for index in range(count):
+            live = self.server.live_connections()
+            if not live:
+                outcome.notes.append("no live connection")
+                break
+            self.deliver(live[index % len(live)], outcome)
+            time.sleep(interval)
+        return outcome
+
+    def refreshes(self, count: int = 5, *, warning: bool = False, timeout: float = 15.0) -> Outcome:
+        """Retire the oldest live connection ``count`` times; the next envelope goes to the new one at its hello."""
+        outcome = Outcome("warning+refresh" if warning else "refresh")
+        for _ in range(count):
+            live = self.server.live_connections()
+            if not live:
+                outcome.notes.append("no live connection")
+                break
+            old, known = live[0], len(self.server.connections)
+            try:
+                if warning:
+                    old.send_json(disconnect_message("warning"))
+                    self.deliver(old, outcome)  # Slack still delivers on a connection it warned about
+                with contextlib.suppress(ConnectionError, OSError):  # the client may have left it already
+                    old.send_json(disconnect_message())
+                new = self.server.wait_connection(known + 1, timeout=timeout)
+            except (TimeoutError, OSError) as exc:
+                outcome.notes.append(f"no new connection: {exc}")
+                outcome.late += 1
+                break
+            self.deliver(new, outcome)
+            if not old.wait_closed(timeout=5):
+                outcome.notes.append(f"connection {old.number} left open after refresh")
+                old.close(timeout=1)
+        return outcome
+
+    def drop(self, *, reset: bool, limit: float = 60.0) -> Outcome:
+        """Drop every live link at once (FIN or RST, never a close frame); recovery is the first ack on a new one."""
+        outcome = Outcome("drop+reset" if reset else "drop")
+        return self._recover(outcome, lambda c: c.drop(reset=reset, timeout=0.5), limit)
+
+    def half_open(self, limit: float = 60.0) -> Outcome:
+        """Freeze every live link (no pongs, no reads, no close); recovery is the first ack on a new one."""
+        return self._recover(Outcome("half-open"), SocketModeConnection.freeze, limit)
+
+    def redelivery(self) -> Outcome:
+        """One envelope id sent twice, on two connections when there are two: both copies must be acked."""
+        outcome = Outcome("redelivery")
+        live = self.server.live_connections()
+        envelope_id = str(uuid.uuid4())
+        for connection in (live[0], live[-1]) if live else ():
+            self.deliver(connection, outcome, envelope_id)
+        return outcome
+
+    def _recover(self, outcome: Outcome, fault: Callable[[SocketModeConnection], None], limit: float) -> Outcome:
+        victims = self.server.live_connections()
+        known = len(self.server.connections)
+        cpu_before = cpu_seconds(self.pid) if self.pid else None
+        started = time.monotonic()
+        for victim in victims:
+            fault(victim)
+        deadline = started + limit
+        while time.monotonic() < deadline and outcome.recovery is None:
+            fresh = [c for c in self.server.live_connections() if c.number > known]
+            if not fresh:
+                time.sleep(0.05)
+                continue
+            if self.deliver(fresh[0], outcome) < self.ack_deadline:
+                outcome.recovery = time.monotonic() - started
+        if cpu_before is not None and self.pid:
+            outcome.cpu = cpu_seconds(self.pid) - cpu_before
+        outcome.notes.append(f"{len(victims)} link(s) faulted")
+        return outcome
