@@ -113,7 +113,7 @@ def test_master_killed_mid_backup_fails_over_and_posts_once(
         cluster: SentinelCluster, start_web: Callable[..., tuple[BotProcess, SlackClientSim]],
         start_worker: Callable[..., BotProcess], stamp: StampSimulator, fake_slack: FakeSlack) -> None:
     """The issue's drill: kill the master while a backup runs; replies stay honest; one outcome."""
-    env = {"REDIS_URL": cluster.url, "AZS_LEASE_SECONDS": "3"}
+    env = {"REDIS_URL": cluster.url, "AZS_LEASE_SECONDS": "8", "AZS_HTTP_TIMEOUT": "1"}
     stamp.backup_seconds = 12
     _, slack = start_web(**env)
     start_worker(**env)
