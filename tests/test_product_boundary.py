@@ -12,6 +12,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -44,13 +45,17 @@ def test_the_product_imports_nothing_of_the_devkit_the_tests_or_the_bench() -> N
     imports = product_imports()
     assert any(module == "bot.settings" for _, _, module in imports)  # the walk sees the real tree
     test_only = {canonicalize_name(name) for name in devkit_only_dependencies()}
-    reaching = [f"{file}:{line} imports {module}" for file, line, module in imports
-                if module.split(".")[0] in OUTSIDE or canonicalize_name(module.split(".")[0]) in test_only]
+    reaching = [
+        f"{file}:{line} imports {module}"
+        for file, line, module in imports
+        if module.split(".")[0] in OUTSIDE or canonicalize_name(module.split(".")[0]) in test_only
+    ]
     assert not reaching, reaching
 
 
 def devkit_only_dependencies() -> set[str]:
     """What the devkit needs that the product does not declare (trustme, for one)."""
+
     def names(pyproject: Path) -> set[str]:
         deps = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
         return {canonicalize_name(Requirement(line).name) for line in deps}
@@ -58,20 +63,29 @@ def devkit_only_dependencies() -> set[str]:
     return names(ROOT / "devkit" / "pyproject.toml") - names(ROOT / "pyproject.toml") - {"azs-backup-bot"}
 
 
+@pytest.mark.pypi  # pip builds in an isolated environment, with setuptools from the package index
 def test_the_product_wheel_holds_only_bot_and_handlers_and_needs_no_test_only_package(tmp_path: Path) -> None:
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir",
-                            str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert built.returncode == 0, built.stderr[-3000:]
     [wheel] = tmp_path.glob("azs_backup_bot-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         files = archive.namelist()
         [metadata] = [name for name in files if name.endswith(".dist-info/METADATA")]
-        requires = [Requirement(line.split(":", 1)[1]) for line in archive.read(metadata).decode().splitlines()
-                    if line.startswith("Requires-Dist:")]
+        requires = [
+            Requirement(line.split(":", 1)[1])
+            for line in archive.read(metadata).decode().splitlines()
+            if line.startswith("Requires-Dist:")
+        ]
 
     modules = [name for name in files if not name.split("/")[0].endswith(".dist-info")]
     assert modules and all(name.split("/")[0] in PRODUCT for name in modules), sorted(
-        {name.split("/")[0] for name in modules})
+        {name.split("/")[0] for name in modules}
+    )
     assert not [name for name in modules if Path(name).stem in MOVED]
     assert {"bot/cli.py", "bot/web.py", "handlers/__init__.py"} <= set(modules)
 
