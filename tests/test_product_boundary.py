@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tomllib
 import zipfile
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
@@ -53,13 +54,30 @@ def test_the_product_imports_nothing_of_the_devkit_the_tests_or_the_bench() -> N
     assert not reaching, reaching
 
 
+def test_the_devkit_declares_what_it_imports() -> None:
+    """trustme and the rest of what only the stand-ins use are the devkit's dependencies, not the product's."""
+    imported = set()
+    for path in (ROOT / "devkit" / "src" / "devkit").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"__future__", "devkit", *PRODUCT}
+    owners = packages_distributions()
+    declared = names(ROOT / "devkit" / "pyproject.toml")
+    undeclared = sorted(m for m in third_party if not {canonicalize_name(d) for d in owners.get(m, [m])} & declared)
+    assert "trustme" in third_party and not undeclared, undeclared
+
+
+def names(pyproject: Path) -> set[str]:
+    """The normalised names of a ``pyproject.toml``'s runtime dependencies."""
+    deps = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    return {canonicalize_name(Requirement(line).name) for line in deps}
+
+
 def devkit_only_dependencies() -> set[str]:
     """What the devkit needs that the product does not declare (trustme, for one)."""
-
-    def names(pyproject: Path) -> set[str]:
-        deps = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
-        return {canonicalize_name(Requirement(line).name) for line in deps}
-
     return names(ROOT / "devkit" / "pyproject.toml") - names(ROOT / "pyproject.toml") - {"azs-backup-bot"}
 
 
