@@ -23,18 +23,15 @@ from bench.common import (
     OPERATOR,
     ROOT,
     SIGNING_SECRET,
-    ChildProcess,
     Section,
-    bot_env,
     percentile,
     simulator_http,
-    start_web,
     verdict,
 )
 from bench.lab import Lab
 from bot import web
-from bot.localrun import free_port, wait_until
 from bot.settings import load_settings
+from devkit.localrun import BotProcess, launch_web, wait_until
 
 TARGET_RATIO = 1.2
 COMMANDS = (("backup status", "/azs backup status"), ("backup", "/azs backup"))
@@ -121,13 +118,12 @@ class AckBench:
 def run(lab: Lab) -> Section:
     lab.flush_redis()
     sim = lab.simulator(retry_after=1, backup_seconds=3600)
-    env = bot_env(sim.env(), lab.slack.api_url, lab.redis_server.url, poll_interval=30)
-    processes: list[ChildProcess] = []
+    env = lab.bot_env(sim, poll_interval=30)
+    processes: list[BotProcess] = []
     try:
         bases = {}
         for target, command in TARGETS.items():
-            process, bases[target] = start_web({**env, "PORT": str(free_port())}, lab.log_dir,
-                                               command=command, name=target)
+            process, bases[target] = launch_web(env, lab.log_dir, command=command, healthy=True)
             processes.append(process)
         bench = AckBench(lab, bases)
         for target in TARGETS:  # warm-up: imports, first Redis and stamp connections, the token

@@ -19,16 +19,12 @@ from bench.common import (
     OPERATOR,
     SIGNING_SECRET,
     STAMP,
-    ChildProcess,
     Section,
-    azs_bot_command,
-    bot_env,
-    start_web,
 )
 from bench.lab import Lab
-from bot.localrun import SlackRequests, wait_until
 from bot.messages import START_ACTION_ID
-from bot.simulator import RequestRecord
+from devkit.localrun import BotProcess, SlackRequests, launch_web, wait_until
+from devkit.simulator import RequestRecord
 
 RECORDING = (Path(__file__).resolve().parent.parent.parent / "shared" / "azs-recordings" / "recordings-2020-build2002"
              / "Start-AzsBackup.Recording.json")  # ../shared beside the project
@@ -74,12 +70,12 @@ def recorded() -> tuple[Counter[str], list[float]]:
 def run(lab: Lab) -> Section:
     lab.flush_redis()
     sim = lab.simulator(retry_after=1, backup_seconds=BACKUP_SECONDS, lro_style="location")
-    env = bot_env(sim.env(), lab.slack.api_url, lab.redis_server.url, poll_interval=1)
-    processes: list[ChildProcess] = []
+    env = lab.bot_env(sim, poll_interval=1)
+    processes: list[BotProcess] = []
     try:
-        web, base = start_web(env, lab.log_dir)
+        web, base = launch_web(env, lab.log_dir, healthy=True)
         processes.append(web)
-        processes.append(ChildProcess("worker", azs_bot_command("worker"), env, lab.log_dir))
+        processes.append(BotProcess("worker", env, lab.log_dir))
         client = SlackRequests(base, SIGNING_SECRET, lab.slack.response_url)
         _, hook = client.command("backup", user=OPERATOR, channel=CHANNEL)
         if not wait_until(lambda: any(START_ACTION_ID in json.dumps(p.payload) for p in lab.slack.hook_posts(hook)),

@@ -1,4 +1,5 @@
-"""What every benchmark shares: the bot's processes started as the Procfile does, its environment, and tables."""
+"""What every benchmark shares: its names, the machine's details and tables (processes and the bot's environment
+come from :mod:`devkit.localrun`, as in the tests and the demo)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,12 @@ import datetime
 import os
 import platform
 import secrets
-import shutil
-import signal
 import subprocess
-import sys
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
-
-from bot import simulator
-from bot.localrun import free_port, wait_until
+from devkit import simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 OPERATOR = "UBENCHOP"
@@ -27,72 +21,6 @@ CHANNEL = "CBENCH"
 STAMP = "bench-stamp"
 BOT_TOKEN = "xoxb-bench-" + secrets.token_hex(8)
 SIGNING_SECRET = "bench-signing-" + secrets.token_hex(8)
-
-
-def azs_bot_command(role: str) -> list[str]:
-    """``azs-bot <role>``, the Procfile's command, from this interpreter's environment."""
-    script = Path(sys.executable).parent / "azs-bot"
-    found = str(script) if script.exists() else shutil.which("azs-bot")
-    return [found, role] if found else [sys.executable, "-m", "bot.cli", role]
-
-
-class ChildProcess:
-    """A child in its own session (so it can be stopped with all its children), logging to a file."""
-
-    def __init__(self, name: str, command: Sequence[str], env: Mapping[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(list(command), env=dict(env), cwd=ROOT, stdout=self._log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=timeout)
-        self._log.close()
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def bot_env(sim_env: Mapping[str, str], slack_api_url: str, redis_url: str, *, poll_interval: float,
-            port: int | None = None) -> dict[str, str]:
-    """The environment ``tests/conftest.py`` gives the bot, with the benchmark's own names."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZS_", "SLACK_"))}
-    env.update(sim_env)
-    env.update({
-        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack_api_url,
-        "REDIS_URL": redis_url, "AZS_OPERATORS": OPERATOR, "AZS_POLL_INTERVAL": str(poll_interval),
-        "AZS_STAMP_NAME": STAMP, "AZS_METRICS_PORT": "0", "PYTHONUNBUFFERED": "1",
-        "REQUESTS_CA_BUNDLE": "/nonexistent/ca.pem",  # AZS_CA_BUNDLE must win over it, as in the tests
-        "PORT": str(port or free_port()),
-    })
-    return env
-
-
-def start_web(env: Mapping[str, str], log_dir: Path, command: Sequence[str] | None = None,
-              name: str = "web") -> tuple[ChildProcess, str]:
-    """Start a web process (``azs-bot web`` unless told otherwise); return it once it answers."""
-    process = ChildProcess(name, command or azs_bot_command("web"), env, log_dir)
-    base = f"http://127.0.0.1:{env['PORT']}"
-
-    def answering() -> bool:
-        try:
-            return requests.get(f"{base}/healthz", timeout=1).status_code < 500
-        except requests.RequestException:
-            return False
-
-    if not wait_until(answering, timeout=40, interval=0.1):
-        process.stop()
-        raise RuntimeError(f"{name} did not start:\n{process.log_tail()}")
-    return process, base
 
 
 def simulator_http() -> str:

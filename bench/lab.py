@@ -9,9 +9,10 @@ from typing import Any
 
 import redis
 
-from bot.localrun import RedisServer
-from bot.simulator import StampSimulator
-from bot.slack_fake import FakeSlack
+from bench.common import BOT_TOKEN, OPERATOR, SIGNING_SECRET, STAMP
+from devkit.localrun import RedisServer, bot_environment
+from devkit.simulator import StampSimulator
+from devkit.slack_fake import FakeSlack
 
 
 @dataclass
@@ -40,6 +41,12 @@ class Lab:
         client = self.redis()
         client.flushall()
         client.close()
+
+    def bot_env(self, sim: StampSimulator, *, poll_interval: float) -> dict[str, str]:
+        """The bot's environment, built as the tests and the demo build it, with the benchmark's names."""
+        return bot_environment(sim.env(), slack_api_url=self.slack.api_url, redis_url=self.redis_server.url,
+                               signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN, operators=[OPERATOR],
+                               stamp_name=STAMP, poll_interval=poll_interval)
 
     def simulator(self, **knobs: Any) -> StampSimulator:
         sim = StampSimulator(state_dir=self.sim_state_dir, **knobs)

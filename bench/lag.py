@@ -10,27 +10,23 @@ polled the operation URL.
 from __future__ import annotations
 
 import itertools
-import json
 import statistics
 from dataclasses import dataclass
+from typing import Any
 
 from bench.common import (
     CHANNEL,
     OPERATOR,
     SIGNING_SECRET,
     STAMP,
-    ChildProcess,
     Section,
-    azs_bot_command,
-    bot_env,
-    start_web,
     verdict,
 )
 from bench.lab import Lab
-from bot.localrun import SlackRequests, wait_until
-from bot.messages import START_ACTION_ID
-from bot.simulator import StampSimulator
-from bot.slack_fake import FakeSlack
+from bot.messages import ANNOUNCE_EVENT, REPORT_EVENT, START_ACTION_ID
+from devkit.localrun import BotProcess, SlackRequests, event_payload, launch_web, wait_until
+from devkit.simulator import StampSimulator
+from devkit.slack_fake import FakeSlack
 
 POLL_INTERVAL = 2.0
 BACKUPS = 5
@@ -47,6 +43,12 @@ class Followed:
     polls: list[float]  # when the stamp answered each GET of this backup's operation URL
 
 
+def marked_backup_id(payload: dict[str, Any], event_type: str) -> str | None:
+    """The backup id a message marked ``event_type`` carries in its metadata."""
+    marked = event_payload(payload, event_type)
+    return str(marked["backup_id"]) if marked else None
+
+
 def start_and_follow(client: SlackRequests, slack: FakeSlack, sim: StampSimulator) -> Followed:
     """Click "Start backup" as an operator, then wait for the completion message in Slack."""
     response, hook = client.click(START_ACTION_ID, user=OPERATOR, channel=CHANNEL, value=STAMP)
@@ -54,11 +56,8 @@ def start_and_follow(client: SlackRequests, slack: FakeSlack, sim: StampSimulato
         raise RuntimeError(f"the click was refused: HTTP {response.status_code}")
 
     def announced() -> str | None:
-        for post in slack.hook_posts(hook):
-            text = json.dumps(post.payload)
-            if "started infrastructure backup `" in text:
-                return text.split("started infrastructure backup `", 1)[1].split("`", 1)[0]
-        return None
+        return next((i for i in (marked_backup_id(p.payload, ANNOUNCE_EVENT) for p in slack.hook_posts(hook)) if i),
+                    None)
 
     if not wait_until(lambda: announced() is not None, timeout=20):
         raise RuntimeError(f"no backup was started: {[p.payload for p in slack.hook_posts(hook)]}")
@@ -66,7 +65,7 @@ def start_and_follow(client: SlackRequests, slack: FakeSlack, sim: StampSimulato
 
     def completion_at() -> float | None:
         return next((c.at for c in slack.calls("chat.postMessage")
-                     if c.payload.get("thread_ts") and backup_id in json.dumps(c.payload)), None)
+                     if marked_backup_id(c.payload, REPORT_EVENT) == backup_id), None)
 
     if not wait_until(lambda: completion_at() is not None, timeout=sim.backup_seconds + 30, interval=0.02):
         raise RuntimeError(f"backup {backup_id} was never reported")
@@ -78,12 +77,12 @@ def start_and_follow(client: SlackRequests, slack: FakeSlack, sim: StampSimulato
 def run(lab: Lab) -> Section:
     lab.flush_redis()
     sim = lab.simulator(retry_after=1, backup_seconds=BACKUP_SECONDS[0], lro_style="async")
-    env = bot_env(sim.env(), lab.slack.api_url, lab.redis_server.url, poll_interval=POLL_INTERVAL)
-    processes: list[ChildProcess] = []
+    env = lab.bot_env(sim, poll_interval=POLL_INTERVAL)
+    processes: list[BotProcess] = []
     try:
-        web, base = start_web(env, lab.log_dir)
+        web, base = launch_web(env, lab.log_dir, healthy=True)
         processes.append(web)
-        processes.append(ChildProcess("worker", azs_bot_command("worker"), env, lab.log_dir))
+        processes.append(BotProcess("worker", env, lab.log_dir))
         client = SlackRequests(base, SIGNING_SECRET, lab.slack.response_url)
         short = []
         for seconds in BACKUP_SECONDS:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from urllib.parse import urlencode, urlsplit
 
-from bot.localrun import sign
+from devkit.localrun import sign
 
 
 def command_body(text: str, user: str, channel: str, response_url: str) -> str:

@@ -24,10 +24,11 @@ import redis
 
 from bench.common import Section
 from bot.jobs import DEFAULT_RETENTION_SECONDS, Job, JobState, JobStore
-from bot.localrun import RedisServer
+from bot.keys import job_key
 from bot.models import Backup, RoleStatus
-from bot.simulator import ROLES
 from bot.watch import WatchStore
+from devkit.localrun import RedisServer
+from devkit.simulator import ROLES
 
 BACKUPS_PER_DAY = 2  # a 12-hour scheduler, the recorded stamps' default
 
@@ -65,7 +66,7 @@ def measure(jobs: int, pairs: int) -> Section:
         for i in range(pairs):
             watches.mark_announced("bench", str(uuid.uuid4()), f"C{i % 20:09d}")
         after_pairs = used_memory(client)
-        expiring = sum(1 for key in client.scan_iter("azs:job:*") if client.ttl(key) > 0)
+        expiring = sum(1 for key in client.scan_iter(job_key("*")) if client.ttl(key) > 0)
     finally:
         server.stop()
     per_job, per_pair = (after_jobs - base) / jobs, (after_pairs - after_jobs) / pairs

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shutil
 import sys
 import time
@@ -18,6 +19,10 @@ if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` and 
 
 
 def main(argv: list[str] | None = None) -> int:
+    if importlib.util.find_spec("devkit.localrun") is None:
+        print("bench: needs the devkit (simulators, local Slack, process harness): run `bash scripts/bench`, or "
+              "`.venv/bin/pip install -e ./devkit` after the product", file=sys.stderr)
+        return 2
     from bench import ack, arm_calls, lag, scale
     from bench.common import ROOT, Section, machine_info
     from bench.lab import Lab

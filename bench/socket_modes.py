@@ -4,7 +4,7 @@
 
 Each row is one client (``bench/socket_client.py``: a bare ack-only Bolt app behind one of Bolt's Socket Mode
 adapters, or this project's runner) with one ping interval, against the project's Socket Mode test server
-(``tests/socket_server.py``) and the fake Web API for ``apps.connections.open``. Every scenario starts a fresh
+(``devkit.socket_server``) and the fake Web API for ``apps.connections.open``. Every scenario starts a fresh
 client and server, so a client that never recovered from one fault does not spoil the next. Loopback only.
 
 Columns: ``late`` = envelopes not acked within Slack's 3 s (or never) out of those sent; ``recovery`` = from the
@@ -15,18 +15,16 @@ seconds the client burnt meanwhile (a client waiting on a timer burns ~0; one sp
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.slack_fake import FakeSlack
-from tests.socket_server import Outcome, ScenarioPlayer, SocketModeServer
+from devkit.localrun import ChildProcess
+from devkit.slack_fake import FakeSlack
+from devkit.socket_server import Outcome, ScenarioPlayer, SocketModeServer
 
 ROOT = Path(__file__).resolve().parent.parent
 ADAPTERS = ("builtin", "websocket_client", "aiohttp", "websockets", "azs-bot")
@@ -47,27 +45,17 @@ def scenarios(quick: bool) -> list[Scenario]:
     ]
 
 
-class Client:
+def start_client(adapter: str, ping: float, api_url: str, log_dir: Path) -> ChildProcess:
     """One ``bench.socket_client`` process, logging to a file in ``log_dir``."""
-
-    def __init__(self, adapter: str, ping: float, api_url: str, log_dir: Path) -> None:
-        self.log_path = log_dir / f"{adapter}-{ping:g}-{time.monotonic_ns()}.log"
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen([sys.executable, "-m", "bench.socket_client", adapter, str(ping), api_url],
-                                        cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-        self._log.close()
+    command = [sys.executable, "-m", "bench.socket_client", adapter, str(ping), api_url]
+    return ChildProcess(f"{adapter}-{ping:g}", command, os.environ, log_dir, cwd=ROOT)
 
 
 def play(adapter: str, ping: float, name: str, scenario: Callable[[ScenarioPlayer], Outcome], fake: FakeSlack,
          log_dir: Path) -> Outcome:
     server = SocketModeServer().start()
     fake.socket_url = server.url
-    client = Client(adapter, ping, fake.api_url, log_dir)
+    client = start_client(adapter, ping, fake.api_url, log_dir)
     try:
         try:
             server.wait_connection(2 if adapter == "azs-bot" else 1, timeout=20)
@@ -76,7 +64,7 @@ def play(adapter: str, ping: float, name: str, scenario: Callable[[ScenarioPlaye
         time.sleep(0.5)  # let the client finish its own start-up (first ping, listeners) before the fault
         return scenario(ScenarioPlayer(server, pid=client.process.pid))
     finally:
-        client.stop()
+        client.kill()
         server.stop()
 
 

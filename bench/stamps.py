@@ -15,8 +15,8 @@ import json
 import sys
 from collections import Counter
 
-from bot import simulator
-from bot.simulator import StampSimulator
+from devkit import simulator
+from devkit.simulator import StampSimulator
 
 
 def counts(sims: list[StampSimulator]) -> dict[str, int]:

@@ -1,10 +1,11 @@
-"""``azs-bot``: one command for every process (web, socket, worker, simulator, demo)."""
+"""``azs-bot``: one command for every process (web, socket, worker; simulator and demo with the devkit)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from importlib.metadata import entry_points
 
 from bot.logs import configure_logging, secrets_in_environment
 from bot.settings import Settings, SettingsError, load_settings
@@ -52,31 +53,43 @@ def cmd_worker(_: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_simulator(argv: list[str]) -> int:
-    from bot.simulator import main as simulator_main
-
-    return simulator_main(argv)
+DEV_COMMANDS = "azs_bot.dev_commands"
+"""Entry-point group the development package (``devkit/``) fills with ``demo`` and ``simulator``."""
 
 
-def cmd_demo(argv: list[str]) -> int:
-    from bot.demo import main as demo_main
+def cmd_dev(name: str, argv: list[str]) -> int:
+    """Run a command the devkit provides; a production install (no devkit) says how to get it.
 
-    return demo_main(argv)
+    Looked up by entry point, so the product imports nothing of the devkit and its wheel ships none of it.
+    """
+    found = entry_points(group=DEV_COMMANDS, name=name)
+    try:
+        command = next(iter(found)).load() if found else None
+    except ModuleNotFoundError as exc:  # the devkit's metadata is there but its code is not
+        if not (exc.name or "").startswith("devkit"):
+            raise
+        command = None
+    if command is None:
+        print(f"azs-bot {name}: a development command, not in a production install; from a source checkout, "
+              "`pip install -e ./devkit` adds it (bash scripts/demo and bash scripts/test do)", file=sys.stderr)
+        return 2
+    exit_code: int = command(argv)
+    return exit_code
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # The simulator and the demo parse their own options.
     if argv and argv[0] in ("simulator", "demo"):
-        return (cmd_simulator if argv[0] == "simulator" else cmd_demo)(argv[1:])
+        return cmd_dev(argv[0], argv[1:])
     parser = argparse.ArgumentParser(prog="azs-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, func, text in (("web", cmd_web, "serve Slack over HTTP on $PORT (waitress)"),
                              ("socket", cmd_socket, "serve Slack over Socket Mode ($SLACK_APP_TOKEN)"),
                              ("worker", cmd_worker, "follow running backups and post their outcome")):
         sub.add_parser(name, help=text).set_defaults(func=func)
-    for name, text in (("simulator", "run an Azure Stack Hub stamp simulator (see: azs-bot simulator -h)"),
-                       ("demo", "run the whole product locally against the simulator (see: azs-bot demo -h)")):
+    for name, text in (("simulator", "development (devkit): a stamp simulator (see: azs-bot simulator -h)"),
+                       ("demo", "development (devkit): the whole product, locally (see: azs-bot demo -h)")):
         sub.add_parser(name, help=text)
     args = parser.parse_args(argv)
     exit_code: int = args.func(args)

@@ -17,6 +17,7 @@ from bot.models import Backup, BackupLocation, human_duration
 
 START_ACTION_ID = "backup_start"
 REPORT_EVENT = "azs_backup_reported"
+ANNOUNCE_EVENT = "azs_backup_announced"
 MAX_ROLES_SHOWN = 30
 MAX_BACKUPS_LISTED = 10
 SECTION_TEXT_LIMIT, FIELD_TEXT_LIMIT, MAX_FIELDS, HEADER_TEXT_LIMIT = 3000, 2000, 10, 150
@@ -234,7 +235,8 @@ def started(job: Job) -> Message:
     text = (f":arrow_forward: {mention_user(job.requester)} started infrastructure backup `{escape(job.backup_id)}` "
             f"on "
             f"*{escape(job.stamp)}*. I will post the result here when the stamp reports it (usually 20-40 minutes).")
-    return Message(text=text.replace("*", ""), blocks=[_section(text)])
+    marker = {"event_type": ANNOUNCE_EVENT, "event_payload": {"job_id": job.job_id, "backup_id": job.backup_id}}
+    return Message(text=text.replace("*", ""), blocks=[_section(text)], metadata=marker)
 
 
 def already_running(job: Job) -> Message:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,11 +9,12 @@ from typing import Any, cast
 
 import pytest
 import redis
-import requests
 
-from bot.simulator import StampSimulator
-from bot.slack_fake import FakeSlack
-from tests.harness import BotProcess, RedisServer, SlackClientSim, free_port, wait_until
+from bot.keys import meta_key
+from devkit.localrun import bot_environment, launch_web
+from devkit.simulator import StampSimulator
+from devkit.slack_fake import FakeSlack
+from tests.harness import BotProcess, RedisServer, SlackClientSim
 
 OPERATOR = "UOPER"
 SIGNING_SECRET = "test-signing-" + secrets.token_hex(8)
@@ -34,10 +34,10 @@ def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     if redis_server.process is None:
         redis_server.start()
     client = redis.Redis.from_url(redis_server.url)
-    meta = client.hgetall("azs:meta")  # keep the data epoch, or the shared web would rightly see "data lost"
+    meta = client.hgetall(meta_key())  # keep the data epoch, or the shared web would rightly see "data lost"
     client.flushall()
     if meta:
-        client.hset("azs:meta", mapping=cast(Any, meta))
+        client.hset(meta_key(), mapping=cast(Any, meta))
     yield client
     if redis_server.process is None:  # a test stopped it: bring it back for the next one
         redis_server.start()
@@ -82,31 +82,9 @@ def fake_slack(slack_api: FakeSlack) -> FakeSlack:
 
 @pytest.fixture(scope="session")
 def bot_env(sim: StampSimulator, slack_api: FakeSlack, redis_server: RedisServer) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZS_", "SLACK_"))}
-    env.update(sim.env())
-    env.update({
-        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack_api.api_url,
-        "REDIS_URL": redis_server.url, "AZS_OPERATORS": f"{OPERATOR},UOTHEROP", "AZS_POLL_INTERVAL": "0.2",
-        "AZS_STAMP_NAME": "sim-stamp", "AZS_METRICS_PORT": "0", "PYTHONUNBUFFERED": "1",
-        "REQUESTS_CA_BUNDLE": "/nonexistent/ca.pem",  # AZS_CA_BUNDLE must win over it
-    })
-    return env
-
-
-def launch_web(env: dict[str, str], log_dir: Path) -> tuple[BotProcess, str]:
-    """``azs-bot web`` (gunicorn) on a free port, once it answers ``/healthz``."""
-    port = free_port()
-    process = BotProcess("web", {**env, "PORT": str(port)}, log_dir)
-    base = f"http://127.0.0.1:{port}"
-
-    def answering() -> bool:
-        try:
-            return requests.get(f"{base}/healthz", timeout=1).status_code in (200, 503)
-        except requests.RequestException:
-            return False
-
-    assert wait_until(answering, timeout=30), process.log()
-    return process, base
+    return bot_environment(sim.env(), slack_api_url=slack_api.api_url, redis_url=redis_server.url,
+                           signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN, operators=[OPERATOR, "UOTHEROP"],
+                           stamp_name="sim-stamp", poll_interval=0.2)
 
 
 @pytest.fixture(scope="session")

@@ -1,17 +1,28 @@
-"""Test-side helpers on top of :mod:`bot.localrun`: waiting for replies recorded by the fake Slack."""
+"""Test-side helpers on top of :mod:`devkit.localrun`: waiting for replies recorded by the fake Slack."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import requests
 
-from bot.localrun import BotProcess, RedisServer, SlackRequests, free_port, sign, wait_until
-from bot.messages import START_ACTION_ID
-from bot.slack_fake import FakeSlack
+from bot.messages import ANNOUNCE_EVENT, START_ACTION_ID
+from devkit.localrun import BotProcess, RedisServer, SlackRequests, event_payload, free_port, sign, wait_until
+from devkit.slack_fake import FakeSlack
 
-__all__ = ["BotProcess", "RedisServer", "SlackClientSim", "completions", "free_port", "sign", "wait_until"]
+ROOT = Path(__file__).resolve().parent.parent
+"""The source checkout the tests run from (pyproject.toml, the Dockerfile, deploy/)."""
+
+__all__ = ["ROOT", "BotProcess", "RedisServer", "SlackClientSim", "announced_backup_id", "completions", "event_payload",
+           "free_port", "sign", "wait_until"]
+
+
+def announced_backup_id(message: dict[str, Any]) -> str | None:
+    """The backup id a start announcement carries in its metadata (None for any other message)."""
+    payload = event_payload(message, ANNOUNCE_EVENT)
+    return str(payload["backup_id"]) if payload else None
 
 
 def completions(fake: FakeSlack, channel: str = "CBACKUPS") -> list[dict[str, Any]]:
@@ -44,7 +55,11 @@ class SlackClientSim(SlackRequests):
         return next(p for p in self.replies(hook) if contains in json.dumps(p))
 
     def start_backup(self, **click: Any) -> str:
-        """Click Start and wait until the bot says it started; returns the announced backup id."""
+        """Click Start and wait for the announcement; returns the backup id from its metadata."""
         _, hook = self.click(**click)
-        reply = json.dumps(self.wait_reply(hook, "started infrastructure backup"))
-        return reply.split("backup `", 1)[1].split("`", 1)[0]
+
+        def announced() -> str | None:
+            return next((i for i in map(announced_backup_id, self.replies(hook)) if i), None)
+
+        assert wait_until(lambda: announced() is not None, 10), f"no announcement; got {self.replies(hook)}"
+        return str(announced())

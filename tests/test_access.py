@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 import redis
 
-from bot.localrun import BotProcess
-from bot.simulator import StampSimulator
-from bot.slack_fake import FakeSlack, SlackFault
+from bot.keys import audit_key
+from devkit.localrun import BotProcess
+from devkit.simulator import StampSimulator
+from devkit.slack_fake import FakeSlack, SlackFault
 from tests.harness import SlackClientSim, wait_until
 
 StartWeb = Callable[..., tuple[BotProcess, SlackClientSim]]
@@ -61,7 +62,7 @@ def test_audit_trail_records_commands_and_clicks_for_operators_only(
     slack.command("backup list", user="UANYONE")
     _, hook = slack.click(user="UINTRUDER")
     slack.wait_reply(hook, "only backup operators")
-    assert wait_until(lambda: redis_client.xlen("azs:audit") >= 2, timeout=5)
+    assert wait_until(lambda: redis_client.xlen(audit_key()) >= 2, timeout=5)
     _, hook = slack.command("backup audit", user="UANYONE")
     slack.wait_reply(hook, "only backup operators")
     time.sleep(0.3)

@@ -12,9 +12,9 @@ from slack_sdk import WebClient
 
 from bot.access import AccessPolicy
 from bot.audit import AuditLog
-from bot.localrun import BotProcess, sign
-from bot.simulator import StampSimulator
-from bot.slack_fake import FakeSlack, SlackFault
+from devkit.localrun import BotProcess, sign
+from devkit.simulator import StampSimulator
+from devkit.slack_fake import FakeSlack, SlackFault
 from tests.conftest import SIGNING_SECRET
 from tests.harness import SlackClientSim, wait_until
 

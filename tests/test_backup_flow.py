@@ -6,10 +6,10 @@ import json
 import time
 from collections.abc import Callable
 
-from bot.simulator import StampSimulator
-from bot.slack_fake import FakeSlack
+from devkit.simulator import StampSimulator
+from devkit.slack_fake import FakeSlack
 from tests.conftest import OPERATOR
-from tests.harness import BotProcess, SlackClientSim, completions, wait_until
+from tests.harness import BotProcess, SlackClientSim, announced_backup_id, completions, wait_until
 
 
 def start_backup(slack: SlackClientSim) -> str:
@@ -20,8 +20,9 @@ def start_backup(slack: SlackClientSim) -> str:
     assert card.get("response_type") == "ephemeral"
     response, hook = slack.click()
     assert response.status_code == 200
-    reply = slack.wait_reply(hook, "started infrastructure backup")
-    return str(json.dumps(reply)).split("backup `", 1)[1].split("`", 1)[0]
+    backup_id = announced_backup_id(slack.wait_reply(hook, "started infrastructure backup"))
+    assert backup_id
+    return backup_id
 
 
 def test_operator_starts_backup_and_worker_reports_it_once(

@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bot.simulator import StampSimulator
-from bot.slack_fake import FakeSlack
+from devkit.simulator import StampSimulator
+from devkit.slack_fake import FakeSlack
 from tests.conftest import SIGNING_SECRET
 from tests.harness import SlackClientSim, sign
 
@@ -88,7 +88,7 @@ def test_status_lists_running_backups_with_requester(slack: SlackClientSim, stam
 
 
 def test_stamp_errors_become_replies_not_silence(slack: SlackClientSim, stamp: StampSimulator) -> None:
-    from bot.simulator import Fault
+    from devkit.simulator import Fault
 
     stamp.inject(Fault(status=403, times=10, path_contains="backups"))
     _, hook = slack.command("backup list")

@@ -18,7 +18,9 @@ import pytest
 import redis
 
 from bot.jobs import Job, JobState
-from bot.localrun import PROJECT_ROOT, RedisServer
+from bot.keys import active_jobs_key, due_key, job_key, stamp_lock_key
+from devkit.localrun import RedisServer
+from tests.harness import ROOT
 
 
 @pytest.fixture
@@ -28,10 +30,10 @@ def production() -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(server.url)
     job = Job(job_id="prodjob1", stamp="demo-stamp", requester="UREAL", channel="CPROD", state=JobState.FINISHED,
               backup_id="0f8fad5b-d9cb-469f-a165-70867728950e", started_at=time.time() - 60, finished_at=time.time())
-    client.hset(f"azs:job:{job.job_id}", mapping=job.to_mapping())
-    client.sadd("azs:jobs:active", job.job_id)
-    client.zadd("azs:due", {job.job_id: time.time()})
-    client.set("azs:stamp:demo-stamp:active", job.job_id)
+    client.hset(job_key(job.job_id), mapping=job.to_mapping())
+    client.sadd(active_jobs_key(), job.job_id)
+    client.zadd(due_key(), {job.job_id: time.time()})
+    client.set(stamp_lock_key("demo-stamp"), job.job_id)
     yield client
     client.close()
     server.stop()
@@ -51,7 +53,7 @@ def test_demo_reports_a_backup_and_leaves_a_production_redis_untouched(productio
                 "SLACK_BOT_TOKEN": "xoxb-production-looking", "AZS_STAMP_NAME": "demo-stamp",
                 "AZS_OPERATORS": "UREAL", "AZS_ARM_ENDPOINT": "https://127.0.0.1:9"})
     result = subprocess.run([sys.executable, "-m", "bot.cli", "demo", "--backup-seconds", "2"], env=env,
-                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     for expected in ("/azs backup", "[ Start backup ]", "started infrastructure backup", "succeeded.",

@@ -10,7 +10,7 @@ from importlib.metadata import packages_distributions
 
 import pytest
 
-from bot.localrun import PROJECT_ROOT as ROOT
+from tests.harness import ROOT
 
 # Lowest release without the advisories named; raise these when a new one is published.
 SAFE_FLOORS = {

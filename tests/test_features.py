@@ -12,11 +12,12 @@ import redis
 
 from bot.arm import ArmClient
 from bot.backups import preflight_problems
-from bot.localrun import BotProcess, sign
+from bot.keys import stale_alert_key
 from bot.models import Backup, BackupLocation
 from bot.settings import load_stamp
-from bot.simulator import StampSimulator
-from bot.slack_fake import FakeSlack
+from devkit.localrun import BotProcess, sign
+from devkit.simulator import StampSimulator
+from devkit.slack_fake import FakeSlack
 from tests.conftest import SIGNING_SECRET
 from tests.harness import SlackClientSim, completions, wait_until
 
@@ -87,7 +88,7 @@ def test_overdue_stamp_alerts_watchers_once_until_a_good_backup_lands(
     time.sleep(3)
     assert sum("overdue for a good backup" in t for t in texts(fake_slack, "CBACKUPS")) == 1
     beta.run_scheduled_backup("Succeeded")
-    assert wait_until(lambda: not redis_client.keys("azs:stamp:*:watch:stale-alert"), timeout=10)
+    assert wait_until(lambda: not redis_client.keys(stale_alert_key("*")), timeout=10)
 
 
 def test_several_stamps_defaults_per_channel_and_one_lock_per_stamp(

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from bot.slack_fake import FakeSlack
+from devkit.slack_fake import FakeSlack
 from tests.conftest import SIGNING_SECRET
 from tests.harness import BotProcess, SlackClientSim, free_port, sign, wait_until
 

@@ -15,7 +15,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import launch_web
+from devkit.localrun import launch_web
 from tests.harness import BotProcess
 from tests.test_front_door import FORM, JSON, assert_clean_log, host_port, raw_request, rss_mib, signed_head
 

@@ -17,9 +17,10 @@ import pytest
 import redis
 
 from bot.jobs import Job, JobStore
-from bot.localrun import BotProcess
-from bot.simulator import Fault, StampSimulator
-from bot.slack_fake import FakeSlack
+from bot.keys import job_key
+from devkit.localrun import BotProcess
+from devkit.simulator import Fault, StampSimulator
+from devkit.slack_fake import FakeSlack
 from tests.harness import SlackClientSim, completions, wait_until
 from tests.test_message_safety import live_problems
 
@@ -50,7 +51,7 @@ def assert_inert(fake: FakeSlack) -> None:
 def test_hostile_stamp_text_reaches_no_channel_live(
         slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack,
         start_worker: Callable[..., BotProcess], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bot.simulator.ROLES", ("KeyVault_Internal", HOSTILE, "*bold* _it_ `code` ~x~"))
+    monkeypatch.setattr("devkit.simulator.ROLES", ("KeyVault_Internal", HOSTILE, "*bold* _it_ `code` ~x~"))
     monkeypatch.setattr(stamp, "stamp_version", HOSTILE)
     stamp.outcome, stamp.backup_seconds = "PartialSucceeded", 1.0
     location = stamp._location_body()
@@ -89,7 +90,7 @@ def test_reconciliation_never_puts_a_non_guid_backup_id_into_a_url(
               requested_at=time.time() - 10)
     assert JobStore(redis_client).reserve(job, reconcile_after=0.0) is None
     start_worker()
-    key = f"azs:job:{job.job_id}"
+    key = job_key(job.job_id)
     assert wait_until(lambda: redis_client.hget(key, "state") in (b"start_failed", b"running"), timeout=20)
     time.sleep(1.0)
     assert redis_client.hget(key, "state") == b"start_failed"

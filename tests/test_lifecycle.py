@@ -9,9 +9,10 @@ from collections.abc import Callable
 
 import redis
 
-from bot.localrun import BotProcess
-from bot.simulator import Fault, StampSimulator
-from bot.slack_fake import FakeSlack
+from bot.keys import job_key
+from devkit.localrun import BotProcess
+from devkit.simulator import Fault, StampSimulator
+from devkit.slack_fake import FakeSlack
 from tests.harness import SlackClientSim, completions, wait_until
 
 StartWeb = Callable[..., tuple[BotProcess, SlackClientSim]]
@@ -103,7 +104,7 @@ def test_overdue_backup_is_reported_once_and_still_followed(
 
 def test_worker_killed_after_slack_took_the_outcome_does_not_post_it_twice(
         slack: SlackClientSim, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
-    from bot.slack_fake import SlackFault
+    from devkit.slack_fake import SlackFault
 
     stamp.backup_seconds = 1
     slack.start_backup()
@@ -119,7 +120,7 @@ def test_worker_killed_after_slack_took_the_outcome_does_not_post_it_twice(
 
 def test_state_survives_a_redis_restart_with_persistence_and_the_worker_reconnects(
         start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
-    from bot.localrun import RedisServer
+    from devkit.localrun import RedisServer
 
     persistent = RedisServer(persistent=True)
     persistent.start()
@@ -147,9 +148,9 @@ def test_operation_url_on_another_host_gets_no_token_and_the_backup_is_followed_
         redis_client: redis.Redis) -> None:
     stamp.backup_seconds = 3
     slack.start_backup()
-    [job_key] = redis_client.keys("azs:job:*")
+    [key] = redis_client.keys(job_key("*"))
     foreign = stamp.url.replace("127.0.0.1", "localhost") + "/operationResults/x?api-version=2018-09-01"
-    redis_client.hset(job_key, "poll_url", foreign)  # as if the stamp had named another host
+    redis_client.hset(key, "poll_url", foreign)  # as if the stamp had named another host
     seen = len(stamp.requests_log)
     worker = start_worker()
     assert wait_until(lambda: "succeeded" in channel_text(fake_slack), timeout=20), channel_text(fake_slack)

@@ -64,7 +64,15 @@ def test_fresh_venv_from_the_lock_runs_the_bot(tmp_path: Path) -> None:
     assert usage.returncode == 0, usage.stderr
     assert all(command in usage.stdout for command in ("web", "worker", "socket"))
     # --help imports little; every process's modules must import from what the lock installed.
-    imports = "import bot.web, bot.worker, bot.redis_client, bot.simulator, slack_bolt.adapter.socket_mode"
+    imports = "import bot.web, bot.worker, bot.redis_client, bot.socket_mode, slack_bolt.adapter.socket_mode"
     loaded = subprocess.run([str(venv / "bin" / "python"), "-c", imports], capture_output=True, text=True,
                             cwd=tmp_path)
     assert loaded.returncode == 0, loaded.stderr[-3000:]
+
+    # A production install has no devkit: its commands say, in one line, how to get them.
+    for command in ("demo", "simulator"):
+        refused = subprocess.run([str(venv / "bin" / "azs-bot"), command], capture_output=True, text=True, cwd=tmp_path)
+        assert (refused.returncode, refused.stdout) == (2, ""), refused.stderr[-3000:]
+        assert len(refused.stderr.splitlines()) == 1 and "pip install -e ./devkit" in refused.stderr
+    absent = subprocess.run([str(venv / "bin" / "python"), "-c", "import trustme"], capture_output=True, cwd=tmp_path)
+    assert absent.returncode != 0  # the simulator's only reason to have it

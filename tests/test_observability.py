@@ -8,9 +8,9 @@ from collections.abc import Callable
 import redis
 import requests
 
-from bot.localrun import BotProcess, RedisServer, free_port
-from bot.simulator import StampSimulator
-from bot.slack_fake import FakeSlack
+from devkit.localrun import BotProcess, RedisServer, free_port
+from devkit.simulator import StampSimulator
+from devkit.slack_fake import FakeSlack
 from tests.harness import SlackClientSim, completions, wait_until
 
 

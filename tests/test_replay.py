@@ -25,9 +25,9 @@ from bot.messages import time_taken, when
 from bot.models import Backup
 from bot.poller import Poller
 from bot.settings import load_settings
-from bot.simulator import StampSimulator
-from bot.slack_fake import FakeSlack
 from bot.worker import build_poller
+from devkit.simulator import StampSimulator
+from devkit.slack_fake import FakeSlack
 from tests.conftest import BOT_TOKEN, OPERATOR, SIGNING_SECRET
 from tests.harness import RedisServer, completions, wait_until
 from tests.replay import (

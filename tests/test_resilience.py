@@ -12,8 +12,9 @@ from typing import Any, cast
 import redis
 import requests
 
-from bot.simulator import Fault, StampSimulator
-from bot.slack_fake import FakeSlack
+from bot.keys import meta_key
+from devkit.simulator import Fault, StampSimulator
+from devkit.slack_fake import FakeSlack
 from tests.harness import BotProcess, RedisServer, SlackClientSim, completions, wait_until
 
 
@@ -93,7 +94,7 @@ def test_stopped_worker_resuming_after_its_lease_moved_cannot_post_again(
 def test_redis_down_gives_a_clear_reply_and_healthz_503(slack: SlackClientSim, redis_server: RedisServer,
                                                        web: str, redis_client: redis.Redis) -> None:
     requests.get(f"{web}/healthz", timeout=5)
-    meta = redis_client.hgetall("azs:meta")
+    meta = redis_client.hgetall(meta_key())
     redis_server.stop()
     started = time.monotonic()
     response, hook = slack.command("backup status")
@@ -106,7 +107,7 @@ def test_redis_down_gives_a_clear_reply_and_healthz_503(slack: SlackClientSim, r
     _, hook = slack.click()
     assert "Redis" in json.dumps(slack.wait_reply(hook, "Redis", timeout=5))
     redis_server.start()
-    redis_client.hset("azs:meta", mapping=cast(Any, meta))  # as a Redis with persistence would come back
+    redis_client.hset(meta_key(), mapping=cast(Any, meta))  # as a Redis with persistence would come back
     assert requests.get(f"{web}/healthz", timeout=5).status_code == 200
 
 
@@ -128,7 +129,7 @@ def test_arm_throttling_and_errors_while_polling_lose_nothing(
 def test_slack_throttling_on_the_completion_post_loses_nothing(
         slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack,
         start_worker: Callable[..., BotProcess]) -> None:
-    from bot.slack_fake import SlackFault
+    from devkit.slack_fake import SlackFault
 
     stamp.backup_seconds = 1
     slack.start_backup()
@@ -143,7 +144,7 @@ def test_slack_throttling_on_the_completion_post_loses_nothing(
 def test_channel_closed_to_the_bot_sends_the_outcome_to_the_requester(
         slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack,
         start_worker: Callable[..., BotProcess]) -> None:
-    from bot.slack_fake import SlackFault
+    from devkit.slack_fake import SlackFault
 
     stamp.backup_seconds = 1
     backup_id = slack.start_backup()
@@ -170,7 +171,7 @@ def test_emptied_redis_is_reported_on_healthz_and_in_the_log(
 def test_slack_rejecting_the_token_is_loud_and_fails_healthz(
         slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, web: str,
         start_worker: Callable[..., BotProcess]) -> None:
-    from bot.slack_fake import SlackFault
+    from devkit.slack_fake import SlackFault
 
     stamp.backup_seconds = 1
     slack.start_backup()

@@ -6,9 +6,9 @@ import json
 from collections.abc import Callable
 from functools import partial
 
-from bot.localrun import BotProcess
-from bot.simulator import Fault, StampSimulator
-from bot.slack_fake import FakeSlack, SlackFault
+from devkit.localrun import BotProcess
+from devkit.simulator import Fault, StampSimulator
+from devkit.slack_fake import FakeSlack, SlackFault
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
 from tests.harness import SlackClientSim, completions, wait_until
 

@@ -15,10 +15,11 @@ import pytest
 import redis
 
 from bot.jobs import Job, JobStore
+from bot.keys import job_key
 from bot.redis_client import NotReplicated, connect, parse_sentinel_url, redact_url
 from bot.settings import SettingsError, load_settings
-from bot.simulator import StampSimulator
-from bot.slack_fake import FakeSlack
+from devkit.simulator import StampSimulator
+from devkit.slack_fake import FakeSlack
 from tests.harness import BotProcess, RedisServer, SlackClientSim, completions, free_port, wait_until
 from tests.sentinel_cluster import SentinelCluster
 
@@ -82,7 +83,7 @@ def test_must_not_lose_writes_wait_for_the_replica(cluster: SentinelCluster) -> 
     job = Job(job_id=Job.new_id(), stamp="ack-stamp", requester="UOPER", channel="CBACKUPS")
     assert store.reserve(job, reconcile_after=300) is None
     replica = redis.Redis(port=cluster.replica_ports[0])
-    assert replica.hget(f"azs:job:{job.job_id}", "stamp") == b"ack-stamp"  # acked means already on the replica
+    assert replica.hget(job_key(job.job_id), "stamp") == b"ack-stamp"  # acked means already on the replica
 
     # A replica that stops acknowledging (here: frozen) turns the start into "Redis unavailable".
     frozen = cluster.servers[cluster.replica_ports[0]]
@@ -169,7 +170,7 @@ def test_rediss_sentinel_reaches_sentinels_and_master_over_tls() -> None:
         store = JobStore(connect(tls.url, ca_bundle=tls.ca_file))
         job = Job(job_id=Job.new_id(), stamp="tls-stamp", requester="UOPER", channel="CBACKUPS")
         assert store.reserve(job, reconcile_after=300) is None
-        assert tls.client(tls.replica_ports[0]).hget(f"azs:job:{job.job_id}", "stamp") == b"tls-stamp"
+        assert tls.client(tls.replica_ports[0]).hget(job_key(job.job_id), "stamp") == b"tls-stamp"
         with pytest.raises(redis.ConnectionError):
             connect(tls.url).ping()
     finally:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.localrun import PROJECT_ROOT as ROOT
 from bot.logs import REDACTED, JsonFormatter, SecretFilter
 from bot.settings import SettingsError, load_settings
+from tests.harness import ROOT
 
 BASE = {"SLACK_BOT_TOKEN": "xoxb-1-abcdef", "SLACK_SIGNING_SECRET": "s3cret-signing", "AZS_CLIENT_ID": "app",
         "AZS_ARM_ENDPOINT": "https://adminmanagement.local.azurestack.external", "AZS_CLIENT_SECRET": "p@ss-word-1"}

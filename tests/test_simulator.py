@@ -16,7 +16,7 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from bot.simulator import Fault, StampSimulator
+from devkit.simulator import Fault, StampSimulator
 
 BACKUP_PATH = "/resourceGroups/System.local/providers/Microsoft.Backup.Admin/backupLocations/local"
 
@@ -190,7 +190,7 @@ def test_control_api(sim: StampSimulator) -> None:
 
 
 def test_main_prints_env_and_stops_on_sigterm(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "bot.simulator", "--identity", "aad", "--state-dir", str(tmp_path)]
+    command = [sys.executable, "-m", "devkit.simulator", "--identity", "aad", "--state-dir", str(tmp_path)]
     proc = subprocess.Popen(command, cwd=Path(__file__).parents[1], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -230,7 +230,7 @@ def test_build_shapes_follow_the_recordings(build: str, state_dir: str) -> None:
 
 
 def test_main_takes_a_build(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "bot.simulator", "--build", "1809", "--time-scale", "0.5", "--state-dir",
+    command = [sys.executable, "-m", "devkit.simulator", "--build", "1809", "--time-scale", "0.5", "--state-dir",
                str(tmp_path)]
     proc = subprocess.Popen(command, cwd=Path(__file__).parents[1], stdout=subprocess.PIPE, text=True)
     try:

@@ -1,4 +1,4 @@
-"""Tests for bot.slack_fake, driven through the real slack_sdk clients so the fake stays wire-compatible."""
+"""Tests for devkit.slack_fake, driven through the real slack_sdk clients so the fake stays wire-compatible."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from bot.slack_fake import FakeSlack, SlackFault, render_message
+from devkit.slack_fake import FakeSlack, SlackFault, render_message
 
 
 @pytest.fixture

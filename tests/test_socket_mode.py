@@ -1,9 +1,9 @@
 """``azs-bot socket`` end to end, and under Slack's faults, against a loopback Socket Mode server.
 
-The fake Slack's ``apps.connections.open`` hands out the ``ws://`` URL of :class:`tests.socket_server.
+The fake Slack's ``apps.connections.open`` hands out the ``ws://`` URL of :class:`devkit.socket_server.
 SocketModeServer`, which greets the bot with ``hello`` and then plays Slack: slash-command and button envelopes
 in, envelope acks out, plus refreshes, dropped and half-open links and redeliveries
-(:class:`tests.socket_server.ScenarioPlayer`). Replies still go through ``response_url`` and ``chat.postMessage``
+(:class:`devkit.socket_server.ScenarioPlayer`). Replies still go through ``response_url`` and ``chat.postMessage``
 on the fake Slack, and a real worker reports the outcome, exactly as in the HTTP flow (``test_backup_flow.py``).
 """
 
@@ -22,12 +22,12 @@ import requests
 
 from bot.messages import START_ACTION_ID
 from bot.settings import SettingsError, load_settings
-from bot.simulator import StampSimulator
-from bot.slack_fake import FakeSlack
 from bot.socket_mode import MAX_BACKOFF, backoff_delay
+from devkit.simulator import StampSimulator
+from devkit.slack_fake import FakeSlack
+from devkit.socket_server import Received, ScenarioPlayer, SocketModeConnection, SocketModeServer, cpu_seconds
 from tests.conftest import OPERATOR
-from tests.harness import BotProcess, free_port, wait_until
-from tests.socket_server import Received, ScenarioPlayer, SocketModeConnection, SocketModeServer, cpu_seconds
+from tests.harness import BotProcess, announced_backup_id, free_port, wait_until
 
 APP_TOKEN = "xapp-test-A0001-fake"
 LINKS = 2  # AZS_SOCKET_CONNECTIONS as shipped
@@ -163,8 +163,8 @@ def test_socket_mode_backup_flow_end_to_end(socket_bot: SocketBot, socket_server
     sent = time.monotonic()
     envelope, hook = bot.click()
     assert bot.ack(envelope, sent).data == {"envelope_id": envelope}
-    reply = json.dumps(bot.wait_reply(hook, "started infrastructure backup"))
-    backup_id = reply.split("backup `", 1)[1].split("`", 1)[0]
+    backup_id = announced_backup_id(bot.wait_reply(hook, "started infrastructure backup"))
+    assert backup_id
     assert backup_id == stamp.running_backup_id()
     assert wait_until(lambda: bool(fake_slack.messages(CHANNEL)), timeout=5)
     announcement = fake_slack.messages(CHANNEL)[0]

@@ -19,7 +19,7 @@ from bot.arm import ArmClient, StampError, origin_of
 from bot.auth import VerifyingSession
 from bot.lro import choose_strategy
 from bot.settings import load_stamp
-from bot.simulator import Fault, StampSimulator
+from devkit.simulator import Fault, StampSimulator
 
 
 @pytest.fixture(scope="module")

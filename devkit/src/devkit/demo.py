@@ -1,6 +1,6 @@
 """``azs-bot demo``: the whole product on this machine, narrated in the terminal.
 
-It starts the stamp simulator, its own ``redis-server``, a local Slack Web API, the web app (gunicorn)
+It starts the stamp simulator, its own ``redis-server``, a local Slack Web API, the web app (waitress)
 and the worker; then plays an operator typing ``/azs backup`` and clicking "Start backup" through the
 real HTTP endpoint, and prints what Slack would show until the backup is reported.
 
@@ -12,7 +12,6 @@ was started from; ``--set NAME=VALUE`` passes an ``AZS_*`` setting on purpose.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import secrets
 import sys
@@ -23,16 +22,12 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-import requests
-
-from bot.localrun import BotProcess, RedisServer, SlackRequests, free_port, wait_until
 from bot.messages import START_ACTION_ID
-from bot.simulator import StampSimulator
-from bot.slack_fake import FakeSlack, render_message
+from devkit.localrun import BotProcess, RedisServer, SlackRequests, bot_environment, launch_web, wait_until
+from devkit.simulator import StampSimulator
+from devkit.slack_fake import FakeSlack, render_message
 
 OPERATOR, CHANNEL = "UDEMOOP", "CDEMO"
-FOREIGN_PREFIXES = ("AZS_", "SLACK_", "REDIS_")
-"""Variables of the calling environment the demo's processes never inherit: they could name production."""
 
 
 def say(text: str) -> None:
@@ -80,30 +75,22 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(slack.stop)
         say(f"• Local Slack Web API: {slack.api_url}")
         redis_url = stack.enter_context(redis_for_demo())
-        secret, port = secrets.token_hex(16), free_port()
-        # --set comes first: it cannot redirect the demo's stamp, Redis, Slack or operators.
-        env = {**sealed_environment(), **dict(args.set), **sim.env(),
-               "SLACK_BOT_TOKEN": "xoxb-demo-" + secrets.token_hex(6),
-               "SLACK_SIGNING_SECRET": secret, "SLACK_API_URL": slack.api_url, "REDIS_URL": redis_url,
-               "AZS_OPERATORS": OPERATOR, "AZS_POLL_INTERVAL": "1", "AZS_STAMP_NAME": "demo-stamp",
-               "AZS_WATCH_INTERVAL": "2", "AZS_METRICS_PORT": "0",
-               "PORT": str(port), "PYTHONUNBUFFERED": "1"}
-        web = BotProcess("web", env, workdir)
+        secret = secrets.token_hex(16)
+        env = bot_environment(sim.env(), slack_api_url=slack.api_url, redis_url=redis_url, signing_secret=secret,
+                              bot_token="xoxb-demo-" + secrets.token_hex(6), operators=[OPERATOR],
+                              stamp_name="demo-stamp", poll_interval=1,
+                              settings={"AZS_WATCH_INTERVAL": "2", **dict(args.set)})
+        try:
+            web, base = launch_web(env, workdir, healthy=True)
+        except RuntimeError as exc:
+            say(str(exc))
+            return 1
         stack.callback(web.stop)
         worker = BotProcess("worker", env, workdir)
         stack.callback(worker.stop)
-        base = f"http://127.0.0.1:{port}"
-        if not wait_until(lambda: _healthy(base), timeout=30):
-            say(web.log())
-            return 1
-        say(f"• Web app (gunicorn) on {base}, worker polling every second\n")
+        say(f"• Web app (waitress) on {base}, worker polling every second\n")
         return play(SlackRequests(base, secret, slack.response_url), slack, sim)
     return 0
-
-
-def sealed_environment() -> dict[str, str]:
-    """This process's environment without anything that could point the bot at production."""
-    return {k: v for k, v in os.environ.items() if not k.upper().startswith(FOREIGN_PREFIXES)}
 
 
 def _setting(text: str) -> tuple[str, str]:
@@ -111,13 +98,6 @@ def _setting(text: str) -> tuple[str, str]:
     if not sep or not re.fullmatch(r"AZS_[A-Z0-9_]+", name):
         raise argparse.ArgumentTypeError(f"expected AZS_NAME=VALUE, got {text!r}")
     return name, value
-
-
-def _healthy(base: str) -> bool:
-    try:
-        return requests.get(f"{base}/healthz", timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def play(client: SlackRequests, slack: FakeSlack, sim: StampSimulator) -> int:

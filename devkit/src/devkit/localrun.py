@@ -1,13 +1,14 @@
-"""Running the product on one machine: a spawned redis-server, ``azs-bot`` child processes and
-signed Slack requests. Used by ``azs-bot demo``, the tests and the benchmark, so all three drive
-the bot the same way Slack does.
+"""Running the product on one machine: a spawned redis-server, ``azs-bot`` child processes, the
+environment they get, and signed Slack requests. The one copy used by ``azs-bot demo``, the tests and
+the benchmark, so all three start the bot and drive it the same way Slack does.
+
+It needs an installed product (``pip install -e .``), not a source checkout: processes run the
+``azs-bot`` command from this interpreter's environment, from whatever directory the caller is in.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import json
 import os
 import shutil
@@ -17,15 +18,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import requests
+from slack_sdk.signature import SignatureVerifier
 
-AZS_BOT = [sys.executable, "-m", "bot.cli"]
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+FOREIGN_PREFIXES = ("AZS_", "SLACK_", "REDIS_")
+"""Variables of the calling environment the bot's processes never inherit: they could name production."""
 
 
 def free_port() -> int:
@@ -89,21 +91,49 @@ def redis_answers(url: str) -> bool:
 
 
 def sign(secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:
-    """Slack's v0 request signature over the exact body bytes."""
+    """The headers Slack sends with ``body``: its v0 signature, by slack_sdk's own signer."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}",
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": str(signature),
             "Content-Type": "application/x-www-form-urlencoded"}
 
 
-class BotProcess:
-    """One ``azs-bot`` child process (web or worker) writing to its own log file."""
+def azs_bot_command(role: str) -> list[str]:
+    """``azs-bot <role>`` as the Procfile runs it: the installed script beside this interpreter."""
+    script = Path(sys.executable).parent / "azs-bot"
+    found = str(script) if script.exists() else shutil.which("azs-bot")
+    return [found, role] if found else [sys.executable, "-m", "bot.cli", role]
 
-    def __init__(self, role: str, env: Mapping[str, str], log_dir: Path) -> None:
-        self.role = role
-        self.log_path = log_dir / f"{role}-{time.monotonic_ns()}.log"
+
+def bot_environment(stamp: Mapping[str, str], *, slack_api_url: str, redis_url: str, signing_secret: str,
+                    bot_token: str, operators: Sequence[str], stamp_name: str, poll_interval: float,
+                    settings: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of the bot's processes: this one's, minus anything that could name production.
+
+    ``stamp`` is a simulator's ``env()``. ``settings`` (tuning, e.g. from ``azs-bot demo --set``) comes
+    before the stamp, Slack, Redis and operators, so it cannot redirect them.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(FOREIGN_PREFIXES)}
+    env.update(settings or {})
+    env.update(stamp)
+    env.update({
+        "SLACK_BOT_TOKEN": bot_token, "SLACK_SIGNING_SECRET": signing_secret, "SLACK_API_URL": slack_api_url,
+        "REDIS_URL": redis_url, "AZS_OPERATORS": ",".join(operators), "AZS_POLL_INTERVAL": str(poll_interval),
+        "AZS_STAMP_NAME": stamp_name, "AZS_METRICS_PORT": "0", "PYTHONUNBUFFERED": "1",
+        "REQUESTS_CA_BUNDLE": "/nonexistent/ca.pem",  # the stamp's AZS_CA_BUNDLE must win over it
+    })
+    return env
+
+
+class ChildProcess:
+    """A child in its own session (so it stops with all its children), writing to its own log file."""
+
+    def __init__(self, name: str, command: Sequence[str], env: Mapping[str, str], log_dir: Path, *,
+                 cwd: Path | None = None) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
         self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen([*AZS_BOT, role], env=dict(env), cwd=PROJECT_ROOT, stdout=self._log,
+        self.process = subprocess.Popen(list(command), env=dict(env), cwd=cwd, stdout=self._log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
 
     def signal(self, signum: int) -> None:
@@ -119,7 +149,8 @@ class BotProcess:
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM, then SIGKILL after ``timeout``; returns the exit code."""
         if self.process.poll() is None:
-            self.signal(signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                self.signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -129,6 +160,56 @@ class BotProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
+
+
+class BotProcess(ChildProcess):
+    """One ``azs-bot`` process (``web``, ``worker``, ``socket``), started as the Procfile does.
+
+    ``command`` runs something else in that role instead (the benchmark's baseline web app).
+    """
+
+    def __init__(self, role: str, env: Mapping[str, str], log_dir: Path, *,
+                 command: Sequence[str] | None = None) -> None:
+        super().__init__(role, command or azs_bot_command(role), env, log_dir)
+        self.role = role
+
+
+def launch_web(env: Mapping[str, str], log_dir: Path, *, command: Sequence[str] | None = None,
+               healthy: bool = False, timeout: float = 30.0) -> tuple[BotProcess, str]:
+    """``azs-bot web`` (or ``command``) on a free port, once ``/healthz`` answers.
+
+    An unhealthy answer (503) counts unless ``healthy``: tests start webs whose Slack or Redis is broken.
+    """
+    env = {**env, "PORT": str(free_port())}
+    process = BotProcess("web", env, log_dir, command=command)
+    base = f"http://127.0.0.1:{env['PORT']}"
+    wanted = (200,) if healthy else (200, 503)
+
+    def answering() -> bool:
+        try:
+            return requests.get(f"{base}/healthz", timeout=1).status_code in wanted
+        except requests.RequestException:
+            return False
+
+    if not wait_until(answering, timeout=timeout, interval=0.1):
+        process.stop()
+        raise RuntimeError(f"the web process did not answer /healthz within {timeout:.0f} s:\n{process.log_tail()}")
+    return process, base
+
+
+def event_payload(message: Mapping[str, Any], event_type: str) -> dict[str, Any] | None:
+    """The payload of a message's Slack metadata when it is marked ``event_type``: ids, not wording.
+
+    ``message`` is a recorded post (Web API call or response_url body) or a stored channel message.
+    """
+    metadata = message.get("metadata") or {}
+    if isinstance(metadata, str):  # a form-encoded post carries it as JSON text
+        metadata = json.loads(metadata)
+    payload = metadata.get("event_payload") if metadata.get("event_type") == event_type else None
+    return payload if isinstance(payload, dict) else None
 
 
 class SlackRequests:
