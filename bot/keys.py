@@ -73,3 +73,18 @@ def watch_turn_key(stamp: str) -> str:
 def stale_alert_key(stamp: str) -> str:
     """Expiring key: an "overdue backups" alert was sent for ``stamp`` within the last day."""
     return f"{PREFIX}:stamp:{stamp}:watch:stale-alert"
+
+
+def inbox_items_key() -> str:
+    """Hash item id -> JSON of acknowledged work not yet finished (see :mod:`bot.inbox`)."""
+    return f"{PREFIX}:inbox:items"
+
+
+def inbox_owners_key() -> str:
+    """Hash item id -> the process doing that work."""
+    return f"{PREFIX}:inbox:owners"
+
+
+def inbox_leases_key() -> str:
+    """Sorted set of item ids scored by when their owner's hold runs out (then any process takes them)."""
+    return f"{PREFIX}:inbox:leases"

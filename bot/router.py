@@ -49,11 +49,11 @@ class Router:
             return messages.unknown_stamp(command.stamp or "", list(self.services))
         return service.command(command, user, channel)
 
-    def start_clicked(self, stamp: str, user: str, channel: str) -> Message:
+    def start_clicked(self, stamp: str, user: str, channel: str, job_id: str | None = None) -> Message:
         service = self._lookup(stamp) if stamp else self.first
         if service is None:
             return messages.unknown_stamp(stamp, list(self.services))
-        return service.start_clicked(user, channel)
+        return service.start_clicked(user, channel, job_id)
 
     def _stamps_command(self, command: Command, user: str, channel: str) -> Message:
         first = self.first

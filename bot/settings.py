@@ -65,6 +65,8 @@ class Settings:
     max_backup_age_hours: float = 48.0
     progress_interval: float = 60.0
     work_threads: int = 1
+    slack_retry_seconds: float = 20.0
+    """How long one post may wait out Slack's 429s (``AZS_SLACK_RETRY_SECONDS``); capped at a third of the lease."""
 
     @property
     def stamp(self) -> StampSettings:
@@ -227,4 +229,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         max_backup_age_hours=_float(env, "AZS_MAX_BACKUP_AGE_HOURS", 48.0, 1.0),
         progress_interval=_float(env, "AZS_PROGRESS_INTERVAL", 60.0, 1.0),
         work_threads=_int(env, "AZS_WORK_THREADS", 1, 1),
+        slack_retry_seconds=_float(env, "AZS_SLACK_RETRY_SECONDS", 20.0, 0.0),
     )
