@@ -44,6 +44,8 @@ class _Durability:
     inbox: Inbox
     recover: Callable[[WorkItem], None]
     held: set[str] = field(default_factory=set)
+    unfinished: set[str] = field(default_factory=set)
+    """Answered, but Redis failed to forget them: kept (and renewed) until it does, or they would run again."""
 
 
 class AfterAckPool:
@@ -146,8 +148,10 @@ class AfterAckPool:
             try:
                 self._durable.inbox.finish(item_id)
             except redis.RedisError as exc:
-                log.warning("could not clear finished item %s (%s); it may be answered twice", item_id,
+                log.warning("could not clear finished item %s (%s); trying again until Redis answers", item_id,
                             type(exc).__name__)
+                with self._lock:
+                    self._durable.unfinished.add(item_id)
 
     def _keep_and_recover(self) -> None:
         assert self._durable is not None
@@ -156,8 +160,12 @@ class AfterAckPool:
         while not stop.wait(RECOVERY_INTERVAL_SECONDS):
             try:
                 with self._lock:
-                    held = sorted(durable.held)
+                    held, unfinished = sorted(durable.held | durable.unfinished), sorted(durable.unfinished)
                 durable.inbox.renew(held)
+                for item_id in unfinished:
+                    durable.inbox.finish(item_id)
+                    with self._lock:
+                        durable.unfinished.discard(item_id)
                 orphans = durable.inbox.take_orphans()
                 outage.REDIS.ok()
             except redis.RedisError as exc:

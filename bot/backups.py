@@ -7,6 +7,7 @@ operator always gets an answer and never a stack trace.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -170,7 +171,14 @@ class BackupService:
         job.poll_url, job.location_url = poll_url or "", started.location_url or ""
         job.correlation_id = started.correlation_id or ""
         first_poll = job.started_at + max(self.poll_interval, started.retry_after or 0.0)
-        if not self.store.mark_running(job, due_at=first_poll):
+        try:
+            recorded = self.store.mark_running(job, due_at=first_poll)
+        except redis.RedisError as exc:
+            # Started, but unrecorded: the job stays "starting", so a worker adopts it from the stamp's list.
+            log.error("backup %s started on %s but Redis failed recording it (%s); reconciliation adopts it",
+                      job.backup_id, self.stamp, type(exc).__name__)
+            return messages.start_unrecorded(self.stamp, job.backup_id)
+        if not recorded:
             log.warning("job %s was settled by reconciliation before the stamp answered", job.job_id)
             return messages.start_unknown(self.stamp)
         log.info("backup %s started on %s by %s (job %s)", job.backup_id, self.stamp, requester, job.job_id)
@@ -184,7 +192,10 @@ class BackupService:
         while this process does, and it counts the attempt first, so a retry looks for it in the
         channel before posting again.
         """
-        claim = self.store.claim(job.job_id, ttl=ANNOUNCE_LEASE_SECONDS)
+        try:
+            claim = self.store.claim(job.job_id, ttl=ANNOUNCE_LEASE_SECONDS)
+        except redis.RedisError:
+            return  # unclaimed: the worker announces it
         if claim is None:
             return  # a worker holds it already, and announces it
         try:
@@ -193,13 +204,17 @@ class BackupService:
             with self.store.holding(claim, ttl=ANNOUNCE_LEASE_SECONDS) as keeper:
                 ts = self.poster.post(job.channel, messages.announcement(claim.job), user=job.requester,
                                       guard=keeper.guard, budget=ANNOUNCE_RETRY_SECONDS)
+            job.start_ts = ts
+            self.store.update(claim, start_ts=ts)
         except (PostFailed, Fenced) as exc:
             log.error("could not announce backup %s in Slack (%s); a worker will try again", job.backup_id,
                       getattr(exc, "error", "lease lost"))
-            self.store.update(claim)  # release it at once
-            return
-        job.start_ts = ts
-        self.store.update(claim, start_ts=ts)
+            with contextlib.suppress(redis.RedisError):
+                self.store.update(claim)  # release it at once
+        except redis.RedisError as exc:
+            # The attempt was counted before the post: the worker's retry looks in the channel first.
+            log.error("Redis failed around the announcement of backup %s (%s); a worker finishes it",
+                      job.backup_id, type(exc).__name__)
 
     def status(self) -> Message:
         return messages.status(self.store.active_jobs())

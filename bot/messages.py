@@ -431,3 +431,10 @@ def restarted_nothing_started(stamp: str) -> Message:
     text = (f"The bot restarted before it could act on your click, so nothing was started on {stamp or 'the stamp'}. "
             "Run `/azs backup` again if you still want a backup.")
     return Message(text=text, blocks=[_section(f":warning: {text}")], ok=False)
+
+
+def start_unrecorded(stamp: str, backup_id: str) -> Message:
+    """``createBackup`` worked but Redis failed recording it: the reconciler adopts the backup from the stamp."""
+    text = (f"The stamp {stamp} started backup `{backup_id}`, but the bot's job store (Redis) failed while "
+            "recording it. A worker will find it on the stamp and report it in this channel.")
+    return Message(text=text, blocks=[_section(f":warning: {text}")])

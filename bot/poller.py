@@ -211,15 +211,14 @@ class Poller:
         if not self.store.update(claim, keep_lease=True, expect_state=JobState.START_FAILED,
                                  post_attempts=attempts + 1):
             return
-        if attempts and (ts := self.poster.find_marked(job.channel, messages.REPORT_EVENT, "job_id", job.job_id,
-                                                      oldest=_before(job.requested_at))):
-            self.store.update(claim, done=True, notified_ts=ts)
-            return
         try:
+            if attempts and (ts := self._earlier_post(claim, messages.REPORT_EVENT, _before(job.requested_at))):
+                self.store.update(claim, done=True, notified_ts=ts)
+                return
             ts = self._post_fenced(claim, messages.start_abandoned_notice(job, job.error))
         except PostFailed as exc:
             log.error("could not tell %s that job %s did not start (%s)", job.requester, job.job_id, exc.error)
-            self.store.update(claim, next_due=time.time() + backoff(attempts + 1, 2.0))
+            self.store.update(claim, next_due=time.time() + post_retry_delay(exc, attempts + 1))
             return
         self.store.update(claim, done=True, notified_ts=ts)
 
@@ -236,16 +235,19 @@ class Poller:
             return self.store.update(claim, keep_lease=True, announce_given_up=1)
         if not self.store.update(claim, keep_lease=True, announce_attempts=attempts + 1):
             raise Fenced(job.job_id)
-        if attempts and (ts := self.poster.find_marked(job.channel, messages.ANNOUNCE_EVENT, "job_id", job.job_id,
-                                                      oldest=_before(job.requested_at))):
-            return self.store.update(claim, keep_lease=True, start_ts=ts)
         try:
+            if attempts and (ts := self._earlier_post(claim, messages.ANNOUNCE_EVENT, _before(job.requested_at))):
+                return self.store.update(claim, keep_lease=True, start_ts=ts)
             ts = self._post_fenced(claim, messages.announcement(job))
         except PostFailed as exc:
             log.error("could not announce backup %s (%s); attempt %d", job.backup_id, exc.error, attempts + 1,
                       extra=context(job))
             return False
         return self.store.update(claim, keep_lease=True, start_ts=ts)
+
+    def _earlier_post(self, claim: Claim, event_type: str, oldest: str | None) -> str | None:
+        """The ``ts`` of a post an earlier attempt made; :class:`PostFailed` if the channel cannot be read now."""
+        return self.poster.find_marked(claim.job.channel, event_type, "job_id", claim.job.job_id, oldest=oldest)
 
     def _post_fenced(self, claim: Claim, message: messages.Message, *, thread_ts: str | None = None,
                      broadcast: bool = False) -> str:
@@ -352,21 +354,21 @@ class Poller:
         if not self.store.update(claim, keep_lease=True, expect_state=JobState.FINISHED, post_attempts=attempts + 1):
             log.warning("backup %s: claim fenced off before posting; another worker reports it", job.backup_id)
             return
-        if attempts and (ts := self.poster.find_marked(job.channel, messages.REPORT_EVENT, "job_id", job.job_id,
-                                                      oldest=job.start_ts or None)):
-            log.warning("backup %s: an earlier attempt posted the outcome already (%s)", job.backup_id, ts)
-            self.store.update(claim, done=True, state=JobState.NOTIFIED, notified_ts=ts)
-            return
         message = (messages.completion_unannounced(job, job.backup, job.error, job.announce_attempts)
                    if job.announce_given_up else messages.completion(job, job.backup, job.error))
         try:
+            earlier = attempts and self._earlier_post(claim, messages.REPORT_EVENT, job.start_ts or None)
+            if earlier:
+                log.warning("backup %s: an earlier attempt posted the outcome already (%s)", job.backup_id, earlier)
+                self.store.update(claim, done=True, state=JobState.NOTIFIED, notified_ts=earlier)
+                return
             ts = self._post_fenced(claim, message, broadcast=True,
                                    thread_ts=job.start_ts if job.start_ts and job.threaded else None)
         except PostFailed as exc:
             failures = job.poll_failures + 1
             log.error("could not post the outcome of backup %s (%s); retry %d", job.backup_id,
                       exc.error, failures, extra=context(job))
-            self.store.update(claim, next_due=time.time() + backoff(failures, 2.0), poll_failures=failures)
+            self.store.update(claim, next_due=time.time() + post_retry_delay(exc, failures), poll_failures=failures)
             return
         backup = job.backup
         ended = backup.created.timestamp() if backup and backup.created else job.finished_at
@@ -382,3 +384,14 @@ class Poller:
 def _before(moment: float) -> str:
     """A Slack ``oldest`` a minute before ``moment``: clocks differ, and the history check must not miss."""
     return f"{max(0.0, moment - 60):.6f}"
+
+
+def post_retry_delay(exc: PostFailed, failures: int) -> float:
+    """Slack's own ``Retry-After`` when it throttled (it took nothing), else exponential backoff.
+
+    Throttling is shared by every post in the workspace: backing off exponentially on it starved
+    outcomes for minutes after the burst was over.
+    """
+    if exc.retry_after is not None:
+        return exc.retry_after + random.random()
+    return backoff(failures, 2.0)

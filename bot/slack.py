@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived", "restricted_action"})
 MAX_HISTORY_PAGES = 10
+HISTORY_UNREADABLE = frozenset({"missing_scope", "not_in_channel", "channel_not_found", "not_allowed_token_type"})
+"""History errors that will not go away by waiting: the check is skipped (README "Guarantees" says so)."""
 AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
 DEFAULT_RETRY_SECONDS = 20.0
 """How long one post may spend waiting out 429s; the poller keeps it well under the lease."""
@@ -213,7 +215,9 @@ class SlackPoster:
     def find_marked(self, channel: str, event_type: str, key: str, value: str, *, oldest: str | None) -> str | None:
         """The ``ts`` of a message in ``channel`` whose metadata says ``key == value``, if Slack can tell.
 
-        Needs the ``channels:history`` (or ``groups:history``) scope; without it, ``None``.
+        Needs the ``channels:history`` (or ``groups:history``) scope; without it, ``None``. Raises
+        :class:`PostFailed` when Slack cannot answer now (throttled, 5xx, network): posting blind then
+        could double a message, so the caller tries again later.
         """
         cursor = None
         for _page in range(MAX_HISTORY_PAGES):
@@ -221,7 +225,10 @@ class SlackPoster:
                 response = self.client.conversations_history(channel=channel, oldest=oldest or "0", limit=200,
                                                              include_all_metadata=True, cursor=cursor)
             except (SlackClientError, OSError) as exc:
-                log.warning("cannot read %s's history to check for an earlier post: %s", channel, _reason(exc))
+                reason = _reason(exc)
+                if reason not in HISTORY_UNREADABLE:
+                    raise PostFailed(f"history: {reason}") from exc
+                log.warning("cannot read %s's history to check for an earlier post: %s", channel, reason)
                 return None
             for message in response.get("messages") or []:
                 metadata = message.get("metadata") or {}
