@@ -13,9 +13,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.arm import StampError
+from bot.backups import definite_refusal
 from bot.localrun import BotProcess
 from bot.messages import ANNOUNCE_EVENT
 from bot.simulator import Fault, StampSimulator
+from bot.slack import BoundedRateLimitRetryHandler
 from bot.slack_fake import FakeSlack, SlackFault
 from tests.harness import SlackClientSim, completions, wait_until
 
@@ -141,3 +148,25 @@ def test_definite_refusal_of_create_backup_is_a_failed_start(
     _, hook = slack.click()
     assert "Conflict" in json.dumps(slack.wait_reply(hook, "Conflict", timeout=15))
     assert slack.start_backup()  # the stamp is free again at once
+
+
+def test_listener_client_waits_out_429s_for_a_few_seconds_at_most(fake_slack: FakeSlack) -> None:
+    client = WebClient(token="xoxb-test-client", base_url=fake_slack.api_url,
+                       retry_handlers=[BoundedRateLimitRetryHandler(budget=3.0)])
+    fake_slack.inject(SlackFault(method="views.publish", status=429, retry_after=1))
+    assert client.views_publish(user_id="U1", view={"type": "home", "blocks": []})["ok"]  # waited 1 s, then went
+    fake_slack.inject(SlackFault(method="views.publish", status=429, retry_after=30))
+    began = time.monotonic()
+    with pytest.raises(SlackApiError):
+        client.views_publish(user_id="U1", view={"type": "home", "blocks": []})
+    assert time.monotonic() - began < 2.0  # slack_sdk's handler would have slept 30 s
+
+
+@pytest.mark.parametrize(("status", "code", "definite"), [
+    (400, "BackupLocationNotConfigured", True), (409, "BackupOperationInProgress", True), (403, "Forbidden", True),
+    (429, "TooManyRequests", True), (404, None, False), (408, "RequestTimeout", False), (500, "InternalError", False),
+    (502, "BadGateway", False), (503, "ServiceUnavailable", False), (504, "GatewayTimeout", False),
+    (None, None, False), (None, "AuthenticationFailed", True)])
+def test_only_a_4xx_with_an_arm_error_is_a_definite_refusal(status: int | None, code: str | None,
+                                                            definite: bool) -> None:
+    assert definite_refusal(StampError("start a backup", status=status, code=code)) is definite
