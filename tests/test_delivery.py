@@ -73,16 +73,16 @@ def test_worker_frozen_right_after_slack_accepted_its_post_is_not_repeated(
 
 def test_worker_frozen_after_counting_its_attempt_and_before_posting_is_fenced(
         slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker) -> None:
-    """Step "count, then check the fence": frozen in the wait between two throttled attempts."""
+    """Step "count, then check the fence": frozen in the 2 s wait between two throttled attempts."""
     stamp.backup_seconds = 1
     slack.start_backup()
-    throttled = SlackFault(method="chat.postMessage", status=429, retry_after=1)
+    throttled = SlackFault(method="chat.postMessage", status=429, retry_after=2)
     fake_slack.inject(throttled)
-    first = start_worker(AZS_LEASE_SECONDS="6")  # a 2 s budget: it waits out the 1 s Retry-After
+    first = start_worker(AZS_LEASE_SECONDS="9")  # a 3 s budget: it waits out the 2 s Retry-After
     assert wait_until(lambda: throttled.times == 0, timeout=20)
     first.signal(signal.SIGSTOP)
-    time.sleep(6.5)
-    start_worker(AZS_LEASE_SECONDS="6")
+    time.sleep(9.5)
+    start_worker(AZS_LEASE_SECONDS="9")
     assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=20)
     first.signal(signal.SIGCONT)
     assert wait_until(lambda: "claim lost before a post" in first.log(), timeout=10)

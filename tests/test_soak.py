@@ -37,7 +37,8 @@ FINAL_REPLY_TIMEOUT = 60.0
 SOAK_DEADLINE = 300.0
 pytestmark = [pytest.mark.soak, pytest.mark.timeout(SOAK_DEADLINE + 240)]
 ROUNDS = 2
-FAULTS = ("kill-worker", "freeze-worker", "slack-429", "stamp-5xx", "kill-web", "redis-restart", "freeze-web")
+FAULTS = ("kill-worker", "freeze-worker", "slack-429", "stamp-5xx", "kill-web", "redis-restart", "freeze-web",
+          "stall-after-post", "kill-after-post")
 
 
 @dataclass
@@ -191,6 +192,15 @@ def test_soak_nothing_lost_nothing_doubled_nothing_unanswered(
                     redis_server.stop()
                     stop.wait(1.5)
                     redis_server.start()
+                elif fault == "stall-after-post":  # Slack takes the next post, its sender hears back after its lease
+                    fake_slack.inject(SlackFault(method="chat.postMessage", delay_after=LEASE + 1.0))
+                elif fault == "kill-after-post":  # Slack takes the next post; every worker dies before hearing back
+                    taken = SlackFault(method="chat.postMessage", delay_after=2.0)
+                    fake_slack.inject(taken)
+                    wait_until(lambda: taken.times == 0 or stop.is_set(), timeout=30)  # noqa: B023
+                    for index, worker in enumerate(cluster.workers):
+                        worker.kill()
+                        cluster.workers[index] = BotProcess("worker", env, tmp_path)
                 elif fault == "freeze-web":  # past its hold on the clicks it acked: another web takes them
                     with cluster.lock:
                         frozen = cluster.webs[rng.randrange(2)]
