@@ -28,7 +28,8 @@ from bot.inbox import Inbox, WorkItem
 
 log = logging.getLogger(__name__)
 
-DEFAULT_QUEUE_LIMIT = 8
+DEFAULT_QUEUE_LIMIT = 16
+"""Requests waiting per lane: a burst of clicks fits; a stamp answering in 6 s drains it in a few minutes."""
 RECOVERY_INTERVAL_SECONDS = 2.0
 
 

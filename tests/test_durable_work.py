@@ -85,7 +85,7 @@ def test_slow_stamp_delays_only_its_own_replies(
 def test_a_full_lane_answers_busy_at_once(start_web: StartWeb, stamp: StampSimulator) -> None:
     _, slack = start_web(AZS_WORK_THREADS="1")
     stamp.inject(Fault(status=0, delay=3.0, times=40))
-    hooks = [slack.command("backup list")[1] for _ in range(11)]  # 1 running + 8 queued fit; 2 do not
+    hooks = [slack.command("backup list")[1] for _ in range(19)]  # 1 running + 16 queued fit; 2 do not
     assert wait_until(lambda: sum("busy" in final(slack, h) for h in hooks) == 2, timeout=5)
     stamp.clear_faults()
 
