@@ -179,6 +179,9 @@ class JobStore:
         lock = keys.stamp_lock_key(job.stamp)
 
         def attempt(pipe: Pipeline) -> Job | None:
+            if pipe.exists(keys.job_key(job.job_id)):
+                # A job named after a click exists already: another process took the click over and acted.
+                return self.get(job.job_id)
             holder = pipe.get(lock)
             current = self.get(_decode(holder)) if holder is not None else None
             if current is not None and current.state in (JobState.STARTING, JobState.RUNNING, JobState.FINISHED):
@@ -190,7 +193,7 @@ class JobStore:
             pipe.zadd(keys.due_key(), {job.job_id: job.requested_at + reconcile_after})
             return None
 
-        return self._transaction(attempt, lock)
+        return self._transaction(attempt, lock, keys.job_key(job.job_id))
 
     def mark_running(self, job: Job, *, due_at: float) -> bool:
         """Record the operation to follow and hand the job to the poller.

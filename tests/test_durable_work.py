@@ -122,3 +122,22 @@ def test_frozen_web_process_does_not_answer_twice(
     first.signal(signal.SIGCONT)
     time.sleep(3.0)
     assert len(slack.replies(hook)) == 1
+
+
+def test_frozen_web_process_does_not_start_a_click_another_one_took_over(
+        start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    first, slack = start_web()
+    stamp.backup_seconds = 1
+    creates = stamp.count("POST", "createBackup")
+    stamp.inject(Fault(status=0, delay=1.5, times=1))  # its first stamp read is slow
+    _, hook = slack.click()
+    time.sleep(0.5)
+    first.signal(signal.SIGSTOP)  # frozen before createBackup, past its hold on the click
+    start_web()
+    start_worker()
+    assert wait_until(lambda: "started infrastructure backup" in json.dumps(slack.replies(hook)), timeout=30)
+    assert wait_until(lambda: bool(fake_slack.messages("CBACKUPS")) and all(
+        "Succeeded" in m["text"] for m in fake_slack.messages("CBACKUPS") if not m.get("thread_ts")), timeout=30)
+    first.signal(signal.SIGCONT)  # the stamp is free again: only the click's job id stops a second start
+    time.sleep(4.0)
+    assert stamp.count("POST", "createBackup") == creates + 1
