@@ -1,7 +1,7 @@
 """Run every benchmark once, print the tables, and write them with the machine's details to bench/results.md.
 
     .venv/bin/python -m bench.run            # everything (about 2.5 minutes on 2 cores)
-    .venv/bin/python -m bench.run ack scale  # some of it: ack, lag, arm, scale
+    .venv/bin/python -m bench.run ack scale  # some of it: ack, lag, arm, scale, slow
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: needs the devkit (simulators, local Slack, process harness): run `bash scripts/bench`, or "
               "`.venv/bin/pip install -e ./devkit` after the product", file=sys.stderr)
         return 2
-    from bench import ack, arm_calls, lag, scale
+    from bench import ack, arm_calls, lag, scale, slow_stamp
     from bench.common import ROOT, Section, machine_info
     from bench.lab import Lab
 
     benchmarks: dict[str, Callable[[Lab], Section | tuple[Section, ...]]] = {
-        "ack": ack.run, "lag": lag.run, "arm": arm_calls.run, "scale": scale.run}
+        "ack": ack.run, "lag": lag.run, "arm": arm_calls.run, "scale": scale.run, "slow": slow_stamp.run}
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("only", nargs="*", help=f"run only these of {', '.join(benchmarks)} (default: all)")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.md")

@@ -6,6 +6,7 @@ parts here, so each runs the same code.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,19 +21,21 @@ from bot.audit import AuditLog
 from bot.backups import BackupService
 from bot.channels import ChannelPrefs
 from bot.health import Health
+from bot.inbox import Inbox
 from bot.jobs import JobStore
 from bot.redis_client import make_redis as make_redis  # re-exported: callers import it from here
 from bot.router import Router
 from bot.settings import Settings, StampSettings
 from bot.slack import SlackPoster, make_web_client
 from bot.watch import WatchStore
+from handlers.work import run as run_work
 
 
 def make_router(settings: Settings, client: WebClient | None = None) -> Router:
     """One :class:`BackupService` per stamp, sharing Redis, Slack, access rules and the audit trail."""
     client = client or make_web_client(settings)
     store = JobStore(make_redis(settings), retention_seconds=settings.job_retention_days * 86_400)
-    poster = SlackPoster(client, Health(store.redis))
+    poster = SlackPoster(client, Health(store.redis), retry_seconds=settings.slack_retry_seconds)
     access = AccessPolicy(settings.operators, group=settings.operator_group, channels=settings.channels,
                           client=client, max_age=settings.operator_group_max_age)
     audit_log, prefs, watches = AuditLog(store.redis), ChannelPrefs(store.redis), WatchStore(store.redis)
@@ -60,6 +63,9 @@ def build_app(settings: Settings, router: Router | None = None, after_ack: After
     )
 
     work = after_ack or AfterAckPool(settings.work_threads)
+    # Clicks and commands are in Redis before their ack; this process finishes those of dead ones.
+    work.make_durable(Inbox(router.first.store.redis),
+                      lambda item: run_work(router, work, item, logging.getLogger("handlers.work"), recovered=True))
 
     @app.middleware
     def provide_router(context: BoltContext, next: Callable[[], None]) -> None:

@@ -7,6 +7,7 @@ operator always gets an answer and never a stack trace.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -15,24 +16,30 @@ from dataclasses import dataclass, field
 
 import redis
 
-from bot import audit, messages
+from bot import audit, messages, outage
 from bot.access import AccessPolicy
 from bot.arm import ArmClient, StampError
 from bot.audit import AuditLog
 from bot.channels import ChannelPrefs
 from bot.commands import OPERATOR_ONLY, Action, Command
-from bot.jobs import Job, JobStore
+from bot.jobs import Job, JobState, JobStore
 from bot.lro import choose_strategy
 from bot.messages import Message
 from bot.metrics import COMMANDS
 from bot.models import Backup, BackupLocation, is_backup_id, parse_capacity
-from bot.slack import PostFailed, SlackPoster
+from bot.slack import Fenced, PostFailed, SlackPoster
 from bot.watch import WatchStore
 
 log = logging.getLogger(__name__)
 
 HOME_CACHE_SECONDS = 60.0
 """How long one process reuses a stamp's App Home section (ARM reads per stamp: at most one a minute)."""
+
+ANNOUNCE_LEASE_SECONDS = 30.0
+ANNOUNCE_RETRY_SECONDS = 5.0
+"""The web process's try at the announcement: short, since a worker retries it (fenced) if it fails."""
+UNDECIDED_STATES = frozenset({JobState.STARTING, JobState.RUNNING, JobState.FINISHED})
+
 REDIS_DOWN = ("the bot's job store (Redis) is not answering, so nothing was started or read. "
               "Try again in a minute; if it persists, check the Redis service.")
 
@@ -65,10 +72,14 @@ class BackupService:
         self.record(user, channel, command.action.value, message)
         return message
 
-    def start_clicked(self, user: str, channel: str) -> Message:
-        """The confirmation's button: check the clicker again, then start."""
+    def start_clicked(self, user: str, channel: str, job_id: str | None = None) -> Message:
+        """The confirmation's button: check the clicker again, then start.
+
+        ``job_id`` names the job after the click's durable record, so a process that finishes a dead
+        one's click can tell whether the start got as far as Redis.
+        """
         message = self.authorise(Action.START, user, channel) or self.guarded(
-            "start a backup", lambda: self.start(user, channel))
+            "start a backup", lambda: self.start(user, channel, job_id))
         self.record(user, channel, "start-click", message)
         return message
 
@@ -105,8 +116,9 @@ class BackupService:
         """Run ``action`` and turn any failure into a message the operator can act on."""
         try:
             return action()
-        except redis.RedisError:
-            log.exception("redis failed while trying to %s", what)
+        except redis.RedisError as exc:
+            outage.REDIS.failed(exc)  # one line per outage, not a traceback per command
+            log.warning("redis failed while trying to %s (%s)", what, type(exc).__name__)
             return messages.error_message(REDIS_DOWN)
         except StampError as exc:
             log.warning("stamp call failed while trying to %s: %s (correlation id %s)", what, exc, exc.correlation_id)
@@ -117,7 +129,8 @@ class BackupService:
                                           "bot's log.")
 
     def _running_job(self) -> Job | None:
-        return next((j for j in self.store.active_jobs() if j.stamp == self.stamp), None)
+        return next((j for j in self.store.active_jobs() if j.stamp == self.stamp and j.state in UNDECIDED_STATES),
+                    None)
 
     def preview(self) -> Message:
         """The confirmation card with the pre-flight checks, or who is already running a backup."""
@@ -128,7 +141,7 @@ class BackupService:
         return messages.confirmation(self.stamp, self.arm.region, location, backups[0] if backups else None,
                                      preflight_problems(location, backups))
 
-    def start(self, requester: str, channel: str) -> Message:
+    def start(self, requester: str, channel: str, job_id: str | None = None) -> Message:
         """Check again, take the stamp's lock, call ``createBackup`` and announce the backup in the channel."""
         mine = self._running_job()
         if mine is not None:
@@ -139,7 +152,7 @@ class BackupService:
             return messages.already_running(mine)
         if problems:
             return messages.preflight_refused(self.stamp, problems)
-        job = Job(job_id=Job.new_id(), stamp=self.stamp, requester=requester, channel=channel,
+        job = Job(job_id=job_id or Job.new_id(), stamp=self.stamp, requester=requester, channel=channel,
                   threaded=int(self.prefs.threaded(channel)))
         holder = self.store.reserve(job, reconcile_after=self.start_grace)
         if holder is not None:
@@ -147,10 +160,13 @@ class BackupService:
         try:
             started = self.arm.start_backup()
         except StampError as exc:
-            if exc.status is None and exc.code is None:
-                # The request may have reached the stamp: the worker's reconciler finds out.
-                log.warning("no answer to createBackup for job %s; leaving it to reconciliation", job.job_id)
-                return messages.start_unknown(self.stamp)
+            if not definite_refusal(exc):
+                # The stamp may have started it: the worker's reconciler lists its backups and finds out.
+                log.warning("createBackup for job %s ended without a clear answer (%s); leaving it to "
+                            "reconciliation", job.job_id, exc)
+                if exc.status is None:
+                    return messages.start_unknown(self.stamp)
+                return messages.start_uncertain(self.stamp, f"HTTP {exc.status}")
             self.store.mark_start_failed(job, str(exc))
             raise
         except Exception as exc:
@@ -161,16 +177,50 @@ class BackupService:
         job.poll_url, job.location_url = poll_url or "", started.location_url or ""
         job.correlation_id = started.correlation_id or ""
         first_poll = job.started_at + max(self.poll_interval, started.retry_after or 0.0)
-        if not self.store.mark_running(job, due_at=first_poll):
+        try:
+            recorded = self.store.mark_running(job, due_at=first_poll)
+        except redis.RedisError as exc:
+            # Started, but unrecorded: the job stays "starting", so a worker adopts it from the stamp's list.
+            log.error("backup %s started on %s but Redis failed recording it (%s); reconciliation adopts it",
+                      job.backup_id, self.stamp, type(exc).__name__)
+            return messages.start_unrecorded(self.stamp, job.backup_id)
+        if not recorded:
             log.warning("job %s was settled by reconciliation before the stamp answered", job.job_id)
             return messages.start_unknown(self.stamp)
         log.info("backup %s started on %s by %s (job %s)", job.backup_id, self.stamp, requester, job.job_id)
-        announcement = messages.started(job)
+        self.announce(job)
+        return messages.started(job)
+
+    def announce(self, job: Job) -> None:
+        """One short, fenced try at the channel announcement; a worker retries it if this fails.
+
+        The job is claimed like a worker claims it, so the worker can never post the announcement
+        while this process does, and it counts the attempt first, so a retry looks for it in the
+        channel before posting again.
+        """
         try:
-            self.store.set_start_message(job.job_id, self.poster.post(channel, announcement, user=requester))
-        except PostFailed as exc:
-            log.error("could not announce backup %s in Slack: %s", job.backup_id, exc.error)
-        return announcement
+            claim = self.store.claim(job.job_id, ttl=ANNOUNCE_LEASE_SECONDS)
+        except redis.RedisError:
+            return  # unclaimed: the worker announces it
+        if claim is None:
+            return  # a worker holds it already, and announces it
+        try:
+            if not self.store.update(claim, keep_lease=True, announce_attempts=claim.job.announce_attempts + 1):
+                return
+            with self.store.holding(claim, ttl=ANNOUNCE_LEASE_SECONDS) as keeper:
+                ts = self.poster.post(job.channel, messages.announcement(claim.job), user=job.requester,
+                                      guard=keeper.guard, budget=ANNOUNCE_RETRY_SECONDS)
+            job.start_ts = ts
+            self.store.update(claim, start_ts=ts)
+        except (PostFailed, Fenced) as exc:
+            log.error("could not announce backup %s in Slack (%s); a worker will try again", job.backup_id,
+                      getattr(exc, "error", "lease lost"))
+            with contextlib.suppress(redis.RedisError):
+                self.store.update(claim)  # release it at once
+        except redis.RedisError as exc:
+            # The attempt was counted before the post: the worker's retry looks in the channel first.
+            log.error("Redis failed around the announcement of backup %s (%s); a worker finishes it",
+                      job.backup_id, type(exc).__name__)
 
     def status(self) -> Message:
         return messages.status(self.store.active_jobs())
@@ -222,6 +272,17 @@ class BackupService:
             return messages.home_stamp(self.stamp, None, None, None, problem=str(exc))
         finished = [b for b in backups if b.is_terminal]
         return messages.home_stamp(self.stamp, location, finished[0] if finished else None, self._running_job())
+
+
+def definite_refusal(exc: StampError) -> bool:
+    """Only a 4xx carrying an ARM error says the stamp did not start the backup.
+
+    5xx, gateway errors (502/504), timeouts and an accepted request naming no operation say
+    nothing about it; neither does a request timeout (408).
+    """
+    if exc.code == "AuthenticationFailed" or exc.code == "ForeignHost":
+        return True  # refused before anything was sent
+    return exc.status is not None and 400 <= exc.status < 500 and exc.status != 408 and exc.code is not None
 
 
 def preflight_problems(location: BackupLocation, backups: list[Backup]) -> list[str]:

@@ -14,6 +14,7 @@ States::
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -50,6 +51,16 @@ end
 if ARGV[6] ~= '1' and redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
 return 1
 """.replace("HISTORY_LAST_INDEX", str(HISTORY_LENGTH - 1))
+
+# Renew. KEYS: job, lease. ARGV: fence, token, ttl ms. 1 while the claim is still the newest, else 0.
+# A lease that merely expired is taken back: nobody claimed since (the fence would have moved).
+_RENEW = """
+if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[1] then return 0 end
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return 1
+"""
 
 # Claim. KEYS: lease, job. ARGV: token, ttl ms. Returns {fence, field, value, ...}, {0} if taken, {-1} if gone.
 _CLAIM = """
@@ -96,11 +107,19 @@ class Job:
     threaded: int = 1
     progress_at: float = 0.0
     notified_ts: str = ""
+    announce_attempts: int = 0
+    announce_given_up: int = 0
+    """1 once the start announcement was refused too often: the outcome then says so and stands alone."""
     fence: int = 0
 
     @staticmethod
     def new_id() -> str:
         return uuid.uuid4().hex
+
+    @property
+    def announcement_pending(self) -> bool:
+        """A started backup whose announcement is neither in the channel nor given up on."""
+        return bool(self.backup_id) and not self.start_ts and not self.announce_given_up
 
     @property
     def backup(self) -> Backup | None:
@@ -151,6 +170,7 @@ class JobStore:
         """How long a finished job's hash stays (``AZS_JOB_RETENTION_DAYS``); the stamp keeps the backups."""
         self._fenced_update = client.register_script(_FENCED_UPDATE)
         self._claim = client.register_script(_CLAIM)
+        self._renew = client.register_script(_RENEW)
 
     # --- web side ---------------------------------------------------------------------------------
 
@@ -163,6 +183,9 @@ class JobStore:
         lock = keys.stamp_lock_key(job.stamp)
 
         def attempt(pipe: Pipeline) -> Job | None:
+            if pipe.exists(keys.job_key(job.job_id)):
+                # A job named after a click exists already: another process took the click over and acted.
+                return self.get(job.job_id)
             holder = pipe.get(lock)
             current = self.get(_decode(holder)) if holder is not None else None
             if current is not None and current.state in (JobState.STARTING, JobState.RUNNING, JobState.FINISHED):
@@ -174,7 +197,7 @@ class JobStore:
             pipe.zadd(keys.due_key(), {job.job_id: job.requested_at + reconcile_after})
             return None
 
-        holder = self._transaction(attempt, lock)
+        holder = self._transaction(attempt, lock, keys.job_key(job.job_id))
         if holder is None:
             try:
                 wait_for_replica(self.redis)  # the start must outlive a failover before createBackup is sent
@@ -312,3 +335,57 @@ class JobStore:
         if applied and changes.keys() & {"state", "post_attempts"}:
             wait_for_replica(self.redis)  # an outcome, or a post about to be tried, must outlive a failover
         return applied
+
+    def renew(self, claim: Claim, *, ttl: float) -> bool:
+        """Extend the claim's lease to ``ttl`` from now; ``False`` once another claim replaced it."""
+        job_id = claim.job.job_id
+        return bool(self._renew(keys=[keys.job_key(job_id), keys.lease_key(job_id)],
+                                args=[str(claim.fence), claim.token, int(ttl * 1000)]))
+
+    def holding(self, claim: Claim, *, ttl: float) -> LeaseKeeper:
+        """A context that keeps ``claim``'s lease alive while a slow call (a Slack post) runs."""
+        return LeaseKeeper(self, claim, ttl)
+
+
+class LeaseKeeper:
+    """Renews a claim every third of its lease on a thread; its :meth:`guard` asks Redis before a post.
+
+    The guard renews the lease and answers ``True`` only if that took less than half the lease, so an
+    attempt that follows it starts with at least half a lease left. A frozen process renews nothing:
+    its lease runs out, another worker takes the job, and the guard says no when it wakes.
+    """
+
+    def __init__(self, store: JobStore, claim: Claim, ttl: float) -> None:
+        self.store, self.claim, self.ttl = store, claim, ttl
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew_until_stopped, name="lease-keeper", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.ttl)
+
+    def guard(self) -> bool:
+        if self.lost.is_set():
+            return False
+        began = time.monotonic()
+        try:
+            held = self.store.renew(self.claim, ttl=self.ttl)
+        except redis.RedisError:
+            held = False
+        if not held:
+            self.lost.set()
+        return held and time.monotonic() - began < self.ttl / 2
+
+    def _renew_until_stopped(self) -> None:
+        while not self._stop.wait(self.ttl / 3):
+            try:
+                if not self.store.renew(self.claim, ttl=self.ttl):
+                    self.lost.set()
+                    return
+            except redis.RedisError:
+                continue  # the guard decides before the next attempt; the lease may still run out

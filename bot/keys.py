@@ -83,3 +83,18 @@ def replica_ack_key() -> str:
 def envelope_key(envelope_id: str) -> str:
     """Expiring key: a Socket Mode envelope was acted on (redelivered copies are only acked)."""
     return f"{PREFIX}:socket:envelope:{envelope_id}"
+
+
+def inbox_items_key() -> str:
+    """Hash item id -> JSON of acknowledged work not yet finished (see :mod:`bot.inbox`)."""
+    return f"{PREFIX}:inbox:items"
+
+
+def inbox_owners_key() -> str:
+    """Hash item id -> the process doing that work."""
+    return f"{PREFIX}:inbox:owners"
+
+
+def inbox_leases_key() -> str:
+    """Sorted set of item ids scored by when their owner's hold runs out (then any process takes them)."""
+    return f"{PREFIX}:inbox:leases"

@@ -235,8 +235,7 @@ def started(job: Job) -> Message:
     text = (f":arrow_forward: {mention_user(job.requester)} started infrastructure backup `{escape(job.backup_id)}` "
             f"on "
             f"*{escape(job.stamp)}*. I will post the result here when the stamp reports it (usually 20-40 minutes).")
-    marker = {"event_type": ANNOUNCE_EVENT, "event_payload": {"job_id": job.job_id, "backup_id": job.backup_id}}
-    return Message(text=text.replace("*", ""), blocks=[_section(text)], metadata=marker)
+    return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
 def already_running(job: Job) -> Message:
@@ -502,3 +501,59 @@ def home_stamp(stamp: str, location: BackupLocation | None, latest: Backup | Non
              ("Retention", f"{location.retention_days} days" if location.retention_days else "unknown"),
              ("Free capacity", escape(location.available_capacity or "unknown"))]
     return Message(text=f"{stamp}: last backup {last}", blocks=[_section(f"*{stamp}*"), _fields(pairs)])
+
+
+# --- delivery under faults (issue 10): markers, retried announcements, recovered and refused work ----------------
+
+
+
+def _marked(message: Message, event_type: str, job: Job) -> Message:
+    marker = {"event_type": event_type, "event_payload": {"job_id": job.job_id, "backup_id": job.backup_id}}
+    return Message(text=message.text, blocks=message.blocks, ok=message.ok, metadata=marker)
+
+
+def announcement(job: Job) -> Message:
+    """The start announcement, tagged with its job so a retry can tell it is already in the channel."""
+    return _marked(started(job), ANNOUNCE_EVENT, job)
+
+
+def completion_unannounced(job: Job, backup: Backup | None, error: str, attempts: int) -> Message:
+    """The outcome when the start announcement never reached the channel: it says so, since it stands alone."""
+    message = completion(job, backup, error)
+    note = _context(f"This backup's start announcement could not be posted (Slack refused it {attempts} times), "
+                    "so this result is not in a thread.")
+    return Message(text=message.text, blocks=[*message.blocks, note], metadata=message.metadata)
+
+
+def start_abandoned_notice(job: Job, reason: str) -> Message:
+    """:func:`start_abandoned`, tagged like an outcome: it is the job's one report."""
+    return _marked(start_abandoned(job, reason), REPORT_EVENT, job)
+
+
+def start_uncertain(stamp: str, answer: str) -> Message:
+    """``createBackup`` got an answer that does not say whether the stamp started the backup (5xx, gateway)."""
+    text = (f"The stamp {stamp} answered the start request with an error that does not say whether the backup "
+            f"started ({answer}). I will check the stamp's backups and report in this channel either way; nothing "
+            "else can start there meanwhile.")
+    return Message(text=text, blocks=[_section(f":hourglass: {text}")])
+
+
+def busy(stamp: str) -> Message:
+    """The stamp's work queue is full: refuse at once rather than answer minutes late."""
+    text = (f"The bot is busy with earlier requests about {stamp or 'the bot'} (the stamp may be answering slowly). "
+            "Nothing was done; try again in a minute.")
+    return Message(text=text, blocks=[_section(f":hourglass: {text}")], ok=False)
+
+
+def restarted_nothing_started(stamp: str) -> Message:
+    """A Start click whose process died before acting on it, found too late to act on safely."""
+    text = (f"The bot restarted before it could act on your click, so nothing was started on {stamp or 'the stamp'}. "
+            "Run `/azs backup` again if you still want a backup.")
+    return Message(text=text, blocks=[_section(f":warning: {text}")], ok=False)
+
+
+def start_unrecorded(stamp: str, backup_id: str) -> Message:
+    """``createBackup`` worked but Redis failed recording it: the reconciler adopts the backup from the stamp."""
+    text = (f"The stamp {stamp} started backup `{backup_id}`, but the bot's job store (Redis) failed while "
+            "recording it. A worker will find it on the stamp and report it in this channel.")
+    return Message(text=text, blocks=[_section(f":warning: {text}")])

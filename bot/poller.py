@@ -19,7 +19,7 @@ from typing import Any
 
 import redis
 
-from bot import messages
+from bot import messages, outage
 from bot.arm import ArmClient, StampError, retry_after_seconds
 from bot.health import COMPONENTS
 from bot.jobs import Claim, Job, JobState, JobStore
@@ -27,7 +27,7 @@ from bot.lro import STRATEGIES, BackupResourcePolling, LocationPolling, PollResu
 from bot.metrics import POLLS, REPORT_LAG, record_jobs, record_problems
 from bot.models import Backup, is_backup_id
 from bot.probes import Heartbeat
-from bot.slack import PostFailed, SlackPoster
+from bot.slack import Fenced, PostFailed, SlackPoster
 from bot.watch import Watcher
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ MAX_RETRY_DELAY = 300.0
 HOUSEKEEPING_SECONDS = 5.0
 MAX_PERMANENT_FAILURES = 10
 """Consecutive non-retryable answers (401 after a token refresh, 403, 404) before a job is reported failed."""
+MAX_ANNOUNCE_ATTEMPTS = 5
+"""Refused start announcements before the outcome is posted on its own, saying so."""
 
 
 def context(job: Job, correlation_id: str | None = None) -> dict[str, str]:
@@ -86,12 +88,12 @@ class Poller:
                     self._housekeeping()
                 self.run_once()
                 failures = 0
+                outage.REDIS.ok()
                 stop.wait(self.tick)
             except redis.RedisError as exc:
                 failures += 1
-                delay = min(30.0, backoff(failures, 0.5))
-                log.error("redis unavailable (%s); retrying in %.1fs", type(exc).__name__, delay)
-                stop.wait(delay)
+                outage.REDIS.failed(exc)
+                stop.wait(min(5.0, backoff(failures, 0.5)))
             except Exception:
                 log.exception("unexpected failure in the poll loop; carrying on")
                 stop.wait(1.0)
@@ -138,6 +140,8 @@ class Poller:
         while not stop.is_set():
             try:
                 self.watcher.run_due()
+            except redis.RedisError:
+                pass  # the poll loop logs the outage once
             except Exception:
                 log.exception("watch check failed; trying again next turn")
             stop.wait(1.0)
@@ -158,13 +162,19 @@ class Poller:
             if claim.job.state == JobState.FINISHED:
                 self._notify(claim)
             elif claim.job.state == JobState.RUNNING:
+                if claim.job.announcement_pending:
+                    self._announce(claim)  # refused: the poll goes on, and the next turn tries again
                 self._poll(claim)
             elif claim.job.state == JobState.STARTING:
                 self._reconcile_start(claim)
+            elif claim.job.state == JobState.START_FAILED:
+                self._report_abandoned(claim)
             else:
                 self.store.update(claim, done=True)
-        except redis.RedisError:
-            log.exception("redis failed while processing job %s", job_id)
+        except Fenced:
+            log.warning("job %s: claim lost before a post (lease ran out); its new holder carries on", job_id)
+        except redis.RedisError as exc:
+            log.warning("redis failed while processing job %s (%s); it stays due", job_id, type(exc).__name__)
         except Exception:
             log.exception("unexpected failure while processing job %s; it stays due", job_id)
 
@@ -230,18 +240,71 @@ class Poller:
         if not adoptable:
             reason = "the stamp has no record of it (the request never reached it, or it was refused)."
             log.warning("job %s: start never confirmed and no new backup on %s; giving up", job.job_id, job.stamp)
-            if self.store.update(claim, done=True, state=JobState.START_FAILED, error=reason,
+            if self.store.update(claim, keep_lease=True, state=JobState.START_FAILED, error=reason,
                                  expect_state=JobState.STARTING):
-                self._post_safely(job, messages.start_abandoned(job, reason))
+                self._report_abandoned(claim)
             return
         backup = adoptable[0]  # newest first
         log.warning("job %s: adopting backup %s found running on %s", job.job_id, backup.backup_id, job.stamp)
-        if self.store.update(claim, next_due=now, state=JobState.RUNNING, backup_id=backup.backup_id,
-                             started_at=job.requested_at, strategy=BackupResourcePolling.name, poll_url="",
-                             expect_state=JobState.STARTING):
-            ts = self._post_safely(job, messages.started(job))
-            if ts:
-                self.store.set_start_message(job.job_id, ts)
+        # Due at once: the next turn announces it (fenced and retried like an outcome), then polls it.
+        self.store.update(claim, next_due=now, state=JobState.RUNNING, backup_id=backup.backup_id,
+                          started_at=job.requested_at, strategy=BackupResourcePolling.name, poll_url="",
+                          expect_state=JobState.STARTING)
+
+    def _report_abandoned(self, claim: Claim) -> None:
+        """Tell the requester a start that never began is over: once, fenced, retried until Slack takes it."""
+        job = claim.job
+        attempts = job.post_attempts
+        if not self.store.update(claim, keep_lease=True, expect_state=JobState.START_FAILED,
+                                 post_attempts=attempts + 1):
+            return
+        try:
+            if attempts and (ts := self._earlier_post(claim, messages.REPORT_EVENT, _before(job.requested_at))):
+                self.store.update(claim, done=True, notified_ts=ts)
+                return
+            ts = self._post_fenced(claim, messages.start_abandoned_notice(job, job.error))
+        except PostFailed as exc:
+            log.error("could not tell %s that job %s did not start (%s)", job.requester, job.job_id, exc.error)
+            self.store.update(claim, next_due=time.time() + post_retry_delay(exc, attempts + 1))
+            return
+        self.store.update(claim, done=True, notified_ts=ts)
+
+    def _announce(self, claim: Claim) -> bool:
+        """Post the start announcement the web process could not; ``True`` once it is posted or given up.
+
+        Fenced and marked like an outcome, so a retry after an unclear failure first looks for it.
+        """
+        job = claim.job
+        attempts = job.announce_attempts
+        if attempts >= MAX_ANNOUNCE_ATTEMPTS:
+            log.error("backup %s: giving up on its start announcement after %d refusals", job.backup_id, attempts,
+                      extra=context(job))
+            return self.store.update(claim, keep_lease=True, announce_given_up=1)
+        if not self.store.update(claim, keep_lease=True, announce_attempts=attempts + 1):
+            raise Fenced(job.job_id)
+        try:
+            if attempts and (ts := self._earlier_post(claim, messages.ANNOUNCE_EVENT, _before(job.requested_at))):
+                return self.store.update(claim, keep_lease=True, start_ts=ts)
+            ts = self._post_fenced(claim, messages.announcement(job))
+        except PostFailed as exc:
+            log.error("could not announce backup %s (%s); attempt %d", job.backup_id, exc.error, attempts + 1,
+                      extra=context(job))
+            return False
+        return self.store.update(claim, keep_lease=True, start_ts=ts)
+
+    def _earlier_post(self, claim: Claim, event_type: str, oldest: str | None) -> str | None:
+        """The ``ts`` of a post an earlier attempt made; :class:`PostFailed` if the channel cannot be read now."""
+        return self.poster.find_marked(claim.job.channel, event_type, "job_id", claim.job.job_id, oldest=oldest)
+
+    def _post_fenced(self, claim: Claim, message: messages.Message, *, thread_ts: str | None = None,
+                     broadcast: bool = False) -> str:
+        """Post only while ``claim`` holds the job: the lease is renewed during the post and checked before
+        each attempt, and 429s are waited out for a third of the lease at most. Raises :class:`Fenced`."""
+        job = claim.job
+        with self.store.holding(claim, ttl=self.lease_seconds) as keeper:
+            return self.poster.post(job.channel, message, user=job.requester, thread_ts=thread_ts,
+                                    broadcast=broadcast, guard=keeper.guard,
+                                    budget=min(self.poster.retry_seconds, self.lease_seconds / 3))
 
     def _show_progress(self, claim: Claim, now: float) -> float:
         """Edit the announcement with the elapsed time, at most once per progress interval."""
@@ -259,17 +322,17 @@ class Poller:
         log.warning("backup %s on %s is overdue", job.backup_id, job.stamp, extra=context(job))
         message = messages.overdue(job, self.backup_timeout)
         try:
-            self.poster.post(job.channel, message, user=job.requester, thread_ts=job.start_ts or None,
-                             broadcast=True)
+            self._post_fenced(claim, message, thread_ts=job.start_ts or None, broadcast=True)
         except PostFailed as exc:
             log.error("could not report backup %s overdue: %s", job.backup_id, exc.error)
         self.store.update(claim)
 
-    def _post_safely(self, job: Job, message: messages.Message) -> str | None:
+    def _post_safely(self, claim: Claim, message: messages.Message) -> str | None:
+        """A fenced post whose failure is only logged."""
         try:
-            return self.poster.post(job.channel, message, user=job.requester)
+            return self._post_fenced(claim, message)
         except PostFailed as exc:
-            log.error("could not post about job %s: %s", job.job_id, exc.error)
+            log.error("could not post about job %s: %s", claim.job.job_id, exc.error)
             return None
 
     def _poll_once(self, client: ArmClient, claim: Claim) -> tuple[PollResult, float | None]:
@@ -332,31 +395,59 @@ class Poller:
         self.store.update(claim, next_due=now + delay, poll_failures=failures)
 
     def _notify(self, claim: Claim) -> None:
-        """Post the outcome once; if Slack refuses, keep the job finished and try again later."""
+        """Post the outcome once; if Slack refuses, keep the job finished and try again later.
+
+        Exactly once: the attempt is counted in Redis before the post, the post happens only while the
+        claim holds (see :meth:`_post_fenced`), and a worker that finds an earlier attempt reads the
+        channel for its marker first. README "Guarantees" states the window that remains.
+        """
         job = claim.job
+        if job.announcement_pending and not self._announce(claim):
+            failures = job.poll_failures + 1  # the outcome waits, so it can thread under the announcement
+            self.store.update(claim, next_due=time.time() + backoff(failures, 2.0), poll_failures=failures)
+            return
         attempts = job.post_attempts
         if not self.store.update(claim, keep_lease=True, expect_state=JobState.FINISHED, post_attempts=attempts + 1):
             log.warning("backup %s: claim fenced off before posting; another worker reports it", job.backup_id)
             return
-        if attempts and (ts := self.poster.find_marked(job.channel, messages.REPORT_EVENT, "job_id", job.job_id,
-                                                      oldest=job.start_ts or None)):
-            log.warning("backup %s: an earlier attempt posted the outcome already (%s)", job.backup_id, ts)
-            self.store.update(claim, done=True, state=JobState.NOTIFIED, notified_ts=ts)
-            return
-        message = messages.completion(job, job.backup, job.error)
+        message = (messages.completion_unannounced(job, job.backup, job.error, job.announce_attempts)
+                   if job.announce_given_up else messages.completion(job, job.backup, job.error))
         try:
-            ts = self.poster.post(job.channel, message, user=job.requester, broadcast=True,
-                                  thread_ts=job.start_ts if job.start_ts and job.threaded else None)
+            earlier = attempts and self._earlier_post(claim, messages.REPORT_EVENT, job.start_ts or None)
+            if earlier:
+                log.warning("backup %s: an earlier attempt posted the outcome already (%s)", job.backup_id, earlier)
+                self.store.update(claim, done=True, state=JobState.NOTIFIED, notified_ts=earlier)
+                return
+            ts = self._post_fenced(claim, message, broadcast=True,
+                                   thread_ts=job.start_ts if job.start_ts and job.threaded else None)
         except PostFailed as exc:
             failures = job.poll_failures + 1
             log.error("could not post the outcome of backup %s (%s); retry %d", job.backup_id,
                       exc.error, failures, extra=context(job))
-            self.store.update(claim, next_due=time.time() + backoff(failures, 2.0), poll_failures=failures)
+            self.store.update(claim, next_due=time.time() + post_retry_delay(exc, failures), poll_failures=failures)
             return
         backup = job.backup
         ended = backup.created.timestamp() if backup and backup.created else job.finished_at
         REPORT_LAG.observe(max(0.0, time.time() - ended))
+        if not self.store.update(claim, done=True, state=JobState.NOTIFIED, notified_ts=ts):
+            # Posted under a valid lease, so a new holder finds the marker in the history and posts nothing.
+            log.warning("backup %s: claim moved on after the post; the new holder finds it posted", job.backup_id)
+            return
         if job.start_ts:
             self.poster.update(job.channel, job.start_ts, messages.announcement_final(job, backup, job.error))
-        if not self.store.update(claim, done=True, state=JobState.NOTIFIED, notified_ts=ts):
-            log.error("backup %s: claim was fenced off after posting (lease expired while posting)", job.backup_id)
+
+
+def _before(moment: float) -> str:
+    """A Slack ``oldest`` a minute before ``moment``: clocks differ, and the history check must not miss."""
+    return f"{max(0.0, moment - 60):.6f}"
+
+
+def post_retry_delay(exc: PostFailed, failures: int) -> float:
+    """Slack's own ``Retry-After`` when it throttled (it took nothing), else exponential backoff.
+
+    Throttling is shared by every post in the workspace: backing off exponentially on it starved
+    outcomes for minutes after the burst was over.
+    """
+    if exc.retry_after is not None:
+        return exc.retry_after + random.random()
+    return backoff(failures, 2.0)

@@ -54,11 +54,11 @@ class Router:
             return self._unknown_stamp(command.stamp or "", command.action.value, user, channel)
         return service.command(command, user, channel)
 
-    def start_clicked(self, stamp: str, user: str, channel: str) -> Message:
+    def start_clicked(self, stamp: str, user: str, channel: str, job_id: str | None = None) -> Message:
         service = self._lookup(stamp) if stamp else self.first
         if service is None:
             return self._unknown_stamp(stamp, "start-click", user, channel)
-        return service.start_clicked(user, channel)
+        return service.start_clicked(user, channel, job_id)
 
     def _unknown_stamp(self, name: str, action: str, user: str, channel: str) -> Message:
         """The stamp names are only for those allowed the command: authorise first, and audit either way."""

@@ -83,6 +83,8 @@ class Settings:
     """Socket Mode connections per process (``AZS_SOCKET_CONNECTIONS``, Slack allows 10 per app)."""
     socket_ping_interval: float = 5.0
     """Seconds between Socket Mode pings; a link without a pong is replaced (``AZS_SOCKET_PING_INTERVAL``)."""
+    slack_retry_seconds: float = 20.0
+    """How long one post may wait out Slack's 429s (``AZS_SLACK_RETRY_SECONDS``); capped at a third of the lease."""
 
     @property
     def stamp(self) -> StampSettings:
@@ -345,6 +347,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
                          else None),
         socket_connections=_int(env, "AZS_SOCKET_CONNECTIONS", 2, 1),
         socket_ping_interval=_float(env, "AZS_SOCKET_PING_INTERVAL", 5.0, 1.0),
+        slack_retry_seconds=_float(env, "AZS_SLACK_RETRY_SECONDS", 20.0, 0.0),
     )
     check_cross_fields(settings)
     return settings

@@ -1,16 +1,24 @@
 """Posting to Slack with the bot token: the Web API client and the channel-or-DM fallback.
 
 ``response_url`` expires (5 uses, 30 minutes), so anything that may come later than that, such
-as a completion, goes through ``chat.postMessage``. Throttling and 5xx are retried by slack_sdk's
-retry handlers; a channel the bot cannot post to falls back to a direct message to the requester.
+as a completion, goes through ``chat.postMessage``. A channel the bot cannot post to falls back to
+a direct message to the requester.
+
+Posts retry only what Slack promises it did not take (429), within a time budget, and ask a guard
+before every attempt: a worker posts only while it still holds the job. slack_sdk's own rate-limit
+handler sleeps ``Retry-After`` as often as it is told, which kept one post going past a worker's
+lease; a 5xx or a dropped connection may hide an accepted post, so those end the attempt and the
+caller decides (the poller reads the channel history before trying again).
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -19,6 +27,9 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 
 from bot.health import Health
 from bot.messages import Message
@@ -29,18 +40,67 @@ log = logging.getLogger(__name__)
 
 CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived", "restricted_action"})
 MAX_HISTORY_PAGES = 10
+HISTORY_UNREADABLE = frozenset({"missing_scope", "not_in_channel", "channel_not_found", "not_allowed_token_type"})
+"""History errors that will not go away by waiting: the check is skipped (README "Guarantees" says so)."""
 AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
+DEFAULT_RETRY_SECONDS = 20.0
+"""How long one post may spend waiting out 429s; the poller keeps it well under the lease."""
+
+
+class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """slack_sdk's 429 handler, but never sleeping past ``budget`` seconds in all for one call."""
+
+    def __init__(self, max_retry_count: int = 3, budget: float = 5.0) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.budget = budget
+
+    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                   error: Exception | None = None) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        spent = float(state.custom_values.get("slept", 0.0)) if state.custom_values else 0.0
+        return spent + _retry_after(response.headers) <= self.budget
+
+    def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
+                                 response: HttpResponse | None = None, error: Exception | None = None) -> None:
+        wait = _retry_after(response.headers if response is not None else {})
+        state.custom_values = {**(state.custom_values or {}), "slept": float(
+            (state.custom_values or {}).get("slept", 0.0)) + wait}
+        state.next_attempt_requested = True
+        time.sleep(wait)
+        state.increment_current_attempt()
+
+
+def _retry_after(headers: dict[str, list[str]] | dict[str, str] | object) -> float:
+    """Slack's ``Retry-After`` in seconds (an integer), 1 s when missing or unreadable."""
+    values = headers if isinstance(headers, dict) else {}
+    for name, value in values.items():
+        if str(name).lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) and value else value
+            try:
+                return max(0.0, float(str(raw)))
+            except ValueError:
+                break
+    return 1.0
 
 
 def make_web_client(settings: Settings) -> WebClient:
-    """One client for the process, pointed at ``SLACK_API_URL`` (a local fake in tests)."""
+    """One client for the process, pointed at ``SLACK_API_URL`` (a local fake in tests).
+
+    Its 429 retries are bounded (a throttled call may not hold a work thread for long); posts
+    that must not be doubled go through :class:`SlackPoster`, which retries by itself.
+    """
     return WebClient(
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
         timeout=10,
-        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=4),
+        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2), BoundedRateLimitRetryHandler(),
                         ServerErrorRetryHandler(max_retry_count=3)],
     )
+
+
+class Fenced(Exception):
+    """The guard said no before an attempt: this process no longer holds the job, so it posts nothing."""
 
 
 class PostFailed(Exception):
@@ -49,6 +109,8 @@ class PostFailed(Exception):
     def __init__(self, error: str) -> None:
         super().__init__(error)
         self.error = error
+        self.retry_after: float | None = None
+        """Set when Slack said 429: it took nothing, and this many seconds make a retry welcome."""
 
 
 def _reason(exc: Exception) -> str:
@@ -60,9 +122,14 @@ def _reason(exc: Exception) -> str:
 class SlackPoster:
     """Posts to a channel, or to the requester directly when the channel is closed to the bot."""
 
-    def __init__(self, client: WebClient, health: Health | None = None, progress_per_minute: int = 30) -> None:
+    def __init__(self, client: WebClient, health: Health | None = None, progress_per_minute: int = 30,
+                 retry_seconds: float = DEFAULT_RETRY_SECONDS) -> None:
         self.client = client
         self.health = health
+        self.retry_seconds = retry_seconds
+        # Posts bypass the client's retry handlers: this class decides what may be sent again.
+        self._posting = WebClient(token=client.token, base_url=client.base_url, timeout=client.timeout,
+                                  retry_handlers=[])
         # chat.update is Tier 3 (50+ per minute per workspace): progress edits get most of it, never all.
         self._progress_budget = progress_per_minute
         self._progress_sent: deque[float] = deque()
@@ -80,8 +147,30 @@ class SlackPoster:
             return True
 
     def post(self, channel: str, message: Message, *, user: str | None, thread_ts: str | None = None,
-             broadcast: bool = False) -> str:
-        """Post and return the message ``ts``; raises :class:`PostFailed` if even the DM fails."""
+             broadcast: bool = False, guard: Callable[[], bool] | None = None, budget: float | None = None) -> str:
+        """Post and return the message ``ts``; raises :class:`PostFailed` if even the DM fails.
+
+        ``guard`` runs before every attempt (:class:`Fenced` if it says no); 429s are waited out
+        for at most ``budget`` seconds in all (default ``retry_seconds``).
+        """
+        deadline = time.monotonic() + (self.retry_seconds if budget is None else budget)
+        while True:
+            if guard is not None and not guard():
+                raise Fenced(channel)
+            try:
+                ts = self._attempt(channel, message, user=user, thread_ts=thread_ts, broadcast=broadcast)
+            except PostFailed as exc:
+                wait = getattr(exc, "retry_after", None)
+                if wait is None or time.monotonic() + wait > deadline:
+                    raise
+                log.warning("Slack throttles chat.postMessage; trying again in %.1fs", wait)
+                time.sleep(wait)
+                continue
+            return ts
+
+    def _attempt(self, channel: str, message: Message, *, user: str | None, thread_ts: str | None,
+                 broadcast: bool) -> str:
+        """One try; a 429 comes back as :class:`PostFailed` carrying ``retry_after``."""
         try:
             ts = self._post(channel, message, user=user, thread_ts=thread_ts, broadcast=broadcast)
         except (SlackClientError, OSError) as exc:
@@ -89,7 +178,10 @@ class SlackPoster:
             SLACK_ERRORS.labels(error=error).inc()
             if error in AUTH_ERRORS and self.health is not None:
                 self.health.report("slack", f"Slack rejects the bot token ({error}); check SLACK_BOT_TOKEN")
-            raise PostFailed(error) from exc
+            failed = PostFailed(error)
+            if isinstance(exc, SlackApiError) and exc.response.status_code == 429:
+                failed.retry_after = _retry_after(dict(exc.response.headers or {})) + random.random() / 4
+            raise failed from exc
         if self.health is not None:
             self.health.clear("slack")
         return ts
@@ -100,14 +192,14 @@ class SlackPoster:
         if thread_ts:
             kwargs.update(thread_ts=thread_ts, reply_broadcast=broadcast)
         try:
-            response = self.client.chat_postMessage(channel=channel, **kwargs)
+            response = self._posting.chat_postMessage(channel=channel, **kwargs)
         except SlackApiError as exc:
             error = str(exc.response.get("error", ""))
             if error not in CHANNEL_ERRORS or not user:
                 raise
             log.warning("cannot post to channel %s (%s); sending the message to %s directly", channel, error, user)
-            dm = self.client.conversations_open(users=user)
-            response = self.client.chat_postMessage(channel=dm["channel"]["id"], **message.as_kwargs())
+            dm = self._posting.conversations_open(users=user)
+            response = self._posting.chat_postMessage(channel=dm["channel"]["id"], **message.as_kwargs())
         return str(response["ts"])
 
     def update(self, channel: str, ts: str, message: Message) -> bool:
@@ -123,7 +215,9 @@ class SlackPoster:
     def find_marked(self, channel: str, event_type: str, key: str, value: str, *, oldest: str | None) -> str | None:
         """The ``ts`` of a message in ``channel`` whose metadata says ``key == value``, if Slack can tell.
 
-        Needs the ``channels:history`` (or ``groups:history``) scope; without it, ``None``.
+        Needs the ``channels:history`` (or ``groups:history``) scope; without it, ``None``. Raises
+        :class:`PostFailed` when Slack cannot answer now (throttled, 5xx, network): posting blind then
+        could double a message, so the caller tries again later.
         """
         cursor = None
         for _page in range(MAX_HISTORY_PAGES):
@@ -131,7 +225,10 @@ class SlackPoster:
                 response = self.client.conversations_history(channel=channel, oldest=oldest or "0", limit=200,
                                                              include_all_metadata=True, cursor=cursor)
             except (SlackClientError, OSError) as exc:
-                log.warning("cannot read %s's history to check for an earlier post: %s", channel, _reason(exc))
+                reason = _reason(exc)
+                if reason not in HISTORY_UNREADABLE:
+                    raise PostFailed(f"history: {reason}") from exc
+                log.warning("cannot read %s's history to check for an earlier post: %s", channel, reason)
                 return None
             for message in response.get("messages") or []:
                 metadata = message.get("metadata") or {}

@@ -26,7 +26,7 @@ def build_poller(settings: Settings) -> Poller:
     # Few attempts per poll: the poller reschedules failures itself instead of sleeping on them.
     clients = {stamp.name: ArmClient(stamp, max_attempts=2, max_backoff=5.0) for stamp in settings.stamps}
     store = JobStore(make_redis(settings), retention_seconds=settings.job_retention_days * 86_400)
-    poster = SlackPoster(make_web_client(settings), Health(store.redis))
+    poster = SlackPoster(make_web_client(settings), Health(store.redis), retry_seconds=settings.slack_retry_seconds)
     watcher = Watcher(WatchStore(store.redis), store, clients, poster, interval=settings.watch_interval,
                       max_age_hours=settings.max_backup_age_hours)
     return Poller(store, clients, poster, poll_interval=settings.poll_interval, lease_seconds=settings.lease_seconds,

@@ -29,4 +29,5 @@ def later(context: BoltContext, logger: Logger, what: str, work: Callable[[], ob
             logger.exception("could not %s", what)
 
     pool: AfterAckPool = context["work"]
-    pool.submit(run)
+    if not pool.submit(run):
+        logger.warning("the after-ack queue is full; not going to %s", what)

@@ -1,27 +1,20 @@
-"""The "Start backup" button: show progress in place, then the result."""
+"""The "Start backup" button: recorded before the ack, then progress in place, then the result."""
 
 from __future__ import annotations
 
 from logging import Logger
 from typing import Any
 
-from slack_bolt import Ack, BoltContext, Respond
+from slack_bolt import Ack, BoltContext
 
-from bot import messages
-from bot.router import Router
-from handlers.reply import later, reply
+from bot.inbox import WorkItem
+from handlers.work import dispatch, record
 
 
-def start_backup(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond, context: BoltContext,
-                 logger: Logger) -> None:
+def start_backup(ack: Ack, body: dict[str, Any], action: dict[str, Any], context: BoltContext, logger: Logger) -> None:
+    item = WorkItem(kind="click", user=str((body.get("user") or {}).get("id", "")),
+                    channel=str((body.get("channel") or {}).get("id") or context.channel_id or ""),
+                    response_url=str(body.get("response_url") or ""), stamp=str(action.get("value") or ""))
+    record(context, item)
     ack()
-    router: Router = context["router"]
-    user = str((body.get("user") or {}).get("id", ""))
-    channel = str((body.get("channel") or {}).get("id") or context.channel_id or "")
-    stamp = str(action.get("value") or "")
-
-    def start() -> None:
-        reply(respond, messages.starting(stamp or router.first.stamp), logger, replace_original=True)
-        reply(respond, router.start_clicked(stamp, user, channel), logger, replace_original=True)
-
-    later(context, logger, "handle the start button", start)
+    dispatch(context, item, logger)

@@ -5,22 +5,22 @@ from __future__ import annotations
 from logging import Logger
 from typing import Any
 
-from slack_bolt import Ack, BoltContext, Respond
+from slack_bolt import Ack, BoltContext
 
 from bot import messages
 from bot.commands import Action, parse
-from bot.router import Router
-from handlers.reply import later, reply
+from bot.inbox import WorkItem
+from handlers.work import dispatch, record
 
 
-def azs_command(ack: Ack, command: dict[str, Any], respond: Respond, context: BoltContext, logger: Logger) -> None:
-    """Help is answered in the ack itself (no I/O); everything else after it, off the listener thread."""
+def azs_command(ack: Ack, command: dict[str, Any], context: BoltContext, logger: Logger) -> None:
+    """Help is answered in the ack itself (no I/O); everything else is recorded, acked, then done in its lane."""
     parsed = parse(command.get("text"))
     if parsed.action == Action.HELP:
         ack(**messages.help_message(parsed.problem).as_kwargs())
         return
+    item = WorkItem(kind="command", user=str(command.get("user_id", "")), channel=str(command.get("channel_id", "")),
+                    response_url=str(command.get("response_url", "")), text=str(command.get("text") or ""))
+    record(context, item)
     ack()
-    router: Router = context["router"]
-    user, channel = str(command.get("user_id", "")), str(command.get("channel_id", ""))
-    later(context, logger, f"answer /azs {parsed.action.value}",
-          lambda: reply(respond, router.command(parsed, user, channel), logger, response_type="ephemeral"))
+    dispatch(context, item, logger)

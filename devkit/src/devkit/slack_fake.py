@@ -305,9 +305,10 @@ class FakeSlack:
                 "has_more": len(found) > limit, "pin_count": 0}
 
     def _next_ts(self) -> str:
-        """Strictly increasing ts strings, so ordering and oldest/latest filters behave like Slack's."""
+        """Strictly increasing ts strings from the wall clock, as Slack's are: ordering and oldest/latest
+        filters behave like Slack's, including an ``oldest`` computed from a unix time."""
         with self._lock:
-            value, self._ts = self._ts, self._ts + 100
+            value = self._ts = max(self._ts + 100, int(time.time() * 1_000_000))
         return f"{value // 1_000_000}.{value % 1_000_000:06d}"
 
     def _public(self, msg: dict[str, Any], with_metadata: bool) -> dict[str, Any]:

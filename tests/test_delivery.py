@@ -1,0 +1,172 @@
+"""Posting is fenced like writing: a worker frozen or throttled at each step of a post says nothing twice.
+
+The steps of the exactly-once argument (README "Guarantees"): count the attempt, check the fence,
+send, record. Each test stops a real worker (SIGSTOP) or throttles Slack (429) at one step, lets a
+second worker take the job over, then lets the first one go on.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.arm import StampError
+from bot.backups import definite_refusal
+from bot.messages import ANNOUNCE_EVENT
+from bot.slack import BoundedRateLimitRetryHandler
+from devkit.localrun import BotProcess
+from devkit.simulator import Fault, StampSimulator
+from devkit.slack_fake import FakeSlack, SlackFault
+from tests.harness import SlackClientSim, completions, wait_until
+
+StartWeb = Callable[..., tuple[BotProcess, SlackClientSim]]
+StartWorker = Callable[..., BotProcess]
+LEASE = "3"
+
+
+def announcements(fake: FakeSlack) -> list[dict[str, Any]]:
+    """Start announcements in the channel (their text is edited as the backup runs; their marker stays)."""
+    return [m for m in fake.messages("CBACKUPS") if (m.get("metadata") or {}).get("event_type") == ANNOUNCE_EVENT]
+
+
+def test_worker_frozen_while_its_post_is_in_flight_posts_nothing_when_it_wakes(
+        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker) -> None:
+    """Step "send": Slack holds the post 2 s, then throttles it; the worker is frozen meanwhile."""
+    stamp.backup_seconds = 1
+    slack.start_backup()
+    held = SlackFault(method="chat.postMessage", status=429, retry_after=1, delay=2.0)
+    fake_slack.inject(held)
+    first = start_worker(AZS_LEASE_SECONDS=LEASE)
+    assert wait_until(lambda: held.times == 0, timeout=20)  # its outcome post is in Slack's hands
+    first.signal(signal.SIGSTOP)
+    time.sleep(float(LEASE) + 0.5)  # the lease runs out while it is frozen
+    start_worker(AZS_LEASE_SECONDS=LEASE)
+    assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=20)
+    first.signal(signal.SIGCONT)  # it gets its 429 and would retry: the fence check stops it
+    time.sleep(4.0)
+    assert len(completions(fake_slack)) == 1
+
+
+def test_worker_frozen_right_after_slack_accepted_its_post_is_not_repeated(
+        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker) -> None:
+    """Step "record": the post is in the channel, the worker froze before recording it."""
+    stamp.backup_seconds = 1
+    slack.start_backup()
+    fake_slack.inject(SlackFault(method="chat.postMessage", delay_after=3.0))
+    first = start_worker(AZS_LEASE_SECONDS=LEASE)
+    assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=20)
+    first.signal(signal.SIGSTOP)
+    time.sleep(float(LEASE) + 0.5)
+    second = start_worker(AZS_LEASE_SECONDS=LEASE)
+    assert wait_until(lambda: "an earlier attempt posted the outcome already" in second.log(), timeout=20)
+    first.signal(signal.SIGCONT)
+    time.sleep(3.0)
+    assert len(completions(fake_slack)) == 1
+
+
+def test_worker_frozen_after_counting_its_attempt_and_before_posting_is_fenced(
+        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker) -> None:
+    """Step "count, then check the fence": frozen in the 2 s wait between two throttled attempts."""
+    stamp.backup_seconds = 1
+    slack.start_backup()
+    throttled = SlackFault(method="chat.postMessage", status=429, retry_after=2)
+    fake_slack.inject(throttled)
+    first = start_worker(AZS_LEASE_SECONDS="9")  # a 3 s budget: it waits out the 2 s Retry-After
+    assert wait_until(lambda: throttled.times == 0, timeout=20)
+    first.signal(signal.SIGSTOP)
+    time.sleep(9.5)
+    start_worker(AZS_LEASE_SECONDS="9")
+    assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=20)
+    first.signal(signal.SIGCONT)
+    assert wait_until(lambda: "claim lost before a post" in first.log(), timeout=10)
+    time.sleep(1.0)
+    assert len(completions(fake_slack)) == 1
+
+
+def test_throttling_longer_than_the_lease_delays_the_post_without_doubling_it(
+        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker) -> None:
+    """slack_sdk's handler slept each Retry-After in full, past the lease; now the job waits it out unclaimed."""
+    stamp.backup_seconds = 1
+    slack.start_backup()
+    fake_slack.inject(SlackFault(method="chat.postMessage", status=429, retry_after=8))
+    workers = [start_worker(AZS_LEASE_SECONDS=LEASE), start_worker(AZS_LEASE_SECONDS=LEASE)]
+    assert wait_until(lambda: any("ratelimited" in w.log() for w in workers), timeout=20)
+    refused = time.monotonic()
+    assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=30)
+    assert time.monotonic() - refused >= 6.5  # Slack's Retry-After was honoured, by the job, not a held post
+    time.sleep(2.0)
+    assert len(completions(fake_slack)) == 1
+
+
+def test_refused_announcement_is_retried_and_the_outcome_threads_under_it(
+        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker) -> None:
+    stamp.backup_seconds = 2
+    fake_slack.inject(SlackFault(method="chat.postMessage", status=429, retry_after=10, times=1))
+    slack.start_backup()
+    assert announcements(fake_slack) == []  # the web process's short try gave up
+    start_worker()
+    assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=30)
+    [announced] = announcements(fake_slack)
+    assert completions(fake_slack)[0]["thread_ts"] == announced["ts"]
+
+
+def test_announcement_that_never_gets_through_is_explained_in_the_outcome(
+        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker) -> None:
+    stamp.backup_seconds = 6
+    fake_slack.inject(SlackFault(method="chat.postMessage", status=500, times=5))  # the web's try + 4 retries
+    slack.start_backup()
+    start_worker()
+    assert wait_until(lambda: "could not be posted" in json.dumps(fake_slack.messages("CBACKUPS")), timeout=40)
+    [outcome] = fake_slack.messages("CBACKUPS")
+    assert "succeeded" in str(outcome["text"]).lower() and not outcome.get("thread_ts")
+
+
+def test_gateway_error_on_create_backup_goes_to_reconciliation_not_failure(
+        start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    _, slack = start_web(AZS_START_GRACE_SECONDS="2")
+    stamp.inject(Fault(status=502, times=1, path_contains="createBackup"))
+    _, hook = slack.click()
+    reply = json.dumps(slack.wait_reply(hook, "does not say whether", timeout=15))
+    assert "502" in reply
+    _, again = slack.click()
+    assert "already running" in json.dumps(slack.wait_reply(again, "already running", timeout=15))
+    start_worker()
+    assert wait_until(lambda: "did not start" in json.dumps(fake_slack.messages("CBACKUPS")), timeout=30)
+    assert stamp.count("POST", "createBackup") >= 1
+
+
+def test_definite_refusal_of_create_backup_is_a_failed_start(
+        slack: SlackClientSim, stamp: StampSimulator) -> None:
+    stamp.inject(Fault(status=409, times=1, path_contains="createBackup"))
+    _, hook = slack.click()
+    assert "Conflict" in json.dumps(slack.wait_reply(hook, "Conflict", timeout=15))
+    assert slack.start_backup()  # the stamp is free again at once
+
+
+def test_listener_client_waits_out_429s_for_a_few_seconds_at_most(fake_slack: FakeSlack) -> None:
+    client = WebClient(token="xoxb-test-client", base_url=fake_slack.api_url,
+                       retry_handlers=[BoundedRateLimitRetryHandler(budget=3.0)])
+    fake_slack.inject(SlackFault(method="views.publish", status=429, retry_after=1))
+    assert client.views_publish(user_id="U1", view={"type": "home", "blocks": []})["ok"]  # waited 1 s, then went
+    fake_slack.inject(SlackFault(method="views.publish", status=429, retry_after=30))
+    began = time.monotonic()
+    with pytest.raises(SlackApiError):
+        client.views_publish(user_id="U1", view={"type": "home", "blocks": []})
+    assert time.monotonic() - began < 2.0  # slack_sdk's handler would have slept 30 s
+
+
+@pytest.mark.parametrize(("status", "code", "definite"), [
+    (400, "BackupLocationNotConfigured", True), (409, "BackupOperationInProgress", True), (403, "Forbidden", True),
+    (429, "TooManyRequests", True), (404, None, False), (408, "RequestTimeout", False), (500, "InternalError", False),
+    (502, "BadGateway", False), (503, "ServiceUnavailable", False), (504, "GatewayTimeout", False),
+    (None, None, False), (None, "AuthenticationFailed", True)])
+def test_only_a_4xx_with_an_arm_error_is_a_definite_refusal(status: int | None, code: str | None,
+                                                            definite: bool) -> None:
+    assert definite_refusal(StampError("start a backup", status=status, code=code)) is definite
