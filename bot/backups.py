@@ -316,12 +316,16 @@ def preflight_problems(location: BackupLocation, backups: list[Backup]) -> list[
                         "bot); Azure Stack Hub runs one backup at a time.")
     capacity = parse_capacity(location.available_capacity)
     if capacity is not None and capacity < needed_capacity(backups):
-        sized = next((b for b in backups if b.size_kb), None)
-        need = (f"the last backup's size ({sized.size_kb / 1024**2:.1f} GB)" if sized and sized.size_kb
-                else "1 GB, the smallest backup Microsoft documents")
-        problems.append(f"Free capacity ({location.available_capacity}) is below {need}; free space on the "
-                        "share first.")
+        problems.append(f"Free capacity ({location.available_capacity}) is below {_needed_words(backups)}; free "
+                        "space on the share first.")
     return problems
+
+
+def _needed_words(backups: list[Backup]) -> str:
+    sized = next((b for b in backups if b.size_kb), None)
+    if sized and sized.size_kb:
+        return f"the last backup's size ({sized.size_kb / 1024**2:.1f} GB)"
+    return "1 GB, the smallest backup Microsoft documents"
 
 
 MIN_BACKUP_BYTES = 1024**3

@@ -271,14 +271,9 @@ def finished_backup(stamp: str, backup_id: str, backup: Backup | None, error: st
     started it) and the watch's report (no ``requester``); ``one_line`` is the announcement's last edit.
     ``backup`` is ``None`` when the stamp failed it without a final record; ``error`` is then the reason.
     """
-    subject = (f"{mention_user(requester)} backup" if requester is not None
-               else "Scheduled backup" if backup and backup.is_automatic else "Backup")
-    stamp = escape(stamp)
     if one_line:
-        status, taken, why = (backup.status, time_taken(backup), "") if backup else ("Failed", "unknown", error)
-        text = (f"{status_label(status)}: backup `{escape(backup_id)}` on *{stamp}*, started by "
-                f"{mention_user(requester or '')}. Time taken: {taken}." + (f" {escape(why)}" if why else ""))
-        return Message(text=text.replace("*", ""), blocks=[_section(text)])
+        return _result_line(stamp, backup_id, backup, error, requester or "")
+    subject, stamp = _subject(requester, backup), escape(stamp)
     if backup is None:
         text = (f":x: {subject} `{escape(backup_id)}` on *{stamp}* failed: "
                 f"{escape(error) or 'the stamp reported a failure without details'}")
@@ -296,6 +291,20 @@ def finished_backup(stamp: str, backup_id: str, backup: Backup | None, error: st
     fallback = (f"{subject} {escape(backup.backup_id)} on {stamp} {headline}. Status: {escape(backup.status)}. "
                 f"Time taken: {time_taken(backup)}." + (f" Failed roles: {_role_list(failed)}." if failed else ""))
     return Message(text=fallback, blocks=blocks)
+
+
+def _subject(requester: str | None, backup: Backup | None) -> str:
+    if requester is not None:
+        return f"{mention_user(requester)} backup"
+    return "Scheduled backup" if backup and backup.is_automatic else "Backup"
+
+
+def _result_line(stamp: str, backup_id: str, backup: Backup | None, error: str, requester: str) -> Message:
+    """:func:`finished_backup`'s one-line form."""
+    status, taken, why = (backup.status, time_taken(backup), "") if backup else ("Failed", "unknown", error)
+    text = (f"{status_label(status)}: backup `{escape(backup_id)}` on *{escape(stamp)}*, started by "
+            f"{mention_user(requester)}. Time taken: {taken}." + (f" {escape(why)}" if why else ""))
+    return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
 def _role_list(roles: list[str]) -> str:
