@@ -17,7 +17,7 @@ from bot.audit import AuditLog
 from bot.backups import BackupService, guarded, record
 from bot.channels import ChannelPrefs
 from bot.commands import Action, Command
-from bot.jobs import Job, JobStore
+from bot.jobs import JobState, JobStore
 from bot.messages import Message
 
 log = logging.getLogger(__name__)
@@ -47,8 +47,17 @@ class Router:
     def default_stamp(self) -> str:
         return self.first.stamp
 
-    def job(self, job_id: str) -> Job | None:
-        return self.store.get(job_id)
+    def click_outcome(self, stamp: str, job_id: str, *, too_old: bool) -> Message | None:
+        """How far a dead process got with a Start click (the job is named after it); ``None``: start it now."""
+        stamp = stamp or self.default_stamp
+        job = self.store.get(job_id)
+        if job is None:
+            return messages.restarted_nothing_started(stamp) if too_old else None
+        if job.state == JobState.STARTING:
+            return messages.start_unknown(stamp)
+        if job.state == JobState.START_FAILED:
+            return messages.error_message(f"the backup on {stamp} did not start: {job.error or 'the stamp refused it'}")
+        return messages.announcement(job)
 
     def stamp_for(self, named: str | None, channel: str) -> BackupService | None:
         if named:
