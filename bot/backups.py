@@ -208,7 +208,7 @@ class BackupService:
             if not self.store.update(claim, keep_lease=True, announce_attempts=claim.job.announce_attempts + 1):
                 return
             with self.store.holding(claim, ttl=ANNOUNCE_LEASE_SECONDS) as keeper:
-                ts = self.poster.post(job.channel, messages.announcement(claim.job), user=job.requester,
+                ts = self.poster.post(job.channel, messages.started(claim.job), user=job.requester,
                                       guard=keeper.guard, budget=ANNOUNCE_RETRY_SECONDS)
             job.start_ts = ts
             self.store.update(claim, start_ts=ts)

@@ -231,11 +231,11 @@ def starting(stamp: str) -> Message:
 
 
 def started(job: Job) -> Message:
-    """The public announcement in the channel; the completion is threaded under it."""
+    """The public announcement (and the clicker's reply): marked with its job, so a retry can find it in the channel."""
     text = (f":arrow_forward: {mention_user(job.requester)} started infrastructure backup `{escape(job.backup_id)}` "
             f"on "
             f"*{escape(job.stamp)}*. I will post the result here when the stamp reports it (usually 20-40 minutes).")
-    return Message(text=text.replace("*", ""), blocks=[_section(text)])
+    return _marked(Message(text=text.replace("*", ""), blocks=[_section(text)]), ANNOUNCE_EVENT, job)
 
 
 def already_running(job: Job) -> Message:
@@ -506,15 +506,9 @@ def home_stamp(stamp: str, location: BackupLocation | None, latest: Backup | Non
 # --- delivery under faults (issue 10): markers, retried announcements, recovered and refused work ----------------
 
 
-
 def _marked(message: Message, event_type: str, job: Job) -> Message:
     marker = {"event_type": event_type, "event_payload": {"job_id": job.job_id, "backup_id": job.backup_id}}
     return Message(text=message.text, blocks=message.blocks, ok=message.ok, metadata=marker)
-
-
-def announcement(job: Job) -> Message:
-    """The start announcement, tagged with its job so a retry can tell it is already in the channel."""
-    return _marked(started(job), ANNOUNCE_EVENT, job)
 
 
 def completion_unannounced(job: Job, backup: Backup | None, error: str, attempts: int) -> Message:
@@ -532,28 +526,28 @@ def start_abandoned_notice(job: Job, reason: str) -> Message:
 
 def start_uncertain(stamp: str, answer: str) -> Message:
     """``createBackup`` got an answer that does not say whether the stamp started the backup (5xx, gateway)."""
-    text = (f"The stamp {stamp} answered the start request with an error that does not say whether the backup "
-            f"started ({answer}). I will check the stamp's backups and report in this channel either way; nothing "
+    text = (f"The stamp {escape(stamp)} answered the start request with an error that does not say whether the "
+            f"backup started ({escape(answer)}). I will check the stamp's backups and report in this channel either way; nothing "
             "else can start there meanwhile.")
     return Message(text=text, blocks=[_section(f":hourglass: {text}")])
 
 
 def busy(stamp: str) -> Message:
     """The stamp's work queue is full: refuse at once rather than answer minutes late."""
-    text = (f"The bot is busy with earlier requests about {stamp or 'the bot'} (the stamp may be answering slowly). "
+    text = (f"The bot is busy with earlier requests about {escape(stamp) or 'the bot'} (the stamp may be answering slowly). "
             "Nothing was done; try again in a minute.")
     return Message(text=text, blocks=[_section(f":hourglass: {text}")], ok=False)
 
 
 def restarted_nothing_started(stamp: str) -> Message:
     """A Start click whose process died before acting on it, found too late to act on safely."""
-    text = (f"The bot restarted before it could act on your click, so nothing was started on {stamp or 'the stamp'}. "
+    text = (f"The bot restarted before it could act on your click, so nothing was started on {escape(stamp) or 'the stamp'}. "
             "Run `/azs backup` again if you still want a backup.")
     return Message(text=text, blocks=[_section(f":warning: {text}")], ok=False)
 
 
 def start_unrecorded(stamp: str, backup_id: str) -> Message:
     """``createBackup`` worked but Redis failed recording it: the reconciler adopts the backup from the stamp."""
-    text = (f"The stamp {stamp} started backup `{backup_id}`, but the bot's job store (Redis) failed while "
+    text = (f"The stamp {escape(stamp)} started backup `{escape(backup_id)}`, but the bot's job store (Redis) failed while "
             "recording it. A worker will find it on the stamp and report it in this channel.")
     return Message(text=text, blocks=[_section(f":warning: {text}")])
