@@ -527,21 +527,22 @@ def start_abandoned_notice(job: Job, reason: str) -> Message:
 def start_uncertain(stamp: str, answer: str) -> Message:
     """``createBackup`` got an answer that does not say whether the stamp started the backup (5xx, gateway)."""
     text = (f"The stamp {escape(stamp)} answered the start request with an error that does not say whether the "
-            f"backup started ({escape(answer)}). I will check the stamp's backups and report in this channel either way; nothing "
-            "else can start there meanwhile.")
+            f"backup started ({escape(answer)}). I will check the stamp's backups and report in this channel "
+            "either way; nothing else can start there meanwhile.")
     return Message(text=text, blocks=[_section(f":hourglass: {text}")])
 
 
 def busy(stamp: str) -> Message:
     """The stamp's work queue is full: refuse at once rather than answer minutes late."""
-    text = (f"The bot is busy with earlier requests about {escape(stamp) or 'the bot'} (the stamp may be answering slowly). "
-            "Nothing was done; try again in a minute.")
+    text = (f"The bot is busy with earlier requests about {escape(stamp) or 'the bot'} "
+            "(the stamp may be answering slowly). Nothing was done; try again in a minute.")
     return Message(text=text, blocks=[_section(f":hourglass: {text}")], ok=False)
 
 
 def restarted_nothing_started(stamp: str) -> Message:
     """A Start click whose process died before acting on it, found too late to act on safely."""
-    text = (f"The bot restarted before it could act on your click, so nothing was started on {escape(stamp) or 'the stamp'}. "
+    text = (f"The bot restarted before it could act on your click, so nothing was started on "
+            f"{escape(stamp) or 'the stamp'}. "
             "Run `/azs backup` again if you still want a backup.")
     return Message(text=text, blocks=[_section(f":warning: {text}")], ok=False)
 
