@@ -549,6 +549,6 @@ def restarted_nothing_started(stamp: str) -> Message:
 
 def start_unrecorded(stamp: str, backup_id: str) -> Message:
     """``createBackup`` worked but Redis failed recording it: the reconciler adopts the backup from the stamp."""
-    text = (f"The stamp {escape(stamp)} started backup `{escape(backup_id)}`, but the bot's job store (Redis) failed while "
-            "recording it. A worker will find it on the stamp and report it in this channel.")
+    text = (f"The stamp {escape(stamp)} started backup `{escape(backup_id)}`, but the bot's job store (Redis) "
+            "failed while recording it. A worker will find it on the stamp and report it in this channel.")
     return Message(text=text, blocks=[_section(f":warning: {text}")])
