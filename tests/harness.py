@@ -55,14 +55,11 @@ class SlackClientSim(SlackRequests):
         return next(p for p in self.replies(hook) if contains in json.dumps(p))
 
     def start_backup(self, **click: Any) -> str:
-        """Click Start and wait for its announcement in the channel; returns the backup id from its metadata."""
-        channel = str(click.get("channel", "CBACKUPS"))
-        before = {i for i in map(announced_backup_id, self.fake.messages(channel)) if i}
+        """Click Start and wait for the reply that announces it; returns the backup id from its metadata."""
         _, hook = self.click(**click)
 
         def announced() -> str | None:
-            return next((i for i in map(announced_backup_id, self.fake.messages(channel)) if i and i not in before),
-                        None)
+            return next((i for i in map(announced_backup_id, self.replies(hook)) if i), None)
 
-        assert wait_until(lambda: announced() is not None, 10), f"no announcement; replies: {self.replies(hook)}"
+        assert wait_until(lambda: announced() is not None, 10), f"no announcement; got {self.replies(hook)}"
         return str(announced())
