@@ -178,7 +178,7 @@ class BackupService:
             return messages.start_unknown(self.stamp)
         log.info("backup %s started on %s by %s (job %s)", job.backup_id, self.stamp, job.requester, job.job_id)
         self.announce(job)
-        return messages.announcement(job)  # the clicker's copy carries the backup id in its metadata too
+        return messages.started(job)
 
     def announce(self, job: Job) -> None:
         """One short, fenced try at the channel announcement; a worker retries it if this fails.
@@ -197,7 +197,7 @@ class BackupService:
             if not self.store.update(claim, keep_lease=True, announce_attempts=claim.job.announce_attempts + 1):
                 return
             with self.store.holding(claim, ttl=ANNOUNCE_LEASE_SECONDS) as keeper:
-                ts = self.poster.post(job.channel, messages.announcement(claim.job), user=job.requester,
+                ts = self.poster.post(job.channel, messages.started(claim.job), user=job.requester,
                                       guard=keeper.guard, budget=ANNOUNCE_RETRY_SECONDS)
             job.start_ts = ts
             self.store.update(claim, start_ts=ts)

@@ -60,7 +60,7 @@ _FORMATTING = "*_~"
 _LOOKALIKE = {"*": "\u2217", "_": "\uff3f", "~": "\u223c", "`": "\u02cb"}
 _SLACK_ID = re.compile(r"^[A-Z0-9]{2,30}$")
 _BROADCAST = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
-_PARTIAL_TAIL = re.compile(r"(&[a-z]{0,4}|<[^<>]*)$")
+_PARTIAL_TAIL = re.compile(r"(&[a-z]{0,4}|<[^<>]*|@\w*)$")  # a cut must not leave a bare "@channel"
 
 
 def escape(value: object) -> str:
@@ -80,13 +80,13 @@ def escape(value: object) -> str:
     text = " ".join(str(value).split())
     text = "\uff1e" + text[1:] if text.startswith(">") else text  # a value may start a line: no quote
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", _LOOKALIKE["`"])
-    text = _BROADCAST.sub("@\u2060", text)  # a word joiner: "@here" can never be read as a mention
     chars = list(text)
     for i, char in enumerate(chars):
         if char in _FORMATTING and not (char == "_" and 0 < i < len(chars) - 1 and _word(chars[i - 1])
                                         and _word(chars[i + 1])):
             chars[i] = _LOOKALIKE[char]
-    return "".join(chars)
+    # Last, so "@channel_" (whose "_" became a look-alike that ends the word) gets its joiner too.
+    return _BROADCAST.sub("@\u2060", "".join(chars))  # a word joiner: "@here" can never be read as a mention
 
 
 def _word(char: str) -> bool:
@@ -217,11 +217,11 @@ def starting(stamp: str) -> Message:
 
 
 def started(job: JobFacts) -> Message:
-    """The public announcement in the channel; the completion is threaded under it."""
+    """The public announcement (and the clicker's reply): marked with its job, so a retry can find it in the channel."""
     text = (f":arrow_forward: {mention_user(job.requester)} started infrastructure backup `{escape(job.backup_id)}` "
             f"on "
             f"*{escape(job.stamp)}*. I will post the result here when the stamp reports it (usually 20-40 minutes).")
-    return Message(text=text.replace("*", ""), blocks=[_section(text)])
+    return _marked(Message(text=text.replace("*", ""), blocks=[_section(text)]), ANNOUNCE_EVENT, job)
 
 
 def already_running(job: JobFacts) -> Message:
@@ -504,15 +504,9 @@ def home_stamp(stamp: str, location: BackupLocation | None, latest: Backup | Non
 # --- delivery under faults (issue 10): markers, retried announcements, recovered and refused work ----------------
 
 
-
 def _marked(message: Message, event_type: str, job: JobFacts) -> Message:
     marker = {"event_type": event_type, "event_payload": {"job_id": job.job_id, "backup_id": job.backup_id}}
     return Message(text=message.text, blocks=message.blocks, ok=message.ok, metadata=marker)
-
-
-def announcement(job: JobFacts) -> Message:
-    """The start announcement, tagged with its job so a retry can tell it is already in the channel."""
-    return _marked(started(job), ANNOUNCE_EVENT, job)
 
 
 def completion_unannounced(job: JobFacts, backup: Backup | None, error: str, attempts: int) -> Message:
@@ -530,28 +524,29 @@ def start_abandoned_notice(job: JobFacts, reason: str) -> Message:
 
 def start_uncertain(stamp: str, answer: str) -> Message:
     """``createBackup`` got an answer that does not say whether the stamp started the backup (5xx, gateway)."""
-    text = (f"The stamp {stamp} answered the start request with an error that does not say whether the backup "
-            f"started ({answer}). I will check the stamp's backups and report in this channel either way; nothing "
-            "else can start there meanwhile.")
+    text = (f"The stamp {escape(stamp)} answered the start request with an error that does not say whether the "
+            f"backup started ({escape(answer)}). I will check the stamp's backups and report in this channel "
+            "either way; nothing else can start there meanwhile.")
     return Message(text=text, blocks=[_section(f":hourglass: {text}")])
 
 
 def busy(stamp: str) -> Message:
     """The stamp's work queue is full: refuse at once rather than answer minutes late."""
-    text = (f"The bot is busy with earlier requests about {stamp or 'the bot'} (the stamp may be answering slowly). "
-            "Nothing was done; try again in a minute.")
+    text = (f"The bot is busy with earlier requests about {escape(stamp) or 'the bot'} "
+            "(the stamp may be answering slowly). Nothing was done; try again in a minute.")
     return Message(text=text, blocks=[_section(f":hourglass: {text}")], ok=False)
 
 
 def restarted_nothing_started(stamp: str) -> Message:
     """A Start click whose process died before acting on it, found too late to act on safely."""
-    text = (f"The bot restarted before it could act on your click, so nothing was started on {stamp or 'the stamp'}. "
+    text = (f"The bot restarted before it could act on your click, so nothing was started on "
+            f"{escape(stamp) or 'the stamp'}. "
             "Run `/azs backup` again if you still want a backup.")
     return Message(text=text, blocks=[_section(f":warning: {text}")], ok=False)
 
 
 def start_unrecorded(stamp: str, backup_id: str) -> Message:
     """``createBackup`` worked but Redis failed recording it: the reconciler adopts the backup from the stamp."""
-    text = (f"The stamp {stamp} started backup `{backup_id}`, but the bot's job store (Redis) failed while "
-            "recording it. A worker will find it on the stamp and report it in this channel.")
+    text = (f"The stamp {escape(stamp)} started backup `{escape(backup_id)}`, but the bot's job store (Redis) "
+            "failed while recording it. A worker will find it on the stamp and report it in this channel.")
     return Message(text=text, blocks=[_section(f":warning: {text}")])

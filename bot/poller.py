@@ -285,7 +285,7 @@ class Poller:
         try:
             if attempts and (ts := self._earlier_post(claim, messages.ANNOUNCE_EVENT, _before(job.requested_at))):
                 return self.store.update(claim, keep_lease=True, start_ts=ts)
-            ts = self._post_fenced(claim, messages.announcement(job))
+            ts = self._post_fenced(claim, messages.started(job))
         except PostFailed as exc:
             log.error("could not announce backup %s (%s); attempt %d", job.backup_id, exc.error, attempts + 1,
                       extra=context(job))

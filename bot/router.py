@@ -57,7 +57,7 @@ class Router:
             return messages.start_unknown(stamp)
         if job.state == JobState.START_FAILED:
             return messages.error_message(f"the backup on {stamp} did not start: {job.error or 'the stamp refused it'}")
-        return messages.announcement(job)
+        return messages.started(job)
 
     def stamp_for(self, named: str | None, channel: str) -> BackupService | None:
         if named:
