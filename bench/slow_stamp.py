@@ -12,19 +12,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bench.common import (
-    CHANNEL,
-    OPERATOR,
-    SIGNING_SECRET,
-    ChildProcess,
-    Section,
-    bot_env,
-    percentile,
-    start_web,
-    verdict,
-)
+from bench.common import CHANNEL, OPERATOR, SIGNING_SECRET, Section, percentile, verdict
 from bench.lab import Lab
-from devkit.localrun import SlackRequests, wait_until
+from devkit.localrun import BotProcess, SlackRequests, launch_web, wait_until
 from devkit.simulator import Fault, StampSimulator
 from devkit.slack_fake import FakeSlack
 
@@ -60,13 +50,13 @@ def reply_seconds(client: SlackRequests, slack: FakeSlack, text: str, timeout: f
 def run(lab: Lab) -> Section:
     lab.flush_redis()
     slow, fast = lab.simulator(retry_after=0), lab.simulator(retry_after=0)
-    env = bot_env(slow.env(), lab.slack.api_url, lab.redis_server.url, poll_interval=2.0)
+    env = lab.bot_env(slow, poll_interval=2.0)
     env["AZS_STAMPS_FILE"] = stamps_file(lab.log_dir / "slow-stamp.toml", {"slow": slow, "fast": fast})
-    processes: list[ChildProcess] = []
+    processes: list[BotProcess] = []
     baseline: list[float] = []
     contended: list[float] = []
     try:
-        web, base = start_web(env, lab.log_dir)
+        web, base = launch_web(env, lab.log_dir, healthy=True)
         processes.append(web)
         client = SlackRequests(base, SIGNING_SECRET, lab.slack.response_url)
         for text in ("backup fast list", "backup slow list"):  # log in to both stamps first

@@ -56,11 +56,11 @@ async def _run_async(adapter: str, app: App, ping_interval: float, api_url: str)
     if adapter == "aiohttp":
         from slack_bolt.adapter.socket_mode.aiohttp import SocketModeHandler as Aiohttp
 
-        await Aiohttp(app, APP_TOKEN, web_client=web_client, ping_interval=ping_interval).start_async()
+        await Aiohttp(app, APP_TOKEN, web_client=web_client, ping_interval=ping_interval).start_async()  # type: ignore[no-untyped-call]
     else:
         from slack_bolt.adapter.socket_mode.websockets import SocketModeHandler as Websockets
 
-        await Websockets(app, APP_TOKEN, web_client=web_client, ping_interval=ping_interval).start_async()
+        await Websockets(app, APP_TOKEN, web_client=web_client, ping_interval=ping_interval).start_async()  # type: ignore[no-untyped-call]
 
 
 if __name__ == "__main__":
