@@ -253,10 +253,14 @@ class ArmClient:
                             params=self._params()).body
         return backups_from_list(body)
 
+    def backup_url(self, backup_id: str) -> str:
+        """Where the backup ``backup_id`` is read by id."""
+        return f"{self._location_url()}/backups/{backup_id}"
+
     def get_backup(self, backup_id: str, *, correlation_id: str | None = None) -> Backup | None:
         """The backup, or ``None`` when the stamp does not (yet) know it."""
         try:
-            response = self.request("GET", f"{self._location_url()}/backups/{backup_id}", what="read the backup",
+            response = self.request("GET", self.backup_url(backup_id), what="read the backup",
                                     params=self._params(), correlation_id=correlation_id)
         except StampError as exc:
             if exc.status == 404:
@@ -282,7 +286,8 @@ class ArmClient:
         return StartedBackup(backup_id=backup_id, location_url=location, async_url=async_url,
                              retry_after=retry_after_seconds(response.headers), correlation_id=response.correlation_id)
 
-    def poll(self, url: str, *, correlation_id: str | None = None) -> ArmResponse:
-        """GET an operation URL; 200 and 202 are both answers, 404 raises with ``status=404``."""
+    def poll(self, url: str, *, correlation_id: str | None = None,
+             accept: frozenset[int] = frozenset({200, 201, 202})) -> ArmResponse:
+        """GET what a strategy follows; a status outside ``accept`` raises (404 with ``status=404``)."""
         return self.request("GET", url, what="follow the backup operation", correlation_id=correlation_id,
-                            accept=frozenset({200, 201, 202}))
+                            accept=accept)

@@ -108,7 +108,10 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
 
 
 def make_redis(settings: Settings) -> redis.Redis:
-    """The client every process uses, from ``settings.redis_url`` and ``settings.redis_ca_bundle``."""
+    """The client every process uses, from ``settings.redis_url`` and ``settings.redis_ca_bundle``.
+
+    It decodes replies to ``str`` (``decode_responses``): every user of it stores text.
+    """
     return connect(settings.redis_url, ca_bundle=settings.redis_ca_bundle)
 
 
@@ -128,10 +131,11 @@ def connect(url: str, *, ca_bundle: str | None = None) -> redis.Redis:
             sentinel.sentinels += [redis.Redis(host=host, port=port, **ask_once) for host, port in target.sentinels]
         client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
             target.master_name, db=target.db, username=target.username, password=target.password,
-            health_check_interval=15, retry_on_timeout=False)
+            health_check_interval=15, retry_on_timeout=False, decode_responses=True)
         return client
     try:
-        return redis.Redis.from_url(url, health_check_interval=15, retry_on_timeout=False, **_TIMEOUTS,
+        return redis.Redis.from_url(url, health_check_interval=15, retry_on_timeout=False, decode_responses=True,
+                                    **_TIMEOUTS,
                                     **(tls if scheme == "rediss" else {}))
     except ValueError as exc:
         raise RedisUrlError(f"{redact_url(url)} is not a Redis URL ({str(exc).replace(url, '')})") from None
@@ -152,7 +156,7 @@ def wait_for_replica(client: redis.Redis, timeout_ms: int = REPLICA_ACK_TIMEOUT_
     except redis.ResponseError:  # a proxy or managed service that hides ROLE: replication is its business
         log.debug("ROLE is not available; not waiting for replicas")
         return
-    if not role or _text(role[0]) != "master" or not role[2]:
+    if not role or role[0] != "master" or not role[2]:
         return
     with client.pipeline(transaction=False) as pipe:
         pipe.incr(keys.replica_ack_key())
@@ -176,7 +180,3 @@ def check_url(url: str) -> str:
         except ValueError as exc:
             raise RedisUrlError(f"{redact_url(url)} is not a Redis URL ({str(exc).replace(url, '')})") from None
     return url
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -85,6 +85,15 @@ class Settings:
     """Seconds between Socket Mode pings; a link without a pong is replaced (``AZS_SOCKET_PING_INTERVAL``)."""
     slack_retry_seconds: float = 20.0
     """How long one post may wait out Slack's 429s (``AZS_SLACK_RETRY_SECONDS``); capped at a third of the lease."""
+    # Fixed limits (no variable): here so the worker and the web process share one value.
+    max_retry_delay: float = 300.0
+    """The longest backoff after consecutive failures, and how long a job for an unknown stamp waits."""
+    max_permanent_failures: int = 10
+    """Consecutive non-retryable answers (401 after a token refresh, 403, 404) before a job is reported failed."""
+    max_announce_attempts: int = 5
+    """Refused start announcements before the outcome is posted on its own, saying so."""
+    poll_concurrency: int = 16
+    """Jobs one worker polls at the same time."""
 
     @property
     def stamp(self) -> StampSettings:
