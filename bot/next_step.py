@@ -100,7 +100,8 @@ def _after_failure(job: Job, failed: Failed, now: float, policy: Policy, jitter:
     failures = job.poll_failures + 1
     if not failed.retryable and failures >= policy.max_permanent_failures:
         return Finish(at=now, backup=None, error=f"I stopped following it after {failures} refusals: {failed.message}")
-    waited = backoff(failures, max(policy.poll_interval, 1.0), policy.max_retry_delay, jitter)
+    # The stamp client does not retry inside a poll: the first retry comes one poll interval later.
+    waited = backoff(failures - 1, policy.poll_interval, policy.max_retry_delay, jitter)
     delay = max(min(failed.retry_after or 0.0, policy.max_retry_after), waited)
     return Reschedule(due_at=now + delay, poll_failures=failures)
 

@@ -28,7 +28,7 @@ def finished(backup: Backup | None, error: str, elapsed: float = 60) -> Finish:
 
 
 def waited(failures: int, jitter: float = 0.5) -> float:
-    return backoff(failures, 30.0, 300.0, jitter)
+    return backoff(failures - 1, 30.0, 300.0, jitter)
 
 
 RUNNING = Polled(PollResult(done=False))
