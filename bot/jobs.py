@@ -176,6 +176,15 @@ class _Write:
     """Wait for a replica (issue 13): an outcome, or a post about to be tried, must outlive a failover."""
 
 
+def _apply_changes(job: Job, changes: Changes) -> list[str]:
+    """Set ``changes`` on ``job`` (typed as its fields are) and return them as Redis field/value pairs."""
+    flat: list[str] = []
+    for name, value in changes.items():
+        setattr(job, name, JobState(str(value)) if name == "state" else type(getattr(job, name))(value))
+        flat += [name, str(getattr(job, name))]
+    return flat
+
+
 class JobStore:
     """All reads and writes of job state. Safe to share between threads and processes.
 
@@ -398,14 +407,9 @@ class JobStore:
     def _write(self, claim: Claim, write: _Write) -> bool:
         """The fenced Lua update under every transition; mirrors the change on ``claim.job``."""
         job = claim.job
-        flat: list[str] = []
-        for name, value in write.fields.items():
-            current = getattr(job, name)
-            setattr(job, name, JobState(str(value)) if name == "state" else type(current)(value))
-            flat += [name, str(getattr(job, name))]
         args = [str(claim.fence), claim.token, job.job_id, "" if write.next_due is None else repr(write.next_due),
                 "1" if write.done else "", "1" if write.keep_lease else "",
-                write.expect_state.value if write.expect_state else "", *flat]
+                write.expect_state.value if write.expect_state else "", *_apply_changes(job, write.fields)]
         job_keys = [keys.job_key(job.job_id), keys.lease_key(job.job_id), keys.due_key(),
                     keys.active_jobs_key(), keys.stamp_lock_key(job.stamp), keys.history_key(job.stamp)]
         applied = bool(self._fenced_update(keys=job_keys, args=args))

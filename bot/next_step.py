@@ -85,13 +85,18 @@ def decide(job: Job, outcome: Polled | Failed, now: float, policy: Policy, jitte
 
 def _after_answer(job: Job, polled: Polled, now: float, policy: Policy) -> Step:
     result, final = polled.result, polled.final
-    # The operation is over but the backup says it runs: believe the backup, follow it by id from now on.
-    by_id = result.done and final is not None and not final.is_terminal and not result.error
-    if result.done and not by_id:
+    if result.done and not _still_runs(polled):
         backup = final.started_by_bot(now - (job.started_at or job.requested_at)) if final else None
         return Finish(at=now, backup=backup, error=result.error or ("" if backup else NO_RECORD))
     delay = max(policy.poll_interval, min(polled.retry_after or 0.0, policy.max_retry_after))
-    return Reschedule(due_at=now + delay, poll_failures=0, overdue=is_overdue(job, now, policy), by_id=by_id)
+    return Reschedule(due_at=now + delay, poll_failures=0, overdue=is_overdue(job, now, policy),
+                      by_id=_still_runs(polled))
+
+
+def _still_runs(polled: Polled) -> bool:
+    """The operation is over but the backup says it runs: believe the backup, follow it by id from now on."""
+    final = polled.final
+    return polled.result.done and final is not None and not final.is_terminal and not polled.result.error
 
 
 def _after_failure(job: Job, failed: Failed, now: float, policy: Policy, jitter: float) -> Step:

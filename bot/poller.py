@@ -24,7 +24,7 @@ from bot.health import COMPONENTS
 from bot.jobs import Claim, Job, JobState, JobStore
 from bot.metrics import POLLS, REPORT_LAG, record_jobs, record_problems
 from bot.models import Backup, is_backup_id
-from bot.next_step import Failed, Finish, Policy, Polled, Step, backoff, decide, is_overdue
+from bot.next_step import Failed, Finish, Policy, Polled, Reschedule, Step, backoff, decide, is_overdue
 from bot.probes import Heartbeat
 from bot.settings import Settings
 from bot.slack import Fenced, PostFailed, SlackPoster
@@ -236,17 +236,20 @@ class Poller:
                 self._notify(claim)
             return
         by_id = step.by_id or switched
-        if isinstance(outcome, Failed):
-            log.warning("polling backup %s failed (%s); %s", job.backup_id, outcome.message,
-                        "following the backup by id" if step.by_id else f"retry {step.poll_failures}",
-                        extra=context(job))
-            progress_at = None
-        else:
-            progress_at = self._show_progress(claim, self.clock())
+        progress_at = self._after_poll(claim, outcome, step)
         if self.store.reschedule(claim, due_at=step.due_at, poll_failures=step.poll_failures, progress_at=progress_at,
                                  strategy=lro.BY_ID if by_id else None, poll_url="" if by_id else None,
                                  overdue=step.overdue) and step.overdue:
             self._report_overdue(claim)
+
+    def _after_poll(self, claim: Claim, outcome: Polled | Failed, step: Reschedule) -> float | None:
+        """Log a failed poll, or show progress after one that answered (its new ``progress_at``)."""
+        if isinstance(outcome, Failed):
+            log.warning("polling backup %s failed (%s); %s", claim.job.backup_id, outcome.message,
+                        "following the backup by id" if step.by_id else f"retry {step.poll_failures}",
+                        extra=context(claim.job))
+            return None
+        return self._show_progress(claim, self.clock())
 
     def _reconcile_start(self, claim: Claim) -> None:
         """A start that never recorded the stamp's answer: adopt the backup it began, or say it failed."""
@@ -256,14 +259,11 @@ class Poller:
             self.store.reschedule(claim, due_at=time.time() + self.policy.max_retry_delay)
             return
         try:
-            backups = [b for b in client.list_backups() if is_backup_id(b.backup_id)]  # ids go into ARM URLs
+            adoptable = self._adoptable(client, job)
         except StampError as exc:
             self._apply(claim, failed(exc), decide(job, failed(exc), self.clock(), self.policy, random.random()),
                         switched=False)
             return
-        fresh = [b for b in backups if (b.created is not None and b.created.timestamp() >= job.requested_at)
-                 or not b.is_terminal]
-        adoptable = [b for b in fresh if self.store.find_by_backup_id(job.stamp, b.backup_id) is None]
         if not adoptable:
             reason = "the stamp has no record of it (the request never reached it, or it was refused)."
             log.warning("job %s: start never confirmed and no new backup on %s; giving up", job.job_id, job.stamp)
@@ -274,6 +274,14 @@ class Poller:
         log.warning("job %s: adopting backup %s found running on %s", job.job_id, backup.backup_id, job.stamp)
         # Due at once: the next turn announces it (fenced and retried like an outcome), then polls it.
         self.store.adopt(claim, backup_id=backup.backup_id, due_at=time.time(), follow_with=lro.BY_ID)
+
+    def _adoptable(self, client: ArmClient, job: Job) -> list[Backup]:
+        """Backups on the stamp that this start may have begun: new since the click, or still running,
+        and not another job's; newest first."""
+        backups = [b for b in client.list_backups() if is_backup_id(b.backup_id)]  # ids go into ARM URLs
+        fresh = [b for b in backups if (b.created is not None and b.created.timestamp() >= job.requested_at)
+                 or not b.is_terminal]
+        return [b for b in fresh if self.store.find_by_backup_id(job.stamp, b.backup_id) is None]
 
     def _report_abandoned(self, claim: Claim) -> None:
         """Tell the requester a start that never began is over: once, fenced, retried until Slack takes it."""
@@ -358,12 +366,8 @@ class Poller:
         operation result said.
         """
         try:
-            if job.location_url and job.location_url != job.poll_url and client.owns(job.location_url):
-                response = client.poll(job.location_url, correlation_id=job.correlation_id or None)
-                final = lro.STRATEGIES[lro.LocationPolling.name].interpret(response.status, response.headers,
-                                                                           response.body)
-                if final.backup is not None:
-                    return final.backup
+            if (from_location := self._final_from_location(client, job)) is not None:
+                return from_location
             if result.backup is not None and result.backup.roles:
                 return result.backup
             backup = client.get_backup(job.backup_id, correlation_id=job.correlation_id or None)
@@ -373,6 +377,15 @@ class Poller:
             log.warning("could not read the final state of backup %s: %s", job.backup_id, exc, extra=context(job))
             return result.backup
         return backup or result.backup
+
+    @staticmethod
+    def _final_from_location(client: ArmClient, job: Job) -> Backup | None:
+        """The Backup resource at ``Location``, when the operation was followed elsewhere and it is ours."""
+        if not job.location_url or job.location_url == job.poll_url or not client.owns(job.location_url):
+            return None
+        response = client.poll(job.location_url, correlation_id=job.correlation_id or None)
+        return lro.STRATEGIES[lro.LocationPolling.name].interpret(response.status, response.headers,
+                                                                  response.body).backup
 
     def _notify(self, claim: Claim) -> None:
         """Post the outcome once; if Slack refuses, keep the job finished and try again later.
