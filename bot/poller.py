@@ -72,7 +72,8 @@ class Poller:
         """Beaten once per loop turn, so ``/healthz`` can tell a stalled worker (see :mod:`bot.probes`)."""
         self._pool = ThreadPoolExecutor(max_workers=settings.poll_concurrency, thread_name_prefix="poll")
         self._in_flight: dict[str, Future[None]] = {}
-        self._in_flight_lock = threading.Lock()
+        self._in_flight_lock = threading.RLock()
+        """Re-entrant: a job that is done before its callback is attached lands on the submitting thread."""
 
     def run(self, stop: threading.Event) -> None:
         if self.watcher is not None:
