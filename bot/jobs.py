@@ -28,9 +28,10 @@ from redis.client import Pipeline
 from bot import keys
 from bot.models import Backup
 from bot.redis_client import NotReplicated, wait_for_replica
+from bot.settings import Settings
 
 HISTORY_LENGTH = 50
-DEFAULT_RETENTION_SECONDS = 30 * 86_400
+DEFAULT_RETENTION_SECONDS = Settings.job_retention_days * 86_400
 
 # Fenced update. KEYS: job, lease, due set, active set, stamp lock, stamp history.
 # ARGV: fence, lease token, job id, next due ("" = leave the due set), release ("1" = job is over),
