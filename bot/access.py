@@ -9,6 +9,10 @@ import time
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot import messages
+from bot.messages import Message
+from bot.verbs import BY_ACTION, OPERATOR_ONLY, Action
+
 log = logging.getLogger(__name__)
 
 FIRST_RETRY_SECONDS = 5.0
@@ -53,6 +57,14 @@ class AccessPolicy:
     def may_read_home(self, user: str) -> bool:
         """App Home has no channel to check: with an allow-list only operators see stamp details."""
         return not self.channels or self.is_operator(user)
+
+    def refusal(self, action: str, user: str, channel: str) -> Message | None:
+        """``None`` when ``user`` may run ``action`` in ``channel``, else the refusal (its wording from the table)."""
+        if not self.channel_allowed(channel):
+            return messages.channel_not_allowed(channel)
+        if action in OPERATOR_ONLY and not self.is_operator(user):
+            return messages.not_an_operator(user, self.configured, BY_ACTION[Action(action)].refusal)
+        return None
 
     def _group_members(self) -> frozenset[str]:
         now = time.monotonic()

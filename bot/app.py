@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
@@ -27,15 +28,29 @@ from bot.redis_client import make_redis as make_redis  # re-exported: callers im
 from bot.router import Router
 from bot.settings import Settings, StampSettings
 from bot.slack import SlackPoster, make_web_client
-from bot.watch import WatchStore
+from bot.watch_store import WatchStore
 from handlers.work import run as run_work
 
 
-def make_router(settings: Settings, client: WebClient | None = None) -> Router:
-    """One :class:`BackupService` per stamp, sharing Redis, Slack, access rules and the audit trail."""
+@dataclass(frozen=True)
+class Wiring:
+    """What the composition root built: the router, and the shared parts an entry point needs beside it."""
+
+    router: Router
+    store: JobStore
+    health: Health
+    client: WebClient
+
+
+def wire(settings: Settings, client: WebClient | None = None) -> Wiring:
+    """One :class:`BackupService` per stamp, sharing Redis, Slack, access rules and the audit trail.
+
+    The router gets the shared parts itself, not through a stamp's service.
+    """
     client = client or make_web_client(settings)
     store = JobStore(make_redis(settings), retention_seconds=settings.job_retention_days * 86_400)
-    poster = SlackPoster(client, Health(store.redis), retry_seconds=settings.slack_retry_seconds)
+    health = Health(store.redis)
+    poster = SlackPoster(client, health, retry_seconds=settings.slack_retry_seconds)
     access = AccessPolicy(settings.operators, group=settings.operator_group, channels=settings.channels,
                           client=client, max_age=settings.operator_group_max_age)
     audit_log, prefs, watches = AuditLog(store.redis), ChannelPrefs(store.redis), WatchStore(store.redis)
@@ -47,7 +62,13 @@ def make_router(settings: Settings, client: WebClient | None = None) -> Router:
                              audit_log=audit_log, prefs=prefs, watches=watches,
                              poll_interval=settings.poll_interval, start_grace=settings.start_grace)
 
-    return Router({stamp.name: service(stamp) for stamp in settings.stamps})
+    router = Router({stamp.name: service(stamp) for stamp in settings.stamps}, store=store, access=access,
+                    audit_log=audit_log, prefs=prefs)
+    return Wiring(router, store, health, client)
+
+
+def make_router(settings: Settings, client: WebClient | None = None) -> Router:
+    return wire(settings, client).router
 
 
 def build_app(settings: Settings, router: Router | None = None, after_ack: AfterAckPool | None = None) -> App:
@@ -64,7 +85,7 @@ def build_app(settings: Settings, router: Router | None = None, after_ack: After
 
     work = after_ack or AfterAckPool(settings.work_threads)
     # Clicks and commands are in Redis before their ack; this process finishes those of dead ones.
-    work.make_durable(Inbox(router.first.store.redis),
+    work.make_durable(Inbox(router.store.redis),
                       lambda item: run_work(router, work, item, logging.getLogger("handlers.work"), recovered=True))
 
     @app.middleware

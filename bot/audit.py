@@ -5,25 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import redis
 
 from bot import keys
+from bot.models import AuditEntry
+
+__all__ = ["MAX_ENTRIES", "AuditEntry", "AuditLog", "entry"]
 
 log = logging.getLogger("azs.audit")
 
 MAX_ENTRIES = 10_000
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    at: float
-    user: str
-    channel: str
-    stamp: str
-    action: str
-    outcome: str
 
 
 class AuditLog:

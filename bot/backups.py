@@ -13,22 +13,24 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import redis
 
 from bot import audit, messages, outage
 from bot.access import AccessPolicy
-from bot.arm import ArmClient, StampError
+from bot.arm import ArmClient, StampError, StartedBackup
 from bot.audit import AuditLog
 from bot.channels import ChannelPrefs
-from bot.commands import OPERATOR_ONLY, Action, Command
+from bot.commands import Command
 from bot.jobs import Job, JobState, JobStore
 from bot.lro import choose_strategy
 from bot.messages import Message
 from bot.metrics import COMMANDS
 from bot.models import Backup, BackupLocation, is_backup_id, parse_capacity
 from bot.slack import Fenced, PostFailed, SlackPoster
-from bot.watch import WatchStore
+from bot.verbs import BY_ACTION, Action, Verb
+from bot.watch_store import WatchStore
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +64,22 @@ class BackupService:
     _home_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def command(self, command: Command, user: str, channel: str) -> Message:
-        """Answer a parsed ``/azs`` command from ``user`` in ``channel``, and record it."""
+        """Answer a parsed ``/azs`` command from ``user`` in ``channel``, and record it.
+
+        The command table (:mod:`bot.verbs`) names the runner: a method here taking ``(command, channel)``.
+        """
         if command.action == Action.HELP:
             return messages.help_message(command.problem)
         message = self.authorise(command.action.value, user, channel)
         if message is None:
-            what, run = self._runners()[command.action]
-            message = self.guarded(what, lambda: run(command, channel))
+            verb, run = BY_ACTION[command.action], self.runner(BY_ACTION[command.action])
+            message = self.guarded(verb.doing, lambda: run(command, channel))
         self.record(user, channel, command.action.value, message)
         return message
+
+    def runner(self, verb: Verb) -> Callable[[Command, str], Message]:
+        """The method answering ``verb`` (a test checks every row names one)."""
+        return cast(Callable[[Command, str], Message], getattr(self, verb.runner))
 
     def start_clicked(self, user: str, channel: str, job_id: str | None = None) -> Message:
         """The confirmation's button: check the clicker again, then start.
@@ -84,55 +93,20 @@ class BackupService:
         return message
 
     def record(self, user: str, channel: str, action: str, message: Message) -> None:
-        outcome = "ok" if message.ok else "refused or failed"
-        COMMANDS.labels(action=action, outcome=outcome).inc()
-        self.audit_log.record(audit.entry(user, channel, self.stamp, action, outcome))
+        record(self.audit_log, user, channel, self.stamp, action, message)
 
     def authorise(self, action: str, user: str, channel: str) -> Message | None:
         """``None`` when allowed, else the refusal."""
-        if not self.access.channel_allowed(channel):
-            return messages.channel_not_allowed(channel)
-        if action in OPERATOR_ONLY and not self.access.is_operator(user):
-            what = {Action.START: "start a backup", Action.AUDIT: "read the audit trail",
-                    Action.WATCH: "change what this channel watches"}.get(Action(action), "change this setting")
-            return messages.not_an_operator(user, self.access.configured, what)
-        return None
-
-    def _runners(self) -> dict[Action, tuple[str, Callable[[Command, str], Message]]]:
-        """What each action does: (what it is, for error messages; the function)."""
-        return {
-            Action.START: ("prepare a backup", lambda _, __: self.preview()),
-            Action.STATUS: ("read the running backups", lambda _, __: self.status()),
-            Action.LIST: ("list backups", lambda _, __: self.list()),
-            Action.SHOW: ("read the backup", lambda cmd, _: self.show(cmd.backup_id or "")),
-            Action.CONFIG: ("read the backup configuration", lambda _, __: self.config()),
-            Action.AUDIT: ("read the audit trail", lambda _, __: messages.audit(self.audit_log.latest())),
-            Action.CANCEL: ("look for the running backup", lambda _, __: self.cancel()),
-            Action.WATCH: ("change the watch", lambda cmd, channel: self.watch(channel, cmd.option or "all")),
-            Action.THREADS: ("change threading", lambda cmd, channel: self.threads(channel, cmd.option == "on")),
-        }
+        return self.access.refusal(action, user, channel)
 
     def guarded(self, what: str, action: Callable[[], Message]) -> Message:
-        """Run ``action`` and turn any failure into a message the operator can act on."""
-        try:
-            return action()
-        except redis.RedisError as exc:
-            outage.REDIS.failed(exc)  # one line per outage, not a traceback per command
-            log.warning("redis failed while trying to %s (%s)", what, type(exc).__name__)
-            return messages.error_message(REDIS_DOWN)
-        except StampError as exc:
-            log.warning("stamp call failed while trying to %s: %s (correlation id %s)", what, exc, exc.correlation_id)
-            return messages.error_message(f"I could not {what} on {messages.escape(self.stamp)}:", exc)
-        except Exception:
-            log.exception("unexpected failure while trying to %s", what)
-            return messages.error_message(f"something went wrong while trying to {what}; the details are in the "
-                                          "bot's log.")
+        return guarded(what, self.stamp, action)
 
     def _running_job(self) -> Job | None:
         return next((j for j in self.store.active_jobs() if j.stamp == self.stamp and j.state in UNDECIDED_STATES),
                     None)
 
-    def preview(self) -> Message:
+    def preview(self, _command: Command | None = None, _channel: str = "") -> Message:
         """The confirmation card with the pre-flight checks, or who is already running a backup."""
         mine = self._running_job()
         if mine is not None:
@@ -143,6 +117,21 @@ class BackupService:
 
     def start(self, requester: str, channel: str, job_id: str | None = None) -> Message:
         """Check again, take the stamp's lock, call ``createBackup`` and announce the backup in the channel."""
+        refusal = self._start_refusal()
+        if refusal is not None:
+            return refusal
+        job = Job(job_id=job_id or Job.new_id(), stamp=self.stamp, requester=requester, channel=channel,
+                  threaded=int(self.prefs.threaded(channel)))
+        holder = self.store.reserve(job, reconcile_after=self.start_grace)
+        if holder is not None:
+            return messages.already_running(holder)
+        started = self._create_backup(job)
+        if isinstance(started, Message):
+            return started
+        return self._record_started(job, started)
+
+    def _start_refusal(self) -> Message | None:
+        """Why not to start now: a backup the bot follows, or a failed pre-flight check."""
         mine = self._running_job()
         if mine is not None:
             return messages.already_running(mine)
@@ -150,15 +139,12 @@ class BackupService:
         mine = self._running_job()  # another click may have started one while the stamp answered
         if mine is not None:
             return messages.already_running(mine)
-        if problems:
-            return messages.preflight_refused(self.stamp, problems)
-        job = Job(job_id=job_id or Job.new_id(), stamp=self.stamp, requester=requester, channel=channel,
-                  threaded=int(self.prefs.threaded(channel)))
-        holder = self.store.reserve(job, reconcile_after=self.start_grace)
-        if holder is not None:
-            return messages.already_running(holder)
+        return messages.preflight_refused(self.stamp, problems) if problems else None
+
+    def _create_backup(self, job: Job) -> StartedBackup | Message:
+        """``createBackup`` for the reserved ``job``; an answer that does not settle it is left to reconciliation."""
         try:
-            started = self.arm.start_backup()
+            return self.arm.start_backup()
         except StampError as exc:
             if not definite_refusal(exc):
                 # The stamp may have started it: the worker's reconciler lists its backups and finds out.
@@ -172,6 +158,9 @@ class BackupService:
         except Exception as exc:
             self.store.mark_start_failed(job, type(exc).__name__)
             raise
+
+    def _record_started(self, job: Job, started: StartedBackup) -> Message:
+        """Save how to follow the started backup, then announce it."""
         job.backup_id, job.started_at = started.backup_id, time.time()
         job.strategy, poll_url = choose_strategy(started.async_url, started.location_url)
         job.poll_url, job.location_url = poll_url or "", started.location_url or ""
@@ -187,7 +176,7 @@ class BackupService:
         if not recorded:
             log.warning("job %s was settled by reconciliation before the stamp answered", job.job_id)
             return messages.start_unknown(self.stamp)
-        log.info("backup %s started on %s by %s (job %s)", job.backup_id, self.stamp, requester, job.job_id)
+        log.info("backup %s started on %s by %s (job %s)", job.backup_id, self.stamp, job.requester, job.job_id)
         self.announce(job)
         return messages.started(job)
 
@@ -208,7 +197,7 @@ class BackupService:
             if not self.store.count_announce_attempt(claim):
                 return
             with self.store.holding(claim, ttl=ANNOUNCE_LEASE_SECONDS) as keeper:
-                ts = self.poster.post(job.channel, messages.announcement(claim.job), user=job.requester,
+                ts = self.poster.post(job.channel, messages.started(claim.job), user=job.requester,
                                       guard=keeper.guard, budget=ANNOUNCE_RETRY_SECONDS)
             job.start_ts = ts
             self.store.record_announcement(claim, ts, keep_lease=False)
@@ -222,13 +211,14 @@ class BackupService:
             log.error("Redis failed around the announcement of backup %s (%s); a worker finishes it",
                       job.backup_id, type(exc).__name__)
 
-    def status(self) -> Message:
+    def status(self, _command: Command, _channel: str) -> Message:
         return messages.status(self.store.active_jobs())
 
-    def list(self) -> Message:
+    def list(self, _command: Command, _channel: str) -> Message:
         return messages.backup_list(self.stamp, self.arm.list_backups())
 
-    def show(self, backup_id: str) -> Message:
+    def show(self, command: Command, _channel: str) -> Message:
+        backup_id = command.backup_id or ""
         if not is_backup_id(backup_id):
             return messages.error_message("a backup id is a GUID, such as 3f2504e0-4f89-11d3-9a0c-0305e82c3301.")
         backup = self.arm.get_backup(backup_id)
@@ -236,14 +226,18 @@ class BackupService:
             return messages.error_message(f"the stamp {messages.escape(self.stamp)} has no backup `{backup_id}`.")
         return messages.backup_detail(self.stamp, backup)
 
-    def config(self) -> Message:
+    def config(self, _command: Command, _channel: str) -> Message:
         return messages.config(self.stamp, self.arm.backup_location())
 
-    def watch(self, channel: str, mode: str) -> Message:
+    def audit_trail(self, _command: Command, _channel: str) -> Message:
+        return messages.audit(self.audit_log.latest())
+
+    def watch(self, command: Command, channel: str) -> Message:
+        mode = command.option or "all"
         self.watches.subscribe(self.stamp, channel, mode)
         return messages.watch_set(channel, self.stamp, mode)
 
-    def cancel(self) -> Message:
+    def cancel(self, _command: Command, _channel: str) -> Message:
         """Azure Stack Hub has no cancel: say so, and show what runs."""
         running = self._running_job()
         on_stamp = None
@@ -251,7 +245,8 @@ class BackupService:
             on_stamp = next((b for b in self.arm.list_backups() if not b.is_terminal), None)
         return messages.cancel_impossible(self.stamp, running, on_stamp)
 
-    def threads(self, channel: str, on: bool) -> Message:
+    def threads(self, command: Command, channel: str) -> Message:
+        on = command.option == "on"
         self.prefs.set_threaded(channel, on)
         return messages.threads_set(channel, on)
 
@@ -272,6 +267,30 @@ class BackupService:
             return messages.home_stamp(self.stamp, None, None, None, problem=str(exc))
         finished = [b for b in backups if b.is_terminal]
         return messages.home_stamp(self.stamp, location, finished[0] if finished else None, self._running_job())
+
+
+def record(audit_log: AuditLog, user: str, channel: str, stamp: str, action: str, message: Message) -> None:
+    """Count the command and write it to the audit trail, with how it went."""
+    outcome = "ok" if message.ok else "refused or failed"
+    COMMANDS.labels(action=action, outcome=outcome).inc()
+    audit_log.record(audit.entry(user, channel, stamp, action, outcome))
+
+
+def guarded(what: str, stamp: str, action: Callable[[], Message]) -> Message:
+    """Run ``action`` and turn any failure into a message the operator can act on."""
+    try:
+        return action()
+    except redis.RedisError as exc:
+        outage.REDIS.failed(exc)  # one line per outage, not a traceback per command
+        log.warning("redis failed while trying to %s (%s)", what, type(exc).__name__)
+        return messages.error_message(REDIS_DOWN)
+    except StampError as exc:
+        log.warning("stamp call failed while trying to %s: %s (correlation id %s)", what, exc, exc.correlation_id)
+        return messages.error_message(f"I could not {what} on {messages.escape(stamp)}:", exc)
+    except Exception:
+        log.exception("unexpected failure while trying to %s", what)
+        return messages.error_message(f"something went wrong while trying to {what}; the details are in the "
+                                      "bot's log.")
 
 
 def definite_refusal(exc: StampError) -> bool:
@@ -297,12 +316,16 @@ def preflight_problems(location: BackupLocation, backups: list[Backup]) -> list[
                         "bot); Azure Stack Hub runs one backup at a time.")
     capacity = parse_capacity(location.available_capacity)
     if capacity is not None and capacity < needed_capacity(backups):
-        sized = next((b for b in backups if b.size_kb), None)
-        need = (f"the last backup's size ({sized.size_kb / 1024**2:.1f} GB)" if sized and sized.size_kb
-                else "1 GB, the smallest backup Microsoft documents")
-        problems.append(f"Free capacity ({location.available_capacity}) is below {need}; free space on the "
-                        "share first.")
+        problems.append(f"Free capacity ({location.available_capacity}) is below {_needed_words(backups)}; free "
+                        "space on the share first.")
     return problems
+
+
+def _needed_words(backups: list[Backup]) -> str:
+    sized = next((b for b in backups if b.size_kb), None)
+    if sized and sized.size_kb:
+        return f"the last backup's size ({sized.size_kb / 1024**2:.1f} GB)"
+    return "1 GB, the smallest backup Microsoft documents"
 
 
 MIN_BACKUP_BYTES = 1024**3

@@ -8,35 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 
 from bot.messages import clip, escape
 from bot.settings import STAMP_NAME
+from bot.verbs import BACKUP_VERBS, OPERATOR_ONLY, WATCH_MODES, Action, Args, Verb
+
+__all__ = ["OPERATOR_ONLY", "WATCH_MODES", "Action", "Command", "parse", "quote"]
 
 _BACKUP_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-
-class Action(StrEnum):
-    HELP = "help"
-    START = "start"
-    STATUS = "status"
-    LIST = "list"
-    SHOW = "show"
-    CONFIG = "config"
-    AUDIT = "audit"
-    WATCH = "watch"
-    CANCEL = "cancel"
-    THREADS = "threads"
-    STAMPS = "stamps"
-    USE_STAMP = "use-stamp"
-
-
-OPERATOR_ONLY = frozenset({Action.START, Action.AUDIT, Action.USE_STAMP, Action.WATCH, Action.THREADS})
-WATCH_MODES = ("all", "failures", "off")
-
-_NO_ARGUMENT = {"start": Action.START, "status": Action.STATUS, "list": Action.LIST, "config": Action.CONFIG,
-                "audit": Action.AUDIT, "cancel": Action.CANCEL, "help": Action.HELP}
-_VERBS = {*_NO_ARGUMENT, "show", "watch", "threads"}
 
 
 @dataclass(frozen=True)
@@ -65,7 +44,7 @@ def parse(text: str | None) -> Command:
     if head != "backup":
         return _problem(f"I don't know `{quote(words[0])}`.")
     rest, stamp = words[1:], None
-    if rest and rest[0].lower() not in _VERBS:
+    if rest and rest[0].lower() not in BACKUP_VERBS:
         if not STAMP_NAME.match(rest[0]):
             return _problem(f"`{quote(rest[0])}` is neither a command nor a stamp name.")
         stamp, rest = rest[0], rest[1:]
@@ -82,26 +61,46 @@ def _parse_stamps(args: list[str]) -> Command:
 
 
 def _parse_verb(words: list[str]) -> Command:
+    """The words after ``/azs backup [stamp]``, read by the verb's row of the command table."""
     if not words:
         return Command(Action.START)
-    verb, args = words[0].lower(), words[1:]
-    if verb in _NO_ARGUMENT and not args:
-        return Command(_NO_ARGUMENT[verb])
-    if verb == "show":
-        if len(args) != 1:
-            return _problem("`/azs backup show` needs one backup id.")
-        backup_id = args[0].rsplit("/", 1)[-1]
-        if not _BACKUP_ID.match(backup_id):
-            return _problem(f"`{quote(args[0])}` is not a backup id (a GUID).")
-        return Command(Action.SHOW, backup_id=backup_id.lower())
-    if verb == "watch" and len(args) <= 1:
-        mode = args[0].lower() if args else "all"
-        if mode in WATCH_MODES:
-            return Command(Action.WATCH, option=mode)
-        return _problem("`/azs backup watch` takes `all`, `failures` or `off`.")
-    if verb == "threads" and len(args) == 1 and args[0].lower() in ("on", "off"):
-        return Command(Action.THREADS, option=args[0].lower())
-    return _problem(f"I don't understand `/azs backup {quote(' '.join(words))}`.")
+    verb = BACKUP_VERBS.get(words[0].lower())
+    command = _parse_args(verb, words[1:]) if verb else None
+    return command or _problem(f"I don't understand `/azs backup {quote(' '.join(words))}`.")
+
+
+def _parse_args(verb: Verb, args: list[str]) -> Command | None:
+    """``None`` when the arguments do not fit the verb at all (the caller says it did not understand)."""
+    if verb.args == Args.BACKUP_ID:
+        return _backup_id_command(verb, args)
+    if verb.args == Args.CHOICE:
+        return _choice_command(verb, args)
+    return None if args else Command(verb.action)
+
+
+def _backup_id_command(verb: Verb, args: list[str]) -> Command:
+    if len(args) != 1:
+        return _problem(f"`/azs backup {verb.action}` needs one backup id.")
+    backup_id = args[0].rsplit("/", 1)[-1]
+    if not _BACKUP_ID.match(backup_id):
+        return _problem(f"`{quote(args[0])}` is not a backup id (a GUID).")
+    return Command(verb.action, backup_id=backup_id.lower())
+
+
+def _choice_command(verb: Verb, args: list[str]) -> Command | None:
+    if len(args) > 1 or (not args and verb.default is None):
+        return None
+    choice = args[0].lower() if args else verb.default
+    if choice in verb.choices:
+        return Command(verb.action, option=choice)
+    if verb.default is None:
+        return None
+    return _problem(f"`/azs backup {verb.action}` takes {_alternatives(verb.choices)}.")
+
+
+def _alternatives(choices: tuple[str, ...]) -> str:
+    quoted = [f"`{c}`" for c in choices]
+    return ", ".join(quoted[:-1]) + f" or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
 
 
 def quote(text: str) -> str:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.audit import AuditEntry
-from bot.jobs import Job
-from bot.models import Backup, BackupLocation, human_duration
+from bot.models import AuditEntry, Backup, BackupLocation, JobFacts, human_duration
+from bot.verbs import usage_lines
 
 START_ACTION_ID = "backup_start"
 REPORT_EVENT = "azs_backup_reported"
@@ -24,22 +24,8 @@ SECTION_TEXT_LIMIT, FIELD_TEXT_LIMIT, MAX_FIELDS, HEADER_TEXT_LIMIT = 3000, 2000
 """Block Kit limits (section text, each field, fields per section, header); see the README's Guarantees."""
 MAX_BLOCKS_MESSAGE, MAX_BLOCKS_HOME, MAX_TEXT = 50, 100, 4000
 
-USAGE = (  # the bot's own mrkdwn: a literal "<" or ">" is written as an entity, or Slack reads a token
-
-    "*Usage*\n"
-    "• `/azs backup` (or `/azs backup start`): start an infrastructure backup, after a confirmation\n"
-    "• `/azs backup status`: backups the bot is following\n"
-    "• `/azs backup list`: the latest backups, newest first\n"
-    "• `/azs backup show &lt;backup id&gt;`: one backup in full, with role statuses\n"
-    "• `/azs backup config`: the backup location and scheduler\n"
-    "• `/azs backup audit`: who did what, latest first (operators)\n"
-    "• `/azs backup watch [all|failures|off]`: tell this channel about every backup that ends (operators)\n"
-    "• `/azs backup cancel`: why a backup cannot be cancelled, and what runs\n"
-    "• `/azs backup threads on|off`: outcomes in the announcement's thread or as new messages (operators)\n"
-    "• `/azs stamps`, `/azs stamps use &lt;stamp&gt;`: the stamps, and this channel's default\n"
-    "• `/azs backup &lt;stamp&gt; ...`: any of the above on another stamp\n"
-    "• `/azs help`: this help"
-)
+USAGE = "*Usage*\n" + "\n".join(usage_lines("• `/azs backup &lt;stamp&gt; ...`: any of the above on another stamp"))
+"""From the command table (:mod:`bot.verbs`); the bot's own mrkdwn: a literal "<" or ">" is written as an entity."""
 
 _STATUS_EMOJI = {"succeeded": ":white_check_mark:", "partialsucceeded": ":warning:", "failed": ":x:",
                  "skipped": ":fast_forward:", "running": ":hourglass_flowing_sand:",
@@ -74,7 +60,7 @@ _FORMATTING = "*_~"
 _LOOKALIKE = {"*": "\u2217", "_": "\uff3f", "~": "\u223c", "`": "\u02cb"}
 _SLACK_ID = re.compile(r"^[A-Z0-9]{2,30}$")
 _BROADCAST = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
-_PARTIAL_TAIL = re.compile(r"(&[a-z]{0,4}|<[^<>]*)$")
+_PARTIAL_TAIL = re.compile(r"(&[a-z]{0,4}|<[^<>]*|@\w*)$")  # a cut must not leave a bare "@channel"
 
 
 def escape(value: object) -> str:
@@ -94,13 +80,13 @@ def escape(value: object) -> str:
     text = " ".join(str(value).split())
     text = "\uff1e" + text[1:] if text.startswith(">") else text  # a value may start a line: no quote
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", _LOOKALIKE["`"])
-    text = _BROADCAST.sub("@\u2060", text)  # a word joiner: "@here" can never be read as a mention
     chars = list(text)
     for i, char in enumerate(chars):
         if char in _FORMATTING and not (char == "_" and 0 < i < len(chars) - 1 and _word(chars[i - 1])
                                         and _word(chars[i + 1])):
             chars[i] = _LOOKALIKE[char]
-    return "".join(chars)
+    # Last, so "@channel_" (whose "_" became a look-alike that ends the word) gets its joiner too.
+    return _BROADCAST.sub("@\u2060", "".join(chars))  # a word joiner: "@here" can never be read as a mention
 
 
 def _word(char: str) -> bool:
@@ -230,15 +216,15 @@ def starting(stamp: str) -> Message:
     return Message(text=text, blocks=[_section(f":hourglass: {text}")])
 
 
-def started(job: Job) -> Message:
-    """The public announcement in the channel; the completion is threaded under it."""
+def started(job: JobFacts) -> Message:
+    """The public announcement (and the clicker's reply): marked with its job, so a retry can find it in the channel."""
     text = (f":arrow_forward: {mention_user(job.requester)} started infrastructure backup `{escape(job.backup_id)}` "
             f"on "
             f"*{escape(job.stamp)}*. I will post the result here when the stamp reports it (usually 20-40 minutes).")
-    return Message(text=text.replace("*", ""), blocks=[_section(text)])
+    return _marked(Message(text=text.replace("*", ""), blocks=[_section(text)]), ANNOUNCE_EVENT, job)
 
 
-def already_running(job: Job) -> Message:
+def already_running(job: JobFacts) -> Message:
     since = job.started_at or job.requested_at
     what = f"backup `{escape(job.backup_id)}`" if job.backup_id else "a backup (still being started)"
     text = (f"A backup is already running on *{escape(job.stamp)}*: {what}, started by "
@@ -253,14 +239,14 @@ def start_unknown(stamp: str) -> Message:
     return Message(text=text, blocks=[_section(f":hourglass: {text}")])
 
 
-def start_abandoned(job: Job, reason: str) -> Message:
+def start_abandoned(job: JobFacts, reason: str) -> Message:
     text = (f"{mention_user(job.requester)} the backup you asked for on *{escape(job.stamp)}* at "
             f"{when(job.requested_at)} did not start: {escape(reason)} Nothing is running; you can try "
             "`/azs backup` again.")
     return Message(text=text.replace("*", ""), blocks=[_section(f":x: {text}")])
 
 
-def overdue(job: Job, limit_seconds: float) -> Message:
+def overdue(job: JobFacts, limit_seconds: float) -> Message:
     text = (f":alarm_clock: {mention_user(job.requester)} backup `{escape(job.backup_id)}` on "
             f"*{escape(job.stamp)}* has been running for more than {human_duration(limit_seconds)} (started "
             f"{when(job.started_at or job.requested_at)}). Azure Stack Hub cannot cancel a backup; check the "
@@ -268,40 +254,57 @@ def overdue(job: Job, limit_seconds: float) -> Message:
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
-def completion(job: Job, backup: Backup | None, error: str = "") -> Message:
-    """The outcome, tagged with the job id so a re-run can tell it was already posted."""
-    message = _completion(job, backup, error)
-    marker = {"event_type": REPORT_EVENT, "event_payload": {"job_id": job.job_id, "backup_id": job.backup_id}}
-    return Message(text=message.text, blocks=message.blocks, metadata=marker)
+def completion(job: JobFacts, backup: Backup | None, error: str = "") -> Message:
+    """The outcome in the channel, tagged with the job id so a re-run can tell it was already posted."""
+    message = finished_backup(job.stamp, job.backup_id, backup, error, requester=job.requester)
+    return _marked(message, REPORT_EVENT, job)
 
 
-def _completion(job: Job, backup: Backup | None, error: str) -> Message:
-    """The outcome, from ``backupInfo.status``: the evidence an operator keeps."""
+_HEADLINES = {"succeeded": "succeeded", "partialsucceeded": "only partially succeeded", "failed": "failed"}
+
+
+def finished_backup(stamp: str, backup_id: str, backup: Backup | None, error: str = "", *,
+                    requester: str | None = None, one_line: bool = False) -> Message:
+    """How a finished backup reads, whoever started it: the one function that words an outcome.
+
+    The full form (headline, facts, failed roles, the stamp's error) is the completion (``requester`` is who
+    started it) and the watch's report (no ``requester``); ``one_line`` is the announcement's last edit.
+    ``backup`` is ``None`` when the stamp failed it without a final record; ``error`` is then the reason.
+    """
+    if one_line:
+        return _result_line(stamp, backup_id, backup, error, requester or "")
+    subject, stamp = _subject(requester, backup), escape(stamp)
     if backup is None:
-        text = (f":x: {mention_user(job.requester)} backup `{escape(job.backup_id)}` on *{escape(job.stamp)}* "
-                f"failed: {escape(error) or 'the stamp reported a failure without details'}")
+        text = (f":x: {subject} `{escape(backup_id)}` on *{stamp}* failed: "
+                f"{escape(error) or 'the stamp reported a failure without details'}")
         return Message(text=text.replace("*", ""), blocks=[_section(text)])
-    return _outcome(f"{mention_user(job.requester)} backup", job.stamp, backup,
-                    f"Stamp said: {escape(error)}" if error else "")
-
-
-def _outcome(subject: str, stamp: str, backup: Backup, note: str = "") -> Message:
-    """How a finished backup reads, whoever started it: headline, facts, failed roles."""
-    status, stamp = backup.status.lower(), escape(stamp)
-    headline = {"succeeded": "succeeded", "partialsucceeded": "only partially succeeded",
-                "failed": "failed"}.get(status, f"ended with status {escape(backup.status)}")
+    status = backup.status.lower()
+    headline = _HEADLINES.get(status, f"ended with status {escape(backup.status)}")
     text = (f"{_STATUS_EMOJI.get(status, ':grey_question:')} {subject} `{escape(backup.backup_id)}` on *{stamp}* "
             f"{headline}.")
-    blocks = [_section(text), _fields(_backup_facts(backup))]
     failed = [escape(role) for role in backup.failed_roles] if status != "succeeded" else []
+    blocks = [_section(text), _fields(_backup_facts(backup))]
     if failed:
         blocks.append(_section(f"*Failed roles ({len(failed)} of {len(backup.roles)}):* " + _role_list(failed)))
-    if note:
-        blocks.append(_context(note))
+    if error:
+        blocks.append(_context(f"Stamp said: {escape(error)}"))
     fallback = (f"{subject} {escape(backup.backup_id)} on {stamp} {headline}. Status: {escape(backup.status)}. "
-                f"Time taken: {time_taken(backup)}."
-                + (f" Failed roles: {_role_list(failed)}." if failed else ""))
+                f"Time taken: {time_taken(backup)}." + (f" Failed roles: {_role_list(failed)}." if failed else ""))
     return Message(text=fallback, blocks=blocks)
+
+
+def _subject(requester: str | None, backup: Backup | None) -> str:
+    if requester is not None:
+        return f"{mention_user(requester)} backup"
+    return "Scheduled backup" if backup and backup.is_automatic else "Backup"
+
+
+def _result_line(stamp: str, backup_id: str, backup: Backup | None, error: str, requester: str) -> Message:
+    """:func:`finished_backup`'s one-line form."""
+    status, taken, why = (backup.status, time_taken(backup), "") if backup else ("Failed", "unknown", error)
+    text = (f"{status_label(status)}: backup `{escape(backup_id)}` on *{escape(stamp)}*, started by "
+            f"{mention_user(requester)}. Time taken: {taken}." + (f" {escape(why)}" if why else ""))
+    return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
 def _role_list(roles: list[str]) -> str:
@@ -320,8 +323,8 @@ def _backup_facts(backup: Backup) -> list[tuple[str, str]]:
             ("Cloud recovery ready", {True: "yes", False: "no", None: "unknown"}[backup.is_cloud_recovery_ready])]
 
 
-def status(jobs: list[Job], now: float | None = None) -> Message:
-    running = [j for j in jobs if j.backup_id or j.state.value == "starting"]
+def status(jobs: Sequence[JobFacts], now: float | None = None) -> Message:
+    running = [j for j in jobs if j.backup_id or j.state == "starting"]
     if not running:
         return Message(text="No backup is running.", blocks=[_section("No backup started from Slack is running.")])
     lines = [f"• *{escape(j.stamp)}*: `{escape(j.backup_id or 'starting')}` by {mention_user(j.requester)}, "
@@ -418,7 +421,7 @@ def watch_set(channel: str, stamp: str, mode: str) -> Message:
 
 def watched_backup(stamp: str, backup: Backup) -> Message:
     """A backup the watcher saw end (scheduled or started elsewhere)."""
-    return _outcome("Scheduled backup" if backup.is_automatic else "Backup", stamp, backup)
+    return finished_backup(stamp, backup.backup_id, backup)
 
 
 def stale_backups(stamp: str, newest: Backup | None, limit_hours: float, reason: str) -> Message:
@@ -430,7 +433,7 @@ def stale_backups(stamp: str, newest: Backup | None, limit_hours: float, reason:
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
-def cancel_impossible(stamp: str, running: Job | None, stamp_running: Backup | None) -> Message:
+def cancel_impossible(stamp: str, running: JobFacts | None, stamp_running: Backup | None) -> Message:
     if running is not None:
         since = running.started_at or running.requested_at
         what = (f"The running backup is `{escape(running.backup_id or 'starting')}`, started by "
@@ -448,7 +451,7 @@ def preflight_refused(stamp: str, reasons: list[str]) -> Message:
     return error_message(f"I did not start a backup on {escape(stamp)}:", " ".join(reasons))
 
 
-def progress(job: Job, now: float | None = None) -> Message:
+def progress(job: JobFacts, now: float | None = None) -> Message:
     """The announcement, edited while the backup runs."""
     elapsed = human_duration((now or time.time()) - (job.started_at or job.requested_at))
     text = (f":hourglass_flowing_sand: {mention_user(job.requester)} started infrastructure backup "
@@ -456,14 +459,9 @@ def progress(job: Job, now: float | None = None) -> Message:
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
-def announcement_final(job: Job, backup: Backup | None, error: str) -> Message:
+def announcement_final(job: JobFacts, backup: Backup | None, error: str) -> Message:
     """The announcement's last edit: the result in one line."""
-    status = backup.status if backup else "Failed"
-    taken = time_taken(backup) if backup else "unknown"
-    text = (f"{status_label(status)}: backup `{escape(job.backup_id)}` on *{escape(job.stamp)}*, started by "
-            f"{mention_user(job.requester)}. Time taken: {taken}."
-            + (f" {escape(error)}" if error and not backup else ""))
-    return Message(text=text.replace("*", ""), blocks=[_section(text)])
+    return finished_backup(job.stamp, job.backup_id, backup, error, requester=job.requester, one_line=True)
 
 
 def home(stamp_views: list[tuple[str, Message]]) -> dict[str, Any]:
@@ -484,7 +482,7 @@ def home_restricted() -> dict[str, Any]:
     return {"type": "home", "blocks": [{"type": "header", "text": title}, _section(text)]}
 
 
-def home_stamp(stamp: str, location: BackupLocation | None, latest: Backup | None, running: Job | None,
+def home_stamp(stamp: str, location: BackupLocation | None, latest: Backup | None, running: JobFacts | None,
                problem: str | None = None) -> Message:
     stamp = escape(stamp)
     if problem:
@@ -506,18 +504,12 @@ def home_stamp(stamp: str, location: BackupLocation | None, latest: Backup | Non
 # --- delivery under faults (issue 10): markers, retried announcements, recovered and refused work ----------------
 
 
-
-def _marked(message: Message, event_type: str, job: Job) -> Message:
+def _marked(message: Message, event_type: str, job: JobFacts) -> Message:
     marker = {"event_type": event_type, "event_payload": {"job_id": job.job_id, "backup_id": job.backup_id}}
     return Message(text=message.text, blocks=message.blocks, ok=message.ok, metadata=marker)
 
 
-def announcement(job: Job) -> Message:
-    """The start announcement, tagged with its job so a retry can tell it is already in the channel."""
-    return _marked(started(job), ANNOUNCE_EVENT, job)
-
-
-def completion_unannounced(job: Job, backup: Backup | None, error: str, attempts: int) -> Message:
+def completion_unannounced(job: JobFacts, backup: Backup | None, error: str, attempts: int) -> Message:
     """The outcome when the start announcement never reached the channel: it says so, since it stands alone."""
     message = completion(job, backup, error)
     note = _context(f"This backup's start announcement could not be posted (Slack refused it {attempts} times), "
@@ -525,35 +517,36 @@ def completion_unannounced(job: Job, backup: Backup | None, error: str, attempts
     return Message(text=message.text, blocks=[*message.blocks, note], metadata=message.metadata)
 
 
-def start_abandoned_notice(job: Job, reason: str) -> Message:
+def start_abandoned_notice(job: JobFacts, reason: str) -> Message:
     """:func:`start_abandoned`, tagged like an outcome: it is the job's one report."""
     return _marked(start_abandoned(job, reason), REPORT_EVENT, job)
 
 
 def start_uncertain(stamp: str, answer: str) -> Message:
     """``createBackup`` got an answer that does not say whether the stamp started the backup (5xx, gateway)."""
-    text = (f"The stamp {stamp} answered the start request with an error that does not say whether the backup "
-            f"started ({answer}). I will check the stamp's backups and report in this channel either way; nothing "
-            "else can start there meanwhile.")
+    text = (f"The stamp {escape(stamp)} answered the start request with an error that does not say whether the "
+            f"backup started ({escape(answer)}). I will check the stamp's backups and report in this channel "
+            "either way; nothing else can start there meanwhile.")
     return Message(text=text, blocks=[_section(f":hourglass: {text}")])
 
 
 def busy(stamp: str) -> Message:
     """The stamp's work queue is full: refuse at once rather than answer minutes late."""
-    text = (f"The bot is busy with earlier requests about {stamp or 'the bot'} (the stamp may be answering slowly). "
-            "Nothing was done; try again in a minute.")
+    text = (f"The bot is busy with earlier requests about {escape(stamp) or 'the bot'} "
+            "(the stamp may be answering slowly). Nothing was done; try again in a minute.")
     return Message(text=text, blocks=[_section(f":hourglass: {text}")], ok=False)
 
 
 def restarted_nothing_started(stamp: str) -> Message:
     """A Start click whose process died before acting on it, found too late to act on safely."""
-    text = (f"The bot restarted before it could act on your click, so nothing was started on {stamp or 'the stamp'}. "
+    text = (f"The bot restarted before it could act on your click, so nothing was started on "
+            f"{escape(stamp) or 'the stamp'}. "
             "Run `/azs backup` again if you still want a backup.")
     return Message(text=text, blocks=[_section(f":warning: {text}")], ok=False)
 
 
 def start_unrecorded(stamp: str, backup_id: str) -> Message:
     """``createBackup`` worked but Redis failed recording it: the reconciler adopts the backup from the stamp."""
-    text = (f"The stamp {stamp} started backup `{backup_id}`, but the bot's job store (Redis) failed while "
-            "recording it. A worker will find it on the stamp and report it in this channel.")
+    text = (f"The stamp {escape(stamp)} started backup `{escape(backup_id)}`, but the bot's job store (Redis) "
+            "failed while recording it. A worker will find it on the stamp and report it in this channel.")
     return Message(text=text, blocks=[_section(f":warning: {text}")])

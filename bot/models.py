@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 TERMINAL_STATUSES = frozenset({"succeeded", "partialsucceeded", "failed", "skipped", "deleted"})
 """``backupInfo.status`` values after which a backup no longer changes (API reference §4.3)."""
@@ -268,3 +268,37 @@ def backups_from_list(body: Any) -> list[Backup]:
     backups = [b for b in parsed if b is not None]
     oldest = datetime.min.replace(tzinfo=UTC)
     return sorted(backups, key=lambda b: b.created or oldest, reverse=True)
+
+
+class JobFacts(Protocol):
+    """What renderers read of a job the bot follows (:class:`bot.jobs.Job` has these and more).
+
+    A protocol, so the renderers (:mod:`bot.messages`) take plain data and never import the Redis job store.
+    """
+
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def stamp(self) -> str: ...
+    @property
+    def requester(self) -> str: ...
+    @property
+    def backup_id(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def requested_at(self) -> float: ...
+    @property
+    def started_at(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of the audit trail (:mod:`bot.audit` keeps them; :func:`bot.messages.audit` shows them)."""
+
+    at: float
+    user: str
+    channel: str
+    stamp: str
+    action: str
+    outcome: str

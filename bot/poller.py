@@ -317,7 +317,7 @@ class Poller:
         try:
             if attempts and (ts := self._earlier_post(claim, messages.ANNOUNCE_EVENT, _before(job.requested_at))):
                 return self.store.record_announcement(claim, ts)
-            ts = self._post_fenced(claim, messages.announcement(job))
+            ts = self._post_fenced(claim, messages.started(job))
         except PostFailed as exc:
             log.error("could not announce backup %s (%s); attempt %d", job.backup_id, exc.error, attempts + 1,
                       extra=context(job))

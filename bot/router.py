@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 import redis
 
 from bot import audit, messages
-from bot.access import PerUserLimit
-from bot.backups import BackupService
+from bot.access import AccessPolicy, PerUserLimit
+from bot.audit import AuditLog
+from bot.backups import BackupService, guarded, record
+from bot.channels import ChannelPrefs
 from bot.commands import Action, Command
+from bot.jobs import JobState, JobStore
 from bot.messages import Message
 
 log = logging.getLogger(__name__)
@@ -25,19 +28,42 @@ HOME_OPEN_SECONDS = 10.0
 
 @dataclass
 class Router:
+    """Shared concerns (who may do what, the audit trail, channel preferences, the job store) are its own
+    references, wired by :func:`bot.app.wire`; only stamp work goes to a :class:`BackupService`."""
+
     services: dict[str, BackupService]
     """By stamp name, in configuration order: the first is the default."""
+    store: JobStore
+    access: AccessPolicy
+    audit_log: AuditLog
+    prefs: ChannelPrefs
     home_opens: PerUserLimit = field(default_factory=lambda: PerUserLimit(HOME_OPEN_SECONDS))
 
     @property
     def first(self) -> BackupService:
         return next(iter(self.services.values()))
 
+    @property
+    def default_stamp(self) -> str:
+        return self.first.stamp
+
+    def click_outcome(self, stamp: str, job_id: str, *, too_old: bool) -> Message | None:
+        """How far a dead process got with a Start click (the job is named after it); ``None``: start it now."""
+        stamp = stamp or self.default_stamp
+        job = self.store.get(job_id)
+        if job is None:
+            return messages.restarted_nothing_started(stamp) if too_old else None
+        if job.state == JobState.STARTING:
+            return messages.start_unknown(stamp)
+        if job.state == JobState.START_FAILED:
+            return messages.error_message(f"the backup on {stamp} did not start: {job.error or 'the stamp refused it'}")
+        return messages.started(job)
+
     def stamp_for(self, named: str | None, channel: str) -> BackupService | None:
         if named:
             return self._lookup(named)
         try:
-            preferred = self.first.prefs.default_stamp(channel)
+            preferred = self.prefs.default_stamp(channel)
         except redis.RedisError:
             preferred = None  # the command itself will say Redis is down if it needs it
         return self._lookup(preferred) if preferred and self._lookup(preferred) else self.first
@@ -63,34 +89,32 @@ class Router:
     def _unknown_stamp(self, name: str, action: str, user: str, channel: str) -> Message:
         """The stamp names are only for those allowed the command: authorise first, and audit either way."""
         action_checked = Action.START.value if action == "start-click" else action
-        message = self.first.authorise(action_checked, user, channel) or messages.unknown_stamp(
+        message = self.access.refusal(action_checked, user, channel) or messages.unknown_stamp(
             name, list(self.services))
-        self.first.audit_log.record(audit.entry(user, channel, name, action, "refused or failed"))
+        self.audit_log.record(audit.entry(user, channel, name, action, "refused or failed"))
         return message
 
     def _stamps_command(self, command: Command, user: str, channel: str) -> Message:
-        first = self.first
-
         def answer() -> Message:
             if command.action == Action.STAMPS:
-                current = self.stamp_for(None, channel) or first
+                current = self.stamp_for(None, channel) or self.first
                 return messages.stamps(list(self.services), current.stamp)
             chosen = self._lookup(command.option or "")
             if chosen is None:
                 return messages.unknown_stamp(command.option or "", list(self.services))
-            first.prefs.use_stamp(channel, chosen.stamp)
+            self.prefs.use_stamp(channel, chosen.stamp)
             return messages.stamp_chosen(channel, chosen.stamp)
 
-        refusal = first.authorise(command.action, user, channel)
-        message = refusal or first.guarded("change the channel's stamp", answer)
-        first.record(user, channel, command.action.value, message)
+        refusal = self.access.refusal(command.action, user, channel)
+        message = refusal or guarded("change the channel's stamp", self.default_stamp, answer)
+        record(self.audit_log, user, channel, self.default_stamp, command.action.value, message)
         return message
 
     def home(self, user: str) -> dict[str, object] | None:
         """The App Home view for ``user``; ``None`` when they opened it too often (publish nothing)."""
         if not self.home_opens.allow(user):
             return None
-        if not self.first.access.may_read_home(user):
-            self.first.audit_log.record(audit.entry(user, "(App Home)", "*", "home", "refused or failed"))
+        if not self.access.may_read_home(user):
+            self.audit_log.record(audit.entry(user, "(App Home)", "*", "home", "refused or failed"))
             return messages.home_restricted()
         return messages.home([(name, service.home_section()) for name, service in self.services.items()])

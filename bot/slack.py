@@ -19,6 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -219,24 +220,28 @@ class SlackPoster:
         :class:`PostFailed` when Slack cannot answer now (throttled, 5xx, network): posting blind then
         could double a message, so the caller tries again later.
         """
-        cursor = None
-        for _page in range(MAX_HISTORY_PAGES):
-            try:
-                response = self.client.conversations_history(channel=channel, oldest=oldest or "0", limit=200,
-                                                             include_all_metadata=True, cursor=cursor)
-            except (SlackClientError, OSError) as exc:
-                reason = _reason(exc)
-                if reason not in HISTORY_UNREADABLE:
-                    raise PostFailed(f"history: {reason}") from exc
-                log.warning("cannot read %s's history to check for an earlier post: %s", channel, reason)
-                return None
-            for message in response.get("messages") or []:
-                metadata = message.get("metadata") or {}
-                payload = metadata.get("event_payload") or {}
-                if metadata.get("event_type") == event_type and payload.get(key) == value:
-                    return str(message.get("ts"))
-            cursor = (response.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                return None
-        log.warning("no marker in the last %d pages of %s's history", MAX_HISTORY_PAGES, channel)
+        try:
+            first = self.client.conversations_history(channel=channel, oldest=oldest or "0", limit=200,
+                                                      include_all_metadata=True)
+            for number, page in enumerate(first, start=1):  # slack_sdk follows next_cursor, page by page
+                found = _marked_ts(page.get("messages") or [], event_type, key, value)
+                if found is not None:
+                    return found
+                if number >= MAX_HISTORY_PAGES:
+                    log.warning("no marker in the last %d pages of %s's history", MAX_HISTORY_PAGES, channel)
+                    return None
+        except (SlackClientError, OSError) as exc:
+            reason = _reason(exc)
+            if reason not in HISTORY_UNREADABLE:
+                raise PostFailed(f"history: {reason}") from exc
+            log.warning("cannot read %s's history to check for an earlier post: %s", channel, reason)
         return None
+
+
+def _marked_ts(messages: list[dict[str, Any]], event_type: str, key: str, value: str) -> str | None:
+    for message in messages:
+        metadata = message.get("metadata") or {}
+        payload = metadata.get("event_payload") or {}
+        if metadata.get("event_type") == event_type and payload.get(key) == value:
+            return str(message.get("ts"))
+    return None

@@ -26,7 +26,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 
 from bot.afterack import AfterAckPool
-from bot.app import build_app, make_router
+from bot.app import build_app, wire
 from bot.front_door import MAX_BODY_BYTES, Refusal, check_body, check_signature
 from bot.health import Health
 from bot.metrics import JOBS_IN_FLIGHT
@@ -43,12 +43,11 @@ SLACK_PATH = "/slack/events"
 def create_wsgi_app(settings: Settings | None = None) -> WsgiApp:
     """The WSGI callable: health, metrics, and Slack's requests once they pass the front door."""
     settings = settings or load_settings()
-    router = make_router(settings)
-    service = router.first
-    health = service.poster.health or Health(service.store.redis)
-    check_slack_token(service.poster.client, health)
+    parts = wire(settings)
+    health, store = parts.health, parts.store
+    check_slack_token(parts.client, health)
     after_ack = AfterAckPool(settings.work_threads)
-    slack = SlackRequestHandler(build_app(settings, router, after_ack))
+    slack = SlackRequestHandler(build_app(settings, parts.router, after_ack))
     secret = settings.slack_signing_secret.encode()
 
     def healthz(start_response: StartResponse) -> Iterable[bytes]:
@@ -65,7 +64,7 @@ def create_wsgi_app(settings: Settings | None = None) -> WsgiApp:
 
     def metrics(start_response: StartResponse) -> Iterable[bytes]:
         with contextlib.suppress(redis.RedisError):
-            JOBS_IN_FLIGHT.set(service.store.count_active())
+            JOBS_IN_FLIGHT.set(store.count_active())
         start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
         return [generate_latest()]
 

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import redis
 from slack_bolt import BoltContext
 from slack_bolt.context.respond import Respond
 
@@ -16,7 +15,6 @@ from bot import messages
 from bot.afterack import AfterAckPool
 from bot.commands import Action, parse
 from bot.inbox import WorkItem
-from bot.jobs import JobState
 from bot.messages import Message
 from bot.router import Router
 from handlers.reply import reply
@@ -73,14 +71,11 @@ def run(router: Router, pool: AfterAckPool, item: WorkItem, logger: logging.Logg
 def lane_for(router: Router, item: WorkItem) -> str:
     """The stamp the work will talk to; "" for work about the bot itself."""
     if item.kind == "click":
-        return item.stamp or router.first.stamp
+        return item.stamp or router.default_stamp
     command = parse(item.text)
     if command.action in (Action.STAMPS, Action.USE_STAMP, Action.HELP):
         return ""
-    try:
-        service = router.stamp_for(command.stamp, item.channel)
-    except redis.RedisError:
-        service = None
+    service = router.stamp_for(command.stamp, item.channel)  # a Redis failure there means the default stamp
     return service.stamp if service else ""
 
 
@@ -93,20 +88,11 @@ def answer(router: Router, item: WorkItem, send: Callable[..., None], *, recover
         if late is not None:
             send(late, replace_original=True)
             return
-    send(messages.starting(item.stamp or router.first.stamp), replace_original=True)
+    send(messages.starting(item.stamp or router.default_stamp), replace_original=True)
     send(router.start_clicked(item.stamp, item.user, item.channel, job_id=item.item_id), replace_original=True)
 
 
 def _recovered_click(router: Router, item: WorkItem) -> Message | None:
     """What to tell a clicker whose process died: how far the start got, or ``None`` to start it now."""
-    stamp = item.stamp or router.first.stamp
-    job = router.first.store.get(item.item_id)  # the job is named after the click
-    if job is None:
-        if time.time() - item.received_at > RECOVERED_START_MAX_AGE:
-            return messages.restarted_nothing_started(stamp)
-        return None
-    if job.state == JobState.STARTING:
-        return messages.start_unknown(stamp)
-    if job.state == JobState.START_FAILED:
-        return messages.error_message(f"the backup on {stamp} did not start: {job.error or 'the stamp refused it'}")
-    return messages.started(job)
+    too_old = time.time() - item.received_at > RECOVERED_START_MAX_AGE
+    return router.click_outcome(item.stamp, item.item_id, too_old=too_old)

@@ -55,7 +55,7 @@ class SlackClientSim(SlackRequests):
         return next(p for p in self.replies(hook) if contains in json.dumps(p))
 
     def start_backup(self, **click: Any) -> str:
-        """Click Start and wait for the announcement; returns the backup id from its metadata."""
+        """Click Start and wait for the reply that announces it; returns the backup id from its metadata."""
         _, hook = self.click(**click)
 
         def announced() -> str | None:

@@ -28,7 +28,9 @@ from tests.harness import SlackClientSim, completions, wait_until
 
 StartWeb = Callable[..., tuple[BotProcess, SlackClientSim]]
 StartWorker = Callable[..., BotProcess]
-LEASE = "3"
+LEASE = "8"
+"""The shortest lease the settings allow with a 1 s stamp timeout (lease above the longest poll)."""
+QUICK = {"AZS_HTTP_TIMEOUT": "1"}
 
 
 def announcements(fake: FakeSlack) -> list[dict[str, Any]]:
@@ -43,11 +45,11 @@ def test_worker_frozen_while_its_post_is_in_flight_posts_nothing_when_it_wakes(
     slack.start_backup()
     held = SlackFault(method="chat.postMessage", status=429, retry_after=1, delay=2.0)
     fake_slack.inject(held)
-    first = start_worker(AZS_LEASE_SECONDS=LEASE)
+    first = start_worker(AZS_LEASE_SECONDS=LEASE, **QUICK)
     assert wait_until(lambda: held.times == 0, timeout=20)  # its outcome post is in Slack's hands
     first.signal(signal.SIGSTOP)
     time.sleep(float(LEASE) + 0.5)  # the lease runs out while it is frozen
-    start_worker(AZS_LEASE_SECONDS=LEASE)
+    start_worker(AZS_LEASE_SECONDS=LEASE, **QUICK)
     assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=20)
     first.signal(signal.SIGCONT)  # it gets its 429 and would retry: the fence check stops it
     time.sleep(4.0)
@@ -60,11 +62,11 @@ def test_worker_frozen_right_after_slack_accepted_its_post_is_not_repeated(
     stamp.backup_seconds = 1
     slack.start_backup()
     fake_slack.inject(SlackFault(method="chat.postMessage", delay_after=3.0))
-    first = start_worker(AZS_LEASE_SECONDS=LEASE)
+    first = start_worker(AZS_LEASE_SECONDS=LEASE, **QUICK)
     assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=20)
     first.signal(signal.SIGSTOP)
     time.sleep(float(LEASE) + 0.5)
-    second = start_worker(AZS_LEASE_SECONDS=LEASE)
+    second = start_worker(AZS_LEASE_SECONDS=LEASE, **QUICK)
     assert wait_until(lambda: "an earlier attempt posted the outcome already" in second.log(), timeout=20)
     first.signal(signal.SIGCONT)
     time.sleep(3.0)
@@ -78,11 +80,11 @@ def test_worker_frozen_after_counting_its_attempt_and_before_posting_is_fenced(
     slack.start_backup()
     throttled = SlackFault(method="chat.postMessage", status=429, retry_after=2)
     fake_slack.inject(throttled)
-    first = start_worker(AZS_LEASE_SECONDS="9")  # a 3 s budget: it waits out the 2 s Retry-After
+    first = start_worker(AZS_LEASE_SECONDS="9", **QUICK)  # a 3 s budget: it waits out the 2 s Retry-After
     assert wait_until(lambda: throttled.times == 0, timeout=20)
     first.signal(signal.SIGSTOP)
     time.sleep(9.5)
-    start_worker(AZS_LEASE_SECONDS="9")
+    start_worker(AZS_LEASE_SECONDS="9", **QUICK)
     assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=20)
     first.signal(signal.SIGCONT)
     assert wait_until(lambda: "claim lost before a post" in first.log(), timeout=10)
@@ -95,12 +97,12 @@ def test_throttling_longer_than_the_lease_delays_the_post_without_doubling_it(
     """slack_sdk's handler slept each Retry-After in full, past the lease; now the job waits it out unclaimed."""
     stamp.backup_seconds = 1
     slack.start_backup()
-    fake_slack.inject(SlackFault(method="chat.postMessage", status=429, retry_after=8))
-    workers = [start_worker(AZS_LEASE_SECONDS=LEASE), start_worker(AZS_LEASE_SECONDS=LEASE)]
+    fake_slack.inject(SlackFault(method="chat.postMessage", status=429, retry_after=10))
+    workers = [start_worker(AZS_LEASE_SECONDS=LEASE, **QUICK), start_worker(AZS_LEASE_SECONDS=LEASE, **QUICK)]
     assert wait_until(lambda: any("ratelimited" in w.log() for w in workers), timeout=20)
     refused = time.monotonic()
     assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=30)
-    assert time.monotonic() - refused >= 6.5  # Slack's Retry-After was honoured, by the job, not a held post
+    assert time.monotonic() - refused >= 8.5  # Slack's Retry-After was honoured, by the job, not a held post
     time.sleep(2.0)
     assert len(completions(fake_slack)) == 1
 
@@ -130,7 +132,7 @@ def test_announcement_that_never_gets_through_is_explained_in_the_outcome(
 
 def test_gateway_error_on_create_backup_goes_to_reconciliation_not_failure(
         start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
-    _, slack = start_web(AZS_START_GRACE_SECONDS="2")
+    _, slack = start_web(AZS_START_GRACE_SECONDS="2", **QUICK)
     stamp.inject(Fault(status=502, times=1, path_contains="createBackup"))
     _, hook = slack.click()
     reply = json.dumps(slack.wait_reply(hook, "does not say whether", timeout=15))

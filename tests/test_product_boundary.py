@@ -6,6 +6,7 @@ test-only package. The stand-ins live in ``devkit/`` (see its README).
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -83,8 +84,13 @@ def devkit_only_dependencies() -> set[str]:
 
 @pytest.mark.pypi  # pip builds in an isolated environment, with setuptools from the package index
 def test_the_product_wheel_holds_only_bot_and_handlers_and_needs_no_test_only_package(tmp_path: Path) -> None:
+    source = tmp_path / "source"  # only what a clean clone has: a build/ left in the checkout would leak in
+    for part in ("bot", "handlers"):
+        shutil.copytree(ROOT / part, source / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(tmp_path), str(source)],
         capture_output=True,
         text=True,
         timeout=300,

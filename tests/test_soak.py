@@ -32,7 +32,8 @@ from tests.harness import SlackClientSim, wait_until
 BACKUPS = 50
 STAMPS = 5
 CHANNEL = "CSOAK"
-LEASE = 6.0
+LEASE = 8.0
+"""The shortest lease the settings allow with the stamps' 1 s timeout (lease above the longest poll)."""
 FINAL_REPLY_TIMEOUT = 60.0
 SOAK_DEADLINE = 300.0
 pytestmark = [pytest.mark.soak, pytest.mark.timeout(SOAK_DEADLINE + 240)]
@@ -75,7 +76,7 @@ def stamps_file(path: Path, sims: dict[str, StampSimulator]) -> str:
         env = sim.env()
         lines += ["[[stamp]]", f'name = "{name}"', f'arm_endpoint = "{env["AZS_ARM_ENDPOINT"]}"',
                   f'client_id = "{env["AZS_CLIENT_ID"]}"', f'client_secret = "{env["AZS_CLIENT_SECRET"]}"',
-                  f'ca_bundle = "{env["AZS_CA_BUNDLE"]}"', ""]
+                  f'ca_bundle = "{env["AZS_CA_BUNDLE"]}"', "http_timeout = 1", ""]
     path.write_text("\n".join(lines))
     return str(path)
 
