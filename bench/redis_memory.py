@@ -11,7 +11,6 @@ the real WatchStore; reads ``used_memory`` before and after each. Prints the tab
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import uuid
@@ -23,7 +22,7 @@ if __package__ in (None, ""):  # run as `python bench/redis_memory.py`: make `be
 import redis
 
 from bench.common import Section
-from bot.jobs import DEFAULT_RETENTION_SECONDS, Job, JobState, JobStore
+from bot.jobs import DEFAULT_RETENTION_SECONDS, Job, JobStore
 from bot.keys import job_key
 from bot.models import Backup, RoleStatus
 from bot.watch import WatchStore
@@ -50,15 +49,15 @@ def finish_jobs(store: JobStore, count: int) -> None:
         store.mark_running(job, due_at=time.time())
         claim = store.claim(job.job_id, ttl=60.0)
         assert claim is not None
-        store.update(claim, done=True, state=JobState.NOTIFIED, notified_ts="1700000000.000100",
-                     result=json.dumps(result.to_dict()), finished_at=time.time())
+        store.finish(claim, at=time.time(), result=result, error="")
+        store.mark_notified(claim, "1700000000.000100")
 
 
 def measure(jobs: int, pairs: int) -> Section:
     server = RedisServer()
     server.start()
     try:
-        client = redis.Redis.from_url(server.url)
+        client = redis.Redis.from_url(server.url, decode_responses=True)
         store, watches = JobStore(client), WatchStore(client)
         base = used_memory(client)
         finish_jobs(store, jobs)

@@ -34,12 +34,12 @@ import urllib3.connection
 
 from bench.common import BOT_TOKEN, CHANNEL, OPERATOR, ROOT, Section, rss_mb, simulator_http, verdict
 from bench.lab import Lab
-from bot.app import make_redis
 from bot.arm import ArmClient
 from bot.health import Health
 from bot.jobs import Job, JobStore
 from bot.lro import choose_strategy
 from bot.poller import Poller
+from bot.redis_client import make_redis
 from bot.settings import Settings, StampSettings, load_settings, load_stamp
 from bot.slack import SlackPoster, make_web_client
 
@@ -231,12 +231,10 @@ class Rig:
 
     def __init__(self, settings: Settings, stamps: list[StampSettings], result: Result) -> None:
         self.result = result
-        self.clients = {s.name: ArmClient(s, max_attempts=2, max_backoff=5.0) for s in stamps}  # as the worker
+        self.clients = {s.name: ArmClient(s, max_attempts=1) for s in stamps}  # as the worker
         self.store = JobStore(make_redis(settings))
         self.poller = Poller(self.store, self.clients,
-                             SlackPoster(make_web_client(settings), Health(self.store.redis)),
-                             poll_interval=settings.poll_interval, lease_seconds=settings.lease_seconds,
-                             backup_timeout=settings.backup_timeout)
+                             SlackPoster(make_web_client(settings), Health(self.store.redis)), settings)
         self.trips = Timer()
         self.store.redis.execute_command = self.trips.wrap(  # type: ignore[method-assign]
             self.store.redis.execute_command)
@@ -247,6 +245,7 @@ class Rig:
     def cycle(self) -> float:
         started = time.perf_counter()
         self.poller.run_once(now=time.time() + FAR_FUTURE)
+        self.poller.drain()
         return time.perf_counter() - started
 
     def measured_cycle(self, farm: StampFarm, stats: redis.Redis) -> None:

@@ -133,6 +133,11 @@ def _error_from(response: requests.Response, what: str) -> StampError:
                       retry_after=retry_after_seconds(response.headers))
 
 
+def _retryable_statuses(method: str) -> frozenset[int]:
+    """A GET is retried on any transient status; a POST only on 429 (the stamp took nothing)."""
+    return RETRYABLE_STATUSES if method == "GET" else frozenset({429})
+
+
 class ArmClient:
     """Backup operations on one stamp. Thread-safe; create one per stamp per process."""
 
@@ -155,42 +160,55 @@ class ArmClient:
     def request(self, method: str, url: str, *, what: str, params: dict[str, str] | None = None,
                 correlation_id: str | None = None, accept: frozenset[int] = frozenset({200})) -> ArmResponse:
         """Send one logical request, retrying what is worth retrying; raise :class:`StampError` otherwise."""
-        if not self.owns(url):
-            raise StampError(f"{what}: refusing to send credentials to {urlparse(url).netloc!r}, which is not "
-                             f"the configured ARM endpoint", code="ForeignHost")
+        self._refuse_foreign(url, what)
         correlation_id = correlation_id or str(uuid.uuid4())
+        retryable = _retryable_statuses(method)
         refreshed = False
         attempt = 0
         while True:
             attempt += 1
-            try:
-                headers = {"Authorization": f"Bearer {self.tokens.token()}",
-                           "x-ms-correlation-request-id": correlation_id,
-                           "x-ms-client-request-id": correlation_id, "Accept": "application/json"}
-                response = self.http.request(method, url, params=params, headers=headers)
-            except StampAuthError as exc:
-                raise StampError(f"{what}: {exc}", code="AuthenticationFailed") from exc
-            except requests.RequestException as exc:
-                # A POST that may have reached the stamp is not repeated: createBackup is not idempotent.
-                unsent = isinstance(exc, requests.ConnectTimeout)
-                ARM_ERRORS.labels(code=type(exc).__name__).inc()
-                if attempt >= self.max_attempts or (method != "GET" and not unsent):
-                    raise StampError(f"{what}: the stamp did not answer ({type(exc).__name__})") from exc
-                self._sleep(attempt, None, what, type(exc).__name__)
-                continue
+            response = self._send(method, url, what, params, correlation_id, attempt)
+            if response is None:
+                continue  # failed before an answer, and worth another attempt
             if response.status_code == 401 and not refreshed:
                 refreshed = True
                 self.tokens.invalidate()
                 continue
-            retryable = RETRYABLE_STATUSES if method == "GET" else frozenset({429})
             if response.status_code in retryable and attempt < self.max_attempts:
                 self._sleep(attempt, retry_after_seconds(response.headers), what, str(response.status_code))
                 continue
             if response.status_code not in accept:
                 ARM_ERRORS.labels(code=str(response.status_code)).inc()
                 raise _error_from(response, what)
-            return ArmResponse(response.status_code, response.headers, self._json(response),
-                               response.headers.get("x-ms-correlation-request-id") or correlation_id)
+            return self._answer(response, correlation_id)
+
+    def _refuse_foreign(self, url: str, what: str) -> None:
+        if not self.owns(url):
+            raise StampError(f"{what}: refusing to send credentials to {urlparse(url).netloc!r}, which is not "
+                             f"the configured ARM endpoint", code="ForeignHost")
+
+    def _answer(self, response: requests.Response, correlation_id: str) -> ArmResponse:
+        return ArmResponse(response.status_code, response.headers, self._json(response),
+                           response.headers.get("x-ms-correlation-request-id") or correlation_id)
+
+    def _send(self, method: str, url: str, what: str, params: dict[str, str] | None, correlation_id: str,
+              attempt: int) -> requests.Response | None:
+        """One HTTP exchange; ``None`` when it failed in a way worth another attempt (after a pause)."""
+        try:
+            headers = {"Authorization": f"Bearer {self.tokens.token()}",
+                       "x-ms-correlation-request-id": correlation_id,
+                       "x-ms-client-request-id": correlation_id, "Accept": "application/json"}
+            return self.http.request(method, url, params=params, headers=headers)
+        except StampAuthError as exc:
+            raise StampError(f"{what}: {exc}", code="AuthenticationFailed") from exc
+        except requests.RequestException as exc:
+            # A POST that may have reached the stamp is not repeated: createBackup is not idempotent.
+            unsent = isinstance(exc, requests.ConnectTimeout)
+            ARM_ERRORS.labels(code=type(exc).__name__).inc()
+            if attempt >= self.max_attempts or (method != "GET" and not unsent):
+                raise StampError(f"{what}: the stamp did not answer ({type(exc).__name__})") from exc
+            self._sleep(attempt, None, what, type(exc).__name__)
+            return None
 
     @staticmethod
     def _json(response: requests.Response) -> Any:
@@ -210,25 +228,32 @@ class ArmClient:
     # --- addressing -------------------------------------------------------------------------------
 
     def _discover_scope(self) -> tuple[str, str]:
+        """The subscription and region, as configured or as the stamp lists them (asked once)."""
         with self._scope_lock:
-            if not self._subscription_id:
-                body = self.request("GET", f"{self.stamp.arm_endpoint}/subscriptions", what="list subscriptions",
-                                    params={"api-version": SUBSCRIPTIONS_API_VERSION}).body
-                subs = [s for s in (body or {}).get("value") or [] if isinstance(s, dict)]
-                named = [s for s in subs if str(s.get("displayName", "")).lower() == DEFAULT_PROVIDER_SUBSCRIPTION]
-                if not (named or subs):
-                    raise StampError("the service principal sees no subscription: grant it a role on the "
-                                     "Default Provider Subscription or set AZS_SUBSCRIPTION_ID")
-                self._subscription_id = str((named or subs)[0]["subscriptionId"])
-            if not self._location:
-                body = self.request(
-                    "GET", f"{self.stamp.arm_endpoint}/subscriptions/{self._subscription_id}/locations",
-                    what="list locations", params={"api-version": SUBSCRIPTIONS_API_VERSION}).body
-                locations = [x for x in (body or {}).get("value") or [] if isinstance(x, dict) and x.get("name")]
-                if not locations:
-                    raise StampError("the stamp lists no region: set AZS_LOCATION")
-                self._location = str(locations[0]["name"])
+            self._subscription_id = self._subscription_id or self._first_subscription()
+            self._location = self._location or self._first_region(self._subscription_id)
             return self._subscription_id, self._location
+
+    def _listed(self, path: str, what: str) -> list[dict[str, Any]]:
+        body = self.request("GET", f"{self.stamp.arm_endpoint}{path}", what=what,
+                            params={"api-version": SUBSCRIPTIONS_API_VERSION}).body
+        values = body.get("value") if isinstance(body, dict) else None
+        return [v for v in values or [] if isinstance(v, dict)]
+
+    def _first_subscription(self) -> str:
+        subs = self._listed("/subscriptions", "list subscriptions")
+        named = [s for s in subs if str(s.get("displayName", "")).lower() == DEFAULT_PROVIDER_SUBSCRIPTION]
+        if not (named or subs):
+            raise StampError("the service principal sees no subscription: grant it a role on the "
+                             "Default Provider Subscription or set AZS_SUBSCRIPTION_ID")
+        return str((named or subs)[0]["subscriptionId"])
+
+    def _first_region(self, subscription_id: str) -> str:
+        locations = [x for x in self._listed(f"/subscriptions/{subscription_id}/locations", "list locations")
+                     if x.get("name")]
+        if not locations:
+            raise StampError("the stamp lists no region: set AZS_LOCATION")
+        return str(locations[0]["name"])
 
     @property
     def region(self) -> str:
@@ -253,10 +278,14 @@ class ArmClient:
                             params=self._params()).body
         return backups_from_list(body)
 
+    def backup_url(self, backup_id: str) -> str:
+        """Where the backup ``backup_id`` is read by id."""
+        return f"{self._location_url()}/backups/{backup_id}"
+
     def get_backup(self, backup_id: str, *, correlation_id: str | None = None) -> Backup | None:
         """The backup, or ``None`` when the stamp does not (yet) know it."""
         try:
-            response = self.request("GET", f"{self._location_url()}/backups/{backup_id}", what="read the backup",
+            response = self.request("GET", self.backup_url(backup_id), what="read the backup",
                                     params=self._params(), correlation_id=correlation_id)
         except StampError as exc:
             if exc.status == 404:
@@ -282,7 +311,8 @@ class ArmClient:
         return StartedBackup(backup_id=backup_id, location_url=location, async_url=async_url,
                              retry_after=retry_after_seconds(response.headers), correlation_id=response.correlation_id)
 
-    def poll(self, url: str, *, correlation_id: str | None = None) -> ArmResponse:
-        """GET an operation URL; 200 and 202 are both answers, 404 raises with ``status=404``."""
+    def poll(self, url: str, *, correlation_id: str | None = None,
+             accept: frozenset[int] = frozenset({200, 201, 202})) -> ArmResponse:
+        """GET what a strategy follows; a status outside ``accept`` raises (404 with ``status=404``)."""
         return self.request("GET", url, what="follow the backup operation", correlation_id=correlation_id,
-                            accept=frozenset({200, 201, 202}))
+                            accept=accept)

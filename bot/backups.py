@@ -194,18 +194,18 @@ class BackupService:
         if claim is None:
             return  # a worker holds it already, and announces it
         try:
-            if not self.store.update(claim, keep_lease=True, announce_attempts=claim.job.announce_attempts + 1):
+            if not self.store.count_announce_attempt(claim):
                 return
             with self.store.holding(claim, ttl=ANNOUNCE_LEASE_SECONDS) as keeper:
                 ts = self.poster.post(job.channel, messages.started(claim.job), user=job.requester,
                                       guard=keeper.guard, budget=ANNOUNCE_RETRY_SECONDS)
             job.start_ts = ts
-            self.store.update(claim, start_ts=ts)
+            self.store.record_announcement(claim, ts, keep_lease=False)
         except (PostFailed, Fenced) as exc:
             log.error("could not announce backup %s in Slack (%s); a worker will try again", job.backup_id,
                       getattr(exc, "error", "lease lost"))
             with contextlib.suppress(redis.RedisError):
-                self.store.update(claim)  # release it at once
+                self.store.release(claim)  # release it at once
         except redis.RedisError as exc:
             # The attempt was counted before the post: the worker's retry looks in the channel first.
             log.error("Redis failed around the announcement of backup %s (%s); a worker finishes it",

@@ -13,14 +13,14 @@ class ChannelPrefs:
 
     def default_stamp(self, channel: str) -> str | None:
         value = self.redis.hget(keys.channel_key(channel), "stamp")
-        return value.decode() if isinstance(value, bytes) else value
+        return None if value is None else str(value)
 
     def use_stamp(self, channel: str, stamp: str) -> None:
         self.redis.hset(keys.channel_key(channel), "stamp", stamp)
 
     def threaded(self, channel: str) -> bool:
         """Outcomes are replies in the announcement's thread unless the channel turned that off."""
-        return self.redis.hget(keys.channel_key(channel), "threads") != b"off"
+        return self.redis.hget(keys.channel_key(channel), "threads") != "off"  # the client decodes replies
 
     def set_threaded(self, channel: str, on: bool) -> None:
         self.redis.hset(keys.channel_key(channel), "threads", "on" if on else "off")

@@ -34,7 +34,7 @@ class Health:
             self.redis.hsetnx(keys.meta_key(), "epoch", uuid.uuid4().hex)
             self.redis.hsetnx(keys.meta_key(), "created_at", str(time.time()))
             current = self.redis.hget(keys.meta_key(), "epoch")
-        epoch = current.decode() if isinstance(current, bytes) else str(current)
+        epoch = str(current)
         if self._epoch is not None and epoch != self._epoch:
             self.report("redis-data", "Redis lost its data (emptied, or restarted without persistence); "
                                       "backups in flight may go unreported")
@@ -56,5 +56,5 @@ class Health:
         self.redis.ping()
         self.check_epoch()
         values = self.redis.mget([keys.health_key(c) for c in COMPONENTS])
-        return {c: (v.decode() if isinstance(v, bytes) else str(v)) for c, v in zip(COMPONENTS, values, strict=True)
+        return {c: str(v) for c, v in zip(COMPONENTS, values, strict=True)
                 if v is not None}

@@ -17,10 +17,10 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Literal, cast
 
 import redis
 from redis.client import Pipeline
@@ -28,10 +28,10 @@ from redis.client import Pipeline
 from bot import keys
 from bot.models import Backup
 from bot.redis_client import NotReplicated, wait_for_replica
+from bot.settings import Settings
 
 HISTORY_LENGTH = 50
-DEFAULT_RETENTION_SECONDS = 30 * 86_400
-T = TypeVar("T")
+DEFAULT_RETENTION_SECONDS = Settings.job_retention_days * 86_400
 
 # Fenced update. KEYS: job, lease, due set, active set, stamp lock, stamp history.
 # ARGV: fence, lease token, job id, next due ("" = leave the due set), release ("1" = job is over),
@@ -157,12 +157,42 @@ class Claim:
     fence: int
 
 
-def _decode(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+Field = Literal["state", "backup_id", "started_at", "strategy", "poll_url", "finished_at", "result", "error",
+                "poll_failures", "overdue_reported", "post_attempts", "progress_at", "notified_ts", "start_ts",
+                "announce_attempts", "announce_given_up"]
+"""The fields a worker's transition may change (mypy refuses any other name)."""
+Changes = dict[Field, str | int | float]
+
+
+@dataclass(frozen=True)
+class _Write:
+    """One fenced write: the fields to set (typed by the transition that builds it) and what else it does."""
+
+    fields: Changes = field(default_factory=dict)
+    next_due: float | None = None
+    done: bool = False
+    keep_lease: bool = False
+    expect_state: JobState | None = None
+    durable: bool = False
+    """Wait for a replica (issue 13): an outcome, or a post about to be tried, must outlive a failover."""
+
+
+def _apply_changes(job: Job, changes: Changes) -> list[str]:
+    """Set ``changes`` on ``job`` (typed as its fields are) and return them as Redis field/value pairs."""
+    flat: list[str] = []
+    for name, value in changes.items():
+        setattr(job, name, JobState(str(value)) if name == "state" else type(getattr(job, name))(value))
+        flat += [name, str(getattr(job, name))]
+    return flat
 
 
 class JobStore:
-    """All reads and writes of job state. Safe to share between threads and processes."""
+    """All reads and writes of job state. Safe to share between threads and processes.
+
+    The client must decode responses (``decode_responses=True``, as :func:`bot.redis_client.connect`
+    makes it). A worker changes a claimed job only through the named transitions below, so a field
+    name is written in one place and a misspelt one does not compile past mypy.
+    """
 
     def __init__(self, client: redis.Redis, *, retention_seconds: float = DEFAULT_RETENTION_SECONDS) -> None:
         self.redis = client
@@ -186,8 +216,8 @@ class JobStore:
             if pipe.exists(keys.job_key(job.job_id)):
                 # A job named after a click exists already: another process took the click over and acted.
                 return self.get(job.job_id)
-            holder = pipe.get(lock)
-            current = self.get(_decode(holder)) if holder is not None else None
+            holder = cast(str | None, pipe.get(lock))
+            current = self.get(holder) if holder is not None else None
             if current is not None and current.state in (JobState.STARTING, JobState.RUNNING, JobState.FINISHED):
                 return current
             pipe.multi()
@@ -197,7 +227,8 @@ class JobStore:
             pipe.zadd(keys.due_key(), {job.job_id: job.requested_at + reconcile_after})
             return None
 
-        holder = self._transaction(attempt, lock, keys.job_key(job.job_id))
+        holder = cast(Job | None, self.redis.transaction(attempt, lock, keys.job_key(job.job_id),  # type: ignore[arg-type]
+                                                         value_from_callable=True))
         if holder is None:
             try:
                 wait_for_replica(self.redis)  # the start must outlive a failover before createBackup is sent
@@ -215,14 +246,14 @@ class JobStore:
         key = keys.job_key(job.job_id)
 
         def attempt(pipe: Pipeline) -> bool:
-            if _decode(pipe.hget(key, "state") or b"") != JobState.STARTING.value:
+            if pipe.hget(key, "state") != JobState.STARTING.value:
                 return False
             pipe.multi()
             pipe.hset(key, mapping=job.to_mapping())
             pipe.zadd(keys.due_key(), {job.job_id: due_at})
             return True
 
-        return bool(self._transaction(attempt, key))
+        return bool(self.redis.transaction(attempt, key, value_from_callable=True))  # type: ignore[arg-type]
 
     def mark_start_failed(self, job: Job, error: str) -> None:
         """The stamp refused or never answered the start: free the stamp for the next attempt."""
@@ -231,35 +262,17 @@ class JobStore:
 
         def attempt(pipe: Pipeline) -> None:
             holder = pipe.get(lock)
-            if _decode(pipe.hget(keys.job_key(job.job_id), "state") or b"") != JobState.STARTING.value:
+            if pipe.hget(keys.job_key(job.job_id), "state") != JobState.STARTING.value:
                 return  # a reconciler settled it meanwhile
             pipe.multi()
             pipe.hset(keys.job_key(job.job_id), mapping=job.to_mapping())
             pipe.srem(keys.active_jobs_key(), job.job_id)
             pipe.zrem(keys.due_key(), job.job_id)
             pipe.expire(keys.job_key(job.job_id), int(self.retention_seconds))
-            if holder is not None and _decode(holder) == job.job_id:
+            if holder == job.job_id:
                 pipe.delete(lock)
 
-        self._transaction(attempt, lock, keys.job_key(job.job_id))
-
-    def _transaction(self, attempt: Callable[[Pipeline], T], *watched: str) -> T:
-        """WATCH ``watched``, run ``attempt`` (reads, then ``multi()`` and writes), retry on conflict.
-
-        ``attempt`` returns without calling ``multi()`` to give up with its answer and write nothing.
-        """
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(*watched)  # type: ignore[no-untyped-call]
-                    answer: T = attempt(pipe)
-                    if pipe.explicit_transaction:
-                        pipe.execute()
-                    else:
-                        pipe.unwatch()
-                    return answer
-                except redis.WatchError:
-                    continue
+        self.redis.transaction(attempt, lock, keys.job_key(job.job_id))
 
     def set_start_message(self, job_id: str, ts: str) -> None:
         self.redis.hset(keys.job_key(job_id), "start_ts", ts)
@@ -267,13 +280,13 @@ class JobStore:
     # --- reads ------------------------------------------------------------------------------------
 
     def get(self, job_id: str) -> Job | None:
-        data = self.redis.hgetall(keys.job_key(job_id))
+        data = cast(dict[str, str], self.redis.hgetall(keys.job_key(job_id)))
         if not data:
             return None
-        return Job.from_fields({_decode(k): _decode(v) for k, v in data.items()})
+        return Job.from_fields(data)
 
     def active_jobs(self) -> list[Job]:
-        ids = sorted(_decode(i) for i in self.redis.smembers(keys.active_jobs_key()))
+        ids = sorted(cast(set[str], self.redis.smembers(keys.active_jobs_key())))
         jobs = [self.get(i) for i in ids]
         return sorted((j for j in jobs if j is not None), key=lambda j: j.requested_at)
 
@@ -282,8 +295,8 @@ class JobStore:
 
     def find_by_backup_id(self, stamp: str, backup_id: str) -> Job | None:
         """The job that started ``backup_id``, among active and recent ones (to name the requester)."""
-        ids = [_decode(i) for i in self.redis.lrange(keys.history_key(stamp), 0, -1)]
-        ids += [_decode(i) for i in self.redis.smembers(keys.active_jobs_key())]
+        ids = [*cast(list[str], self.redis.lrange(keys.history_key(stamp), 0, -1)),
+               *cast(set[str], self.redis.smembers(keys.active_jobs_key()))]
         for job_id in ids:
             job = self.get(job_id)
             if job is not None and job.backup_id == backup_id:
@@ -293,7 +306,7 @@ class JobStore:
     # --- worker side ------------------------------------------------------------------------------
 
     def due(self, now: float, limit: int = 500) -> list[str]:
-        return [_decode(i) for i in self.redis.zrangebyscore(keys.due_key(), "-inf", now, start=0, num=limit)]
+        return cast(list[str], self.redis.zrangebyscore(keys.due_key(), "-inf", now, start=0, num=limit))
 
     def due_at(self, job_id: str) -> float | None:
         """When the job is next due, or ``None`` if it is not scheduled."""
@@ -312,28 +325,99 @@ class JobStore:
             if result and int(result[0]) == -1:
                 self.redis.zrem(keys.due_key(), job_id)
             return None
-        pairs = [_decode(v) for v in result[1:]]
+        pairs = [str(v) for v in result[1:]]
         job = Job.from_fields(dict(zip(pairs[0::2], pairs[1::2], strict=True)))
         return Claim(job=job, token=token, fence=int(result[0]))
 
-    def update(self, claim: Claim, *, next_due: float | None = None, done: bool = False, keep_lease: bool = False,
-               expect_state: JobState | None = None, **changes: Any) -> bool:
-        """Apply ``changes`` to the claimed job if the claim is still the newest; ``False`` if fenced off."""
+    # --- transitions of a claimed job (fenced: ``False`` once a newer claim replaced this one) ------
+
+    def reschedule(self, claim: Claim, *, due_at: float, poll_failures: int | None = None,
+                   progress_at: float | None = None, strategy: str | None = None, poll_url: str | None = None,
+                   overdue: bool = False) -> bool:
+        """Poll again at ``due_at``; ``overdue`` records the one overdue report and keeps the lease for it."""
+        changes: Changes = {}
+        if poll_failures is not None:
+            changes["poll_failures"] = poll_failures
+        if progress_at is not None:
+            changes["progress_at"] = progress_at
+        if strategy is not None:
+            changes["strategy"] = strategy
+        if poll_url is not None:
+            changes["poll_url"] = poll_url
+        if overdue:
+            changes["overdue_reported"] = 1
+        return self._write(claim, _Write(changes, next_due=due_at, keep_lease=overdue))
+
+    def mark_overdue(self, claim: Claim) -> bool:
+        """The overdue report is about to go out (once per job); the lease is kept for the post."""
+        return self._write(claim, _Write({"overdue_reported": 1}, keep_lease=True))
+
+    def finish(self, claim: Claim, *, at: float, result: Backup | None, error: str) -> bool:
+        """The backup ended (or was given up on): keep the lease and report it now."""
+        outcome = json.dumps(result.to_dict()) if result is not None else ""
+        changes: Changes = {"state": JobState.FINISHED.value, "finished_at": at, "result": outcome, "error": error}
+        return self._write(claim, _Write(changes, next_due=at, keep_lease=True, durable=True))
+
+    def adopt(self, claim: Claim, *, backup_id: str, due_at: float, follow_with: str) -> bool:
+        """A start that never recorded the stamp's answer owns the backup found running: follow it by id."""
+        changes: Changes = {"state": JobState.RUNNING.value, "backup_id": backup_id,
+                            "started_at": claim.job.requested_at, "strategy": follow_with, "poll_url": ""}
+        return self._write(claim, _Write(changes, next_due=due_at, expect_state=JobState.STARTING, durable=True))
+
+    def give_up(self, claim: Claim, reason: str) -> bool:
+        """A start the stamp has no record of: it failed; the lease is kept to tell the requester."""
+        changes: Changes = {"state": JobState.START_FAILED.value, "error": reason}
+        return self._write(claim, _Write(changes, keep_lease=True, expect_state=JobState.STARTING, durable=True))
+
+    def count_post_attempt(self, claim: Claim) -> bool:
+        """Count a report attempt before it is made, while the job is still in the state it reports."""
+        changes: Changes = {"post_attempts": claim.job.post_attempts + 1}
+        return self._write(claim, _Write(changes, keep_lease=True, expect_state=claim.job.state, durable=True))
+
+    def count_announce_attempt(self, claim: Claim) -> bool:
+        """Count a start announcement attempt before it is made, so a retry looks for it first."""
+        return self._write(claim, _Write({"announce_attempts": claim.job.announce_attempts + 1}, keep_lease=True))
+
+    def give_up_announcement(self, claim: Claim) -> bool:
+        """Refused too often: the outcome will stand alone and say so."""
+        return self._write(claim, _Write({"announce_given_up": 1}, keep_lease=True))
+
+    def record_announcement(self, claim: Claim, ts: str, *, keep_lease: bool = True) -> bool:
+        """The start announcement is in the channel at ``ts``."""
+        return self._write(claim, _Write({"start_ts": ts}, keep_lease=keep_lease))
+
+    def mark_notified(self, claim: Claim, ts: str) -> bool:
+        """The report is in the channel: the job is over (a failed start keeps its state)."""
+        changes: Changes = {"notified_ts": ts}
+        if claim.job.state == JobState.FINISHED:
+            changes["state"] = JobState.NOTIFIED.value
+        return self._write(claim, _Write(changes, done=True, durable=True))
+
+    def retry_report(self, claim: Claim, *, due_at: float, failures: int) -> bool:
+        """Slack refused a report: try again at ``due_at``, counting the failure."""
+        return self._write(claim, _Write({"poll_failures": failures}, next_due=due_at))
+
+    def release(self, claim: Claim) -> bool:
+        """Let go of the claim, changing nothing."""
+        return self._write(claim, _Write())
+
+    def close(self, claim: Claim) -> bool:
+        """Retire a job no transition applies to any more."""
+        return self._write(claim, _Write(done=True))
+
+    def _write(self, claim: Claim, write: _Write) -> bool:
+        """The fenced Lua update under every transition; mirrors the change on ``claim.job``."""
         job = claim.job
-        for name, value in changes.items():
-            setattr(job, name, value)
-        flat: list[str] = []
-        for name in changes:
-            flat += [name, str(getattr(job, name))]
-        args = [str(claim.fence), claim.token, job.job_id, "" if next_due is None else repr(next_due),
-                "1" if done else "", "1" if keep_lease else "", expect_state.value if expect_state else "", *flat]
+        args = [str(claim.fence), claim.token, job.job_id, "" if write.next_due is None else repr(write.next_due),
+                "1" if write.done else "", "1" if write.keep_lease else "",
+                write.expect_state.value if write.expect_state else "", *_apply_changes(job, write.fields)]
         job_keys = [keys.job_key(job.job_id), keys.lease_key(job.job_id), keys.due_key(),
                     keys.active_jobs_key(), keys.stamp_lock_key(job.stamp), keys.history_key(job.stamp)]
         applied = bool(self._fenced_update(keys=job_keys, args=args))
-        if applied and done:
+        if applied and write.done:
             self.redis.expire(keys.job_key(job.job_id), int(self.retention_seconds))
-        if applied and changes.keys() & {"state", "post_attempts"}:
-            wait_for_replica(self.redis)  # an outcome, or a post about to be tried, must outlive a failover
+        if applied and write.durable:
+            wait_for_replica(self.redis)
         return applied
 
     def renew(self, claim: Claim, *, ttl: float) -> bool:

@@ -1,21 +1,24 @@
-"""How to read one poll of a running backup: small strategies, pure functions of a response.
+"""How to follow one backup operation: small strategies, pure functions of plain data.
 
-Like azure-core's LRO pollers, a strategy is picked from ``createBackup``'s headers
-(``Azure-AsyncOperation`` first, then ``Location``) and is stored by name with the job, so any
-worker can resume it. When an operation URL stops answering (404), the job falls back to reading
-the backup by id. No strategy sleeps or does I/O; the poller does.
+Like azure-core's LRO pollers, strategies sit in an ordered list and the first whose ``can_poll``
+accepts the job follows it: ``Azure-AsyncOperation`` first, then ``Location``, then reading the
+backup by id. The name is stored with the job, so any worker can resume it. A strategy owns its
+fallback: an operation URL that is gone (404) or on another host falls back to the backup by id.
+No strategy sleeps, does I/O or knows the HTTP client: it reads a status, headers and a body.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot.arm import ArmResponse
 from bot.models import Backup
 
 _ARM_SUCCEEDED = frozenset({"succeeded"})
 _ARM_FAILED = frozenset({"failed", "canceled", "cancelled"})
+OPERATION_ANSWERS = frozenset({200, 201, 202})
+"""Statuses an operation URL answers with while it exists."""
 
 
 @dataclass(frozen=True)
@@ -30,10 +33,27 @@ class PollResult:
 RUNNING = PollResult(done=False)
 
 
+class FollowedJob(Protocol):
+    """What a strategy needs to know about a job (a :class:`bot.jobs.Job` is one)."""
+
+    @property
+    def strategy(self) -> str: ...
+    @property
+    def poll_url(self) -> str: ...
+    @property
+    def backup_id(self) -> str: ...
+
+
 class PollingStrategy(Protocol):
     name: str
+    answers: frozenset[int]
+    """Statuses that are an answer to interpret rather than an error."""
+    fallback: str | None
+    """The strategy that takes over when this one's URL is gone or foreign; ``None`` for the last resort."""
 
-    def interpret(self, response: ArmResponse) -> PollResult: ...
+    def can_poll(self, job: FollowedJob, on_endpoint: Callable[[str], bool]) -> bool: ...
+
+    def interpret(self, status: int, headers: Mapping[str, str], body: Any) -> PollResult: ...
 
 
 def _arm_error(body: Any) -> str | None:
@@ -43,24 +63,36 @@ def _arm_error(body: Any) -> str | None:
     return None
 
 
-class AsyncOperationPolling:
+class _OperationUrl:
+    """A strategy that polls the URL ``createBackup`` named, only while it is on the stamp's endpoint."""
+
+    name = ""
+    answers = OPERATION_ANSWERS
+    fallback: str | None = "backup"
+
+    def can_poll(self, job: FollowedJob, on_endpoint: Callable[[str], bool]) -> bool:
+        # The stamp may name itself differently (IP, alias, port): the token never goes there.
+        return job.strategy == self.name and bool(job.poll_url) and on_endpoint(job.poll_url)
+
+
+class AsyncOperationPolling(_OperationUrl):
     """``Azure-AsyncOperation`` URL: 200 with ``status`` Accepted/Running, then Succeeded or Failed."""
 
     name = "async"
 
-    def interpret(self, response: ArmResponse) -> PollResult:
-        body = response.body if isinstance(response.body, dict) else {}
-        status = str(body.get("status") or "").lower()
-        if response.status == 202 or not status:
+    def interpret(self, status: int, headers: Mapping[str, str], body: Any) -> PollResult:
+        body = body if isinstance(body, dict) else {}
+        state = str(body.get("status") or "").lower()
+        if status == 202 or not state:
             return RUNNING
-        if status in _ARM_SUCCEEDED:
+        if state in _ARM_SUCCEEDED:
             return PollResult(done=True, backup=Backup.from_json(body))
-        if status in _ARM_FAILED:
-            return PollResult(done=True, backup=Backup.from_json(body), error=_arm_error(body) or status)
+        if state in _ARM_FAILED:
+            return PollResult(done=True, backup=Backup.from_json(body), error=_arm_error(body) or state)
         return RUNNING
 
 
-class LocationPolling:
+class LocationPolling(_OperationUrl):
     """``Location`` URL: 202 while running, then 200 with the Backup resource.
 
     A 200 without a Backup (an empty body on build 2002, the literal ``null`` on 2108, both recorded
@@ -69,34 +101,53 @@ class LocationPolling:
 
     name = "location"
 
-    def interpret(self, response: ArmResponse) -> PollResult:
-        if response.status != 200:
+    def interpret(self, status: int, headers: Mapping[str, str], body: Any) -> PollResult:
+        if status != 200:
             return RUNNING
-        backup = Backup.from_json(response.body)
+        backup = Backup.from_json(body)
         if backup is None:
             return PollResult(done=True)
         return PollResult(done=True, backup=backup) if backup.is_terminal else RUNNING
 
 
 class BackupResourcePolling:
-    """Fallback: GET the backup by id; done once ``backupInfo.status`` is terminal."""
+    """Last resort: GET the backup by id; done once ``backupInfo.status`` is terminal.
+
+    A 404 is an answer here: the stamp does not know the backup yet.
+    """
 
     name = "backup"
+    answers = frozenset({200, 404})
+    fallback: str | None = None
 
-    def interpret(self, response: ArmResponse) -> PollResult:
-        backup = Backup.from_json(response.body)
+    def can_poll(self, job: FollowedJob, on_endpoint: Callable[[str], bool]) -> bool:
+        return bool(job.backup_id)
+
+    def interpret(self, status: int, headers: Mapping[str, str], body: Any) -> PollResult:
+        backup = Backup.from_json(body) if status == 200 else None
         if backup is not None and backup.is_terminal:
             return PollResult(done=True, backup=backup)
         return RUNNING
 
 
-STRATEGIES: dict[str, PollingStrategy] = {
-    s.name: s for s in (AsyncOperationPolling(), LocationPolling(), BackupResourcePolling())
-}
+ORDER: tuple[PollingStrategy, ...] = (AsyncOperationPolling(), LocationPolling(), BackupResourcePolling())
+STRATEGIES: dict[str, PollingStrategy] = {s.name: s for s in ORDER}
+BY_ID = BackupResourcePolling.name
+
+
+def select(job: FollowedJob, on_endpoint: Callable[[str], bool]) -> PollingStrategy:
+    """The first strategy, in azure-core's order, that can follow ``job`` from where it is."""
+    return next((s for s in ORDER if s.can_poll(job, on_endpoint)), STRATEGIES[BY_ID])
+
+
+def falls_back(strategy_name: str, status: int | None, code: str | None) -> bool:
+    """The operation URL is gone (404) or refused as foreign: the strategy's fallback takes over."""
+    strategy = STRATEGIES.get(strategy_name)
+    return strategy is not None and strategy.fallback is not None and (status == 404 or code == "ForeignHost")
 
 
 def choose_strategy(async_url: str | None, location_url: str | None) -> tuple[str, str | None]:
-    """The strategy name and the URL it polls, in azure-core's order of preference."""
+    """The strategy name and the URL it polls, for a job ``createBackup`` just answered."""
     if async_url:
         return AsyncOperationPolling.name, async_url
     if location_url:

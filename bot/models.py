@@ -198,11 +198,6 @@ class Backup:
         backup_id = _str(info.get("backupId")) or backup_id_from(_str(doc.get("name")) or _str(doc.get("id")) or "")
         if not backup_id:
             return None
-        raw_roles = info.get("roleStatus")
-        roles = tuple(
-            RoleStatus(role=_str(r.get("roleName")) or "?", status=_str(r.get("status")) or "Unknown")
-            for r in (raw_roles if isinstance(raw_roles, list) else []) if isinstance(r, dict)
-        )
         raw_taken = _str(info.get("timeTakenToCreate"))
         return cls(
             backup_id=backup_id,
@@ -215,9 +210,15 @@ class Backup:
             is_automatic=_bool(info.get("isAutomaticBackup")),
             is_cloud_recovery_ready=_bool(info.get("isCloudRecoveryReady")),
             encryption_cert_thumbprint=_str(info.get("encryptionCertThumbprint")),
-            roles=roles,
+            roles=_roles(info.get("roleStatus")),
             size_kb=_int(info.get("backupSizeInKb")) or None,
         )
+
+
+def _roles(raw: Any) -> tuple[RoleStatus, ...]:
+    """``roleStatus`` entries that are objects; anything else in the list is skipped."""
+    return tuple(RoleStatus(role=_str(r.get("roleName")) or "?", status=_str(r.get("status")) or "Unknown")
+                 for r in (raw if isinstance(raw, list) else []) if isinstance(r, dict))
 
 
 @dataclass(frozen=True)

@@ -8,36 +8,31 @@ once its lease passes, and fencing stops the stalled one from writing or posting
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 
 import redis
 
-from bot import messages, outage
+from bot import lro, messages, outage
 from bot.arm import ArmClient, StampError, retry_after_seconds
 from bot.health import COMPONENTS
 from bot.jobs import Claim, Job, JobState, JobStore
-from bot.lro import STRATEGIES, BackupResourcePolling, LocationPolling, PollResult
 from bot.metrics import POLLS, REPORT_LAG, record_jobs, record_problems
 from bot.models import Backup, is_backup_id
+from bot.next_step import Failed, Finish, Policy, Polled, Reschedule, Step, backoff, decide, is_overdue
 from bot.probes import Heartbeat
+from bot.settings import Settings
 from bot.slack import Fenced, PostFailed, SlackPoster
 from bot.watch import Watcher
 
 log = logging.getLogger(__name__)
 
-MAX_RETRY_DELAY = 300.0
 HOUSEKEEPING_SECONDS = 5.0
-MAX_PERMANENT_FAILURES = 10
-"""Consecutive non-retryable answers (401 after a token refresh, 403, 404) before a job is reported failed."""
-MAX_ANNOUNCE_ATTEMPTS = 5
-"""Refused start announcements before the outcome is posted on its own, saying so."""
 
 
 def context(job: Job, correlation_id: str | None = None) -> dict[str, str]:
@@ -46,34 +41,39 @@ def context(job: Job, correlation_id: str | None = None) -> dict[str, str]:
             "correlation_id": correlation_id or job.correlation_id}
 
 
-def backoff(failures: int, base: float) -> float:
-    """Exponential delay with jitter for the ``failures``-th consecutive failure."""
-    return min(MAX_RETRY_DELAY, base * 2.0 ** min(failures, 10)) * (0.75 + random.random() / 2)
+def failed(exc: StampError) -> Failed:
+    """The stamp client's error as plain data for :func:`bot.next_step.decide`."""
+    return Failed(str(exc), status=exc.status, code=exc.code, retryable=exc.retryable, retry_after=exc.retry_after)
 
 
 class Poller:
-    """Polls due jobs with bounded concurrency; ``run`` loops until ``stop`` is set."""
+    """Polls due jobs with bounded concurrency; ``run`` loops until ``stop`` is set.
 
-    def __init__(self, store: JobStore, clients: Mapping[str, ArmClient], poster: SlackPoster, *,
-                 poll_interval: float, lease_seconds: float = 90.0, backup_timeout: float = 7200.0,
-                 progress_interval: float = 60.0, watcher: Watcher | None = None, concurrency: int = 16,
-                 max_retry_after: float = 600.0, clock: Callable[[], float] = time.time) -> None:
+    A cycle hands each due job that is not already being polled to the pool and returns, so a slow
+    stamp holds up only its own jobs.
+    """
+
+    def __init__(self, store: JobStore, clients: Mapping[str, ArmClient], poster: SlackPoster, settings: Settings, *,
+                 watcher: Watcher | None = None, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.clients = clients
         self.poster = poster
-        self.poll_interval = poll_interval
-        self.lease_seconds = lease_seconds
-        self.backup_timeout = backup_timeout
-        self.progress_interval = progress_interval
+        self.settings = settings
+        self.lease_seconds = settings.lease_seconds
+        self.policy = Policy(poll_interval=settings.poll_interval, max_retry_after=settings.max_retry_after,
+                             backup_timeout=settings.backup_timeout,
+                             max_permanent_failures=settings.max_permanent_failures,
+                             max_retry_delay=settings.max_retry_delay)
         self.watcher = watcher
-        self.max_retry_after = max_retry_after
-        """A stamp's ``Retry-After`` is obeyed up to this many seconds (``AZS_MAX_RETRY_AFTER``)."""
         self.clock = clock
         """Wall-clock seconds for the poll path; replay tests skip recorded waits through it."""
-        self.tick = min(0.5, poll_interval)
+        self.tick = min(0.5, settings.poll_interval)
         self.heartbeat: Heartbeat | None = None
         """Beaten once per loop turn, so ``/healthz`` can tell a stalled worker (see :mod:`bot.probes`)."""
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="poll")
+        self._pool = ThreadPoolExecutor(max_workers=settings.poll_concurrency, thread_name_prefix="poll")
+        self._in_flight: dict[str, Future[None]] = {}
+        self._in_flight_lock = threading.RLock()
+        """Re-entrant: a job that is done before its callback is attached lands on the submitting thread."""
 
     def run(self, stop: threading.Event) -> None:
         if self.watcher is not None:
@@ -93,7 +93,7 @@ class Poller:
             except redis.RedisError as exc:
                 failures += 1
                 outage.REDIS.failed(exc)
-                stop.wait(min(5.0, backoff(failures, 0.5)))
+                stop.wait(min(5.0, backoff(failures, 0.5, self.policy.max_retry_delay, random.random())))
             except Exception:
                 log.exception("unexpected failure in the poll loop; carrying on")
                 stop.wait(1.0)
@@ -116,23 +116,25 @@ class Poller:
         after ``createBackup``) is brought back to at most ``max_retry_after`` from now; a running job
         past ``backup_timeout`` is reported once, here, even if it is not due.
         """
-        now = self.clock()
+        now, ceiling = self.clock(), self.policy.max_retry_after
         for job in self.store.active_jobs() if jobs is None else jobs:
             if job.state != JobState.RUNNING:
                 continue
             due_at = self.store.due_at(job.job_id)
-            if due_at is not None and due_at > now + self.max_retry_after:
-                self.store.bring_forward(job.job_id, now + self.max_retry_after)
-            if job.overdue_reported or now - (job.started_at or job.requested_at) <= self.backup_timeout:
-                continue
-            claim = self.store.claim(job.job_id, ttl=self.lease_seconds)
-            if claim is None:
-                continue  # being polled right now: that poll reports it
-            if claim.job.state == JobState.RUNNING and not claim.job.overdue_reported:
-                if self.store.update(claim, keep_lease=True, overdue_reported=1):
-                    self._report_overdue(claim)
-            else:
-                self.store.update(claim)
+            if due_at is not None and due_at > now + ceiling:
+                self.store.bring_forward(job.job_id, now + ceiling)
+            if is_overdue(job, now, self.policy):
+                self._report_overdue_now(job.job_id, now)
+
+    def _report_overdue_now(self, job_id: str, now: float) -> None:
+        claim = self.store.claim(job_id, ttl=self.lease_seconds)
+        if claim is None:
+            return  # being polled right now: that poll reports it
+        if claim.job.state == JobState.RUNNING and is_overdue(claim.job, now, self.policy):
+            if self.store.mark_overdue(claim):
+                self._report_overdue(claim)
+        else:
+            self.store.release(claim)
 
     def _watch(self, stop: threading.Event) -> None:
         """Watched stamps on their own thread: a slow stamp list must not delay anyone's outcome."""
@@ -147,30 +149,35 @@ class Poller:
             stop.wait(1.0)
 
     def run_once(self, now: float | None = None) -> int:
-        """One cycle: poll every due job once; returns how many were due."""
+        """One cycle: hand every due job not already in flight to the pool; returns how many were due."""
         due = self.store.due(now or self.clock())
-        for future in [self._pool.submit(self.process, job_id) for job_id in due]:
-            future.result()
+        with self._in_flight_lock:
+            for job_id in due:
+                if job_id not in self._in_flight:
+                    future = self._pool.submit(self.process, job_id)
+                    self._in_flight[job_id] = future
+                    future.add_done_callback(self._landing(job_id))
         return len(due)
+
+    def drain(self, timeout: float | None = None) -> None:
+        """Wait for the jobs in flight (tests and benchmarks step the poller one whole cycle at a time)."""
+        with self._in_flight_lock:
+            futures = list(self._in_flight.values())
+        wait(futures, timeout=timeout)
+
+    def _landing(self, job_id: str) -> Callable[[Future[None]], None]:
+        """A done-callback that takes ``job_id`` off the in-flight list, so the next cycle may submit it."""
+        def landed(_future: Future[None]) -> None:
+            with self._in_flight_lock:
+                self._in_flight.pop(job_id, None)
+        return landed
 
     def process(self, job_id: str) -> None:
         """Claim, poll and record one job; never raises (a failure only delays the job)."""
         try:
             claim = self.store.claim(job_id, ttl=self.lease_seconds)
-            if claim is None:
-                return
-            if claim.job.state == JobState.FINISHED:
-                self._notify(claim)
-            elif claim.job.state == JobState.RUNNING:
-                if claim.job.announcement_pending:
-                    self._announce(claim)  # refused: the poll goes on, and the next turn tries again
-                self._poll(claim)
-            elif claim.job.state == JobState.STARTING:
-                self._reconcile_start(claim)
-            elif claim.job.state == JobState.START_FAILED:
-                self._report_abandoned(claim)
-            else:
-                self.store.update(claim, done=True)
+            if claim is not None:
+                self._handle(claim)
         except Fenced:
             log.warning("job %s: claim lost before a post (lease ran out); its new holder carries on", job_id)
         except redis.RedisError as exc:
@@ -178,96 +185,121 @@ class Poller:
         except Exception:
             log.exception("unexpected failure while processing job %s; it stays due", job_id)
 
+    def _handle(self, claim: Claim) -> None:
+        """What a claimed job needs, by its state."""
+        state = claim.job.state
+        if state == JobState.RUNNING and claim.job.announcement_pending:
+            self._announce(claim)  # refused: the poll goes on, and the next turn tries again
+        handler = {JobState.FINISHED: self._notify, JobState.RUNNING: self._poll,
+                   JobState.STARTING: self._reconcile_start, JobState.START_FAILED: self._report_abandoned}.get(state)
+        if handler is None:
+            self.store.close(claim)
+        else:
+            handler(claim)
+
     def _poll(self, claim: Claim) -> None:
+        """Poll once with the strategy that can, decide, apply."""
         job = claim.job
         client = self.clients.get(job.stamp)
         if client is None:
             log.error("job %s is for unknown stamp %r; keeping it for a worker that knows it", job.job_id, job.stamp)
-            self.store.update(claim, next_due=self.clock() + MAX_RETRY_DELAY)
+            self.store.reschedule(claim, due_at=self.clock() + self.policy.max_retry_delay)
             return
-        if job.poll_url and not client.owns(job.poll_url):
-            # The stamp names itself differently (IP, alias, port): never send it the token, follow by id.
-            log.warning("operation URL of backup %s is not on the configured endpoint; following the backup by id",
-                        job.backup_id, extra=context(job))
-            if not self.store.update(claim, keep_lease=True, strategy=BackupResourcePolling.name, poll_url=""):
-                return
+        strategy = lro.select(job, client.owns)
+        if strategy.name != job.strategy:
+            log.warning("backup %s cannot be followed with %r (operation URL missing or not on the configured "
+                        "endpoint); following the backup by id", job.backup_id, job.strategy, extra=context(job))
+        outcome = self._poll_once(client, job, strategy)
+        step = decide(replace(job, strategy=strategy.name), outcome, self.clock(), self.policy, random.random())
+        self._apply(claim, outcome, step, switched=strategy.name != job.strategy)
+
+    def _poll_once(self, client: ArmClient, job: Job, strategy: lro.PollingStrategy) -> Polled | Failed:
+        """One call to the stamp (and, once the operation is over, the read of the final backup)."""
+        by_id = strategy.name == lro.BY_ID
         try:
-            result, retry_after = self._poll_once(client, claim)
-            final = self._final_backup(client, claim, result) if result.done else None
+            url = client.backup_url(job.backup_id) if by_id else job.poll_url
+            response = client.poll(url, correlation_id=job.correlation_id or None, accept=strategy.answers)
+            result = strategy.interpret(response.status, response.headers, response.body)
+            final = self._final_backup(client, job, result) if result.done else None
         except StampError as exc:
-            self._poll_failed(claim, exc)
+            POLLS.labels(strategy=strategy.name, result="error").inc()
+            return failed(exc)
+        POLLS.labels(strategy=strategy.name, result="done" if result.done else "running").inc()
+        return Polled(result, None if by_id else retry_after_seconds(response.headers), final)
+
+    def _apply(self, claim: Claim, outcome: Polled | Failed, step: Step, *, switched: bool) -> None:
+        """Record the decision, then post what it calls for (the outcome, or the one overdue report)."""
+        job = claim.job
+        if isinstance(step, Finish):
+            log.info("backup %s on %s ended: %s", job.backup_id, job.stamp,
+                     step.backup.status if step.backup else step.error, extra=context(job))
+            if self.store.finish(claim, at=step.at, result=step.backup, error=step.error):
+                self._notify(claim)
             return
-        by_id: dict[str, Any] = {}
-        if final is not None and not final.is_terminal and not result.error:
-            # The operation is over but the backup says it runs: believe the backup, follow it by id from now on.
-            result, by_id = PollResult(done=False), {"strategy": BackupResourcePolling.name, "poll_url": ""}
-        now = self.clock()
-        POLLS.labels(strategy=job.strategy, result="done" if result.done else "running").inc()
-        if not result.done:
-            delay = max(self.poll_interval, min(retry_after or 0.0, self.max_retry_after))
-            overdue = not job.overdue_reported and now - (job.started_at or job.requested_at) > self.backup_timeout
-            progress_at = self._show_progress(claim, now)
-            if self.store.update(claim, next_due=now + delay, poll_failures=0, keep_lease=overdue,
-                                 overdue_reported=job.overdue_reported or int(overdue),
-                                 progress_at=progress_at, **by_id) and overdue:
-                self._report_overdue(claim)
-            return
-        backup = final.started_by_bot(now - (job.started_at or job.requested_at)) if final else None
-        error = result.error or ("" if backup else "the operation ended, but the stamp returned no record of the "
-                                 "backup; check it with `/azs backup show`.")
-        log.info("backup %s on %s ended: %s", job.backup_id, job.stamp, backup.status if backup else error,
-                 extra=context(job))
-        if self.store.update(claim, next_due=now, keep_lease=True, state=JobState.FINISHED, finished_at=now,
-                             result=json.dumps(backup.to_dict()) if backup else "", error=error):
-            self._notify(claim)
+        by_id = step.by_id or switched
+        progress_at = self._after_poll(claim, outcome, step)
+        if self.store.reschedule(claim, due_at=step.due_at, poll_failures=step.poll_failures, progress_at=progress_at,
+                                 strategy=lro.BY_ID if by_id else None, poll_url="" if by_id else None,
+                                 overdue=step.overdue) and step.overdue:
+            self._report_overdue(claim)
+
+    def _after_poll(self, claim: Claim, outcome: Polled | Failed, step: Reschedule) -> float | None:
+        """Log a failed poll, or show progress after one that answered (its new ``progress_at``)."""
+        if isinstance(outcome, Failed):
+            log.warning("polling backup %s failed (%s); %s", claim.job.backup_id, outcome.message,
+                        "following the backup by id" if step.by_id else f"retry {step.poll_failures}",
+                        extra=context(claim.job))
+            return None
+        return self._show_progress(claim, self.clock())
 
     def _reconcile_start(self, claim: Claim) -> None:
         """A start that never recorded the stamp's answer: adopt the backup it began, or say it failed."""
         job = claim.job
         client = self.clients.get(job.stamp)
         if client is None:
-            self.store.update(claim, next_due=time.time() + MAX_RETRY_DELAY)
+            self.store.reschedule(claim, due_at=time.time() + self.policy.max_retry_delay)
             return
         try:
-            backups = [b for b in client.list_backups() if is_backup_id(b.backup_id)]  # ids go into ARM URLs
+            adoptable = self._adoptable(client, job)
         except StampError as exc:
-            self._poll_failed(claim, exc)
+            self._apply(claim, failed(exc), decide(job, failed(exc), self.clock(), self.policy, random.random()),
+                        switched=False)
             return
-        fresh = [b for b in backups if (b.created is not None and b.created.timestamp() >= job.requested_at)
-                 or not b.is_terminal]
-        adoptable = [b for b in fresh if self.store.find_by_backup_id(job.stamp, b.backup_id) is None]
-        now = time.time()
         if not adoptable:
             reason = "the stamp has no record of it (the request never reached it, or it was refused)."
             log.warning("job %s: start never confirmed and no new backup on %s; giving up", job.job_id, job.stamp)
-            if self.store.update(claim, keep_lease=True, state=JobState.START_FAILED, error=reason,
-                                 expect_state=JobState.STARTING):
+            if self.store.give_up(claim, reason):
                 self._report_abandoned(claim)
             return
         backup = adoptable[0]  # newest first
         log.warning("job %s: adopting backup %s found running on %s", job.job_id, backup.backup_id, job.stamp)
         # Due at once: the next turn announces it (fenced and retried like an outcome), then polls it.
-        self.store.update(claim, next_due=now, state=JobState.RUNNING, backup_id=backup.backup_id,
-                          started_at=job.requested_at, strategy=BackupResourcePolling.name, poll_url="",
-                          expect_state=JobState.STARTING)
+        self.store.adopt(claim, backup_id=backup.backup_id, due_at=time.time(), follow_with=lro.BY_ID)
+
+    def _adoptable(self, client: ArmClient, job: Job) -> list[Backup]:
+        """Backups on the stamp that this start may have begun: new since the click, or still running,
+        and not another job's; newest first."""
+        backups = [b for b in client.list_backups() if is_backup_id(b.backup_id)]  # ids go into ARM URLs
+        fresh = [b for b in backups if (b.created is not None and b.created.timestamp() >= job.requested_at)
+                 or not b.is_terminal]
+        return [b for b in fresh if self.store.find_by_backup_id(job.stamp, b.backup_id) is None]
 
     def _report_abandoned(self, claim: Claim) -> None:
         """Tell the requester a start that never began is over: once, fenced, retried until Slack takes it."""
         job = claim.job
         attempts = job.post_attempts
-        if not self.store.update(claim, keep_lease=True, expect_state=JobState.START_FAILED,
-                                 post_attempts=attempts + 1):
+        if not self.store.count_post_attempt(claim):
             return
         try:
             if attempts and (ts := self._earlier_post(claim, messages.REPORT_EVENT, _before(job.requested_at))):
-                self.store.update(claim, done=True, notified_ts=ts)
+                self.store.mark_notified(claim, ts)
                 return
             ts = self._post_fenced(claim, messages.start_abandoned_notice(job, job.error))
         except PostFailed as exc:
             log.error("could not tell %s that job %s did not start (%s)", job.requester, job.job_id, exc.error)
-            self.store.update(claim, next_due=time.time() + post_retry_delay(exc, attempts + 1))
+            self.store.reschedule(claim, due_at=time.time() + self._post_retry_delay(exc, attempts + 1))
             return
-        self.store.update(claim, done=True, notified_ts=ts)
+        self.store.mark_notified(claim, ts)
 
     def _announce(self, claim: Claim) -> bool:
         """Post the start announcement the web process could not; ``True`` once it is posted or given up.
@@ -276,21 +308,21 @@ class Poller:
         """
         job = claim.job
         attempts = job.announce_attempts
-        if attempts >= MAX_ANNOUNCE_ATTEMPTS:
+        if attempts >= self.settings.max_announce_attempts:
             log.error("backup %s: giving up on its start announcement after %d refusals", job.backup_id, attempts,
                       extra=context(job))
-            return self.store.update(claim, keep_lease=True, announce_given_up=1)
-        if not self.store.update(claim, keep_lease=True, announce_attempts=attempts + 1):
+            return self.store.give_up_announcement(claim)
+        if not self.store.count_announce_attempt(claim):
             raise Fenced(job.job_id)
         try:
             if attempts and (ts := self._earlier_post(claim, messages.ANNOUNCE_EVENT, _before(job.requested_at))):
-                return self.store.update(claim, keep_lease=True, start_ts=ts)
+                return self.store.record_announcement(claim, ts)
             ts = self._post_fenced(claim, messages.started(job))
         except PostFailed as exc:
             log.error("could not announce backup %s (%s); attempt %d", job.backup_id, exc.error, attempts + 1,
                       extra=context(job))
             return False
-        return self.store.update(claim, keep_lease=True, start_ts=ts)
+        return self.store.record_announcement(claim, ts)
 
     def _earlier_post(self, claim: Claim, event_type: str, oldest: str | None) -> str | None:
         """The ``ts`` of a post an earlier attempt made; :class:`PostFailed` if the channel cannot be read now."""
@@ -309,7 +341,7 @@ class Poller:
     def _show_progress(self, claim: Claim, now: float) -> float:
         """Edit the announcement with the elapsed time, at most once per progress interval."""
         job = claim.job
-        if not job.start_ts or now - max(job.progress_at, job.started_at) < self.progress_interval:
+        if not job.start_ts or now - max(job.progress_at, job.started_at) < self.settings.progress_interval:
             return job.progress_at
         if not self.poster.progress_allowed():
             return job.progress_at  # over this minute's share of Slack's chat.update limit; next poll
@@ -320,45 +352,23 @@ class Poller:
         """Once per job: the backup runs longer than anyone should wait without being told."""
         job = claim.job
         log.warning("backup %s on %s is overdue", job.backup_id, job.stamp, extra=context(job))
-        message = messages.overdue(job, self.backup_timeout)
+        message = messages.overdue(job, self.policy.backup_timeout)
         try:
             self._post_fenced(claim, message, thread_ts=job.start_ts or None, broadcast=True)
         except PostFailed as exc:
             log.error("could not report backup %s overdue: %s", job.backup_id, exc.error)
-        self.store.update(claim)
+        self.store.release(claim)
 
-    def _post_safely(self, claim: Claim, message: messages.Message) -> str | None:
-        """A fenced post whose failure is only logged."""
-        try:
-            return self._post_fenced(claim, message)
-        except PostFailed as exc:
-            log.error("could not post about job %s: %s", claim.job.job_id, exc.error)
-            return None
-
-    def _poll_once(self, client: ArmClient, claim: Claim) -> tuple[PollResult, float | None]:
-        job = claim.job
-        strategy = STRATEGIES.get(job.strategy, STRATEGIES[BackupResourcePolling.name])
-        if strategy.name == BackupResourcePolling.name or not job.poll_url:
-            backup = client.get_backup(job.backup_id, correlation_id=job.correlation_id or None)
-            return (PollResult(done=True, backup=backup) if backup and backup.is_terminal
-                    else PollResult(done=False)), None
-        response = client.poll(job.poll_url, correlation_id=job.correlation_id or None)
-        return strategy.interpret(response), retry_after_seconds(response.headers)
-
-    def _final_backup(self, client: ArmClient, claim: Claim, result: PollResult) -> Backup | None:
+    def _final_backup(self, client: ArmClient, job: Job, result: lro.PollResult) -> Backup | None:
         """The finished backup: from ``Location`` (the API's ``final-state-via``), else read by id
         (possibly still running: then the job is followed on).
 
         Raises a retryable :class:`StampError` to try again next poll; a refusal falls back to what the
         operation result said.
         """
-        job = claim.job
         try:
-            if job.location_url and job.location_url != job.poll_url and client.owns(job.location_url):
-                final = LocationPolling().interpret(client.poll(job.location_url, correlation_id=job.correlation_id
-                                                                or None))
-                if final.backup is not None:
-                    return final.backup
+            if (from_location := self._final_from_location(client, job)) is not None:
+                return from_location
             if result.backup is not None and result.backup.roles:
                 return result.backup
             backup = client.get_backup(job.backup_id, correlation_id=job.correlation_id or None)
@@ -369,30 +379,14 @@ class Poller:
             return result.backup
         return backup or result.backup
 
-    def _poll_failed(self, claim: Claim, exc: StampError) -> None:
-        job = claim.job
-        now = self.clock()
-        if exc.status == 404 and job.strategy != BackupResourcePolling.name:
-            log.warning("operation URL of backup %s answers 404; following the backup by id", job.backup_id,
-                        extra=context(job))
-            self.store.update(claim, next_due=now, strategy=BackupResourcePolling.name)
-            return
-        if exc.code == "ForeignHost" and job.strategy != BackupResourcePolling.name:
-            log.warning("backup %s: %s; following the backup by id", job.backup_id, exc, extra=context(job))
-            self.store.update(claim, next_due=now, strategy=BackupResourcePolling.name, poll_url="")
-            return
-        POLLS.labels(strategy=job.strategy, result="error").inc()
-        failures = job.poll_failures + 1
-        if not exc.retryable and failures >= MAX_PERMANENT_FAILURES:
-            log.error("giving up on backup %s after %d refusals: %s", job.backup_id, failures, exc, extra=context(job))
-            if self.store.update(claim, next_due=now, keep_lease=True, state=JobState.FINISHED, finished_at=now,
-                                 error=f"I stopped following it after {failures} refusals: {exc}"):
-                self._notify(claim)
-            return
-        delay = max(min(exc.retry_after or 0.0, self.max_retry_after), backoff(failures, max(self.poll_interval, 1.0)))
-        log.warning("polling backup %s failed (%s); retry %d in %.1fs", job.backup_id, exc, failures, delay,
-                    extra=context(job, exc.correlation_id))
-        self.store.update(claim, next_due=now + delay, poll_failures=failures)
+    @staticmethod
+    def _final_from_location(client: ArmClient, job: Job) -> Backup | None:
+        """The Backup resource at ``Location``, when the operation was followed elsewhere and it is ours."""
+        if not job.location_url or job.location_url == job.poll_url or not client.owns(job.location_url):
+            return None
+        response = client.poll(job.location_url, correlation_id=job.correlation_id or None)
+        return lro.STRATEGIES[lro.LocationPolling.name].interpret(response.status, response.headers,
+                                                                  response.body).backup
 
     def _notify(self, claim: Claim) -> None:
         """Post the outcome once; if Slack refuses, keep the job finished and try again later.
@@ -404,50 +398,60 @@ class Poller:
         job = claim.job
         if job.announcement_pending and not self._announce(claim):
             failures = job.poll_failures + 1  # the outcome waits, so it can thread under the announcement
-            self.store.update(claim, next_due=time.time() + backoff(failures, 2.0), poll_failures=failures)
+            self.store.retry_report(claim, due_at=time.time() + self._backoff(failures, 2.0), failures=failures)
             return
         attempts = job.post_attempts
-        if not self.store.update(claim, keep_lease=True, expect_state=JobState.FINISHED, post_attempts=attempts + 1):
+        if not self.store.count_post_attempt(claim):
             log.warning("backup %s: claim fenced off before posting; another worker reports it", job.backup_id)
             return
-        message = (messages.completion_unannounced(job, job.backup, job.error, job.announce_attempts)
-                   if job.announce_given_up else messages.completion(job, job.backup, job.error))
         try:
-            earlier = attempts and self._earlier_post(claim, messages.REPORT_EVENT, job.start_ts or None)
-            if earlier:
-                log.warning("backup %s: an earlier attempt posted the outcome already (%s)", job.backup_id, earlier)
-                self.store.update(claim, done=True, state=JobState.NOTIFIED, notified_ts=earlier)
-                return
-            ts = self._post_fenced(claim, message, broadcast=True,
-                                   thread_ts=job.start_ts if job.start_ts and job.threaded else None)
+            ts = self._post_outcome(claim, attempts)
         except PostFailed as exc:
             failures = job.poll_failures + 1
             log.error("could not post the outcome of backup %s (%s); retry %d", job.backup_id,
                       exc.error, failures, extra=context(job))
-            self.store.update(claim, next_due=time.time() + post_retry_delay(exc, failures), poll_failures=failures)
+            self.store.retry_report(claim, due_at=time.time() + self._post_retry_delay(exc, failures),
+                                    failures=failures)
+            return
+        if ts is None:
             return
         backup = job.backup
         ended = backup.created.timestamp() if backup and backup.created else job.finished_at
         REPORT_LAG.observe(max(0.0, time.time() - ended))
-        if not self.store.update(claim, done=True, state=JobState.NOTIFIED, notified_ts=ts):
+        if not self.store.mark_notified(claim, ts):
             # Posted under a valid lease, so a new holder finds the marker in the history and posts nothing.
             log.warning("backup %s: claim moved on after the post; the new holder finds it posted", job.backup_id)
             return
         if job.start_ts:
             self.poster.update(job.channel, job.start_ts, messages.announcement_final(job, backup, job.error))
 
+    def _post_outcome(self, claim: Claim, attempts: int) -> str | None:
+        """Post the outcome; ``None`` when an earlier attempt had posted it (the job is then closed here)."""
+        job = claim.job
+        message = (messages.completion_unannounced(job, job.backup, job.error, job.announce_attempts)
+                   if job.announce_given_up else messages.completion(job, job.backup, job.error))
+        earlier = attempts and self._earlier_post(claim, messages.REPORT_EVENT, job.start_ts or None)
+        if earlier:
+            log.warning("backup %s: an earlier attempt posted the outcome already (%s)", job.backup_id, earlier)
+            self.store.mark_notified(claim, earlier)
+            return None
+        return self._post_fenced(claim, message, broadcast=True,
+                                 thread_ts=job.start_ts if job.start_ts and job.threaded else None)
+
+    def _backoff(self, failures: int, base: float) -> float:
+        return backoff(failures, base, self.policy.max_retry_delay, random.random())
+
+    def _post_retry_delay(self, exc: PostFailed, failures: int) -> float:
+        """Slack's own ``Retry-After`` when it throttled (it took nothing), else exponential backoff.
+
+        Throttling is shared by every post in the workspace: backing off exponentially on it starved
+        outcomes for minutes after the burst was over.
+        """
+        if exc.retry_after is not None:
+            return exc.retry_after + random.random()
+        return self._backoff(failures, 2.0)
+
 
 def _before(moment: float) -> str:
     """A Slack ``oldest`` a minute before ``moment``: clocks differ, and the history check must not miss."""
     return f"{max(0.0, moment - 60):.6f}"
-
-
-def post_retry_delay(exc: PostFailed, failures: int) -> float:
-    """Slack's own ``Retry-After`` when it throttled (it took nothing), else exponential backoff.
-
-    Throttling is shared by every post in the workspace: backing off exponentially on it starved
-    outcomes for minutes after the burst was over.
-    """
-    if exc.retry_after is not None:
-        return exc.retry_after + random.random()
-    return backoff(failures, 2.0)

@@ -84,31 +84,42 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
     parts = urlsplit(url)
     if parts.scheme not in SENTINEL_SCHEMES:
         raise RedisUrlError(f"not a Sentinel URL: {redact_url(url)}")
-    hosts = parts.netloc.rpartition("@")[2]
+    sentinels = _sentinel_addresses(parts.netloc.rpartition("@")[2], url)
+    path = [p for p in parts.path.split("/") if p]
+    if not sentinels or not 1 <= len(path) <= 2:
+        raise RedisUrlError(f"expected {parts.scheme}://[user:password@]host1:port1,host2:port2/<master-name>[/<db>],"
+                            f" got {redact_url(url)}")
+    username, _, password = parts.netloc.rpartition("@")[0].partition(":")
+    return SentinelTarget(sentinels=sentinels, master_name=unquote(path[0]), db=_database(path[1:], url),
+                          username=unquote(username) or None, password=unquote(password) or None,
+                          tls=parts.scheme == "rediss+sentinel")
+
+
+def _database(after_master: list[str], url: str) -> int:
+    """The optional ``/<db>`` after the master name."""
+    if after_master and not after_master[0].isdigit():
+        raise RedisUrlError(f"the database after the master name must be a number, got {redact_url(url)}")
+    return int(after_master[0]) if after_master else 0
+
+
+def _sentinel_addresses(hosts: str, url: str) -> tuple[tuple[str, int], ...]:
+    """``host1:port1,[v6]:port2,host3`` as (host, port) pairs; a missing port is Sentinel's default."""
     sentinels = []
     for item in filter(None, hosts.split(",")):
         host, port = item, ""
         if item.rfind(":") > item.rfind("]"):  # a port follows (an IPv6 address is written in brackets)
             host, _, port = item.rpartition(":")
-        host = host.strip("[]")
         if port and not port.isdigit():
             raise RedisUrlError(f"sentinel {item!r} has no valid port in {redact_url(url)}")
-        sentinels.append((host, int(port) if port else DEFAULT_SENTINEL_PORT))
-    path = [p for p in parts.path.split("/") if p]
-    if not sentinels or not 1 <= len(path) <= 2:
-        raise RedisUrlError(f"expected {parts.scheme}://[user:password@]host1:port1,host2:port2/<master-name>[/<db>],"
-                            f" got {redact_url(url)}")
-    if len(path) == 2 and not path[1].isdigit():
-        raise RedisUrlError(f"the database after the master name must be a number, got {redact_url(url)}")
-    userinfo = parts.netloc.rpartition("@")[0]
-    username, _, password = userinfo.partition(":") if userinfo else ("", "", "")
-    return SentinelTarget(sentinels=tuple(sentinels), master_name=unquote(path[0]),
-                          db=int(path[1]) if len(path) == 2 else 0, username=unquote(username) or None,
-                          password=unquote(password) or None, tls=parts.scheme == "rediss+sentinel")
+        sentinels.append((host.strip("[]"), int(port) if port else DEFAULT_SENTINEL_PORT))
+    return tuple(sentinels)
 
 
 def make_redis(settings: Settings) -> redis.Redis:
-    """The client every process uses, from ``settings.redis_url`` and ``settings.redis_ca_bundle``."""
+    """The client every process uses, from ``settings.redis_url`` and ``settings.redis_ca_bundle``.
+
+    It decodes replies to ``str`` (``decode_responses``): every user of it stores text.
+    """
     return connect(settings.redis_url, ca_bundle=settings.redis_ca_bundle)
 
 
@@ -128,10 +139,11 @@ def connect(url: str, *, ca_bundle: str | None = None) -> redis.Redis:
             sentinel.sentinels += [redis.Redis(host=host, port=port, **ask_once) for host, port in target.sentinels]
         client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
             target.master_name, db=target.db, username=target.username, password=target.password,
-            health_check_interval=15, retry_on_timeout=False)
+            health_check_interval=15, retry_on_timeout=False, decode_responses=True)
         return client
     try:
-        return redis.Redis.from_url(url, health_check_interval=15, retry_on_timeout=False, **_TIMEOUTS,
+        return redis.Redis.from_url(url, health_check_interval=15, retry_on_timeout=False, decode_responses=True,
+                                    **_TIMEOUTS,
                                     **(tls if scheme == "rediss" else {}))
     except ValueError as exc:
         raise RedisUrlError(f"{redact_url(url)} is not a Redis URL ({str(exc).replace(url, '')})") from None
@@ -152,7 +164,7 @@ def wait_for_replica(client: redis.Redis, timeout_ms: int = REPLICA_ACK_TIMEOUT_
     except redis.ResponseError:  # a proxy or managed service that hides ROLE: replication is its business
         log.debug("ROLE is not available; not waiting for replicas")
         return
-    if not role or _text(role[0]) != "master" or not role[2]:
+    if not role or role[0] != "master" or not role[2]:
         return
     with client.pipeline(transaction=False) as pipe:
         pipe.incr(keys.replica_ack_key())
@@ -176,7 +188,3 @@ def check_url(url: str) -> str:
         except ValueError as exc:
             raise RedisUrlError(f"{redact_url(url)} is not a Redis URL ({str(exc).replace(url, '')})") from None
     return url
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

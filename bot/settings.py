@@ -85,6 +85,15 @@ class Settings:
     """Seconds between Socket Mode pings; a link without a pong is replaced (``AZS_SOCKET_PING_INTERVAL``)."""
     slack_retry_seconds: float = 20.0
     """How long one post may wait out Slack's 429s (``AZS_SLACK_RETRY_SECONDS``); capped at a third of the lease."""
+    # Fixed limits (no variable): here so the worker and the web process share one value.
+    max_retry_delay: float = 300.0
+    """The longest backoff after consecutive failures, and how long a job for an unknown stamp waits."""
+    max_permanent_failures: int = 10
+    """Consecutive non-retryable answers (401 after a token refresh, 403, 404) before a job is reported failed."""
+    max_announce_attempts: int = 5
+    """Refused start announcements before the outcome is posted on its own, saying so."""
+    poll_concurrency: int = 16
+    """Jobs one worker polls at the same time."""
 
     @property
     def stamp(self) -> StampSettings:
@@ -245,25 +254,28 @@ def load_stamps_file(path: str) -> tuple[StampSettings, ...]:
     tables = document.get("stamp")
     if not isinstance(tables, list) or not tables:
         raise SettingsError(f"AZS_STAMPS_FILE {path!r} lists no [[stamp]] tables")
-    stamps = []
-    for index, table in enumerate(tables, 1):
-        where = f"AZS_STAMPS_FILE stamp #{index}"
-        unknown = set(table) - _FILE_KEYS
-        if unknown:
-            raise SettingsError(f"{where} has unknown keys: {', '.join(sorted(unknown))}")
-        name = str(table.get("name", ""))
-        if not STAMP_NAME.match(name):
-            raise SettingsError(f"{where} needs a name of letters, digits, '.', '_' or '-', got {name!r}")
-        env = {f"AZS_{k.upper()}": str(v) for k, v in table.items()}
-        try:
-            stamps.append(load_stamp(env, name=name))
-        except SettingsError as exc:
-            message = re.sub(r"AZS_([A-Z_]+)", lambda m: m.group(1).lower(), str(exc))
-            raise SettingsError(f"{where} ({name}): {message}") from None
+    stamps = [_stamp_from_table(index, table) for index, table in enumerate(tables, 1)]
     names = [s.name for s in stamps]
     if len(set(names)) != len(names):
         raise SettingsError(f"AZS_STAMPS_FILE {path!r} names a stamp twice")
     return tuple(stamps)
+
+
+def _stamp_from_table(index: int, table: dict[str, object]) -> StampSettings:
+    """One ``[[stamp]]`` table, read as the ``AZS_*`` variables its keys name (errors name the key)."""
+    where = f"AZS_STAMPS_FILE stamp #{index}"
+    unknown = set(table) - _FILE_KEYS
+    if unknown:
+        raise SettingsError(f"{where} has unknown keys: {', '.join(sorted(unknown))}")
+    name = str(table.get("name", ""))
+    if not STAMP_NAME.match(name):
+        raise SettingsError(f"{where} needs a name of letters, digits, '.', '_' or '-', got {name!r}")
+    env = {f"AZS_{k.upper()}": str(v) for k, v in table.items()}
+    try:
+        return load_stamp(env, name=name)
+    except SettingsError as exc:
+        message = re.sub(r"AZS_([A-Z_]+)", lambda m: m.group(1).lower(), str(exc))
+        raise SettingsError(f"{where} ({name}): {message}") from None
 
 
 def load_stamp(env: Mapping[str, str], *, name: str | None = None) -> StampSettings:
@@ -272,46 +284,67 @@ def load_stamp(env: Mapping[str, str], *, name: str | None = None) -> StampSetti
         env, "AZS_ARM_ENDPOINT", "set it to the stamp's admin ARM endpoint, "
         "e.g. https://adminmanagement.local.azurestack.external"))
     client_id = _required(env, "AZS_CLIENT_ID", "set it to the service principal's application id")
-    secret = env.get("AZS_CLIENT_SECRET", "").strip() or None
-    cert = env.get("AZS_CLIENT_CERT", "").strip() or None
-    if bool(secret) == bool(cert):
+    secret = _optional(env, "AZS_CLIENT_SECRET")
+    if bool(secret) == bool(_optional(env, "AZS_CLIENT_CERT")):
         raise SettingsError(
             "set exactly one of AZS_CLIENT_SECRET or AZS_CLIENT_CERT (path of a PEM with certificate and key)")
-    if cert:
-        _readable_file("AZS_CLIENT_CERT", cert)
-    ca_bundle = env.get("AZS_CA_BUNDLE", "").strip() or None
-    if ca_bundle:
-        _readable_file("AZS_CA_BUNDLE", ca_bundle)
-    explicit = env.get("AZS_STAMP_NAME", "").strip()
+    cert = _optional_file(env, "AZS_CLIENT_CERT")
+    ca_bundle = _optional_file(env, "AZS_CA_BUNDLE")
     return StampSettings(
-        name=name or (_stamp_name(explicit, "AZS_STAMP_NAME") if explicit else
-                      _stamp_name(urlparse(arm).hostname or "stamp", "AZS_STAMP_NAME (default: the ARM host name)")),
+        name=name or _default_stamp_name(env, arm),
         arm_endpoint=arm,
         client_id=client_id,
         client_secret=secret,
         client_cert_path=cert,
-        tenant_id=env.get("AZS_TENANT_ID", "").strip() or None,
+        tenant_id=_optional(env, "AZS_TENANT_ID"),
         ca_bundle=ca_bundle,
-        subscription_id=env.get("AZS_SUBSCRIPTION_ID", "").strip() or None,
-        location=env.get("AZS_LOCATION", "").strip() or None,
-        api_version=env.get("AZS_API_VERSION", "").strip() or DEFAULT_API_VERSION,
-        adfs_scope_suffix=env.get("AZS_ADFS_SCOPE_SUFFIX", "").strip() or "/openid",
-        timeout_seconds=_float(env, "AZS_HTTP_TIMEOUT", 30.0, 1.0),
+        subscription_id=_optional(env, "AZS_SUBSCRIPTION_ID"),
+        location=_optional(env, "AZS_LOCATION"),
+        api_version=_optional(env, "AZS_API_VERSION") or StampSettings.api_version,
+        adfs_scope_suffix=_optional(env, "AZS_ADFS_SCOPE_SUFFIX") or StampSettings.adfs_scope_suffix,
+        timeout_seconds=_float(env, "AZS_HTTP_TIMEOUT", StampSettings.timeout_seconds, 1.0),
     )
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    return env.get(name, "").strip() or None
+
+
+def _optional_file(env: Mapping[str, str], name: str) -> str | None:
+    """A path that must be readable when it is set."""
+    path = _optional(env, name)
+    return _readable_file(name, path) if path else None
+
+
+def _default_stamp_name(env: Mapping[str, str], arm_endpoint: str) -> str:
+    explicit = env.get("AZS_STAMP_NAME", "").strip()
+    if explicit:
+        return _stamp_name(explicit, "AZS_STAMP_NAME")
+    return _stamp_name(urlparse(arm_endpoint).hostname or "stamp", "AZS_STAMP_NAME (default: the ARM host name)")
+
+
+def _slack_api_url(env: Mapping[str, str]) -> str:
+    url = env.get("SLACK_API_URL", "").strip() or Settings.slack_api_url
+    if _url_parts("SLACK_API_URL", url)[0] not in ("http", "https") or not url.endswith("/api/"):
+        raise SettingsError(f"SLACK_API_URL must be a URL ending in /api/, got {shown_url(url)!r}")
+    return url
+
+
+def _port(env: Mapping[str, str], name: str, default: int, note: str) -> int:
+    """A TCP port; ``note`` says when 0 (off) is allowed."""
+    raw = env.get(name, "").strip() or str(default)
+    lowest = 0 if note else 1
+    if not (raw.isascii() and raw.isdigit()) or not lowest <= int(raw) < 65536:
+        raise SettingsError(f"{name} must be a TCP port number{note}, got {raw!r}")
+    return int(raw)
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = True) -> Settings:
     """Validate the environment; raise :class:`SettingsError` naming the first bad variable."""
     env = os.environ if env is None else env
-    slack_api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
-    if _url_parts("SLACK_API_URL", slack_api_url)[0] not in ("http", "https") or not slack_api_url.endswith("/api/"):
-        raise SettingsError(f"SLACK_API_URL must be a URL ending in /api/, got {shown_url(slack_api_url)!r}")
-    port_raw = env.get("PORT", "").strip() or "3000"
-    if not (port_raw.isascii() and port_raw.isdigit()) or not 0 < int(port_raw) < 65536:
-        raise SettingsError(f"PORT must be a TCP port number, got {port_raw!r}")
-    metrics_raw = env.get("AZS_METRICS_PORT", "").strip() or "9102"
-    if not (metrics_raw.isascii() and metrics_raw.isdigit()) or not 0 <= int(metrics_raw) < 65536:
-        raise SettingsError(f"AZS_METRICS_PORT must be a TCP port number (0 = off), got {metrics_raw!r}")
+    slack_api_url = _slack_api_url(env)
+    port_raw = str(_port(env, "PORT", Settings.port, ""))
+    metrics_raw = str(_port(env, "AZS_METRICS_PORT", Settings.metrics_port, " (0 = off)"))
     operators = _slack_ids(env, "AZS_OPERATORS")
     groups = _slack_ids(env, "AZS_OPERATOR_GROUP")
     if len(groups) > 1:
@@ -329,25 +362,24 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         operators=operators,
         operator_group=next(iter(groups), None),
         channels=_slack_ids(env, "AZS_CHANNELS"),
-        poll_interval=_float(env, "AZS_POLL_INTERVAL", 30.0, 0.05),
-        lease_seconds=_float(env, "AZS_LEASE_SECONDS", 90.0, 1.0),
-        start_grace=_float(env, "AZS_START_GRACE_SECONDS", 300.0, 1.0),
-        backup_timeout=_float(env, "AZS_BACKUP_TIMEOUT", 7200.0, 1.0),
-        max_retry_after=_float(env, "AZS_MAX_RETRY_AFTER", 600.0, 1.0),
+        poll_interval=_float(env, "AZS_POLL_INTERVAL", Settings.poll_interval, 0.05),
+        lease_seconds=_float(env, "AZS_LEASE_SECONDS", Settings.lease_seconds, 1.0),
+        start_grace=_float(env, "AZS_START_GRACE_SECONDS", Settings.start_grace, 1.0),
+        backup_timeout=_float(env, "AZS_BACKUP_TIMEOUT", Settings.backup_timeout, 1.0),
+        max_retry_after=_float(env, "AZS_MAX_RETRY_AFTER", Settings.max_retry_after, 1.0),
         host=_host(env),
         port=int(port_raw),
         metrics_port=int(metrics_raw),
-        watch_interval=_float(env, "AZS_WATCH_INTERVAL", 300.0, 1.0),
-        max_backup_age_hours=_float(env, "AZS_MAX_BACKUP_AGE_HOURS", 48.0, 1.0),
-        progress_interval=_float(env, "AZS_PROGRESS_INTERVAL", 60.0, 1.0),
-        work_threads=_int(env, "AZS_WORK_THREADS", 1, 1),
-        job_retention_days=_float(env, "AZS_JOB_RETENTION_DAYS", 30.0, 1.0),
-        operator_group_max_age=_float(env, "AZS_OPERATOR_GROUP_MAX_AGE", 900.0, 1.0),
-        redis_ca_bundle=(_readable_file("REDIS_CA_BUNDLE", ca) if (ca := env.get("REDIS_CA_BUNDLE", "").strip())
-                         else None),
-        socket_connections=_int(env, "AZS_SOCKET_CONNECTIONS", 2, 1),
-        socket_ping_interval=_float(env, "AZS_SOCKET_PING_INTERVAL", 5.0, 1.0),
-        slack_retry_seconds=_float(env, "AZS_SLACK_RETRY_SECONDS", 20.0, 0.0),
+        watch_interval=_float(env, "AZS_WATCH_INTERVAL", Settings.watch_interval, 1.0),
+        max_backup_age_hours=_float(env, "AZS_MAX_BACKUP_AGE_HOURS", Settings.max_backup_age_hours, 1.0),
+        progress_interval=_float(env, "AZS_PROGRESS_INTERVAL", Settings.progress_interval, 1.0),
+        work_threads=_int(env, "AZS_WORK_THREADS", Settings.work_threads, 1),
+        job_retention_days=_float(env, "AZS_JOB_RETENTION_DAYS", Settings.job_retention_days, 1.0),
+        operator_group_max_age=_float(env, "AZS_OPERATOR_GROUP_MAX_AGE", Settings.operator_group_max_age, 1.0),
+        redis_ca_bundle=_optional_file(env, "REDIS_CA_BUNDLE"),
+        socket_connections=_int(env, "AZS_SOCKET_CONNECTIONS", Settings.socket_connections, 1),
+        socket_ping_interval=_float(env, "AZS_SOCKET_PING_INTERVAL", Settings.socket_ping_interval, 1.0),
+        slack_retry_seconds=_float(env, "AZS_SLACK_RETRY_SECONDS", Settings.slack_retry_seconds, 0.0),
     )
     check_cross_fields(settings)
     return settings

@@ -9,12 +9,12 @@ from types import FrameType
 
 import redis
 
-from bot.app import make_redis
 from bot.arm import ArmClient
 from bot.health import Health
 from bot.jobs import JobStore
 from bot.poller import Poller
 from bot.probes import Heartbeat, serve_probes
+from bot.redis_client import make_redis
 from bot.settings import Settings
 from bot.slack import SlackPoster, make_web_client
 from bot.watch import Watcher, WatchStore
@@ -23,15 +23,13 @@ log = logging.getLogger(__name__)
 
 
 def build_poller(settings: Settings) -> Poller:
-    # Few attempts per poll: the poller reschedules failures itself instead of sleeping on them.
-    clients = {stamp.name: ArmClient(stamp, max_attempts=2, max_backoff=5.0) for stamp in settings.stamps}
+    # One attempt per poll (and no sleep): the poller's decision reschedules a failure instead.
+    clients = {stamp.name: ArmClient(stamp, max_attempts=1) for stamp in settings.stamps}
     store = JobStore(make_redis(settings), retention_seconds=settings.job_retention_days * 86_400)
     poster = SlackPoster(make_web_client(settings), Health(store.redis), retry_seconds=settings.slack_retry_seconds)
     watcher = Watcher(WatchStore(store.redis), store, clients, poster, interval=settings.watch_interval,
                       max_age_hours=settings.max_backup_age_hours)
-    return Poller(store, clients, poster, poll_interval=settings.poll_interval, lease_seconds=settings.lease_seconds,
-                  backup_timeout=settings.backup_timeout, progress_interval=settings.progress_interval,
-                  watcher=watcher, max_retry_after=settings.max_retry_after)
+    return Poller(store, clients, poster, settings, watcher=watcher)
 
 
 def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:

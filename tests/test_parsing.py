@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import messages
-from bot.arm import ArmResponse
 from bot.backups import preflight_problems
 from bot.commands import Action, parse
 from bot.jobs import Job
@@ -96,7 +95,7 @@ def test_any_json_body_is_parsed_without_raising(body: Any) -> None:
     backups_from_list({"value": [body, body]})
     for strategy in STRATEGIES.values():
         for status in (200, 202):
-            strategy.interpret(ArmResponse(status=status, headers={}, body=body, correlation_id=None))
+            strategy.interpret(status, {}, body)
 
 
 @settings(max_examples=200)

@@ -79,6 +79,7 @@ class Run:
             self.waits.append(due - max(self.clock.now, self.job.started_at))
             self.clock.now = max(self.clock.now, due)
             self.poller.run_once(self.clock.now)
+            self.poller.drain()
             time.sleep(pause)
         assert self.job.state == JobState.NOTIFIED, self.job
         return self.job
