@@ -84,9 +84,29 @@ class AckBench:
         """Run the load generator once; returns its result and the response_url prefix its requests used."""
         self.sequence += 1
         prefix = f"ack{self.sequence}"
-        command = [sys.executable, "-m", "bench.loadgen", "--url", self.bases[target], "--secret", SIGNING_SECRET,
-                   "--text", text, "--senders", str(senders), "--count", str(count), "--user", OPERATOR,
-                   "--channel", CHANNEL, "--hooks", self.lab.slack.response_url(prefix), "--stalled", str(stalled)]
+        command = [
+            sys.executable,
+            "-m",
+            "bench.loadgen",
+            "--url",
+            self.bases[target],
+            "--secret",
+            SIGNING_SECRET,
+            "--text",
+            text,
+            "--senders",
+            str(senders),
+            "--count",
+            str(count),
+            "--user",
+            OPERATOR,
+            "--channel",
+            CHANNEL,
+            "--hooks",
+            self.lab.slack.response_url(prefix),
+            "--stalled",
+            str(stalled),
+        ]
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True, timeout=300)
         result: LoadResult = json.loads(done.stdout)
         return result, prefix
@@ -135,7 +155,7 @@ def run(lab: Lab) -> Section:
         for senders, count, text, stalled in cells_to_run:
             cells = {target: Cell(target, text, senders, stalled) for target in TARGETS}
             for number in range(ROUNDS):
-                for target in (list(TARGETS) if number % 2 == 0 else list(TARGETS)[::-1]):
+                for target in list(TARGETS) if number % 2 == 0 else list(TARGETS)[::-1]:
                     bench.round(cells[target], count)
             table.append(cells)
         arm = sum(1 for r in sim.requests_log if r.kind in ("backupLocation", "backups"))
@@ -145,8 +165,11 @@ def run(lab: Lab) -> Section:
         sim.stop()
     settings = load_settings(env)
     options = server_options()
-    shown = ", ".join(f"{k}={options[k]}" for k in ("threads", "connection_limit", "channel_timeout",
-                                                     "max_request_body_size") if k in options)
+    shown = ", ".join(
+        f"{k}={options[k]}"
+        for k in ("threads", "connection_limit", "channel_timeout", "max_request_body_size")
+        if k in options
+    )
     return section(table, arm, shown, settings.work_threads)
 
 
@@ -155,27 +178,53 @@ def ms(seconds: float) -> str:
 
 
 def section(table: list[dict[str, Cell]], arm_reads: int, server: str, work_threads: int) -> Section:
-    out = Section("1. Ack latency (ms): azs-bot web vs bare Bolt app, same server (waitress) and options",
-                  ["senders", "command", "stalled conns", "n", "bot p50", "bot p99", "bare p50", "bare p99",
-                   "bot/bare p99", f"<= {TARGET_RATIO}x", "bare2 p99", "bare/bare2 p99 (noise)",
-                   "bot replies done s"])
+    out = Section(
+        "1. Ack latency (ms): azs-bot web vs bare Bolt app, same server (waitress) and options",
+        [
+            "senders",
+            "command",
+            "stalled conns",
+            "n",
+            "bot p50",
+            "bot p99",
+            "bare p50",
+            "bare p99",
+            "bot/bare p99",
+            f"<= {TARGET_RATIO}x",
+            "bare2 p99",
+            "bare/bare2 p99 (noise)",
+            "bot replies done s",
+        ],
+    )
     problems = []
     for cells in table:
         bot, bare, bare2 = cells["bot"], cells["bare"], cells["bare2"]
         bare_p99 = percentile(bare.latencies, 99)
         ratio = percentile(bot.latencies, 99) / bare_p99
         noise = bare_p99 / percentile(bare2.latencies, 99)
-        out.rows.append([
-            str(bot.senders), dict(COMMANDS)[bot.text], str(bot.stalled),
-            f"{len(bot.latencies)}/{len(bare.latencies)}/{len(bare2.latencies)}",
-            ms(percentile(bot.latencies, 50)), ms(percentile(bot.latencies, 99)),
-            ms(percentile(bare.latencies, 50)), ms(bare_p99), f"{ratio:.2f}", verdict(ratio <= TARGET_RATIO),
-            ms(percentile(bare2.latencies, 99)), f"{noise:.2f}",
-            "/".join(f"{s:.1f}" for s in bot.replies_done)])
+        out.rows.append(
+            [
+                str(bot.senders),
+                dict(COMMANDS)[bot.text],
+                str(bot.stalled),
+                f"{len(bot.latencies)}/{len(bare.latencies)}/{len(bare2.latencies)}",
+                ms(percentile(bot.latencies, 50)),
+                ms(percentile(bot.latencies, 99)),
+                ms(percentile(bare.latencies, 50)),
+                ms(bare_p99),
+                f"{ratio:.2f}",
+                verdict(ratio <= TARGET_RATIO),
+                ms(percentile(bare2.latencies, 99)),
+                f"{noise:.2f}",
+                "/".join(f"{s:.1f}" for s in bot.replies_done),
+            ]
+        )
         for cell in cells.values():
             if cell.errors or set(cell.statuses) != {"200"}:
-                problems.append(f"{cell.target} {cell.text} x{cell.senders}: HTTP statuses {cell.statuses}, "
-                                f"errors {cell.errors[:3]}")
+                problems.append(
+                    f"{cell.target} {cell.text} x{cell.senders}: HTTP statuses {cell.statuses}, "
+                    f"errors {cell.errors[:3]}"
+                )
     stalled_reopened = {t: c.stalled_reopened for t, c in table[-1].items()}
     out.notes += [
         f"n = samples bot/bare/bare2. Each cell: {ROUNDS} rounds; in a round each sender sends its requests back to "

@@ -26,17 +26,27 @@ from bot.messages import START_ACTION_ID
 from devkit.localrun import BotProcess, SlackRequests, launch_web, wait_until
 from devkit.simulator import RequestRecord
 
-RECORDING = (Path(__file__).resolve().parent.parent.parent / "shared" / "azs-recordings" / "recordings-2020-build2002"
-             / "Start-AzsBackup.Recording.json")  # ../shared beside the project
+RECORDING = (
+    Path(__file__).resolve().parent.parent.parent
+    / "shared"
+    / "azs-recordings"
+    / "recordings-2020-build2002"
+    / "Start-AzsBackup.Recording.json"
+)  # ../shared beside the project
 BACKUP_SECONDS = 7.0
 # Row order and labels: what each simulator request kind is.
 KINDS = (
-    ("metadata", "GET /metadata/endpoints"), ("openid-configuration", "GET openid-configuration (MSAL)"),
-    ("token", "POST token (client credentials)"), ("subscriptions", "GET /subscriptions (discovery)"),
-    ("locations", "GET .../locations (discovery)"), ("backupLocation", "GET backupLocation"),
-    ("backups", "GET backups (list)"), ("createBackup", "POST createBackup"),
+    ("metadata", "GET /metadata/endpoints"),
+    ("openid-configuration", "GET openid-configuration (MSAL)"),
+    ("token", "POST token (client credentials)"),
+    ("subscriptions", "GET /subscriptions (discovery)"),
+    ("locations", "GET .../locations (discovery)"),
+    ("backupLocation", "GET backupLocation"),
+    ("backups", "GET backups (list)"),
+    ("createBackup", "POST createBackup"),
     ("operationResults 202", "GET operationResults -> 202 (running)"),
-    ("operationResults 200", "GET operationResults -> 200 (final)"), ("asyncOperation", "GET async operation"),
+    ("operationResults 200", "GET operationResults -> 200 (final)"),
+    ("asyncOperation", "GET async operation"),
     ("backup", "GET backups/{id}"),
 )
 
@@ -78,13 +88,16 @@ def run(lab: Lab) -> Section:
         processes.append(BotProcess("worker", env, lab.log_dir))
         client = SlackRequests(base, SIGNING_SECRET, lab.slack.response_url)
         _, hook = client.command("backup", user=OPERATOR, channel=CHANNEL)
-        if not wait_until(lambda: any(START_ACTION_ID in json.dumps(p.payload) for p in lab.slack.hook_posts(hook)),
-                          timeout=20):
+        if not wait_until(
+            lambda: any(START_ACTION_ID in json.dumps(p.payload) for p in lab.slack.hook_posts(hook)), timeout=20
+        ):
             raise RuntimeError("no confirmation card")
         card_end = len(sim.requests_log)
         _, hook = client.click(START_ACTION_ID, user=OPERATOR, channel=CHANNEL, value=STAMP)
-        if not wait_until(lambda: any(c.payload.get("thread_ts") for c in lab.slack.calls("chat.postMessage")),
-                          timeout=BACKUP_SECONDS + 30):
+        if not wait_until(
+            lambda: any(c.payload.get("thread_ts") for c in lab.slack.calls("chat.postMessage")),
+            timeout=BACKUP_SECONDS + 30,
+        ):
             raise RuntimeError("the backup was never reported")
         wait_until(lambda: False, timeout=1.5)  # anything the worker still sends after posting
         log = sim.requests_log
@@ -94,7 +107,7 @@ def run(lab: Lab) -> Section:
         sim.stop()
         lab.slack.clear()
     created = next(i for i, r in enumerate(log) if r.kind == "createBackup")
-    phases = {"card": log[:card_end], "start": log[card_end:created + 1], "worker": log[created + 1:]}
+    phases = {"card": log[:card_end], "start": log[card_end : created + 1], "worker": log[created + 1 :]}
     return section(phases)
 
 
@@ -102,18 +115,41 @@ def section(phases: dict[str, list[RequestRecord]]) -> Section:
     ps, gaps = recorded()
     counts = {name: Counter(key(r) for r in records) for name, records in phases.items()}
     total: Counter[str] = sum(counts.values(), Counter())
-    out = Section("4. Requests to the stamp for one complete backup: bot vs PowerShell Start-AzsBackup",
-                  ["request", "PowerShell (recording)", "bot web: /azs backup card", "bot web: Start click",
-                   "bot worker", "bot total"])
+    out = Section(
+        "4. Requests to the stamp for one complete backup: bot vs PowerShell Start-AzsBackup",
+        [
+            "request",
+            "PowerShell (recording)",
+            "bot web: /azs backup card",
+            "bot web: Start click",
+            "bot worker",
+            "bot total",
+        ],
+    )
     known = {k for k, _ in KINDS}
     for kind, label in (*KINDS, *((k, k) for k in sorted(set(total) - known))):
         if total[kind] or ps[kind]:
-            out.rows.append([label, str(ps[kind]), str(counts["card"][kind]), str(counts["start"][kind]),
-                             str(counts["worker"][kind]), str(total[kind])])
+            out.rows.append(
+                [
+                    label,
+                    str(ps[kind]),
+                    str(counts["card"][kind]),
+                    str(counts["start"][kind]),
+                    str(counts["worker"][kind]),
+                    str(total[kind]),
+                ]
+            )
     arm_total = sum(n for k, n in total.items() if k not in ("metadata", "openid-configuration", "token"))
-    out.rows.append(["all requests", str(sum(ps.values())), str(sum(counts["card"].values())),
-                     str(sum(counts["start"].values())), str(sum(counts["worker"].values())),
-                     str(sum(total.values()))])
+    out.rows.append(
+        [
+            "all requests",
+            str(sum(ps.values())),
+            str(sum(counts["card"].values())),
+            str(sum(counts["start"].values())),
+            str(sum(counts["worker"].values())),
+            str(sum(total.values())),
+        ]
+    )
     out.rows.append(["ARM requests only (no login)", str(sum(ps.values())), "", "", "", str(arm_total)])
     worker_polls = [r.time for r in phases["worker"] if r.kind in ("operationResults", "asyncOperation")]
     bot_gaps = [b - a for a, b in itertools.pairwise(worker_polls)]

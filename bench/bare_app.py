@@ -24,8 +24,11 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 def build_bare_app(signing_secret: str, token: str, slack_api_url: str) -> App:
     """Bolt takes the token from the client when one is given, so the client carries it (no call is made)."""
-    app = App(signing_secret=signing_secret, client=WebClient(token=token, base_url=slack_api_url),
-              token_verification_enabled=False)
+    app = App(
+        signing_secret=signing_secret,
+        client=WebClient(token=token, base_url=slack_api_url),
+        token_verification_enabled=False,
+    )
 
     @app.command("/azs")
     def ack_only(ack: Ack) -> None:

@@ -53,15 +53,25 @@ def machine_info() -> dict[str, str]:
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
         model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), model)
     nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=False).stdout.strip()
-    redis_version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True,
-                                   check=False).stdout.split(" v=")[-1].split()[0]
-    return {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "nproc": nproc or str(os.cpu_count()), "cpu": model, "python": platform.python_version(),
-            "kernel": platform.release(), "redis-server": redis_version, "code": code_version()}
+    redis_version = (
+        subprocess.run(["redis-server", "--version"], capture_output=True, text=True, check=False)
+        .stdout.split(" v=")[-1]
+        .split()[0]
+    )
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": nproc or str(os.cpu_count()),
+        "cpu": model,
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "redis-server": redis_version,
+        "code": code_version(),
+    }
 
 
 def code_version() -> str:
     """The commit measured, and whether bot/ or handlers/ differed from it (others edit them meanwhile)."""
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
 
@@ -80,8 +90,9 @@ class Section:
     notes: list[str] = field(default_factory=list)
 
     def text(self) -> str:
-        widths = [max(len(h), *(len(r[i]) for r in self.rows)) if self.rows else len(h)
-                  for i, h in enumerate(self.headers)]
+        widths = [
+            max(len(h), *(len(r[i]) for r in self.rows)) if self.rows else len(h) for i, h in enumerate(self.headers)
+        ]
         line = "  ".join(h.ljust(w) for h, w in zip(self.headers, widths, strict=True))
         out = [f"== {self.title}", line, "  ".join("-" * w for w in widths)]
         out += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in self.rows]
@@ -89,8 +100,12 @@ class Section:
         return "\n".join(out)
 
     def markdown(self) -> str:
-        out = [f"## {self.title}", "", "| " + " | ".join(self.headers) + " |",
-               "|" + "|".join(" --- " for _ in self.headers) + "|"]
+        out = [
+            f"## {self.title}",
+            "",
+            "| " + " | ".join(self.headers) + " |",
+            "|" + "|".join(" --- " for _ in self.headers) + "|",
+        ]
         out += ["| " + " | ".join(row) + " |" for row in self.rows]
         if self.notes:
             out += [""] + [f"- {note}" for note in self.notes]

@@ -44,9 +44,16 @@ class Lab:
 
     def bot_env(self, sim: StampSimulator, *, poll_interval: float) -> dict[str, str]:
         """The bot's environment, built as the tests and the demo build it, with the benchmark's names."""
-        return bot_environment(sim.env(), slack_api_url=self.slack.api_url, redis_url=self.redis_server.url,
-                               signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN, operators=[OPERATOR],
-                               stamp_name=STAMP, poll_interval=poll_interval)
+        return bot_environment(
+            sim.env(),
+            slack_api_url=self.slack.api_url,
+            redis_url=self.redis_server.url,
+            signing_secret=SIGNING_SECRET,
+            bot_token=BOT_TOKEN,
+            operators=[OPERATOR],
+            stamp_name=STAMP,
+            poll_interval=poll_interval,
+        )
 
     def simulator(self, **knobs: Any) -> StampSimulator:
         sim = StampSimulator(state_dir=self.sim_state_dir, **knobs)

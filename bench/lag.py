@@ -56,21 +56,27 @@ def start_and_follow(client: SlackRequests, slack: FakeSlack, sim: StampSimulato
         raise RuntimeError(f"the click was refused: HTTP {response.status_code}")
 
     def announced() -> str | None:
-        return next((i for i in (marked_backup_id(p.payload, ANNOUNCE_EVENT) for p in slack.hook_posts(hook)) if i),
-                    None)
+        return next(
+            (i for i in (marked_backup_id(p.payload, ANNOUNCE_EVENT) for p in slack.hook_posts(hook)) if i), None
+        )
 
     if not wait_until(lambda: announced() is not None, timeout=20):
         raise RuntimeError(f"no backup was started: {[p.payload for p in slack.hook_posts(hook)]}")
     backup_id = str(announced())
 
     def completion_at() -> float | None:
-        return next((c.at for c in slack.calls("chat.postMessage")
-                     if marked_backup_id(c.payload, REPORT_EVENT) == backup_id), None)
+        return next(
+            (c.at for c in slack.calls("chat.postMessage") if marked_backup_id(c.payload, REPORT_EVENT) == backup_id),
+            None,
+        )
 
     if not wait_until(lambda: completion_at() is not None, timeout=sim.backup_seconds + 30, interval=0.02):
         raise RuntimeError(f"backup {backup_id} was never reported")
-    polls = [r.time for r in sim.requests_log
-             if r.method == "GET" and r.kind in ("operationResults", "asyncOperation") and backup_id in r.path]
+    polls = [
+        r.time
+        for r in sim.requests_log
+        if r.method == "GET" and r.kind in ("operationResults", "asyncOperation") and backup_id in r.path
+    ]
     return Followed(backup_id, float(completion_at() or 0.0) - sim.finished_at[backup_id], polls)
 
 
@@ -104,19 +110,39 @@ def run(lab: Lab) -> Section:
 
 
 def section(short: list[Followed], long: list[Followed], polls_long: int) -> Section:
-    out = Section("2. Notification lag: stamp finished -> completion chat.postMessage received",
-                  ["Retry-After", "poll interval", "backups", "lag min s", "lag median s", "lag max s", "target",
-                   "met", "polls per backup", "shortest gap between polls s"])
+    out = Section(
+        "2. Notification lag: stamp finished -> completion chat.postMessage received",
+        [
+            "Retry-After",
+            "poll interval",
+            "backups",
+            "lag min s",
+            "lag median s",
+            "lag max s",
+            "target",
+            "met",
+            "polls per backup",
+            "shortest gap between polls s",
+        ],
+    )
     for retry_after, runs in ((1, short), (LONG_RETRY_AFTER, long)):
         lags = [r.lag for r in runs]
         bound = max(POLL_INTERVAL, retry_after) + 1.0
         gaps = [b - a for r in runs for a, b in itertools.pairwise(r.polls)]
-        out.rows.append([
-            f"{retry_after} s", f"{POLL_INTERVAL:.0f} s", str(len(runs)), f"{min(lags):.2f}",
-            f"{statistics.median(lags):.2f}", f"{max(lags):.2f}",
-            f"<= {bound:.0f} s ({'interval' if retry_after < POLL_INTERVAL else 'Retry-After'} + 1 s)",
-            verdict(max(lags) <= bound), " / ".join(str(len(r.polls)) for r in runs),
-            f"{min(gaps):.2f}" if gaps else "-"])
+        out.rows.append(
+            [
+                f"{retry_after} s",
+                f"{POLL_INTERVAL:.0f} s",
+                str(len(runs)),
+                f"{min(lags):.2f}",
+                f"{statistics.median(lags):.2f}",
+                f"{max(lags):.2f}",
+                f"<= {bound:.0f} s ({'interval' if retry_after < POLL_INTERVAL else 'Retry-After'} + 1 s)",
+                verdict(max(lags) <= bound),
+                " / ".join(str(len(r.polls)) for r in runs),
+                f"{min(gaps):.2f}" if gaps else "-",
+            ]
+        )
     gaps_long = [b - a for r in long for a, b in itertools.pairwise(r.polls)]
     out.notes += [
         f"Backups of {', '.join(f'{s:.1f}' for s in BACKUP_SECONDS)} s (Retry-After 1) and "

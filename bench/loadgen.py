@@ -25,8 +25,17 @@ from devkit.localrun import sign
 
 
 def command_body(text: str, user: str, channel: str, response_url: str) -> str:
-    form = {"command": "/azs", "text": text, "team_id": "T0001", "channel_id": channel, "user_id": user,
-            "user_name": user.lower(), "response_url": response_url, "trigger_id": "1.2.3", "api_app_id": "A0001"}
+    form = {
+        "command": "/azs",
+        "text": text,
+        "team_id": "T0001",
+        "channel_id": channel,
+        "user_id": user,
+        "user_name": user.lower(),
+        "response_url": response_url,
+        "trigger_id": "1.2.3",
+        "api_app_id": "A0001",
+    }
     return urlencode(form)
 
 
@@ -47,8 +56,10 @@ def stall(host: str, port: int, number: int) -> socket.socket:
     """One connection that sends part of a POST and then waits forever."""
     sock = socket.create_connection((host, port), timeout=5)
     if number % 2:
-        sock.sendall(b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Type: application/x-www-form-urlencoded"
-                     b"\r\nContent-Length: 1000\r\n\r\ncommand=/azs")
+        sock.sendall(
+            b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Type: application/x-www-form-urlencoded"
+            b"\r\nContent-Length: 1000\r\n\r\ncommand=/azs"
+        )
     else:
         sock.sendall(b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nX-Slack-Sig")
     return sock
@@ -126,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         for thread in threads:
             thread.join()
         wall = time.perf_counter() - started
-    json.dump({"latencies": latencies, "statuses": statuses, "errors": errors, "wall": wall,
-               "stalled_reopened": reopened[0]}, sys.stdout)
+    json.dump(
+        {"latencies": latencies, "statuses": statuses, "errors": errors, "wall": wall, "stalled_reopened": reopened[0]},
+        sys.stdout,
+    )
     return 0
 
 

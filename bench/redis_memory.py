@@ -37,10 +37,17 @@ def used_memory(client: redis.Redis) -> int:
 
 
 def finish_jobs(store: JobStore, count: int) -> None:
-    result = Backup(backup_id=str(uuid.uuid4()), status="Succeeded", time_taken_seconds=1275.0,
-                    time_taken_raw="PT21M15.0081024S", stamp_version="1.2108.0.32", is_automatic=False,
-                    encryption_cert_thumbprint="7C2E9A41F05B3D86E1A4C9270B5F8D3E6A1C4B97",
-                    roles=tuple(RoleStatus(r, "Succeeded") for r in ROLES), size_kb=1_048_576)
+    result = Backup(
+        backup_id=str(uuid.uuid4()),
+        status="Succeeded",
+        time_taken_seconds=1275.0,
+        time_taken_raw="PT21M15.0081024S",
+        stamp_version="1.2108.0.32",
+        is_automatic=False,
+        encryption_cert_thumbprint="7C2E9A41F05B3D86E1A4C9270B5F8D3E6A1C4B97",
+        roles=tuple(RoleStatus(r, "Succeeded") for r in ROLES),
+        size_kb=1_048_576,
+    )
     for _ in range(count):
         job = Job(job_id=Job.new_id(), stamp="bench", requester="U012ABCDEF", channel="C012ABCDEF")
         store.reserve(job, reconcile_after=300.0)
@@ -71,15 +78,28 @@ def measure(jobs: int, pairs: int) -> Section:
     per_job, per_pair = (after_jobs - base) / jobs, (after_pairs - after_jobs) / pairs
     days = DEFAULT_RETENTION_SECONDS / 86_400
     section = Section("Redis memory per finished job", ["item", "n", "bytes each", "bounded to (default retention)"])
-    section.rows.append(["finished job (hash + history)", str(jobs), f"{per_job:,.0f}",
-                         f"{per_job * BACKUPS_PER_DAY * days / 1024:,.0f} KiB per stamp"])
-    section.rows.append(["announced watch pair", str(pairs), f"{per_pair:,.0f}",
-                         f"{per_pair * BACKUPS_PER_DAY * days / 1024:,.0f} KiB per watching channel and stamp"])
+    section.rows.append(
+        [
+            "finished job (hash + history)",
+            str(jobs),
+            f"{per_job:,.0f}",
+            f"{per_job * BACKUPS_PER_DAY * days / 1024:,.0f} KiB per stamp",
+        ]
+    )
+    section.rows.append(
+        [
+            "announced watch pair",
+            str(pairs),
+            f"{per_pair:,.0f}",
+            f"{per_pair * BACKUPS_PER_DAY * days / 1024:,.0f} KiB per watching channel and stamp",
+        ]
+    )
     section.notes += [
         f"{expiring} of {jobs} finished job hashes carry a TTL (AZS_JOB_RETENTION_DAYS, default {days:.0f} days).",
         f"'bounded to': {BACKUPS_PER_DAY} backups a day kept {days:.0f} days; before issue 11 job hashes never "
         "expired and the announced set's TTL was renewed on every add, so both grew without end.",
-        "used_memory deltas from INFO on a private redis-server; allocator rounding makes small runs noisy."]
+        "used_memory deltas from INFO on a private redis-server; allocator rounding makes small runs noisy.",
+    ]
     return section
 
 

@@ -1,7 +1,7 @@
 """Run every benchmark once, print the tables, and write them with the machine's details to bench/results.md.
 
-    .venv/bin/python -m bench.run            # everything (about 2.5 minutes on 2 cores)
-    .venv/bin/python -m bench.run ack scale  # some of it: ack, lag, arm, scale, slow
+.venv/bin/python -m bench.run            # everything (about 2.5 minutes on 2 cores)
+.venv/bin/python -m bench.run ack scale  # some of it: ack, lag, arm, scale, slow
 """
 
 from __future__ import annotations
@@ -20,15 +20,23 @@ if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` and 
 
 def main(argv: list[str] | None = None) -> int:
     if importlib.util.find_spec("devkit.localrun") is None:
-        print("bench: needs the devkit (simulators, local Slack, process harness): run `bash scripts/bench`, or "
-              "`.venv/bin/pip install -e ./devkit` after the product", file=sys.stderr)
+        print(
+            "bench: needs the devkit (simulators, local Slack, process harness): run `bash scripts/bench`, or "
+            "`.venv/bin/pip install -e ./devkit` after the product",
+            file=sys.stderr,
+        )
         return 2
     from bench import ack, arm_calls, lag, scale, slow_stamp
     from bench.common import ROOT, Section, machine_info
     from bench.lab import Lab
 
     benchmarks: dict[str, Callable[[Lab], Section | tuple[Section, ...]]] = {
-        "ack": ack.run, "lag": lag.run, "arm": arm_calls.run, "scale": scale.run, "slow": slow_stamp.run}
+        "ack": ack.run,
+        "lag": lag.run,
+        "arm": arm_calls.run,
+        "scale": scale.run,
+        "slow": slow_stamp.run,
+    }
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("only", nargs="*", help=f"run only these of {', '.join(benchmarks)} (default: all)")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.md")
@@ -55,9 +63,17 @@ def main(argv: list[str] | None = None) -> int:
         lab.stop()
     elapsed = time.monotonic() - started
     print(f"\nTotal {elapsed:.0f} s. Process logs: {lab.log_dir}", flush=True)
-    lines = ["# azs-backup-bot benchmark results", "", "Written by `python -m bench.run`; see `bench/README.md`.", "",
-             "| machine | |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in info.items()),
-             f"| benchmarks | {', '.join(chosen)} ({elapsed:.0f} s) |", ""]
+    lines = [
+        "# azs-backup-bot benchmark results",
+        "",
+        "Written by `python -m bench.run`; see `bench/README.md`.",
+        "",
+        "| machine | |",
+        "| --- | --- |",
+        *(f"| {k} | {v} |" for k, v in info.items()),
+        f"| benchmarks | {', '.join(chosen)} ({elapsed:.0f} s) |",
+        "",
+    ]
     lines += [part for section in sections for part in (section.markdown(), "")]
     args.output.write_text("\n".join(lines))
     shutil.rmtree(Path(lab.sim_state_dir), ignore_errors=True)  # the simulators' CA keys

@@ -59,8 +59,9 @@ class StampFarm:
     def __init__(self, count: int, state_dir: str, *, close: bool = False) -> None:
         command = [sys.executable, "-m", "bench.stamps", "--count", str(count), "--state-dir", state_dir]
         self.http = "HTTP/1.0 (patched farm)" if close else f"{simulator_http()} (simulator)"
-        self.process = subprocess.Popen(command + (["--close"] if close else []), cwd=ROOT,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            command + (["--close"] if close else []), cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         self.envs: list[dict[str, str]] = self._read()["envs"]
 
     def _read(self) -> dict[str, Any]:
@@ -233,11 +234,13 @@ class Rig:
         self.result = result
         self.clients = {s.name: ArmClient(s, max_attempts=1) for s in stamps}  # as the worker
         self.store = JobStore(make_redis(settings))
-        self.poller = Poller(self.store, self.clients,
-                             SlackPoster(make_web_client(settings), Health(self.store.redis)), settings)
+        self.poller = Poller(
+            self.store, self.clients, SlackPoster(make_web_client(settings), Health(self.store.redis)), settings
+        )
         self.trips = Timer()
         self.store.redis.execute_command = self.trips.wrap(  # type: ignore[method-assign]
-            self.store.redis.execute_command)
+            self.store.redis.execute_command
+        )
         self.http = Timer()
         for client in self.clients.values():
             client.http.request = self.http.wrap(client.http.request)  # type: ignore[method-assign]
@@ -288,10 +291,19 @@ def measure(lab: Lab, farm: StampFarm, stamps: int, *, profile: bool = False) ->
     """One running job per stamp, then CYCLES measured cycles of one Poller following them all."""
     lab.flush_redis()
     farm.ask("finish")
-    stamp_settings = [dataclasses.replace(load_stamp(env), name=f"stamp-{i}")
-                      for i, env in enumerate(farm.envs[:stamps])]
-    settings = load_settings({**farm.envs[0], "REDIS_URL": lab.redis_server.url, "SLACK_BOT_TOKEN": BOT_TOKEN,
-                              "SLACK_API_URL": lab.slack.api_url, "AZS_POLL_INTERVAL": "0.05"}, need_slack=False)
+    stamp_settings = [
+        dataclasses.replace(load_stamp(env), name=f"stamp-{i}") for i, env in enumerate(farm.envs[:stamps])
+    ]
+    settings = load_settings(
+        {
+            **farm.envs[0],
+            "REDIS_URL": lab.redis_server.url,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_API_URL": lab.slack.api_url,
+            "AZS_POLL_INTERVAL": "0.05",
+        },
+        need_slack=False,
+    )
     rig = Rig(settings, stamp_settings, Result(stamps, farm.http))
     stats = redis.Redis.from_url(lab.redis_server.url)
     try:
@@ -344,23 +356,49 @@ def run(lab: Lab) -> tuple[Section, Section, Section]:
 
 
 def section(results: list[Result]) -> Section:
-    out = Section("3. Poller scale: one Poller, one running backup per stamp, every job due each cycle",
-                  ["stamps", "stamp HTTP", "cycle s: median (min-max)", f"<= {TARGET_CYCLE_SECONDS:.0f} s",
-                   "warm-up s", "CPU s/cycle", "CPU ms/job 1 thread", "ARM req/cycle", "token req/cycle",
-                   "TLS connects/cycle", "connect % of HTTP time", "Redis cmds/job/cycle", "round trips/job/cycle",
-                   f"<= {TARGET_ROUND_TRIPS:.0f}", "RSS MiB"])
+    out = Section(
+        "3. Poller scale: one Poller, one running backup per stamp, every job due each cycle",
+        [
+            "stamps",
+            "stamp HTTP",
+            "cycle s: median (min-max)",
+            f"<= {TARGET_CYCLE_SECONDS:.0f} s",
+            "warm-up s",
+            "CPU s/cycle",
+            "CPU ms/job 1 thread",
+            "ARM req/cycle",
+            "token req/cycle",
+            "TLS connects/cycle",
+            "connect % of HTTP time",
+            "Redis cmds/job/cycle",
+            "round trips/job/cycle",
+            f"<= {TARGET_ROUND_TRIPS:.0f}",
+            "RSS MiB",
+        ],
+    )
     judged = results[len(SIZES) - 1]  # the largest size on the simulator as it is
     for r in results:
         median = statistics.median(r.cycles)
         trips = r.round_trips / r.work
-        out.rows.append([
-            str(r.stamps), r.http, f"{median:.3f} ({min(r.cycles):.3f}-{max(r.cycles):.3f})",
-            verdict(median <= TARGET_CYCLE_SECONDS) if r is judged else "-",
-            f"{r.warmup_seconds:.3f}", f"{statistics.median(r.cpu):.3f}", f"{r.cpu_per_job * 1000:.2f}",
-            f"{r.per_cycle(r.arm_requests):.0f}", f"{r.per_cycle(r.tokens):.0f}", f"{r.per_cycle(r.connects):.0f}",
-            f"{r.connect_seconds / r.http_seconds:.0%}" if r.http_seconds else "-",
-            f"{sum(r.redis_commands.values()) / r.work:.1f}", f"{trips:.2f}", verdict(trips <= TARGET_ROUND_TRIPS),
-            f"{r.rss_mb:.0f}"])
+        out.rows.append(
+            [
+                str(r.stamps),
+                r.http,
+                f"{median:.3f} ({min(r.cycles):.3f}-{max(r.cycles):.3f})",
+                verdict(median <= TARGET_CYCLE_SECONDS) if r is judged else "-",
+                f"{r.warmup_seconds:.3f}",
+                f"{statistics.median(r.cpu):.3f}",
+                f"{r.cpu_per_job * 1000:.2f}",
+                f"{r.per_cycle(r.arm_requests):.0f}",
+                f"{r.per_cycle(r.tokens):.0f}",
+                f"{r.per_cycle(r.connects):.0f}",
+                f"{r.connect_seconds / r.http_seconds:.0%}" if r.http_seconds else "-",
+                f"{sum(r.redis_commands.values()) / r.work:.1f}",
+                f"{trips:.2f}",
+                verdict(trips <= TARGET_ROUND_TRIPS),
+                f"{r.rss_mb:.0f}",
+            ]
+        )
     server_side = ", ".join(f"{name} {n / judged.work:.2f}" for name, n in judged.redis_commands.most_common())
     out.notes += [
         f"{CYCLES} measured cycles per row after one warm-up cycle. Jobs were started first (metadata, token, "
@@ -381,11 +419,15 @@ def section(results: list[Result]) -> Section:
 
 
 def micro_section(rows: list[list[str]]) -> Section:
-    out = Section("3b. Cost of one poll (ArmClient.poll), one thread, one stamp, "
-                  f"{MICRO_POLLS} polls", ["stamp HTTP", "CPU ms/poll", "wall ms/poll"])
+    out = Section(
+        f"3b. Cost of one poll (ArmClient.poll), one thread, one stamp, {MICRO_POLLS} polls",
+        ["stamp HTTP", "CPU ms/poll", "wall ms/poll"],
+    )
     out.rows += rows
-    out.notes.append("The bot's stamp client as is. CPU is this process only (the simulators run in another); "
-                     "the difference between the rows is what a new TCP and TLS connection per poll costs.")
+    out.notes.append(
+        "The bot's stamp client as is. CPU is this process only (the simulators run in another); "
+        "the difference between the rows is what a new TCP and TLS connection per poll costs."
+    )
     return out
 
 
@@ -398,8 +440,11 @@ def _where(key: tuple[str, int, str]) -> str:
 
 
 def profile_section(result: Result) -> Section:
-    out = Section(f"Profile: poller cycle at {result.stamps} stamps, {PROFILED_CYCLES} cycles, CPU time of all "
-                  "pool threads merged (cProfile)", ["rank", "function", "calls", "tottime s", "cumtime s"])
+    out = Section(
+        f"Profile: poller cycle at {result.stamps} stamps, {PROFILED_CYCLES} cycles, CPU time of all "
+        "pool threads merged (cProfile)",
+        ["rank", "function", "calls", "tottime s", "cumtime s"],
+    )
     if result.profile is None:
         return out
     raw: dict[tuple[str, int, str], tuple[int, int, float, float, Any]] = result.profile.stats  # type: ignore[attr-defined]
@@ -414,18 +459,20 @@ def profile_section(result: Result) -> Section:
         "'cum' rows: top 10 by cumulative CPU time; 'tot' rows: top 10 by own CPU time. Deterministic "
         "profiling inflates pure-Python calls (isinstance, dict work) relative to C calls; table 3b measures "
         "a poll without a profiler.",
-        "Selected subtrees (cumulative CPU): "
-        + ", ".join(f"{name} {cum:.2f} s" for name, cum in subtrees(raw)),
+        "Selected subtrees (cumulative CPU): " + ", ".join(f"{name} {cum:.2f} s" for name, cum in subtrees(raw)),
     ]
     return out
 
 
 def subtrees(raw: dict[tuple[str, int, str], tuple[int, int, float, float, Any]]) -> list[tuple[str, float]]:
     """Cumulative CPU of a few functions that answer 'where does a poll go'."""
-    wanted = {"_validate_conn": "new connection incl. TLS (urllib3 _validate_conn)",
-              "do_handshake": "TLS handshake (do_handshake)",
-              "claim": "Redis claim (JobStore.claim)", "update": "Redis fenced update (JobStore.update)",
-              "token": "token from MSAL cache (TokenProvider.token)"}
+    wanted = {
+        "_validate_conn": "new connection incl. TLS (urllib3 _validate_conn)",
+        "do_handshake": "TLS handshake (do_handshake)",
+        "claim": "Redis claim (JobStore.claim)",
+        "update": "Redis fenced update (JobStore.update)",
+        "token": "token from MSAL cache (TokenProvider.token)",
+    }
     found: dict[str, float] = {}
     for (path, _, name), (_, _, _, cum, _) in raw.items():
         if name in wanted and (name not in ("claim", "update", "token") or path.endswith(("jobs.py", "auth.py"))):

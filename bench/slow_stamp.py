@@ -29,9 +29,15 @@ def stamps_file(path: Path, stamps: dict[str, StampSimulator]) -> str:
     lines = []
     for name, sim in stamps.items():
         env = sim.env()
-        lines += ["[[stamp]]", f'name = "{name}"', f'arm_endpoint = "{env["AZS_ARM_ENDPOINT"]}"',
-                  f'client_id = "{env["AZS_CLIENT_ID"]}"', f'client_secret = "{env["AZS_CLIENT_SECRET"]}"',
-                  f'ca_bundle = "{env["AZS_CA_BUNDLE"]}"', ""]
+        lines += [
+            "[[stamp]]",
+            f'name = "{name}"',
+            f'arm_endpoint = "{env["AZS_ARM_ENDPOINT"]}"',
+            f'client_id = "{env["AZS_CLIENT_ID"]}"',
+            f'client_secret = "{env["AZS_CLIENT_SECRET"]}"',
+            f'ca_bundle = "{env["AZS_CA_BUNDLE"]}"',
+            "",
+        ]
     path.write_text("\n".join(lines))
     return str(path)
 
@@ -80,13 +86,22 @@ def run(lab: Lab) -> Section:
 
 
 def section(baseline: list[float], contended: list[float]) -> Section:
-    out = Section("5. Slow stamp: reply about a fast stamp while another stamp answers in 6 s",
-                  ["scenario", "n", "p50 ms", "max ms", "contended/baseline max", f"<= {TARGET_RATIO}x"])
+    out = Section(
+        "5. Slow stamp: reply about a fast stamp while another stamp answers in 6 s",
+        ["scenario", "n", "p50 ms", "max ms", "contended/baseline max", f"<= {TARGET_RATIO}x"],
+    )
     ratio = max(contended) / max(baseline) if baseline and contended else float("nan")
     for name, values in (("no slow stamp", baseline), (f"slow stamp, {QUEUED} commands queued", contended)):
-        out.rows.append([name, str(len(values)), f"{1000 * percentile(values, 50):.0f}",
-                         f"{1000 * max(values):.0f}", f"{ratio:.2f}" if values is contended else "-",
-                         verdict(ratio <= TARGET_RATIO) if values is contended else "-"])
+        out.rows.append(
+            [
+                name,
+                str(len(values)),
+                f"{1000 * percentile(values, 50):.0f}",
+                f"{1000 * max(values):.0f}",
+                f"{ratio:.2f}" if values is contended else "-",
+                verdict(ratio <= TARGET_RATIO) if values is contended else "-",
+            ]
+        )
     out.notes += [
         f"{ROUNDS} rounds of {SAMPLES_PER_ROUND} baseline replies then {SAMPLES_PER_ROUND} contended ones; in each "
         f"contended round stamp 'slow' delays its next {QUEUED} calls by {SLOW_SECONDS:.0f} s and {QUEUED} "

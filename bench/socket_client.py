@@ -23,8 +23,11 @@ ADAPTERS = ("builtin", "websocket_client", "aiohttp", "websockets", "azs-bot")
 
 
 def bare_app(api_url: str) -> App:
-    app = App(client=WebClient(token="xoxb-bench-fake", base_url=api_url), token_verification_enabled=False,
-              request_verification_enabled=False)
+    app = App(
+        client=WebClient(token="xoxb-bench-fake", base_url=api_url),
+        token_verification_enabled=False,
+        request_verification_enabled=False,
+    )
 
     @app.command("/azs")
     def answer(ack: Ack, command: dict[str, Any]) -> None:

@@ -51,8 +51,9 @@ def start_client(adapter: str, ping: float, api_url: str, log_dir: Path) -> Chil
     return ChildProcess(f"{adapter}-{ping:g}", command, os.environ, log_dir, cwd=ROOT)
 
 
-def play(adapter: str, ping: float, name: str, scenario: Callable[[ScenarioPlayer], Outcome], fake: FakeSlack,
-         log_dir: Path) -> Outcome:
+def play(
+    adapter: str, ping: float, name: str, scenario: Callable[[ScenarioPlayer], Outcome], fake: FakeSlack, log_dir: Path
+) -> Outcome:
     server = SocketModeServer().start()
     fake.socket_url = server.url
     client = start_client(adapter, ping, fake.api_url, log_dir)

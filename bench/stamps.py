@@ -32,13 +32,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", required=True, help="shared CA and client certificate")
     parser.add_argument("--retry-after", type=int, default=0)
     parser.add_argument("--backup-seconds", type=float, default=86400.0)
-    parser.add_argument("--close", action="store_true",
-                        help="answer HTTP/1.0, one request per connection (the simulator keeps connections alive)")
+    parser.add_argument(
+        "--close",
+        action="store_true",
+        help="answer HTTP/1.0, one request per connection (the simulator keeps connections alive)",
+    )
     args = parser.parse_args(argv)
     if args.close:
         simulator._Handler.protocol_version = "HTTP/1.0"
-    sims = [StampSimulator(state_dir=args.state_dir, retry_after=args.retry_after,
-                           backup_seconds=args.backup_seconds) for _ in range(args.count)]
+    sims = [
+        StampSimulator(state_dir=args.state_dir, retry_after=args.retry_after, backup_seconds=args.backup_seconds)
+        for _ in range(args.count)
+    ]
     for sim in sims:
         sim.start()
     print(json.dumps({"envs": [sim.env() for sim in sims]}), flush=True)

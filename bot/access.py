@@ -30,8 +30,16 @@ class AccessPolicy:
     thread refreshes while the others answer from what is known, so no check waits on another's.
     """
 
-    def __init__(self, operators: frozenset[str], *, group: str | None = None, channels: frozenset[str] = frozenset(),
-                 client: WebClient | None = None, cache_seconds: float = 300.0, max_age: float = 900.0) -> None:
+    def __init__(
+        self,
+        operators: frozenset[str],
+        *,
+        group: str | None = None,
+        channels: frozenset[str] = frozenset(),
+        client: WebClient | None = None,
+        cache_seconds: float = 300.0,
+        max_age: float = 900.0,
+    ) -> None:
         self.operators = operators
         self.group = group
         self.channels = channels
@@ -90,8 +98,13 @@ class AccessPolicy:
             self._retry_at = time.monotonic() + delay
             reason = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
             known = self._members is not None and time.monotonic() - self._fetched_at < self.max_age
-            log.error("cannot read operator group %s: %s; %s; next try in %.0fs", self.group, reason,
-                      "using the last known members" if known else "nobody from the group is an operator", delay)
+            log.error(
+                "cannot read operator group %s: %s; %s; next try in %.0fs",
+                self.group,
+                reason,
+                "using the last known members" if known else "nobody from the group is an operator",
+                delay,
+            )
             return
         self._members = frozenset(str(u) for u in response.get("users") or [])
         self._fetched_at = time.monotonic()

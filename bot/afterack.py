@@ -115,8 +115,12 @@ class AfterAckPool:
         try:
             self._durable.inbox.record(item)
         except redis.RedisError as exc:
-            log.warning("could not record %s %s before the ack (%s); it runs unrecorded", item.kind, item.item_id,
-                        type(exc).__name__)
+            log.warning(
+                "could not record %s %s before the ack (%s); it runs unrecorded",
+                item.kind,
+                item.item_id,
+                type(exc).__name__,
+            )
             return False
         self.hold(item.item_id)
         return True
@@ -149,8 +153,11 @@ class AfterAckPool:
             try:
                 self._durable.inbox.finish(item_id)
             except redis.RedisError as exc:
-                log.warning("could not clear finished item %s (%s); trying again until Redis answers", item_id,
-                            type(exc).__name__)
+                log.warning(
+                    "could not clear finished item %s (%s); trying again until Redis answers",
+                    item_id,
+                    type(exc).__name__,
+                )
                 with self._lock:
                     self._durable.unfinished.add(item_id)
 
@@ -173,8 +180,12 @@ class AfterAckPool:
                 outage.REDIS.failed(exc)
                 continue
             for item in orphans:
-                log.warning("taking over %s %s from a process that stopped (received %.0fs ago)", item.kind,
-                            item.item_id, max(0.0, time.time() - item.received_at))
+                log.warning(
+                    "taking over %s %s from a process that stopped (received %.0fs ago)",
+                    item.kind,
+                    item.item_id,
+                    max(0.0, time.time() - item.received_at),
+                )
                 self.hold(item.item_id)
                 try:
                     durable.recover(item)

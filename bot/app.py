@@ -51,19 +51,38 @@ def wire(settings: Settings, client: WebClient | None = None) -> Wiring:
     store = JobStore(make_redis(settings), retention_seconds=settings.job_retention_days * 86_400)
     health = Health(store.redis)
     poster = SlackPoster(client, health, retry_seconds=settings.slack_retry_seconds)
-    access = AccessPolicy(settings.operators, group=settings.operator_group, channels=settings.channels,
-                          client=client, max_age=settings.operator_group_max_age)
+    access = AccessPolicy(
+        settings.operators,
+        group=settings.operator_group,
+        channels=settings.channels,
+        client=client,
+        max_age=settings.operator_group_max_age,
+    )
     audit_log, prefs, watches = AuditLog(store.redis), ChannelPrefs(store.redis), WatchStore(store.redis)
 
     def service(stamp: StampSettings) -> BackupService:
         # Interactive reads retry briefly: the work pool is small, and the operator can ask again.
         arm = ArmClient(stamp, max_attempts=2, max_backoff=5.0)
-        return BackupService(stamp=stamp.name, arm=arm, store=store, poster=poster, access=access,
-                             audit_log=audit_log, prefs=prefs, watches=watches,
-                             poll_interval=settings.poll_interval, start_grace=settings.start_grace)
+        return BackupService(
+            stamp=stamp.name,
+            arm=arm,
+            store=store,
+            poster=poster,
+            access=access,
+            audit_log=audit_log,
+            prefs=prefs,
+            watches=watches,
+            poll_interval=settings.poll_interval,
+            start_grace=settings.start_grace,
+        )
 
-    router = Router({stamp.name: service(stamp) for stamp in settings.stamps}, store=store, access=access,
-                    audit_log=audit_log, prefs=prefs)
+    router = Router(
+        {stamp.name: service(stamp) for stamp in settings.stamps},
+        store=store,
+        access=access,
+        audit_log=audit_log,
+        prefs=prefs,
+    )
     return Wiring(router, store, health, client)
 
 
@@ -85,8 +104,10 @@ def build_app(settings: Settings, router: Router | None = None, after_ack: After
 
     work = after_ack or AfterAckPool(settings.work_threads)
     # Clicks and commands are in Redis before their ack; this process finishes those of dead ones.
-    work.make_durable(Inbox(router.store.redis),
-                      lambda item: run_work(router, work, item, logging.getLogger("handlers.work"), recovered=True))
+    work.make_durable(
+        Inbox(router.store.redis),
+        lambda item: run_work(router, work, item, logging.getLogger("handlers.work"), recovered=True),
+    )
 
     @app.middleware
     def provide_router(context: BoltContext, next: Callable[[], None]) -> None:

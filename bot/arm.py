@@ -35,8 +35,15 @@ DEFAULT_PROVIDER_SUBSCRIPTION = "default provider subscription"
 class StampError(Exception):
     """A stamp call failed; ``str()`` is safe to show an operator."""
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
-                 correlation_id: str | None = None, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        correlation_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -121,16 +128,20 @@ def _error_from(response: requests.Response, what: str) -> StampError:
     hint = {
         401: "the stamp rejected the service principal's token",
         403: "the service principal lacks permission (it needs Microsoft.Backup.Admin/backupLocations/read, "
-             "backupLocations/createBackup/action and backupLocations/backups/read on the Default Provider "
-             "Subscription)",
+        "backupLocations/createBackup/action and backupLocations/backups/read on the Default Provider "
+        "Subscription)",
         404: "not found on the stamp",
         409: "the stamp refused because another operation is in progress",
         429: "the stamp is throttling requests",
     }.get(response.status_code, "the stamp returned an error")
     detail = f" ({code}: {message})" if code or message else ""
-    return StampError(f"{what}: {hint}{detail} [HTTP {response.status_code}]", status=response.status_code,
-                      code=str(code) if code else None, correlation_id=correlation,
-                      retry_after=retry_after_seconds(response.headers))
+    return StampError(
+        f"{what}: {hint}{detail} [HTTP {response.status_code}]",
+        status=response.status_code,
+        code=str(code) if code else None,
+        correlation_id=correlation,
+        retry_after=retry_after_seconds(response.headers),
+    )
 
 
 def _retryable_statuses(method: str) -> frozenset[int]:
@@ -141,8 +152,15 @@ def _retryable_statuses(method: str) -> frozenset[int]:
 class ArmClient:
     """Backup operations on one stamp. Thread-safe; create one per stamp per process."""
 
-    def __init__(self, stamp: StampSettings, *, max_attempts: int = 4, max_backoff: float = 20.0,
-                 http: VerifyingSession | None = None, tokens: TokenProvider | None = None) -> None:
+    def __init__(
+        self,
+        stamp: StampSettings,
+        *,
+        max_attempts: int = 4,
+        max_backoff: float = 20.0,
+        http: VerifyingSession | None = None,
+        tokens: TokenProvider | None = None,
+    ) -> None:
         self.stamp = stamp
         self.http = http or VerifyingSession(verify=stamp.ca_bundle or True, timeout=stamp.timeout_seconds)
         self.tokens = tokens or TokenProvider(stamp, self.http)
@@ -157,8 +175,16 @@ class ArmClient:
         """Whether ``url`` is on the configured endpoint, so it may carry the bearer token."""
         return origin_of(url) == self._origin
 
-    def request(self, method: str, url: str, *, what: str, params: dict[str, str] | None = None,
-                correlation_id: str | None = None, accept: frozenset[int] = frozenset({200})) -> ArmResponse:
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        params: dict[str, str] | None = None,
+        correlation_id: str | None = None,
+        accept: frozenset[int] = frozenset({200}),
+    ) -> ArmResponse:
         """Send one logical request, retrying what is worth retrying; raise :class:`StampError` otherwise."""
         self._refuse_foreign(url, what)
         correlation_id = correlation_id or str(uuid.uuid4())
@@ -184,20 +210,31 @@ class ArmClient:
 
     def _refuse_foreign(self, url: str, what: str) -> None:
         if not self.owns(url):
-            raise StampError(f"{what}: refusing to send credentials to {urlparse(url).netloc!r}, which is not "
-                             f"the configured ARM endpoint", code="ForeignHost")
+            raise StampError(
+                f"{what}: refusing to send credentials to {urlparse(url).netloc!r}, which is not "
+                f"the configured ARM endpoint",
+                code="ForeignHost",
+            )
 
     def _answer(self, response: requests.Response, correlation_id: str) -> ArmResponse:
-        return ArmResponse(response.status_code, response.headers, self._json(response),
-                           response.headers.get("x-ms-correlation-request-id") or correlation_id)
+        return ArmResponse(
+            response.status_code,
+            response.headers,
+            self._json(response),
+            response.headers.get("x-ms-correlation-request-id") or correlation_id,
+        )
 
-    def _send(self, method: str, url: str, what: str, params: dict[str, str] | None, correlation_id: str,
-              attempt: int) -> requests.Response | None:
+    def _send(
+        self, method: str, url: str, what: str, params: dict[str, str] | None, correlation_id: str, attempt: int
+    ) -> requests.Response | None:
         """One HTTP exchange; ``None`` when it failed in a way worth another attempt (after a pause)."""
         try:
-            headers = {"Authorization": f"Bearer {self.tokens.token()}",
-                       "x-ms-correlation-request-id": correlation_id,
-                       "x-ms-client-request-id": correlation_id, "Accept": "application/json"}
+            headers = {
+                "Authorization": f"Bearer {self.tokens.token()}",
+                "x-ms-correlation-request-id": correlation_id,
+                "x-ms-client-request-id": correlation_id,
+                "Accept": "application/json",
+            }
             return self.http.request(method, url, params=params, headers=headers)
         except StampAuthError as exc:
             raise StampError(f"{what}: {exc}", code="AuthenticationFailed") from exc
@@ -235,8 +272,9 @@ class ArmClient:
             return self._subscription_id, self._location
 
     def _listed(self, path: str, what: str) -> list[dict[str, Any]]:
-        body = self.request("GET", f"{self.stamp.arm_endpoint}{path}", what=what,
-                            params={"api-version": SUBSCRIPTIONS_API_VERSION}).body
+        body = self.request(
+            "GET", f"{self.stamp.arm_endpoint}{path}", what=what, params={"api-version": SUBSCRIPTIONS_API_VERSION}
+        ).body
         values = body.get("value") if isinstance(body, dict) else None
         return [v for v in values or [] if isinstance(v, dict)]
 
@@ -244,13 +282,16 @@ class ArmClient:
         subs = self._listed("/subscriptions", "list subscriptions")
         named = [s for s in subs if str(s.get("displayName", "")).lower() == DEFAULT_PROVIDER_SUBSCRIPTION]
         if not (named or subs):
-            raise StampError("the service principal sees no subscription: grant it a role on the "
-                             "Default Provider Subscription or set AZS_SUBSCRIPTION_ID")
+            raise StampError(
+                "the service principal sees no subscription: grant it a role on the "
+                "Default Provider Subscription or set AZS_SUBSCRIPTION_ID"
+            )
         return str((named or subs)[0]["subscriptionId"])
 
     def _first_region(self, subscription_id: str) -> str:
-        locations = [x for x in self._listed(f"/subscriptions/{subscription_id}/locations", "list locations")
-                     if x.get("name")]
+        locations = [
+            x for x in self._listed(f"/subscriptions/{subscription_id}/locations", "list locations") if x.get("name")
+        ]
         if not locations:
             raise StampError("the stamp lists no region: set AZS_LOCATION")
         return str(locations[0]["name"])
@@ -261,8 +302,10 @@ class ArmClient:
 
     def _location_url(self) -> str:
         sub, region = self._discover_scope()
-        return (f"{self.stamp.arm_endpoint}/subscriptions/{sub}/resourceGroups/System.{region}"
-                f"/providers/Microsoft.Backup.Admin/backupLocations/{region}")
+        return (
+            f"{self.stamp.arm_endpoint}/subscriptions/{sub}/resourceGroups/System.{region}"
+            f"/providers/Microsoft.Backup.Admin/backupLocations/{region}"
+        )
 
     def _params(self) -> dict[str, str]:
         return {"api-version": self.stamp.api_version}
@@ -274,8 +317,7 @@ class ArmClient:
         return BackupLocation.from_json(body)
 
     def list_backups(self) -> list[Backup]:
-        body = self.request("GET", self._location_url() + "/backups", what="list backups",
-                            params=self._params()).body
+        body = self.request("GET", self._location_url() + "/backups", what="list backups", params=self._params()).body
         return backups_from_list(body)
 
     def backup_url(self, backup_id: str) -> str:
@@ -285,8 +327,13 @@ class ArmClient:
     def get_backup(self, backup_id: str, *, correlation_id: str | None = None) -> Backup | None:
         """The backup, or ``None`` when the stamp does not (yet) know it."""
         try:
-            response = self.request("GET", self.backup_url(backup_id), what="read the backup",
-                                    params=self._params(), correlation_id=correlation_id)
+            response = self.request(
+                "GET",
+                self.backup_url(backup_id),
+                what="read the backup",
+                params=self._params(),
+                correlation_id=correlation_id,
+            )
         except StampError as exc:
             if exc.status == 404:
                 return None
@@ -295,8 +342,13 @@ class ArmClient:
 
     def start_backup(self) -> StartedBackup:
         """``createBackup``; the backup id is the GUID at the end of the operation URL."""
-        response = self.request("POST", self._location_url() + "/createBackup", what="start a backup",
-                                params=self._params(), accept=frozenset({200, 201, 202}))
+        response = self.request(
+            "POST",
+            self._location_url() + "/createBackup",
+            what="start a backup",
+            params=self._params(),
+            accept=frozenset({200, 201, 202}),
+        )
         location = response.header("Location")
         async_url = response.header("Azure-AsyncOperation")
         source = async_url or location
@@ -308,11 +360,18 @@ class ArmClient:
         else:
             # Accepted, so probably started: no status, so the caller leaves it to reconciliation.
             raise StampError("start a backup: the stamp accepted the request but named no operation to follow")
-        return StartedBackup(backup_id=backup_id, location_url=location, async_url=async_url,
-                             retry_after=retry_after_seconds(response.headers), correlation_id=response.correlation_id)
+        return StartedBackup(
+            backup_id=backup_id,
+            location_url=location,
+            async_url=async_url,
+            retry_after=retry_after_seconds(response.headers),
+            correlation_id=response.correlation_id,
+        )
 
-    def poll(self, url: str, *, correlation_id: str | None = None,
-             accept: frozenset[int] = frozenset({200, 201, 202})) -> ArmResponse:
+    def poll(
+        self, url: str, *, correlation_id: str | None = None, accept: frozenset[int] = frozenset({200, 201, 202})
+    ) -> ArmResponse:
         """GET what a strategy follows; a status outside ``accept`` raises (404 with ``status=404``)."""
-        return self.request("GET", url, what="follow the backup operation", correlation_id=correlation_id,
-                            accept=accept)
+        return self.request(
+            "GET", url, what="follow the backup operation", correlation_id=correlation_id, accept=accept
+        )

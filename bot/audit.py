@@ -27,19 +27,29 @@ class AuditLog:
         """Log always; store in Redis when it answers (an outage must not block the operator)."""
         log.info("audit %s", json.dumps(asdict(entry), sort_keys=True))
         try:
-            self.redis.xadd(keys.audit_key(), {k: str(v) for k, v in asdict(entry).items()},
-                            maxlen=MAX_ENTRIES, approximate=True)
+            self.redis.xadd(
+                keys.audit_key(), {k: str(v) for k, v in asdict(entry).items()}, maxlen=MAX_ENTRIES, approximate=True
+            )
         except redis.RedisError as exc:
             log.error("audit entry not stored in Redis (%s); it is in this log line only", type(exc).__name__)
 
     def latest(self, count: int = 20) -> list[AuditEntry]:
         entries = []
         for _id, fields in self.redis.xrevrange(keys.audit_key(), count=count) or []:
-            data = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-                    for k, v in (fields or {}).items()}
-            entries.append(AuditEntry(at=float(data.get("at", 0)), user=data.get("user", ""),
-                                      channel=data.get("channel", ""), stamp=data.get("stamp", ""),
-                                      action=data.get("action", ""), outcome=data.get("outcome", "")))
+            data = {
+                (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+                for k, v in (fields or {}).items()
+            }
+            entries.append(
+                AuditEntry(
+                    at=float(data.get("at", 0)),
+                    user=data.get("user", ""),
+                    channel=data.get("channel", ""),
+                    stamp=data.get("stamp", ""),
+                    action=data.get("action", ""),
+                    outcome=data.get("outcome", ""),
+                )
+            )
         return entries
 
 

@@ -46,8 +46,9 @@ class _PreloadedCAAdapter(requests.adapters.HTTPAdapter):
         kwargs["ssl_context"] = self._context
         super().init_poolmanager(*args, **kwargs)
 
-    def build_connection_pool_key_attributes(self, request: requests.PreparedRequest, verify: Any,
-                                             cert: Any = None) -> Any:
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> Any:
         host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
         pool.pop("ca_certs", None)
         pool.pop("ca_cert_dir", None)
@@ -88,7 +89,8 @@ class VerifyingSession:
         self._session.trust_env = False
         if verify is not False:
             adapter: requests.adapters.HTTPAdapter = _PreloadedCAAdapter(
-                trust_context(verify if isinstance(verify, str) else None), pool_maxsize=32, max_retries=0)
+                trust_context(verify if isinstance(verify, str) else None), pool_maxsize=32, max_retries=0
+            )
         else:
             adapter = requests.adapters.HTTPAdapter(pool_maxsize=32, max_retries=0)
         self._session.mount("https://", adapter)
@@ -159,10 +161,14 @@ def load_client_credential(stamp: StampSettings) -> str | dict[str, str]:
     cert = x509.load_pem_x509_certificate(pem)
     key = serialization.load_pem_private_key(pem, password=None)
     key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     thumbprint = hashlib.sha1(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
-    return {"private_key": key_pem.decode(), "thumbprint": thumbprint,
-            "public_certificate": cert.public_bytes(serialization.Encoding.PEM).decode()}
+    return {
+        "private_key": key_pem.decode(),
+        "thumbprint": thumbprint,
+        "public_certificate": cert.public_bytes(serialization.Encoding.PEM).decode(),
+    }
 
 
 class TokenProvider:
@@ -188,7 +194,8 @@ class TokenProvider:
             )
         except (ValueError, requests.RequestException) as exc:
             raise StampAuthError(
-                f"cannot reach the identity provider at {authority.authority}: {type(exc).__name__}") from exc
+                f"cannot reach the identity provider at {authority.authority}: {type(exc).__name__}"
+            ) from exc
         return app, authority
 
     def token(self) -> str:

@@ -42,8 +42,10 @@ ANNOUNCE_RETRY_SECONDS = 5.0
 """The web process's try at the announcement: short, since a worker retries it (fenced) if it fails."""
 UNDECIDED_STATES = frozenset({JobState.STARTING, JobState.RUNNING, JobState.FINISHED})
 
-REDIS_DOWN = ("the bot's job store (Redis) is not answering, so nothing was started or read. "
-              "Try again in a minute; if it persists, check the Redis service.")
+REDIS_DOWN = (
+    "the bot's job store (Redis) is not answering, so nothing was started or read. "
+    "Try again in a minute; if it persists, check the Redis service."
+)
 
 
 @dataclass
@@ -88,7 +90,8 @@ class BackupService:
         one's click can tell whether the start got as far as Redis.
         """
         message = self.authorise(Action.START, user, channel) or self.guarded(
-            "start a backup", lambda: self.start(user, channel, job_id))
+            "start a backup", lambda: self.start(user, channel, job_id)
+        )
         self.record(user, channel, "start-click", message)
         return message
 
@@ -103,8 +106,9 @@ class BackupService:
         return guarded(what, self.stamp, action)
 
     def _running_job(self) -> Job | None:
-        return next((j for j in self.store.active_jobs() if j.stamp == self.stamp and j.state in UNDECIDED_STATES),
-                    None)
+        return next(
+            (j for j in self.store.active_jobs() if j.stamp == self.stamp and j.state in UNDECIDED_STATES), None
+        )
 
     def preview(self, _command: Command | None = None, _channel: str = "") -> Message:
         """The confirmation card with the pre-flight checks, or who is already running a backup."""
@@ -112,16 +116,26 @@ class BackupService:
         if mine is not None:
             return messages.already_running(mine)
         location, backups = self.arm.backup_location(), self.arm.list_backups()
-        return messages.confirmation(self.stamp, self.arm.region, location, backups[0] if backups else None,
-                                     preflight_problems(location, backups))
+        return messages.confirmation(
+            self.stamp,
+            self.arm.region,
+            location,
+            backups[0] if backups else None,
+            preflight_problems(location, backups),
+        )
 
     def start(self, requester: str, channel: str, job_id: str | None = None) -> Message:
         """Check again, take the stamp's lock, call ``createBackup`` and announce the backup in the channel."""
         refusal = self._start_refusal()
         if refusal is not None:
             return refusal
-        job = Job(job_id=job_id or Job.new_id(), stamp=self.stamp, requester=requester, channel=channel,
-                  threaded=int(self.prefs.threaded(channel)))
+        job = Job(
+            job_id=job_id or Job.new_id(),
+            stamp=self.stamp,
+            requester=requester,
+            channel=channel,
+            threaded=int(self.prefs.threaded(channel)),
+        )
         holder = self.store.reserve(job, reconcile_after=self.start_grace)
         if holder is not None:
             return messages.already_running(holder)
@@ -148,8 +162,11 @@ class BackupService:
         except StampError as exc:
             if not definite_refusal(exc):
                 # The stamp may have started it: the worker's reconciler lists its backups and finds out.
-                log.warning("createBackup for job %s ended without a clear answer (%s); leaving it to "
-                            "reconciliation", job.job_id, exc)
+                log.warning(
+                    "createBackup for job %s ended without a clear answer (%s); leaving it to reconciliation",
+                    job.job_id,
+                    exc,
+                )
                 if exc.status is None:
                     return messages.start_unknown(self.stamp)
                 return messages.start_uncertain(self.stamp, f"HTTP {exc.status}")
@@ -170,8 +187,12 @@ class BackupService:
             recorded = self.store.mark_running(job, due_at=first_poll)
         except redis.RedisError as exc:
             # Started, but unrecorded: the job stays "starting", so a worker adopts it from the stamp's list.
-            log.error("backup %s started on %s but Redis failed recording it (%s); reconciliation adopts it",
-                      job.backup_id, self.stamp, type(exc).__name__)
+            log.error(
+                "backup %s started on %s but Redis failed recording it (%s); reconciliation adopts it",
+                job.backup_id,
+                self.stamp,
+                type(exc).__name__,
+            )
             return messages.start_unrecorded(self.stamp, job.backup_id)
         if not recorded:
             log.warning("job %s was settled by reconciliation before the stamp answered", job.job_id)
@@ -197,19 +218,30 @@ class BackupService:
             if not self.store.count_announce_attempt(claim):
                 return
             with self.store.holding(claim, ttl=ANNOUNCE_LEASE_SECONDS) as keeper:
-                ts = self.poster.post(job.channel, messages.started(claim.job), user=job.requester,
-                                      guard=keeper.guard, budget=ANNOUNCE_RETRY_SECONDS)
+                ts = self.poster.post(
+                    job.channel,
+                    messages.started(claim.job),
+                    user=job.requester,
+                    guard=keeper.guard,
+                    budget=ANNOUNCE_RETRY_SECONDS,
+                )
             job.start_ts = ts
             self.store.record_announcement(claim, ts, keep_lease=False)
         except (PostFailed, Fenced) as exc:
-            log.error("could not announce backup %s in Slack (%s); a worker will try again", job.backup_id,
-                      getattr(exc, "error", "lease lost"))
+            log.error(
+                "could not announce backup %s in Slack (%s); a worker will try again",
+                job.backup_id,
+                getattr(exc, "error", "lease lost"),
+            )
             with contextlib.suppress(redis.RedisError):
                 self.store.release(claim)  # release it at once
         except redis.RedisError as exc:
             # The attempt was counted before the post: the worker's retry looks in the channel first.
-            log.error("Redis failed around the announcement of backup %s (%s); a worker finishes it",
-                      job.backup_id, type(exc).__name__)
+            log.error(
+                "Redis failed around the announcement of backup %s (%s); a worker finishes it",
+                job.backup_id,
+                type(exc).__name__,
+            )
 
     def status(self, _command: Command, _channel: str) -> Message:
         return messages.status(self.store.active_jobs())
@@ -289,8 +321,7 @@ def guarded(what: str, stamp: str, action: Callable[[], Message]) -> Message:
         return messages.error_message(f"I could not {what} on {messages.escape(stamp)}:", exc)
     except Exception:
         log.exception("unexpected failure while trying to %s", what)
-        return messages.error_message(f"something went wrong while trying to {what}; the details are in the "
-                                      "bot's log.")
+        return messages.error_message(f"something went wrong while trying to {what}; the details are in the bot's log.")
 
 
 def definite_refusal(exc: StampError) -> bool:
@@ -308,16 +339,22 @@ def preflight_problems(location: BackupLocation, backups: list[Backup]) -> list[
     """Reasons a backup should not start now, each a sentence an operator can act on."""
     problems = []
     if not location.is_configured:
-        problems.append("The backup location is not configured (it needs a target share or blob container and an "
-                        "encryption certificate; see Set-AzsBackupConfiguration).")
+        problems.append(
+            "The backup location is not configured (it needs a target share or blob container and an "
+            "encryption certificate; see Set-AzsBackupConfiguration)."
+        )
     running = next((b for b in backups if not b.is_terminal), None)
     if running is not None:
-        problems.append(f"The stamp reports backup `{running.backup_id}` as {running.status} (started outside this "
-                        "bot); Azure Stack Hub runs one backup at a time.")
+        problems.append(
+            f"The stamp reports backup `{running.backup_id}` as {running.status} (started outside this "
+            "bot); Azure Stack Hub runs one backup at a time."
+        )
     capacity = parse_capacity(location.available_capacity)
     if capacity is not None and capacity < needed_capacity(backups):
-        problems.append(f"Free capacity ({location.available_capacity}) is below {_needed_words(backups)}; free "
-                        "space on the share first.")
+        problems.append(
+            f"Free capacity ({location.available_capacity}) is below {_needed_words(backups)}; free "
+            "space on the share first."
+        )
     return problems
 
 

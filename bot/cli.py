@@ -39,8 +39,11 @@ def cmd_socket(_: argparse.Namespace) -> int:
 
     settings = _settings(need_signing_secret=False)
     if not settings.slack_app_token.startswith("xapp-"):
-        print("azs-bot: configuration error: SLACK_APP_TOKEN must be the app-level xapp- token "
-              "(with connections:write) for Socket Mode", file=sys.stderr)
+        print(
+            "azs-bot: configuration error: SLACK_APP_TOKEN must be the app-level xapp- token "
+            "(with connections:write) for Socket Mode",
+            file=sys.stderr,
+        )
         return 2
     serve_socket_mode(settings)
     return 0
@@ -70,8 +73,11 @@ def cmd_dev(name: str, argv: list[str]) -> int:
             raise
         command = None
     if command is None:
-        print(f"azs-bot {name}: a development command, not in a production install; from a source checkout, "
-              "`pip install -e ./devkit` adds it (bash scripts/demo and bash scripts/test do)", file=sys.stderr)
+        print(
+            f"azs-bot {name}: a development command, not in a production install; from a source checkout, "
+            "`pip install -e ./devkit` adds it (bash scripts/demo and bash scripts/test do)",
+            file=sys.stderr,
+        )
         return 2
     exit_code: int = command(argv)
     return exit_code
@@ -84,12 +90,16 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_dev(argv[0], argv[1:])
     parser = argparse.ArgumentParser(prog="azs-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, func, text in (("web", cmd_web, "serve Slack over HTTP on $PORT (waitress)"),
-                             ("socket", cmd_socket, "serve Slack over Socket Mode ($SLACK_APP_TOKEN)"),
-                             ("worker", cmd_worker, "follow running backups and post their outcome")):
+    for name, func, text in (
+        ("web", cmd_web, "serve Slack over HTTP on $PORT (waitress)"),
+        ("socket", cmd_socket, "serve Slack over Socket Mode ($SLACK_APP_TOKEN)"),
+        ("worker", cmd_worker, "follow running backups and post their outcome"),
+    ):
         sub.add_parser(name, help=text).set_defaults(func=func)
-    for name, text in (("simulator", "development (devkit): a stamp simulator (see: azs-bot simulator -h)"),
-                       ("demo", "development (devkit): the whole product, locally (see: azs-bot demo -h)")):
+    for name, text in (
+        ("simulator", "development (devkit): a stamp simulator (see: azs-bot simulator -h)"),
+        ("demo", "development (devkit): the whole product, locally (see: azs-bot demo -h)"),
+    ):
         sub.add_parser(name, help=text)
     args = parser.parse_args(argv)
     exit_code: int = args.func(args)

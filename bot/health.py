@@ -36,8 +36,10 @@ class Health:
             current = self.redis.hget(keys.meta_key(), "epoch")
         epoch = str(current)
         if self._epoch is not None and epoch != self._epoch:
-            self.report("redis-data", "Redis lost its data (emptied, or restarted without persistence); "
-                                      "backups in flight may go unreported")
+            self.report(
+                "redis-data",
+                "Redis lost its data (emptied, or restarted without persistence); backups in flight may go unreported",
+            )
         self._epoch = epoch
 
     def report(self, component: str, problem: str) -> None:
@@ -56,5 +58,4 @@ class Health:
         self.redis.ping()
         self.check_epoch()
         values = self.redis.mget([keys.health_key(c) for c in COMPONENTS])
-        return {c: str(v) for c, v in zip(COMPONENTS, values, strict=True)
-                if v is not None}
+        return {c: str(v) for c, v in zip(COMPONENTS, values, strict=True) if v is not None}

@@ -98,8 +98,10 @@ class Inbox:
 
     def renew(self, item_ids: list[str]) -> None:
         if item_ids:
-            self._renew(keys=[keys.inbox_leases_key(), keys.inbox_owners_key()],
-                        args=[time.time() + self.lease, self.owner, *item_ids])
+            self._renew(
+                keys=[keys.inbox_leases_key(), keys.inbox_owners_key()],
+                args=[time.time() + self.lease, self.owner, *item_ids],
+            )
 
     def mine(self, item_id: str) -> bool:
         """Still this process's to do: false once another process took it over (this one froze)."""
@@ -116,8 +118,10 @@ class Inbox:
     def take_orphans(self, limit: int = 20) -> list[WorkItem]:
         """Items whose owner stopped renewing them, now held by this process."""
         now = time.time()
-        flat = self._take(keys=[keys.inbox_leases_key(), keys.inbox_owners_key(), keys.inbox_items_key()],
-                          args=[now, now + self.lease, self.owner, limit])
+        flat = self._take(
+            keys=[keys.inbox_leases_key(), keys.inbox_owners_key(), keys.inbox_items_key()],
+            args=[now, now + self.lease, self.owner, limit],
+        )
         return [WorkItem.from_json(flat[i + 1]) for i in range(0, len(flat), 2)]
 
     def pending(self) -> int:

@@ -17,10 +17,10 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 import redis
 from redis.client import Pipeline
@@ -29,6 +29,8 @@ from bot import keys
 from bot.models import Backup
 from bot.redis_client import NotReplicated, wait_for_replica
 from bot.settings import Settings
+
+T = TypeVar("T")
 
 HISTORY_LENGTH = 50
 DEFAULT_RETENTION_SECONDS = Settings.job_retention_days * 86_400
@@ -157,9 +159,24 @@ class Claim:
     fence: int
 
 
-Field = Literal["state", "backup_id", "started_at", "strategy", "poll_url", "finished_at", "result", "error",
-                "poll_failures", "overdue_reported", "post_attempts", "progress_at", "notified_ts", "start_ts",
-                "announce_attempts", "announce_given_up"]
+Field = Literal[
+    "state",
+    "backup_id",
+    "started_at",
+    "strategy",
+    "poll_url",
+    "finished_at",
+    "result",
+    "error",
+    "poll_failures",
+    "overdue_reported",
+    "post_attempts",
+    "progress_at",
+    "notified_ts",
+    "start_ts",
+    "announce_attempts",
+    "announce_given_up",
+]
 """The fields a worker's transition may change (mypy refuses any other name)."""
 Changes = dict[Field, str | int | float]
 
@@ -227,8 +244,7 @@ class JobStore:
             pipe.zadd(keys.due_key(), {job.job_id: job.requested_at + reconcile_after})
             return None
 
-        holder = cast(Job | None, self.redis.transaction(attempt, lock, keys.job_key(job.job_id),  # type: ignore[arg-type]
-                                                         value_from_callable=True))
+        holder = self._transaction(attempt, lock, keys.job_key(job.job_id))
         if holder is None:
             try:
                 wait_for_replica(self.redis)  # the start must outlive a failover before createBackup is sent
@@ -253,7 +269,11 @@ class JobStore:
             pipe.zadd(keys.due_key(), {job.job_id: due_at})
             return True
 
-        return bool(self.redis.transaction(attempt, key, value_from_callable=True))  # type: ignore[arg-type]
+        return self._transaction(attempt, key)
+
+    def _transaction(self, attempt: Callable[[Pipeline], T], *watched: str) -> T:
+        """redis-py's WATCH/MULTI retry loop, returning what ``attempt`` returns (its stubs say ``None``)."""
+        return cast(T, self.redis.transaction(attempt, *watched, value_from_callable=True))  # type: ignore[arg-type]
 
     def mark_start_failed(self, job: Job, error: str) -> None:
         """The stamp refused or never answered the start: free the stamp for the next attempt."""
@@ -295,8 +315,10 @@ class JobStore:
 
     def find_by_backup_id(self, stamp: str, backup_id: str) -> Job | None:
         """The job that started ``backup_id``, among active and recent ones (to name the requester)."""
-        ids = [*cast(list[str], self.redis.lrange(keys.history_key(stamp), 0, -1)),
-               *cast(set[str], self.redis.smembers(keys.active_jobs_key()))]
+        ids = [
+            *cast(list[str], self.redis.lrange(keys.history_key(stamp), 0, -1)),
+            *cast(set[str], self.redis.smembers(keys.active_jobs_key())),
+        ]
         for job_id in ids:
             job = self.get(job_id)
             if job is not None and job.backup_id == backup_id:
@@ -331,9 +353,17 @@ class JobStore:
 
     # --- transitions of a claimed job (fenced: ``False`` once a newer claim replaced this one) ------
 
-    def reschedule(self, claim: Claim, *, due_at: float, poll_failures: int | None = None,
-                   progress_at: float | None = None, strategy: str | None = None, poll_url: str | None = None,
-                   overdue: bool = False) -> bool:
+    def reschedule(
+        self,
+        claim: Claim,
+        *,
+        due_at: float,
+        poll_failures: int | None = None,
+        progress_at: float | None = None,
+        strategy: str | None = None,
+        poll_url: str | None = None,
+        overdue: bool = False,
+    ) -> bool:
         """Poll again at ``due_at``; ``overdue`` records the one overdue report and keeps the lease for it."""
         changes: Changes = {}
         if poll_failures is not None:
@@ -360,8 +390,13 @@ class JobStore:
 
     def adopt(self, claim: Claim, *, backup_id: str, due_at: float, follow_with: str) -> bool:
         """A start that never recorded the stamp's answer owns the backup found running: follow it by id."""
-        changes: Changes = {"state": JobState.RUNNING.value, "backup_id": backup_id,
-                            "started_at": claim.job.requested_at, "strategy": follow_with, "poll_url": ""}
+        changes: Changes = {
+            "state": JobState.RUNNING.value,
+            "backup_id": backup_id,
+            "started_at": claim.job.requested_at,
+            "strategy": follow_with,
+            "poll_url": "",
+        }
         return self._write(claim, _Write(changes, next_due=due_at, expect_state=JobState.STARTING, durable=True))
 
     def give_up(self, claim: Claim, reason: str) -> bool:
@@ -408,11 +443,24 @@ class JobStore:
     def _write(self, claim: Claim, write: _Write) -> bool:
         """The fenced Lua update under every transition; mirrors the change on ``claim.job``."""
         job = claim.job
-        args = [str(claim.fence), claim.token, job.job_id, "" if write.next_due is None else repr(write.next_due),
-                "1" if write.done else "", "1" if write.keep_lease else "",
-                write.expect_state.value if write.expect_state else "", *_apply_changes(job, write.fields)]
-        job_keys = [keys.job_key(job.job_id), keys.lease_key(job.job_id), keys.due_key(),
-                    keys.active_jobs_key(), keys.stamp_lock_key(job.stamp), keys.history_key(job.stamp)]
+        args = [
+            str(claim.fence),
+            claim.token,
+            job.job_id,
+            "" if write.next_due is None else repr(write.next_due),
+            "1" if write.done else "",
+            "1" if write.keep_lease else "",
+            write.expect_state.value if write.expect_state else "",
+            *_apply_changes(job, write.fields),
+        ]
+        job_keys = [
+            keys.job_key(job.job_id),
+            keys.lease_key(job.job_id),
+            keys.due_key(),
+            keys.active_jobs_key(),
+            keys.stamp_lock_key(job.stamp),
+            keys.history_key(job.stamp),
+        ]
         applied = bool(self._fenced_update(keys=job_keys, args=args))
         if applied and write.done:
             self.redis.expire(keys.job_key(job.job_id), int(self.retention_seconds))
@@ -423,8 +471,12 @@ class JobStore:
     def renew(self, claim: Claim, *, ttl: float) -> bool:
         """Extend the claim's lease to ``ttl`` from now; ``False`` once another claim replaced it."""
         job_id = claim.job.job_id
-        return bool(self._renew(keys=[keys.job_key(job_id), keys.lease_key(job_id)],
-                                args=[str(claim.fence), claim.token, int(ttl * 1000)]))
+        return bool(
+            self._renew(
+                keys=[keys.job_key(job_id), keys.lease_key(job_id)],
+                args=[str(claim.fence), claim.token, int(ttl * 1000)],
+            )
+        )
 
     def holding(self, claim: Claim, *, ttl: float) -> LeaseKeeper:
         """A context that keeps ``claim``'s lease alive while a slow call (a Slack post) runs."""

@@ -88,18 +88,19 @@ class _SafeStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         return None
 
 
-def _log_uncaught(kind: type[BaseException], value: BaseException, tb: TracebackType | None,
-                  thread: str = "main") -> None:
+def _log_uncaught(
+    kind: type[BaseException], value: BaseException, tb: TracebackType | None, thread: str = "main"
+) -> None:
     if issubclass(kind, KeyboardInterrupt):
         return
-    logging.getLogger("azs.crash").critical("uncaught %s in thread %s", kind.__name__, thread,
-                                            exc_info=(kind, value, tb))
+    logging.getLogger("azs.crash").critical(
+        "uncaught %s in thread %s", kind.__name__, thread, exc_info=(kind, value, tb)
+    )
 
 
 def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
     if args.exc_value is not None:
-        _log_uncaught(args.exc_type, args.exc_value, args.exc_traceback,
-                      args.thread.name if args.thread else "unknown")
+        _log_uncaught(args.exc_type, args.exc_value, args.exc_traceback, args.thread.name if args.thread else "unknown")
 
 
 def configure_logging(secrets: Iterable[str] = (), level: str = "INFO") -> None:

@@ -27,11 +27,20 @@ MAX_BLOCKS_MESSAGE, MAX_BLOCKS_HOME, MAX_TEXT = 50, 100, 4000
 USAGE = "*Usage*\n" + "\n".join(usage_lines("• `/azs backup &lt;stamp&gt; ...`: any of the above on another stamp"))
 """From the command table (:mod:`bot.verbs`); the bot's own mrkdwn: a literal "<" or ">" is written as an entity."""
 
-_STATUS_EMOJI = {"succeeded": ":white_check_mark:", "partialsucceeded": ":warning:", "failed": ":x:",
-                 "skipped": ":fast_forward:", "running": ":hourglass_flowing_sand:",
-                 "creating": ":hourglass_flowing_sand:", "queued": ":hourglass_flowing_sand:"}
-_STATUS_WORDS = {"succeeded": "Succeeded", "partialsucceeded": "Partially succeeded (PartialSucceeded)",
-                 "failed": "Failed"}
+_STATUS_EMOJI = {
+    "succeeded": ":white_check_mark:",
+    "partialsucceeded": ":warning:",
+    "failed": ":x:",
+    "skipped": ":fast_forward:",
+    "running": ":hourglass_flowing_sand:",
+    "creating": ":hourglass_flowing_sand:",
+    "queued": ":hourglass_flowing_sand:",
+}
+_STATUS_WORDS = {
+    "succeeded": "Succeeded",
+    "partialsucceeded": "Partially succeeded (PartialSucceeded)",
+    "failed": "Failed",
+}
 
 
 @dataclass(frozen=True)
@@ -82,8 +91,9 @@ def escape(value: object) -> str:
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", _LOOKALIKE["`"])
     chars = list(text)
     for i, char in enumerate(chars):
-        if char in _FORMATTING and not (char == "_" and 0 < i < len(chars) - 1 and _word(chars[i - 1])
-                                        and _word(chars[i + 1])):
+        if char in _FORMATTING and not (
+            char == "_" and 0 < i < len(chars) - 1 and _word(chars[i - 1]) and _word(chars[i + 1])
+        ):
             chars[i] = _LOOKALIKE[char]
     # Last, so "@channel_" (whose "_" became a look-alike that ends the word) gets its joiner too.
     return _BROADCAST.sub("@\u2060", "".join(chars))  # a word joiner: "@here" can never be read as a mention
@@ -114,7 +124,7 @@ def clip(text: str, limit: int) -> str:
     """``text`` within ``limit`` characters, never cutting an entity (``&amp;``) or a token (``<@U1>``) in two."""
     if len(text) <= limit:
         return text
-    return _PARTIAL_TAIL.sub("", text[:limit - 1]) + "\u2026"
+    return _PARTIAL_TAIL.sub("", text[: limit - 1]) + "\u2026"
 
 
 def _mrkdwn(text: str, limit: int) -> dict[str, Any]:
@@ -127,8 +137,7 @@ def _section(text: str) -> dict[str, Any]:
 
 
 def _fields(pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    return {"type": "section",
-            "fields": [_mrkdwn(f"*{k}*\n{v}", FIELD_TEXT_LIMIT) for k, v in pairs[:MAX_FIELDS]]}
+    return {"type": "section", "fields": [_mrkdwn(f"*{k}*\n{v}", FIELD_TEXT_LIMIT) for k, v in pairs[:MAX_FIELDS]]}
 
 
 def _context(text: str) -> dict[str, Any]:
@@ -168,47 +177,72 @@ def error_message(text: str, detail: object = "") -> Message:
 
 
 def not_an_operator(user: str, operators_configured: bool, what: str = "start a backup") -> Message:
-    how = ("Ask an operator to add your Slack user ID to `AZS_OPERATORS` or you to the operator user group."
-           if operators_configured else
-           "No operator is configured yet: set `AZS_OPERATORS` to a comma-separated list of Slack user IDs "
-           "(e.g. `U012ABCDEF`) or `AZS_OPERATOR_GROUP` to a user group ID, and restart the bot.")
+    how = (
+        "Ask an operator to add your Slack user ID to `AZS_OPERATORS` or you to the operator user group."
+        if operators_configured
+        else "No operator is configured yet: set `AZS_OPERATORS` to a comma-separated list of Slack user IDs "
+        "(e.g. `U012ABCDEF`) or `AZS_OPERATOR_GROUP` to a user group ID, and restart the bot."
+    )
     return error_message(f"{mention_user(user)}, only backup operators may {what}. {how}")
 
 
 def channel_not_allowed(channel: str) -> Message:
-    return error_message(f"the backup bot is not enabled in {mention_channel(channel)}. Ask an operator to add the "
-                         "channel to `AZS_CHANNELS`, or use one where it is enabled.")
+    return error_message(
+        f"the backup bot is not enabled in {mention_channel(channel)}. Ask an operator to add the "
+        "channel to `AZS_CHANNELS`, or use one where it is enabled."
+    )
 
 
 def audit(entries: list[AuditEntry]) -> Message:
     if not entries:
         return Message(text="The audit trail is empty.", blocks=[_section("The audit trail is empty.")])
-    lines = [f"{when(e.at)} · {mention_user(e.user)} in {mention_channel(e.channel)} · {escape(e.stamp)} · "
-             f"`{escape(e.action)}` → {escape(e.outcome)}" for e in entries]
+    lines = [
+        f"{when(e.at)} · {mention_user(e.user)} in {mention_channel(e.channel)} · {escape(e.stamp)} · "
+        f"`{escape(e.action)}` → {escape(e.outcome)}"
+        for e in entries
+    ]
     text = "*Audit trail* (latest first)\n" + "\n".join(lines)
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
-def confirmation(stamp: str, region: str, location: BackupLocation, latest: Backup | None,
-                 problems: list[str]) -> Message:
+def confirmation(
+    stamp: str, region: str, location: BackupLocation, latest: Backup | None, problems: list[str]
+) -> Message:
     """The ephemeral "start a backup?" card with the pre-flight facts; no button when a check fails."""
     button_value, stamp, region, problems = stamp, escape(stamp), escape(region), [escape(p) for p in problems]
-    last = (f"{status_label(latest.status)} `{escape(latest.backup_id)}`, {age(latest.created)}" if latest
-            else "none yet")
-    pairs = [("Stamp", stamp), ("Region", region), ("Last backup", last),
-             ("Free capacity", escape(location.available_capacity or "unknown")),
-             ("Scheduler", _on_off(location.scheduler_enabled)), ("Target", _target(location, "-"))]
-    head = _section(f"*Start an infrastructure backup on {stamp}?* It takes 20-40 minutes and cannot be "
-                    "cancelled once started.")
+    last = (
+        f"{status_label(latest.status)} `{escape(latest.backup_id)}`, {age(latest.created)}" if latest else "none yet"
+    )
+    pairs = [
+        ("Stamp", stamp),
+        ("Region", region),
+        ("Last backup", last),
+        ("Free capacity", escape(location.available_capacity or "unknown")),
+        ("Scheduler", _on_off(location.scheduler_enabled)),
+        ("Target", _target(location, "-")),
+    ]
+    head = _section(
+        f"*Start an infrastructure backup on {stamp}?* It takes 20-40 minutes and cannot be cancelled once started."
+    )
     if problems:
-        return Message(text=f"A backup cannot start on {stamp} now: " + " ".join(problems),
-                       blocks=[head, _fields(pairs), _section(":no_entry: " + " ".join(problems))], ok=False)
-    button = {"type": "button", "action_id": START_ACTION_ID, "style": "primary", "value": button_value[:2000],
-              "text": {"type": "plain_text", "text": "Start backup"}}
+        return Message(
+            text=f"A backup cannot start on {stamp} now: " + " ".join(problems),
+            blocks=[head, _fields(pairs), _section(":no_entry: " + " ".join(problems))],
+            ok=False,
+        )
+    button = {
+        "type": "button",
+        "action_id": START_ACTION_ID,
+        "style": "primary",
+        "value": button_value[:2000],
+        "text": {"type": "plain_text", "text": "Start backup"},
+    }
     if not button_value:
         del button["value"]  # Block Kit takes no empty value; the click then means the default stamp
-    return Message(text=f"Start an infrastructure backup on {stamp} ({region})? Last backup: {last}.",
-                   blocks=[head, _fields(pairs), {"type": "actions", "elements": [button]}])
+    return Message(
+        text=f"Start an infrastructure backup on {stamp} ({region})? Last backup: {last}.",
+        blocks=[head, _fields(pairs), {"type": "actions", "elements": [button]}],
+    )
 
 
 def starting(stamp: str) -> Message:
@@ -218,39 +252,49 @@ def starting(stamp: str) -> Message:
 
 def started(job: JobFacts) -> Message:
     """The public announcement (and the clicker's reply): marked with its job, so a retry can find it in the channel."""
-    text = (f":arrow_forward: {mention_user(job.requester)} started infrastructure backup `{escape(job.backup_id)}` "
-            f"on "
-            f"*{escape(job.stamp)}*. I will post the result here when the stamp reports it (usually 20-40 minutes).")
+    text = (
+        f":arrow_forward: {mention_user(job.requester)} started infrastructure backup `{escape(job.backup_id)}` "
+        f"on "
+        f"*{escape(job.stamp)}*. I will post the result here when the stamp reports it (usually 20-40 minutes)."
+    )
     return _marked(Message(text=text.replace("*", ""), blocks=[_section(text)]), ANNOUNCE_EVENT, job)
 
 
 def already_running(job: JobFacts) -> Message:
     since = job.started_at or job.requested_at
     what = f"backup `{escape(job.backup_id)}`" if job.backup_id else "a backup (still being started)"
-    text = (f"A backup is already running on *{escape(job.stamp)}*: {what}, started by "
-            f"{mention_user(job.requester)} at {when(since)} ({age(since)}). Azure Stack Hub runs one backup at a "
-            "time; nothing new was started.")
+    text = (
+        f"A backup is already running on *{escape(job.stamp)}*: {what}, started by "
+        f"{mention_user(job.requester)} at {when(since)} ({age(since)}). Azure Stack Hub runs one backup at a "
+        "time; nothing new was started."
+    )
     return Message(text=text.replace("*", ""), blocks=[_section(f":no_entry: {text}")])
 
 
 def start_unknown(stamp: str) -> Message:
-    text = (f"The stamp {escape(stamp)} did not answer the start request in time. I will check whether the backup "
-            "started and report in this channel either way.")
+    text = (
+        f"The stamp {escape(stamp)} did not answer the start request in time. I will check whether the backup "
+        "started and report in this channel either way."
+    )
     return Message(text=text, blocks=[_section(f":hourglass: {text}")])
 
 
 def start_abandoned(job: JobFacts, reason: str) -> Message:
-    text = (f"{mention_user(job.requester)} the backup you asked for on *{escape(job.stamp)}* at "
-            f"{when(job.requested_at)} did not start: {escape(reason)} Nothing is running; you can try "
-            "`/azs backup` again.")
+    text = (
+        f"{mention_user(job.requester)} the backup you asked for on *{escape(job.stamp)}* at "
+        f"{when(job.requested_at)} did not start: {escape(reason)} Nothing is running; you can try "
+        "`/azs backup` again."
+    )
     return Message(text=text.replace("*", ""), blocks=[_section(f":x: {text}")])
 
 
 def overdue(job: JobFacts, limit_seconds: float) -> Message:
-    text = (f":alarm_clock: {mention_user(job.requester)} backup `{escape(job.backup_id)}` on "
-            f"*{escape(job.stamp)}* has been running for more than {human_duration(limit_seconds)} (started "
-            f"{when(job.started_at or job.requested_at)}). Azure Stack Hub cannot cancel a backup; check the "
-            "stamp's alerts. I keep following it and will post the result.")
+    text = (
+        f":alarm_clock: {mention_user(job.requester)} backup `{escape(job.backup_id)}` on "
+        f"*{escape(job.stamp)}* has been running for more than {human_duration(limit_seconds)} (started "
+        f"{when(job.started_at or job.requested_at)}). Azure Stack Hub cannot cancel a backup; check the "
+        "stamp's alerts. I keep following it and will post the result."
+    )
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
@@ -263,8 +307,15 @@ def completion(job: JobFacts, backup: Backup | None, error: str = "") -> Message
 _HEADLINES = {"succeeded": "succeeded", "partialsucceeded": "only partially succeeded", "failed": "failed"}
 
 
-def finished_backup(stamp: str, backup_id: str, backup: Backup | None, error: str = "", *,
-                    requester: str | None = None, one_line: bool = False) -> Message:
+def finished_backup(
+    stamp: str,
+    backup_id: str,
+    backup: Backup | None,
+    error: str = "",
+    *,
+    requester: str | None = None,
+    one_line: bool = False,
+) -> Message:
     """How a finished backup reads, whoever started it: the one function that words an outcome.
 
     The full form (headline, facts, failed roles, the stamp's error) is the completion (``requester`` is who
@@ -275,21 +326,27 @@ def finished_backup(stamp: str, backup_id: str, backup: Backup | None, error: st
         return _result_line(stamp, backup_id, backup, error, requester or "")
     subject, stamp = _subject(requester, backup), escape(stamp)
     if backup is None:
-        text = (f":x: {subject} `{escape(backup_id)}` on *{stamp}* failed: "
-                f"{escape(error) or 'the stamp reported a failure without details'}")
+        text = (
+            f":x: {subject} `{escape(backup_id)}` on *{stamp}* failed: "
+            f"{escape(error) or 'the stamp reported a failure without details'}"
+        )
         return Message(text=text.replace("*", ""), blocks=[_section(text)])
     status = backup.status.lower()
     headline = _HEADLINES.get(status, f"ended with status {escape(backup.status)}")
-    text = (f"{_STATUS_EMOJI.get(status, ':grey_question:')} {subject} `{escape(backup.backup_id)}` on *{stamp}* "
-            f"{headline}.")
+    text = (
+        f"{_STATUS_EMOJI.get(status, ':grey_question:')} {subject} `{escape(backup.backup_id)}` on *{stamp}* "
+        f"{headline}."
+    )
     failed = [escape(role) for role in backup.failed_roles] if status != "succeeded" else []
     blocks = [_section(text), _fields(_backup_facts(backup))]
     if failed:
         blocks.append(_section(f"*Failed roles ({len(failed)} of {len(backup.roles)}):* " + _role_list(failed)))
     if error:
         blocks.append(_context(f"Stamp said: {escape(error)}"))
-    fallback = (f"{subject} {escape(backup.backup_id)} on {stamp} {headline}. Status: {escape(backup.status)}. "
-                f"Time taken: {time_taken(backup)}." + (f" Failed roles: {_role_list(failed)}." if failed else ""))
+    fallback = (
+        f"{subject} {escape(backup.backup_id)} on {stamp} {headline}. Status: {escape(backup.status)}. "
+        f"Time taken: {time_taken(backup)}." + (f" Failed roles: {_role_list(failed)}." if failed else "")
+    )
     return Message(text=fallback, blocks=blocks)
 
 
@@ -302,8 +359,10 @@ def _subject(requester: str | None, backup: Backup | None) -> str:
 def _result_line(stamp: str, backup_id: str, backup: Backup | None, error: str, requester: str) -> Message:
     """:func:`finished_backup`'s one-line form."""
     status, taken, why = (backup.status, time_taken(backup), "") if backup else ("Failed", "unknown", error)
-    text = (f"{status_label(status)}: backup `{escape(backup_id)}` on *{escape(stamp)}*, started by "
-            f"{mention_user(requester)}. Time taken: {taken}." + (f" {escape(why)}" if why else ""))
+    text = (
+        f"{status_label(status)}: backup `{escape(backup_id)}` on *{escape(stamp)}*, started by "
+        f"{mention_user(requester)}. Time taken: {taken}." + (f" {escape(why)}" if why else "")
+    )
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
@@ -317,18 +376,26 @@ def _on_off(flag: bool | None) -> str:
 
 
 def _backup_facts(backup: Backup) -> list[tuple[str, str]]:
-    return [("Backup id", f"`{escape(backup.backup_id)}`"), ("Status", status_label(backup.status)),
-            ("Created", when(backup.created)), ("Time taken", time_taken(backup)),
-            ("Stamp version", escape(backup.stamp_version or "unknown")), ("Kind", _kind(backup)),
-            ("Cloud recovery ready", {True: "yes", False: "no", None: "unknown"}[backup.is_cloud_recovery_ready])]
+    return [
+        ("Backup id", f"`{escape(backup.backup_id)}`"),
+        ("Status", status_label(backup.status)),
+        ("Created", when(backup.created)),
+        ("Time taken", time_taken(backup)),
+        ("Stamp version", escape(backup.stamp_version or "unknown")),
+        ("Kind", _kind(backup)),
+        ("Cloud recovery ready", {True: "yes", False: "no", None: "unknown"}[backup.is_cloud_recovery_ready]),
+    ]
 
 
 def status(jobs: Sequence[JobFacts], now: float | None = None) -> Message:
     running = [j for j in jobs if j.backup_id or j.state == "starting"]
     if not running:
         return Message(text="No backup is running.", blocks=[_section("No backup started from Slack is running.")])
-    lines = [f"• *{escape(j.stamp)}*: `{escape(j.backup_id or 'starting')}` by {mention_user(j.requester)}, "
-             f"running for {human_duration((now or time.time()) - (j.started_at or j.requested_at))}" for j in running]
+    lines = [
+        f"• *{escape(j.stamp)}*: `{escape(j.backup_id or 'starting')}` by {mention_user(j.requester)}, "
+        f"running for {human_duration((now or time.time()) - (j.started_at or j.requested_at))}"
+        for j in running
+    ]
     text = "*Running backups*\n" + "\n".join(lines)
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
@@ -337,8 +404,10 @@ def backup_list(stamp: str, backups: list[Backup]) -> Message:
     stamp = escape(stamp)
     if not backups:
         return Message(text=f"No backups on {stamp} yet.", blocks=[_section(f"No backups on *{stamp}* yet.")])
-    lines = [f"{status_label(b.status)} `{escape(b.backup_id)}` · {when(b.created)} · "
-             f"{time_taken(b)} · {_kind(b)}" for b in backups[:MAX_BACKUPS_LISTED]]
+    lines = [
+        f"{status_label(b.status)} `{escape(b.backup_id)}` · {when(b.created)} · {time_taken(b)} · {_kind(b)}"
+        for b in backups[:MAX_BACKUPS_LISTED]
+    ]
     text = f"*Latest backups on {stamp}* (newest first)\n" + "\n".join(lines)
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
@@ -360,8 +429,11 @@ def backup_detail(stamp: str, backup: Backup) -> Message:
     stamp = escape(stamp)
     roles = "\n".join(f"{status_label(r.status)} {escape(r.role)}" for r in backup.roles[:MAX_ROLES_SHOWN])
     roles = roles or "none listed"
-    blocks = [_section(f"*Backup `{escape(backup.backup_id)}` on {stamp}*"), _fields(_backup_facts(backup)),
-              _section(f"*Roles*\n{roles}")]
+    blocks = [
+        _section(f"*Backup `{escape(backup.backup_id)}` on {stamp}*"),
+        _fields(_backup_facts(backup)),
+        _section(f"*Roles*\n{roles}"),
+    ]
     if backup.encryption_cert_thumbprint:
         blocks.append(_context(f"Encryption certificate thumbprint: {escape(backup.encryption_cert_thumbprint)}"))
     return Message(text=f"Backup {escape(backup.backup_id)} on {stamp}: {escape(backup.status)}", blocks=blocks)
@@ -374,26 +446,33 @@ def _target(location: BackupLocation, missing: str) -> str:
 
 def config(stamp: str, location: BackupLocation) -> Message:
     stamp = escape(stamp)
-    pairs = [("Target", _target(location, "not configured")),
-             ("Scheduler", _on_off(location.scheduler_enabled)),
-             ("Frequency", f"every {location.frequency_hours} h" if location.frequency_hours else "unknown"),
-             ("Retention", f"{location.retention_days} days" if location.retention_days else "unknown"),
-             ("Free capacity", escape(location.available_capacity or "unknown")),
-             ("Next backup", when(location.next_backup)), ("Last backup", when(location.last_backup)),
-             ("Encryption certificate", escape(location.encryption_cert_thumbprint or "none"))]
-    return Message(text=f"Backup configuration of {stamp}",
-                   blocks=[_section(f"*Backup configuration of {stamp}*"), _fields(pairs)])
+    pairs = [
+        ("Target", _target(location, "not configured")),
+        ("Scheduler", _on_off(location.scheduler_enabled)),
+        ("Frequency", f"every {location.frequency_hours} h" if location.frequency_hours else "unknown"),
+        ("Retention", f"{location.retention_days} days" if location.retention_days else "unknown"),
+        ("Free capacity", escape(location.available_capacity or "unknown")),
+        ("Next backup", when(location.next_backup)),
+        ("Last backup", when(location.last_backup)),
+        ("Encryption certificate", escape(location.encryption_cert_thumbprint or "none")),
+    ]
+    return Message(
+        text=f"Backup configuration of {stamp}", blocks=[_section(f"*Backup configuration of {stamp}*"), _fields(pairs)]
+    )
 
 
 def unknown_stamp(name: str, known: list[str]) -> Message:
-    return error_message(f"there is no stamp `{escape(name)}`. Known stamps: "
-                         f"{', '.join(f'`{escape(k)}`' for k in known)}.")
+    return error_message(
+        f"there is no stamp `{escape(name)}`. Known stamps: {', '.join(f'`{escape(k)}`' for k in known)}."
+    )
 
 
 def stamps(names: list[str], default: str) -> Message:
     lines = [f"• `{escape(n)}`" + (" (this channel's default)" if n == default else "") for n in names]
-    text = "*Stamps*\n" + "\n".join(lines) + "\nUse `/azs backup &lt;stamp&gt; ...` for another, or " \
+    text = (
+        "*Stamps*\n" + "\n".join(lines) + "\nUse `/azs backup &lt;stamp&gt; ...` for another, or "
         "`/azs stamps use &lt;stamp&gt;` to change this channel's default."
+    )
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
@@ -403,19 +482,22 @@ def stamp_chosen(channel: str, stamp: str) -> Message:
 
 
 def threads_set(channel: str, on: bool) -> Message:
-    where = "replies in the thread of each announcement (also sent to the channel)" if on else \
-        "new messages in the channel"
+    where = (
+        "replies in the thread of each announcement (also sent to the channel)" if on else "new messages in the channel"
+    )
     text = f"Outcomes in {mention_channel(channel)} will be {where}."
     return Message(text=text, blocks=[_section(f":white_check_mark: {text}")])
 
 
 def watch_set(channel: str, stamp: str, mode: str) -> Message:
     where, stamp = mention_channel(channel), escape(stamp)
-    text = {"all": f"{where} will hear about every backup that ends on *{stamp}* from now on, scheduled "
-                   "ones included, and about overdue backups.",
-            "failures": f"{where} will hear about failed and partial backups on *{stamp}* from now on, "
-                        "and about overdue backups.",
-            "off": f"{where} no longer watches *{stamp}*."}[mode]
+    text = {
+        "all": f"{where} will hear about every backup that ends on *{stamp}* from now on, scheduled "
+        "ones included, and about overdue backups.",
+        "failures": f"{where} will hear about failed and partial backups on *{stamp}* from now on, "
+        "and about overdue backups.",
+        "off": f"{where} no longer watches *{stamp}*.",
+    }[mode]
     return Message(text=text.replace("*", ""), blocks=[_section(f":eyes: {text}")])
 
 
@@ -425,25 +507,35 @@ def watched_backup(stamp: str, backup: Backup) -> Message:
 
 
 def stale_backups(stamp: str, newest: Backup | None, limit_hours: float, reason: str) -> Message:
-    last = (f"the newest successful backup is `{escape(newest.backup_id)}` from {when(newest.created)} "
-            f"({age(newest.created)})" if newest else "there is no successful backup at all")
-    text = (f":rotating_light: *{escape(stamp)}* is overdue for a good backup: {last}, more than "
-            f"{human_duration(limit_hours * 3600)} ({escape(reason)}). Check the stamp's backup alerts and "
-            "`/azs backup config`.")
+    last = (
+        f"the newest successful backup is `{escape(newest.backup_id)}` from {when(newest.created)} "
+        f"({age(newest.created)})"
+        if newest
+        else "there is no successful backup at all"
+    )
+    text = (
+        f":rotating_light: *{escape(stamp)}* is overdue for a good backup: {last}, more than "
+        f"{human_duration(limit_hours * 3600)} ({escape(reason)}). Check the stamp's backup alerts and "
+        "`/azs backup config`."
+    )
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
 def cancel_impossible(stamp: str, running: JobFacts | None, stamp_running: Backup | None) -> Message:
     if running is not None:
         since = running.started_at or running.requested_at
-        what = (f"The running backup is `{escape(running.backup_id or 'starting')}`, started by "
-                f"{mention_user(running.requester)} at {when(since)} ({age(since)}).")
+        what = (
+            f"The running backup is `{escape(running.backup_id or 'starting')}`, started by "
+            f"{mention_user(running.requester)} at {when(since)} ({age(since)})."
+        )
     elif stamp_running is not None:
         what = f"The stamp reports backup `{escape(stamp_running.backup_id)}` as {escape(stamp_running.status)}."
     else:
         what = "No backup is running now."
-    text = (f"Azure Stack Hub cannot cancel, pause or stop an infrastructure backup once it has started; "
-            f"it runs to its end (usually 20-40 minutes). {what}")
+    text = (
+        f"Azure Stack Hub cannot cancel, pause or stop an infrastructure backup once it has started; "
+        f"it runs to its end (usually 20-40 minutes). {what}"
+    )
     return Message(text=text, blocks=[_section(f":information_source: {text}")])
 
 
@@ -454,8 +546,10 @@ def preflight_refused(stamp: str, reasons: list[str]) -> Message:
 def progress(job: JobFacts, now: float | None = None) -> Message:
     """The announcement, edited while the backup runs."""
     elapsed = human_duration((now or time.time()) - (job.started_at or job.requested_at))
-    text = (f":hourglass_flowing_sand: {mention_user(job.requester)} started infrastructure backup "
-            f"`{escape(job.backup_id)}` on *{escape(job.stamp)}*: running for {elapsed} (usually 20-40 minutes).")
+    text = (
+        f":hourglass_flowing_sand: {mention_user(job.requester)} started infrastructure backup "
+        f"`{escape(job.backup_id)}` on *{escape(job.stamp)}*: running for {elapsed} (usually 20-40 minutes)."
+    )
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
@@ -477,27 +571,40 @@ def home(stamp_views: list[tuple[str, Message]]) -> dict[str, Any]:
 def home_restricted() -> dict[str, Any]:
     """App Home for someone who may not read stamp details (``AZS_CHANNELS`` is set and they are no operator)."""
     title = {"type": "plain_text", "text": "Infrastructure backups"}
-    text = ("Backup details are shown here to backup operators only. Use `/azs backup status` in a channel where "
-            "the bot is enabled.")
+    text = (
+        "Backup details are shown here to backup operators only. Use `/azs backup status` in a channel where "
+        "the bot is enabled."
+    )
     return {"type": "home", "blocks": [{"type": "header", "text": title}, _section(text)]}
 
 
-def home_stamp(stamp: str, location: BackupLocation | None, latest: Backup | None, running: JobFacts | None,
-               problem: str | None = None) -> Message:
+def home_stamp(
+    stamp: str,
+    location: BackupLocation | None,
+    latest: Backup | None,
+    running: JobFacts | None,
+    problem: str | None = None,
+) -> Message:
     stamp = escape(stamp)
     if problem:
         problem = escape(problem)
         return Message(text=f"{stamp}: {problem}", blocks=[_section(f"*{stamp}*\n:warning: {problem}")])
-    last = (f"{status_label(latest.status)}, {age(latest.created)}, took {time_taken(latest)}"
-            if latest else "none yet")
-    now_running = (f"`{escape(running.backup_id or 'starting')}` by {mention_user(running.requester)}, running for "
-                   f"{human_duration(time.time() - (running.started_at or running.requested_at))}"
-                   if running else "none")
+    last = f"{status_label(latest.status)}, {age(latest.created)}, took {time_taken(latest)}" if latest else "none yet"
+    now_running = (
+        f"`{escape(running.backup_id or 'starting')}` by {mention_user(running.requester)}, running for "
+        f"{human_duration(time.time() - (running.started_at or running.requested_at))}"
+        if running
+        else "none"
+    )
     assert location is not None
-    pairs = [("Last backup", last), ("Running", now_running), ("Scheduler", _on_off(location.scheduler_enabled)),
-             ("Frequency", f"every {location.frequency_hours} h" if location.frequency_hours else "unknown"),
-             ("Retention", f"{location.retention_days} days" if location.retention_days else "unknown"),
-             ("Free capacity", escape(location.available_capacity or "unknown"))]
+    pairs = [
+        ("Last backup", last),
+        ("Running", now_running),
+        ("Scheduler", _on_off(location.scheduler_enabled)),
+        ("Frequency", f"every {location.frequency_hours} h" if location.frequency_hours else "unknown"),
+        ("Retention", f"{location.retention_days} days" if location.retention_days else "unknown"),
+        ("Free capacity", escape(location.available_capacity or "unknown")),
+    ]
     return Message(text=f"{stamp}: last backup {last}", blocks=[_section(f"*{stamp}*"), _fields(pairs)])
 
 
@@ -512,8 +619,10 @@ def _marked(message: Message, event_type: str, job: JobFacts) -> Message:
 def completion_unannounced(job: JobFacts, backup: Backup | None, error: str, attempts: int) -> Message:
     """The outcome when the start announcement never reached the channel: it says so, since it stands alone."""
     message = completion(job, backup, error)
-    note = _context(f"This backup's start announcement could not be posted (Slack refused it {attempts} times), "
-                    "so this result is not in a thread.")
+    note = _context(
+        f"This backup's start announcement could not be posted (Slack refused it {attempts} times), "
+        "so this result is not in a thread."
+    )
     return Message(text=message.text, blocks=[*message.blocks, note], metadata=message.metadata)
 
 
@@ -524,29 +633,37 @@ def start_abandoned_notice(job: JobFacts, reason: str) -> Message:
 
 def start_uncertain(stamp: str, answer: str) -> Message:
     """``createBackup`` got an answer that does not say whether the stamp started the backup (5xx, gateway)."""
-    text = (f"The stamp {escape(stamp)} answered the start request with an error that does not say whether the "
-            f"backup started ({escape(answer)}). I will check the stamp's backups and report in this channel "
-            "either way; nothing else can start there meanwhile.")
+    text = (
+        f"The stamp {escape(stamp)} answered the start request with an error that does not say whether the "
+        f"backup started ({escape(answer)}). I will check the stamp's backups and report in this channel "
+        "either way; nothing else can start there meanwhile."
+    )
     return Message(text=text, blocks=[_section(f":hourglass: {text}")])
 
 
 def busy(stamp: str) -> Message:
     """The stamp's work queue is full: refuse at once rather than answer minutes late."""
-    text = (f"The bot is busy with earlier requests about {escape(stamp) or 'the bot'} "
-            "(the stamp may be answering slowly). Nothing was done; try again in a minute.")
+    text = (
+        f"The bot is busy with earlier requests about {escape(stamp) or 'the bot'} "
+        "(the stamp may be answering slowly). Nothing was done; try again in a minute."
+    )
     return Message(text=text, blocks=[_section(f":hourglass: {text}")], ok=False)
 
 
 def restarted_nothing_started(stamp: str) -> Message:
     """A Start click whose process died before acting on it, found too late to act on safely."""
-    text = (f"The bot restarted before it could act on your click, so nothing was started on "
-            f"{escape(stamp) or 'the stamp'}. "
-            "Run `/azs backup` again if you still want a backup.")
+    text = (
+        f"The bot restarted before it could act on your click, so nothing was started on "
+        f"{escape(stamp) or 'the stamp'}. "
+        "Run `/azs backup` again if you still want a backup."
+    )
     return Message(text=text, blocks=[_section(f":warning: {text}")], ok=False)
 
 
 def start_unrecorded(stamp: str, backup_id: str) -> Message:
     """``createBackup`` worked but Redis failed recording it: the reconciler adopts the backup from the stamp."""
-    text = (f"The stamp {escape(stamp)} started backup `{escape(backup_id)}`, but the bot's job store (Redis) "
-            "failed while recording it. A worker will find it on the stamp and report it in this channel.")
+    text = (
+        f"The stamp {escape(stamp)} started backup `{escape(backup_id)}`, but the bot's job store (Redis) "
+        "failed while recording it. A worker will find it on the stamp and report it in this channel."
+    )
     return Message(text=text, blocks=[_section(f":warning: {text}")])

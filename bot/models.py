@@ -75,8 +75,12 @@ def parse_duration(value: Any) -> float | None:
     if not match:
         return None
     parts = {k: float(v) for k, v in match.groupdict().items() if v}
-    return (parts.get("days", 0) * 86400 + parts.get("hours", 0) * 3600
-            + parts.get("minutes", 0) * 60 + parts.get("seconds", 0))
+    return (
+        parts.get("days", 0) * 86400
+        + parts.get("hours", 0) * 3600
+        + parts.get("minutes", 0) * 60
+        + parts.get("seconds", 0)
+    )
 
 
 def human_duration(seconds: float | None) -> str:
@@ -154,8 +158,11 @@ class Backup:
     def started_by_bot(self, measured_seconds: float) -> Backup:
         """This backup as the bot that started it knows it: on demand unless the stamp says otherwise
         (1809 omits ``isAutomaticBackup``), and timed when the stamp did not."""
-        return replace(self, is_automatic=False if self.is_automatic is None else self.is_automatic,
-                       measured_seconds=None if self.reported_seconds else max(0.0, measured_seconds))
+        return replace(
+            self,
+            is_automatic=False if self.is_automatic is None else self.is_automatic,
+            measured_seconds=None if self.reported_seconds else max(0.0, measured_seconds),
+        )
 
     @property
     def failed_roles(self) -> list[str]:
@@ -164,13 +171,18 @@ class Backup:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe form to keep with the job (no secrets: the backup key is never parsed)."""
         return {
-            "backup_id": self.backup_id, "status": self.status,
+            "backup_id": self.backup_id,
+            "status": self.status,
             "created": self.created.isoformat() if self.created else None,
-            "time_taken_seconds": self.time_taken_seconds, "time_taken_raw": self.time_taken_raw,
-            "stamp_version": self.stamp_version, "oem_version": self.oem_version,
-            "is_automatic": self.is_automatic, "is_cloud_recovery_ready": self.is_cloud_recovery_ready,
+            "time_taken_seconds": self.time_taken_seconds,
+            "time_taken_raw": self.time_taken_raw,
+            "stamp_version": self.stamp_version,
+            "oem_version": self.oem_version,
+            "is_automatic": self.is_automatic,
+            "is_cloud_recovery_ready": self.is_cloud_recovery_ready,
             "encryption_cert_thumbprint": self.encryption_cert_thumbprint,
-            "roles": [[r.role, r.status] for r in self.roles], "size_kb": self.size_kb,
+            "roles": [[r.role, r.status] for r in self.roles],
+            "size_kb": self.size_kb,
             "measured_seconds": self.measured_seconds,
         }
 
@@ -178,14 +190,19 @@ class Backup:
     def from_dict(cls, data: dict[str, Any]) -> Backup:
         created = data.get("created")
         return cls(
-            backup_id=str(data["backup_id"]), status=str(data.get("status") or "Unknown"),
+            backup_id=str(data["backup_id"]),
+            status=str(data.get("status") or "Unknown"),
             created=datetime.fromisoformat(created) if isinstance(created, str) else None,
-            time_taken_seconds=data.get("time_taken_seconds"), time_taken_raw=data.get("time_taken_raw"),
-            stamp_version=data.get("stamp_version"), oem_version=data.get("oem_version"),
-            is_automatic=data.get("is_automatic"), is_cloud_recovery_ready=data.get("is_cloud_recovery_ready"),
+            time_taken_seconds=data.get("time_taken_seconds"),
+            time_taken_raw=data.get("time_taken_raw"),
+            stamp_version=data.get("stamp_version"),
+            oem_version=data.get("oem_version"),
+            is_automatic=data.get("is_automatic"),
+            is_cloud_recovery_ready=data.get("is_cloud_recovery_ready"),
             encryption_cert_thumbprint=data.get("encryption_cert_thumbprint"),
             roles=tuple(RoleStatus(str(r), str(s)) for r, s in data.get("roles") or []),
-            size_kb=data.get("size_kb"), measured_seconds=data.get("measured_seconds"),
+            size_kb=data.get("size_kb"),
+            measured_seconds=data.get("measured_seconds"),
         )
 
     @classmethod
@@ -217,8 +234,11 @@ class Backup:
 
 def _roles(raw: Any) -> tuple[RoleStatus, ...]:
     """``roleStatus`` entries that are objects; anything else in the list is skipped."""
-    return tuple(RoleStatus(role=_str(r.get("roleName")) or "?", status=_str(r.get("status")) or "Unknown")
-                 for r in (raw if isinstance(raw, list) else []) if isinstance(r, dict))
+    return tuple(
+        RoleStatus(role=_str(r.get("roleName")) or "?", status=_str(r.get("status")) or "Unknown")
+        for r in (raw if isinstance(raw, list) else [])
+        if isinstance(r, dict)
+    )
 
 
 @dataclass(frozen=True)

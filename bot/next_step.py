@@ -67,8 +67,7 @@ class Finish:
 
 Step = Reschedule | Finish
 
-NO_RECORD = ("the operation ended, but the stamp returned no record of the backup; "
-             "check it with `/azs backup show`.")
+NO_RECORD = "the operation ended, but the stamp returned no record of the backup; check it with `/azs backup show`."
 
 
 def backoff(failures: int, base: float, ceiling: float, jitter: float) -> float:
@@ -89,8 +88,9 @@ def _after_answer(job: Job, polled: Polled, now: float, policy: Policy) -> Step:
         backup = final.started_by_bot(now - (job.started_at or job.requested_at)) if final else None
         return Finish(at=now, backup=backup, error=result.error or ("" if backup else NO_RECORD))
     delay = max(policy.poll_interval, min(polled.retry_after or 0.0, policy.max_retry_after))
-    return Reschedule(due_at=now + delay, poll_failures=0, overdue=is_overdue(job, now, policy),
-                      by_id=_still_runs(polled))
+    return Reschedule(
+        due_at=now + delay, poll_failures=0, overdue=is_overdue(job, now, policy), by_id=_still_runs(polled)
+    )
 
 
 def _still_runs(polled: Polled) -> bool:

@@ -25,8 +25,9 @@ class OutageLog:
             if self._since is not None:
                 return
             self._since = time.monotonic()
-        self.logger.error("%s unavailable (%s: %s); retrying quietly until it answers", self.what,
-                          type(exc).__name__, exc)
+        self.logger.error(
+            "%s unavailable (%s: %s); retrying quietly until it answers", self.what, type(exc).__name__, exc
+        )
 
     def ok(self) -> None:
         with self._lock:

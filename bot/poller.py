@@ -37,8 +37,12 @@ HOUSEKEEPING_SECONDS = 5.0
 
 def context(job: Job, correlation_id: str | None = None) -> dict[str, str]:
     """Log fields that tie a line to one backup (see :data:`bot.logs.CONTEXT_FIELDS`)."""
-    return {"job_id": job.job_id, "backup_id": job.backup_id, "stamp": job.stamp,
-            "correlation_id": correlation_id or job.correlation_id}
+    return {
+        "job_id": job.job_id,
+        "backup_id": job.backup_id,
+        "stamp": job.stamp,
+        "correlation_id": correlation_id or job.correlation_id,
+    }
 
 
 def failed(exc: StampError) -> Failed:
@@ -53,17 +57,28 @@ class Poller:
     stamp holds up only its own jobs.
     """
 
-    def __init__(self, store: JobStore, clients: Mapping[str, ArmClient], poster: SlackPoster, settings: Settings, *,
-                 watcher: Watcher | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        clients: Mapping[str, ArmClient],
+        poster: SlackPoster,
+        settings: Settings,
+        *,
+        watcher: Watcher | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.clients = clients
         self.poster = poster
         self.settings = settings
         self.lease_seconds = settings.lease_seconds
-        self.policy = Policy(poll_interval=settings.poll_interval, max_retry_after=settings.max_retry_after,
-                             backup_timeout=settings.backup_timeout,
-                             max_permanent_failures=settings.max_permanent_failures,
-                             max_retry_delay=settings.max_retry_delay)
+        self.policy = Policy(
+            poll_interval=settings.poll_interval,
+            max_retry_after=settings.max_retry_after,
+            backup_timeout=settings.backup_timeout,
+            max_permanent_failures=settings.max_permanent_failures,
+            max_retry_delay=settings.max_retry_delay,
+        )
         self.watcher = watcher
         self.clock = clock
         """Wall-clock seconds for the poll path; replay tests skip recorded waits through it."""
@@ -167,9 +182,11 @@ class Poller:
 
     def _landing(self, job_id: str) -> Callable[[Future[None]], None]:
         """A done-callback that takes ``job_id`` off the in-flight list, so the next cycle may submit it."""
+
         def landed(_future: Future[None]) -> None:
             with self._in_flight_lock:
                 self._in_flight.pop(job_id, None)
+
         return landed
 
     def process(self, job_id: str) -> None:
@@ -190,8 +207,12 @@ class Poller:
         state = claim.job.state
         if state == JobState.RUNNING and claim.job.announcement_pending:
             self._announce(claim)  # refused: the poll goes on, and the next turn tries again
-        handler = {JobState.FINISHED: self._notify, JobState.RUNNING: self._poll,
-                   JobState.STARTING: self._reconcile_start, JobState.START_FAILED: self._report_abandoned}.get(state)
+        handler = {
+            JobState.FINISHED: self._notify,
+            JobState.RUNNING: self._poll,
+            JobState.STARTING: self._reconcile_start,
+            JobState.START_FAILED: self._report_abandoned,
+        }.get(state)
         if handler is None:
             self.store.close(claim)
         else:
@@ -207,8 +228,13 @@ class Poller:
             return
         strategy = lro.select(job, client.owns)
         if strategy.name != job.strategy:
-            log.warning("backup %s cannot be followed with %r (operation URL missing or not on the configured "
-                        "endpoint); following the backup by id", job.backup_id, job.strategy, extra=context(job))
+            log.warning(
+                "backup %s cannot be followed with %r (operation URL missing or not on the configured "
+                "endpoint); following the backup by id",
+                job.backup_id,
+                job.strategy,
+                extra=context(job),
+            )
         outcome = self._poll_once(client, job, strategy)
         step = decide(replace(job, strategy=strategy.name), outcome, self.clock(), self.policy, random.random())
         self._apply(claim, outcome, step, switched=strategy.name != job.strategy)
@@ -231,24 +257,42 @@ class Poller:
         """Record the decision, then post what it calls for (the outcome, or the one overdue report)."""
         job = claim.job
         if isinstance(step, Finish):
-            log.info("backup %s on %s ended: %s", job.backup_id, job.stamp,
-                     step.backup.status if step.backup else step.error, extra=context(job))
+            log.info(
+                "backup %s on %s ended: %s",
+                job.backup_id,
+                job.stamp,
+                step.backup.status if step.backup else step.error,
+                extra=context(job),
+            )
             if self.store.finish(claim, at=step.at, result=step.backup, error=step.error):
                 self._notify(claim)
             return
         by_id = step.by_id or switched
         progress_at = self._after_poll(claim, outcome, step)
-        if self.store.reschedule(claim, due_at=step.due_at, poll_failures=step.poll_failures, progress_at=progress_at,
-                                 strategy=lro.BY_ID if by_id else None, poll_url="" if by_id else None,
-                                 overdue=step.overdue) and step.overdue:
+        if (
+            self.store.reschedule(
+                claim,
+                due_at=step.due_at,
+                poll_failures=step.poll_failures,
+                progress_at=progress_at,
+                strategy=lro.BY_ID if by_id else None,
+                poll_url="" if by_id else None,
+                overdue=step.overdue,
+            )
+            and step.overdue
+        ):
             self._report_overdue(claim)
 
     def _after_poll(self, claim: Claim, outcome: Polled | Failed, step: Reschedule) -> float | None:
         """Log a failed poll, or show progress after one that answered (its new ``progress_at``)."""
         if isinstance(outcome, Failed):
-            log.warning("polling backup %s failed (%s); %s", claim.job.backup_id, outcome.message,
-                        "following the backup by id" if step.by_id else f"retry {step.poll_failures}",
-                        extra=context(claim.job))
+            log.warning(
+                "polling backup %s failed (%s); %s",
+                claim.job.backup_id,
+                outcome.message,
+                "following the backup by id" if step.by_id else f"retry {step.poll_failures}",
+                extra=context(claim.job),
+            )
             return None
         return self._show_progress(claim, self.clock())
 
@@ -262,8 +306,9 @@ class Poller:
         try:
             adoptable = self._adoptable(client, job)
         except StampError as exc:
-            self._apply(claim, failed(exc), decide(job, failed(exc), self.clock(), self.policy, random.random()),
-                        switched=False)
+            self._apply(
+                claim, failed(exc), decide(job, failed(exc), self.clock(), self.policy, random.random()), switched=False
+            )
             return
         if not adoptable:
             reason = "the stamp has no record of it (the request never reached it, or it was refused)."
@@ -280,8 +325,11 @@ class Poller:
         """Backups on the stamp that this start may have begun: new since the click, or still running,
         and not another job's; newest first."""
         backups = [b for b in client.list_backups() if is_backup_id(b.backup_id)]  # ids go into ARM URLs
-        fresh = [b for b in backups if (b.created is not None and b.created.timestamp() >= job.requested_at)
-                 or not b.is_terminal]
+        fresh = [
+            b
+            for b in backups
+            if (b.created is not None and b.created.timestamp() >= job.requested_at) or not b.is_terminal
+        ]
         return [b for b in fresh if self.store.find_by_backup_id(job.stamp, b.backup_id) is None]
 
     def _report_abandoned(self, claim: Claim) -> None:
@@ -309,8 +357,12 @@ class Poller:
         job = claim.job
         attempts = job.announce_attempts
         if attempts >= self.settings.max_announce_attempts:
-            log.error("backup %s: giving up on its start announcement after %d refusals", job.backup_id, attempts,
-                      extra=context(job))
+            log.error(
+                "backup %s: giving up on its start announcement after %d refusals",
+                job.backup_id,
+                attempts,
+                extra=context(job),
+            )
             return self.store.give_up_announcement(claim)
         if not self.store.count_announce_attempt(claim):
             raise Fenced(job.job_id)
@@ -319,8 +371,13 @@ class Poller:
                 return self.store.record_announcement(claim, ts)
             ts = self._post_fenced(claim, messages.started(job))
         except PostFailed as exc:
-            log.error("could not announce backup %s (%s); attempt %d", job.backup_id, exc.error, attempts + 1,
-                      extra=context(job))
+            log.error(
+                "could not announce backup %s (%s); attempt %d",
+                job.backup_id,
+                exc.error,
+                attempts + 1,
+                extra=context(job),
+            )
             return False
         return self.store.record_announcement(claim, ts)
 
@@ -328,15 +385,22 @@ class Poller:
         """The ``ts`` of a post an earlier attempt made; :class:`PostFailed` if the channel cannot be read now."""
         return self.poster.find_marked(claim.job.channel, event_type, "job_id", claim.job.job_id, oldest=oldest)
 
-    def _post_fenced(self, claim: Claim, message: messages.Message, *, thread_ts: str | None = None,
-                     broadcast: bool = False) -> str:
+    def _post_fenced(
+        self, claim: Claim, message: messages.Message, *, thread_ts: str | None = None, broadcast: bool = False
+    ) -> str:
         """Post only while ``claim`` holds the job: the lease is renewed during the post and checked before
         each attempt, and 429s are waited out for a third of the lease at most. Raises :class:`Fenced`."""
         job = claim.job
         with self.store.holding(claim, ttl=self.lease_seconds) as keeper:
-            return self.poster.post(job.channel, message, user=job.requester, thread_ts=thread_ts,
-                                    broadcast=broadcast, guard=keeper.guard,
-                                    budget=min(self.poster.retry_seconds, self.lease_seconds / 3))
+            return self.poster.post(
+                job.channel,
+                message,
+                user=job.requester,
+                thread_ts=thread_ts,
+                broadcast=broadcast,
+                guard=keeper.guard,
+                budget=min(self.poster.retry_seconds, self.lease_seconds / 3),
+            )
 
     def _show_progress(self, claim: Claim, now: float) -> float:
         """Edit the announcement with the elapsed time, at most once per progress interval."""
@@ -385,8 +449,9 @@ class Poller:
         if not job.location_url or job.location_url == job.poll_url or not client.owns(job.location_url):
             return None
         response = client.poll(job.location_url, correlation_id=job.correlation_id or None)
-        return lro.STRATEGIES[lro.LocationPolling.name].interpret(response.status, response.headers,
-                                                                  response.body).backup
+        return (
+            lro.STRATEGIES[lro.LocationPolling.name].interpret(response.status, response.headers, response.body).backup
+        )
 
     def _notify(self, claim: Claim) -> None:
         """Post the outcome once; if Slack refuses, keep the job finished and try again later.
@@ -408,10 +473,16 @@ class Poller:
             ts = self._post_outcome(claim, attempts)
         except PostFailed as exc:
             failures = job.poll_failures + 1
-            log.error("could not post the outcome of backup %s (%s); retry %d", job.backup_id,
-                      exc.error, failures, extra=context(job))
-            self.store.retry_report(claim, due_at=time.time() + self._post_retry_delay(exc, failures),
-                                    failures=failures)
+            log.error(
+                "could not post the outcome of backup %s (%s); retry %d",
+                job.backup_id,
+                exc.error,
+                failures,
+                extra=context(job),
+            )
+            self.store.retry_report(
+                claim, due_at=time.time() + self._post_retry_delay(exc, failures), failures=failures
+            )
             return
         if ts is None:
             return
@@ -428,15 +499,19 @@ class Poller:
     def _post_outcome(self, claim: Claim, attempts: int) -> str | None:
         """Post the outcome; ``None`` when an earlier attempt had posted it (the job is then closed here)."""
         job = claim.job
-        message = (messages.completion_unannounced(job, job.backup, job.error, job.announce_attempts)
-                   if job.announce_given_up else messages.completion(job, job.backup, job.error))
+        message = (
+            messages.completion_unannounced(job, job.backup, job.error, job.announce_attempts)
+            if job.announce_given_up
+            else messages.completion(job, job.backup, job.error)
+        )
         earlier = attempts and self._earlier_post(claim, messages.REPORT_EVENT, job.start_ts or None)
         if earlier:
             log.warning("backup %s: an earlier attempt posted the outcome already (%s)", job.backup_id, earlier)
             self.store.mark_notified(claim, earlier)
             return None
-        return self._post_fenced(claim, message, broadcast=True,
-                                 thread_ts=job.start_ts if job.start_ts and job.threaded else None)
+        return self._post_fenced(
+            claim, message, broadcast=True, thread_ts=job.start_ts if job.start_ts and job.threaded else None
+        )
 
     def _backoff(self, failures: int, base: float) -> float:
         return backoff(failures, base, self.policy.max_retry_delay, random.random())

@@ -87,12 +87,19 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
     sentinels = _sentinel_addresses(parts.netloc.rpartition("@")[2], url)
     path = [p for p in parts.path.split("/") if p]
     if not sentinels or not 1 <= len(path) <= 2:
-        raise RedisUrlError(f"expected {parts.scheme}://[user:password@]host1:port1,host2:port2/<master-name>[/<db>],"
-                            f" got {redact_url(url)}")
+        raise RedisUrlError(
+            f"expected {parts.scheme}://[user:password@]host1:port1,host2:port2/<master-name>[/<db>],"
+            f" got {redact_url(url)}"
+        )
     username, _, password = parts.netloc.rpartition("@")[0].partition(":")
-    return SentinelTarget(sentinels=sentinels, master_name=unquote(path[0]), db=_database(path[1:], url),
-                          username=unquote(username) or None, password=unquote(password) or None,
-                          tls=parts.scheme == "rediss+sentinel")
+    return SentinelTarget(
+        sentinels=sentinels,
+        master_name=unquote(path[0]),
+        db=_database(path[1:], url),
+        username=unquote(username) or None,
+        password=unquote(password) or None,
+        tls=parts.scheme == "rediss+sentinel",
+    )
 
 
 def _database(after_master: list[str], url: str) -> int:
@@ -133,18 +140,33 @@ def connect(url: str, *, ca_bundle: str | None = None) -> redis.Redis:
         # Each sentinel is asked once: the next one in the list is the retry.
         ask_once = {**_TIMEOUTS, **sentinel_tls, "retry": Retry(NoBackoff(), 0)}
         credentials = {"username": target.username, "password": target.password} if target.password else {}
-        sentinel = Sentinel(list(target.sentinels), sentinel_kwargs={**ask_once, **credentials},  # type: ignore[no-untyped-call]
-                            **_TIMEOUTS, **sentinel_tls)
+        sentinel = Sentinel(
+            list(target.sentinels),
+            sentinel_kwargs={**ask_once, **credentials},  # type: ignore[no-untyped-call]
+            **_TIMEOUTS,
+            **sentinel_tls,
+        )
         if credentials:  # sentinels that do not know the master's user are asked again without credentials
             sentinel.sentinels += [redis.Redis(host=host, port=port, **ask_once) for host, port in target.sentinels]
         client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
-            target.master_name, db=target.db, username=target.username, password=target.password,
-            health_check_interval=15, retry_on_timeout=False, decode_responses=True)
+            target.master_name,
+            db=target.db,
+            username=target.username,
+            password=target.password,
+            health_check_interval=15,
+            retry_on_timeout=False,
+            decode_responses=True,
+        )
         return client
     try:
-        return redis.Redis.from_url(url, health_check_interval=15, retry_on_timeout=False, decode_responses=True,
-                                    **_TIMEOUTS,
-                                    **(tls if scheme == "rediss" else {}))
+        return redis.Redis.from_url(
+            url,
+            health_check_interval=15,
+            retry_on_timeout=False,
+            decode_responses=True,
+            **_TIMEOUTS,
+            **(tls if scheme == "rediss" else {}),
+        )
     except ValueError as exc:
         raise RedisUrlError(f"{redact_url(url)} is not a Redis URL ({str(exc).replace(url, '')})") from None
 
@@ -180,8 +202,10 @@ def check_url(url: str) -> str:
     if scheme in SENTINEL_SCHEMES:
         parse_sentinel_url(url)
     elif scheme not in ("redis", "rediss", "unix"):
-        raise RedisUrlError(f"must start with redis://, rediss://, unix://, redis+sentinel:// or rediss+sentinel://,"
-                            f" got {redact_url(url)}")
+        raise RedisUrlError(
+            f"must start with redis://, rediss://, unix://, redis+sentinel:// or rediss+sentinel://,"
+            f" got {redact_url(url)}"
+        )
     else:
         try:
             parse_url(url)  # type: ignore[no-untyped-call]

@@ -69,8 +69,7 @@ class Router:
         return self._lookup(preferred) if preferred and self._lookup(preferred) else self.first
 
     def _lookup(self, name: str) -> BackupService | None:
-        return self.services.get(name) or next(
-            (s for n, s in self.services.items() if n.lower() == name.lower()), None)
+        return self.services.get(name) or next((s for n, s in self.services.items() if n.lower() == name.lower()), None)
 
     def command(self, command: Command, user: str, channel: str) -> Message:
         if command.action in (Action.STAMPS, Action.USE_STAMP):
@@ -90,7 +89,8 @@ class Router:
         """The stamp names are only for those allowed the command: authorise first, and audit either way."""
         action_checked = Action.START.value if action == "start-click" else action
         message = self.access.refusal(action_checked, user, channel) or messages.unknown_stamp(
-            name, list(self.services))
+            name, list(self.services)
+        )
         self.audit_log.record(audit.entry(user, channel, name, action, "refused or failed"))
         return message
 

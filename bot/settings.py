@@ -102,8 +102,13 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Values that must never appear in a log line or a message."""
-        values = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
-                  *(s.client_secret or "" for s in self.stamps), url_password(self.redis_url) or ""]
+        values = [
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            *(s.client_secret or "" for s in self.stamps),
+            url_password(self.redis_url) or "",
+        ]
         return [v for v in values if len(v) >= 6]
 
 
@@ -194,8 +199,10 @@ def _slack_ids(env: Mapping[str, str], name: str) -> frozenset[str]:
 
 def _stamp_name(value: str, name: str) -> str:
     if not STAMP_NAME.match(value):
-        raise SettingsError(f"{name} must be 1-63 letters, digits, '.', '_' or '-' (starting with a letter or "
-                            f"digit), got {value[:70]!r}")
+        raise SettingsError(
+            f"{name} must be 1-63 letters, digits, '.', '_' or '-' (starting with a letter or "
+            f"digit), got {value[:70]!r}"
+        )
     return value
 
 
@@ -231,15 +238,31 @@ def check_cross_fields(settings: Settings) -> None:
         raise SettingsError(
             f"AZS_START_GRACE_SECONDS ({settings.start_grace:g}) must be above AZS_HTTP_TIMEOUT ({timeout:g}"
             f"{'' if len(settings.stamps) == 1 else ', stamp ' + slowest.name}): a slow but successful start "
-            "would be taken for a failed one")
+            "would be taken for a failed one"
+        )
     longest_poll = timeout * POLL_ATTEMPTS + POLL_MAX_BACKOFF
     if settings.lease_seconds <= longest_poll:
         raise SettingsError(
             f"AZS_LEASE_SECONDS ({settings.lease_seconds:g}) must be above the longest poll: AZS_HTTP_TIMEOUT "
             f"({timeout:g}) x {POLL_ATTEMPTS} attempts + {POLL_MAX_BACKOFF:g} s backoff = {longest_poll:g} s; "
-            "otherwise a second worker takes the job over while the first still polls")
-_FILE_KEYS = {"name", "arm_endpoint", "tenant_id", "client_id", "client_secret", "client_cert", "ca_bundle",
-              "subscription_id", "location", "api_version", "adfs_scope_suffix", "http_timeout"}
+            "otherwise a second worker takes the job over while the first still polls"
+        )
+
+
+_FILE_KEYS = {
+    "name",
+    "arm_endpoint",
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "client_cert",
+    "ca_bundle",
+    "subscription_id",
+    "location",
+    "api_version",
+    "adfs_scope_suffix",
+    "http_timeout",
+}
 
 
 def load_stamps_file(path: str) -> tuple[StampSettings, ...]:
@@ -280,14 +303,21 @@ def _stamp_from_table(index: int, table: dict[str, object]) -> StampSettings:
 
 def load_stamp(env: Mapping[str, str], *, name: str | None = None) -> StampSettings:
     """Read the single-stamp ``AZS_*`` variables."""
-    arm = _https_url(env, "AZS_ARM_ENDPOINT", _required(
-        env, "AZS_ARM_ENDPOINT", "set it to the stamp's admin ARM endpoint, "
-        "e.g. https://adminmanagement.local.azurestack.external"))
+    arm = _https_url(
+        env,
+        "AZS_ARM_ENDPOINT",
+        _required(
+            env,
+            "AZS_ARM_ENDPOINT",
+            "set it to the stamp's admin ARM endpoint, e.g. https://adminmanagement.local.azurestack.external",
+        ),
+    )
     client_id = _required(env, "AZS_CLIENT_ID", "set it to the service principal's application id")
     secret = _optional(env, "AZS_CLIENT_SECRET")
     if bool(secret) == bool(_optional(env, "AZS_CLIENT_CERT")):
         raise SettingsError(
-            "set exactly one of AZS_CLIENT_SECRET or AZS_CLIENT_CERT (path of a PEM with certificate and key)")
+            "set exactly one of AZS_CLIENT_SECRET or AZS_CLIENT_CERT (path of a PEM with certificate and key)"
+        )
     cert = _optional_file(env, "AZS_CLIENT_CERT")
     ca_bundle = _optional_file(env, "AZS_CA_BUNDLE")
     return StampSettings(
@@ -351,12 +381,15 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         raise SettingsError("AZS_OPERATOR_GROUP takes one user group id, got several")
     settings = Settings(
         redis_url=_redis_url(env),
-        stamps=load_stamps_file(stamps_file) if (stamps_file := env.get("AZS_STAMPS_FILE", "").strip())
+        stamps=load_stamps_file(stamps_file)
+        if (stamps_file := env.get("AZS_STAMPS_FILE", "").strip())
         else (load_stamp(env),),
         slack_bot_token=_required(env, "SLACK_BOT_TOKEN", "set it to the app's xoxb- bot token"),
         slack_signing_secret=(
             _required(env, "SLACK_SIGNING_SECRET", "copy it from the app's Basic Information page")
-            if need_slack else env.get("SLACK_SIGNING_SECRET", "")),
+            if need_slack
+            else env.get("SLACK_SIGNING_SECRET", "")
+        ),
         slack_app_token=env.get("SLACK_APP_TOKEN", "").strip(),
         slack_api_url=slack_api_url,
         operators=operators,

@@ -55,18 +55,32 @@ class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
         super().__init__(max_retry_count=max_retry_count)
         self.budget = budget
 
-    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
-                   error: Exception | None = None) -> bool:
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
         if response is None or response.status_code != 429:
             return False
         spent = float(state.custom_values.get("slept", 0.0)) if state.custom_values else 0.0
         return spent + _retry_after(response.headers) <= self.budget
 
-    def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
-                                 response: HttpResponse | None = None, error: Exception | None = None) -> None:
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
         wait = _retry_after(response.headers if response is not None else {})
-        state.custom_values = {**(state.custom_values or {}), "slept": float(
-            (state.custom_values or {}).get("slept", 0.0)) + wait}
+        state.custom_values = {
+            **(state.custom_values or {}),
+            "slept": float((state.custom_values or {}).get("slept", 0.0)) + wait,
+        }
         state.next_attempt_requested = True
         time.sleep(wait)
         state.increment_current_attempt()
@@ -95,8 +109,11 @@ def make_web_client(settings: Settings) -> WebClient:
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
         timeout=10,
-        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2), BoundedRateLimitRetryHandler(),
-                        ServerErrorRetryHandler(max_retry_count=3)],
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            BoundedRateLimitRetryHandler(),
+            ServerErrorRetryHandler(max_retry_count=3),
+        ],
     )
 
 
@@ -123,14 +140,20 @@ def _reason(exc: Exception) -> str:
 class SlackPoster:
     """Posts to a channel, or to the requester directly when the channel is closed to the bot."""
 
-    def __init__(self, client: WebClient, health: Health | None = None, progress_per_minute: int = 30,
-                 retry_seconds: float = DEFAULT_RETRY_SECONDS) -> None:
+    def __init__(
+        self,
+        client: WebClient,
+        health: Health | None = None,
+        progress_per_minute: int = 30,
+        retry_seconds: float = DEFAULT_RETRY_SECONDS,
+    ) -> None:
         self.client = client
         self.health = health
         self.retry_seconds = retry_seconds
         # Posts bypass the client's retry handlers: this class decides what may be sent again.
-        self._posting = WebClient(token=client.token, base_url=client.base_url, timeout=client.timeout,
-                                  retry_handlers=[])
+        self._posting = WebClient(
+            token=client.token, base_url=client.base_url, timeout=client.timeout, retry_handlers=[]
+        )
         # chat.update is Tier 3 (50+ per minute per workspace): progress edits get most of it, never all.
         self._progress_budget = progress_per_minute
         self._progress_sent: deque[float] = deque()
@@ -147,8 +170,17 @@ class SlackPoster:
             self._progress_sent.append(now)
             return True
 
-    def post(self, channel: str, message: Message, *, user: str | None, thread_ts: str | None = None,
-             broadcast: bool = False, guard: Callable[[], bool] | None = None, budget: float | None = None) -> str:
+    def post(
+        self,
+        channel: str,
+        message: Message,
+        *,
+        user: str | None,
+        thread_ts: str | None = None,
+        broadcast: bool = False,
+        guard: Callable[[], bool] | None = None,
+        budget: float | None = None,
+    ) -> str:
         """Post and return the message ``ts``; raises :class:`PostFailed` if even the DM fails.
 
         ``guard`` runs before every attempt (:class:`Fenced` if it says no); 429s are waited out
@@ -169,8 +201,9 @@ class SlackPoster:
                 continue
             return ts
 
-    def _attempt(self, channel: str, message: Message, *, user: str | None, thread_ts: str | None,
-                 broadcast: bool) -> str:
+    def _attempt(
+        self, channel: str, message: Message, *, user: str | None, thread_ts: str | None, broadcast: bool
+    ) -> str:
         """One try; a 429 comes back as :class:`PostFailed` carrying ``retry_after``."""
         try:
             ts = self._post(channel, message, user=user, thread_ts=thread_ts, broadcast=broadcast)
@@ -187,8 +220,7 @@ class SlackPoster:
             self.health.clear("slack")
         return ts
 
-    def _post(self, channel: str, message: Message, *, user: str | None, thread_ts: str | None,
-              broadcast: bool) -> str:
+    def _post(self, channel: str, message: Message, *, user: str | None, thread_ts: str | None, broadcast: bool) -> str:
         kwargs = message.as_kwargs()
         if thread_ts:
             kwargs.update(thread_ts=thread_ts, reply_broadcast=broadcast)
@@ -221,8 +253,9 @@ class SlackPoster:
         could double a message, so the caller tries again later.
         """
         try:
-            first = self.client.conversations_history(channel=channel, oldest=oldest or "0", limit=200,
-                                                      include_all_metadata=True)
+            first = self.client.conversations_history(
+                channel=channel, oldest=oldest or "0", limit=200, include_all_metadata=True
+            )
             for number, page in enumerate(first, start=1):  # slack_sdk follows next_cursor, page by page
                 found = _marked_ts(page.get("messages") or [], event_type, key, value)
                 if found is not None:

@@ -109,8 +109,9 @@ def ack_message(envelope_id: str, response: BoltResponse) -> dict[str, Any]:
     if response.status != 200 or not response.body:
         return ack
     content_type = (response.headers.get("content-type") or [""])[0]
-    ack["payload"] = json.loads(response.body) if content_type.startswith("application/json") else {
-        "text": response.body}
+    ack["payload"] = (
+        json.loads(response.body) if content_type.startswith("application/json") else {"text": response.body}
+    )
     return ack
 
 
@@ -142,9 +143,17 @@ class Connection:
 class SocketModeRunner:
     """Keeps ``connections`` Socket Mode links open and dispatches every envelope to the Bolt app once."""
 
-    def __init__(self, app: App, app_token: str, *, connections: int = 2, ping_interval: float = 5.0,
-                 ledger: EnvelopeLedger | None = None, heartbeat: Heartbeat | None = None,
-                 dispatch_threads: int = 16) -> None:
+    def __init__(
+        self,
+        app: App,
+        app_token: str,
+        *,
+        connections: int = 2,
+        ping_interval: float = 5.0,
+        ledger: EnvelopeLedger | None = None,
+        heartbeat: Heartbeat | None = None,
+        dispatch_threads: int = 16,
+    ) -> None:
         if connections > MAX_CONNECTIONS:
             log.warning("Slack allows %d Socket Mode connections per app; using %d", MAX_CONNECTIONS, MAX_CONNECTIONS)
         self.app = app
@@ -179,8 +188,10 @@ class SocketModeRunner:
     async def _main(self, stop: threading.Event) -> None:
         timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            slots = [asyncio.create_task(self._keep_slot(session, slot), name=f"socket-slot-{slot}")
-                     for slot in range(1, self.slots + 1)]
+            slots = [
+                asyncio.create_task(self._keep_slot(session, slot), name=f"socket-slot-{slot}")
+                for slot in range(1, self.slots + 1)
+            ]
             try:
                 while not stop.is_set():  # the supervising loop: liveness, gauges, and slots that died
                     self.heartbeat.beat()
@@ -240,8 +251,9 @@ class SocketModeRunner:
         loop = asyncio.get_running_loop()
         try:
             url = await loop.run_in_executor(None, self._open_url)
-            ws = await session.ws_connect(url, heartbeat=self.ping_interval, autoping=True,
-                                          timeout=aiohttp.ClientWSTimeout(ws_close=2.0))
+            ws = await session.ws_connect(
+                url, heartbeat=self.ping_interval, autoping=True, timeout=aiohttp.ClientWSTimeout(ws_close=2.0)
+            )
         except Exception as exc:  # any failure here is retried with backoff; the reason is logged
             log.warning("socket slot %d: cannot connect (%s: %s)", slot, type(exc).__name__, exc)
             return None
@@ -327,8 +339,9 @@ class SocketModeRunner:
                 ack = ack_message(request.envelope_id, response)
                 if response.status != 200:
                     outcome = "unhandled" if response.status == 404 else "failed"
-                    log.warning("envelope %s (%s): Bolt answered %d", request.envelope_id, request.type,
-                                response.status)
+                    log.warning(
+                        "envelope %s (%s): Bolt answered %d", request.envelope_id, request.type, response.status
+                    )
                     await loop.run_in_executor(self._dispatch, self.ledger.forget, request.envelope_id)
             if not await self._send(connection, ack):
                 outcome = "ack_lost"
@@ -372,11 +385,20 @@ def serve_socket_mode(settings: Settings, stop: threading.Event | None = None) -
         signal.signal(signal.SIGINT, request_stop)
     # Short timeouts: the dedupe check sits on the ack path, inside Slack's 3 s.
     ledger_redis = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
-    runner = SocketModeRunner(build_app(settings), settings.slack_app_token,
-                              connections=settings.socket_connections, ping_interval=settings.socket_ping_interval,
-                              ledger=EnvelopeLedger(ledger_redis), heartbeat=Heartbeat(max_age=30.0))
+    runner = SocketModeRunner(
+        build_app(settings),
+        settings.slack_app_token,
+        connections=settings.socket_connections,
+        ping_interval=settings.socket_ping_interval,
+        ledger=EnvelopeLedger(ledger_redis),
+        heartbeat=Heartbeat(max_age=30.0),
+    )
     if settings.metrics_port:
-        serve_probes(settings.host, settings.metrics_port, runner.heartbeat,
-                     lambda: {**runner.problems(), **redis_problems(ledger_redis)})
+        serve_probes(
+            settings.host,
+            settings.metrics_port,
+            runner.heartbeat,
+            lambda: {**runner.problems(), **redis_problems(ledger_redis)},
+        )
     log.info("Socket Mode: %d connections, pings every %.1fs", runner.slots, runner.ping_interval)
     runner.run(stop)

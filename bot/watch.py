@@ -25,8 +25,16 @@ log = logging.getLogger(__name__)
 
 
 class Watcher:
-    def __init__(self, store: WatchStore, jobs: JobStore, clients: Mapping[str, ArmClient], poster: SlackPoster, *,
-                 interval: float, max_age_hours: float) -> None:
+    def __init__(
+        self,
+        store: WatchStore,
+        jobs: JobStore,
+        clients: Mapping[str, ArmClient],
+        poster: SlackPoster,
+        *,
+        interval: float,
+        max_age_hours: float,
+    ) -> None:
         self.store = store
         self.jobs = jobs
         self.clients = clients
@@ -69,12 +77,16 @@ class Watcher:
             if reported_by_job or self._post(sub.channel, messages.watched_backup(stamp, backup)):
                 self.store.mark_announced(stamp, backup.backup_id, sub.channel)
 
-    def _check_staleness(self, stamp: str, location: BackupLocation, backups: list[Backup],
-                         subs: list[Subscription]) -> None:
+    def _check_staleness(
+        self, stamp: str, location: BackupLocation, backups: list[Backup], subs: list[Subscription]
+    ) -> None:
         newest = newest_success(backups)
         limit, reason = self._age_limit(location)
-        if newest is not None and newest.created is not None and \
-                (time.time() - newest.created.timestamp()) / 3600 <= limit:
+        if (
+            newest is not None
+            and newest.created is not None
+            and (time.time() - newest.created.timestamp()) / 3600 <= limit
+        ):
             self.store.clear_stale_alert(stamp)
             return
         if self.store.stale_alert_due(stamp):

@@ -72,8 +72,10 @@ def create_wsgi_app(settings: Settings | None = None) -> WsgiApp:
         body = read_body(environ)
         if body is None:
             return refuse(start_response, Refusal(413, "body too large"))
-        headers = {"x-slack-request-timestamp": environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
-                   "x-slack-signature": environ.get("HTTP_X_SLACK_SIGNATURE", "")}
+        headers = {
+            "x-slack-request-timestamp": environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
+            "x-slack-signature": environ.get("HTTP_X_SLACK_SIGNATURE", ""),
+        }
         refusal = check_signature(secret, headers, body) or check_body(body, environ.get("CONTENT_TYPE"))
         if refusal is not None:
             return refuse(start_response, refusal)
@@ -194,8 +196,11 @@ def serve(settings: Settings, application: WsgiApp | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("serving Slack on %s (POST %s, GET /healthz, GET /metrics)",
-             listen_address(settings.host, settings.port), SLACK_PATH)
+    log.info(
+        "serving Slack on %s (POST %s, GET /healthz, GET /metrics)",
+        listen_address(settings.host, settings.port),
+        SLACK_PATH,
+    )
     try:
         server.run()
     finally:

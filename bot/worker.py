@@ -27,8 +27,14 @@ def build_poller(settings: Settings) -> Poller:
     clients = {stamp.name: ArmClient(stamp, max_attempts=1) for stamp in settings.stamps}
     store = JobStore(make_redis(settings), retention_seconds=settings.job_retention_days * 86_400)
     poster = SlackPoster(make_web_client(settings), Health(store.redis), retry_seconds=settings.slack_retry_seconds)
-    watcher = Watcher(WatchStore(store.redis), store, clients, poster, interval=settings.watch_interval,
-                      max_age_hours=settings.max_backup_age_hours)
+    watcher = Watcher(
+        WatchStore(store.redis),
+        store,
+        clients,
+        poster,
+        interval=settings.watch_interval,
+        max_age_hours=settings.max_backup_age_hours,
+    )
     return Poller(store, clients, poster, settings, watcher=watcher)
 
 

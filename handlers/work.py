@@ -41,17 +41,23 @@ def run(router: Router, pool: AfterAckPool, item: WorkItem, logger: logging.Logg
     respond = Respond(response_url=item.response_url)
     lane = lane_for(router, item)
     if recovered and time.time() - item.received_at > RESPONSE_URL_LIFETIME:
-        logger.error("dropping %s %s from user %s: too old to answer (its response_url has expired)", item.kind,
-                     item.item_id, item.user)
+        logger.error(
+            "dropping %s %s from user %s: too old to answer (its response_url has expired)",
+            item.kind,
+            item.item_id,
+            item.user,
+        )
         pool.done(item.item_id)
         return
 
     def work() -> None:
         try:
             if not pool.still_mine(item.item_id):
-                logger.warning("%s %s was taken over by another process; leaving it to that one", item.kind,
-                               item.item_id)
+                logger.warning(
+                    "%s %s was taken over by another process; leaving it to that one", item.kind, item.item_id
+                )
                 return
+
             def send(message: Message, **options: Any) -> None:
                 # Checked again before each reply: a process frozen mid-work may have been replaced.
                 if pool.still_mine(item.item_id):

@@ -46,9 +46,13 @@ def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
 
 @pytest.fixture(scope="session")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StampSimulator]:
-    simulator = StampSimulator(identity="adfs", backup_seconds=1.0, retry_after=0,
-                               reported_duration="PT21M15.0081024S",
-                               state_dir=str(tmp_path_factory.mktemp("sim")))
+    simulator = StampSimulator(
+        identity="adfs",
+        backup_seconds=1.0,
+        retry_after=0,
+        reported_duration="PT21M15.0081024S",
+        state_dir=str(tmp_path_factory.mktemp("sim")),
+    )
     simulator.start()
     yield simulator
     simulator.stop()
@@ -82,9 +86,16 @@ def fake_slack(slack_api: FakeSlack) -> FakeSlack:
 
 @pytest.fixture(scope="session")
 def bot_env(sim: StampSimulator, slack_api: FakeSlack, redis_server: RedisServer) -> dict[str, str]:
-    return bot_environment(sim.env(), slack_api_url=slack_api.api_url, redis_url=redis_server.url,
-                           signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN, operators=[OPERATOR, "UOTHEROP"],
-                           stamp_name="sim-stamp", poll_interval=0.2)
+    return bot_environment(
+        sim.env(),
+        slack_api_url=slack_api.api_url,
+        redis_url=redis_server.url,
+        signing_secret=SIGNING_SECRET,
+        bot_token=BOT_TOKEN,
+        operators=[OPERATOR, "UOTHEROP"],
+        stamp_name="sim-stamp",
+        poll_interval=0.2,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -101,8 +112,9 @@ def web(web_process: tuple[BotProcess, str]) -> str:
 
 
 @pytest.fixture
-def start_web(bot_env: dict[str, str], tmp_path: Path, fake_slack: FakeSlack, redis_client: redis.Redis,
-              stamp: StampSimulator) -> Iterator[Callable[..., tuple[BotProcess, SlackClientSim]]]:
+def start_web(
+    bot_env: dict[str, str], tmp_path: Path, fake_slack: FakeSlack, redis_client: redis.Redis, stamp: StampSimulator
+) -> Iterator[Callable[..., tuple[BotProcess, SlackClientSim]]]:
     started: list[BotProcess] = []
 
     def start(**env: str) -> tuple[BotProcess, SlackClientSim]:

@@ -15,8 +15,18 @@ from devkit.slack_fake import FakeSlack
 ROOT = Path(__file__).resolve().parent.parent
 """The source checkout the tests run from (pyproject.toml, the Dockerfile, deploy/)."""
 
-__all__ = ["ROOT", "BotProcess", "RedisServer", "SlackClientSim", "announced_backup_id", "completions", "event_payload",
-           "free_port", "sign", "wait_until"]
+__all__ = [
+    "ROOT",
+    "BotProcess",
+    "RedisServer",
+    "SlackClientSim",
+    "announced_backup_id",
+    "completions",
+    "event_payload",
+    "free_port",
+    "sign",
+    "wait_until",
+]
 
 
 def announced_backup_id(message: dict[str, Any]) -> str | None:
@@ -37,12 +47,20 @@ class SlackClientSim(SlackRequests):
         super().__init__(base_url, secret, fake.response_url)
         self.fake = fake
 
-    def command(self, text: str, *, user: str = "UOPER", channel: str = "CBACKUPS",
-                hook: str | None = None) -> tuple[requests.Response, str]:
+    def command(
+        self, text: str, *, user: str = "UOPER", channel: str = "CBACKUPS", hook: str | None = None
+    ) -> tuple[requests.Response, str]:
         return super().command(text, user=user, channel=channel, hook=hook)
 
-    def click(self, action_id: str = START_ACTION_ID, *, user: str = "UOPER", channel: str = "CBACKUPS",
-              value: str = "sim-stamp", hook: str | None = None) -> tuple[requests.Response, str]:
+    def click(
+        self,
+        action_id: str = START_ACTION_ID,
+        *,
+        user: str = "UOPER",
+        channel: str = "CBACKUPS",
+        value: str = "sim-stamp",
+        hook: str | None = None,
+    ) -> tuple[requests.Response, str]:
         return super().click(action_id, user=user, channel=channel, value=value, hook=hook)
 
     def replies(self, hook: str) -> list[dict[str, Any]]:
@@ -51,6 +69,7 @@ class SlackClientSim(SlackRequests):
     def wait_reply(self, hook: str, contains: str = "", timeout: float = 10.0) -> dict[str, Any]:
         def found() -> bool:
             return any(contains in json.dumps(p) for p in self.replies(hook))
+
         assert wait_until(found, timeout), f"no reply containing {contains!r}; got {self.replies(hook)}"
         return next(p for p in self.replies(hook) if contains in json.dumps(p))
 

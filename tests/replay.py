@@ -128,12 +128,26 @@ def load_1809() -> Session:
     """The ASDK 1809 session, transcribed (order, URIs, codes, Location/Retry-After and the final body)."""
     document = json.loads((RECORDINGS / "1809_Start-Backup.Transcribed.json").read_text())
     exchanges = tuple(
-        Exchange(x["method"], x["uri"], int(x["status"]), {k: str(v) for k, v in (x.get("headers") or {}).items()},
-                 b"" if x.get("body") is None else json.dumps(x["body"]).encode())
-        for x in document["exchanges"])
-    return Session("1809 ASDK Start-Backup", "1.1809.0.45", document["source"], "2018-09-01",
-                   "0004fee6-aec7-40be-8b4e-197a7eca2e0f", "local", exchanges,
-                   _spec_body("spec_backup_location_get.json"), _spec_body("spec_backups_list.json"))
+        Exchange(
+            x["method"],
+            x["uri"],
+            int(x["status"]),
+            {k: str(v) for k, v in (x.get("headers") or {}).items()},
+            b"" if x.get("body") is None else json.dumps(x["body"]).encode(),
+        )
+        for x in document["exchanges"]
+    )
+    return Session(
+        "1809 ASDK Start-Backup",
+        "1.1809.0.45",
+        document["source"],
+        "2018-09-01",
+        "0004fee6-aec7-40be-8b4e-197a7eca2e0f",
+        "local",
+        exchanges,
+        _spec_body("spec_backup_location_get.json"),
+        _spec_body("spec_backups_list.json"),
+    )
 
 
 def load_module_session(file: str, test: str, build: str) -> Session:
@@ -149,8 +163,11 @@ def load_module_session(file: str, test: str, build: str) -> Session:
         if exchanges and operation not in uri.lower():
             break  # the restore that follows is another operation
         headers = {name: str(values[0]) for name, values in response["Headers"].items() if name in KEPT_HEADERS}
-        exchanges.append(Exchange(request["Method"], uri, int(response["StatusCode"]), headers,
-                                  _recorded_body(response.get("Content"))))
+        exchanges.append(
+            Exchange(
+                request["Method"], uri, int(response["StatusCode"]), headers, _recorded_body(response.get("Content"))
+            )
+        )
         if not operation:
             operation = "operationresults/" + _GUID.findall(headers["Location"])[-1].lower()
     first = exchanges[0].uri
@@ -158,13 +175,26 @@ def load_module_session(file: str, test: str, build: str) -> Session:
     region = first.split("/backupLocations/")[1].split("/")[0]
     api_version = dict(parse_qsl(urlsplit(first).query))["api-version"]
     if build.startswith("1.2002"):
-        location, backups = (FIXTURES / "backup_location_2002.json").read_bytes(), (
-            FIXTURES / "backups_list_2002.json").read_bytes()
+        location, backups = (
+            (FIXTURES / "backup_location_2002.json").read_bytes(),
+            (FIXTURES / "backups_list_2002.json").read_bytes(),
+        )
     else:
-        location, backups = (FIXTURES / "backup_location_2108_blob.json").read_bytes(), (
-            FIXTURES / "backups_list_2108_partial.json").read_bytes()
-    return Session(f"{build.split('.')[1]} {file.split('_', 1)[1].split('.')[0]} {test}", build,
-                   f"{file} ({test})", api_version, subscription, region, tuple(exchanges), location, backups)
+        location, backups = (
+            (FIXTURES / "backup_location_2108_blob.json").read_bytes(),
+            (FIXTURES / "backups_list_2108_partial.json").read_bytes(),
+        )
+    return Session(
+        f"{build.split('.')[1]} {file.split('_', 1)[1].split('.')[0]} {test}",
+        build,
+        f"{file} ({test})",
+        api_version,
+        subscription,
+        region,
+        tuple(exchanges),
+        location,
+        backups,
+    )
 
 
 def recorded_sessions() -> list[Session]:
@@ -186,13 +216,17 @@ def restore_final_bodies(prefix: str) -> tuple[bytes, bytes]:
 
 def with_final_body(session: Session, location_body: bytes, async_body: bytes | None = None) -> Session:
     """A variant: the session's final answers replaced by other recorded bytes; read-by-id gets the backup."""
-    needed = list(session.exchanges[:session.needed])
+    needed = list(session.exchanges[: session.needed])
     backup = json.dumps(session.final_backup()).encode()
     needed[-1] = replace(needed[-1], body=location_body)
     if async_body is not None:
         needed[-2] = replace(needed[-2], body=async_body)
-    return replace(session, exchanges=tuple(needed), by_id_body=backup,
-                   name=f"{session.name}, final 200 {location_body.decode() or 'empty'}")
+    return replace(
+        session,
+        exchanges=tuple(needed),
+        by_id_body=backup,
+        name=f"{session.name}, final 200 {location_body.decode() or 'empty'}",
+    )
 
 
 def ending_in(session: Session, backup: dict[str, Any]) -> Session:
@@ -203,16 +237,25 @@ def ending_in(session: Session, backup: dict[str, Any]) -> Session:
         return re.sub(re.escape(old), new, text, flags=re.IGNORECASE)
 
     exchanges = []
-    for exchange in session.exchanges[:session.needed]:
+    for exchange in session.exchanges[: session.needed]:
         body = _json_or_none(exchange.body)
         if isinstance(body, dict) and body.get("status") == "Succeeded":
-            body = {"status": "Succeeded", "id": backup["id"], "name": backup["name"],
-                    "properties": backup["properties"]}
+            body = {
+                "status": "Succeeded",
+                "id": backup["id"],
+                "name": backup["name"],
+                "properties": backup["properties"],
+            }
         elif isinstance(body, dict) and "backupInfo" in (body.get("properties") or {}):
             body = backup
-        exchanges.append(replace(exchange, uri=swap(exchange.uri),
-                                 headers={k: swap(v) for k, v in exchange.headers.items()},
-                                 body=exchange.body if not isinstance(body, dict) else json.dumps(body).encode()))
+        exchanges.append(
+            replace(
+                exchange,
+                uri=swap(exchange.uri),
+                headers={k: swap(v) for k, v in exchange.headers.items()},
+                body=exchange.body if not isinstance(body, dict) else json.dumps(body).encode(),
+            )
+        )
     status = backup["properties"]["backupInfo"]["status"]
     return replace(session, exchanges=tuple(exchanges), name=f"{session.name}, ending {status}")
 
@@ -266,10 +309,16 @@ class ReplayStamp:
 
     def env(self, ca_path: Path) -> dict[str, str]:
         """The bot's stamp settings for this replay (subscription and region as recorded: no discovery)."""
-        return {"AZS_ARM_ENDPOINT": self.url, "AZS_CLIENT_ID": CLIENT_ID, "AZS_CLIENT_SECRET": CLIENT_SECRET,
-                "AZS_CA_BUNDLE": str(ca_path), "AZS_SUBSCRIPTION_ID": self.session.subscription,
-                "AZS_LOCATION": self.session.region, "AZS_API_VERSION": self.session.api_version,
-                "AZS_STAMP_NAME": "replay"}
+        return {
+            "AZS_ARM_ENDPOINT": self.url,
+            "AZS_CLIENT_ID": CLIENT_ID,
+            "AZS_CLIENT_SECRET": CLIENT_SECRET,
+            "AZS_CA_BUNDLE": str(ca_path),
+            "AZS_SUBSCRIPTION_ID": self.session.subscription,
+            "AZS_LOCATION": self.session.region,
+            "AZS_API_VERSION": self.session.api_version,
+            "AZS_STAMP_NAME": "replay",
+        }
 
     def kinds(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -284,13 +333,20 @@ class ReplayStamp:
     def answer(self, method: str, target: str, headers: Any, body: bytes) -> tuple[str, int, dict[str, str], bytes]:
         path = urlsplit(target).path.rstrip("/").lower()
         if path == "/metadata/endpoints":
-            return "metadata", *_json_reply(200, {"authentication": {"loginEndpoint": f"{self.url}/adfs",
-                                                                     "audiences": [AUDIENCE]}})
+            return "metadata", *_json_reply(
+                200, {"authentication": {"loginEndpoint": f"{self.url}/adfs", "audiences": [AUDIENCE]}}
+            )
         if path == "/adfs/.well-known/openid-configuration":
             base = f"{self.url}/adfs"
-            return "openid-configuration", *_json_reply(200, {
-                "issuer": base, "token_endpoint": f"{base}/oauth2/token/",
-                "authorization_endpoint": f"{base}/oauth2/authorize/", "jwks_uri": f"{base}/discovery/keys"})
+            return "openid-configuration", *_json_reply(
+                200,
+                {
+                    "issuer": base,
+                    "token_endpoint": f"{base}/oauth2/token/",
+                    "authorization_endpoint": f"{base}/oauth2/authorize/",
+                    "jwks_uri": f"{base}/discovery/keys",
+                },
+            )
         if path == "/adfs/oauth2/token" and method == "POST":
             form = dict(parse_qsl(body.decode()))
             if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
@@ -321,8 +377,9 @@ class ReplayStamp:
         with self._lock:
             expected = self.session.exchanges[self.position] if self.position < len(self.session.exchanges) else None
             if expected is None or expected.key != request_key(method, target):
-                return "unexpected", *_json_reply(400, {"error": {"code": "NotInRecording",
-                                                                   "message": f"{method} {target}"}})
+                return "unexpected", *_json_reply(
+                    400, {"error": {"code": "NotInRecording", "message": f"{method} {target}"}}
+                )
             self.position += 1
         wire = {name: self._rehost(value) for name, value in expected.headers.items()}
         return "recorded", expected.status, wire, expected.body
@@ -348,8 +405,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         kind, status, headers, payload = replay.answer(self.command, self.path, self.headers, body)
         with replay._lock:
-            replay.seen.append(Seen(self.command, self.path, str(self.headers.get("Host")), kind, replay.clock(),
-                                    status))
+            replay.seen.append(
+                Seen(self.command, self.path, str(self.headers.get("Host")), kind, replay.clock(), status)
+            )
         self.send_response(status)
         for name, value in {**headers, "Content-Length": str(len(payload))}.items():
             self.send_header(name, value)

@@ -25,8 +25,16 @@ MASTER_NAME = "azs"
 class SentinelCluster:
     """Processes of a small Sentinel deployment; :meth:`kill_master` is the failure under test."""
 
-    def __init__(self, *, replicas: int = 1, sentinels: int = 3, down_after_ms: int = 400, tls: bool = False,
-                 password: str = "", sentinels_need_password: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        replicas: int = 1,
+        sentinels: int = 3,
+        down_after_ms: int = 400,
+        tls: bool = False,
+        password: str = "",
+        sentinels_need_password: bool = False,
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (on Debian/Ubuntu: apt-get install -y redis-server)")
@@ -58,8 +66,18 @@ class SentinelCluster:
         leaf = authority.issue_cert("127.0.0.1", "localhost")
         leaf.private_key_pem.write_to_path(str(self.dir / "server.key"))
         leaf.cert_chain_pems[0].write_to_path(str(self.dir / "server.pem"))
-        return ["--tls-cert-file", str(self.dir / "server.pem"), "--tls-key-file", str(self.dir / "server.key"),
-                "--tls-ca-cert-file", self.ca_file, "--tls-auth-clients", "no", "--tls-replication", "yes"]
+        return [
+            "--tls-cert-file",
+            str(self.dir / "server.pem"),
+            "--tls-key-file",
+            str(self.dir / "server.key"),
+            "--tls-ca-cert-file",
+            self.ca_file,
+            "--tls-auth-clients",
+            "no",
+            "--tls-replication",
+            "yes",
+        ]
 
     def client(self, port: int) -> redis.Redis:
         """A direct client for one server or sentinel, over TLS and with the password when the cluster uses them."""
@@ -70,14 +88,33 @@ class SentinelCluster:
 
     def _spawn(self, port: int, args: list[str]) -> None:
         log = (self.dir / f"{port}.log").open("wb")
-        self.servers[port] = subprocess.Popen([self.binary, *args], stdout=log, stderr=subprocess.STDOUT,
-                                              cwd=self.dir, start_new_session=True)
+        self.servers[port] = subprocess.Popen(
+            [self.binary, *args], stdout=log, stderr=subprocess.STDOUT, cwd=self.dir, start_new_session=True
+        )
 
     def _server(self, *extra: str) -> int:
         port = free_port()
-        self._spawn(port, [*self._port_args(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                           "--dir", str(self.dir), "--dbfilename", f"{port}.rdb", "--repl-diskless-sync-delay", "0",
-                           *self.tls_args, *self._password_args(), *extra])
+        self._spawn(
+            port,
+            [
+                *self._port_args(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+                "--dbfilename",
+                f"{port}.rdb",
+                "--repl-diskless-sync-delay",
+                "0",
+                *self.tls_args,
+                *self._password_args(),
+                *extra,
+            ],
+        )
         client = self.client(port)
         if not wait_until(lambda: _answers(client), timeout=10):
             raise RuntimeError(f"redis-server on {port} did not start: {self.log(port)}")
@@ -100,7 +137,8 @@ class SentinelCluster:
             f"sentinel failover-timeout {MASTER_NAME} 2000\n"
             f"sentinel parallel-syncs {MASTER_NAME} 1\n"
             + (f"sentinel auth-pass {MASTER_NAME} {self.password}\n" if self.password else "")
-            + (f"requirepass {self.password}\n" if self.sentinels_need_password else ""))
+            + (f"requirepass {self.password}\n" if self.sentinels_need_password else "")
+        )
         self._spawn(port, [str(config), "--sentinel", *self.tls_args])
         client = self.client(port)
         if not wait_until(lambda: _answers(client), timeout=10):
@@ -109,6 +147,7 @@ class SentinelCluster:
 
     def wait_ready(self, timeout: float = 20.0) -> bool:
         """Replicas are in sync and every sentinel knows them and the others, so a failover can be agreed."""
+
         def ready() -> bool:
             for port in self.replica_ports:
                 try:
@@ -127,6 +166,7 @@ class SentinelCluster:
                 if int(info.get("num-other-sentinels", 0)) < len(self.sentinel_ports) - 1:
                     return False
             return True
+
         return wait_until(ready, timeout=timeout, interval=0.2)
 
     def current_master(self) -> int | None:
@@ -134,7 +174,8 @@ class SentinelCluster:
         for port in self.sentinel_ports:
             with contextlib.suppress(redis.RedisError):
                 address = self.client(port).execute_command(  # type: ignore[no-untyped-call]
-                    "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME)
+                    "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME
+                )
                 if address:
                     return int(address[1])
         return None

@@ -18,7 +18,8 @@ StartWeb = Callable[..., tuple[BotProcess, SlackClientSim]]
 
 
 def test_operator_group_members_may_start_others_may_not(
-        start_web: StartWeb, fake_slack: FakeSlack, stamp: StampSimulator) -> None:
+    start_web: StartWeb, fake_slack: FakeSlack, stamp: StampSimulator
+) -> None:
     fake_slack.usergroup_members["SOPS"] = ["UGROUPIE"]
     _, slack = start_web(AZS_OPERATORS="", AZS_OPERATOR_GROUP="SOPS")
     _, hook = slack.command("backup", user="UGROUPIE")
@@ -58,7 +59,8 @@ def test_channel_allow_list_applies_to_every_command(start_web: StartWeb) -> Non
 
 
 def test_audit_trail_records_commands_and_clicks_for_operators_only(
-        slack: SlackClientSim, redis_client: redis.Redis) -> None:
+    slack: SlackClientSim, redis_client: redis.Redis
+) -> None:
     slack.command("backup list", user="UANYONE")
     _, hook = slack.click(user="UINTRUDER")
     slack.wait_reply(hook, "only backup operators")

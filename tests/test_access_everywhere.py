@@ -22,9 +22,17 @@ StartWeb = Callable[..., tuple[BotProcess, SlackClientSim]]
 
 
 def open_home(slack: SlackClientSim, user: str) -> None:
-    body = json.dumps({"token": "x", "team_id": "T0001", "api_app_id": "A0001", "type": "event_callback",
-                       "event_id": f"Ev{time.monotonic_ns()}", "event_time": int(time.time()),
-                       "event": {"type": "app_home_opened", "user": user, "channel": "D1", "tab": "home"}})
+    body = json.dumps(
+        {
+            "token": "x",
+            "team_id": "T0001",
+            "api_app_id": "A0001",
+            "type": "event_callback",
+            "event_id": f"Ev{time.monotonic_ns()}",
+            "event_time": int(time.time()),
+            "event": {"type": "app_home_opened", "user": user, "channel": "D1", "tab": "home"},
+        }
+    )
     headers = {**sign(SIGNING_SECRET, body), "Content-Type": "application/json"}
     assert slack.post(body, headers).status_code == 200
 
@@ -34,7 +42,8 @@ def published_for(fake: FakeSlack, user: str) -> list[str]:
 
 
 def test_app_home_with_an_allow_list_shows_stamps_to_operators_only_cached_and_rate_limited(
-        start_web: StartWeb, fake_slack: FakeSlack, stamp: StampSimulator, redis_client: redis.Redis) -> None:
+    start_web: StartWeb, fake_slack: FakeSlack, stamp: StampSimulator, redis_client: redis.Redis
+) -> None:
     _, slack = start_web(AZS_CHANNELS="CBACKUPS")
     reads = stamp.count("GET", "")
     open_home(slack, "UANYONE")
@@ -42,8 +51,9 @@ def test_app_home_with_an_allow_list_shows_stamps_to_operators_only_cached_and_r
     [view] = published_for(fake_slack, "UANYONE")
     assert "sim-stamp" not in view and "Free capacity" not in view and "operators only" in view
     assert stamp.count("GET", "") == reads  # nothing was read from the stamp for them
-    assert wait_until(lambda: any(e.action == "home" and e.user == "UANYONE" for e in AuditLog(redis_client).latest()),
-                      timeout=5)
+    assert wait_until(
+        lambda: any(e.action == "home" and e.user == "UANYONE" for e in AuditLog(redis_client).latest()), timeout=5
+    )
 
     open_home(slack, "UOPER")
     assert wait_until(lambda: bool(published_for(fake_slack, "UOPER")), timeout=10)
@@ -58,17 +68,22 @@ def test_app_home_with_an_allow_list_shows_stamps_to_operators_only_cached_and_r
 
 
 def test_unknown_stamp_from_a_blocked_channel_names_no_stamp_and_is_audited(
-        start_web: StartWeb, redis_client: redis.Redis) -> None:
+    start_web: StartWeb, redis_client: redis.Redis
+) -> None:
     _, slack = start_web(AZS_CHANNELS="CBACKUPS")
     _, hook = slack.command("backup nosuch list", user="UANYONE", channel="CRANDOM")
     reply = json.dumps(slack.wait_reply(hook, "not enabled"))
     assert "sim-stamp" not in reply
-    assert wait_until(lambda: any(e.stamp == "nosuch" and e.channel == "CRANDOM" and "refused" in e.outcome
-                                  for e in AuditLog(redis_client).latest()), timeout=5)
+    assert wait_until(
+        lambda: any(
+            e.stamp == "nosuch" and e.channel == "CRANDOM" and "refused" in e.outcome
+            for e in AuditLog(redis_client).latest()
+        ),
+        timeout=5,
+    )
 
 
-def test_operator_group_fails_closed_past_its_max_age_and_backs_off(
-        start_web: StartWeb, fake_slack: FakeSlack) -> None:
+def test_operator_group_fails_closed_past_its_max_age_and_backs_off(start_web: StartWeb, fake_slack: FakeSlack) -> None:
     fake_slack.usergroup_members["SOPS"] = ["UGROUPIE"]
     _, slack = start_web(AZS_OPERATORS="", AZS_OPERATOR_GROUP="SOPS", AZS_OPERATOR_GROUP_MAX_AGE="2")
     _, hook = slack.command("backup audit", user="UGROUPIE")

@@ -26,8 +26,8 @@ def start_backup(slack: SlackClientSim) -> str:
 
 
 def test_operator_starts_backup_and_worker_reports_it_once(
-        slack: SlackClientSim, fake_slack: FakeSlack, stamp: StampSimulator,
-        start_worker: Callable[[], BotProcess]) -> None:
+    slack: SlackClientSim, fake_slack: FakeSlack, stamp: StampSimulator, start_worker: Callable[[], BotProcess]
+) -> None:
     stamp.backup_seconds = 1.5
     backup_id = start_backup(slack)
     assert backup_id == stamp.running_backup_id()
@@ -41,4 +41,3 @@ def test_operator_starts_backup_and_worker_reports_it_once(
     assert done["thread_ts"] == announcement["ts"]
     for expected in (backup_id, f"<@{OPERATOR}>", "Succeeded", "21m 15s", "1.2108.0.32"):
         assert expected in text
-

@@ -16,8 +16,12 @@ from tests.harness import SlackClientSim, completions, wait_until
 
 
 def test_a_reported_job_expires_and_list_and_show_still_work_from_the_stamp(
-        slack: SlackClientSim, fake_slack: FakeSlack, stamp: StampSimulator, redis_client: redis.Redis,
-        start_worker: Callable[..., BotProcess]) -> None:
+    slack: SlackClientSim,
+    fake_slack: FakeSlack,
+    stamp: StampSimulator,
+    redis_client: redis.Redis,
+    start_worker: Callable[..., BotProcess],
+) -> None:
     backup_id = slack.start_backup()
     start_worker(AZS_JOB_RETENTION_DAYS="2")
     assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=20)

@@ -17,14 +17,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def manifest_hints(root: Path) -> list[str]:
-    return [command["usage_hint"] for name in verbs.MANIFESTS
-            for command in json.loads((root / name).read_text())["features"]["slash_commands"]
-            if command["command"] == "/azs"]
+    return [
+        command["usage_hint"]
+        for name in verbs.MANIFESTS
+        for command in json.loads((root / name).read_text())["features"]["slash_commands"]
+        if command["command"] == "/azs"
+    ]
 
 
 def test_both_manifests_show_the_tables_usage_hint() -> None:
-    assert manifest_hints(ROOT) == [verbs.usage_hint()] * len(verbs.MANIFESTS), \
+    assert manifest_hints(ROOT) == [verbs.usage_hint()] * len(verbs.MANIFESTS), (
         "run `python -m bot.verbs` to regenerate the manifests' usage_hint from bot/verbs.py"
+    )
 
 
 def test_the_hint_is_regenerated_from_the_table_and_nothing_else_changes(tmp_path: Path) -> None:
@@ -40,13 +44,17 @@ def test_the_hint_is_regenerated_from_the_table_and_nothing_else_changes(tmp_pat
 
 def sample_text(verb: verbs.Verb) -> str:
     """A well-formed ``/azs backup ...`` for the verb, from its row alone."""
-    words = {Args.NONE: "", Args.BACKUP_ID: " 3f2504e0-4f89-11d3-9a0c-0305e82c3301",
-             Args.CHOICE: f" {verb.choices[-1]}" if verb.choices else ""}[verb.args]
+    words = {
+        Args.NONE: "",
+        Args.BACKUP_ID: " 3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+        Args.CHOICE: f" {verb.choices[-1]}" if verb.choices else "",
+    }[verb.args]
     return f"backup {verb.action}{words}"
 
 
-@pytest.mark.parametrize("verb", [v for v in TABLE if v.under_backup and v.action != Action.HELP],
-                         ids=lambda v: str(v.action))
+@pytest.mark.parametrize(
+    "verb", [v for v in TABLE if v.under_backup and v.action != Action.HELP], ids=lambda v: str(v.action)
+)
 def test_each_row_parses_runs_and_is_in_the_help(verb: verbs.Verb) -> None:
     command = parse(sample_text(verb))
     assert command.action == verb.action and command.problem is None
@@ -73,13 +81,16 @@ def imports(path: Path) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize(("module", "forbidden"), [
-    ("bot/messages.py", {"bot.jobs", "bot.audit", "bot.watch", "bot.watch_store", "redis", "bot.arm"}),
-    ("bot/verbs.py", {"bot"}),
-    ("bot/backups.py", {"bot.watch", "bot.poller", "bot.worker", "handlers"}),
-    ("bot/router.py", {"bot.watch", "handlers"}),
-    ("bot/commands.py", {"bot.jobs", "bot.backups", "redis"}),
-])
+@pytest.mark.parametrize(
+    ("module", "forbidden"),
+    [
+        ("bot/messages.py", {"bot.jobs", "bot.audit", "bot.watch", "bot.watch_store", "redis", "bot.arm"}),
+        ("bot/verbs.py", {"bot"}),
+        ("bot/backups.py", {"bot.watch", "bot.poller", "bot.worker", "handlers"}),
+        ("bot/router.py", {"bot.watch", "handlers"}),
+        ("bot/commands.py", {"bot.jobs", "bot.backups", "redis"}),
+    ],
+)
 def test_arrows_point_one_way(module: str, forbidden: set[str]) -> None:
     """handlers -> services -> (job store, stamp client, renderers) -> models; renderers take plain data."""
     found = imports(ROOT / module)

@@ -14,8 +14,19 @@ from tests.conftest import SIGNING_SECRET
 from tests.harness import SlackClientSim, sign
 
 
-@pytest.mark.parametrize("text", ["", "help", "backup help", "frobnicate", "backup show", "backup show nope",
-                                  "backup list extra", "<!channel> `rm -rf`"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "help",
+        "backup help",
+        "frobnicate",
+        "backup show",
+        "backup show nope",
+        "backup list extra",
+        "<!channel> `rm -rf`",
+    ],
+)
 def test_help_and_malformed_input_get_usage_in_the_ack(slack: SlackClientSim, text: str) -> None:
     started = time.monotonic()
     response, _ = slack.command(text)
@@ -27,8 +38,15 @@ def test_help_and_malformed_input_get_usage_in_the_ack(slack: SlackClientSim, te
 
 
 def test_forged_stale_and_unsigned_requests_are_refused(slack: SlackClientSim, fake_slack: FakeSlack) -> None:
-    body = urlencode({"command": "/azs", "text": "backup status", "user_id": "UOPER", "channel_id": "C1",
-                      "response_url": fake_slack.response_url("forged")})
+    body = urlencode(
+        {
+            "command": "/azs",
+            "text": "backup status",
+            "user_id": "UOPER",
+            "channel_id": "C1",
+            "response_url": fake_slack.response_url("forged"),
+        }
+    )
     assert slack.post(body, sign("not-the-secret", body)).status_code == 401
     assert slack.post(body, sign(SIGNING_SECRET, body, timestamp=int(time.time()) - 301)).status_code == 401
     tampered = sign(SIGNING_SECRET, body)

@@ -39,7 +39,8 @@ def announcements(fake: FakeSlack) -> list[dict[str, Any]]:
 
 
 def test_worker_frozen_while_its_post_is_in_flight_posts_nothing_when_it_wakes(
-        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker) -> None:
+    slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker
+) -> None:
     """Step "send": Slack holds the post 2 s, then throttles it; the worker is frozen meanwhile."""
     stamp.backup_seconds = 1
     slack.start_backup()
@@ -57,7 +58,8 @@ def test_worker_frozen_while_its_post_is_in_flight_posts_nothing_when_it_wakes(
 
 
 def test_worker_frozen_right_after_slack_accepted_its_post_is_not_repeated(
-        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker) -> None:
+    slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker
+) -> None:
     """Step "record": the post is in the channel, the worker froze before recording it."""
     stamp.backup_seconds = 1
     slack.start_backup()
@@ -74,7 +76,8 @@ def test_worker_frozen_right_after_slack_accepted_its_post_is_not_repeated(
 
 
 def test_worker_frozen_after_counting_its_attempt_and_before_posting_is_fenced(
-        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker) -> None:
+    slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker
+) -> None:
     """Step "count, then check the fence": frozen in the 2 s wait between two throttled attempts."""
     stamp.backup_seconds = 1
     slack.start_backup()
@@ -93,7 +96,8 @@ def test_worker_frozen_after_counting_its_attempt_and_before_posting_is_fenced(
 
 
 def test_throttling_longer_than_the_lease_delays_the_post_without_doubling_it(
-        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker) -> None:
+    slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker
+) -> None:
     """slack_sdk's handler slept each Retry-After in full, past the lease; now the job waits it out unclaimed."""
     stamp.backup_seconds = 1
     slack.start_backup()
@@ -108,7 +112,8 @@ def test_throttling_longer_than_the_lease_delays_the_post_without_doubling_it(
 
 
 def test_refused_announcement_is_retried_and_the_outcome_threads_under_it(
-        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker) -> None:
+    slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker
+) -> None:
     stamp.backup_seconds = 2
     fake_slack.inject(SlackFault(method="chat.postMessage", status=429, retry_after=10, times=1))
     slack.start_backup()
@@ -120,7 +125,8 @@ def test_refused_announcement_is_retried_and_the_outcome_threads_under_it(
 
 
 def test_announcement_that_never_gets_through_is_explained_in_the_outcome(
-        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker) -> None:
+    slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker
+) -> None:
     stamp.backup_seconds = 6
     fake_slack.inject(SlackFault(method="chat.postMessage", status=500, times=5))  # the web's try + 4 retries
     slack.start_backup()
@@ -131,7 +137,8 @@ def test_announcement_that_never_gets_through_is_explained_in_the_outcome(
 
 
 def test_gateway_error_on_create_backup_goes_to_reconciliation_not_failure(
-        start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack
+) -> None:
     _, slack = start_web(AZS_START_GRACE_SECONDS="2", **QUICK)
     stamp.inject(Fault(status=502, times=1, path_contains="createBackup"))
     _, hook = slack.click()
@@ -144,8 +151,7 @@ def test_gateway_error_on_create_backup_goes_to_reconciliation_not_failure(
     assert stamp.count("POST", "createBackup") >= 1
 
 
-def test_definite_refusal_of_create_backup_is_a_failed_start(
-        slack: SlackClientSim, stamp: StampSimulator) -> None:
+def test_definite_refusal_of_create_backup_is_a_failed_start(slack: SlackClientSim, stamp: StampSimulator) -> None:
     stamp.inject(Fault(status=409, times=1, path_contains="createBackup"))
     _, hook = slack.click()
     assert "Conflict" in json.dumps(slack.wait_reply(hook, "Conflict", timeout=15))
@@ -153,8 +159,9 @@ def test_definite_refusal_of_create_backup_is_a_failed_start(
 
 
 def test_listener_client_waits_out_429s_for_a_few_seconds_at_most(fake_slack: FakeSlack) -> None:
-    client = WebClient(token="xoxb-test-client", base_url=fake_slack.api_url,
-                       retry_handlers=[BoundedRateLimitRetryHandler(budget=3.0)])
+    client = WebClient(
+        token="xoxb-test-client", base_url=fake_slack.api_url, retry_handlers=[BoundedRateLimitRetryHandler(budget=3.0)]
+    )
     fake_slack.inject(SlackFault(method="views.publish", status=429, retry_after=1))
     assert client.views_publish(user_id="U1", view={"type": "home", "blocks": []})["ok"]  # waited 1 s, then went
     fake_slack.inject(SlackFault(method="views.publish", status=429, retry_after=30))
@@ -164,11 +171,24 @@ def test_listener_client_waits_out_429s_for_a_few_seconds_at_most(fake_slack: Fa
     assert time.monotonic() - began < 2.0  # slack_sdk's handler would have slept 30 s
 
 
-@pytest.mark.parametrize(("status", "code", "definite"), [
-    (400, "BackupLocationNotConfigured", True), (409, "BackupOperationInProgress", True), (403, "Forbidden", True),
-    (429, "TooManyRequests", True), (404, None, False), (408, "RequestTimeout", False), (500, "InternalError", False),
-    (502, "BadGateway", False), (503, "ServiceUnavailable", False), (504, "GatewayTimeout", False),
-    (None, None, False), (None, "AuthenticationFailed", True)])
-def test_only_a_4xx_with_an_arm_error_is_a_definite_refusal(status: int | None, code: str | None,
-                                                            definite: bool) -> None:
+@pytest.mark.parametrize(
+    ("status", "code", "definite"),
+    [
+        (400, "BackupLocationNotConfigured", True),
+        (409, "BackupOperationInProgress", True),
+        (403, "Forbidden", True),
+        (429, "TooManyRequests", True),
+        (404, None, False),
+        (408, "RequestTimeout", False),
+        (500, "InternalError", False),
+        (502, "BadGateway", False),
+        (503, "ServiceUnavailable", False),
+        (504, "GatewayTimeout", False),
+        (None, None, False),
+        (None, "AuthenticationFailed", True),
+    ],
+)
+def test_only_a_4xx_with_an_arm_error_is_a_definite_refusal(
+    status: int | None, code: str | None, definite: bool
+) -> None:
     assert definite_refusal(StampError("start a backup", status=status, code=code)) is definite

@@ -28,8 +28,16 @@ def production() -> Iterator[redis.Redis]:
     server = RedisServer()
     server.start()
     client = redis.Redis.from_url(server.url)
-    job = Job(job_id="prodjob1", stamp="demo-stamp", requester="UREAL", channel="CPROD", state=JobState.FINISHED,
-              backup_id="0f8fad5b-d9cb-469f-a165-70867728950e", started_at=time.time() - 60, finished_at=time.time())
+    job = Job(
+        job_id="prodjob1",
+        stamp="demo-stamp",
+        requester="UREAL",
+        channel="CPROD",
+        state=JobState.FINISHED,
+        backup_id="0f8fad5b-d9cb-469f-a165-70867728950e",
+        started_at=time.time() - 60,
+        finished_at=time.time(),
+    )
     client.hset(job_key(job.job_id), mapping=job.to_mapping())
     client.sadd(active_jobs_key(), job.job_id)
     client.zadd(due_key(), {job.job_id: time.time()})
@@ -49,15 +57,38 @@ def test_demo_reports_a_backup_and_leaves_a_production_redis_untouched(productio
     before, connections = snapshot(production)
     url = str(production.connection_pool.connection_kwargs["port"])
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZS_", "SLACK_", "REDIS_URL"))}
-    env.update({"REDIS_URL": f"redis://127.0.0.1:{url}/0", "SLACK_API_URL": "http://127.0.0.1:9/api/",
-                "SLACK_BOT_TOKEN": "xoxb-production-looking", "AZS_STAMP_NAME": "demo-stamp",
-                "AZS_OPERATORS": "UREAL", "AZS_ARM_ENDPOINT": "https://127.0.0.1:9"})
-    result = subprocess.run([sys.executable, "-m", "bot.cli", "demo", "--backup-seconds", "2"], env=env,
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    env.update(
+        {
+            "REDIS_URL": f"redis://127.0.0.1:{url}/0",
+            "SLACK_API_URL": "http://127.0.0.1:9/api/",
+            "SLACK_BOT_TOKEN": "xoxb-production-looking",
+            "AZS_STAMP_NAME": "demo-stamp",
+            "AZS_OPERATORS": "UREAL",
+            "AZS_ARM_ENDPOINT": "https://127.0.0.1:9",
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "demo", "--backup-seconds", "2"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    for expected in ("/azs backup", "[ Start backup ]", "started infrastructure backup", "succeeded.",
-                     "21m 15s", "Reported", "Scheduled backup", "failed.", "Failed roles", "spawned redis-server"):
+    for expected in (
+        "/azs backup",
+        "[ Start backup ]",
+        "started infrastructure backup",
+        "succeeded.",
+        "21m 15s",
+        "Reported",
+        "Scheduled backup",
+        "failed.",
+        "Failed roles",
+        "spawned redis-server",
+    ):
         assert expected in out
     production.connection_pool.disconnect()
     after, connections_after = snapshot(production)

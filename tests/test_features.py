@@ -42,16 +42,23 @@ def stamps_file(tmp_path: Path, sim: StampSimulator, beta: StampSimulator) -> st
     lines = []
     for name, s in (("alpha", sim), ("beta", beta)):
         env = s.env()
-        lines += ["[[stamp]]", f'name = "{name}"', f'arm_endpoint = "{env["AZS_ARM_ENDPOINT"]}"',
-                  f'client_id = "{env["AZS_CLIENT_ID"]}"', f'client_secret = "{env["AZS_CLIENT_SECRET"]}"',
-                  f'ca_bundle = "{env["AZS_CA_BUNDLE"]}"', ""]
+        lines += [
+            "[[stamp]]",
+            f'name = "{name}"',
+            f'arm_endpoint = "{env["AZS_ARM_ENDPOINT"]}"',
+            f'client_id = "{env["AZS_CLIENT_ID"]}"',
+            f'client_secret = "{env["AZS_CLIENT_SECRET"]}"',
+            f'ca_bundle = "{env["AZS_CA_BUNDLE"]}"',
+            "",
+        ]
     path = tmp_path / "stamps.toml"
     path.write_text("\n".join(lines))
     return str(path)
 
 
 def test_watch_announces_every_backup_that_ends_once_per_channel(
-        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker) -> None:
+    slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker
+) -> None:
     _, hook = slack.command("backup watch")
     slack.wait_reply(hook, "will hear about every backup")
     _, hook = slack.command("backup watch failures", channel="COPS")
@@ -77,14 +84,17 @@ def test_watch_announces_every_backup_that_ends_once_per_channel(
 
 
 def test_overdue_stamp_alerts_watchers_once_until_a_good_backup_lands(
-        start_web: StartWeb, start_worker: StartWorker, beta: StampSimulator, fake_slack: FakeSlack,
-        redis_client: redis.Redis) -> None:
+    start_web: StartWeb,
+    start_worker: StartWorker,
+    beta: StampSimulator,
+    fake_slack: FakeSlack,
+    redis_client: redis.Redis,
+) -> None:
     _, slack = start_web(**beta.env())
     _, hook = slack.command("backup watch failures")
     slack.wait_reply(hook, "failed and partial")
     start_worker(AZS_WATCH_INTERVAL="1", **beta.env())
-    assert wait_until(lambda: any("overdue for a good backup" in t for t in texts(fake_slack, "CBACKUPS")),
-                      timeout=15)
+    assert wait_until(lambda: any("overdue for a good backup" in t for t in texts(fake_slack, "CBACKUPS")), timeout=15)
     time.sleep(3)
     assert sum("overdue for a good backup" in t for t in texts(fake_slack, "CBACKUPS")) == 1
     beta.run_scheduled_backup("Succeeded")
@@ -92,8 +102,8 @@ def test_overdue_stamp_alerts_watchers_once_until_a_good_backup_lands(
 
 
 def test_several_stamps_defaults_per_channel_and_one_lock_per_stamp(
-        start_web: StartWeb, stamp: StampSimulator, beta: StampSimulator, tmp_path: Path,
-        fake_slack: FakeSlack) -> None:
+    start_web: StartWeb, stamp: StampSimulator, beta: StampSimulator, tmp_path: Path, fake_slack: FakeSlack
+) -> None:
     beta.finish_running()
     stamp.backup_seconds = beta.backup_seconds = 30
     _, slack = start_web(AZS_STAMPS_FILE=stamps_file(tmp_path, stamp, beta))
@@ -120,7 +130,8 @@ def test_several_stamps_defaults_per_channel_and_one_lock_per_stamp(
 
 
 def test_preflight_refuses_unconfigured_location_and_a_backup_started_elsewhere(
-        slack: SlackClientSim, stamp: StampSimulator) -> None:
+    slack: SlackClientSim, stamp: StampSimulator
+) -> None:
     stamp.set_configured(False)
     _, hook = slack.command("backup")
     card = json.dumps(slack.wait_reply(hook, "not configured"))
@@ -140,8 +151,17 @@ def test_preflight_refuses_unconfigured_location_and_a_backup_started_elsewhere(
 
 
 def test_preflight_capacity_below_last_backup_size() -> None:
-    location = BackupLocation.from_json({"properties": {"externalStoreDefault": {
-        "path": r"\\share\backups", "encryptionCertThumbprint": "AB", "availableCapacity": "10 GB"}}})
+    location = BackupLocation.from_json(
+        {
+            "properties": {
+                "externalStoreDefault": {
+                    "path": r"\\share\backups",
+                    "encryptionCertThumbprint": "AB",
+                    "availableCapacity": "10 GB",
+                }
+            }
+        }
+    )
     big = Backup(backup_id="b", status="Succeeded", size_kb=20 * 1024 * 1024)
     assert any("below the last backup's size" in p for p in preflight_problems(location, [big]))
     small = Backup(backup_id="b", status="Succeeded", size_kb=1024 * 1024)
@@ -157,7 +177,8 @@ def test_cancel_explains_and_shows_the_running_backup(slack: SlackClientSim, sta
 
 
 def test_live_progress_edits_the_announcement_and_threads_can_be_turned_off(
-        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker) -> None:
+    slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: StartWorker
+) -> None:
     stamp.backup_seconds = 3.5
     slack.start_backup()
     start_worker(AZS_PROGRESS_INTERVAL="1")
@@ -175,9 +196,17 @@ def test_live_progress_edits_the_announcement_and_threads_can_be_turned_off(
 
 
 def test_app_home_shows_each_stamp(slack: SlackClientSim, fake_slack: FakeSlack) -> None:
-    body = json.dumps({"token": "x", "team_id": "T0001", "api_app_id": "A0001", "type": "event_callback",
-                       "event_id": "Ev1", "event_time": int(time.time()),
-                       "event": {"type": "app_home_opened", "user": "UANYONE", "channel": "D1", "tab": "home"}})
+    body = json.dumps(
+        {
+            "token": "x",
+            "team_id": "T0001",
+            "api_app_id": "A0001",
+            "type": "event_callback",
+            "event_id": "Ev1",
+            "event_time": int(time.time()),
+            "event": {"type": "app_home_opened", "user": "UANYONE", "channel": "D1", "tab": "home"},
+        }
+    )
     headers = {**sign(SIGNING_SECRET, body), "Content-Type": "application/json"}
     assert slack.post(body, headers).status_code == 200
     assert wait_until(lambda: bool(fake_slack.calls("views.publish")), timeout=10)

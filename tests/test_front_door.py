@@ -64,8 +64,9 @@ def read_status(sock: socket.socket) -> tuple[int, bytes]:
     return (int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0), data
 
 
-def post_head(length: int | None, headers: dict[str, str] | None = None, chunked: bool = False,
-              content_type: str = FORM) -> str:
+def post_head(
+    length: int | None, headers: dict[str, str] | None = None, chunked: bool = False, content_type: str = FORM
+) -> str:
     lines = ["POST /slack/events HTTP/1.1", "Host: bot", f"Content-Type: {content_type}"]
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     lines.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {length}")
@@ -76,8 +77,9 @@ def signed_head(body: bytes, timestamp: int | None = None, content_type: str = F
     """Headers signed over the exact bytes (``sign`` signs text, which re-encodes non-UTF-8 bytes)."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
     digest = hmac.new(SIGNING_SECRET.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
-    return post_head(len(body), {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"},
-                     content_type=content_type)
+    return post_head(
+        len(body), {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}, content_type=content_type
+    )
 
 
 def rss_mib(process: BotProcess) -> float:
@@ -132,7 +134,8 @@ def test_oversized_bodies_get_413_unread_and_memory_stays_flat(web_proc: tuple[B
 
 
 def test_many_bodies_just_under_the_cap_at_once_keep_memory_bounded(
-        web_proc: tuple[BotProcess, SlackClientSim]) -> None:
+    web_proc: tuple[BotProcess, SlackClientSim],
+) -> None:
     process, slack = web_proc
     requests.get(f"{slack.base_url}/healthz", timeout=5)
     before = rss_mib(process)
@@ -164,11 +167,22 @@ def test_malformed_bodies_get_4xx_never_500(web_proc: tuple[BotProcess, SlackCli
     assert_clean_log(process)
 
 
-@pytest.mark.parametrize(("timestamp", "signature"), [
-    ("soon", "v0=" + "0" * 64), ("", ""), ("12" * 20, "v0=00"), ("-5", "v0=00"), ("1e9", "v0=00"),
-    ("\u0661\u0662", "v0=00"), ("now-301", None), ("now+400", None)])
-def test_bad_or_stale_signature_headers_get_401(web_proc: tuple[BotProcess, SlackClientSim], timestamp: str,
-                                                signature: str | None) -> None:
+@pytest.mark.parametrize(
+    ("timestamp", "signature"),
+    [
+        ("soon", "v0=" + "0" * 64),
+        ("", ""),
+        ("12" * 20, "v0=00"),
+        ("-5", "v0=00"),
+        ("1e9", "v0=00"),
+        ("\u0661\u0662", "v0=00"),
+        ("now-301", None),
+        ("now+400", None),
+    ],
+)
+def test_bad_or_stale_signature_headers_get_401(
+    web_proc: tuple[BotProcess, SlackClientSim], timestamp: str, signature: str | None
+) -> None:
     process, slack = web_proc
     if timestamp.startswith("now"):  # relative to when the test runs, not when it was collected
         timestamp = str(int(time.time()) + int(timestamp[3:]))
@@ -184,7 +198,8 @@ def test_bad_or_stale_signature_headers_get_401(web_proc: tuple[BotProcess, Slac
 
 
 def test_a_signed_request_nobody_handles_is_logged_without_its_body(
-        web_proc: tuple[BotProcess, SlackClientSim]) -> None:
+    web_proc: tuple[BotProcess, SlackClientSim],
+) -> None:
     """Bolt's 'Unhandled request' warning quotes the body (and suggests code from it); only its first words stay."""
     process, slack = web_proc
     body = json.dumps({"type": "event_callback", "event": {"type": MARKER, "user": MARKER}}).encode()
@@ -219,7 +234,8 @@ def stalled_connections(base: str, count: int) -> Iterator[list[socket.socket]]:
 
 
 def test_stalled_clients_starve_neither_health_nor_acks_nor_replies(
-        web_proc: tuple[BotProcess, SlackClientSim]) -> None:
+    web_proc: tuple[BotProcess, SlackClientSim],
+) -> None:
     process, slack = web_proc
     slack.command("help")  # warm: first Redis and Slack connections
     with stalled_connections(slack.base_url, 60):
@@ -238,8 +254,7 @@ def test_stalled_clients_starve_neither_health_nor_acks_nor_replies(
     assert_clean_log(process)
 
 
-def test_one_stalled_unsigned_request_does_not_hold_back_replies(
-        web_proc: tuple[BotProcess, SlackClientSim]) -> None:
+def test_one_stalled_unsigned_request_does_not_hold_back_replies(web_proc: tuple[BotProcess, SlackClientSim]) -> None:
     """The after-ack pool waits while requests are in flight; an unsigned one whose body never comes is not one."""
     _, slack = web_proc
     _, hook = slack.command("backup status")
@@ -277,6 +292,7 @@ def test_web_binds_an_ipv6_literal(bot_env: dict[str, str], tmp_path: Path, fake
     port = free_port()
     process = BotProcess("web", {**bot_env, "HOST": "::1", "PORT": str(port)}, tmp_path)
     try:
+
         def answering() -> bool:
             try:
                 return requests.get(f"http://[::1]:{port}/healthz", timeout=1).status_code == 200

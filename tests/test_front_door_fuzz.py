@@ -19,25 +19,31 @@ from devkit.localrun import launch_web
 from tests.harness import BotProcess
 from tests.test_front_door import FORM, JSON, assert_clean_log, host_port, raw_request, rss_mib, signed_head
 
-HEADER_NAME = st.text(alphabet=st.characters(min_codepoint=0x41, max_codepoint=0x7A, categories=("Lu", "Ll")),
-                      min_size=1, max_size=20)
+HEADER_NAME = st.text(
+    alphabet=st.characters(min_codepoint=0x41, max_codepoint=0x7A, categories=("Lu", "Ll")), min_size=1, max_size=20
+)
 HEADER_VALUE = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=60)
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
-JSON_VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=20)
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
 BODIES = st.one_of(
     st.binary(max_size=2048),
     st.text(max_size=512).map(lambda t: t.encode("utf-8", "surrogatepass")),
     JSON_VALUES.map(lambda v: json.dumps(v).encode()),
     JSON_VALUES.map(lambda v: b"payload=" + quote(json.dumps(v)).encode()),
-    st.dictionaries(st.sampled_from(["command", "text", "payload", "type", "user_id", "x"]), st.text(max_size=30),
-                    max_size=4).map(lambda d: urlencode(d).encode()),
+    st.dictionaries(
+        st.sampled_from(["command", "text", "payload", "type", "user_id", "x"]), st.text(max_size=30), max_size=4
+    ).map(lambda d: urlencode(d).encode()),
     st.integers(1, 200_000).map(lambda n: b"[" * n),
     st.integers(1, 50_000).map(lambda n: b"payload=" + b"%7B%22a%22%3A" * n),
 )
 CONTENT_TYPES = st.sampled_from([FORM, JSON, "text/plain", "", "application/json; charset=utf-8", "multipart/x"])
-TIMESTAMPS = st.one_of(st.just("now"), st.just("stale"), st.just("future"), st.text(max_size=14),
-                       st.integers(-10**15, 10**15).map(str))
+TIMESTAMPS = st.one_of(
+    st.just("now"), st.just("stale"), st.just("future"), st.text(max_size=14), st.integers(-(10**15), 10**15).map(str)
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,20 +63,38 @@ def head_for(body: bytes, content_type: str, timestamp: str, signature: str, ext
         headers = {"X-Slack-Request-Timestamp": ts} if signature != "missing" else {}
         if signature not in ("missing", "valid"):
             headers["X-Slack-Signature"] = signature
-        lines = ["POST /slack/events HTTP/1.1", "Host: bot", f"Content-Type: {content_type}",
-                 *(f"{k}: {v}" for k, v in headers.items()), f"Content-Length: {len(body)}"]
+        lines = [
+            "POST /slack/events HTTP/1.1",
+            "Host: bot",
+            f"Content-Type: {content_type}",
+            *(f"{k}: {v}" for k, v in headers.items()),
+            f"Content-Length: {len(body)}",
+        ]
         head = "\r\n".join(lines) + "\r\n\r\n"
     extras = "".join(f"X-Fuzz-{k}: {v}\r\n" for k, v in extra.items())
     return head[:-2] + extras + "\r\n"
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(body=BODIES, content_type=CONTENT_TYPES, timestamp=TIMESTAMPS,
-       signature=st.one_of(st.sampled_from(["valid", "missing"]), st.text(max_size=80).map(lambda t: t.strip())),
-       extra=st.dictionaries(HEADER_NAME, HEADER_VALUE, max_size=3))
-def test_no_request_gets_a_5xx(fuzz_web: tuple[BotProcess, str], body: bytes, content_type: str, timestamp: str,
-                               signature: str, extra: dict[str, str]) -> None:
+@settings(
+    max_examples=250,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    body=BODIES,
+    content_type=CONTENT_TYPES,
+    timestamp=TIMESTAMPS,
+    signature=st.one_of(st.sampled_from(["valid", "missing"]), st.text(max_size=80).map(lambda t: t.strip())),
+    extra=st.dictionaries(HEADER_NAME, HEADER_VALUE, max_size=3),
+)
+def test_no_request_gets_a_5xx(
+    fuzz_web: tuple[BotProcess, str],
+    body: bytes,
+    content_type: str,
+    timestamp: str,
+    signature: str,
+    extra: dict[str, str],
+) -> None:
     _, base = fuzz_web
     if b"response_url" in body or b"http" in body.lower():
         return  # a signed body naming a URL would make the bot call it; the fuzz stays on loopback

@@ -32,8 +32,12 @@ class PagedHistory:
         if self.fail_at == index + 1:
             return {"ok": False, "error": self.error}
         more = index + 1 < len(self.pages)
-        return {"ok": True, "messages": self.pages[index], "has_more": more,
-                "response_metadata": {"next_cursor": f"page-{index + 2}" if more else ""}}
+        return {
+            "ok": True,
+            "messages": self.pages[index],
+            "has_more": more,
+            "response_metadata": {"next_cursor": f"page-{index + 2}" if more else ""},
+        }
 
 
 @pytest.fixture
@@ -69,13 +73,18 @@ def serve() -> Iterator[Any]:
 
 
 def marked(ts: str, job_id: str) -> dict[str, Any]:
-    return {"type": "message", "ts": ts, "text": "x",
-            "metadata": {"event_type": "azs_backup_reported", "event_payload": {"job_id": job_id}}}
+    return {
+        "type": "message",
+        "ts": ts,
+        "text": "x",
+        "metadata": {"event_type": "azs_backup_reported", "event_payload": {"job_id": job_id}},
+    }
 
 
 def test_the_marker_is_found_on_a_later_page(serve: Any) -> None:
-    history = PagedHistory([[marked("3.0", "other")], [{"type": "message", "ts": "2.0", "text": "y"}],
-                            [marked("1.0", "job-1")]])
+    history = PagedHistory(
+        [[marked("3.0", "other")], [{"type": "message", "ts": "2.0", "text": "y"}], [marked("1.0", "job-1")]]
+    )
     poster = serve(history)
     assert poster.find_marked("C1", "azs_backup_reported", "job_id", "job-1", oldest=None) == "1.0"
     assert history.cursors == ["", "page-2", "page-3"]

@@ -49,16 +49,22 @@ def assert_inert(fake: FakeSlack) -> None:
 
 
 def test_hostile_stamp_text_reaches_no_channel_live(
-        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack,
-        start_worker: Callable[..., BotProcess], monkeypatch: pytest.MonkeyPatch) -> None:
+    slack: SlackClientSim,
+    stamp: StampSimulator,
+    fake_slack: FakeSlack,
+    start_worker: Callable[..., BotProcess],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr("devkit.simulator.ROLES", ("KeyVault_Internal", HOSTILE, "*bold* _it_ `code` ~x~"))
     monkeypatch.setattr(stamp, "stamp_version", HOSTILE)
     stamp.outcome, stamp.backup_seconds = "PartialSucceeded", 1.0
     location = stamp._location_body()
     location["properties"]["externalStoreDefault"].update(
-        path="", blobStorageUrl="https://acct.blob.example/backups" + SAS, availableCapacity=HOSTILE)
-    stamp.inject(Fault(status=0, method="GET", path_contains="backupLocations/local?", times=50,
-                       body=json.dumps(location)))
+        path="", blobStorageUrl="https://acct.blob.example/backups" + SAS, availableCapacity=HOSTILE
+    )
+    stamp.inject(
+        Fault(status=0, method="GET", path_contains="backupLocations/local?", times=50, body=json.dumps(location))
+    )
     _, hook = slack.command("backup watch")
     slack.wait_reply(hook, "will hear about every backup")
     backup_id = slack.start_backup()
@@ -78,16 +84,28 @@ def test_hostile_stamp_text_reaches_no_channel_live(
 
 
 def test_reconciliation_never_puts_a_non_guid_backup_id_into_a_url(
-        stamp: StampSimulator, fake_slack: FakeSlack, redis_client: redis.Redis,
-        start_worker: Callable[..., BotProcess]) -> None:
+    stamp: StampSimulator, fake_slack: FakeSlack, redis_client: redis.Redis, start_worker: Callable[..., BotProcess]
+) -> None:
     """A start whose answer was lost; the stamp's list then offers a running "backup" with a crafted id."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
-    crafted = {"value": [{"name": "local/x", "properties": {"backupInfo": {
-        "backupId": "../../../../providers/Microsoft.Evil/things/1?x=", "status": "Running",
-        "createdDateTime": now}}}]}
+    crafted = {
+        "value": [
+            {
+                "name": "local/x",
+                "properties": {
+                    "backupInfo": {
+                        "backupId": "../../../../providers/Microsoft.Evil/things/1?x=",
+                        "status": "Running",
+                        "createdDateTime": now,
+                    }
+                },
+            }
+        ]
+    }
     stamp.inject(Fault(status=0, method="GET", path_contains="/backups?", times=50, body=json.dumps(crafted)))
-    job = Job(job_id=Job.new_id(), stamp="sim-stamp", requester="UOPER", channel="CBACKUPS",
-              requested_at=time.time() - 10)
+    job = Job(
+        job_id=Job.new_id(), stamp="sim-stamp", requester="UOPER", channel="CBACKUPS", requested_at=time.time() - 10
+    )
     assert JobStore(redis_client).reserve(job, reconcile_after=0.0) is None
     start_worker()
     key = job_key(job.job_id)

@@ -24,7 +24,8 @@ def channel_text(fake: FakeSlack) -> str:
 
 
 def test_web_killed_before_the_stamp_got_the_start_tells_the_requester(
-        start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack
+) -> None:
     web, slack = start_web(AZS_START_GRACE_SECONDS="2", AZS_HTTP_TIMEOUT="1")
     stamp.inject(Fault(status=503, delay=3.0, times=1, path_contains="createBackup"))
     slack.click()
@@ -39,7 +40,8 @@ def test_web_killed_before_the_stamp_got_the_start_tells_the_requester(
 
 
 def test_web_killed_after_the_stamp_started_the_backup_is_adopted_and_reported(
-        start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack
+) -> None:
     web, slack = start_web(AZS_START_GRACE_SECONDS="2", AZS_HTTP_TIMEOUT="1")
     stamp.backup_seconds = 4
     stamp.inject(Fault(status=0, delay=2.0, times=1, path_contains="createBackup"))
@@ -55,7 +57,8 @@ def test_web_killed_after_the_stamp_started_the_backup_is_adopted_and_reported(
 
 
 def test_stamp_silent_on_start_is_reconciled_not_failed(
-        start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack
+) -> None:
     _, slack = start_web(AZS_START_GRACE_SECONDS="2", AZS_HTTP_TIMEOUT="1")
     stamp.backup_seconds = 3
     stamp.inject(Fault(status=0, delay=2.0, times=1, path_contains="createBackup"))
@@ -67,7 +70,8 @@ def test_stamp_silent_on_start_is_reconciled_not_failed(
 
 
 def test_operation_url_404_falls_back_to_the_backup_by_id(
-        slack: SlackClientSim, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    slack: SlackClientSim, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack
+) -> None:
     stamp.backup_seconds = 2
     slack.start_backup()
     stamp.inject(Fault(status=404, times=100, path_contains="operationResults"))
@@ -79,7 +83,8 @@ def test_operation_url_404_falls_back_to_the_backup_by_id(
 
 
 def test_worker_stops_cleanly_on_sigterm(
-        slack: SlackClientSim, start_worker: StartWorker, stamp: StampSimulator) -> None:
+    slack: SlackClientSim, start_worker: StartWorker, stamp: StampSimulator
+) -> None:
     stamp.backup_seconds = 60
     slack.start_backup()
     worker = start_worker()
@@ -93,7 +98,8 @@ def test_worker_stops_cleanly_on_sigterm(
 
 
 def test_overdue_backup_is_reported_once_and_still_followed(
-        slack: SlackClientSim, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    slack: SlackClientSim, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack
+) -> None:
     stamp.backup_seconds = 4
     slack.start_backup()
     start_worker(AZS_BACKUP_TIMEOUT="1")
@@ -103,7 +109,8 @@ def test_overdue_backup_is_reported_once_and_still_followed(
 
 
 def test_worker_killed_after_slack_took_the_outcome_does_not_post_it_twice(
-        slack: SlackClientSim, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    slack: SlackClientSim, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack
+) -> None:
     from devkit.slack_fake import SlackFault
 
     stamp.backup_seconds = 1
@@ -119,7 +126,8 @@ def test_worker_killed_after_slack_took_the_outcome_does_not_post_it_twice(
 
 
 def test_state_survives_a_redis_restart_with_persistence_and_the_worker_reconnects(
-        start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack
+) -> None:
     from devkit.localrun import RedisServer
 
     persistent = RedisServer(persistent=True)
@@ -144,8 +152,12 @@ def test_state_survives_a_redis_restart_with_persistence_and_the_worker_reconnec
 
 
 def test_operation_url_on_another_host_gets_no_token_and_the_backup_is_followed_by_id(
-        slack: SlackClientSim, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack,
-        redis_client: redis.Redis) -> None:
+    slack: SlackClientSim,
+    start_worker: StartWorker,
+    stamp: StampSimulator,
+    fake_slack: FakeSlack,
+    redis_client: redis.Redis,
+) -> None:
     stamp.backup_seconds = 3
     slack.start_backup()
     [key] = redis_client.keys(job_key("*"))
@@ -170,7 +182,8 @@ def test_web_stops_cleanly_on_sigterm(start_web: StartWeb) -> None:
 
 
 def test_web_killed_after_announcing_leaves_the_worker_to_report(
-        start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    start_web: StartWeb, start_worker: StartWorker, stamp: StampSimulator, fake_slack: FakeSlack
+) -> None:
     web, slack = start_web()
     stamp.backup_seconds = 2
     slack.start_backup()

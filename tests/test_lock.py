@@ -38,7 +38,8 @@ def test_lock_pins_every_runtime_dependency_within_its_range() -> None:
         elif not requirement.specifier.contains(version, prereleases=True):
             outside.append(f"{requirement.name}=={version} (wants {requirement.specifier})")
     assert not missing and not outside, (
-        f"requirements.lock is stale: missing {missing}, out of range {outside}; run scripts/lock")
+        f"requirements.lock is stale: missing {missing}, out of range {outside}; run scripts/lock"
+    )
 
 
 def test_every_pin_carries_hashes() -> None:
@@ -54,8 +55,11 @@ def test_fresh_venv_from_the_lock_runs_the_bot(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
-    install = subprocess.run([*pip, "install", "--quiet", "--require-hashes", "--only-binary=:all:", "-r", str(LOCK)],
-                             capture_output=True, text=True)
+    install = subprocess.run(
+        [*pip, "install", "--quiet", "--require-hashes", "--only-binary=:all:", "-r", str(LOCK)],
+        capture_output=True,
+        text=True,
+    )
     assert install.returncode == 0, install.stderr[-3000:]
     project = subprocess.run([*pip, "install", "--quiet", "--no-deps", str(ROOT)], capture_output=True, text=True)
     assert project.returncode == 0, project.stderr[-3000:]
@@ -65,8 +69,7 @@ def test_fresh_venv_from_the_lock_runs_the_bot(tmp_path: Path) -> None:
     assert all(command in usage.stdout for command in ("web", "worker", "socket"))
     # --help imports little; every process's modules must import from what the lock installed.
     imports = "import bot.web, bot.worker, bot.redis_client, bot.socket_mode, slack_bolt.adapter.socket_mode"
-    loaded = subprocess.run([str(venv / "bin" / "python"), "-c", imports], capture_output=True, text=True,
-                            cwd=tmp_path)
+    loaded = subprocess.run([str(venv / "bin" / "python"), "-c", imports], capture_output=True, text=True, cwd=tmp_path)
     assert loaded.returncode == 0, loaded.stderr[-3000:]
 
     # A production install has no devkit: its commands say, in one line, how to get them.

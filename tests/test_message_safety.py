@@ -24,10 +24,38 @@ from bot.jobs import Job, JobState
 from bot.messages import Message
 from bot.models import Backup, BackupLocation, RoleStatus
 
-FRAGMENTS = ["<!channel>", "<!here>", "<!everyone>", "<@U0BADBAD>", "<#C0BADBAD>", "<!subteam^S0BAD>",
-             "<!date^1392734382^{date}|x>", "<http://evil.example/login|Re-authenticate here>", "<https://e.x>",
-             "*HB*", "_HI_", "~HS~", "`HC`", "```HCB```", "\n> HQ", ">HQ", "&lt;!channel&gt;", "&amp;", "&", "<",
-             ">", "@channel", "@here", "\n", " ", "a_b", "a*b", ":x:", "\u2028", "é"]
+FRAGMENTS = [
+    "<!channel>",
+    "<!here>",
+    "<!everyone>",
+    "<@U0BADBAD>",
+    "<#C0BADBAD>",
+    "<!subteam^S0BAD>",
+    "<!date^1392734382^{date}|x>",
+    "<http://evil.example/login|Re-authenticate here>",
+    "<https://e.x>",
+    "*HB*",
+    "_HI_",
+    "~HS~",
+    "`HC`",
+    "```HCB```",
+    "\n> HQ",
+    ">HQ",
+    "&lt;!channel&gt;",
+    "&amp;",
+    "&",
+    "<",
+    ">",
+    "@channel",
+    "@here",
+    "\n",
+    " ",
+    "a_b",
+    "a*b",
+    ":x:",
+    "\u2028",
+    "é",
+]
 LIVE_FORMATTING = ("*HB*", "~HS~", "`HC`", "```")
 LIVE_ITALIC = re.compile(r"(?<![A-Za-z0-9])_HI_|_HI_(?![A-Za-z0-9])")
 BOT_TOKEN = re.compile(r"<[@#][A-Z0-9]{2,30}>")
@@ -45,40 +73,70 @@ class Inputs:
 
     def __init__(self, draw: Callable[[st.SearchStrategy[Any]], Any]) -> None:
         self.text: Callable[[], str] = lambda: str(draw(hostile))
-        self.status: Callable[[], str] = lambda: str(draw(st.sampled_from(
-            ["Succeeded", "PartialSucceeded", "Failed", "Running"]) | hostile))
+        self.status: Callable[[], str] = lambda: str(
+            draw(st.sampled_from(["Succeeded", "PartialSucceeded", "Failed", "Running"]) | hostile)
+        )
 
     def backup(self) -> Backup:
         roles = tuple(RoleStatus(self.text(), status) for status in ("Failed", "Succeeded", "Failed"))
-        return Backup(backup_id=self.text(), status=self.status(), created=datetime(2026, 1, 2, tzinfo=UTC),
-                      time_taken_seconds=1275.0, stamp_version=self.text(), is_automatic=True,
-                      encryption_cert_thumbprint=self.text(), roles=roles, size_kb=10)
+        return Backup(
+            backup_id=self.text(),
+            status=self.status(),
+            created=datetime(2026, 1, 2, tzinfo=UTC),
+            time_taken_seconds=1275.0,
+            stamp_version=self.text(),
+            is_automatic=True,
+            encryption_cert_thumbprint=self.text(),
+            roles=roles,
+            size_kb=10,
+        )
 
     def location(self) -> BackupLocation:
-        return BackupLocation(name=self.text(), path=None, blob_url=f"https://acct.blob.example/{self.text()}{SAS}",
-                              user_name=self.text(), scheduler_enabled=True, frequency_hours=12, retention_days=7,
-                              available_capacity=self.text(), next_backup=None, last_backup=None,
-                              encryption_cert_thumbprint=self.text())
+        return BackupLocation(
+            name=self.text(),
+            path=None,
+            blob_url=f"https://acct.blob.example/{self.text()}{SAS}",
+            user_name=self.text(),
+            scheduler_enabled=True,
+            frequency_hours=12,
+            retention_days=7,
+            available_capacity=self.text(),
+            next_backup=None,
+            last_backup=None,
+            encryption_cert_thumbprint=self.text(),
+        )
 
     def job(self) -> Job:
-        return Job(job_id="j1", stamp=self.text(), requester=self.text(), channel=self.text(),
-                   state=JobState.RUNNING, backup_id=self.text(), started_at=1.0)
+        return Job(
+            job_id="j1",
+            stamp=self.text(),
+            requester=self.text(),
+            channel=self.text(),
+            state=JobState.RUNNING,
+            backup_id=self.text(),
+            started_at=1.0,
+        )
 
     def entry(self) -> AuditEntry:
-        return AuditEntry(at=1.0, user=self.text(), channel=self.text(), stamp=self.text(), action=self.text(),
-                          outcome=self.text())
+        return AuditEntry(
+            at=1.0, user=self.text(), channel=self.text(), stamp=self.text(), action=self.text(), outcome=self.text()
+        )
 
 
 Rendered = Message | dict[str, Any]
 RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
-    "help_message": lambda i: [messages.help_message(parse(i.text()).problem),
-                               messages.help_message(parse("backup " + i.text()).problem)],
+    "help_message": lambda i: [
+        messages.help_message(parse(i.text()).problem),
+        messages.help_message(parse("backup " + i.text()).problem),
+    ],
     "error_message": lambda i: [messages.error_message("I could not read the backup:", i.text())],
     "not_an_operator": lambda i: [messages.not_an_operator(i.text(), True), messages.not_an_operator(i.text(), False)],
     "channel_not_allowed": lambda i: [messages.channel_not_allowed(i.text())],
     "audit": lambda i: [messages.audit([i.entry(), i.entry()]), messages.audit([])],
-    "confirmation": lambda i: [messages.confirmation(i.text(), i.text(), i.location(), i.backup(), []),
-                               messages.confirmation(i.text(), i.text(), i.location(), None, [i.text()])],
+    "confirmation": lambda i: [
+        messages.confirmation(i.text(), i.text(), i.location(), i.backup(), []),
+        messages.confirmation(i.text(), i.text(), i.location(), None, [i.text()]),
+    ],
     "starting": lambda i: [messages.starting(i.text())],
     "started": lambda i: [messages.started(i.job())],
     "completion_unannounced": lambda i: [messages.completion_unannounced(i.job(), i.backup(), i.text(), 5)],
@@ -91,8 +149,10 @@ RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
     "start_unknown": lambda i: [messages.start_unknown(i.text())],
     "start_abandoned": lambda i: [messages.start_abandoned(i.job(), i.text())],
     "overdue": lambda i: [messages.overdue(i.job(), 7200.0)],
-    "completion": lambda i: [messages.completion(i.job(), i.backup(), i.text()),
-                             messages.completion(i.job(), None, i.text())],
+    "completion": lambda i: [
+        messages.completion(i.job(), i.backup(), i.text()),
+        messages.completion(i.job(), None, i.text()),
+    ],
     "status": lambda i: [messages.status([i.job(), i.job()])],
     "backup_list": lambda i: [messages.backup_list(i.text(), [i.backup(), i.backup()])],
     "backup_detail": lambda i: [messages.backup_detail(i.text(), i.backup())],
@@ -102,21 +162,31 @@ RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
     "stamp_chosen": lambda i: [messages.stamp_chosen(i.text(), i.text())],
     "threads_set": lambda i: [messages.threads_set(i.text(), True)],
     "watch_set": lambda i: [messages.watch_set(i.text(), i.text(), mode) for mode in ("all", "failures", "off")],
-    "finished_backup": lambda i: [messages.finished_backup(i.text(), i.text(), i.backup(), i.text(),
-                                                           requester=i.text()),
-                                  messages.finished_backup(i.text(), i.text(), None, i.text()),
-                                  messages.finished_backup(i.text(), i.text(), i.backup(), i.text(), requester=i.text(),
-                                                           one_line=True)],
+    "finished_backup": lambda i: [
+        messages.finished_backup(i.text(), i.text(), i.backup(), i.text(), requester=i.text()),
+        messages.finished_backup(i.text(), i.text(), None, i.text()),
+        messages.finished_backup(i.text(), i.text(), i.backup(), i.text(), requester=i.text(), one_line=True),
+    ],
     "watched_backup": lambda i: [messages.watched_backup(i.text(), i.backup())],
     "stale_backups": lambda i: [messages.stale_backups(i.text(), i.backup(), 48.0, i.text())],
-    "cancel_impossible": lambda i: [messages.cancel_impossible(i.text(), i.job(), None),
-                                    messages.cancel_impossible(i.text(), None, i.backup())],
+    "cancel_impossible": lambda i: [
+        messages.cancel_impossible(i.text(), i.job(), None),
+        messages.cancel_impossible(i.text(), None, i.backup()),
+    ],
     "preflight_refused": lambda i: [messages.preflight_refused(i.text(), [i.text(), i.text()])],
     "progress": lambda i: [messages.progress(i.job())],
-    "announcement_final": lambda i: [messages.announcement_final(i.job(), i.backup(), i.text()),
-                                     messages.announcement_final(i.job(), None, i.text())],
-    "home": lambda i: [messages.home([(i.text(), messages.home_stamp(i.text(), i.location(), i.backup(), i.job())),
-                                      (i.text(), messages.home_stamp(i.text(), None, None, None, i.text()))])],
+    "announcement_final": lambda i: [
+        messages.announcement_final(i.job(), i.backup(), i.text()),
+        messages.announcement_final(i.job(), None, i.text()),
+    ],
+    "home": lambda i: [
+        messages.home(
+            [
+                (i.text(), messages.home_stamp(i.text(), i.location(), i.backup(), i.job())),
+                (i.text(), messages.home_stamp(i.text(), None, None, None, i.text())),
+            ]
+        )
+    ],
     "home_restricted": lambda i: [messages.home_restricted()],
     "home_stamp": lambda i: [messages.home_stamp(i.text(), i.location(), None, None)],
 }
@@ -124,9 +194,13 @@ RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
 
 def public_renderers() -> set[str]:
     """Every public function of bot.messages that returns a message or a view."""
-    return {name for name, fn in inspect.getmembers(messages, inspect.isfunction)
-            if fn.__module__ == messages.__name__ and not name.startswith("_")
-            and str(inspect.signature(fn).return_annotation) in ("Message", "dict[str, Any]")}
+    return {
+        name
+        for name, fn in inspect.getmembers(messages, inspect.isfunction)
+        if fn.__module__ == messages.__name__
+        and not name.startswith("_")
+        and str(inspect.signature(fn).return_annotation) in ("Message", "dict[str, Any]")
+    }
 
 
 def test_every_renderer_is_covered() -> None:
@@ -198,8 +272,11 @@ def block_problems(block: dict[str, Any]) -> list[str]:
         problems = [] if 1 <= len(elements) <= 25 else ["actions needs 1-25 elements"]
         for button in elements:
             problems += _text_object(button.get("text"), 75, ("plain_text",))
-            if button.get("type") != "button" or not 1 <= len(button.get("action_id", "")) <= 255 \
-                    or not 1 <= len(button.get("value", "-")) <= 2000:
+            if (
+                button.get("type") != "button"
+                or not 1 <= len(button.get("action_id", "")) <= 255
+                or not 1 <= len(button.get("value", "-")) <= 2000
+            ):
                 problems.append(f"bad button {button!r:.80}")
         return problems
     return [f"unexpected block type {kind!r}"]
@@ -243,20 +320,31 @@ def test_escape_leaves_nothing_slack_would_parse(value: str) -> None:
     for i, char in enumerate(escaped):
         assert char not in "*~"
         if char == "_":
-            assert 0 < i < len(escaped) - 1 and re.match(r"[A-Za-z0-9]_[A-Za-z0-9]", escaped[i - 1:i + 2])
+            assert 0 < i < len(escaped) - 1 and re.match(r"[A-Za-z0-9]_[A-Za-z0-9]", escaped[i - 1 : i + 2])
 
 
 def test_paths_and_role_names_read_as_they_are() -> None:
-    assert messages.escape(r"\\su1fileserver\SU1_Infrastructure_1\BackupStore") == \
-        r"\\su1fileserver\SU1_Infrastructure_1\BackupStore"
+    assert (
+        messages.escape(r"\\su1fileserver\SU1_Infrastructure_1\BackupStore")
+        == r"\\su1fileserver\SU1_Infrastructure_1\BackupStore"
+    )
     assert messages.escape("KeyVault_Internal") == "KeyVault_Internal"
 
 
 def test_blob_url_shown_without_its_sas_token() -> None:
-    location = BackupLocation(name="local", path=None, blob_url="https://user:pw@acct.blob.example/c" + SAS,
-                              user_name=None, scheduler_enabled=True, frequency_hours=12, retention_days=7,
-                              available_capacity="1 TB", next_backup=None, last_backup=None,
-                              encryption_cert_thumbprint="AB")
+    location = BackupLocation(
+        name="local",
+        path=None,
+        blob_url="https://user:pw@acct.blob.example/c" + SAS,
+        user_name=None,
+        scheduler_enabled=True,
+        frequency_hours=12,
+        retention_days=7,
+        available_capacity="1 TB",
+        next_backup=None,
+        last_backup=None,
+        encryption_cert_thumbprint="AB",
+    )
     shown = str(messages.config("east", location).blocks)
     assert "https://acct.blob.example/c" in shown
     assert "sig=" not in shown and "SECRET" not in shown and "pw@" not in shown

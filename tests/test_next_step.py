@@ -10,17 +10,28 @@ from bot.models import Backup
 from bot.next_step import NO_RECORD, Failed, Finish, Policy, Polled, Reschedule, Step, backoff, decide
 
 NOW = 10_000.0
-POLICY = Policy(poll_interval=30.0, max_retry_after=600.0, backup_timeout=7200.0, max_permanent_failures=10,
-                max_retry_delay=300.0)
+POLICY = Policy(
+    poll_interval=30.0, max_retry_after=600.0, backup_timeout=7200.0, max_permanent_failures=10, max_retry_delay=300.0
+)
 DONE = Backup(backup_id="b1", status="Succeeded")
 RUNS = Backup(backup_id="b1", status="Running")
 FAILED = Backup(backup_id="b1", status="Failed")
 
 
 def job(strategy: str = "async", failures: int = 0, started: float = NOW - 60, overdue: int = 0) -> Job:
-    return Job(job_id="j", stamp="s", requester="U1", channel="C1", state=JobState.RUNNING, backup_id="b1",
-               strategy=strategy, poll_url="https://stamp/op", started_at=started, poll_failures=failures,
-               overdue_reported=overdue)
+    return Job(
+        job_id="j",
+        stamp="s",
+        requester="U1",
+        channel="C1",
+        state=JobState.RUNNING,
+        backup_id="b1",
+        strategy=strategy,
+        poll_url="https://stamp/op",
+        started_at=started,
+        poll_failures=failures,
+        overdue_reported=overdue,
+    )
 
 
 def finished(backup: Backup | None, error: str, elapsed: float = 60) -> Finish:
@@ -42,32 +53,71 @@ ROWS: list[tuple[str, Job, Polled | Failed, Step]] = [
     ("overdue only once", job(started=NOW - 7201, overdue=1), RUNNING, Reschedule(NOW + 30, 0)),
     ("just inside the timeout: not overdue", job(started=NOW - 7199), RUNNING, Reschedule(NOW + 30, 0)),
     ("succeeded", job(), Polled(PollResult(True, DONE), final=DONE), finished(DONE, "")),
-    ("failed with the operation's error", job(), Polled(PollResult(True, FAILED, "Boom: it broke"), final=FAILED),
-     finished(FAILED, "Boom: it broke")),
+    (
+        "failed with the operation's error",
+        job(),
+        Polled(PollResult(True, FAILED, "Boom: it broke"), final=FAILED),
+        finished(FAILED, "Boom: it broke"),
+    ),
     ("ended, but no record of the backup", job(), Polled(PollResult(True)), finished(None, NO_RECORD)),
-    ("ended, but the backup still runs: follow it by id", job(), Polled(PollResult(True), 60.0, RUNS),
-     Reschedule(NOW + 60, 0, by_id=True)),
-    ("operation failed while the backup runs: report it", job(), Polled(PollResult(True, None, "x"), final=RUNS),
-     finished(RUNS, "x")),
-    ("operation URL gone: follow by id now", job(failures=2), Failed("gone", status=404, retryable=False),
-     Reschedule(NOW, 2, by_id=True)),
-    ("Location URL gone: follow by id now", job("location"), Failed("gone", status=404, retryable=False),
-     Reschedule(NOW, 0, by_id=True)),
-    ("foreign host: follow by id now", job(), Failed("foreign", code="ForeignHost", retryable=False),
-     Reschedule(NOW, 0, by_id=True)),
-    ("404 by id has no fallback: a counted refusal", job("backup"), Failed("no", status=404, retryable=False),
-     Reschedule(NOW + waited(1), 1)),
+    (
+        "ended, but the backup still runs: follow it by id",
+        job(),
+        Polled(PollResult(True), 60.0, RUNS),
+        Reschedule(NOW + 60, 0, by_id=True),
+    ),
+    (
+        "operation failed while the backup runs: report it",
+        job(),
+        Polled(PollResult(True, None, "x"), final=RUNS),
+        finished(RUNS, "x"),
+    ),
+    (
+        "operation URL gone: follow by id now",
+        job(failures=2),
+        Failed("gone", status=404, retryable=False),
+        Reschedule(NOW, 2, by_id=True),
+    ),
+    (
+        "Location URL gone: follow by id now",
+        job("location"),
+        Failed("gone", status=404, retryable=False),
+        Reschedule(NOW, 0, by_id=True),
+    ),
+    (
+        "foreign host: follow by id now",
+        job(),
+        Failed("foreign", code="ForeignHost", retryable=False),
+        Reschedule(NOW, 0, by_id=True),
+    ),
+    (
+        "404 by id has no fallback: a counted refusal",
+        job("backup"),
+        Failed("no", status=404, retryable=False),
+        Reschedule(NOW + waited(1), 1),
+    ),
     ("a 503 backs off", job(), Failed("busy", status=503), Reschedule(NOW + waited(1), 1)),
     ("backoff grows with failures", job(failures=2), Failed("busy", status=503), Reschedule(NOW + waited(3), 3)),
     ("backoff is capped", job(failures=30), Failed("busy", status=503), Reschedule(NOW + waited(31), 31)),
-    ("a longer Retry-After on an error wins", job(), Failed("slow", status=429, retry_after=500.0),
-     Reschedule(NOW + 500, 1)),
-    ("Retry-After on an error is capped", job(), Failed("slow", status=429, retry_after=9e9),
-     Reschedule(NOW + 600, 1)),
-    ("a refusal below the limit is retried", job("backup", failures=8), Failed("403", status=403, retryable=False),
-     Reschedule(NOW + waited(9), 9)),
-    ("the tenth refusal gives up", job("backup", failures=9), Failed("denied", status=403, retryable=False),
-     Finish(at=NOW, backup=None, error="I stopped following it after 10 refusals: denied")),
+    (
+        "a longer Retry-After on an error wins",
+        job(),
+        Failed("slow", status=429, retry_after=500.0),
+        Reschedule(NOW + 500, 1),
+    ),
+    ("Retry-After on an error is capped", job(), Failed("slow", status=429, retry_after=9e9), Reschedule(NOW + 600, 1)),
+    (
+        "a refusal below the limit is retried",
+        job("backup", failures=8),
+        Failed("403", status=403, retryable=False),
+        Reschedule(NOW + waited(9), 9),
+    ),
+    (
+        "the tenth refusal gives up",
+        job("backup", failures=9),
+        Failed("denied", status=403, retryable=False),
+        Finish(at=NOW, backup=None, error="I stopped following it after 10 refusals: denied"),
+    ),
     ("retryable errors never give up", job(failures=50), Failed("busy", status=503), Reschedule(NOW + waited(51), 51)),
 ]
 

@@ -15,8 +15,12 @@ from tests.harness import SlackClientSim, completions, wait_until
 
 
 def test_web_and_worker_expose_metrics_and_json_logs(
-        slack: SlackClientSim, web: str, stamp: StampSimulator, fake_slack: FakeSlack,
-        start_worker: Callable[..., BotProcess]) -> None:
+    slack: SlackClientSim,
+    web: str,
+    stamp: StampSimulator,
+    fake_slack: FakeSlack,
+    start_worker: Callable[..., BotProcess],
+) -> None:
     stamp.backup_seconds = 1
     slack.start_backup()
     web_metrics = requests.get(f"{web}/metrics", timeout=5).text
@@ -35,7 +39,8 @@ def test_web_and_worker_expose_metrics_and_json_logs(
 
 
 def test_worker_healthz_is_ready_with_redis_and_unready_without(
-        start_worker: Callable[..., BotProcess], redis_server: RedisServer, redis_client: redis.Redis) -> None:
+    start_worker: Callable[..., BotProcess], redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
     port = free_port()
     start_worker(AZS_METRICS_PORT=str(port))
     url = f"http://127.0.0.1:{port}/healthz"

@@ -22,21 +22,52 @@ FIXTURES = Path(__file__).parent / "fixtures"
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
-    max_leaves=30)
-backupish = st.fixed_dictionaries({"name": json_values, "properties": st.fixed_dictionaries(
-    {"backupInfo": st.dictionaries(st.sampled_from(
-        ["backupId", "status", "createdDateTime", "timeTakenToCreate", "roleStatus", "stampVersion",
-         "isAutomaticBackup", "isCloudRecoveryReady"]), json_values)})})
+    max_leaves=30,
+)
+backupish = st.fixed_dictionaries(
+    {
+        "name": json_values,
+        "properties": st.fixed_dictionaries(
+            {
+                "backupInfo": st.dictionaries(
+                    st.sampled_from(
+                        [
+                            "backupId",
+                            "status",
+                            "createdDateTime",
+                            "timeTakenToCreate",
+                            "roleStatus",
+                            "stampVersion",
+                            "isAutomaticBackup",
+                            "isCloudRecoveryReady",
+                        ]
+                    ),
+                    json_values,
+                )
+            }
+        ),
+    }
+)
 
 
 def load(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text())
 
 
-@pytest.mark.parametrize(("raw", "seconds", "human"), [
-    ("PT21M15.0081024S", 1275.0081024, "21m 15s"), ("PT6M35.345912S", 395.345912, "6m 35s"),
-    ("PT0S", 0.0, "0s"), ("P1DT2H", 93600.0, "1d 2h"), ("PT1H0M5S", 3605.0, "1h 5s"), ("garbage", None, "unknown"),
-    ("PT", None, "unknown"), (None, None, "unknown"), (12, None, "unknown")])
+@pytest.mark.parametrize(
+    ("raw", "seconds", "human"),
+    [
+        ("PT21M15.0081024S", 1275.0081024, "21m 15s"),
+        ("PT6M35.345912S", 395.345912, "6m 35s"),
+        ("PT0S", 0.0, "0s"),
+        ("P1DT2H", 93600.0, "1d 2h"),
+        ("PT1H0M5S", 3605.0, "1h 5s"),
+        ("garbage", None, "unknown"),
+        ("PT", None, "unknown"),
+        (None, None, "unknown"),
+        (12, None, "unknown"),
+    ],
+)
 def test_durations(raw: Any, seconds: float | None, human: str) -> None:
     assert parse_duration(raw) == pytest.approx(seconds) if seconds is not None else parse_duration(raw) is None
     assert human_duration(parse_duration(raw)) == human
@@ -121,7 +152,8 @@ def test_capacity_preflight_works_on_what_stamps_report() -> None:
     """Recorded bodies carry no backup size (absent, or 0), so the check is free space under 1 GB."""
     location_body = load("backup_location_2002.json")
     backups = backups_from_list(load("backups_list_2002.json")) + backups_from_list(
-        load("backups_list_2108_partial.json"))
+        load("backups_list_2108_partial.json")
+    )
     assert backups and not any(b.size_kb for b in backups)
     assert preflight_problems(BackupLocation.from_json(location_body), backups) == []  # "1.00 TB" free
     location_body["properties"]["externalStoreDefault"]["availableCapacity"] = "979 MB"

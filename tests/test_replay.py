@@ -86,16 +86,26 @@ class Run:
 
 
 @pytest.fixture
-def start_bot(tmp_path: Path, fake_slack: FakeSlack, redis_server: RedisServer,
-              redis_client: redis.Redis) -> Iterator[Any]:
+def start_bot(
+    tmp_path: Path, fake_slack: FakeSlack, redis_server: RedisServer, redis_client: redis.Redis
+) -> Iterator[Any]:
     """Start a backup on a stamp (``stamp_env``) the way the Start button does; poll with a test clock."""
     started: list[Run] = []
 
     def start(stamp_env: dict[str, str], clock: Clock, replay: ReplayStamp | None = None, **env: str) -> Run:
-        settings = load_settings({
-            **stamp_env, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": fake_slack.api_url, "REDIS_URL": redis_server.url, "AZS_OPERATORS": OPERATOR,
-            "AZS_POLL_INTERVAL": "0.2", "AZS_METRICS_PORT": "0", **env})
+        settings = load_settings(
+            {
+                **stamp_env,
+                "SLACK_BOT_TOKEN": BOT_TOKEN,
+                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                "SLACK_API_URL": fake_slack.api_url,
+                "REDIS_URL": redis_server.url,
+                "AZS_OPERATORS": OPERATOR,
+                "AZS_POLL_INTERVAL": "0.2",
+                "AZS_METRICS_PORT": "0",
+                **env,
+            }
+        )
         poller = build_poller(settings)
         poller.clock = clock
         name = settings.stamp.name
@@ -145,15 +155,26 @@ def assert_reported(run: Run, fake: FakeSlack, expected: Backup) -> dict[str, An
     got = run.job.backup
     assert got is not None
     assert (got.backup_id, got.status, got.created, got.time_taken_raw, got.stamp_version, got.oem_version) == (
-        expected.backup_id, expected.status, expected.created, expected.time_taken_raw, expected.stamp_version,
-        expected.oem_version)
+        expected.backup_id,
+        expected.status,
+        expected.created,
+        expected.time_taken_raw,
+        expected.stamp_version,
+        expected.oem_version,
+    )
     assert got.roles == expected.roles and got.roles
     assert got.is_automatic is False  # the bot started it: on demand, whatever the stamp says or omits
     posted = completions(fake)
     assert len(posted) == 1, posted
     shown = json.dumps(posted[0])
-    for fact in (expected.backup_id, f"Status: {expected.status}", f"Time taken: {time_taken(got)}",
-                 expected.stamp_version or "unknown", when(expected.created), "on demand"):
+    for fact in (
+        expected.backup_id,
+        f"Status: {expected.status}",
+        f"Time taken: {time_taken(got)}",
+        expected.stamp_version or "unknown",
+        when(expected.created),
+        "on demand",
+    ):
         assert fact in shown, (fact, shown)
     failed = [r.role for r in expected.roles if r.status != "Succeeded"]
     if failed:
@@ -170,8 +191,9 @@ def assert_cadence(run: Run, session: Session) -> None:
 
 
 @pytest.mark.parametrize("session", SESSIONS, ids=[s.name for s in SESSIONS])
-def test_recorded_session_replays_to_the_recorded_outcome(run_replay: Any, fake_slack: FakeSlack,
-                                                          session: Session) -> None:
+def test_recorded_session_replays_to_the_recorded_outcome(
+    run_replay: Any, fake_slack: FakeSlack, session: Session
+) -> None:
     run = run_replay(session)
     run.poll_until_reported()
     kinds = replayed(run).kinds()
@@ -200,8 +222,9 @@ def test_final_200_with_an_empty_body_ends_the_operation(run_replay: Any, fake_s
     assert_reported(run, fake_slack, expected_backup(session))
 
 
-def test_a_backup_still_running_after_the_operation_ended_is_followed_on(run_replay: Any,
-                                                                         fake_slack: FakeSlack) -> None:
+def test_a_backup_still_running_after_the_operation_ended_is_followed_on(
+    run_replay: Any, fake_slack: FakeSlack
+) -> None:
     """If the by-id read says Running after an empty final 200 (never recorded), believe the backup."""
     session = replace(with_final_body(SESSIONS[1], b""), by_id_running=2)
     run = run_replay(session)
@@ -224,8 +247,12 @@ def test_final_200_null_after_a_bare_succeeded_ends_the_operation(run_replay: An
 
 def test_2108_session_ending_in_the_recorded_partial_backup(run_replay: Any, fake_slack: FakeSlack) -> None:
     listed = json.loads((Path(__file__).parent / "fixtures" / "backups_list_2108_partial.json").read_text())
-    partial = next(b for b in listed["value"] if b["properties"]["backupInfo"]["status"] == "PartialSucceeded"
-                   and b["properties"]["backupInfo"]["isAutomaticBackup"] is False)
+    partial = next(
+        b
+        for b in listed["value"]
+        if b["properties"]["backupInfo"]["status"] == "PartialSucceeded"
+        and b["properties"]["backupInfo"]["isAutomaticBackup"] is False
+    )
     session = ending_in(SESSIONS[4], partial)
     run = run_replay(session)
     job = run.poll_until_reported()
@@ -249,8 +276,10 @@ def test_operation_urls_naming_another_host_are_followed_by_id(run_replay: Any, 
 
 
 def with_retry_after(session: Session, value: str) -> Session:
-    exchanges = tuple(replace(x, headers={**x.headers, "Retry-After": value}) if "Retry-After" in x.headers else x
-                      for x in session.exchanges)
+    exchanges = tuple(
+        replace(x, headers={**x.headers, "Retry-After": value}) if "Retry-After" in x.headers else x
+        for x in session.exchanges
+    )
     return replace(session, exchanges=exchanges)
 
 
@@ -279,10 +308,13 @@ def test_overdue_is_reported_without_a_poll(run_replay: Any, fake_slack: FakeSla
     assert run.job.state == JobState.RUNNING and run.job.overdue_reported
 
 
-@pytest.mark.parametrize(("build", "outcome", "roles"), [
-    ("1809", "Succeeded", 13), ("2002", "Succeeded", 1), ("2108", "Succeeded", 1), ("2108", "PartialSucceeded", 23)])
-def test_simulator_speaks_each_recorded_build(start_bot: Any, fake_slack: FakeSlack, tmp_path: Path, build: str,
-                                              outcome: str, roles: int) -> None:
+@pytest.mark.parametrize(
+    ("build", "outcome", "roles"),
+    [("1809", "Succeeded", 13), ("2002", "Succeeded", 1), ("2108", "Succeeded", 1), ("2108", "PartialSucceeded", 23)],
+)
+def test_simulator_speaks_each_recorded_build(
+    start_bot: Any, fake_slack: FakeSlack, tmp_path: Path, build: str, outcome: str, roles: int
+) -> None:
     """``azs-bot simulator --build``: the recorded shapes and the 60 s / 30 s cadence, through the real bot."""
     sim = StampSimulator(build=build, outcome=outcome, backup_seconds=0.8, state_dir=str(tmp_path / "sim"))
     sim.start()
@@ -303,8 +335,9 @@ def test_simulator_speaks_each_recorded_build(start_bot: Any, fake_slack: FakeSl
     assert "on demand" in shown and ("(measured by the bot)" in shown) == (outcome != "Succeeded")
 
 
-def test_recorded_session_through_the_bots_own_processes(tmp_path: Path, start_web: Any, start_worker: Any,
-                                                         fake_slack: FakeSlack) -> None:
+def test_recorded_session_through_the_bots_own_processes(
+    tmp_path: Path, start_web: Any, start_worker: Any, fake_slack: FakeSlack
+) -> None:
     """``azs-bot web`` and ``azs-bot worker`` on the real clock, against the 2002 recording with its
     60 s ``Retry-After`` capped to 1 s: the first poll comes from housekeeping, not 60 s later."""
     session = SESSIONS[1]

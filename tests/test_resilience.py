@@ -18,16 +18,18 @@ from devkit.slack_fake import FakeSlack
 from tests.harness import BotProcess, RedisServer, SlackClientSim, completions, wait_until
 
 
-def test_concurrent_clicks_start_exactly_one_backup(slack: SlackClientSim, stamp: StampSimulator,
-                                                    fake_slack: FakeSlack) -> None:
+def test_concurrent_clicks_start_exactly_one_backup(
+    slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack
+) -> None:
     stamp.backup_seconds = 30
     starts = stamp.count("POST", "createBackup")
     with ThreadPoolExecutor(12) as pool:
         results = list(pool.map(lambda i: slack.click(user="UOPER" if i % 2 else "UOTHEROP"), range(12)))
     assert all(response.status_code == 200 for response, _ in results)
     hooks = [hook for _, hook in results]
-    assert wait_until(lambda: all(slack.replies(h) and "Starting" not in json.dumps(slack.replies(h)[-1])
-                                  for h in hooks), timeout=15)
+    assert wait_until(
+        lambda: all(slack.replies(h) and "Starting" not in json.dumps(slack.replies(h)[-1]) for h in hooks), timeout=15
+    )
     finals = [json.dumps(slack.replies(h)[-1]) for h in hooks]
     assert sum("started infrastructure backup" in f for f in finals) == 1
     assert sum("already running" in f for f in finals) == 11
@@ -48,8 +50,8 @@ def test_start_while_a_backup_runs_names_it_requester_and_time(slack: SlackClien
 
 
 def test_worker_killed_mid_backup_then_restarted_posts_once(
-        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack,
-        start_worker: Callable[..., BotProcess]) -> None:
+    slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: Callable[..., BotProcess]
+) -> None:
     stamp.backup_seconds = 4
     backup_id = slack.start_backup()
     polls = stamp.count("GET", "operationResults")
@@ -64,8 +66,9 @@ def test_worker_killed_mid_backup_then_restarted_posts_once(
     assert backup_id in json.dumps(done)
 
 
-def test_two_workers_post_once(slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack,
-                               start_worker: Callable[..., BotProcess]) -> None:
+def test_two_workers_post_once(
+    slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: Callable[..., BotProcess]
+) -> None:
     stamp.backup_seconds = 2
     slack.start_backup()
     start_worker(), start_worker(), start_worker()
@@ -75,8 +78,8 @@ def test_two_workers_post_once(slack: SlackClientSim, stamp: StampSimulator, fak
 
 
 def test_stopped_worker_resuming_after_its_lease_moved_cannot_post_again(
-        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack,
-        start_worker: Callable[..., BotProcess]) -> None:
+    slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: Callable[..., BotProcess]
+) -> None:
     stamp.backup_seconds = 1
     stamp.inject(Fault(status=0, delay=6.0, times=1, path_contains="operationResults"))
     slack.start_backup()
@@ -91,8 +94,9 @@ def test_stopped_worker_resuming_after_its_lease_moved_cannot_post_again(
     assert len(completions(fake_slack)) == 1
 
 
-def test_redis_down_gives_a_clear_reply_and_healthz_503(slack: SlackClientSim, redis_server: RedisServer,
-                                                       web: str, redis_client: redis.Redis) -> None:
+def test_redis_down_gives_a_clear_reply_and_healthz_503(
+    slack: SlackClientSim, redis_server: RedisServer, web: str, redis_client: redis.Redis
+) -> None:
     requests.get(f"{web}/healthz", timeout=5)
     meta = redis_client.hgetall(meta_key())
     redis_server.stop()
@@ -112,8 +116,8 @@ def test_redis_down_gives_a_clear_reply_and_healthz_503(slack: SlackClientSim, r
 
 
 def test_arm_throttling_and_errors_while_polling_lose_nothing(
-        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack,
-        start_worker: Callable[..., BotProcess]) -> None:
+    slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: Callable[..., BotProcess]
+) -> None:
     stamp.backup_seconds = 1
     backup_id = slack.start_backup()
     polls = stamp.count("GET", "operationResults")
@@ -127,8 +131,8 @@ def test_arm_throttling_and_errors_while_polling_lose_nothing(
 
 
 def test_slack_throttling_on_the_completion_post_loses_nothing(
-        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack,
-        start_worker: Callable[..., BotProcess]) -> None:
+    slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: Callable[..., BotProcess]
+) -> None:
     from devkit.slack_fake import SlackFault
 
     stamp.backup_seconds = 1
@@ -142,8 +146,8 @@ def test_slack_throttling_on_the_completion_post_loses_nothing(
 
 
 def test_channel_closed_to_the_bot_sends_the_outcome_to_the_requester(
-        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack,
-        start_worker: Callable[..., BotProcess]) -> None:
+    slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, start_worker: Callable[..., BotProcess]
+) -> None:
     from devkit.slack_fake import SlackFault
 
     stamp.backup_seconds = 1
@@ -156,8 +160,8 @@ def test_channel_closed_to_the_bot_sends_the_outcome_to_the_requester(
 
 
 def test_emptied_redis_is_reported_on_healthz_and_in_the_log(
-        slack: SlackClientSim, web: str, redis_client: redis.Redis,
-        start_worker: Callable[..., BotProcess]) -> None:
+    slack: SlackClientSim, web: str, redis_client: redis.Redis, start_worker: Callable[..., BotProcess]
+) -> None:
     assert requests.get(f"{web}/healthz", timeout=5).status_code == 200
     worker = start_worker()
     assert wait_until(lambda: "worker polling" in worker.log(), timeout=10)
@@ -169,14 +173,19 @@ def test_emptied_redis_is_reported_on_healthz_and_in_the_log(
 
 
 def test_slack_rejecting_the_token_is_loud_and_fails_healthz(
-        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, web: str,
-        start_worker: Callable[..., BotProcess]) -> None:
+    slack: SlackClientSim,
+    stamp: StampSimulator,
+    fake_slack: FakeSlack,
+    web: str,
+    start_worker: Callable[..., BotProcess],
+) -> None:
     from devkit.slack_fake import SlackFault
 
     stamp.backup_seconds = 1
     slack.start_backup()
     fake_slack.inject(SlackFault(method="chat.postMessage", error="invalid_auth", times=1))
     worker = start_worker()
+
     def slack_problem() -> str:
         response = requests.get(f"{web}/healthz", timeout=5)
         return str(response.json().get("problems", {}).get("slack", "")) if response.status_code == 503 else ""

@@ -14,8 +14,12 @@ from tests.harness import SlackClientSim, completions, wait_until
 
 
 def test_no_secret_reaches_logs_or_slack(
-        slack: SlackClientSim, stamp: StampSimulator, fake_slack: FakeSlack, web_process: tuple[BotProcess, str],
-        start_worker: Callable[..., BotProcess]) -> None:
+    slack: SlackClientSim,
+    stamp: StampSimulator,
+    fake_slack: FakeSlack,
+    web_process: tuple[BotProcess, str],
+    start_worker: Callable[..., BotProcess],
+) -> None:
     stamp.backup_seconds, stamp.outcome = 1, "PartialSucceeded"
     stamp.inject(Fault(status=403, times=1, path_contains="backupLocations/local?"))
     _, hook = slack.command("backup")

@@ -40,20 +40,37 @@ def test_sentinel_url_forms_and_redaction() -> None:
     target = parse_sentinel_url("rediss+sentinel://bot:s3cr%40t@10.0.0.1:26379,[fd00::2]:26380,sentinel-3/azs-main/2")
     assert target.sentinels == (("10.0.0.1", 26379), ("fd00::2", 26380), ("sentinel-3", 26379))
     assert (target.master_name, target.db, target.username, target.password, target.tls) == (
-        "azs-main", 2, "bot", "s3cr@t", True)
+        "azs-main",
+        2,
+        "bot",
+        "s3cr@t",
+        True,
+    )
     assert parse_sentinel_url("redis+sentinel://h:1/m").db == 0
     assert redact_url("redis://:hunter22@redis:6379/0") == "redis://:***@redis:6379/0"
     assert redact_url("redis+sentinel://bot:hunter22@a:1,b:2/m") == "redis+sentinel://bot:***@a:1,b:2/m"
     assert redact_url("redis://redis:6379/0") == "redis://redis:6379/0"
 
 
-@pytest.mark.parametrize("url", ["redis+sentinel://bot:hunter22@a:1,b:2", "redis+sentinel://bot:hunter22@a:x/m",
-                                 "redis+sentinel://bot:hunter22@a:1/m/zero", "http://bot:hunter22@redis/0",
-                                 "redis://bot:hunter22@redis:port/0"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+sentinel://bot:hunter22@a:1,b:2",
+        "redis+sentinel://bot:hunter22@a:x/m",
+        "redis+sentinel://bot:hunter22@a:1/m/zero",
+        "http://bot:hunter22@redis/0",
+        "redis://bot:hunter22@redis:port/0",
+    ],
+)
 def test_bad_redis_url_is_refused_without_its_password(url: str) -> None:
-    env = {"REDIS_URL": url, "AZS_ARM_ENDPOINT": "https://adminmanagement.local.azurestack.external",
-           "AZS_CLIENT_ID": "app", "AZS_CLIENT_SECRET": "secret-value", "SLACK_BOT_TOKEN": "xoxb-t",
-           "SLACK_SIGNING_SECRET": "s"}
+    env = {
+        "REDIS_URL": url,
+        "AZS_ARM_ENDPOINT": "https://adminmanagement.local.azurestack.external",
+        "AZS_CLIENT_ID": "app",
+        "AZS_CLIENT_SECRET": "secret-value",
+        "SLACK_BOT_TOKEN": "xoxb-t",
+        "SLACK_SIGNING_SECRET": "s",
+    }
     with pytest.raises(SettingsError, match="REDIS_URL") as refused:
         load_settings(env)
     assert "hunter22" not in str(refused.value) and "***" in str(refused.value)
@@ -61,16 +78,22 @@ def test_bad_redis_url_is_refused_without_its_password(url: str) -> None:
 
 def test_a_process_refusing_its_redis_url_does_not_print_the_password(bot_env: dict[str, str]) -> None:
     env = {**bot_env, "REDIS_URL": "redis+sentinel://bot:hunter22pw@127.0.0.1:1/"}
-    result = subprocess.run([sys.executable, "-m", "bot.cli", "worker"], env=env, capture_output=True, text=True,
-                            timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "worker"], env=env, capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 2 and "REDIS_URL" in result.stderr
     assert "hunter22pw" not in result.stderr + result.stdout
 
 
 def test_settings_keep_the_redis_password_out_of_repr_and_in_the_log_scrubber() -> None:
-    env = {"REDIS_URL": "rediss://default:hunter22@redis:6380/0", "AZS_CLIENT_SECRET": "secret-value",
-           "AZS_ARM_ENDPOINT": "https://adminmanagement.local.azurestack.external", "AZS_CLIENT_ID": "app",
-           "SLACK_BOT_TOKEN": "xoxb-t", "SLACK_SIGNING_SECRET": "s"}
+    env = {
+        "REDIS_URL": "rediss://default:hunter22@redis:6380/0",
+        "AZS_CLIENT_SECRET": "secret-value",
+        "AZS_ARM_ENDPOINT": "https://adminmanagement.local.azurestack.external",
+        "AZS_CLIENT_ID": "app",
+        "SLACK_BOT_TOKEN": "xoxb-t",
+        "SLACK_SIGNING_SECRET": "s",
+    }
     settings = load_settings(env)
     assert "hunter22" not in repr(settings)
     assert "hunter22" in settings.secrets()
@@ -111,8 +134,12 @@ def test_without_replicas_nothing_waits(redis_client: redis.Redis, redis_server:
 
 
 def test_master_killed_mid_backup_fails_over_and_posts_once(
-        cluster: SentinelCluster, start_web: Callable[..., tuple[BotProcess, SlackClientSim]],
-        start_worker: Callable[..., BotProcess], stamp: StampSimulator, fake_slack: FakeSlack) -> None:
+    cluster: SentinelCluster,
+    start_web: Callable[..., tuple[BotProcess, SlackClientSim]],
+    start_worker: Callable[..., BotProcess],
+    stamp: StampSimulator,
+    fake_slack: FakeSlack,
+) -> None:
     """The issue's drill: kill the master while a backup runs; replies stay honest; one outcome."""
     env = {"REDIS_URL": cluster.url, "AZS_LEASE_SECONDS": "8", "AZS_HTTP_TIMEOUT": "1"}
     stamp.backup_seconds = 12
@@ -143,8 +170,10 @@ def test_master_killed_mid_backup_fails_over_and_posts_once(
 
     assert wait_until(lambda: stamp.count("GET", "operationResults") > polls_at_loss, timeout=30)
     polling_at = time.monotonic()
-    print(f"\nfailover: first successful command {answered_at - lost_at:.1f}s after the master's loss "
-          f"({unavailable} commands answered 'Redis unavailable'); polling again after {polling_at - lost_at:.1f}s")
+    print(
+        f"\nfailover: first successful command {answered_at - lost_at:.1f}s after the master's loss "
+        f"({unavailable} commands answered 'Redis unavailable'); polling again after {polling_at - lost_at:.1f}s"
+    )
 
     assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=40), "the outcome was never posted"
     time.sleep(2)  # a second post would come within a poll or two
@@ -180,9 +209,24 @@ def test_rediss_sentinel_reaches_sentinels_and_master_over_tls() -> None:
 def test_a_redis_that_hides_role_still_takes_starts(tmp_path: Path) -> None:
     """Managed Redis services and proxies may disable ROLE: the start must not fail on that."""
     port = free_port()
-    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                               "--dir", str(tmp_path), "--rename-command", "ROLE", ""],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--dir",
+            str(tmp_path),
+            "--rename-command",
+            "ROLE",
+            "",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         client = connect(f"redis://127.0.0.1:{port}/0")
         assert wait_until(lambda: _pings(client), timeout=10)

@@ -52,8 +52,14 @@ def msal_token(sim: StampSimulator, credential: Any, suffix: str = "/.default") 
     meta = http.get(sim.url + "/metadata/endpoints?api-version=2015-01-01").json()["authentication"]
     login = meta["loginEndpoint"].rstrip("/")  # AD FS: ".../adfs"; Azure AD: the host, tenant appended
     authority = login if sim.identity == "adfs" else f"{login}/{sim.tenant_id}"
-    app = msal.ConfidentialClientApplication(sim.client_id, client_credential=credential, authority=authority,
-                                             instance_discovery=False, azure_region=False, http_client=http)
+    app = msal.ConfidentialClientApplication(
+        sim.client_id,
+        client_credential=credential,
+        authority=authority,
+        instance_discovery=False,
+        azure_region=False,
+        http_client=http,
+    )
     result: dict[str, Any] = app.acquire_token_for_client([meta["audiences"][0] + suffix])
     return result
 
@@ -105,8 +111,9 @@ def poll_async(sim: StampSimulator, url: str, token: str) -> dict[str, Any]:
 @pytest.mark.parametrize("outcome", ["Succeeded", "PartialSucceeded", "Failed"])
 def test_backup_lifecycle(sim: StampSimulator, token: str, outcome: str) -> None:
     sim.outcome = outcome
-    started = arm(sim, "POST", "/createBackup?api-version=2018-09-01", token,
-                  headers={"x-ms-client-request-id": "corr-1"})
+    started = arm(
+        sim, "POST", "/createBackup?api-version=2018-09-01", token, headers={"x-ms-client-request-id": "corr-1"}
+    )
     assert started.status_code == 202 and started.content == b"" and started.headers["Retry-After"] == "1"
     assert started.headers["x-ms-correlation-request-id"] == "corr-1"
     backup_id = started.headers["Location"].split("/operationResults/")[1].split("?")[0]
@@ -195,8 +202,7 @@ def test_main_prints_env_and_stops_on_sigterm(tmp_path: Path) -> None:
     try:
         assert proc.stdout is not None
         env = dict(shlex.split(proc.stdout.readline())[1].split("=", 1) for _ in range(5))
-        assert set(env) == {"AZS_ARM_ENDPOINT", "AZS_CLIENT_ID", "AZS_CLIENT_SECRET", "AZS_CA_BUNDLE",
-                            "AZS_TENANT_ID"}
+        assert set(env) == {"AZS_ARM_ENDPOINT", "AZS_CLIENT_ID", "AZS_CLIENT_SECRET", "AZS_CA_BUNDLE", "AZS_TENANT_ID"}
         state = requests.get(env["AZS_ARM_ENDPOINT"] + "/_sim/state", verify=env["AZS_CA_BUNDLE"], timeout=10)
         assert state.json()["identity"] == "aad"
         proc.send_signal(signal.SIGTERM)
@@ -230,8 +236,17 @@ def test_build_shapes_follow_the_recordings(build: str, state_dir: str) -> None:
 
 
 def test_main_takes_a_build(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "devkit.simulator", "--build", "1809", "--time-scale", "0.5", "--state-dir",
-               str(tmp_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "devkit.simulator",
+        "--build",
+        "1809",
+        "--time-scale",
+        "0.5",
+        "--state-dir",
+        str(tmp_path),
+    ]
     proc = subprocess.Popen(command, cwd=Path(__file__).parents[1], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -161,14 +161,20 @@ def test_render_message_with_blocks() -> None:
         "text": "fallback",
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": "Backup started"}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": "*Stamp:* `azs1`"},
-             "fields": [{"type": "mrkdwn", "text": "*Job:* j1"}]},
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": "*Stamp:* `azs1`"},
+                "fields": [{"type": "mrkdwn", "text": "*Job:* j1"}],
+            },
             {"type": "divider"},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": "by <@U1>"}]},
-            {"type": "actions", "elements": [
-                {"type": "button", "text": {"type": "plain_text", "text": "Cancel"}, "action_id": "c"},
-                {"type": "button", "text": {"type": "plain_text", "text": "Status"}, "action_id": "s"},
-            ]},
+            {
+                "type": "actions",
+                "elements": [
+                    {"type": "button", "text": {"type": "plain_text", "text": "Cancel"}, "action_id": "c"},
+                    {"type": "button", "text": {"type": "plain_text", "text": "Status"}, "action_id": "s"},
+                ],
+            },
         ],
     }
     out = render_message(msg).splitlines()

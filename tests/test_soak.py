@@ -38,8 +38,17 @@ FINAL_REPLY_TIMEOUT = 60.0
 SOAK_DEADLINE = 300.0
 pytestmark = [pytest.mark.soak, pytest.mark.timeout(SOAK_DEADLINE + 240)]
 ROUNDS = 2
-FAULTS = ("kill-worker", "freeze-worker", "slack-429", "stamp-5xx", "kill-web", "redis-restart", "freeze-web",
-          "stall-after-post", "kill-after-post")
+FAULTS = (
+    "kill-worker",
+    "freeze-worker",
+    "slack-429",
+    "stamp-5xx",
+    "kill-web",
+    "redis-restart",
+    "freeze-web",
+    "stall-after-post",
+    "kill-after-post",
+)
 
 
 @dataclass
@@ -74,17 +83,25 @@ def stamps_file(path: Path, sims: dict[str, StampSimulator]) -> str:
     lines = []
     for name, sim in sims.items():
         env = sim.env()
-        lines += ["[[stamp]]", f'name = "{name}"', f'arm_endpoint = "{env["AZS_ARM_ENDPOINT"]}"',
-                  f'client_id = "{env["AZS_CLIENT_ID"]}"', f'client_secret = "{env["AZS_CLIENT_SECRET"]}"',
-                  f'ca_bundle = "{env["AZS_CA_BUNDLE"]}"', "http_timeout = 1", ""]
+        lines += [
+            "[[stamp]]",
+            f'name = "{name}"',
+            f'arm_endpoint = "{env["AZS_ARM_ENDPOINT"]}"',
+            f'client_id = "{env["AZS_CLIENT_ID"]}"',
+            f'client_secret = "{env["AZS_CLIENT_SECRET"]}"',
+            f'ca_bundle = "{env["AZS_CA_BUNDLE"]}"',
+            "http_timeout = 1",
+            "",
+        ]
     path.write_text("\n".join(lines))
     return str(path)
 
 
 @pytest.fixture
 def soak_stamps(sim: StampSimulator) -> Iterator[dict[str, StampSimulator]]:
-    sims = {f"soak{i}": StampSimulator(state_dir=sim.state_dir, backup_seconds=1.0, retry_after=0)
-            for i in range(STAMPS)}
+    sims = {
+        f"soak{i}": StampSimulator(state_dir=sim.state_dir, backup_seconds=1.0, retry_after=0) for i in range(STAMPS)
+    }
     for one in sims.values():
         one.start()
     yield sims
@@ -97,8 +114,11 @@ def new_backups(sims: dict[str, StampSimulator], before: dict[str, set[str]]) ->
 
 
 def marked(fake: FakeSlack, event_type: str) -> list[dict[str, Any]]:
-    return [m["metadata"]["event_payload"] for m in fake.messages(CHANNEL)
-            if (m.get("metadata") or {}).get("event_type") == event_type]
+    return [
+        m["metadata"]["event_payload"]
+        for m in fake.messages(CHANNEL)
+        if (m.get("metadata") or {}).get("event_type") == event_type
+    ]
 
 
 def final_reply(slack: SlackClientSim, hook: str) -> str:
@@ -107,13 +127,19 @@ def final_reply(slack: SlackClientSim, hook: str) -> str:
 
 
 def test_soak_nothing_lost_nothing_doubled_nothing_unanswered(
-        bot_env: dict[str, str], fake_slack: FakeSlack, soak_stamps: dict[str, StampSimulator],
-        tmp_path: Path) -> None:
+    bot_env: dict[str, str], fake_slack: FakeSlack, soak_stamps: dict[str, StampSimulator], tmp_path: Path
+) -> None:
     redis_server = RedisServer(persistent=True)
     redis_server.start()
     before = {name: {b["id"] for b in s.state()["backups"]} for name, s in soak_stamps.items()}
-    env = {**bot_env, "REDIS_URL": redis_server.url, "AZS_STAMPS_FILE": stamps_file(tmp_path / "s.toml", soak_stamps),
-           "AZS_LEASE_SECONDS": str(LEASE), "AZS_START_GRACE_SECONDS": "3", "AZS_POLL_INTERVAL": "0.2"}
+    env = {
+        **bot_env,
+        "REDIS_URL": redis_server.url,
+        "AZS_STAMPS_FILE": stamps_file(tmp_path / "s.toml", soak_stamps),
+        "AZS_LEASE_SECONDS": str(LEASE),
+        "AZS_START_GRACE_SECONDS": "3",
+        "AZS_POLL_INTERVAL": "0.2",
+    }
     cluster = Cluster(env, tmp_path, fake_slack, webs=[None, None])
     stop = threading.Event()
     unanswered: list[str] = []
@@ -155,8 +181,13 @@ def test_soak_nothing_lost_nothing_doubled_nothing_unanswered(
                 if "started infrastructure backup" in answer:
                     backup_id = answer.split("backup `", 1)[1].split("`", 1)[0]
                     began = time.monotonic()
-                    wait_until(lambda: any(p.get("backup_id") == backup_id  # noqa: B023
-                                           for p in marked(fake_slack, REPORT_EVENT)), timeout=90)
+                    wait_until(
+                        lambda: any(
+                            p.get("backup_id") == backup_id  # noqa: B023
+                            for p in marked(fake_slack, REPORT_EVENT)
+                        ),
+                        timeout=90,
+                    )
                     answers[f"{stamp} waited {time.monotonic() - began:.0f}s for the outcome"] += 1
                 else:
                     time.sleep(1.0)  # already running, busy, Redis down, start uncertain: ask again later
@@ -236,8 +267,9 @@ def test_soak_nothing_lost_nothing_doubled_nothing_unanswered(
         per_backup = Counter(p.get("backup_id") for p in reports)
         lost = [b for b in started if per_backup[b] == 0]
         doubled_reports = [j for j, n in Counter(p.get("job_id") for p in reports).items() if n > 1]
-        doubled_announcements = [j for j, n in Counter(p.get("job_id") for p in marked(fake_slack, ANNOUNCE_EVENT))
-                                 .items() if n > 1]
+        doubled_announcements = [
+            j for j, n in Counter(p.get("job_id") for p in marked(fake_slack, ANNOUNCE_EVENT)).items() if n > 1
+        ]
         print(f"soak: {len(started)} backups, {len(acked)} acked clicks, {len(reports)} reports, faults {injected}")
         assert set(injected) == set(FAULTS)
         assert lost == [], f"{len(lost)} backups never reported: {lost}"

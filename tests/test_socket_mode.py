@@ -38,8 +38,9 @@ ACK_DEADLINE = 3.0  # Slack's limit for acknowledging an envelope
 class SocketBot:
     """The ``azs-bot socket`` process and its connection, plus Slack's side of the conversation."""
 
-    def __init__(self, process: BotProcess, connection: SocketModeConnection, fake: FakeSlack,
-                 metrics: str | None = None) -> None:
+    def __init__(
+        self, process: BotProcess, connection: SocketModeConnection, fake: FakeSlack, metrics: str | None = None
+    ) -> None:
         self.process = process
         self.connection = connection
         self.fake = fake
@@ -48,23 +49,55 @@ class SocketBot:
     def command(self, text: str, *, user: str = OPERATOR, channel: str = CHANNEL) -> tuple[str, str]:
         """``/azs <text>`` as a ``slash_commands`` envelope; returns the envelope id and the response_url hook."""
         hook = f"sock-cmd{time.monotonic_ns()}"
-        payload = {"token": "deprecated-verification-token", "team_id": "T0001", "team_domain": "fake",
-                   "channel_id": channel, "channel_name": "backups", "user_id": user, "user_name": user.lower(),
-                   "command": "/azs", "text": text, "api_app_id": "A0001", "is_enterprise_install": "false",
-                   "response_url": self.fake.response_url(hook), "trigger_id": "1.2.3"}
+        payload = {
+            "token": "deprecated-verification-token",
+            "team_id": "T0001",
+            "team_domain": "fake",
+            "channel_id": channel,
+            "channel_name": "backups",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": "/azs",
+            "text": text,
+            "api_app_id": "A0001",
+            "is_enterprise_install": "false",
+            "response_url": self.fake.response_url(hook),
+            "trigger_id": "1.2.3",
+        }
         return self.connection.send_envelope("slash_commands", payload, accepts_response_payload=True), hook
 
-    def click(self, action_id: str = START_ACTION_ID, *, user: str = OPERATOR, channel: str = CHANNEL,
-              value: str = "sim-stamp", hook: str | None = None, envelope_id: str | None = None,
-              connection: SocketModeConnection | None = None) -> tuple[str, str]:
+    def click(
+        self,
+        action_id: str = START_ACTION_ID,
+        *,
+        user: str = OPERATOR,
+        channel: str = CHANNEL,
+        value: str = "sim-stamp",
+        hook: str | None = None,
+        envelope_id: str | None = None,
+        connection: SocketModeConnection | None = None,
+    ) -> tuple[str, str]:
         """A ``block_actions`` click on a button in an ephemeral message, as an ``interactive`` envelope."""
         hook = hook or f"sock-click{time.monotonic_ns()}"
         payload: dict[str, Any] = {
-            "type": "block_actions", "team": {"id": "T0001"}, "user": {"id": user, "team_id": "T0001"},
-            "api_app_id": "A0001", "channel": {"id": channel}, "container": {"type": "message"},
-            "trigger_id": "1.2.3", "response_url": self.fake.response_url(hook),
-            "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value,
-                         "action_ts": "1700000000.000100"}]}
+            "type": "block_actions",
+            "team": {"id": "T0001"},
+            "user": {"id": user, "team_id": "T0001"},
+            "api_app_id": "A0001",
+            "channel": {"id": channel},
+            "container": {"type": "message"},
+            "trigger_id": "1.2.3",
+            "response_url": self.fake.response_url(hook),
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "b",
+                    "value": value,
+                    "action_ts": "1700000000.000100",
+                }
+            ],
+        }
         sent = (connection or self.connection).send_envelope("interactive", payload, envelope_id=envelope_id)
         return sent, hook
 
@@ -82,12 +115,14 @@ class SocketBot:
             return [r.payload for r in self.fake.hook_posts(hook)]
 
         assert wait_until(lambda: any(contains in json.dumps(p) for p in replies()), timeout), (
-            f"no reply containing {contains!r}; got {replies()}\n--- bot log ---\n{self.process.log()}")
+            f"no reply containing {contains!r}; got {replies()}\n--- bot log ---\n{self.process.log()}"
+        )
         return next(p for p in replies() if contains in json.dumps(p))
 
 
-def launch_socket_bot(env: dict[str, str], fake: FakeSlack, server: SocketModeServer, log_dir: Path,
-                      metrics: bool = False) -> SocketBot:
+def launch_socket_bot(
+    env: dict[str, str], fake: FakeSlack, server: SocketModeServer, log_dir: Path, metrics: bool = False
+) -> SocketBot:
     """``azs-bot socket`` once all its connections said hello (connections are numbered in arrival order)."""
     fake.socket_url = server.url
     port = free_port() if metrics else 0
@@ -110,8 +145,14 @@ def socket_server() -> Iterator[SocketModeServer]:
 
 
 @pytest.fixture
-def socket_bot(bot_env: dict[str, str], fake_slack: FakeSlack, socket_server: SocketModeServer,
-               redis_client: redis.Redis, stamp: StampSimulator, tmp_path: Path) -> Iterator[SocketBot]:
+def socket_bot(
+    bot_env: dict[str, str],
+    fake_slack: FakeSlack,
+    socket_server: SocketModeServer,
+    redis_client: redis.Redis,
+    stamp: StampSimulator,
+    tmp_path: Path,
+) -> Iterator[SocketBot]:
     """``azs-bot socket`` connected to ``socket_server`` through the fake ``apps.connections.open``."""
     bot = launch_socket_bot(bot_env, fake_slack, socket_server, tmp_path, metrics=True)
     try:
@@ -130,9 +171,13 @@ def completions(fake: FakeSlack) -> list[dict[str, Any]]:
 
 
 @pytest.mark.timeout(60)
-def test_socket_mode_backup_flow_end_to_end(socket_bot: SocketBot, socket_server: SocketModeServer,
-                                            fake_slack: FakeSlack, stamp: StampSimulator,
-                                            start_worker: Callable[[], BotProcess]) -> None:
+def test_socket_mode_backup_flow_end_to_end(
+    socket_bot: SocketBot,
+    socket_server: SocketModeServer,
+    fake_slack: FakeSlack,
+    stamp: StampSimulator,
+    start_worker: Callable[[], BotProcess],
+) -> None:
     bot, connection = socket_bot, socket_bot.connection
     # The client asked the (fake) Web API for each URL with its app token, then upgraded to a WebSocket there.
     assert len(fake_slack.calls("apps.connections.open")) == LINKS
@@ -188,8 +233,9 @@ def test_socket_mode_backup_flow_end_to_end(socket_bot: SocketBot, socket_server
 
 
 @pytest.mark.timeout(120)
-def test_refreshes_never_delay_an_ack(socket_bot: SocketBot, socket_server: SocketModeServer,
-                                      fake_slack: FakeSlack) -> None:
+def test_refreshes_never_delay_an_ack(
+    socket_bot: SocketBot, socket_server: SocketModeServer, fake_slack: FakeSlack
+) -> None:
     """Slack retires connections (``disconnect``, ``refresh_requested``, sometimes after a ``warning``) and sends
     the next envelope as soon as the new connection says hello: every one must be acked inside 3 s."""
     player = player_for(socket_bot, socket_server)
@@ -203,8 +249,9 @@ def test_refreshes_never_delay_an_ack(socket_bot: SocketBot, socket_server: Sock
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("reset", [False, True], ids=["fin", "rst"])
-def test_dropped_links_recover_within_10s_without_spinning(socket_bot: SocketBot, socket_server: SocketModeServer,
-                                                           reset: bool) -> None:
+def test_dropped_links_recover_within_10s_without_spinning(
+    socket_bot: SocketBot, socket_server: SocketModeServer, reset: bool
+) -> None:
     """Every link drops without a close frame (FIN, or a TCP reset): a new one acks an envelope within 10 s."""
     outcome = player_for(socket_bot, socket_server).drop(reset=reset, limit=20)
     assert outcome.recovery is not None and outcome.recovery < 10, (outcome, socket_bot.process.log())
@@ -214,8 +261,9 @@ def test_dropped_links_recover_within_10s_without_spinning(socket_bot: SocketBot
 
 
 @pytest.mark.timeout(90)
-def test_half_open_links_are_noticed_and_replaced_within_30s(socket_bot: SocketBot,
-                                                             socket_server: SocketModeServer) -> None:
+def test_half_open_links_are_noticed_and_replaced_within_30s(
+    socket_bot: SocketBot, socket_server: SocketModeServer
+) -> None:
     """No pongs, no reads, no close (a NAT box forgot the link): pings go unanswered and the bot reconnects."""
     outcome = player_for(socket_bot, socket_server).half_open(limit=40)
     assert outcome.recovery is not None and outcome.recovery < 30, (outcome, socket_bot.process.log())
@@ -224,8 +272,9 @@ def test_half_open_links_are_noticed_and_replaced_within_30s(socket_bot: SocketB
 
 
 @pytest.mark.timeout(60)
-def test_a_dropped_link_never_leaves_the_app_without_one(socket_bot: SocketBot,
-                                                         socket_server: SocketModeServer) -> None:
+def test_a_dropped_link_never_leaves_the_app_without_one(
+    socket_bot: SocketBot, socket_server: SocketModeServer
+) -> None:
     """While one connection is down (dropped, or being refreshed), the other acks at once."""
     first, second = socket_server.live_connections()
     first.drop()
@@ -236,9 +285,14 @@ def test_a_dropped_link_never_leaves_the_app_without_one(socket_bot: SocketBot,
 
 
 @pytest.mark.timeout(90)
-def test_a_redelivered_start_click_starts_one_backup(bot_env: dict[str, str], fake_slack: FakeSlack,
-                                                     socket_server: SocketModeServer, redis_client: redis.Redis,
-                                                     stamp: StampSimulator, tmp_path: Path) -> None:
+def test_a_redelivered_start_click_starts_one_backup(
+    bot_env: dict[str, str],
+    fake_slack: FakeSlack,
+    socket_server: SocketModeServer,
+    redis_client: redis.Redis,
+    stamp: StampSimulator,
+    tmp_path: Path,
+) -> None:
     """Slack sends the same envelope again (same ``envelope_id``) to another connection, even of another process:
     every copy is acked inside 3 s, and the click runs once: one backup, and the requester's card is not replaced
     by "already running, started by you"."""
@@ -280,8 +334,13 @@ def test_a_redelivered_start_click_starts_one_backup(bot_env: dict[str, str], fa
 
 @pytest.mark.timeout(60)
 def test_redelivery_while_redis_is_down_still_acts_once_per_process(
-        bot_env: dict[str, str], fake_slack: FakeSlack, socket_server: SocketModeServer, redis_client: redis.Redis,
-        redis_server: Any, tmp_path: Path) -> None:
+    bot_env: dict[str, str],
+    fake_slack: FakeSlack,
+    socket_server: SocketModeServer,
+    redis_client: redis.Redis,
+    redis_server: Any,
+    tmp_path: Path,
+) -> None:
     """Without Redis the dedupe fails open across processes but still holds inside one: both copies are acked,
     the command runs once, and /healthz says Redis is the problem."""
     bot = launch_socket_bot(bot_env, fake_slack, socket_server, tmp_path, metrics=True)
@@ -292,8 +351,9 @@ def test_redelivery_while_redis_is_down_still_acts_once_per_process(
         envelope_id, hook = bot.command("help")  # on the first connection
         assert "/azs backup status" in json.dumps(bot.ack(envelope_id, sent).data.get("payload"))
         sent = time.monotonic()
-        second.send_envelope("slash_commands", _help_payload(bot, hook), accepts_response_payload=True,
-                             envelope_id=envelope_id)
+        second.send_envelope(
+            "slash_commands", _help_payload(bot, hook), accepts_response_payload=True, envelope_id=envelope_id
+        )
         ack = bot.ack(envelope_id, sent, second)
         assert ack.data == {"envelope_id": envelope_id}, ack.data  # the copy: acked, not answered again
         health = requests.get(f"{bot.metrics}/healthz", timeout=5)
@@ -304,9 +364,18 @@ def test_redelivery_while_redis_is_down_still_acts_once_per_process(
 
 
 def _help_payload(bot: SocketBot, hook: str) -> dict[str, Any]:
-    return {"token": "deprecated-verification-token", "team_id": "T0001", "channel_id": CHANNEL,
-            "user_id": OPERATOR, "user_name": OPERATOR.lower(), "command": "/azs", "text": "help",
-            "api_app_id": "A0001", "response_url": bot.fake.response_url(hook), "trigger_id": "1.2.3"}
+    return {
+        "token": "deprecated-verification-token",
+        "team_id": "T0001",
+        "channel_id": CHANNEL,
+        "user_id": OPERATOR,
+        "user_name": OPERATOR.lower(),
+        "command": "/azs",
+        "text": "help",
+        "api_app_id": "A0001",
+        "response_url": bot.fake.response_url(hook),
+        "trigger_id": "1.2.3",
+    }
 
 
 @pytest.mark.timeout(60)
@@ -317,9 +386,12 @@ def test_healthz_and_metrics_follow_the_links(socket_bot: SocketBot, socket_serv
     player = player_for(socket_bot, socket_server)
     assert player.refreshes(1).late == 0 and player.steady(2).late == 0
     metrics = requests.get(f"{base}/metrics", timeout=5).text
-    for expected in ('azs_socket_envelopes_total{outcome="acked",type="slash_commands"} 3.0',
-                     'azs_socket_reconnects_total{reason="refresh"} 1.0', "azs_socket_connections 2.0",
-                     "azs_socket_ack_seconds_count 3.0"):
+    for expected in (
+        'azs_socket_envelopes_total{outcome="acked",type="slash_commands"} 3.0',
+        'azs_socket_reconnects_total{reason="refresh"} 1.0',
+        "azs_socket_connections 2.0",
+        "azs_socket_ack_seconds_count 3.0",
+    ):
         assert expected in metrics, metrics
     socket_server.stop()  # Slack is gone: links drop and new ones are refused
 

@@ -24,8 +24,9 @@ from devkit.simulator import Fault, StampSimulator
 
 @pytest.fixture(scope="module")
 def aad_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StampSimulator]:
-    simulator = StampSimulator(identity="aad", backup_seconds=0.3, retry_after=0,
-                               state_dir=str(tmp_path_factory.mktemp("aad")))
+    simulator = StampSimulator(
+        identity="aad", backup_seconds=0.3, retry_after=0, state_dir=str(tmp_path_factory.mktemp("aad"))
+    )
     simulator.start()
     yield simulator
     simulator.stop()
@@ -37,8 +38,9 @@ def client_for(sim: StampSimulator, *, use_cert: bool = False) -> ArmClient:
 
 
 @pytest.mark.parametrize("use_cert", [False, True])
-def test_adfs_and_aad_stamps_with_secret_or_certificate(stamp: StampSimulator, aad_sim: StampSimulator,
-                                                        use_cert: bool) -> None:
+def test_adfs_and_aad_stamps_with_secret_or_certificate(
+    stamp: StampSimulator, aad_sim: StampSimulator, use_cert: bool
+) -> None:
     for sim in (stamp, aad_sim):
         client = client_for(sim, use_cert=use_cert)
         assert client.region == "local"
@@ -53,7 +55,8 @@ def test_aad_stamp_without_tenant_is_a_clear_error(aad_sim: StampSimulator) -> N
 
 
 def test_ca_bundle_is_honoured_even_when_requests_ca_bundle_is_set(
-        stamp: StampSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    stamp: StampSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/bundle.pem")
     monkeypatch.setenv("CURL_CA_BUNDLE", "/nonexistent/bundle.pem")
     assert client_for(stamp).list_backups()
@@ -104,8 +107,7 @@ def test_bearer_token_never_goes_to_another_host(stamp: StampSimulator) -> None:
 def test_start_returns_the_operation_guid_as_backup_id(stamp: StampSimulator) -> None:
     started = client_for(stamp).start_backup()
     assert started.backup_id == stamp.running_backup_id()
-    assert started.async_url and started.location_url and started.location_url.split("?")[0].endswith(
-        started.backup_id)
+    assert started.async_url and started.location_url and started.location_url.split("?")[0].endswith(started.backup_id)
     assert choose_strategy(started.async_url, started.location_url)[0] == "async"
     stamp.lro_style = "location"
     stamp.finish_running()
@@ -184,7 +186,8 @@ def test_ca_bundle_is_added_to_the_system_trust(tmp_path: Path, monkeypatch: pyt
 
 def test_origins_compare_normalised() -> None:
     assert origin_of("https://AdminManagement.Local.AzureStack.External:443/x") == origin_of(
-        "https://adminmanagement.local.azurestack.external./y?z")
+        "https://adminmanagement.local.azurestack.external./y?z"
+    )
     assert origin_of("https://stamp.example:8443/") != origin_of("https://stamp.example/")
     assert origin_of("https://10.0.0.5/") != origin_of("https://stamp.example/")
     assert origin_of("http://stamp.example/") != origin_of("https://stamp.example/")

@@ -12,9 +12,13 @@ from handlers.work import dispatch, record
 
 
 def start_backup(ack: Ack, body: dict[str, Any], action: dict[str, Any], context: BoltContext, logger: Logger) -> None:
-    item = WorkItem(kind="click", user=str((body.get("user") or {}).get("id", "")),
-                    channel=str((body.get("channel") or {}).get("id") or context.channel_id or ""),
-                    response_url=str(body.get("response_url") or ""), stamp=str(action.get("value") or ""))
+    item = WorkItem(
+        kind="click",
+        user=str((body.get("user") or {}).get("id", "")),
+        channel=str((body.get("channel") or {}).get("id") or context.channel_id or ""),
+        response_url=str(body.get("response_url") or ""),
+        stamp=str(action.get("value") or ""),
+    )
     record(context, item)
     ack()
     dispatch(context, item, logger)

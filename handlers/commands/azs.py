@@ -19,8 +19,13 @@ def azs_command(ack: Ack, command: dict[str, Any], context: BoltContext, logger:
     if parsed.action == Action.HELP:
         ack(**messages.help_message(parsed.problem).as_kwargs())
         return
-    item = WorkItem(kind="command", user=str(command.get("user_id", "")), channel=str(command.get("channel_id", "")),
-                    response_url=str(command.get("response_url", "")), text=str(command.get("text") or ""))
+    item = WorkItem(
+        kind="command",
+        user=str(command.get("user_id", "")),
+        channel=str(command.get("channel_id", "")),
+        response_url=str(command.get("response_url", "")),
+        text=str(command.get("text") or ""),
+    )
     record(context, item)
     ack()
     dispatch(context, item, logger)

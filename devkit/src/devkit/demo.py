@@ -60,14 +60,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="azs-bot demo", description=__doc__.splitlines()[0])
     parser.add_argument("--backup-seconds", type=float, default=8.0, help="how long the simulated backup runs")
     parser.add_argument("--outcome", default="Succeeded", choices=["Succeeded", "PartialSucceeded", "Failed"])
-    parser.add_argument("--set", action="append", default=[], metavar="AZS_NAME=VALUE", type=_setting,
-                        help="pass one AZS_* setting to the demo's bot processes (repeatable; the stamp, "
-                        "Redis, Slack and operators stay the demo's own)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="AZS_NAME=VALUE",
+        type=_setting,
+        help="pass one AZS_* setting to the demo's bot processes (repeatable; the stamp, "
+        "Redis, Slack and operators stay the demo's own)",
+    )
     args = parser.parse_args(argv)
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="azs-demo-")))
-        sim = StampSimulator(backup_seconds=args.backup_seconds, outcome=args.outcome, retry_after=1,
-                             reported_duration="PT21M15.0081024S", state_dir=str(workdir / "sim"))
+        sim = StampSimulator(
+            backup_seconds=args.backup_seconds,
+            outcome=args.outcome,
+            retry_after=1,
+            reported_duration="PT21M15.0081024S",
+            state_dir=str(workdir / "sim"),
+        )
         sim.start()
         stack.callback(sim.stop)
         say(f"• Stamp simulator (AD FS, TLS with its own CA): {sim.url}")
@@ -76,10 +87,17 @@ def main(argv: list[str] | None = None) -> int:
         say(f"• Local Slack Web API: {slack.api_url}")
         redis_url = stack.enter_context(redis_for_demo())
         secret = secrets.token_hex(16)
-        env = bot_environment(sim.env(), slack_api_url=slack.api_url, redis_url=redis_url, signing_secret=secret,
-                              bot_token="xoxb-demo-" + secrets.token_hex(6), operators=[OPERATOR],
-                              stamp_name="demo-stamp", poll_interval=1,
-                              settings={"AZS_WATCH_INTERVAL": "2", **dict(args.set)})
+        env = bot_environment(
+            sim.env(),
+            slack_api_url=slack.api_url,
+            redis_url=redis_url,
+            signing_secret=secret,
+            bot_token="xoxb-demo-" + secrets.token_hex(6),
+            operators=[OPERATOR],
+            stamp_name="demo-stamp",
+            poll_interval=1,
+            settings={"AZS_WATCH_INTERVAL": "2", **dict(args.set)},
+        )
         try:
             web, base = launch_web(env, workdir, healthy=True)
         except RuntimeError as exc:

@@ -67,9 +67,24 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", self.dir,
-             "--appendonly", "yes" if self.persistent else "no", "--appendfsync", "always"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--dir",
+                self.dir,
+                "--appendonly",
+                "yes" if self.persistent else "no",
+                "--appendfsync",
+                "always",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         if not wait_until(lambda: redis_answers(self.url), timeout=10):
             raise RuntimeError("redis-server did not start")
 
@@ -94,8 +109,11 @@ def sign(secret: str, body: str, timestamp: int | None = None) -> dict[str, str]
     """The headers Slack sends with ``body``: its v0 signature, by slack_sdk's own signer."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
     signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
-    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": str(signature),
-            "Content-Type": "application/x-www-form-urlencoded"}
+    return {
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": str(signature),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
 
 
 def azs_bot_command(role: str) -> list[str]:
@@ -105,9 +123,18 @@ def azs_bot_command(role: str) -> list[str]:
     return [found, role] if found else [sys.executable, "-m", "bot.cli", role]
 
 
-def bot_environment(stamp: Mapping[str, str], *, slack_api_url: str, redis_url: str, signing_secret: str,
-                    bot_token: str, operators: Sequence[str], stamp_name: str, poll_interval: float,
-                    settings: Mapping[str, str] | None = None) -> dict[str, str]:
+def bot_environment(
+    stamp: Mapping[str, str],
+    *,
+    slack_api_url: str,
+    redis_url: str,
+    signing_secret: str,
+    bot_token: str,
+    operators: Sequence[str],
+    stamp_name: str,
+    poll_interval: float,
+    settings: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """The environment of the bot's processes: this one's, minus anything that could name production.
 
     ``stamp`` is a simulator's ``env()``. ``settings`` (tuning, e.g. from ``azs-bot demo --set``) comes
@@ -116,25 +143,35 @@ def bot_environment(stamp: Mapping[str, str], *, slack_api_url: str, redis_url: 
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith(FOREIGN_PREFIXES)}
     env.update(settings or {})
     env.update(stamp)
-    env.update({
-        "SLACK_BOT_TOKEN": bot_token, "SLACK_SIGNING_SECRET": signing_secret, "SLACK_API_URL": slack_api_url,
-        "REDIS_URL": redis_url, "AZS_OPERATORS": ",".join(operators), "AZS_POLL_INTERVAL": str(poll_interval),
-        "AZS_STAMP_NAME": stamp_name, "AZS_METRICS_PORT": "0", "PYTHONUNBUFFERED": "1",
-        "REQUESTS_CA_BUNDLE": "/nonexistent/ca.pem",  # the stamp's AZS_CA_BUNDLE must win over it
-    })
+    env.update(
+        {
+            "SLACK_BOT_TOKEN": bot_token,
+            "SLACK_SIGNING_SECRET": signing_secret,
+            "SLACK_API_URL": slack_api_url,
+            "REDIS_URL": redis_url,
+            "AZS_OPERATORS": ",".join(operators),
+            "AZS_POLL_INTERVAL": str(poll_interval),
+            "AZS_STAMP_NAME": stamp_name,
+            "AZS_METRICS_PORT": "0",
+            "PYTHONUNBUFFERED": "1",
+            "REQUESTS_CA_BUNDLE": "/nonexistent/ca.pem",  # the stamp's AZS_CA_BUNDLE must win over it
+        }
+    )
     return env
 
 
 class ChildProcess:
     """A child in its own session (so it stops with all its children), writing to its own log file."""
 
-    def __init__(self, name: str, command: Sequence[str], env: Mapping[str, str], log_dir: Path, *,
-                 cwd: Path | None = None) -> None:
+    def __init__(
+        self, name: str, command: Sequence[str], env: Mapping[str, str], log_dir: Path, *, cwd: Path | None = None
+    ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
         self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(list(command), env=dict(env), cwd=cwd, stdout=self._log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            list(command), env=dict(env), cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def signal(self, signum: int) -> None:
         os.killpg(self.process.pid, signum)
@@ -171,14 +208,21 @@ class BotProcess(ChildProcess):
     ``command`` runs something else in that role instead (the benchmark's baseline web app).
     """
 
-    def __init__(self, role: str, env: Mapping[str, str], log_dir: Path, *,
-                 command: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, role: str, env: Mapping[str, str], log_dir: Path, *, command: Sequence[str] | None = None
+    ) -> None:
         super().__init__(role, command or azs_bot_command(role), env, log_dir)
         self.role = role
 
 
-def launch_web(env: Mapping[str, str], log_dir: Path, *, command: Sequence[str] | None = None,
-               healthy: bool = False, timeout: float = 30.0) -> tuple[BotProcess, str]:
+def launch_web(
+    env: Mapping[str, str],
+    log_dir: Path,
+    *,
+    command: Sequence[str] | None = None,
+    healthy: bool = False,
+    timeout: float = 30.0,
+) -> tuple[BotProcess, str]:
     """``azs-bot web`` (or ``command``) on a free port, once ``/healthz`` answers.
 
     An unhealthy answer (503) counts unless ``healthy``: tests start webs whose Slack or Redis is broken.
@@ -221,25 +265,48 @@ class SlackRequests:
         self.response_url = response_url
 
     def post(self, body: str, headers: dict[str, str] | None = None) -> requests.Response:
-        return requests.post(f"{self.base_url}/slack/events", data=body.encode(),
-                             headers=headers or sign(self.secret, body), timeout=10)
+        return requests.post(
+            f"{self.base_url}/slack/events", data=body.encode(), headers=headers or sign(self.secret, body), timeout=10
+        )
 
     def command(self, text: str, *, user: str, channel: str, hook: str | None = None) -> tuple[requests.Response, str]:
         """``/azs <text>``; returns the HTTP response (the ack) and the response_url hook id."""
         hook = hook or f"cmd{time.monotonic_ns()}"
-        form = {"command": "/azs", "text": text, "team_id": "T0001", "channel_id": channel, "user_id": user,
-                "user_name": user.lower(), "response_url": self.response_url(hook), "trigger_id": "1.2.3",
-                "api_app_id": "A0001"}
+        form = {
+            "command": "/azs",
+            "text": text,
+            "team_id": "T0001",
+            "channel_id": channel,
+            "user_id": user,
+            "user_name": user.lower(),
+            "response_url": self.response_url(hook),
+            "trigger_id": "1.2.3",
+            "api_app_id": "A0001",
+        }
         return self.post(urlencode(form)), hook
 
-    def click(self, action_id: str, *, user: str, channel: str, value: str = "",
-              hook: str | None = None) -> tuple[requests.Response, str]:
+    def click(
+        self, action_id: str, *, user: str, channel: str, value: str = "", hook: str | None = None
+    ) -> tuple[requests.Response, str]:
         """A ``block_actions`` payload for a button in an ephemeral message."""
         hook = hook or f"click{time.monotonic_ns()}"
         payload: dict[str, Any] = {
-            "type": "block_actions", "team": {"id": "T0001"}, "user": {"id": user, "team_id": "T0001"},
-            "api_app_id": "A0001", "channel": {"id": channel}, "container": {"type": "message"},
-            "trigger_id": "1.2.3", "response_url": self.response_url(hook),
-            "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value,
-                         "action_ts": str(time.time())}]}
+            "type": "block_actions",
+            "team": {"id": "T0001"},
+            "user": {"id": user, "team_id": "T0001"},
+            "api_app_id": "A0001",
+            "channel": {"id": channel},
+            "container": {"type": "message"},
+            "trigger_id": "1.2.3",
+            "response_url": self.response_url(hook),
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "b",
+                    "value": value,
+                    "action_ts": str(time.time()),
+                }
+            ],
+        }
         return self.post(urlencode({"payload": json.dumps(payload)})), hook

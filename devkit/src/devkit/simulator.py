@@ -53,14 +53,46 @@ DEFAULT_TENANT_ID = "9f2d6c1e-4b7a-4e3d-8a15-0c6b2e9d4f37"
 AUDIENCE = "https://adminmanagement.sim.azurestack.local/2b7a0e51-8c3d-4f6a-b9e2-71d4c05a3e18"
 # The 23 infrastructure roles of build 2108, in the order of the recorded backup list.
 ROLES = (
-    "KeyVaultNamingService", "CertificateManagement", "CPI", "Domain", "DeploymentProvider", "WAS",
-    "SupportBridgeController", "SRP", "KeyVaultInternalControlPlane", "ECE", "KeyVaultInternalDataPlane",
-    "InfraServiceController", "NRP", "IBC", "DiskRP", "AzureStackBitlocker", "ACS", "ACSSettingsService",
-    "KeyVaultDataPlane", "CRP", "Cluster", "KeyVaultControlPlane", "NC",
+    "KeyVaultNamingService",
+    "CertificateManagement",
+    "CPI",
+    "Domain",
+    "DeploymentProvider",
+    "WAS",
+    "SupportBridgeController",
+    "SRP",
+    "KeyVaultInternalControlPlane",
+    "ECE",
+    "KeyVaultInternalDataPlane",
+    "InfraServiceController",
+    "NRP",
+    "IBC",
+    "DiskRP",
+    "AzureStackBitlocker",
+    "ACS",
+    "ACSSettingsService",
+    "KeyVaultDataPlane",
+    "CRP",
+    "Cluster",
+    "KeyVaultControlPlane",
+    "NC",
 )
 # The 13 roles of the recorded ASDK 1809 backup, in its order.
-ROLES_1809 = ("NRP", "SRP", "CRP", "KeyVaultInternalControlPlane", "KeyVaultInternalDataPlane", "KeyVaultControlPlane",
-              "KeyVaultDataPlane", "KeyVaultNamingService", "WAS", "ECE", "Domain", "CA", "ACS")
+ROLES_1809 = (
+    "NRP",
+    "SRP",
+    "CRP",
+    "KeyVaultInternalControlPlane",
+    "KeyVaultInternalDataPlane",
+    "KeyVaultControlPlane",
+    "KeyVaultDataPlane",
+    "KeyVaultNamingService",
+    "WAS",
+    "ECE",
+    "Domain",
+    "CA",
+    "ACS",
+)
 
 
 @dataclass(frozen=True)
@@ -83,8 +115,9 @@ class BuildShape:
 BUILDS = {
     "1809": BuildShape("1.1809.0.45", "2018-09-01", "location", ROLES_1809, None, False, "1.0.1", 60, 60),
     "2002": BuildShape("1.2002.0.35", "2018-09-01", "location", ("NRP",), "2.1.1907.1", True, "1.0.1", 60, 60),
-    "2108": BuildShape("1.2108.0.32", "2021-09-01", "async", ("KeyVaultNamingService",), "2.2.2008.4", True,
-                       "1.1.0", 60, 30),
+    "2108": BuildShape(
+        "1.2108.0.32", "2021-09-01", "async", ("KeyVaultNamingService",), "2.2.2008.4", True, "1.1.0", 60, 30
+    ),
 }
 _DEPLOYMENT_ID = "a3f1c7d2-5e8b-4c09-9f6a-2d4e7b1c8a35"
 _CERT_THUMBPRINT = "7C2E9A41F05B3D86E1A4C9270B5F8D3E6A1C4B97"
@@ -92,13 +125,19 @@ _TICKS = 10_000_000  # .NET ticks per second: real timestamps and durations carr
 _Request = socket.socket | tuple[bytes, socket.socket]
 _PREFIX_RE = re.compile(
     r"/subscriptions/(?P<sub>[^/]+)/resourcegroups/system\.(?P<rg>[^/]+)"
-    r"/providers/microsoft\.backup\.admin/backuplocations/(?P<loc>[^/]+)(?P<rest>/.*)?")
+    r"/providers/microsoft\.backup\.admin/backuplocations/(?P<loc>[^/]+)(?P<rest>/.*)?"
+)
 # Request kinds for the control API's counts: (pattern on the lower-cased path, kind); first match wins.
 _KINDS = (
-    (r".*/oauth2/(v2\.0/)?token", "token"), (r".*/\.well-known/openid-configuration", "openid-configuration"),
-    (r"/metadata/endpoints", "metadata"), (r".*/operationresults/[^/]+", "operationResults"),
-    (r".*/createbackup", "createBackup"), (r".*/backups/[^/]+", "backup"), (r".*/backups", "backups"),
-    (r".*/backuplocations/[^/]+", "backupLocation"), (r"/subscriptions/[^/]+/locations", "locations"),
+    (r".*/oauth2/(v2\.0/)?token", "token"),
+    (r".*/\.well-known/openid-configuration", "openid-configuration"),
+    (r"/metadata/endpoints", "metadata"),
+    (r".*/operationresults/[^/]+", "operationResults"),
+    (r".*/createbackup", "createBackup"),
+    (r".*/backups/[^/]+", "backup"),
+    (r".*/backups", "backups"),
+    (r".*/backuplocations/[^/]+", "backupLocation"),
+    (r"/subscriptions/[^/]+/locations", "locations"),
     (r"/subscriptions", "subscriptions"),
 )
 
@@ -196,8 +235,9 @@ def _iso_duration(seconds: float) -> str:
 
 
 def _json(status: int, obj: object, headers: Mapping[str, str] | None = None) -> _Reply:
-    return _Reply(status, json.dumps(obj).encode(), {"Content-Type": "application/json; charset=utf-8",
-                                                     **(headers or {})})
+    return _Reply(
+        status, json.dumps(obj).encode(), {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+    )
 
 
 def _arm_error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> _Reply:
@@ -248,14 +288,28 @@ def _load_or_create_client_cert(state_dir: str) -> tuple[str, x509.Certificate]:
 class StampSimulator:
     """State of one fake stamp plus the HTTPS server that exposes it. Every method is thread-safe."""
 
-    def __init__(self, *, identity: str = "adfs", region: str = "local",
-                 subscription_id: str = DEFAULT_SUBSCRIPTION_ID, tenant_id: str = DEFAULT_TENANT_ID,
-                 client_id: str = "azs-bot-client", client_secret: str = "sim-secret",
-                 backup_seconds: float = 5.0, reported_duration: str | None = None,
-                 outcome: str = "Succeeded", lro_style: str = "async", retry_after: int = 1,
-                 token_lifetime: int = 3600, stamp_version: str = "1.2108.0.32",
-                 state_dir: str | None = None, host: str = "127.0.0.1", port: int = 0,
-                 build: str | None = None, time_scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        identity: str = "adfs",
+        region: str = "local",
+        subscription_id: str = DEFAULT_SUBSCRIPTION_ID,
+        tenant_id: str = DEFAULT_TENANT_ID,
+        client_id: str = "azs-bot-client",
+        client_secret: str = "sim-secret",
+        backup_seconds: float = 5.0,
+        reported_duration: str | None = None,
+        outcome: str = "Succeeded",
+        lro_style: str = "async",
+        retry_after: int = 1,
+        token_lifetime: int = 3600,
+        stamp_version: str = "1.2108.0.32",
+        state_dir: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        build: str | None = None,
+        time_scale: float = 1.0,
+    ) -> None:
         self.identity = _choice("identity", identity, IDENTITIES)
         self.region, self.subscription_id = region.lower(), subscription_id.lower()
         self.tenant_id, self.client_id, self.client_secret = tenant_id, client_id, client_secret
@@ -298,14 +352,18 @@ class StampSimulator:
         if not isinstance(key, rsa.RSAPublicKey):
             raise ValueError(f"{self.client_cert_pem_path} must hold an RSA certificate")
         self._client_key = key
-        self._thumbprints = {"x5t": _b64url(cert.fingerprint(hashes.SHA1())),
-                             "x5t#S256": _b64url(cert.fingerprint(hashes.SHA256()))}
+        self._thumbprints = {
+            "x5t": _b64url(cert.fingerprint(hashes.SHA1())),
+            "x5t#S256": _b64url(cert.fingerprint(hashes.SHA256())),
+        }
 
     def _seed(self, now: float) -> None:
         """History like a real stamp's: a full success, a scheduled one, then a partial failure."""
-        history = [(2 * 86400, 1275.0081024, "Succeeded", False, "PT21M15.0081024S"),
-                   (26 * 3600, 1443.4463122, "Succeeded", True, None),
-                   (14 * 3600, 388.2716467, "PartialSucceeded", True, None)]
+        history = [
+            (2 * 86400, 1275.0081024, "Succeeded", False, "PT21M15.0081024S"),
+            (26 * 3600, 1443.4463122, "Succeeded", True, None),
+            (14 * 3600, 388.2716467, "PartialSucceeded", True, None),
+        ]
         for ago, took, outcome, automatic, reported in history:
             b = _Backup(str(uuid.uuid4()), now - ago - took, now - ago, outcome, automatic, reported, True)
             self._backups[b.backup_id] = b
@@ -321,8 +379,12 @@ class StampSimulator:
                 self._port = int(self._server.server_address[1])
                 shown = "127.0.0.1" if self._host in ("", "0.0.0.0") else self._host
                 self.url = f"https://{shown}:{self._port}"
-                threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                 name="azs-stamp-simulator", daemon=True).start()
+                threading.Thread(
+                    target=self._server.serve_forever,
+                    kwargs={"poll_interval": 0.05},
+                    name="azs-stamp-simulator",
+                    daemon=True,
+                ).start()
             return self.url
 
     def stop(self) -> None:
@@ -336,8 +398,7 @@ class StampSimulator:
 
     def env(self, use_cert: bool = False) -> dict[str, str]:
         """Variables that point the bot at this stamp; secret login unless ``use_cert``."""
-        env = {"AZS_ARM_ENDPOINT": self.url, "AZS_CLIENT_ID": self.client_id,
-               "AZS_CA_BUNDLE": self.ca_pem_path}
+        env = {"AZS_ARM_ENDPOINT": self.url, "AZS_CLIENT_ID": self.client_id, "AZS_CA_BUNDLE": self.ca_pem_path}
         if use_cert:
             env["AZS_CLIENT_CERT"] = self.client_cert_pem_path
         else:
@@ -350,9 +411,13 @@ class StampSimulator:
     def configure(self, changes: Mapping[str, Any]) -> None:
         """Change knobs by name (what ``POST /_sim/config`` sends), checking names and values first."""
         casts: dict[str, Callable[[Any], object]] = {
-            "outcome": lambda v: _choice("outcome", v, OUTCOMES), "backup_seconds": float, "retry_after": int,
-            "lro_style": lambda v: _choice("lro_style", v, LRO_STYLES), "configured": bool,
-            "reported_duration": lambda v: None if v is None else str(v)}
+            "outcome": lambda v: _choice("outcome", v, OUTCOMES),
+            "backup_seconds": float,
+            "retry_after": int,
+            "lro_style": lambda v: _choice("lro_style", v, LRO_STYLES),
+            "configured": bool,
+            "reported_duration": lambda v: None if v is None else str(v),
+        }
         unknown = sorted(set(changes) - set(casts))
         if unknown:
             raise ValueError(f"unknown setting(s) {unknown}; known: {sorted(casts)}")
@@ -405,8 +470,7 @@ class StampSimulator:
         """Backup id -> when it became terminal. Seeded history is left out: its lag means nothing."""
         with self._lock:
             now = time.time()
-            return {b.backup_id: b.ends_at for b in self._backups.values()
-                    if not b.seeded and b.ends_at <= now}
+            return {b.backup_id: b.ends_at for b in self._backups.values() if not b.seeded and b.ends_at <= now}
 
     @property
     def requests_log(self) -> list[RequestRecord]:
@@ -422,8 +486,7 @@ class StampSimulator:
 
     def count(self, method: str, path_contains: str) -> int:
         needle = path_contains.lower()
-        return sum(1 for r in self.requests_log
-                   if method.upper() in ("*", r.method) and needle in r.path.lower())
+        return sum(1 for r in self.requests_log if method.upper() in ("*", r.method) and needle in r.path.lower())
 
     def state(self) -> dict[str, Any]:
         """What ``GET /_sim/state`` shows: enough for a demo or a test in another process."""
@@ -432,14 +495,22 @@ class StampSimulator:
             for r in self._log:
                 counts[f"{r.method} {r.kind}"] = counts.get(f"{r.method} {r.kind}", 0) + 1
             backups = sorted(self._backups.values(), key=lambda b: b.started_at)
-            return {"url": self.url, "identity": self.identity, "configured": self._configured,
-                    "running": self.running_backup_id(), "finished_at": self.finished_at, "counts": counts,
-                    "pending_faults": len(self._faults), "outcome": self.outcome,
-                    "backup_seconds": self.backup_seconds, "lro_style": self.lro_style,
-                    "retry_after": self.retry_after, "reported_duration": self.reported_duration,
-                    "build": next((k for k, v in BUILDS.items() if v == self.build), None),
-                    "backups": [{"id": b.backup_id, "status": b.status(now), "automatic": b.automatic}
-                                for b in backups]}
+            return {
+                "url": self.url,
+                "identity": self.identity,
+                "configured": self._configured,
+                "running": self.running_backup_id(),
+                "finished_at": self.finished_at,
+                "counts": counts,
+                "pending_faults": len(self._faults),
+                "outcome": self.outcome,
+                "backup_seconds": self.backup_seconds,
+                "lro_style": self.lro_style,
+                "retry_after": self.retry_after,
+                "reported_duration": self.reported_duration,
+                "build": next((k for k, v in BUILDS.items() if v == self.build), None),
+                "backups": [{"id": b.backup_id, "status": b.status(now), "automatic": b.automatic} for b in backups],
+            }
 
     # ---- used by the request handler -------------------------------------------------------------------
     def _running(self, now: float) -> _Backup | None:
@@ -481,8 +552,9 @@ class StampSimulator:
         elif not hmac.compare_digest(form.get("client_secret", "").encode(), self.client_secret.encode()):
             return _oauth_error(401, "invalid_client", "The client secret is invalid or missing.")
         scopes, audience = form.get("scope", "").split(), AUDIENCE.lower()
-        if not scopes or not all(s.lower().startswith(audience) and s.endswith(("/.default", "/openid"))
-                                 for s in scopes):
+        if not scopes or not all(
+            s.lower().startswith(audience) and s.endswith(("/.default", "/openid")) for s in scopes
+        ):
             return _oauth_error(400, "invalid_scope", f"Ask for {AUDIENCE}/.default (or /openid).")
         token = secrets.token_urlsafe(48)
         with self._lock:
@@ -508,8 +580,10 @@ class StampSimulator:
         pad = pads.get(str(header.get("alg")))
         if pad is None:
             return "The client assertion must be signed with RS256 or PS256."
-        if any(name in header and str(header[name]).rstrip("=") != value  # MSAL pads x5t, RFC 7515 does not
-               for name, value in self._thumbprints.items()):
+        if any(
+            name in header and str(header[name]).rstrip("=") != value  # MSAL pads x5t, RFC 7515 does not
+            for name, value in self._thumbprints.items()
+        ):
             return "The certificate thumbprint does not match the registered certificate."
         try:
             self._client_key.verify(signature, f"{head_b64}.{claims_b64}".encode(), pad, hashes.SHA256())
@@ -530,14 +604,15 @@ class StampSimulator:
                 return "busy", running.backup_id
             if not self._configured:
                 return "unconfigured", None
-            b = _Backup(str(uuid.uuid4()), now, now + self.backup_seconds, self.outcome, False,
-                        self.reported_duration)
+            b = _Backup(str(uuid.uuid4()), now, now + self.backup_seconds, self.outcome, False, self.reported_duration)
             self._backups[b.backup_id] = b
             return "started", b.backup_id
 
     def _prefix(self) -> str:
-        return (f"/subscriptions/{self.subscription_id}/resourceGroups/System.{self.region}"
-                f"/providers/Microsoft.Backup.Admin/backupLocations/{self.region}")
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/System.{self.region}"
+            f"/providers/Microsoft.Backup.Admin/backupLocations/{self.region}"
+        )
 
     def _backup_view(self, backup_id: str) -> tuple[str, dict[str, Any]] | None:
         """(status, Backup resource) for an id, or None if it is unknown."""
@@ -549,8 +624,10 @@ class StampSimulator:
         """Sorted by id, not by time, as the real list is: the bot has to sort by itself."""
         with self._lock:
             now = time.time()
-            return {"value": [self._backup_body(self._backups[k], now) for k in sorted(self._backups)],
-                    "nextLink": None}
+            return {
+                "value": [self._backup_body(self._backups[k], now) for k in sorted(self._backups)],
+                "nextLink": None,
+            }
 
     def _backup_body(self, b: _Backup, now: float) -> dict[str, Any]:
         status = b.status(now)
@@ -561,20 +638,33 @@ class StampSimulator:
             took = "PT0S" if done else None  # failed and partial backups report PT0S; running: unrecorded
         build = self.build
         info = {
-            "backupDataVersion": build.data_version if build else "1.1.0", "backupId": b.backup_id,
+            "backupDataVersion": build.data_version if build else "1.1.0",
+            "backupId": b.backup_id,
             "roleStatus": _role_status(status, build),
-            "status": status, "createdDateTime": _iso_time(b.ends_at if done else b.started_at),
-            "timeTakenToCreate": took, "stampVersion": self.stamp_version,
+            "status": status,
+            "createdDateTime": _iso_time(b.ends_at if done else b.started_at),
+            "timeTakenToCreate": took,
+            "stampVersion": self.stamp_version,
             "oemVersion": build.oem_version if build else "2.2.2008.4",
-            "deploymentID": _DEPLOYMENT_ID, "encryptedBackupEncryptionKey": b.key,
-            "encryptionCertThumbprint": _CERT_THUMBPRINT, "backupSizeInKb": 0, "compressedBackupSizeInKb": 0,
+            "deploymentID": _DEPLOYMENT_ID,
+            "encryptedBackupEncryptionKey": b.key,
+            "encryptionCertThumbprint": _CERT_THUMBPRINT,
+            "backupSizeInKb": 0,
+            "compressedBackupSizeInKb": 0,
             "completelyUploaded": status in ("Succeeded", "PartialSucceeded"),
-            "isAutomaticBackup": b.automatic, "isCloudRecoveryReady": status == "Succeeded"}
+            "isAutomaticBackup": b.automatic,
+            "isCloudRecoveryReady": status == "Succeeded",
+        }
         if build is not None and not build.reports_automatic:
             del info["isAutomaticBackup"]
-        return {"id": f"{self._prefix()}/backups/{b.backup_id}", "name": f"{self.region}/{b.backup_id}",
-                "type": "Microsoft.Backup.Admin/backupLocations/backups", "location": self.region, "tags": {},
-                "properties": {"backupInfo": info}}
+        return {
+            "id": f"{self._prefix()}/backups/{b.backup_id}",
+            "name": f"{self.region}/{b.backup_id}",
+            "type": "Microsoft.Backup.Admin/backupLocations/backups",
+            "location": self.region,
+            "tags": {},
+            "properties": {"backupInfo": info},
+        }
 
     def _location_body(self) -> dict[str, Any]:
         """The BackupLocation. Unconfigured: the signature recorded after Clear-AzsBackupConfiguration."""
@@ -583,17 +673,34 @@ class StampSimulator:
             done = [b.ends_at for b in self._backups.values() if b.ends_at <= now]
         store: dict[str, Any] = {
             "path": r"\\su1fileserver.sim.azurestack.local\SU1_Infrastructure_1\BackupStore",
-            "userName": "azurestack\\azurestackadmin", "password": None, "encryptionCertBase64": None,
-            "encryptionCertThumbprint": _CERT_THUMBPRINT, "backupFrequencyInHours": 12,
-            "availableCapacity": "1.00 TB", "isBackupSchedulerEnabled": True,
+            "userName": "azurestack\\azurestackadmin",
+            "password": None,
+            "encryptionCertBase64": None,
+            "encryptionCertThumbprint": _CERT_THUMBPRINT,
+            "backupFrequencyInHours": 12,
+            "availableCapacity": "1.00 TB",
+            "isBackupSchedulerEnabled": True,
             "nextBackupTime": _iso_time(now + 43200 - now % 43200),
-            "lastBackupTime": _iso_time(max(done)) if done else None, "backupRetentionPeriodInDays": 7}
+            "lastBackupTime": _iso_time(max(done)) if done else None,
+            "backupRetentionPeriodInDays": 7,
+        }
         if not configured:
-            store.update(path="", userName="", encryptionCertThumbprint=None, availableCapacity=None,
-                         isBackupSchedulerEnabled=None, nextBackupTime=None)
-        return {"id": self._prefix(), "name": self.region, "type": "Microsoft.Backup.Admin/backupLocations",
-                "location": self.region, "tags": {},
-                "properties": {"externalStoreDefault": store, "provisioningState": "Succeeded"}}
+            store.update(
+                path="",
+                userName="",
+                encryptionCertThumbprint=None,
+                availableCapacity=None,
+                isBackupSchedulerEnabled=None,
+                nextBackupTime=None,
+            )
+        return {
+            "id": self._prefix(),
+            "name": self.region,
+            "type": "Microsoft.Backup.Admin/backupLocations",
+            "location": self.region,
+            "tags": {},
+            "properties": {"externalStoreDefault": store, "provisioningState": "Succeeded"},
+        }
 
     def _retry_after(self, polling: bool) -> int:
         """The build's cadence (60 s after createBackup; 60 or 30 s while polling), scaled for tests."""
@@ -619,18 +726,26 @@ class StampSimulator:
     def _discovery(self) -> dict[str, Any]:
         """OpenID configuration: AD FS (no tenant, trailing slashes) or an Azure AD v2.0 tenant."""
         base, v2 = self.url + self._login()[0], "" if self.identity == "adfs" else "/v2.0"
-        return {"issuer": base + v2, "token_endpoint": base + self._login()[2],
-                "authorization_endpoint": f"{base}/oauth2{v2}/authorize" + ("" if v2 else "/"),
-                "jwks_uri": f"{base}/discovery{v2}/keys", "grant_types_supported": ["client_credentials"],
-                "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"]}
+        return {
+            "issuer": base + v2,
+            "token_endpoint": base + self._login()[2],
+            "authorization_endpoint": f"{base}/oauth2{v2}/authorize" + ("" if v2 else "/"),
+            "jwks_uri": f"{base}/discovery{v2}/keys",
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
+        }
 
     def _metadata(self) -> dict[str, Any]:
         adfs = self.identity == "adfs"
-        return {"galleryEndpoint": "https://adminportal.sim.azurestack.local:30015/",
-                "graphEndpoint": "https://graph.sim.azurestack.local/" if adfs else "https://graph.windows.net/",
-                "portalEndpoint": "https://adminportal.sim.azurestack.local/",
-                "authentication": {"loginEndpoint": f"{self.url}/adfs" if adfs else f"{self.url}/",
-                                   "audiences": [AUDIENCE]}}
+        return {
+            "galleryEndpoint": "https://adminportal.sim.azurestack.local:30015/",
+            "graphEndpoint": "https://graph.sim.azurestack.local/" if adfs else "https://graph.windows.net/",
+            "portalEndpoint": "https://adminportal.sim.azurestack.local/",
+            "authentication": {
+                "loginEndpoint": f"{self.url}/adfs" if adfs else f"{self.url}/",
+                "audiences": [AUDIENCE],
+            },
+        }
 
 
 def _role_status(status: str, build: BuildShape | None = None) -> list[dict[str, Any]]:
@@ -656,9 +771,15 @@ def _fault_from_json(payload: Mapping[str, Any]) -> Fault:
     if set(payload) - known or "status" not in payload:
         raise ValueError(f"a fault needs 'status' and may have {sorted(known)}; got {sorted(payload)}")
     text = {k: None if payload.get(k) is None else str(payload[k]) for k in ("retry_after", "body")}
-    return Fault(status=int(payload["status"]), times=int(payload.get("times", 1)),
-                 method=str(payload.get("method", "*")), path_contains=str(payload.get("path_contains", "")),
-                 retry_after=text["retry_after"], delay=float(payload.get("delay", 0.0)), body=text["body"])
+    return Fault(
+        status=int(payload["status"]),
+        times=int(payload.get("times", 1)),
+        method=str(payload.get("method", "*")),
+        path_contains=str(payload.get("path_contains", "")),
+        retry_after=text["retry_after"],
+        delay=float(payload.get("delay", 0.0)),
+        body=text["body"],
+    )
 
 
 class _Server(ThreadingHTTPServer):
@@ -726,8 +847,9 @@ class _Handler(BaseHTTPRequestHandler):
             reply = _arm_error(500, "InternalServerError", "The simulator failed; see its stderr.")
         if not self.path.lower().startswith("/_sim/"):
             bearer = self.headers.get("Authorization", "").lower().startswith("bearer ")
-            self.server.sim._record(RequestRecord(self.command, self.path, reply.status, time.time(), bearer,
-                                                  _kind(self.path)))
+            self.server.sim._record(
+                RequestRecord(self.command, self.path, reply.status, time.time(), bearer, _kind(self.path))
+            )
         self.send_response(reply.status)
         for name, value in {**reply.headers, "Content-Length": str(len(reply.body))}.items():
             self.send_header(name, value)
@@ -750,11 +872,19 @@ class _Handler(BaseHTTPRequestHandler):
         elif reply is None:
             reply = self._anonymous(method, path, body)
         if _is_arm(path) or path == "/metadata/endpoints":
-            correlation = (self.headers.get("x-ms-correlation-request-id")
-                           or self.headers.get("x-ms-client-request-id") or str(uuid.uuid4()))
-            reply.headers.update({"x-ms-request-id": str(uuid.uuid4()), "Cache-Control": "no-cache",
-                                  "x-ms-correlation-request-id": correlation,
-                                  "x-ms-ratelimit-remaining-subscription-reads": sim._reads_left()})
+            correlation = (
+                self.headers.get("x-ms-correlation-request-id")
+                or self.headers.get("x-ms-client-request-id")
+                or str(uuid.uuid4())
+            )
+            reply.headers.update(
+                {
+                    "x-ms-request-id": str(uuid.uuid4()),
+                    "Cache-Control": "no-cache",
+                    "x-ms-correlation-request-id": correlation,
+                    "x-ms-ratelimit-remaining-subscription-reads": sim._reads_left(),
+                }
+            )
         return reply
 
     def _faulted(self, fault: Fault) -> _Reply | None:
@@ -787,15 +917,30 @@ class _Handler(BaseHTTPRequestHandler):
         sim, sub = self.server.sim, self.server.sim.subscription_id
         auth = self.headers.get("Authorization", "")
         if not auth.lower().startswith("bearer ") or not sim._token_ok(auth[7:].strip()):
-            return _arm_error(401, "InvalidAuthenticationToken",
-                              "The access token is missing, invalid, revoked or expired.")
+            return _arm_error(
+                401, "InvalidAuthenticationToken", "The access token is missing, invalid, revoked or expired."
+            )
         if path == "/subscriptions" and method == "GET":
-            subscription = {"id": f"/subscriptions/{sub}", "subscriptionId": sub, "state": "Enabled",
-                            "displayName": "Default Provider Subscription"}
+            subscription = {
+                "id": f"/subscriptions/{sub}",
+                "subscriptionId": sub,
+                "state": "Enabled",
+                "displayName": "Default Provider Subscription",
+            }
             return _json(200, {"value": [subscription]})
         if path == f"/subscriptions/{sub}/locations" and method == "GET":
-            return _json(200, {"value": [{"id": f"/subscriptions/{sub}/locations/{sim.region}",
-                                          "name": sim.region, "displayName": sim.region}]})
+            return _json(
+                200,
+                {
+                    "value": [
+                        {
+                            "id": f"/subscriptions/{sub}/locations/{sim.region}",
+                            "name": sim.region,
+                            "displayName": sim.region,
+                        }
+                    ]
+                },
+            )
         match = _PREFIX_RE.fullmatch(path)
         if match and match["sub"] != sub:
             return _arm_error(404, "SubscriptionNotFound", f"Subscription '{match['sub']}' was not found.")
@@ -828,8 +973,11 @@ class _Handler(BaseHTTPRequestHandler):
         if outcome == "busy":  # assumption: the real answer to a second createBackup is unrecorded
             return _arm_error(409, "BackupOperationInProgress", "A backup operation is already in progress.")
         if outcome == "unconfigured" or backup_id is None:  # an assumption as well
-            return _arm_error(400, "BackupLocationNotConfigured",
-                              "The backup location has no path or encryption certificate configured.")
+            return _arm_error(
+                400,
+                "BackupLocationNotConfigured",
+                "The backup location has no path or encryption certificate configured.",
+            )
         return _Reply(202, b"", sim._lro_headers(backup_id))
 
     def _operation(self, op_id: str, status: str, backup: dict[str, Any], *, asynchronous: bool) -> _Reply:
@@ -843,11 +991,14 @@ class _Handler(BaseHTTPRequestHandler):
         if not asynchronous:
             return _json(200, backup)
         if status == "Failed":  # ARM convention; a failed async-op body was never recorded
-            error = {"code": "BackupFailed", "message": "Backup failed due to a general fault. Retry, then "
-                     "contact support."}
+            error = {
+                "code": "BackupFailed",
+                "message": "Backup failed due to a general fault. Retry, then contact support.",
+            }
             return _json(200, {"status": "Failed", "error": error})
-        return _json(200, {"status": "Succeeded", "id": backup["id"], "name": backup["name"],
-                           "properties": backup["properties"]})
+        return _json(
+            200, {"status": "Succeeded", "id": backup["id"], "name": backup["name"], "properties": backup["properties"]}
+        )
 
     def _control(self, method: str, path: str, body: bytes) -> _Reply:
         """The unauthenticated control API, for the demo and for tests in another process."""
@@ -862,8 +1013,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "/_sim/fault": lambda: sim.inject(_fault_from_json(payload)),
                 "/_sim/clear-faults": sim.clear_faults,
                 "/_sim/finish": lambda: {"finished": sim.finish_running()},
-                "/_sim/scheduled": lambda: {"id": sim.run_scheduled_backup(str(payload.get("outcome",
-                                                                                           "Succeeded")))},
+                "/_sim/scheduled": lambda: {"id": sim.run_scheduled_backup(str(payload.get("outcome", "Succeeded")))},
                 "/_sim/config": lambda: sim.configure(payload),
                 "/_sim/revoke": sim.revoke_tokens,
             }
@@ -877,8 +1027,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 def main(argv: list[str] | None = None) -> int:
     """Run one simulator in the foreground, print its env as ``export`` lines, serve until SIGINT/SIGTERM."""
-    parser = argparse.ArgumentParser(prog="azs-bot simulator",
-                                     description="Impersonate one Azure Stack Hub stamp (admin ARM + login).")
+    parser = argparse.ArgumentParser(
+        prog="azs-bot simulator", description="Impersonate one Azure Stack Hub stamp (admin ARM + login)."
+    )
     parser.add_argument("--identity", choices=IDENTITIES, default="adfs")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
@@ -889,15 +1040,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retry-after", type=int, default=1)
     parser.add_argument("--reported-duration", help="e.g. PT21M15.0081024S; default: the real elapsed time")
     parser.add_argument("--state-dir", help="keeps the CA and the client certificate across runs")
-    parser.add_argument("--build", choices=tuple(BUILDS),
-                        help="speak a recorded build's shapes (LRO headers, roles, fields, Retry-After 60/30)")
-    parser.add_argument("--time-scale", type=float, default=1.0,
-                        help="with --build: multiply the build's Retry-After by this (e.g. 0.05)")
+    parser.add_argument(
+        "--build",
+        choices=tuple(BUILDS),
+        help="speak a recorded build's shapes (LRO headers, roles, fields, Retry-After 60/30)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="with --build: multiply the build's Retry-After by this (e.g. 0.05)",
+    )
     args = parser.parse_args(argv)
-    sim = StampSimulator(identity=args.identity, region=args.region, backup_seconds=args.backup_seconds,
-                         outcome=args.outcome, lro_style=args.lro_style, retry_after=args.retry_after,
-                         reported_duration=args.reported_duration, state_dir=args.state_dir,
-                         host=args.host, port=args.port, build=args.build, time_scale=args.time_scale)
+    sim = StampSimulator(
+        identity=args.identity,
+        region=args.region,
+        backup_seconds=args.backup_seconds,
+        outcome=args.outcome,
+        lro_style=args.lro_style,
+        retry_after=args.retry_after,
+        reported_duration=args.reported_duration,
+        state_dir=args.state_dir,
+        host=args.host,
+        port=args.port,
+        build=args.build,
+        time_scale=args.time_scale,
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -908,8 +1076,12 @@ def main(argv: list[str] | None = None) -> int:
         sim.start()
         for name, value in sim.env().items():
             print(f"export {name}={shlex.quote(value)}", flush=True)
-        print(f"# {args.identity} stamp simulator at {sim.url}; state: {sim.url}/_sim/state; certificate "
-              f"login: AZS_CLIENT_CERT={sim.client_cert_pem_path}", file=sys.stderr, flush=True)
+        print(
+            f"# {args.identity} stamp simulator at {sim.url}; state: {sim.url}/_sim/state; certificate "
+            f"login: AZS_CLIENT_CERT={sim.client_cert_pem_path}",
+            file=sys.stderr,
+            flush=True,
+        )
         while not stop.wait(0.2):
             pass
     finally:

@@ -130,7 +130,9 @@ class FakeSlack:
             self.port = int(self._server.server_address[1])
             self._url = f"http://{self.host}:{self.port}"
             self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                daemon=True,
                 name=f"fake-slack-{self.port}",
             )
             self._thread.start()
@@ -218,8 +220,7 @@ class FakeSlack:
         self._record("api", method, body, at, answer)
         return status, headers, answer
 
-    def _record(self, kind: str, method: str, payload: dict[str, Any],
-                at: float, answer: dict[str, Any]) -> None:
+    def _record(self, kind: str, method: str, payload: dict[str, Any], at: float, answer: dict[str, Any]) -> None:
         with self._lock:
             self._records.append(Recorded(kind, method, payload, at, answer))
 
@@ -234,9 +235,16 @@ class FakeSlack:
     def _answer(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
         """Canned Slack behaviour per method (caller holds the lock); unknown methods just succeed."""
         if method == "auth.test":
-            return {"ok": True, "url": "https://fake.slack.com/", "team": "Fake", "user": "azs-bot",
-                    "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": _BOT_ID,
-                    "is_enterprise_install": False}
+            return {
+                "ok": True,
+                "url": "https://fake.slack.com/",
+                "team": "Fake",
+                "user": "azs-bot",
+                "team_id": self.team_id,
+                "user_id": self.bot_user_id,
+                "bot_id": _BOT_ID,
+                "is_enterprise_install": False,
+            }
         if method == "chat.postMessage":
             return self._post_message(p)
         if method == "chat.update":
@@ -250,8 +258,13 @@ class FakeSlack:
                 msg["blocks"] = _decode(p["blocks"]) or []
             if "metadata" in p:
                 msg["metadata"] = _decode(p["metadata"]) or None
-            return {"ok": True, "channel": msg["channel"], "ts": msg["ts"], "text": msg["text"],
-                    "message": self._public(msg, True)}
+            return {
+                "ok": True,
+                "channel": msg["channel"],
+                "ts": msg["ts"],
+                "text": msg["text"],
+                "message": self._public(msg, True),
+            }
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self._next_ts()}
         if method == "conversations.open":
@@ -280,9 +293,15 @@ class FakeSlack:
         text, blocks = str(p.get("text") or ""), _decode(p.get("blocks")) or []
         if not text and not blocks and not p.get("attachments"):
             return {"ok": False, "error": "no_text"}
-        msg = {"channel": channel, "ts": self._next_ts(), "text": text, "blocks": blocks,
-               "thread_ts": str(p["thread_ts"]) if p.get("thread_ts") else None, "user": self.bot_user_id,
-               "metadata": _decode(p.get("metadata")) or None}
+        msg = {
+            "channel": channel,
+            "ts": self._next_ts(),
+            "text": text,
+            "blocks": blocks,
+            "thread_ts": str(p["thread_ts"]) if p.get("thread_ts") else None,
+            "user": self.bot_user_id,
+            "metadata": _decode(p.get("metadata")) or None,
+        }
         self._messages.append(msg)
         if str(p.get("reply_broadcast")).lower() in ("true", "1"):
             self._broadcast.add(str(msg["ts"]))
@@ -296,13 +315,21 @@ class FakeSlack:
         inclusive = str(p.get("inclusive")).lower() in ("true", "1")
         # Decimal, not float: floats lose the microseconds of a ts at this magnitude.
         low, high = Decimal(str(p.get("oldest") or 0)), Decimal(str(p.get("latest") or 10**10))
-        found = [m for m in reversed(self._messages) if m["channel"] == channel
-                 and (m["thread_ts"] in (None, m["ts"]) or m["ts"] in self._broadcast)
-                 and (low <= Decimal(m["ts"]) <= high if inclusive else low < Decimal(m["ts"]) < high)]
+        found = [
+            m
+            for m in reversed(self._messages)
+            if m["channel"] == channel
+            and (m["thread_ts"] in (None, m["ts"]) or m["ts"] in self._broadcast)
+            and (low <= Decimal(m["ts"]) <= high if inclusive else low < Decimal(m["ts"]) < high)
+        ]
         limit = int(p.get("limit") or 100)
         with_meta = str(p.get("include_all_metadata")).lower() in ("true", "1")
-        return {"ok": True, "messages": [self._public(m, with_meta) for m in found[:limit]],
-                "has_more": len(found) > limit, "pin_count": 0}
+        return {
+            "ok": True,
+            "messages": [self._public(m, with_meta) for m in found[:limit]],
+            "has_more": len(found) > limit,
+            "pin_count": 0,
+        }
 
     def _next_ts(self) -> str:
         """Strictly increasing ts strings from the wall clock, as Slack's are: ordering and oldest/latest
@@ -313,8 +340,14 @@ class FakeSlack:
 
     def _public(self, msg: dict[str, Any], with_metadata: bool) -> dict[str, Any]:
         """The message as Slack's API shows it (type/user/bot_id/ts...), omitting empty fields."""
-        out: dict[str, Any] = {"type": "message", "user": msg["user"], "bot_id": _BOT_ID, "text": msg["text"],
-                               "ts": msg["ts"], "team": self.team_id}
+        out: dict[str, Any] = {
+            "type": "message",
+            "user": msg["user"],
+            "bot_id": _BOT_ID,
+            "text": msg["text"],
+            "ts": msg["ts"],
+            "team": self.team_id,
+        }
         if msg["blocks"]:
             out["blocks"] = copy.deepcopy(msg["blocks"])
         if msg["thread_ts"]:
@@ -395,4 +428,3 @@ def _text(obj: Any) -> str:
     if isinstance(obj, dict):
         return str(obj.get("text") or "")
     return obj if isinstance(obj, str) else ""
-

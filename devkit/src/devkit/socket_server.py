@@ -108,9 +108,12 @@ class Handshake:
 
 def hello_message(app_id: str, num_connections: int) -> dict[str, Any]:
     """What Slack sends first on every Socket Mode connection."""
-    return {"type": "hello", "num_connections": num_connections,
-            "debug_info": {"host": "applink-local", "build_number": 1, "approximate_connection_time": 18060},
-            "connection_info": {"app_id": app_id}}
+    return {
+        "type": "hello",
+        "num_connections": num_connections,
+        "debug_info": {"host": "applink-local", "build_number": 1, "approximate_connection_time": 18060},
+        "connection_info": {"app_id": app_id},
+    }
 
 
 def disconnect_message(reason: str = "refresh_requested") -> dict[str, Any]:
@@ -129,8 +132,13 @@ class _Reader:
     buffers what the client sends), ``interrupted()`` true raises :class:`_Interrupted`.
     """
 
-    def __init__(self, sock: socket.socket, buffered: bytes = b"", paused: Callable[[], bool] = lambda: False,
-                 interrupted: Callable[[], bool] = lambda: False) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        buffered: bytes = b"",
+        paused: Callable[[], bool] = lambda: False,
+        interrupted: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.sock = sock
         self.buffer = bytearray(buffered)
         self.paused = paused
@@ -267,12 +275,24 @@ class SocketModeConnection:
     def send_json(self, data: dict[str, Any]) -> None:
         self.send_text(json.dumps(data))
 
-    def send_envelope(self, kind: str, payload: dict[str, Any], *, accepts_response_payload: bool = False,
-                      envelope_id: str | None = None) -> str:
+    def send_envelope(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        accepts_response_payload: bool = False,
+        envelope_id: str | None = None,
+    ) -> str:
         """Send an envelope as Slack does; returns its ``envelope_id`` for :meth:`wait_ack`."""
         envelope_id = envelope_id or str(uuid.uuid4())
-        self.send_json({"envelope_id": envelope_id, "type": kind, "payload": payload,
-                        "accepts_response_payload": accepts_response_payload})
+        self.send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": kind,
+                "payload": payload,
+                "accepts_response_payload": accepts_response_payload,
+            }
+        )
         return envelope_id
 
     def ping(self, payload: bytes = b"") -> None:
@@ -317,14 +337,17 @@ class SocketModeConnection:
 
     def wait_ack(self, envelope_id: str, timeout: float = 3.0) -> Received:
         """The client's acknowledgement of an envelope (``payload`` present only when it answered with one)."""
+
         def find() -> Received | None:
             return next((m for m in self.messages if m.data.get("envelope_id") == envelope_id), None)
 
         self._wait(lambda: find() is not None or self._closed, timeout)
         found = find()
         if found is None:
-            raise TimeoutError(f"no ack for envelope {envelope_id} within {timeout}s "
-                               f"(closed: {self._closed}); received: {[m.data for m in self.messages]}")
+            raise TimeoutError(
+                f"no ack for envelope {envelope_id} within {timeout}s "
+                f"(closed: {self._closed}); received: {[m.data for m in self.messages]}"
+            )
         return found
 
     def wait_closed(self, timeout: float = 5.0) -> bool:
@@ -438,8 +461,15 @@ class SocketModeConnection:
 class SocketModeServer:
     """Accepts WebSocket clients on a loopback port and greets each with Slack's ``hello``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, app_id: str = "A0001", send_hello: bool = True,
-                 handshake_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        app_id: str = "A0001",
+        send_hello: bool = True,
+        handshake_timeout: float = 5.0,
+    ) -> None:
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"{host} is not a loopback address; this test server never listens elsewhere")
         self.host = host
@@ -486,8 +516,10 @@ class SocketModeServer:
         """The ``count``-th connection (1-based) to complete the handshake."""
         with self._changed:
             if not self._changed.wait_for(lambda: len(self._connections) >= count, timeout):
-                raise TimeoutError(f"{len(self._connections)} connection(s) after {timeout}s, wanted {count}; "
-                                   f"rejected handshakes: {self.rejected}")
+                raise TimeoutError(
+                    f"{len(self._connections)} connection(s) after {timeout}s, wanted {count}; "
+                    f"rejected handshakes: {self.rejected}"
+                )
             return self._connections[count - 1]
 
     def stop(self) -> None:
@@ -510,8 +542,9 @@ class SocketModeServer:
                 continue
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(sock,), daemon=True,
-                             name=f"socket-mode-handshake-{self.port}").start()
+            threading.Thread(
+                target=self._serve, args=(sock,), daemon=True, name=f"socket-mode-handshake-{self.port}"
+            ).start()
 
     def _serve(self, sock: socket.socket) -> None:
         """Handshake, then hand the socket to a :class:`SocketModeConnection` and say hello."""
@@ -523,11 +556,15 @@ class SocketModeServer:
             except ValueError as exc:
                 self._reject(sock, str(exc))
                 return
-            sock.sendall(("HTTP/1.1 101 Switching Protocols\r\n"
-                          "Upgrade: websocket\r\n"
-                          "Connection: Upgrade\r\n"
-                          f"Sec-WebSocket-Accept: {accept_key(request.headers['sec-websocket-key'])}\r\n"
-                          "\r\n").encode("ascii"))
+            sock.sendall(
+                (
+                    "HTTP/1.1 101 Switching Protocols\r\n"
+                    "Upgrade: websocket\r\n"
+                    "Connection: Upgrade\r\n"
+                    f"Sec-WebSocket-Accept: {accept_key(request.headers['sec-websocket-key'])}\r\n"
+                    "\r\n"
+                ).encode("ascii")
+            )
             sock.settimeout(0.1)  # reads poll, so drop() and freeze() take effect promptly
         except (OSError, ConnectionError, ProtocolError) as exc:
             with self._changed:
@@ -555,8 +592,10 @@ class SocketModeServer:
             self.rejected.append(why)
         body = why.encode("utf-8")
         with contextlib.suppress(OSError):
-            sock.sendall(b"HTTP/1.1 400 Bad Request\r\nSec-WebSocket-Version: 13\r\nConnection: close\r\n"
-                         b"Content-Type: text/plain\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            sock.sendall(
+                b"HTTP/1.1 400 Bad Request\r\nSec-WebSocket-Version: 13\r\nConnection: close\r\n"
+                b"Content-Type: text/plain\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+            )
         sock.close()
 
 
@@ -570,9 +609,22 @@ Envelope = tuple[str, dict[str, Any], bool]
 
 def help_command(response_url: str = "http://127.0.0.1:9/hook") -> Envelope:
     """``/azs help``: answered in the ack itself, so it measures the Socket Mode path and little else."""
-    return ("slash_commands", {"token": "deprecated-verification-token", "team_id": "T0001", "channel_id": "CBACKUPS",
-                               "user_id": "UOPER", "user_name": "oper", "command": "/azs", "text": "help",
-                               "api_app_id": "A0001", "response_url": response_url, "trigger_id": "1.2.3"}, True)
+    return (
+        "slash_commands",
+        {
+            "token": "deprecated-verification-token",
+            "team_id": "T0001",
+            "channel_id": "CBACKUPS",
+            "user_id": "UOPER",
+            "user_name": "oper",
+            "command": "/azs",
+            "text": "help",
+            "api_app_id": "A0001",
+            "response_url": response_url,
+            "trigger_id": "1.2.3",
+        },
+        True,
+    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -595,12 +647,16 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
     def row(self) -> str:
-        recovery = "-" if self.recovery is None and self.scenario in ("steady", "refresh", "warning+refresh",
-                                                                     "redelivery") else (
-            "never" if self.recovery is None else f"{self.recovery:.1f}s")
+        recovery = (
+            "-"
+            if self.recovery is None and self.scenario in ("steady", "refresh", "warning+refresh", "redelivery")
+            else ("never" if self.recovery is None else f"{self.recovery:.1f}s")
+        )
         cpu = "-" if self.cpu is None else f"{self.cpu:.1f}s"
-        return (f"{self.scenario:<16} {self.sent:>4} {self.late:>4} {self.slowest:>7.2f}s {recovery:>9} {cpu:>7}"
-                f"  {'; '.join(self.notes)}")
+        return (
+            f"{self.scenario:<16} {self.sent:>4} {self.late:>4} {self.slowest:>7.2f}s {recovery:>9} {cpu:>7}"
+            f"  {'; '.join(self.notes)}"
+        )
 
 
 class ScenarioPlayer:
@@ -612,8 +668,14 @@ class ScenarioPlayer:
 
     HEADER = f"{'scenario':<16} {'sent':>4} {'late':>4} {'slowest':>8} {'recovery':>9} {'cpu':>7}  notes"
 
-    def __init__(self, server: SocketModeServer, envelope: Callable[[], Envelope] = help_command, *,
-                 pid: int | None = None, ack_deadline: float = ACK_DEADLINE) -> None:
+    def __init__(
+        self,
+        server: SocketModeServer,
+        envelope: Callable[[], Envelope] = help_command,
+        *,
+        pid: int | None = None,
+        ack_deadline: float = ACK_DEADLINE,
+    ) -> None:
         self.server = server
         self.envelope = envelope
         self.pid = pid
@@ -624,8 +686,9 @@ class ScenarioPlayer:
         kind, payload, accepts = self.envelope()
         sent = time.monotonic()
         try:
-            envelope_id = connection.send_envelope(kind, payload, accepts_response_payload=accepts,
-                                                   envelope_id=envelope_id)
+            envelope_id = connection.send_envelope(
+                kind, payload, accepts_response_payload=accepts, envelope_id=envelope_id
+            )
             delay = connection.wait_ack(envelope_id, timeout=self.ack_deadline + 2).at - sent
         except (TimeoutError, OSError):
             delay = float("inf")
