@@ -10,12 +10,11 @@ slow stamp's queue (over 15 s).
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from bench.common import CHANNEL, OPERATOR, SIGNING_SECRET, Section, percentile, verdict
 from bench.lab import Lab
-from devkit.localrun import BotProcess, SlackRequests, launch_web, wait_until
-from devkit.simulator import Fault, StampSimulator
+from devkit.localrun import BotProcess, SlackRequests, launch_web, wait_until, write_stamps_file
+from devkit.simulator import Fault
 from devkit.slack_fake import FakeSlack
 
 TARGET_RATIO = 1.2
@@ -23,23 +22,6 @@ SLOW_SECONDS = 6.0
 QUEUED = 3
 ROUNDS = 2
 SAMPLES_PER_ROUND = 3
-
-
-def stamps_file(path: Path, stamps: dict[str, StampSimulator]) -> str:
-    lines = []
-    for name, sim in stamps.items():
-        env = sim.env()
-        lines += [
-            "[[stamp]]",
-            f'name = "{name}"',
-            f'arm_endpoint = "{env["AZS_ARM_ENDPOINT"]}"',
-            f'client_id = "{env["AZS_CLIENT_ID"]}"',
-            f'client_secret = "{env["AZS_CLIENT_SECRET"]}"',
-            f'ca_bundle = "{env["AZS_CA_BUNDLE"]}"',
-            "",
-        ]
-    path.write_text("\n".join(lines))
-    return str(path)
 
 
 def reply_seconds(client: SlackRequests, slack: FakeSlack, text: str, timeout: float = 30.0) -> float:
@@ -57,7 +39,7 @@ def run(lab: Lab) -> Section:
     lab.flush_redis()
     slow, fast = lab.simulator(retry_after=0), lab.simulator(retry_after=0)
     env = lab.bot_env(slow, poll_interval=2.0)
-    env["AZS_STAMPS_FILE"] = stamps_file(lab.log_dir / "slow-stamp.toml", {"slow": slow, "fast": fast})
+    env["AZS_STAMPS_FILE"] = write_stamps_file(lab.log_dir / "slow-stamp.toml", {"slow": slow, "fast": fast})
     processes: list[BotProcess] = []
     baseline: list[float] = []
     contended: list[float] = []

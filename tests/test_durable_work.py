@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from devkit.localrun import BotProcess, RedisServer
+from devkit.localrun import BotProcess, RedisServer, write_stamps_file
 from devkit.simulator import Fault, StampSimulator
 from devkit.slack_fake import FakeSlack
 from tests.harness import SlackClientSim, wait_until
@@ -26,24 +26,6 @@ def fast_stamp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StampSimula
     simulator.start()
     yield simulator
     simulator.stop()
-
-
-def stamps_file(tmp_path: Path, stamps: dict[str, StampSimulator]) -> str:
-    lines = []
-    for name, sim in stamps.items():
-        env = sim.env()
-        lines += [
-            "[[stamp]]",
-            f'name = "{name}"',
-            f'arm_endpoint = "{env["AZS_ARM_ENDPOINT"]}"',
-            f'client_id = "{env["AZS_CLIENT_ID"]}"',
-            f'client_secret = "{env["AZS_CLIENT_SECRET"]}"',
-            f'ca_bundle = "{env["AZS_CA_BUNDLE"]}"',
-            "",
-        ]
-    path = tmp_path / "stamps.toml"
-    path.write_text("\n".join(lines))
-    return str(path)
 
 
 def final(slack: SlackClientSim, hook: str) -> str:
@@ -75,7 +57,9 @@ def test_clicks_and_commands_acked_by_a_killed_web_process_are_answered_by_anoth
 def test_slow_stamp_delays_only_its_own_replies(
     start_web: StartWeb, stamp: StampSimulator, fast_stamp: StampSimulator, tmp_path: Path
 ) -> None:
-    _, slack = start_web(AZS_STAMPS_FILE=stamps_file(tmp_path, {"slow": stamp, "fast": fast_stamp}))
+    _, slack = start_web(
+        AZS_STAMPS_FILE=write_stamps_file(tmp_path / "stamps.toml", {"slow": stamp, "fast": fast_stamp})
+    )
     _, warm = slack.command("backup fast list")  # log in to both before timing anything
     _, warm_slow = slack.command("backup slow list")
     slack.wait_reply(warm, "Latest backups", timeout=15)

@@ -15,7 +15,7 @@ from bot.backups import preflight_problems
 from bot.keys import stale_alert_key
 from bot.models import Backup, BackupLocation
 from bot.settings import load_stamp
-from devkit.localrun import BotProcess, sign
+from devkit.localrun import BotProcess, sign, write_stamps_file
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack
 from tests.conftest import SIGNING_SECRET
@@ -36,24 +36,6 @@ def beta(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StampSimulator]:
     simulator.start()
     yield simulator
     simulator.stop()
-
-
-def stamps_file(tmp_path: Path, sim: StampSimulator, beta: StampSimulator) -> str:
-    lines = []
-    for name, s in (("alpha", sim), ("beta", beta)):
-        env = s.env()
-        lines += [
-            "[[stamp]]",
-            f'name = "{name}"',
-            f'arm_endpoint = "{env["AZS_ARM_ENDPOINT"]}"',
-            f'client_id = "{env["AZS_CLIENT_ID"]}"',
-            f'client_secret = "{env["AZS_CLIENT_SECRET"]}"',
-            f'ca_bundle = "{env["AZS_CA_BUNDLE"]}"',
-            "",
-        ]
-    path = tmp_path / "stamps.toml"
-    path.write_text("\n".join(lines))
-    return str(path)
 
 
 def test_watch_announces_every_backup_that_ends_once_per_channel(
@@ -106,7 +88,7 @@ def test_several_stamps_defaults_per_channel_and_one_lock_per_stamp(
 ) -> None:
     beta.finish_running()
     stamp.backup_seconds = beta.backup_seconds = 30
-    _, slack = start_web(AZS_STAMPS_FILE=stamps_file(tmp_path, stamp, beta))
+    _, slack = start_web(AZS_STAMPS_FILE=write_stamps_file(tmp_path / "stamps.toml", {"alpha": stamp, "beta": beta}))
     _, hook = slack.command("stamps")
     listing = json.dumps(slack.wait_reply(hook, "Stamps"))
     assert "`alpha` (this channel's default)" in listing and "`beta`" in listing

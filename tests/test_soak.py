@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from bot.messages import ANNOUNCE_EVENT, REPORT_EVENT
-from devkit.localrun import BotProcess, RedisServer, launch_web
+from devkit.localrun import BotProcess, RedisServer, launch_web, write_stamps_file
 from devkit.simulator import Fault, StampSimulator
 from devkit.slack_fake import FakeSlack, SlackFault
 from tests.conftest import SIGNING_SECRET
@@ -79,24 +79,6 @@ class Cluster:
             worker.kill()
 
 
-def stamps_file(path: Path, sims: dict[str, StampSimulator]) -> str:
-    lines = []
-    for name, sim in sims.items():
-        env = sim.env()
-        lines += [
-            "[[stamp]]",
-            f'name = "{name}"',
-            f'arm_endpoint = "{env["AZS_ARM_ENDPOINT"]}"',
-            f'client_id = "{env["AZS_CLIENT_ID"]}"',
-            f'client_secret = "{env["AZS_CLIENT_SECRET"]}"',
-            f'ca_bundle = "{env["AZS_CA_BUNDLE"]}"',
-            "http_timeout = 1",
-            "",
-        ]
-    path.write_text("\n".join(lines))
-    return str(path)
-
-
 @pytest.fixture
 def soak_stamps(sim: StampSimulator) -> Iterator[dict[str, StampSimulator]]:
     sims = {
@@ -135,7 +117,7 @@ def test_soak_nothing_lost_nothing_doubled_nothing_unanswered(
     env = {
         **bot_env,
         "REDIS_URL": redis_server.url,
-        "AZS_STAMPS_FILE": stamps_file(tmp_path / "s.toml", soak_stamps),
+        "AZS_STAMPS_FILE": write_stamps_file(tmp_path / "s.toml", soak_stamps, http_timeout=1),
         "AZS_LEASE_SECONDS": str(LEASE),
         "AZS_START_GRACE_SECONDS": "3",
         "AZS_POLL_INTERVAL": "0.2",

@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import requests
@@ -213,6 +213,30 @@ class BotProcess(ChildProcess):
     ) -> None:
         super().__init__(role, command or azs_bot_command(role), env, log_dir)
         self.role = role
+
+
+class HasStampEnv(Protocol):
+    """A stamp stand-in that says how to reach it (the simulator, the replay server)."""
+
+    def env(self) -> dict[str, str]: ...
+
+
+def write_stamps_file(path: Path, stamps: Mapping[str, HasStampEnv], **extra: str | int | float) -> str:
+    """An ``AZS_STAMPS_FILE`` with one ``[[stamp]]`` per stand-in; ``extra`` (e.g. ``http_timeout=1``) goes in each."""
+    lines = []
+    for name, stamp in stamps.items():
+        env = stamp.env()
+        table = {
+            "name": name,
+            "arm_endpoint": env["AZS_ARM_ENDPOINT"],
+            "client_id": env["AZS_CLIENT_ID"],
+            "client_secret": env["AZS_CLIENT_SECRET"],
+            "ca_bundle": env["AZS_CA_BUNDLE"],
+            **extra,
+        }
+        lines += ["[[stamp]]", *(f"{key} = {json.dumps(value)}" for key, value in table.items()), ""]
+    path.write_text("\n".join(lines))
+    return str(path)
 
 
 def launch_web(
