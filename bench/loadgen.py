@@ -21,22 +21,11 @@ import time
 from collections.abc import Iterator
 from urllib.parse import urlencode, urlsplit
 
-from devkit.localrun import sign
+from devkit.localrun import command_form, sign
 
 
 def command_body(text: str, user: str, channel: str, response_url: str) -> str:
-    form = {
-        "command": "/azs",
-        "text": text,
-        "team_id": "T0001",
-        "channel_id": channel,
-        "user_id": user,
-        "user_name": user.lower(),
-        "response_url": response_url,
-        "trigger_id": "1.2.3",
-        "api_app_id": "A0001",
-    }
-    return urlencode(form)
+    return urlencode(command_form(text, user=user, channel=channel, response_url=response_url))
 
 
 def send(host: str, port: int, body: bytes, headers: dict[str, str]) -> tuple[float, int]:

@@ -23,6 +23,7 @@ import requests
 from bot.messages import START_ACTION_ID
 from bot.settings import SettingsError, load_settings
 from bot.socket_mode import MAX_BACKOFF, backoff_delay
+from devkit.localrun import click_payload, command_form
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack
 from devkit.socket_server import Received, ScenarioPlayer, SocketModeConnection, SocketModeServer, cpu_seconds
@@ -50,19 +51,11 @@ class SocketBot:
         """``/azs <text>`` as a ``slash_commands`` envelope; returns the envelope id and the response_url hook."""
         hook = f"sock-cmd{time.monotonic_ns()}"
         payload = {
+            **command_form(text, user=user, channel=channel, response_url=self.fake.response_url(hook)),
             "token": "deprecated-verification-token",
-            "team_id": "T0001",
             "team_domain": "fake",
-            "channel_id": channel,
             "channel_name": "backups",
-            "user_id": user,
-            "user_name": user.lower(),
-            "command": "/azs",
-            "text": text,
-            "api_app_id": "A0001",
             "is_enterprise_install": "false",
-            "response_url": self.fake.response_url(hook),
-            "trigger_id": "1.2.3",
         }
         return self.connection.send_envelope("slash_commands", payload, accepts_response_payload=True), hook
 
@@ -79,25 +72,9 @@ class SocketBot:
     ) -> tuple[str, str]:
         """A ``block_actions`` click on a button in an ephemeral message, as an ``interactive`` envelope."""
         hook = hook or f"sock-click{time.monotonic_ns()}"
-        payload: dict[str, Any] = {
-            "type": "block_actions",
-            "team": {"id": "T0001"},
-            "user": {"id": user, "team_id": "T0001"},
-            "api_app_id": "A0001",
-            "channel": {"id": channel},
-            "container": {"type": "message"},
-            "trigger_id": "1.2.3",
-            "response_url": self.fake.response_url(hook),
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": action_id,
-                    "block_id": "b",
-                    "value": value,
-                    "action_ts": "1700000000.000100",
-                }
-            ],
-        }
+        payload = click_payload(
+            action_id, user=user, channel=channel, value=value, response_url=self.fake.response_url(hook)
+        )
         sent = (connection or self.connection).send_envelope("interactive", payload, envelope_id=envelope_id)
         return sent, hook
 

@@ -280,6 +280,38 @@ def event_payload(message: Mapping[str, Any], event_type: str) -> dict[str, Any]
     return payload if isinstance(payload, dict) else None
 
 
+def command_form(text: str, *, user: str, channel: str, response_url: str) -> dict[str, str]:
+    """The fields Slack sends for ``/azs <text>`` (form-encoded over HTTP, a payload over Socket Mode)."""
+    return {
+        "command": "/azs",
+        "text": text,
+        "team_id": "T0001",
+        "channel_id": channel,
+        "user_id": user,
+        "user_name": user.lower(),
+        "response_url": response_url,
+        "trigger_id": "1.2.3",
+        "api_app_id": "A0001",
+    }
+
+
+def click_payload(action_id: str, *, user: str, channel: str, value: str, response_url: str) -> dict[str, Any]:
+    """A ``block_actions`` payload for a button in an ephemeral message, as Slack sends it."""
+    return {
+        "type": "block_actions",
+        "team": {"id": "T0001"},
+        "user": {"id": user, "team_id": "T0001"},
+        "api_app_id": "A0001",
+        "channel": {"id": channel},
+        "container": {"type": "message"},
+        "trigger_id": "1.2.3",
+        "response_url": response_url,
+        "actions": [
+            {"type": "button", "action_id": action_id, "block_id": "b", "value": value, "action_ts": str(time.time())}
+        ],
+    }
+
+
 class SlackRequests:
     """Sends what Slack sends: signed slash commands and button clicks to ``/slack/events``."""
 
@@ -296,17 +328,7 @@ class SlackRequests:
     def command(self, text: str, *, user: str, channel: str, hook: str | None = None) -> tuple[requests.Response, str]:
         """``/azs <text>``; returns the HTTP response (the ack) and the response_url hook id."""
         hook = hook or f"cmd{time.monotonic_ns()}"
-        form = {
-            "command": "/azs",
-            "text": text,
-            "team_id": "T0001",
-            "channel_id": channel,
-            "user_id": user,
-            "user_name": user.lower(),
-            "response_url": self.response_url(hook),
-            "trigger_id": "1.2.3",
-            "api_app_id": "A0001",
-        }
+        form = command_form(text, user=user, channel=channel, response_url=self.response_url(hook))
         return self.post(urlencode(form)), hook
 
     def click(
@@ -314,23 +336,7 @@ class SlackRequests:
     ) -> tuple[requests.Response, str]:
         """A ``block_actions`` payload for a button in an ephemeral message."""
         hook = hook or f"click{time.monotonic_ns()}"
-        payload: dict[str, Any] = {
-            "type": "block_actions",
-            "team": {"id": "T0001"},
-            "user": {"id": user, "team_id": "T0001"},
-            "api_app_id": "A0001",
-            "channel": {"id": channel},
-            "container": {"type": "message"},
-            "trigger_id": "1.2.3",
-            "response_url": self.response_url(hook),
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": action_id,
-                    "block_id": "b",
-                    "value": value,
-                    "action_ts": str(time.time()),
-                }
-            ],
-        }
+        payload = click_payload(
+            action_id, user=user, channel=channel, value=value, response_url=self.response_url(hook)
+        )
         return self.post(urlencode({"payload": json.dumps(payload)})), hook
