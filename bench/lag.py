@@ -72,11 +72,14 @@ def start_and_follow(client: SlackRequests, slack: FakeSlack, sim: StampSimulato
 
     if not wait_until(lambda: completion_at() is not None, timeout=sim.backup_seconds + 30, interval=0.02):
         raise RuntimeError(f"backup {backup_id} was never reported")
-    polls = [
-        r.time
+    followed = [
+        r
         for r in sim.requests_log
         if r.method == "GET" and r.kind in ("operationResults", "asyncOperation") and backup_id in r.path
     ]
+    # Polls are the GETs of the URL the bot follows; once that says "done", the bot reads the final backup from
+    # the other operation URL right away (final-state-via: location), which is not a poll.
+    polls = [r.time for r in followed if r.kind == followed[0].kind] if followed else []
     return Followed(backup_id, float(completion_at() or 0.0) - sim.finished_at[backup_id], polls)
 
 
