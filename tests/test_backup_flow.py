@@ -1,4 +1,4 @@
-"""The product's spine, end to end: signed Slack requests, gunicorn, Redis, the TLS simulator, a worker."""
+"""The product's spine, end to end: signed Slack requests, waitress, Redis, the TLS simulator, a worker."""
 
 from __future__ import annotations
 
