@@ -22,7 +22,7 @@ import requests
 
 from bot.auth import StampAuthError, TokenProvider, VerifyingSession
 from bot.metrics import ARM_ERRORS
-from bot.models import Backup, BackupLocation, backup_id_from, backups_from_list
+from bot.models import Backup, BackupLocation, backup_id_from, backups_from_list, is_backup_id
 from bot.settings import StampSettings
 
 log = logging.getLogger(__name__)
@@ -360,6 +360,10 @@ class ArmClient:
         else:
             # Accepted, so probably started: no status, so the caller leaves it to reconciliation.
             raise StampError("start a backup: the stamp accepted the request but named no operation to follow")
+        if not is_backup_id(backup_id):
+            # The id goes into ARM URLs later; a stamp that names something else is left to reconciliation,
+            # which adopts only backups whose ids are GUIDs.
+            raise StampError("start a backup: the stamp accepted the request but named no backup id (a GUID)")
         return StartedBackup(
             backup_id=backup_id,
             location_url=location,

@@ -20,11 +20,12 @@ import pytest
 import redis
 
 from bot.app import make_router
+from bot.arm import ArmClient, StampError
 from bot.jobs import Job, JobState, JobStore
 from bot.messages import time_taken, when
 from bot.models import Backup
 from bot.poller import Poller
-from bot.settings import load_settings
+from bot.settings import load_settings, load_stamp
 from bot.worker import build_poller
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack
@@ -353,3 +354,23 @@ def test_recorded_session_through_the_bots_own_processes(
     assert replay.position == session.needed and "unexpected" not in replay.kinds(), replay.kinds()
     shown = json.dumps(completions(fake_slack))
     assert session.backup_id in shown and "Time taken: 6m 35s" in shown and "on demand" in shown
+
+
+def test_an_operation_url_that_names_no_guid_is_not_followed(tmp_path: Path) -> None:
+    """The id at the end of the operation URL goes into ARM URLs later: anything but a GUID is refused."""
+    first = SESSIONS[1].exchanges[0]
+    crafted = {
+        name: value.replace(SESSIONS[1].final_backup()["name"].rsplit("/", 1)[-1], "..%2Fsubscriptions")
+        if name in ("Location", "Azure-AsyncOperation")
+        else value
+        for name, value in first.headers.items()
+    }
+    assert crafted != first.headers
+    session = replace(SESSIONS[1], exchanges=(replace(first, headers=crafted), *SESSIONS[1].exchanges[1:]))
+    replay = ReplayStamp(session, clock=Clock()).start(tmp_path / "replay-ca.pem")
+    try:
+        client = ArmClient(load_stamp(replay.env(tmp_path / "replay-ca.pem")))
+        with pytest.raises(StampError, match="named no backup id"):
+            client.start_backup()
+    finally:
+        replay.stop()
