@@ -14,7 +14,7 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import redis
 
@@ -66,7 +66,8 @@ class WorkItem:
     received_at: float = field(default_factory=time.time)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self))
+        """Every field is a str or a float: ``vars`` is enough (``asdict`` deep-copies, on the ack path)."""
+        return json.dumps(vars(self))
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> WorkItem:

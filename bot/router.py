@@ -62,6 +62,8 @@ class Router:
     def stamp_for(self, named: str | None, channel: str) -> BackupService | None:
         if named:
             return self._lookup(named)
+        if len(self.services) == 1:
+            return self.first  # a channel preference can only name this one: no Redis read beside the acks
         try:
             preferred = self.prefs.default_stamp(channel)
         except redis.RedisError:

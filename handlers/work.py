@@ -33,7 +33,7 @@ def record(context: BoltContext, item: WorkItem) -> None:
 
 
 def dispatch(context: BoltContext, item: WorkItem, logger: logging.Logger) -> None:
-    """After ``ack()``: queue the item in its stamp's lane, or answer "busy" when that lane is full."""
+    """After ``ack()``: queue the item in its stamp's lane, or answer "busy" (after the acks) when that lane is full."""
     run(context["router"], context["work"], item, logger, recovered=False)
 
 
@@ -68,10 +68,15 @@ def run(router: Router, pool: AfterAckPool, item: WorkItem, logger: logging.Logg
         except Exception:
             logger.exception("could not answer %s %s", item.kind, item.item_id)
 
-    if not pool.submit(work, lane):
-        logger.warning("lane %r is full; %s %s gets a busy reply", lane, item.kind, item.item_id)
-        reply(respond, messages.busy(lane), logger, response_type="ephemeral")
-        pool.done(item.item_id)
+    def refuse() -> None:
+        try:
+            logger.warning("lane %r is full; %s %s gets a busy reply", lane, item.kind, item.item_id)
+            reply(respond, messages.busy(lane), logger, response_type="ephemeral")
+            pool.done(item.item_id)
+        except Exception:
+            logger.exception("could not refuse %s %s", item.kind, item.item_id)
+
+    pool.submit(work, lane, if_full=refuse)  # a full lane refuses later, when the acks in flight are done
 
 
 def lane_for(router: Router, item: WorkItem) -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from bot.afterack import AfterAckPool
 from devkit.localrun import BotProcess, RedisServer, write_stamps_file
 from devkit.simulator import Fault, StampSimulator
 from devkit.slack_fake import FakeSlack
@@ -80,6 +82,20 @@ def test_a_full_lane_answers_busy_at_once(start_web: StartWeb, stamp: StampSimul
     hooks = [slack.command("backup list")[1] for _ in range(19)]  # 1 running + 16 queued fit; 2 do not
     assert wait_until(lambda: sum("busy" in final(slack, h) for h in hooks) == 2, timeout=5)
     stamp.clear_faults()
+
+
+def test_a_refusal_waits_for_the_acks_in_flight() -> None:
+    """A full lane's "busy" reply is work like any other: sent at once, a burst's refusals slowed its acks."""
+    pool = AfterAckPool(threads=1, max_wait=5.0, queue_limit=0)
+    release, refused = threading.Event(), threading.Event()
+    try:
+        assert pool.submit(release.wait, "a")  # the lane's only place is taken
+        with pool.request():  # an ack in flight
+            assert not pool.submit(lambda: None, "a", if_full=refused.set)
+            assert not refused.wait(0.5)
+        assert refused.wait(2.0)
+    finally:
+        release.set()
 
 
 def test_redis_outage_is_one_line_when_it_goes_and_one_when_it_returns(
