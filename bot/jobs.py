@@ -294,9 +294,6 @@ class JobStore:
 
         self.redis.transaction(attempt, lock, keys.job_key(job.job_id))
 
-    def set_start_message(self, job_id: str, ts: str) -> None:
-        self.redis.hset(keys.job_key(job_id), "start_ts", ts)
-
     # --- reads ------------------------------------------------------------------------------------
 
     def get(self, job_id: str) -> Job | None:
