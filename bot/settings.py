@@ -20,9 +20,10 @@ from bot.redis_client import RedisUrlError, check_url, url_password
 DEFAULT_API_VERSION = "2018-09-01"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 POLL_ATTEMPTS = 2
-"""Attempts the worker's stamp client makes per poll (``bot/worker.py``); the lease must outlast them all."""
+"""Stamp calls the lease rule counts per claim. The worker makes one attempt per call and never sleeps; a
+claim polls once, and after an operation ends reads the final backup (a second call, rarely a third)."""
 POLL_MAX_BACKOFF = 5.0
-"""The worker's longest wait between two attempts of one poll, in seconds."""
+"""Slack for a token refresh and Redis round trips within one claim, in seconds."""
 
 
 class SettingsError(Exception):
@@ -244,7 +245,7 @@ def check_cross_fields(settings: Settings) -> None:
     if settings.lease_seconds <= longest_poll:
         raise SettingsError(
             f"AZS_LEASE_SECONDS ({settings.lease_seconds:g}) must be above the longest poll: AZS_HTTP_TIMEOUT "
-            f"({timeout:g}) x {POLL_ATTEMPTS} attempts + {POLL_MAX_BACKOFF:g} s backoff = {longest_poll:g} s; "
+            f"({timeout:g}) x {POLL_ATTEMPTS} calls + {POLL_MAX_BACKOFF:g} s = {longest_poll:g} s; "
             "otherwise a second worker takes the job over while the first still polls"
         )
 

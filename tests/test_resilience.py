@@ -83,7 +83,7 @@ def test_stopped_worker_resuming_after_its_lease_moved_cannot_post_again(
     stamp.backup_seconds = 1
     stamp.inject(Fault(status=0, delay=6.0, times=1, path_contains="operationResults"))
     slack.start_backup()
-    # The shortest lease the settings allow with a 3 s timeout (3 s x 2 attempts + 5 s backoff < 12 s).
+    # The shortest lease the settings allow with a 3 s timeout (3 s x 2 calls + 5 s < 12 s).
     first = start_worker(AZS_LEASE_SECONDS="12", AZS_HTTP_TIMEOUT="3")
     time.sleep(2.5)  # started, claimed the job and now waits inside the delayed poll
     first.signal(signal.SIGSTOP)  # frozen inside its delayed poll, holding a lease that expires within 12 s
