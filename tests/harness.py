@@ -24,9 +24,18 @@ __all__ = [
     "completions",
     "event_payload",
     "free_port",
+    "page_text",
     "sign",
     "wait_until",
 ]
+
+
+def page_text(url: str) -> str:
+    """The body at ``url``, or "" while nothing answers there (a process still starting, or gone)."""
+    try:
+        return requests.get(url, timeout=2).text
+    except requests.RequestException:
+        return ""
 
 
 def announced_backup_id(message: dict[str, Any]) -> str | None:

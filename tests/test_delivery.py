@@ -85,6 +85,9 @@ def test_worker_frozen_after_counting_its_attempt_and_before_posting_is_fenced(
     fake_slack.inject(throttled)
     first = start_worker(AZS_LEASE_SECONDS="9", **QUICK)  # a 3 s budget: it waits out the 2 s Retry-After
     assert wait_until(lambda: throttled.times == 0, timeout=20)
+    # Inside the wait (Slack's 429 taken, not merely sent): frozen earlier, it wakes past its budget and
+    # gives up on the post without reaching the fence check this test is about.
+    assert wait_until(lambda: "Slack throttles chat.postMessage" in first.log(), timeout=10)
     first.signal(signal.SIGSTOP)
     time.sleep(9.5)
     start_worker(AZS_LEASE_SECONDS="9", **QUICK)

@@ -123,7 +123,7 @@ def test_frozen_web_process_does_not_answer_twice(start_web: StartWeb, stamp: St
     first, slack = start_web()
     stamp.inject(Fault(status=0, delay=1.5, times=1))
     _, hook = slack.command("backup list")
-    time.sleep(0.3)
+    assert wait_until(lambda: stamp.state()["pending_faults"] == 0)  # its stamp read has begun, and is slow
     first.signal(signal.SIGSTOP)  # frozen with the command in hand, past its hold on it
     start_web()
     assert wait_until(lambda: bool(final(slack, hook)), timeout=30)
@@ -140,7 +140,7 @@ def test_frozen_web_process_does_not_start_a_click_another_one_took_over(
     creates = stamp.count("POST", "createBackup")
     stamp.inject(Fault(status=0, delay=1.5, times=1))  # its first stamp read is slow
     _, hook = slack.click()
-    time.sleep(0.5)
+    assert wait_until(lambda: stamp.state()["pending_faults"] == 0)  # inside its slow first stamp read
     first.signal(signal.SIGSTOP)  # frozen before createBackup, past its hold on the click
     start_web()
     start_worker()

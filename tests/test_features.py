@@ -165,9 +165,10 @@ def test_live_progress_edits_the_announcement_and_threads_can_be_turned_off(
     slack.start_backup()
     start_worker(AZS_PROGRESS_INTERVAL="1")
     assert wait_until(lambda: bool(completions(fake_slack)), timeout=20)
+    # The announcement shows the result: its last edit follows the outcome's post, so wait for the edit.
+    assert wait_until(lambda: "Succeeded" in fake_slack.messages("CBACKUPS")[0]["text"], timeout=10)
     edits = [c.payload for c in fake_slack.calls("chat.update")]
     assert any("running for" in json.dumps(e) for e in edits)
-    assert "Succeeded" in fake_slack.messages("CBACKUPS")[0]["text"]  # the announcement shows the result
     assert 1 <= len(edits) <= 6  # at most one edit per second here (one per minute by default), plus the last
     _, hook = slack.command("backup threads off")
     slack.wait_reply(hook, "new messages in the channel")

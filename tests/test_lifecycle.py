@@ -137,11 +137,10 @@ def test_state_survives_a_redis_restart_with_persistence_and_the_worker_reconnec
         stamp.backup_seconds = 5
         slack.start_backup()
         worker = start_worker(REDIS_URL=persistent.url)
-        assert wait_until(lambda: "worker polling" in worker.log(), timeout=10)
-        time.sleep(1)
+        polls = stamp.count("GET", "operationResults")
+        assert wait_until(lambda: stamp.count("GET", "operationResults") > polls, timeout=10)  # it follows the job
         persistent.stop()
-        time.sleep(2)
-        assert "redis unavailable" in worker.log()
+        assert wait_until(lambda: "redis unavailable" in worker.log(), timeout=10)
         persistent.start()
         assert wait_until(lambda: bool(completions(fake_slack)), timeout=40)
         time.sleep(1)

@@ -11,7 +11,7 @@ import requests
 from devkit.localrun import BotProcess, RedisServer, free_port
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack
-from tests.harness import SlackClientSim, completions, wait_until
+from tests.harness import SlackClientSim, completions, page_text, wait_until
 
 
 def test_web_and_worker_expose_metrics_and_json_logs(
@@ -29,7 +29,10 @@ def test_web_and_worker_expose_metrics_and_json_logs(
     port = free_port()
     worker = start_worker(AZS_METRICS_PORT=str(port))
     assert wait_until(lambda: bool(completions(fake_slack)), timeout=20)
-    metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    # The worker observes the report lag after Slack has taken the post: wait for the metric itself.
+    worker_metrics = f"http://127.0.0.1:{port}/metrics"
+    assert wait_until(lambda: "azs_report_lag_seconds_count 1.0" in page_text(worker_metrics), timeout=10)
+    metrics = page_text(worker_metrics)
     assert 'azs_polls_total{result="done",strategy="async"}' in metrics
     assert "azs_report_lag_seconds_count 1.0" in metrics
     lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]

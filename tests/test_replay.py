@@ -46,10 +46,24 @@ DOCUMENTED_EXTRAS = {"metadata", "openid-configuration", "token", "preflight"}
 
 
 class Clock:
-    """Wall-clock time that only moves when the test moves it."""
+    """The real clock until the test first moves it; from then on it moves only when the test moves it.
+
+    Live during the start, because the web side of a start reads the real clock (the job's
+    ``started_at``, from which the first poll is due): a clock frozen before the start counted the time
+    the start took (login and pre-flight, over a second on a busy machine) into the first
+    ``Retry-After``. Frozen once the test steps the poller, so each later wait is exact.
+    """
 
     def __init__(self) -> None:
-        self.now = time.time()
+        self._frozen: float | None = None
+
+    @property
+    def now(self) -> float:
+        return time.time() if self._frozen is None else self._frozen
+
+    @now.setter
+    def now(self, moment: float) -> None:
+        self._frozen = moment
 
     def __call__(self) -> float:
         return self.now

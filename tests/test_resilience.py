@@ -15,7 +15,7 @@ import requests
 from bot.keys import meta_key
 from devkit.simulator import Fault, StampSimulator
 from devkit.slack_fake import FakeSlack
-from tests.harness import BotProcess, RedisServer, SlackClientSim, completions, wait_until
+from tests.harness import BotProcess, RedisServer, SlackClientSim, completions, free_port, page_text, wait_until
 
 
 def test_concurrent_clicks_start_exactly_one_backup(
@@ -55,11 +55,14 @@ def test_worker_killed_mid_backup_then_restarted_posts_once(
     stamp.backup_seconds = 4
     backup_id = slack.start_backup()
     polls = stamp.count("GET", "operationResults")
-    worker = start_worker()
+    # Killed at any moment, possibly holding its claim on the job (on a busy machine it nearly always is):
+    # the replacement waits out the lease, so keep it short (the shortest the settings allow with 1 s calls).
+    short_lease = {"AZS_LEASE_SECONDS": "8", "AZS_HTTP_TIMEOUT": "1"}
+    worker = start_worker(**short_lease)
     assert wait_until(lambda: stamp.count("GET", "operationResults") >= polls + 2, timeout=10)
     worker.kill()
     assert completions(fake_slack) == []
-    start_worker()
+    start_worker(**short_lease)
     assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=30)
     time.sleep(1.5)
     [done] = completions(fake_slack)
@@ -85,7 +88,8 @@ def test_stopped_worker_resuming_after_its_lease_moved_cannot_post_again(
     slack.start_backup()
     # The shortest lease the settings allow with a 3 s timeout (3 s x 2 calls + 5 s < 12 s).
     first = start_worker(AZS_LEASE_SECONDS="12", AZS_HTTP_TIMEOUT="3")
-    time.sleep(2.5)  # started, claimed the job and now waits inside the delayed poll
+    # Started, claimed the job and now waits inside the delayed poll (the simulator has taken the fault).
+    assert wait_until(lambda: stamp.state()["pending_faults"] == 0, timeout=20)
     first.signal(signal.SIGSTOP)  # frozen inside its delayed poll, holding a lease that expires within 12 s
     start_worker(AZS_LEASE_SECONDS="12", AZS_HTTP_TIMEOUT="3")
     assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=30)
@@ -163,9 +167,12 @@ def test_emptied_redis_is_reported_on_healthz_and_in_the_log(
     slack: SlackClientSim, web: str, redis_client: redis.Redis, start_worker: Callable[..., BotProcess]
 ) -> None:
     assert requests.get(f"{web}/healthz", timeout=5).status_code == 200
-    worker = start_worker()
-    assert wait_until(lambda: "worker polling" in worker.log(), timeout=10)
-    time.sleep(0.5)  # its first cycle has read the epoch
+    port = free_port()
+    worker = start_worker(AZS_METRICS_PORT=str(port))
+    # Its first housekeeping has read the epoch once the problem gauges it sets are on /metrics.
+    assert wait_until(
+        lambda: 'azs_problem{component="redis-data"} 0.0' in page_text(f"http://127.0.0.1:{port}/metrics")
+    )
     redis_client.flushall()
     assert wait_until(lambda: requests.get(f"{web}/healthz", timeout=5).status_code == 503, timeout=15)
     assert "lost its data" in requests.get(f"{web}/healthz", timeout=5).json()["reason"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -30,10 +31,26 @@ FOREIGN_PREFIXES = ("AZS_", "SLACK_", "REDIS_")
 """Variables of the calling environment the bot's processes never inherit: they could name production."""
 
 
+FREE_PORTS = range(20_000, 32_768)
+"""Below Linux's ephemeral range (32768-60999): a port the kernel hands to an outgoing connection (to Redis,
+the simulator, Slack's stand-in) between our pick and the child's bind cannot collide with these."""
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on now, and not handed out before by this process."""
+    for _ in range(200):
+        port = random.choice(FREE_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {FREE_PORTS.start}-{FREE_PORTS.stop - 1}")
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05) -> bool:
@@ -251,21 +268,28 @@ def launch_web(
 
     An unhealthy answer (503) counts unless ``healthy``: tests start webs whose Slack or Redis is broken.
     """
-    env = {**env, "PORT": str(free_port())}
-    process = BotProcess("web", env, log_dir, command=command)
-    base = f"http://127.0.0.1:{env['PORT']}"
     wanted = (200,) if healthy else (200, 503)
-
-    def answering() -> bool:
-        try:
-            return requests.get(f"{base}/healthz", timeout=1).status_code in wanted
-        except requests.RequestException:
-            return False
-
-    if not wait_until(answering, timeout=timeout, interval=0.1):
+    for _ in range(3):  # another program may bind the port between our pick and the child's bind
+        port = free_port()
+        process = BotProcess("web", {**env, "PORT": str(port)}, log_dir, command=command)
+        base = f"http://127.0.0.1:{port}"
+        answered = wait_until(lambda: _answered(process, f"{base}/healthz", wanted), timeout=timeout, interval=0.1)  # noqa: B023
+        if answered and process.process.poll() is None:
+            return process, base
         process.stop()
-        raise RuntimeError(f"the web process did not answer /healthz within {timeout:.0f} s:\n{process.log_tail()}")
-    return process, base
+        if "Address already in use" not in process.log_tail():
+            break
+    raise RuntimeError(f"the web process did not answer /healthz within {timeout:.0f} s:\n{process.log_tail()}")
+
+
+def _answered(process: ChildProcess, url: str, wanted: tuple[int, ...]) -> bool:
+    """``url`` answers with a wanted status, or the process exited (no need to wait out the timeout)."""
+    if process.process.poll() is not None:
+        return True
+    try:
+        return requests.get(url, timeout=1).status_code in wanted
+    except requests.RequestException:
+        return False
 
 
 def event_payload(message: Mapping[str, Any], event_type: str) -> dict[str, Any] | None:
