@@ -169,7 +169,7 @@ class BackupService:
                 )
                 if exc.status is None:
                     return messages.start_unknown(self.stamp)
-                return messages.start_uncertain(self.stamp, f"HTTP {exc.status}")
+                return messages.start_uncertain(self.stamp, exc.status)
             self.store.mark_start_failed(job, str(exc))
             raise
         except Exception as exc:
@@ -255,7 +255,7 @@ class BackupService:
             return messages.error_message("a backup id is a GUID, such as 3f2504e0-4f89-11d3-9a0c-0305e82c3301.")
         backup = self.arm.get_backup(backup_id)
         if backup is None:
-            return messages.error_message(f"the stamp {messages.escape(self.stamp)} has no backup `{backup_id}`.")
+            return messages.no_such_backup(self.stamp, backup_id)
         return messages.backup_detail(self.stamp, backup)
 
     def config(self, _command: Command, _channel: str) -> Message:
@@ -318,10 +318,10 @@ def guarded(what: str, stamp: str, action: Callable[[], Message]) -> Message:
         return messages.error_message(REDIS_DOWN)
     except StampError as exc:
         log.warning("stamp call failed while trying to %s: %s (correlation id %s)", what, exc, exc.correlation_id)
-        return messages.error_message(f"I could not {what} on {messages.escape(stamp)}:", exc)
+        return messages.stamp_call_failed(what, stamp, exc)
     except Exception:
         log.exception("unexpected failure while trying to %s", what)
-        return messages.error_message(f"something went wrong while trying to {what}; the details are in the bot's log.")
+        return messages.unexpected_failure(what)
 
 
 def definite_refusal(exc: StampError) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.commands import Problem, Trouble
 from bot.models import AuditEntry, Backup, BackupLocation, JobFacts, human_duration
 from bot.verbs import usage_lines
 
@@ -165,9 +166,30 @@ def status_label(status: str) -> str:
     return f"{_STATUS_EMOJI.get(key, ':grey_question:')} {_STATUS_WORDS.get(key) or escape(status)}"
 
 
-def help_message(problem: str | None = None) -> Message:
-    lead = f":information_source: {problem}\n\n" if problem else ""
+def help_message(problem: Problem | None = None) -> Message:
+    lead = f":information_source: {_problem(problem)}\n\n" if problem else ""
     return Message(text=(lead + USAGE).replace("*", ""), blocks=[_section(lead + USAGE)])
+
+
+def _quoted(said: str) -> str:
+    """The user's words inside inline code: escaped (no backtick can close the code), bounded."""
+    return f"`{clip(escape(said), 61)}`"
+
+
+def _problem(problem: Problem) -> str:
+    """What was wrong with the input, in the bot's words around the user's (escaped) ones."""
+    said, verb = _quoted(problem.said), f"`/azs backup {escape(problem.verb)}`"
+    choices = [f"`{escape(c)}`" for c in problem.choices] or ["nothing"]
+    alternatives = ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
+    return {
+        Trouble.UNKNOWN_WORD: f"I don't know {said}.",
+        Trouble.NOT_A_STAMP: f"{said} is neither a command nor a stamp name.",
+        Trouble.STAMPS_USAGE: "Use `/azs stamps` or `/azs stamps use &lt;stamp&gt;`.",
+        Trouble.NOT_UNDERSTOOD: f"I don't understand `/azs backup {clip(escape(problem.said), 61)}`.",
+        Trouble.NEEDS_ONE_ID: f"{verb} needs one backup id.",
+        Trouble.NOT_AN_ID: f"{said} is not a backup id (a GUID).",
+        Trouble.CHOICES: f"{verb} takes {alternatives}.",
+    }[problem.trouble]
 
 
 def error_message(text: str, detail: object = "") -> Message:
@@ -277,6 +299,24 @@ def start_unknown(stamp: str) -> Message:
         "started and report in this channel either way."
     )
     return Message(text=text, blocks=[_section(f":hourglass: {text}")])
+
+
+def start_refused(stamp: str, error: str) -> Message:
+    """A Start click whose start the stamp refused, told by the process that took the click over."""
+    return error_message(f"the backup on {escape(stamp)} did not start:", error or "the stamp refused it")
+
+
+def no_such_backup(stamp: str, backup_id: str) -> Message:
+    return error_message(f"the stamp {escape(stamp)} has no backup `{escape(backup_id)}`.")
+
+
+def stamp_call_failed(what: str, stamp: str, error: object) -> Message:
+    """``what`` is the bot's own words (from the command table); ``error`` is the stamp's answer."""
+    return error_message(f"I could not {what} on {escape(stamp)}:", error)
+
+
+def unexpected_failure(what: str) -> Message:
+    return error_message(f"something went wrong while trying to {what}; the details are in the bot's log.")
 
 
 def start_abandoned(job: JobFacts, reason: str) -> Message:
@@ -631,11 +671,11 @@ def start_abandoned_notice(job: JobFacts, reason: str) -> Message:
     return _marked(start_abandoned(job, reason), REPORT_EVENT, job)
 
 
-def start_uncertain(stamp: str, answer: str) -> Message:
+def start_uncertain(stamp: str, status: int) -> Message:
     """``createBackup`` got an answer that does not say whether the stamp started the backup (5xx, gateway)."""
     text = (
         f"The stamp {escape(stamp)} answered the start request with an error that does not say whether the "
-        f"backup started ({escape(answer)}). I will check the stamp's backups and report in this channel "
+        f"backup started (HTTP {int(status)}). I will check the stamp's backups and report in this channel "
         "either way; nothing else can start there meanwhile."
     )
     return Message(text=text, blocks=[_section(f":hourglass: {text}")])
