@@ -343,3 +343,10 @@ def test_any_value_is_accepted_or_refused_by_name_and_what_is_accepted_works(
         exercise(config, client)
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("name", sorted(LIMITS))
+def test_the_readme_gives_each_numbers_maximum(name: str) -> None:
+    rows = [line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith(f"| `{name}` |")]
+    assert len(rows) == 1, f"README.md's settings table has no row for {name}"
+    assert f"{LIMITS[name].high:g}" in rows[0], f"README.md's row for {name} does not give its maximum"
