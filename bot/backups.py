@@ -27,7 +27,7 @@ from bot.jobs import Job, JobState, JobStore
 from bot.lro import choose_strategy
 from bot.messages import Message
 from bot.metrics import COMMANDS
-from bot.models import Backup, BackupLocation, is_backup_id, parse_capacity
+from bot.models import Backup, BackupLocation, Preflight, is_backup_id, parse_capacity
 from bot.slack import Fenced, PostFailed, SlackPoster
 from bot.verbs import BY_ACTION, Action, Verb
 from bot.watch_store import WatchStore
@@ -335,34 +335,23 @@ def definite_refusal(exc: StampError) -> bool:
     return exc.status is not None and 400 <= exc.status < 500 and exc.status != 408 and exc.code is not None
 
 
-def preflight_problems(location: BackupLocation, backups: list[Backup]) -> list[str]:
-    """Reasons a backup should not start now, each a sentence an operator can act on."""
+def preflight_problems(location: BackupLocation, backups: list[Backup]) -> list[Preflight]:
+    """Reasons a backup should not start now; :func:`bot.messages.preflight_text` words each for the operator."""
     problems = []
     if not location.is_configured:
-        problems.append(
-            "The backup location is not configured (it needs a target share or blob container and an "
-            "encryption certificate; see Set-AzsBackupConfiguration)."
-        )
+        problems.append(Preflight("unconfigured"))
     running = next((b for b in backups if not b.is_terminal), None)
     if running is not None:
-        problems.append(
-            f"The stamp reports backup `{running.backup_id}` as {running.status} (started outside this "
-            "bot); Azure Stack Hub runs one backup at a time."
-        )
+        problems.append(Preflight("running", backup_id=running.backup_id, status=running.status))
     capacity = parse_capacity(location.available_capacity)
     if capacity is not None and capacity < needed_capacity(backups):
-        problems.append(
-            f"Free capacity ({location.available_capacity}) is below {_needed_words(backups)}; free "
-            "space on the share first."
-        )
+        problems.append(Preflight("capacity", free=location.available_capacity or "", needed_kb=_last_size_kb(backups)))
     return problems
 
 
-def _needed_words(backups: list[Backup]) -> str:
-    sized = next((b for b in backups if b.size_kb), None)
-    if sized and sized.size_kb:
-        return f"the last backup's size ({sized.size_kb / 1024**2:.1f} GB)"
-    return "1 GB, the smallest backup Microsoft documents"
+def _last_size_kb(backups: list[Backup]) -> int:
+    """The last backup's reported size; 0 when no backup reports one (every recorded stamp)."""
+    return next((b.size_kb for b in backups if b.size_kb), None) or 0
 
 
 MIN_BACKUP_BYTES = 1024**3
@@ -375,5 +364,4 @@ def needed_capacity(backups: list[Backup]) -> int:
     Real stamps report no ``backupSizeInKb`` in backup lists and 0 in operation results (all recorded
     bodies), so in practice this is the 1 GB floor.
     """
-    sized = next((b for b in backups if b.size_kb), None)
-    return max(MIN_BACKUP_BYTES, (sized.size_kb or 0) * 1024 if sized else 0)
+    return max(MIN_BACKUP_BYTES, _last_size_kb(backups) * 1024)

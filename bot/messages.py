@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.commands import Problem, Trouble
-from bot.models import AuditEntry, Backup, BackupLocation, JobFacts, human_duration
+from bot.models import AuditEntry, Backup, BackupLocation, JobFacts, Preflight, human_duration
 from bot.verbs import usage_lines
 
 START_ACTION_ID = "backup_start"
@@ -227,11 +227,32 @@ def audit(entries: list[AuditEntry]) -> Message:
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
+def preflight_text(problem: Preflight) -> str:
+    """One pre-flight reason in the bot's words, the stamp's values in it escaped."""
+    if problem.kind == "unconfigured":
+        return (
+            "The backup location is not configured (it needs a target share or blob container and an "
+            "encryption certificate; see Set-AzsBackupConfiguration)."
+        )
+    if problem.kind == "running":
+        return (
+            f"The stamp reports backup `{escape(problem.backup_id)}` as {escape(problem.status)} (started "
+            "outside this bot); Azure Stack Hub runs one backup at a time."
+        )
+    needed = (
+        f"the last backup's size ({problem.needed_kb / 1024**2:.1f} GB)"
+        if problem.needed_kb
+        else "1 GB, the smallest backup Microsoft documents"
+    )
+    return f"Free capacity ({escape(problem.free)}) is below {needed}; free space on the share first."
+
+
 def confirmation(
-    stamp: str, region: str, location: BackupLocation, latest: Backup | None, problems: list[str]
+    stamp: str, region: str, location: BackupLocation, latest: Backup | None, problems: list[Preflight]
 ) -> Message:
     """The ephemeral "start a backup?" card with the pre-flight facts; no button when a check fails."""
-    button_value, stamp, region, problems = stamp, escape(stamp), escape(region), [escape(p) for p in problems]
+    button_value, stamp, region = stamp, escape(stamp), escape(region)
+    reasons = [preflight_text(p) for p in problems]
     last = (
         f"{status_label(latest.status)} `{escape(latest.backup_id)}`, {age(latest.created)}" if latest else "none yet"
     )
@@ -246,10 +267,10 @@ def confirmation(
     head = _section(
         f"*Start an infrastructure backup on {stamp}?* It takes 20-40 minutes and cannot be cancelled once started."
     )
-    if problems:
+    if reasons:
         return Message(
-            text=f"A backup cannot start on {stamp} now: " + " ".join(problems),
-            blocks=[head, _fields(pairs), _section(":no_entry: " + " ".join(problems))],
+            text=f"A backup cannot start on {stamp} now: " + " ".join(reasons),
+            blocks=[head, _fields(pairs), _section(":no_entry: " + " ".join(reasons))],
             ok=False,
         )
     button = {
@@ -579,8 +600,8 @@ def cancel_impossible(stamp: str, running: JobFacts | None, stamp_running: Backu
     return Message(text=text, blocks=[_section(f":information_source: {text}")])
 
 
-def preflight_refused(stamp: str, reasons: list[str]) -> Message:
-    return error_message(f"I did not start a backup on {escape(stamp)}:", " ".join(reasons))
+def preflight_refused(stamp: str, problems: list[Preflight]) -> Message:
+    return error_message(f"I did not start a backup on {escape(stamp)}: " + " ".join(map(preflight_text, problems)))
 
 
 def progress(job: JobFacts, now: float | None = None) -> Message:

@@ -26,12 +26,13 @@ from hypothesis import strategies as st
 from bot import messages
 from bot.app import make_router
 from bot.audit import AuditEntry
+from bot.backups import preflight_problems
 from bot.commands import Problem, Trouble, parse
 from bot.inbox import Inbox, WorkItem
 from bot.jobs import Job, JobState, JobStore
 from bot.keys import job_key
 from bot.messages import Message
-from bot.models import Backup, BackupLocation, RoleStatus
+from bot.models import Backup, BackupLocation, Preflight, RoleStatus
 from bot.redis_client import connect
 from bot.router import Router
 from bot.settings import load_settings
@@ -132,6 +133,14 @@ class Inputs:
             started_at=1.0,
         )
 
+    def preflight(self) -> list[Preflight]:
+        return [
+            Preflight("unconfigured"),
+            Preflight("running", backup_id=self.text(), status=self.status()),
+            Preflight("capacity", free=self.text(), needed_kb=20 * 1024**2),
+            Preflight("capacity", free=self.text()),
+        ]
+
     def entry(self) -> AuditEntry:
         return AuditEntry(
             at=1.0, user=self.text(), channel=self.text(), stamp=self.text(), action=self.text(), outcome=self.text()
@@ -151,7 +160,7 @@ RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
     "audit": lambda i: [messages.audit([i.entry(), i.entry()]), messages.audit([])],
     "confirmation": lambda i: [
         messages.confirmation(i.text(), i.text(), i.location(), i.backup(), []),
-        messages.confirmation(i.text(), i.text(), i.location(), None, [i.text()]),
+        messages.confirmation(i.text(), i.text(), i.location(), None, i.preflight()),
     ],
     "starting": lambda i: [messages.starting(i.text())],
     "started": lambda i: [messages.started(i.job())],
@@ -193,7 +202,7 @@ RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
         messages.cancel_impossible(i.text(), i.job(), None),
         messages.cancel_impossible(i.text(), None, i.backup()),
     ],
-    "preflight_refused": lambda i: [messages.preflight_refused(i.text(), [i.text(), i.text()])],
+    "preflight_refused": lambda i: [messages.preflight_refused(i.text(), i.preflight())],
     "progress": lambda i: [messages.progress(i.job())],
     "announcement_final": lambda i: [
         messages.announcement_final(i.job(), i.backup(), i.text()),
@@ -425,3 +434,29 @@ def test_a_dead_processs_click_on_a_refused_start_is_answered_inertly(
 
 def _arm_error(message: str) -> str:
     return json.dumps({"error": {"code": "Conflict", "message": message}})
+
+
+def test_preflight_reasons_keep_the_bots_formatting_and_escape_only_the_stamps_values() -> None:
+    """The reasons were sentences built with the stamp's values and then escaped whole, so the bot's own inline
+    code came out as look-alike backticks; now the renderer words them and escapes only the stamp's parts."""
+    location = BackupLocation(
+        name="local",
+        path=r"\\su1fileserver\SU1_Infrastructure_1\BackupStore",
+        blob_url=None,
+        user_name=None,
+        scheduler_enabled=True,
+        frequency_hours=12,
+        retention_days=7,
+        available_capacity="1.00 TB",
+        next_backup=None,
+        last_backup=None,
+        encryption_cert_thumbprint="AB",
+    )
+    backup_id = "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
+    running = Backup(backup_id=backup_id, status="Running")
+    hostile = Backup(backup_id="`x` <!channel>", status="*Running*")
+    card = messages.confirmation("east", "local", location, None, preflight_problems(location, [running]))
+    assert f"The stamp reports backup `{backup_id}` as Running" in card.blocks[-1]["text"]["text"]
+    refused = messages.preflight_refused("east", preflight_problems(location, [hostile]))
+    for text in mrkdwn_texts(refused):
+        assert not live_problems(text), text
