@@ -27,7 +27,7 @@ from bot.jobs import Job, JobState, JobStore
 from bot.lro import choose_strategy
 from bot.messages import Message
 from bot.metrics import COMMANDS
-from bot.models import Backup, BackupLocation, is_backup_id, parse_capacity
+from bot.models import Backup, BackupLocation, Preflight, is_backup_id, parse_capacity
 from bot.slack import Fenced, PostFailed, SlackPoster
 from bot.verbs import BY_ACTION, Action, Verb
 from bot.watch_store import WatchStore
@@ -169,7 +169,7 @@ class BackupService:
                 )
                 if exc.status is None:
                     return messages.start_unknown(self.stamp)
-                return messages.start_uncertain(self.stamp, f"HTTP {exc.status}")
+                return messages.start_uncertain(self.stamp, exc.status)
             self.store.mark_start_failed(job, str(exc))
             raise
         except Exception as exc:
@@ -255,7 +255,7 @@ class BackupService:
             return messages.error_message("a backup id is a GUID, such as 3f2504e0-4f89-11d3-9a0c-0305e82c3301.")
         backup = self.arm.get_backup(backup_id)
         if backup is None:
-            return messages.error_message(f"the stamp {messages.escape(self.stamp)} has no backup `{backup_id}`.")
+            return messages.no_such_backup(self.stamp, backup_id)
         return messages.backup_detail(self.stamp, backup)
 
     def config(self, _command: Command, _channel: str) -> Message:
@@ -318,10 +318,10 @@ def guarded(what: str, stamp: str, action: Callable[[], Message]) -> Message:
         return messages.error_message(REDIS_DOWN)
     except StampError as exc:
         log.warning("stamp call failed while trying to %s: %s (correlation id %s)", what, exc, exc.correlation_id)
-        return messages.error_message(f"I could not {what} on {messages.escape(stamp)}:", exc)
+        return messages.stamp_call_failed(what, stamp, exc)
     except Exception:
         log.exception("unexpected failure while trying to %s", what)
-        return messages.error_message(f"something went wrong while trying to {what}; the details are in the bot's log.")
+        return messages.unexpected_failure(what)
 
 
 def definite_refusal(exc: StampError) -> bool:
@@ -335,34 +335,23 @@ def definite_refusal(exc: StampError) -> bool:
     return exc.status is not None and 400 <= exc.status < 500 and exc.status != 408 and exc.code is not None
 
 
-def preflight_problems(location: BackupLocation, backups: list[Backup]) -> list[str]:
-    """Reasons a backup should not start now, each a sentence an operator can act on."""
+def preflight_problems(location: BackupLocation, backups: list[Backup]) -> list[Preflight]:
+    """Reasons a backup should not start now; :func:`bot.messages.preflight_text` words each for the operator."""
     problems = []
     if not location.is_configured:
-        problems.append(
-            "The backup location is not configured (it needs a target share or blob container and an "
-            "encryption certificate; see Set-AzsBackupConfiguration)."
-        )
+        problems.append(Preflight("unconfigured"))
     running = next((b for b in backups if not b.is_terminal), None)
     if running is not None:
-        problems.append(
-            f"The stamp reports backup `{running.backup_id}` as {running.status} (started outside this "
-            "bot); Azure Stack Hub runs one backup at a time."
-        )
+        problems.append(Preflight("running", backup_id=running.backup_id, status=running.status))
     capacity = parse_capacity(location.available_capacity)
     if capacity is not None and capacity < needed_capacity(backups):
-        problems.append(
-            f"Free capacity ({location.available_capacity}) is below {_needed_words(backups)}; free "
-            "space on the share first."
-        )
+        problems.append(Preflight("capacity", free=location.available_capacity or "", needed_kb=_last_size_kb(backups)))
     return problems
 
 
-def _needed_words(backups: list[Backup]) -> str:
-    sized = next((b for b in backups if b.size_kb), None)
-    if sized and sized.size_kb:
-        return f"the last backup's size ({sized.size_kb / 1024**2:.1f} GB)"
-    return "1 GB, the smallest backup Microsoft documents"
+def _last_size_kb(backups: list[Backup]) -> int:
+    """The last backup's reported size; 0 when no backup reports one (every recorded stamp)."""
+    return next((b.size_kb for b in backups if b.size_kb), None) or 0
 
 
 MIN_BACKUP_BYTES = 1024**3
@@ -375,5 +364,4 @@ def needed_capacity(backups: list[Backup]) -> int:
     Real stamps report no ``backupSizeInKb`` in backup lists and 0 in operation results (all recorded
     bodies), so in practice this is the 1 GB floor.
     """
-    sized = next((b for b in backups if b.size_kb), None)
-    return max(MIN_BACKUP_BYTES, (sized.size_kb or 0) * 1024 if sized else 0)
+    return max(MIN_BACKUP_BYTES, _last_size_kb(backups) * 1024)

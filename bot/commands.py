@@ -8,14 +8,38 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 
-from bot.messages import clip, escape
 from bot.settings import STAMP_NAME
 from bot.verbs import BACKUP_VERBS, OPERATOR_ONLY, WATCH_MODES, Action, Args, Verb
 
-__all__ = ["OPERATOR_ONLY", "WATCH_MODES", "Action", "Command", "parse", "quote"]
+__all__ = ["OPERATOR_ONLY", "WATCH_MODES", "Action", "Command", "Problem", "Trouble", "parse"]
 
 _BACKUP_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+class Trouble(StrEnum):
+    """What was wrong with the input; :func:`bot.messages.help_message` words each one."""
+
+    UNKNOWN_WORD = "unknown_word"
+    NOT_A_STAMP = "not_a_stamp"
+    STAMPS_USAGE = "stamps_usage"
+    NOT_UNDERSTOOD = "not_understood"
+    NEEDS_ONE_ID = "needs_one_id"
+    NOT_AN_ID = "not_an_id"
+    CHOICES = "choices"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Input that was not understood, as data: the user's words stay raw here and are escaped by the renderer."""
+
+    trouble: Trouble
+    said: str = ""
+    """What the user typed that is the problem (outside text)."""
+    verb: str = ""
+    """The verb concerned, from the command table."""
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -25,12 +49,12 @@ class Command:
     backup_id: str | None = None
     option: str | None = None
     """Watch mode (all/failures/off), threads (on/off), or the stamp for ``stamps use``."""
-    problem: str | None = None
+    problem: Problem | None = None
     """Set when the input was not understood: the reply shows it above the usage."""
 
 
-def _problem(text: str) -> Command:
-    return Command(Action.HELP, problem=text)
+def _problem(trouble: Trouble, said: str = "", verb: str = "", choices: tuple[str, ...] = ()) -> Command:
+    return Command(Action.HELP, problem=Problem(trouble, said, verb, choices))
 
 
 def parse(text: str | None) -> Command:
@@ -42,11 +66,11 @@ def parse(text: str | None) -> Command:
     if head == "stamps":
         return _parse_stamps(words[1:])
     if head != "backup":
-        return _problem(f"I don't know `{quote(words[0])}`.")
+        return _problem(Trouble.UNKNOWN_WORD, words[0])
     rest, stamp = words[1:], None
     if rest and rest[0].lower() not in BACKUP_VERBS:
         if not STAMP_NAME.match(rest[0]):
-            return _problem(f"`{quote(rest[0])}` is neither a command nor a stamp name.")
+            return _problem(Trouble.NOT_A_STAMP, rest[0])
         stamp, rest = rest[0], rest[1:]
     command = _parse_verb(rest)
     return Command(command.action, stamp, command.backup_id, command.option, command.problem)
@@ -57,7 +81,7 @@ def _parse_stamps(args: list[str]) -> Command:
         return Command(Action.STAMPS)
     if len(args) == 2 and args[0].lower() == "use" and STAMP_NAME.match(args[1]):
         return Command(Action.USE_STAMP, option=args[1])
-    return _problem("Use `/azs stamps` or `/azs stamps use &lt;stamp&gt;`.")
+    return _problem(Trouble.STAMPS_USAGE)
 
 
 def _parse_verb(words: list[str]) -> Command:
@@ -66,7 +90,7 @@ def _parse_verb(words: list[str]) -> Command:
         return Command(Action.START)
     verb = BACKUP_VERBS.get(words[0].lower())
     command = _parse_args(verb, words[1:]) if verb else None
-    return command or _problem(f"I don't understand `/azs backup {quote(' '.join(words))}`.")
+    return command or _problem(Trouble.NOT_UNDERSTOOD, " ".join(words))
 
 
 def _parse_args(verb: Verb, args: list[str]) -> Command | None:
@@ -80,10 +104,10 @@ def _parse_args(verb: Verb, args: list[str]) -> Command | None:
 
 def _backup_id_command(verb: Verb, args: list[str]) -> Command:
     if len(args) != 1:
-        return _problem(f"`/azs backup {verb.action}` needs one backup id.")
+        return _problem(Trouble.NEEDS_ONE_ID, verb=verb.action)
     backup_id = args[0].rsplit("/", 1)[-1]
     if not _BACKUP_ID.match(backup_id):
-        return _problem(f"`{quote(args[0])}` is not a backup id (a GUID).")
+        return _problem(Trouble.NOT_AN_ID, args[0])
     return Command(verb.action, backup_id=backup_id.lower())
 
 
@@ -95,14 +119,4 @@ def _choice_command(verb: Verb, args: list[str]) -> Command | None:
         return Command(verb.action, option=choice)
     if verb.default is None:
         return None
-    return _problem(f"`/azs backup {verb.action}` takes {_alternatives(verb.choices)}.")
-
-
-def _alternatives(choices: tuple[str, ...]) -> str:
-    quoted = [f"`{c}`" for c in choices]
-    return ", ".join(quoted[:-1]) + f" or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
-
-
-def quote(text: str) -> str:
-    """Echo user input safely inside inline code: :func:`bot.messages.escape`, bounded length."""
-    return clip(escape(text), 61)
+    return _problem(Trouble.CHOICES, verb=verb.action, choices=verb.choices)

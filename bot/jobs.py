@@ -14,6 +14,7 @@ States::
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 import uuid
@@ -28,20 +29,22 @@ from redis.client import Pipeline
 from bot import keys
 from bot.models import Backup
 from bot.redis_client import NotReplicated, wait_for_replica
-from bot.settings import Settings
+from bot.settings import LIMITS, Settings
 
 T = TypeVar("T")
 
 HISTORY_LENGTH = 50
 DEFAULT_RETENTION_SECONDS = Settings.job_retention_days * 86_400
+MAX_RETENTION_SECONDS = int(LIMITS["AZS_JOB_RETENTION_DAYS"].high * 86_400)
 
 # Fenced update. KEYS: job, lease, due set, active set, stamp lock, stamp history.
 # ARGV: fence, lease token, job id, next due ("" = leave the due set), release ("1" = job is over),
-#       keep_lease ("1" = keep the claim), expected state ("" = any), then field/value pairs.
+#       keep_lease ("1" = keep the claim), expected state ("" = any), retention in seconds (the TTL a job
+#       that is over gets, in this same call: a crash cannot leave it without one), then field/value pairs.
 _FENCED_UPDATE = """
 if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[1] then return 0 end
 if ARGV[7] ~= '' and redis.call('HGET', KEYS[1], 'state') ~= ARGV[7] then return 0 end
-if #ARGV > 7 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
+if #ARGV > 8 then redis.call('HSET', KEYS[1], unpack(ARGV, 9)) end
 if ARGV[4] ~= '' then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3]) end
 if ARGV[5] == '1' then
   redis.call('ZREM', KEYS[3], ARGV[3])
@@ -49,6 +52,7 @@ if ARGV[5] == '1' then
   if redis.call('GET', KEYS[5]) == ARGV[3] then redis.call('DEL', KEYS[5]) end
   redis.call('LPUSH', KEYS[6], ARGV[3])
   redis.call('LTRIM', KEYS[6], 0, HISTORY_LAST_INDEX)
+  redis.call('EXPIRE', KEYS[1], ARGV[8])
 end
 if ARGV[6] ~= '1' and redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
 return 1
@@ -212,9 +216,13 @@ class JobStore:
     """
 
     def __init__(self, client: redis.Redis, *, retention_seconds: float = DEFAULT_RETENTION_SECONDS) -> None:
+        if not (math.isfinite(retention_seconds) and 1 <= retention_seconds <= MAX_RETENTION_SECONDS):
+            # Refused here, not when a job ends: that happens inside a transaction holding the stamp's lock.
+            raise ValueError(f"job retention must be 1 s to {MAX_RETENTION_SECONDS} s, got {retention_seconds!r}")
         self.redis = client
         self.retention_seconds = retention_seconds
         """How long a finished job's hash stays (``AZS_JOB_RETENTION_DAYS``); the stamp keeps the backups."""
+        self._ttl = int(retention_seconds)
         self._fenced_update = client.register_script(_FENCED_UPDATE)
         self._claim = client.register_script(_CLAIM)
         self._renew = client.register_script(_RENEW)
@@ -288,7 +296,7 @@ class JobStore:
             pipe.hset(keys.job_key(job.job_id), mapping=job.to_mapping())
             pipe.srem(keys.active_jobs_key(), job.job_id)
             pipe.zrem(keys.due_key(), job.job_id)
-            pipe.expire(keys.job_key(job.job_id), int(self.retention_seconds))
+            pipe.expire(keys.job_key(job.job_id), self._ttl)  # in the MULTI: the hash is never left without one
             if holder == job.job_id:
                 pipe.delete(lock)
 
@@ -448,6 +456,7 @@ class JobStore:
             "1" if write.done else "",
             "1" if write.keep_lease else "",
             write.expect_state.value if write.expect_state else "",
+            str(self._ttl),
             *_apply_changes(job, write.fields),
         ]
         job_keys = [
@@ -459,8 +468,6 @@ class JobStore:
             keys.history_key(job.stamp),
         ]
         applied = bool(self._fenced_update(keys=job_keys, args=args))
-        if applied and write.done:
-            self.redis.expire(keys.job_key(job.job_id), int(self.retention_seconds))
         if applied and write.durable:
             wait_for_replica(self.redis)
         return applied

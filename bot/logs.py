@@ -14,8 +14,16 @@ from types import TracebackType
 
 _TOKEN_PATTERNS = re.compile(
     r"(xox[abposr]-[A-Za-z0-9-]{6,}|xapp-[A-Za-z0-9-]{6,}|Bearer\s+[A-Za-z0-9._~+/=-]{8,}"
-    r"|\"(?:access_token|client_secret|encryptedBackupEncryptionKey)\"\s*:\s*\"[^\"]*\")"
+    r"|\"(?:access_token|refresh_token|id_token|client_secret|client_assertion|encryptedBackupEncryptionKey)\""
+    r"\s*:\s*\"[^\"]*\""
+    # A bare JWT (MSAL's access and id tokens, a certificate's client assertion): base64url JSON header, "eyJ".
+    r"|(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*)"
 )
+_SECRET_PARAMETERS = re.compile(
+    r"(?i)\b(client_assertion|client_secret|access_token|refresh_token|id_token|ticket|password)=[^&\s'\"]+"
+)
+"""A secret in a query string or form body (``?ticket=`` of a Socket Mode URL, ``client_assertion=`` of a token
+request): the value goes, the name stays so the line still says what it was."""
 _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"]+@")
 """``scheme://user:password@`` in a URL (``redis://:pw@host``): the credentials go, the host stays."""
 QUIET_BELOW_WARNING = ("slack_bolt.RequestVerification",)
@@ -39,6 +47,7 @@ class SecretFilter(logging.Filter):
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
         text = _URL_CREDENTIALS.sub(lambda m: m.group(1) + REDACTED + "@", text)
+        text = _SECRET_PARAMETERS.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
         return _TOKEN_PATTERNS.sub(REDACTED, text)
 
     def filter(self, record: logging.LogRecord) -> bool:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.models import AuditEntry, Backup, BackupLocation, JobFacts, human_duration
+from bot.commands import Problem, Trouble
+from bot.models import AuditEntry, Backup, BackupLocation, JobFacts, Preflight, human_duration
 from bot.verbs import usage_lines
 
 START_ACTION_ID = "backup_start"
@@ -165,9 +166,30 @@ def status_label(status: str) -> str:
     return f"{_STATUS_EMOJI.get(key, ':grey_question:')} {_STATUS_WORDS.get(key) or escape(status)}"
 
 
-def help_message(problem: str | None = None) -> Message:
-    lead = f":information_source: {problem}\n\n" if problem else ""
+def help_message(problem: Problem | None = None) -> Message:
+    lead = f":information_source: {_problem(problem)}\n\n" if problem else ""
     return Message(text=(lead + USAGE).replace("*", ""), blocks=[_section(lead + USAGE)])
+
+
+def _quoted(said: str) -> str:
+    """The user's words inside inline code: escaped (no backtick can close the code), bounded."""
+    return f"`{clip(escape(said), 61)}`"
+
+
+def _problem(problem: Problem) -> str:
+    """What was wrong with the input, in the bot's words around the user's (escaped) ones."""
+    said, verb = _quoted(problem.said), f"`/azs backup {escape(problem.verb)}`"
+    choices = [f"`{escape(c)}`" for c in problem.choices] or ["nothing"]
+    alternatives = ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
+    return {
+        Trouble.UNKNOWN_WORD: f"I don't know {said}.",
+        Trouble.NOT_A_STAMP: f"{said} is neither a command nor a stamp name.",
+        Trouble.STAMPS_USAGE: "Use `/azs stamps` or `/azs stamps use &lt;stamp&gt;`.",
+        Trouble.NOT_UNDERSTOOD: f"I don't understand `/azs backup {clip(escape(problem.said), 61)}`.",
+        Trouble.NEEDS_ONE_ID: f"{verb} needs one backup id.",
+        Trouble.NOT_AN_ID: f"{said} is not a backup id (a GUID).",
+        Trouble.CHOICES: f"{verb} takes {alternatives}.",
+    }[problem.trouble]
 
 
 def error_message(text: str, detail: object = "") -> Message:
@@ -205,11 +227,32 @@ def audit(entries: list[AuditEntry]) -> Message:
     return Message(text=text.replace("*", ""), blocks=[_section(text)])
 
 
+def preflight_text(problem: Preflight) -> str:
+    """One pre-flight reason in the bot's words, the stamp's values in it escaped."""
+    if problem.kind == "unconfigured":
+        return (
+            "The backup location is not configured (it needs a target share or blob container and an "
+            "encryption certificate; see Set-AzsBackupConfiguration)."
+        )
+    if problem.kind == "running":
+        return (
+            f"The stamp reports backup `{escape(problem.backup_id)}` as {escape(problem.status)} (started "
+            "outside this bot); Azure Stack Hub runs one backup at a time."
+        )
+    needed = (
+        f"the last backup's size ({problem.needed_kb / 1024**2:.1f} GB)"
+        if problem.needed_kb
+        else "1 GB, the smallest backup Microsoft documents"
+    )
+    return f"Free capacity ({escape(problem.free)}) is below {needed}; free space on the share first."
+
+
 def confirmation(
-    stamp: str, region: str, location: BackupLocation, latest: Backup | None, problems: list[str]
+    stamp: str, region: str, location: BackupLocation, latest: Backup | None, problems: list[Preflight]
 ) -> Message:
     """The ephemeral "start a backup?" card with the pre-flight facts; no button when a check fails."""
-    button_value, stamp, region, problems = stamp, escape(stamp), escape(region), [escape(p) for p in problems]
+    button_value, stamp, region = stamp, escape(stamp), escape(region)
+    reasons = [preflight_text(p) for p in problems]
     last = (
         f"{status_label(latest.status)} `{escape(latest.backup_id)}`, {age(latest.created)}" if latest else "none yet"
     )
@@ -224,10 +267,10 @@ def confirmation(
     head = _section(
         f"*Start an infrastructure backup on {stamp}?* It takes 20-40 minutes and cannot be cancelled once started."
     )
-    if problems:
+    if reasons:
         return Message(
-            text=f"A backup cannot start on {stamp} now: " + " ".join(problems),
-            blocks=[head, _fields(pairs), _section(":no_entry: " + " ".join(problems))],
+            text=f"A backup cannot start on {stamp} now: " + " ".join(reasons),
+            blocks=[head, _fields(pairs), _section(":no_entry: " + " ".join(reasons))],
             ok=False,
         )
     button = {
@@ -277,6 +320,24 @@ def start_unknown(stamp: str) -> Message:
         "started and report in this channel either way."
     )
     return Message(text=text, blocks=[_section(f":hourglass: {text}")])
+
+
+def start_refused(stamp: str, error: str) -> Message:
+    """A Start click whose start the stamp refused, told by the process that took the click over."""
+    return error_message(f"the backup on {escape(stamp)} did not start:", error or "the stamp refused it")
+
+
+def no_such_backup(stamp: str, backup_id: str) -> Message:
+    return error_message(f"the stamp {escape(stamp)} has no backup `{escape(backup_id)}`.")
+
+
+def stamp_call_failed(what: str, stamp: str, error: object) -> Message:
+    """``what`` is the bot's own words (from the command table); ``error`` is the stamp's answer."""
+    return error_message(f"I could not {what} on {escape(stamp)}:", error)
+
+
+def unexpected_failure(what: str) -> Message:
+    return error_message(f"something went wrong while trying to {what}; the details are in the bot's log.")
 
 
 def start_abandoned(job: JobFacts, reason: str) -> Message:
@@ -539,8 +600,8 @@ def cancel_impossible(stamp: str, running: JobFacts | None, stamp_running: Backu
     return Message(text=text, blocks=[_section(f":information_source: {text}")])
 
 
-def preflight_refused(stamp: str, reasons: list[str]) -> Message:
-    return error_message(f"I did not start a backup on {escape(stamp)}:", " ".join(reasons))
+def preflight_refused(stamp: str, problems: list[Preflight]) -> Message:
+    return error_message(f"I did not start a backup on {escape(stamp)}: " + " ".join(map(preflight_text, problems)))
 
 
 def progress(job: JobFacts, now: float | None = None) -> Message:
@@ -631,11 +692,11 @@ def start_abandoned_notice(job: JobFacts, reason: str) -> Message:
     return _marked(start_abandoned(job, reason), REPORT_EVENT, job)
 
 
-def start_uncertain(stamp: str, answer: str) -> Message:
+def start_uncertain(stamp: str, status: int) -> Message:
     """``createBackup`` got an answer that does not say whether the stamp started the backup (5xx, gateway)."""
     text = (
         f"The stamp {escape(stamp)} answered the start request with an error that does not say whether the "
-        f"backup started ({escape(answer)}). I will check the stamp's backups and report in this channel "
+        f"backup started (HTTP {int(status)}). I will check the stamp's backups and report in this channel "
         "either way; nothing else can start there meanwhile."
     )
     return Message(text=text, blocks=[_section(f":hourglass: {text}")])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 TERMINAL_STATUSES = frozenset({"succeeded", "partialsucceeded", "failed", "skipped", "deleted"})
 """``backupInfo.status`` values after which a backup no longer changes (API reference §4.3)."""
@@ -288,6 +288,19 @@ def backups_from_list(body: Any) -> list[Backup]:
     backups = [b for b in parsed if b is not None]
     oldest = datetime.min.replace(tzinfo=UTC)
     return sorted(backups, key=lambda b: b.created or oldest, reverse=True)
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """One reason a backup should not start now, as data: :mod:`bot.messages` words it and escapes the
+    stamp's values (a backup id, a status, a capacity string) in it."""
+
+    kind: Literal["unconfigured", "running", "capacity"]
+    backup_id: str = ""
+    status: str = ""
+    free: str = ""
+    needed_kb: int = 0
+    """The last backup's size when the stamp reported one; 0: the 1 GB floor."""
 
 
 class JobFacts(Protocol):

@@ -122,53 +122,60 @@ def _sentinel_addresses(hosts: str, url: str) -> tuple[tuple[str, int], ...]:
     return tuple(sentinels)
 
 
-def make_redis(settings: Settings) -> redis.Redis:
-    """The client every process uses, from ``settings.redis_url`` and ``settings.redis_ca_bundle``.
+def make_redis(settings: Settings, *, timeout: float | None = None) -> redis.Redis:
+    """The client every process uses, from ``settings.redis_url`` and ``settings.redis_ca_bundle``: the only
+    way the bot makes one, so every client follows Sentinel and trusts the configured CA.
 
-    It decodes replies to ``str`` (``decode_responses``): every user of it stores text.
+    It decodes replies to ``str`` (``decode_responses``): every user of it stores text. ``timeout`` shortens
+    the connect and read timeouts for a client on an ack path (the Socket Mode envelope dedupe).
     """
-    return connect(settings.redis_url, ca_bundle=settings.redis_ca_bundle)
+    return connect(settings.redis_url, ca_bundle=settings.redis_ca_bundle, timeout=timeout)
 
 
-def connect(url: str, *, ca_bundle: str | None = None) -> redis.Redis:
+def connect(url: str, *, ca_bundle: str | None = None, timeout: float | None = None) -> redis.Redis:
     """A client for ``url``: a plain one, or one that follows the master Sentinel names."""
     tls: dict[str, Any] = {"ssl_ca_certs": ca_bundle} if ca_bundle else {}
+    timeouts = dict(_TIMEOUTS) if timeout is None else {"socket_connect_timeout": timeout, "socket_timeout": timeout}
     scheme = urlsplit(url).scheme
     if scheme in SENTINEL_SCHEMES:
-        target = parse_sentinel_url(url)
-        sentinel_tls = {"ssl": True, **tls} if target.tls else {}
-        # Each sentinel is asked once: the next one in the list is the retry.
-        ask_once = {**_TIMEOUTS, **sentinel_tls, "retry": Retry(NoBackoff(), 0)}
-        credentials = {"username": target.username, "password": target.password} if target.password else {}
-        sentinel = Sentinel(
-            list(target.sentinels),
-            sentinel_kwargs={**ask_once, **credentials},  # type: ignore[no-untyped-call]
-            **_TIMEOUTS,
-            **sentinel_tls,
-        )
-        if credentials:  # sentinels that do not know the master's user are asked again without credentials
-            sentinel.sentinels += [redis.Redis(host=host, port=port, **ask_once) for host, port in target.sentinels]
-        client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
-            target.master_name,
-            db=target.db,
-            username=target.username,
-            password=target.password,
-            health_check_interval=15,
-            retry_on_timeout=False,
-            decode_responses=True,
-        )
-        return client
+        return _sentinel_master(parse_sentinel_url(url), tls, timeouts)
     try:
         return redis.Redis.from_url(
             url,
             health_check_interval=15,
             retry_on_timeout=False,
             decode_responses=True,
-            **_TIMEOUTS,
+            **timeouts,
             **(tls if scheme == "rediss" else {}),
         )
     except ValueError as exc:
         raise RedisUrlError(f"{redact_url(url)} is not a Redis URL ({str(exc).replace(url, '')})") from None
+
+
+def _sentinel_master(target: SentinelTarget, tls: dict[str, Any], timeouts: dict[str, Any]) -> redis.Redis:
+    """A client that asks the sentinels where the master is, and asks again after a failover."""
+    sentinel_tls = {"ssl": True, **tls} if target.tls else {}
+    # Each sentinel is asked once: the next one in the list is the retry.
+    ask_once = {**timeouts, **sentinel_tls, "retry": Retry(NoBackoff(), 0)}
+    credentials = {"username": target.username, "password": target.password} if target.password else {}
+    sentinel = Sentinel(
+        list(target.sentinels),
+        sentinel_kwargs={**ask_once, **credentials},  # type: ignore[no-untyped-call]
+        **timeouts,
+        **sentinel_tls,
+    )
+    if credentials:  # sentinels that do not know the master's user are asked again without credentials
+        sentinel.sentinels += [redis.Redis(host=host, port=port, **ask_once) for host, port in target.sentinels]
+    client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+        target.master_name,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        health_check_interval=15,
+        retry_on_timeout=False,
+        decode_responses=True,
+    )
+    return client
 
 
 def wait_for_replica(client: redis.Redis, timeout_ms: int = REPLICA_ACK_TIMEOUT_MS) -> None:

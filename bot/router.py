@@ -56,7 +56,7 @@ class Router:
         if job.state == JobState.STARTING:
             return messages.start_unknown(stamp)
         if job.state == JobState.START_FAILED:
-            return messages.error_message(f"the backup on {stamp} did not start: {job.error or 'the stamp refused it'}")
+            return messages.start_refused(stamp, job.error)
         return messages.started(job)
 
     def stamp_for(self, named: str | None, channel: str) -> BackupService | None:

@@ -31,6 +31,44 @@ class SettingsError(Exception):
 
 
 @dataclass(frozen=True)
+class Limit:
+    """The range of a number setting: what a person would set. Outside it the setting is refused by name, so an
+    absurd value (``1e306`` days) cannot overflow later inside a transaction or turn a safety limit off."""
+
+    low: float
+    high: float
+    unit: str = "seconds"
+    whole: bool = False
+
+    def words(self) -> str:
+        kind = "a whole number" if self.whole else "a number"
+        unit = f" of {self.unit}" if self.unit else ""
+        return f"{kind}{unit} from {self.low:g} to {self.high:g}"
+
+
+DAY = 86_400.0
+LIMITS: dict[str, Limit] = {
+    "AZS_POLL_INTERVAL": Limit(0.05, 3600.0),
+    "AZS_LEASE_SECONDS": Limit(1.0, DAY),
+    "AZS_START_GRACE_SECONDS": Limit(1.0, DAY),
+    "AZS_BACKUP_TIMEOUT": Limit(1.0, DAY),
+    "AZS_MAX_RETRY_AFTER": Limit(1.0, DAY),
+    "AZS_HTTP_TIMEOUT": Limit(1.0, 600.0),
+    "AZS_WATCH_INTERVAL": Limit(1.0, DAY),
+    "AZS_MAX_BACKUP_AGE_HOURS": Limit(1.0, 720.0, "hours"),
+    "AZS_PROGRESS_INTERVAL": Limit(1.0, 3600.0),
+    "AZS_JOB_RETENTION_DAYS": Limit(1.0, 3650.0, "days"),
+    "AZS_OPERATOR_GROUP_MAX_AGE": Limit(1.0, DAY),
+    "AZS_SOCKET_PING_INTERVAL": Limit(1.0, 60.0),
+    "AZS_SLACK_RETRY_SECONDS": Limit(0.0, 600.0),
+    "AZS_WORK_THREADS": Limit(1, 64, "", whole=True),
+    "AZS_SOCKET_CONNECTIONS": Limit(1, 10, "", whole=True),
+}
+"""Every number setting and its range (the README's settings table lists them); one without an entry is a
+``KeyError`` at the first start, so a new setting cannot arrive without a maximum."""
+
+
+@dataclass(frozen=True)
 class StampSettings:
     """How to reach and authenticate to one stamp's admin Azure Resource Manager endpoint."""
 
@@ -147,28 +185,27 @@ def _https_url(env: Mapping[str, str], name: str, value: str) -> str:
     return value.rstrip("/")
 
 
-def _float(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
-    """A finite number of at least ``minimum`` (``nan`` and ``inf`` parse as floats, and are refused)."""
-    raw = env.get(name, "").strip()
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    """A number within the setting's :data:`LIMITS` (``nan`` and ``inf`` parse as floats, and are refused)."""
+    raw, limit = env.get(name, "").strip(), LIMITS[name]
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if not math.isfinite(value):
-        raise SettingsError(f"{name} must be a finite number of seconds, got {raw!r}")
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, got {raw!r}")
+        value = math.nan
+    if not (math.isfinite(value) and limit.low <= value <= limit.high):
+        raise SettingsError(f"{name} must be {limit.words()}, got {raw[:40]!r}")
     return value
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
-    raw = env.get(name, "").strip()
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number within the setting's :data:`LIMITS`, in ASCII digits (``int()`` takes Arabic-Indic ones)."""
+    raw, limit = env.get(name, "").strip(), LIMITS[name]
     if not raw:
         return default
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < minimum:
-        raise SettingsError(f"{name} must be a whole number of at least {minimum}, got {raw!r}")
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9 and limit.low <= int(raw) <= limit.high):
+        raise SettingsError(f"{name} must be {limit.words()}, got {raw[:40]!r}")
     return int(raw)
 
 
@@ -333,7 +370,7 @@ def load_stamp(env: Mapping[str, str], *, name: str | None = None) -> StampSetti
         location=_optional(env, "AZS_LOCATION"),
         api_version=_optional(env, "AZS_API_VERSION") or StampSettings.api_version,
         adfs_scope_suffix=_optional(env, "AZS_ADFS_SCOPE_SUFFIX") or StampSettings.adfs_scope_suffix,
-        timeout_seconds=_float(env, "AZS_HTTP_TIMEOUT", StampSettings.timeout_seconds, 1.0),
+        timeout_seconds=_float(env, "AZS_HTTP_TIMEOUT", StampSettings.timeout_seconds),
     )
 
 
@@ -354,19 +391,45 @@ def _default_stamp_name(env: Mapping[str, str], arm_endpoint: str) -> str:
     return _stamp_name(urlparse(arm_endpoint).hostname or "stamp", "AZS_STAMP_NAME (default: the ARM host name)")
 
 
+LOOPBACK_NAMES = frozenset({"localhost"})
+_URL_TROUBLE = re.compile(r"[\\\s\x00-\x1f\x7f]")
+"""Characters HTTP clients and ``urlsplit`` may read differently (backslash, white space, control characters)."""
+
+
 def _slack_api_url(env: Mapping[str, str]) -> str:
+    """Where the bot token is sent: over https anywhere, over plain http only to this machine (a local fake)."""
     url = env.get("SLACK_API_URL", "").strip() or Settings.slack_api_url
-    if _url_parts("SLACK_API_URL", url)[0] not in ("http", "https") or not url.endswith("/api/"):
+    scheme, netloc, _ = _url_parts("SLACK_API_URL", url)
+    if scheme not in ("http", "https") or not url.endswith("/api/") or not netloc:
         raise SettingsError(f"SLACK_API_URL must be a URL ending in /api/, got {shown_url(url)!r}")
+    if "@" in netloc or _URL_TROUBLE.search(url):
+        raise SettingsError(
+            f"SLACK_API_URL must not carry a user name, backslashes, spaces or control characters, "
+            f"got {shown_url(url)!r}"
+        )
+    if scheme == "http" and not _loopback(urlsplit(url).hostname or ""):
+        raise SettingsError(
+            "SLACK_API_URL may use http:// only on this machine (127.0.0.0/8, ::1, localhost); anywhere else it "
+            f"must be https://, or the bot token would cross the network in clear text; got {shown_url(url)!r}"
+        )
     return url
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _port(env: Mapping[str, str], name: str, default: int, note: str) -> int:
     """A TCP port; ``note`` says when 0 (off) is allowed."""
     raw = env.get(name, "").strip() or str(default)
     lowest = 0 if note else 1
-    if not (raw.isascii() and raw.isdigit()) or not lowest <= int(raw) < 65536:
-        raise SettingsError(f"{name} must be a TCP port number{note}, got {raw!r}")
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 5) or not lowest <= int(raw) < 65536:
+        raise SettingsError(f"{name} must be a TCP port number{note}, got {raw[:40]!r}")
     return int(raw)
 
 
@@ -396,24 +459,24 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         operators=operators,
         operator_group=next(iter(groups), None),
         channels=_slack_ids(env, "AZS_CHANNELS"),
-        poll_interval=_float(env, "AZS_POLL_INTERVAL", Settings.poll_interval, 0.05),
-        lease_seconds=_float(env, "AZS_LEASE_SECONDS", Settings.lease_seconds, 1.0),
-        start_grace=_float(env, "AZS_START_GRACE_SECONDS", Settings.start_grace, 1.0),
-        backup_timeout=_float(env, "AZS_BACKUP_TIMEOUT", Settings.backup_timeout, 1.0),
-        max_retry_after=_float(env, "AZS_MAX_RETRY_AFTER", Settings.max_retry_after, 1.0),
+        poll_interval=_float(env, "AZS_POLL_INTERVAL", Settings.poll_interval),
+        lease_seconds=_float(env, "AZS_LEASE_SECONDS", Settings.lease_seconds),
+        start_grace=_float(env, "AZS_START_GRACE_SECONDS", Settings.start_grace),
+        backup_timeout=_float(env, "AZS_BACKUP_TIMEOUT", Settings.backup_timeout),
+        max_retry_after=_float(env, "AZS_MAX_RETRY_AFTER", Settings.max_retry_after),
         host=_host(env),
         port=int(port_raw),
         metrics_port=int(metrics_raw),
-        watch_interval=_float(env, "AZS_WATCH_INTERVAL", Settings.watch_interval, 1.0),
-        max_backup_age_hours=_float(env, "AZS_MAX_BACKUP_AGE_HOURS", Settings.max_backup_age_hours, 1.0),
-        progress_interval=_float(env, "AZS_PROGRESS_INTERVAL", Settings.progress_interval, 1.0),
-        work_threads=_int(env, "AZS_WORK_THREADS", Settings.work_threads, 1),
-        job_retention_days=_float(env, "AZS_JOB_RETENTION_DAYS", Settings.job_retention_days, 1.0),
-        operator_group_max_age=_float(env, "AZS_OPERATOR_GROUP_MAX_AGE", Settings.operator_group_max_age, 1.0),
+        watch_interval=_float(env, "AZS_WATCH_INTERVAL", Settings.watch_interval),
+        max_backup_age_hours=_float(env, "AZS_MAX_BACKUP_AGE_HOURS", Settings.max_backup_age_hours),
+        progress_interval=_float(env, "AZS_PROGRESS_INTERVAL", Settings.progress_interval),
+        work_threads=_int(env, "AZS_WORK_THREADS", Settings.work_threads),
+        job_retention_days=_float(env, "AZS_JOB_RETENTION_DAYS", Settings.job_retention_days),
+        operator_group_max_age=_float(env, "AZS_OPERATOR_GROUP_MAX_AGE", Settings.operator_group_max_age),
         redis_ca_bundle=_optional_file(env, "REDIS_CA_BUNDLE"),
-        socket_connections=_int(env, "AZS_SOCKET_CONNECTIONS", Settings.socket_connections, 1),
-        socket_ping_interval=_float(env, "AZS_SOCKET_PING_INTERVAL", Settings.socket_ping_interval, 1.0),
-        slack_retry_seconds=_float(env, "AZS_SLACK_RETRY_SECONDS", Settings.slack_retry_seconds, 0.0),
+        socket_connections=_int(env, "AZS_SOCKET_CONNECTIONS", Settings.socket_connections),
+        socket_ping_interval=_float(env, "AZS_SOCKET_PING_INTERVAL", Settings.socket_ping_interval),
+        slack_retry_seconds=_float(env, "AZS_SLACK_RETRY_SECONDS", Settings.slack_retry_seconds),
     )
     check_cross_fields(settings)
     return settings

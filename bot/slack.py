@@ -150,6 +150,8 @@ class SlackPoster:
         self.client = client
         self.health = health
         self.retry_seconds = retry_seconds
+        self._own: dict[str, str] | None = None
+        self._own_lock = threading.Lock()
         # Posts bypass the client's retry handlers: this class decides what may be sent again.
         self._posting = WebClient(
             token=client.token, base_url=client.base_url, timeout=client.timeout, retry_handlers=[]
@@ -245,19 +247,39 @@ class SlackPoster:
             log.warning("cannot edit message %s in %s: %s", ts, channel, _reason(exc))
             return False
 
+    def own_ids(self) -> dict[str, str]:
+        """This bot's ``bot_id`` (and ``app_id`` if Slack names it) from ``auth.test``, asked once per process.
+
+        Slack stamps every message an app posts with both; any app can post any metadata, so only these
+        ids tell the bot's own posts from copies. :class:`PostFailed` while Slack cannot say.
+        """
+        with self._own_lock:
+            if self._own is None:
+                try:
+                    answer = self.client.auth_test()
+                except (SlackClientError, OSError) as exc:
+                    raise PostFailed(f"auth.test: {_reason(exc)}") from exc
+                own = {k: str(answer.get(k)) for k in ("bot_id", "app_id") if answer.get(k)}
+                if "bot_id" not in own:
+                    raise PostFailed("auth.test: the token is not a bot token (no bot_id)")
+                self._own = own
+            return self._own
+
     def find_marked(self, channel: str, event_type: str, key: str, value: str, *, oldest: str | None) -> str | None:
-        """The ``ts`` of a message in ``channel`` whose metadata says ``key == value``, if Slack can tell.
+        """The ``ts`` of a message this bot posted in ``channel`` whose metadata says ``key == value``.
 
         Needs the ``channels:history`` (or ``groups:history``) scope; without it, ``None``. Raises
         :class:`PostFailed` when Slack cannot answer now (throttled, 5xx, network): posting blind then
-        could double a message, so the caller tries again later.
+        could double a message, so the caller tries again later. Another app's message with the same
+        metadata is not this bot's post: it neither stands for an outcome nor becomes the announcement.
         """
+        own = self.own_ids()
         try:
             first = self.client.conversations_history(
                 channel=channel, oldest=oldest or "0", limit=200, include_all_metadata=True
             )
             for number, page in enumerate(first, start=1):  # slack_sdk follows next_cursor, page by page
-                found = _marked_ts(page.get("messages") or [], event_type, key, value)
+                found = _marked_ts(page.get("messages") or [], own, (event_type, key, value))
                 if found is not None:
                     return found
                 if number >= MAX_HISTORY_PAGES:
@@ -271,8 +293,12 @@ class SlackPoster:
         return None
 
 
-def _marked_ts(messages: list[dict[str, Any]], event_type: str, key: str, value: str) -> str | None:
+def _marked_ts(messages: list[dict[str, Any]], own: dict[str, str], marker: tuple[str, str, str]) -> str | None:
+    """The first message posted by this bot (every id in ``own`` matches) that carries ``marker``."""
+    event_type, key, value = marker
     for message in messages:
+        if any(message.get(name) != expected for name, expected in own.items()):
+            continue
         metadata = message.get("metadata") or {}
         payload = metadata.get("event_payload") or {}
         if metadata.get("event_type") == event_type and payload.get(key) == value:

@@ -42,6 +42,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from bot.keys import envelope_key
 from bot.metrics import SOCKET_ACK_SECONDS, SOCKET_CONNECTIONS, SOCKET_ENVELOPES, SOCKET_RECONNECTS
 from bot.probes import Heartbeat, serve_probes
+from bot.redis_client import make_redis
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -383,8 +384,9 @@ def serve_socket_mode(settings: Settings, stop: threading.Event | None = None) -
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
-    # Short timeouts: the dedupe check sits on the ack path, inside Slack's 3 s.
-    ledger_redis = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    # Short timeouts: the dedupe check sits on the ack path, inside Slack's 3 s. Through the factory, like every
+    # client: its own from_url refused Sentinel URLs and ignored REDIS_CA_BUNDLE (the dedupe failed open).
+    ledger_redis = make_redis(settings, timeout=0.5)
     runner = SocketModeRunner(
         build_app(settings),
         settings.slack_app_token,

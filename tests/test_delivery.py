@@ -14,16 +14,18 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.arm import StampError
 from bot.backups import definite_refusal
-from bot.messages import ANNOUNCE_EVENT
+from bot.keys import active_jobs_key
+from bot.messages import ANNOUNCE_EVENT, REPORT_EVENT
 from bot.slack import BoundedRateLimitRetryHandler
 from devkit.localrun import BotProcess
 from devkit.simulator import Fault, StampSimulator
-from devkit.slack_fake import FakeSlack, SlackFault
+from devkit.slack_fake import AppIdentity, FakeSlack, SlackFault
 from tests.harness import SlackClientSim, completions, wait_until
 
 StartWeb = Callable[..., tuple[BotProcess, SlackClientSim]]
@@ -137,6 +139,69 @@ def test_announcement_that_never_gets_through_is_explained_in_the_outcome(
     assert wait_until(lambda: "could not be posted" in json.dumps(fake_slack.messages("CBACKUPS")), timeout=40)
     [outcome] = fake_slack.messages("CBACKUPS")
     assert "succeeded" in str(outcome["text"]).lower() and not outcome.get("thread_ts")
+
+
+COPYCAT = AppIdentity(app_id="A0COPYCAT", bot_id="B0COPYCAT", user_id="UCOPYCAT", name="copycat")
+
+
+def copycat_posts(fake: FakeSlack, event_type: str, job_id: str) -> str:
+    """Another app in the channel posts a message carrying the bot's marker for ``job_id``; returns its ts."""
+    token = "xoxb-copycat-app"
+    fake.add_app(token, COPYCAT)
+    metadata = {"event_type": event_type, "event_payload": {"job_id": job_id}}
+    response = WebClient(token=token, base_url=fake.api_url).chat_postMessage(
+        channel="CBACKUPS", text="Backup done, all good", metadata=metadata
+    )
+    return str(response["ts"])
+
+
+def the_bots(fake: FakeSlack, event_type: str) -> list[dict[str, Any]]:
+    """The bot's own posts in the channel that carry ``event_type``."""
+    return [
+        m
+        for m in fake.messages("CBACKUPS")
+        if m.get("bot_id") == fake.identity.bot_id and (m.get("metadata") or {}).get("event_type") == event_type
+    ]
+
+
+def running_job_id(redis_client: redis.Redis) -> str:
+    [job_id] = redis_client.smembers(active_jobs_key())
+    return job_id.decode() if isinstance(job_id, bytes) else str(job_id)
+
+
+def test_another_apps_marker_does_not_suppress_a_retried_outcome(
+    slack: SlackClientSim,
+    stamp: StampSimulator,
+    fake_slack: FakeSlack,
+    start_worker: StartWorker,
+    redis_client: redis.Redis,
+) -> None:
+    """Issue 17, finding 8: the check for an earlier outcome post trusted any app's message with the marker."""
+    stamp.backup_seconds = 1
+    slack.start_backup()
+    copycat_posts(fake_slack, REPORT_EVENT, running_job_id(redis_client))
+    fake_slack.inject(SlackFault(method="chat.postMessage", status=500))  # the outcome's first try may have landed
+    worker = start_worker()
+    assert wait_until(lambda: len(the_bots(fake_slack, REPORT_EVENT)) == 1, timeout=30), worker.log()
+    assert "posted the outcome already" not in worker.log()
+
+
+def test_another_apps_marker_is_not_adopted_as_the_announcement(
+    slack: SlackClientSim,
+    stamp: StampSimulator,
+    fake_slack: FakeSlack,
+    start_worker: StartWorker,
+    redis_client: redis.Redis,
+) -> None:
+    stamp.backup_seconds = 3
+    fake_slack.inject(SlackFault(method="chat.postMessage", status=500))  # the web process's one try
+    slack.start_backup()
+    impostor = copycat_posts(fake_slack, ANNOUNCE_EVENT, running_job_id(redis_client))
+    start_worker()
+    assert wait_until(lambda: len(the_bots(fake_slack, REPORT_EVENT)) == 1, timeout=30)
+    [announced] = the_bots(fake_slack, ANNOUNCE_EVENT)
+    [outcome] = the_bots(fake_slack, REPORT_EVENT)
+    assert outcome["thread_ts"] == announced["ts"] != impostor
 
 
 def test_gateway_error_on_create_backup_goes_to_reconciliation_not_failure(

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,8 @@ import redis
 
 from bot.jobs import Job, JobState
 from bot.keys import active_jobs_key, due_key, job_key, stamp_lock_key
+from bot.settings import LIMITS
+from devkit.demo import TUNING, tuning_setting
 from devkit.localrun import RedisServer
 from tests.harness import ROOT
 
@@ -68,7 +71,7 @@ def test_demo_reports_a_backup_and_leaves_a_production_redis_untouched(productio
         }
     )
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "demo", "--backup-seconds", "2"],
+        [sys.executable, "-m", "bot.cli", "demo", "--backup-seconds", "2", "--set", "AZS_PROGRESS_INTERVAL=5"],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -94,3 +97,45 @@ def test_demo_reports_a_backup_and_leaves_a_production_redis_untouched(productio
     after, connections_after = snapshot(production)
     assert after == before
     assert connections_after == connections + 1  # only this test's own second look
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "AZS_STAMPS_FILE=prod.toml",
+        "AZS_ARM_ENDPOINT=https://adminmanagement.prod.contoso.com",
+        "AZS_CLIENT_SECRET=s3cret",
+        "AZS_CA_BUNDLE=/etc/azs/prod-root.pem",
+        "AZS_OPERATORS=UREAL",
+        "AZS_CHANNELS=CPROD",
+        "AZS_STAMP_NAME=prod-east",
+        "AZS_SUBSCRIPTION_ID=00000000-0000-0000-0000-000000000000",
+        "AZS_API_VERSION=2021-09-01",
+        "AZS_METRICS_PORT=9102",
+        "AZS_NO_SUCH_SETTING=1",
+    ],
+)
+def test_demo_set_takes_tuning_settings_only(setting: str, tmp_path: Path) -> None:
+    """Issue 17, finding 7: ``--set AZS_STAMPS_FILE=prod.toml`` loaded the production stamps into the sealed demo.
+    It is refused before anything starts, and the refusal says which settings may be set."""
+    (tmp_path / "prod.toml").write_text(
+        '[[stamp]]\nname = "prod-east"\narm_endpoint = "https://127.0.0.1:9"\nclient_id = "app"\nclient_secret = "s"\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "demo", "--set", setting],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Stamp simulator" not in result.stdout and "redis-server" not in result.stdout  # nothing started
+    name = setting.partition("=")[0]
+    assert name in result.stderr and "AZS_POLL_INTERVAL" in result.stderr and "AZS_LEASE_SECONDS" in result.stderr
+
+
+def test_every_tuning_setting_the_demo_takes_is_a_bounded_number() -> None:
+    """The allow-list names real settings, each with a range (so a value the bot refuses is refused at start)."""
+    assert TUNING and set(TUNING) <= set(LIMITS)
+    assert tuning_setting("AZS_POLL_INTERVAL=2") == ("AZS_POLL_INTERVAL", "2")

@@ -13,6 +13,7 @@ import redis
 from bot.arm import ArmClient
 from bot.backups import preflight_problems
 from bot.keys import stale_alert_key
+from bot.messages import preflight_text
 from bot.models import Backup, BackupLocation
 from bot.settings import load_stamp
 from devkit.localrun import BotProcess, sign, write_stamps_file
@@ -145,7 +146,7 @@ def test_preflight_capacity_below_last_backup_size() -> None:
         }
     )
     big = Backup(backup_id="b", status="Succeeded", size_kb=20 * 1024 * 1024)
-    assert any("below the last backup's size" in p for p in preflight_problems(location, [big]))
+    assert any("below the last backup's size" in preflight_text(p) for p in preflight_problems(location, [big]))
     small = Backup(backup_id="b", status="Succeeded", size_kb=1024 * 1024)
     assert preflight_problems(location, [small]) == []
 

@@ -1,4 +1,5 @@
-"""Looking for an earlier post follows Slack's cursor paging (slack_sdk's SlackResponse iteration), within bounds.
+"""Looking for an earlier post follows Slack's cursor paging (slack_sdk's SlackResponse iteration), within bounds,
+and counts only the bot's own posts (``bot_id`` from ``auth.test``, asked once).
 
 The devkit's Slack stand-in answers history in one page, so these tests serve ``conversations.history``
 from a small local HTTP server that pages like Slack (``response_metadata.next_cursor``).
@@ -18,13 +19,24 @@ from slack_sdk import WebClient
 
 from bot.slack import MAX_HISTORY_PAGES, PostFailed, SlackPoster
 
+OWN_BOT = "B0OWN"
+
 
 class PagedHistory:
     """``pages`` of messages, newest page first; ``fail_at`` answers that page (1-based) with ``error``."""
 
-    def __init__(self, pages: list[list[dict[str, Any]]], fail_at: int | None = None, error: str = "") -> None:
-        self.pages, self.fail_at, self.error = pages, fail_at, error
+    def __init__(
+        self, pages: list[list[dict[str, Any]]], fail_at: int | None = None, error: str = "", auth_error: str = ""
+    ) -> None:
+        self.pages, self.fail_at, self.error, self.auth_error = pages, fail_at, error, auth_error
         self.cursors: list[str] = []
+        self.auth_tests = 0
+
+    def identity(self) -> dict[str, Any]:
+        self.auth_tests += 1
+        if self.auth_error:
+            return {"ok": False, "error": self.auth_error}
+        return {"ok": True, "user_id": "UOWNBOT", "bot_id": OWN_BOT, "team_id": "T1"}
 
     def answer(self, cursor: str) -> dict[str, Any]:
         self.cursors.append(cursor)
@@ -49,8 +61,11 @@ def serve() -> Iterator[Any]:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
                 params = {k: v[0] for k, v in parse_qs(body).items()}
-                assert self.path.endswith("/conversations.history")
-                payload = json.dumps(history.answer(params.get("cursor", ""))).encode()
+                if self.path.endswith("/auth.test"):
+                    payload = json.dumps(history.identity()).encode()
+                else:
+                    assert self.path.endswith("/conversations.history")
+                    payload = json.dumps(history.answer(params.get("cursor", ""))).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -72,11 +87,13 @@ def serve() -> Iterator[Any]:
         server.server_close()
 
 
-def marked(ts: str, job_id: str) -> dict[str, Any]:
+def marked(ts: str, job_id: str, bot_id: str = OWN_BOT) -> dict[str, Any]:
     return {
         "type": "message",
         "ts": ts,
         "text": "x",
+        "bot_id": bot_id,
+        "app_id": "A0OWN" if bot_id == OWN_BOT else "A0OTHER",
         "metadata": {"event_type": "azs_backup_reported", "event_payload": {"job_id": job_id}},
     }
 
@@ -106,3 +123,22 @@ def test_a_later_page_slack_cannot_serve_now_is_an_error_not_a_miss(serve: Any) 
         serve(failing).find_marked("C1", "azs_backup_reported", "job_id", "job-1", oldest="0")
     unreadable = PagedHistory([[marked("2.0", "other")], []], fail_at=2, error="missing_scope")
     assert serve(unreadable).find_marked("C1", "azs_backup_reported", "job_id", "job-1", oldest="0") is None
+
+
+def test_only_the_bots_own_post_counts(serve: Any) -> None:
+    """Any app may post any metadata: another app's copy of the marker is not the bot's post (issue 17, finding 8)."""
+    history = PagedHistory([[marked("3.0", "job-1", bot_id="B0OTHER")], [marked("1.0", "job-1")]])
+    poster = serve(history)
+    assert poster.find_marked("C1", "azs_backup_reported", "job_id", "job-1", oldest=None) == "1.0"
+    copies = PagedHistory([[marked("3.0", "job-1", bot_id="B0OTHER"), {**marked("2.0", "job-1"), "bot_id": None}]])
+    assert serve(copies).find_marked("C1", "azs_backup_reported", "job_id", "job-1", oldest=None) is None
+    assert poster.find_marked("C1", "azs_backup_reported", "job_id", "job-1", oldest=None) == "1.0"
+    assert history.auth_tests == 1  # asked once per process, then cached
+
+
+def test_without_knowing_its_own_id_the_bot_does_not_guess(serve: Any) -> None:
+    """auth.test failing is "cannot tell now": the caller tries again later instead of posting blind."""
+    history = PagedHistory([[marked("1.0", "job-1")]], auth_error="internal_error")
+    with pytest.raises(PostFailed, match=r"auth\.test"):
+        serve(history).find_marked("C1", "azs_backup_reported", "job_id", "job-1", oldest=None)
+    assert history.cursors == []

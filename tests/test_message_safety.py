@@ -3,26 +3,42 @@
 Finding 3 of issue 11: a role name ``<!channel> <http://evil.example/login|Re-authenticate here>`` was
 posted as a live @channel and a disguised link. Each renderer of :mod:`bot.messages` is listed in
 ``RENDERERS`` below with every outside field filled from hypothesis; a renderer added without an entry
-fails ``test_every_renderer_is_covered``.
+fails ``test_every_renderer_is_covered``. Finding 3 of issue 17: the reply to a Start click taken over from a
+dead process, when the stamp had refused the start, was built outside the renderers and quoted the stamp's
+error raw; it is tested here through the real router and a real web process (``test_message_boundary.py``
+keeps any message from being built outside the renderers again).
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import messages
+from bot.app import make_router
 from bot.audit import AuditEntry
-from bot.commands import parse
-from bot.jobs import Job, JobState
+from bot.backups import preflight_problems
+from bot.commands import Problem, Trouble, parse
+from bot.inbox import Inbox, WorkItem
+from bot.jobs import Job, JobState, JobStore
+from bot.keys import job_key
 from bot.messages import Message
-from bot.models import Backup, BackupLocation, RoleStatus
+from bot.models import Backup, BackupLocation, Preflight, RoleStatus
+from bot.redis_client import connect
+from bot.router import Router
+from bot.settings import load_settings
+from devkit.simulator import Fault, StampSimulator
+from tests.conftest import OPERATOR
+from tests.harness import RedisServer, SlackClientSim
 
 FRAGMENTS = [
     "<!channel>",
@@ -117,6 +133,14 @@ class Inputs:
             started_at=1.0,
         )
 
+    def preflight(self) -> list[Preflight]:
+        return [
+            Preflight("unconfigured"),
+            Preflight("running", backup_id=self.text(), status=self.status()),
+            Preflight("capacity", free=self.text(), needed_kb=20 * 1024**2),
+            Preflight("capacity", free=self.text()),
+        ]
+
     def entry(self) -> AuditEntry:
         return AuditEntry(
             at=1.0, user=self.text(), channel=self.text(), stamp=self.text(), action=self.text(), outcome=self.text()
@@ -128,6 +152,7 @@ RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
     "help_message": lambda i: [
         messages.help_message(parse(i.text()).problem),
         messages.help_message(parse("backup " + i.text()).problem),
+        *(messages.help_message(Problem(t, i.text(), i.text(), (i.text(), i.text()))) for t in Trouble),
     ],
     "error_message": lambda i: [messages.error_message("I could not read the backup:", i.text())],
     "not_an_operator": lambda i: [messages.not_an_operator(i.text(), True), messages.not_an_operator(i.text(), False)],
@@ -135,13 +160,17 @@ RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
     "audit": lambda i: [messages.audit([i.entry(), i.entry()]), messages.audit([])],
     "confirmation": lambda i: [
         messages.confirmation(i.text(), i.text(), i.location(), i.backup(), []),
-        messages.confirmation(i.text(), i.text(), i.location(), None, [i.text()]),
+        messages.confirmation(i.text(), i.text(), i.location(), None, i.preflight()),
     ],
     "starting": lambda i: [messages.starting(i.text())],
     "started": lambda i: [messages.started(i.job())],
     "completion_unannounced": lambda i: [messages.completion_unannounced(i.job(), i.backup(), i.text(), 5)],
     "start_abandoned_notice": lambda i: [messages.start_abandoned_notice(i.job(), i.text())],
-    "start_uncertain": lambda i: [messages.start_uncertain(i.text(), i.text())],
+    "start_uncertain": lambda i: [messages.start_uncertain(i.text(), 502)],
+    "start_refused": lambda i: [messages.start_refused(i.text(), i.text()), messages.start_refused(i.text(), "")],
+    "no_such_backup": lambda i: [messages.no_such_backup(i.text(), i.text())],
+    "stamp_call_failed": lambda i: [messages.stamp_call_failed("read the backups", i.text(), i.text())],
+    "unexpected_failure": lambda i: [messages.unexpected_failure("read the backups")],
     "busy": lambda i: [messages.busy(i.text())],
     "restarted_nothing_started": lambda i: [messages.restarted_nothing_started(i.text())],
     "start_unrecorded": lambda i: [messages.start_unrecorded(i.text(), i.text())],
@@ -173,7 +202,7 @@ RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
         messages.cancel_impossible(i.text(), i.job(), None),
         messages.cancel_impossible(i.text(), None, i.backup()),
     ],
-    "preflight_refused": lambda i: [messages.preflight_refused(i.text(), [i.text(), i.text()])],
+    "preflight_refused": lambda i: [messages.preflight_refused(i.text(), i.preflight())],
     "progress": lambda i: [messages.progress(i.job())],
     "announcement_final": lambda i: [
         messages.announcement_final(i.job(), i.backup(), i.text()),
@@ -348,3 +377,86 @@ def test_blob_url_shown_without_its_sas_token() -> None:
     shown = str(messages.config("east", location).blocks)
     assert "https://acct.blob.example/c" in shown
     assert "sig=" not in shown and "SECRET" not in shown and "pw@" not in shown
+
+
+REPORTED_ARM_ERROR = "<!channel> <http://evil.example/login|Re-authenticate here>"
+
+
+@pytest.fixture(scope="module")
+def router(bot_env: dict[str, str]) -> Router:
+    """The web process's router, wired from its settings to the test Redis (no stamp is called here)."""
+    return make_router(load_settings(bot_env))
+
+
+def refused_start(store: JobStore, error: str) -> Job:
+    """A click's job as the stamp's refusal leaves it: reserved, then failed with the stamp's words."""
+    job = Job(job_id=Job.new_id(), stamp="sim-stamp", requester=OPERATOR, channel="CBACKUPS")
+    assert store.reserve(job, reconcile_after=300) is None
+    store.mark_start_failed(job, error)
+    return job
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(error=hostile)
+def test_the_recovered_click_of_a_refused_start_stays_inert(
+    router: Router, redis_client: redis.Redis, error: str
+) -> None:
+    """``Router.click_outcome`` for a refused start, on a job read back from Redis: the error is outside text."""
+    job = refused_start(router.store, f"start a backup: HTTP 409 (Conflict): {error}")
+    reply = router.click_outcome("sim-stamp", job.job_id, too_old=False)
+    assert reply is not None and not reply.ok
+    for text in mrkdwn_texts(reply):
+        assert not live_problems(text), f"{live_problems(text)} in {text[:300]!r}"
+    assert not shape_problems(reply)
+
+
+def test_a_dead_processs_click_on_a_refused_start_is_answered_inertly(
+    slack: SlackClientSim, stamp: StampSimulator, redis_server: RedisServer
+) -> None:
+    """The reported case end to end: the stamp refuses the start with a crafted ARM error, the process that had
+    the click dies before replying, and the running web process takes the click over and answers it."""
+    client = connect(redis_server.url)
+    stamp.inject(Fault(status=409, times=1, path_contains="createBackup", body=_arm_error(REPORTED_ARM_ERROR)))
+    _, first = slack.click()
+    slack.wait_reply(first, "Conflict", timeout=15)  # the stamp refused; the job is named after the click
+    [job_id] = [str(key).rsplit(":", 1)[1] for key in client.keys(job_key("*"))]
+    assert REPORTED_ARM_ERROR in str(client.hget(job_key(job_id), "error"))
+    # As if that process had died before its reply: the click is back in the inbox with a lapsed lease.
+    hook = "recovered-refused-click"
+    item = WorkItem("click", OPERATOR, "CBACKUPS", slack.fake.response_url(hook), stamp="sim-stamp", item_id=job_id)
+    Inbox(client, lease=0.0, owner="dead-web-process").record(item)
+    reply = slack.wait_reply(hook, "did not start", timeout=20)
+    texts = [reply.get("text", ""), *(b["text"]["text"] for b in reply.get("blocks", []) if "text" in b)]
+    for text in texts:
+        assert "<!channel>" not in text and "<http" not in text, text
+        assert not live_problems(text), text
+
+
+def _arm_error(message: str) -> str:
+    return json.dumps({"error": {"code": "Conflict", "message": message}})
+
+
+def test_preflight_reasons_keep_the_bots_formatting_and_escape_only_the_stamps_values() -> None:
+    """The reasons were sentences built with the stamp's values and then escaped whole, so the bot's own inline
+    code came out as look-alike backticks; now the renderer words them and escapes only the stamp's parts."""
+    location = BackupLocation(
+        name="local",
+        path=r"\\su1fileserver\SU1_Infrastructure_1\BackupStore",
+        blob_url=None,
+        user_name=None,
+        scheduler_enabled=True,
+        frequency_hours=12,
+        retention_days=7,
+        available_capacity="1.00 TB",
+        next_backup=None,
+        last_backup=None,
+        encryption_cert_thumbprint="AB",
+    )
+    backup_id = "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
+    running = Backup(backup_id=backup_id, status="Running")
+    hostile = Backup(backup_id="`x` <!channel>", status="*Running*")
+    card = messages.confirmation("east", "local", location, None, preflight_problems(location, [running]))
+    assert f"The stamp reports backup `{backup_id}` as Running" in card.blocks[-1]["text"]["text"]
+    refused = messages.preflight_refused("east", preflight_problems(location, [hostile]))
+    for text in mrkdwn_texts(refused):
+        assert not live_problems(text), text

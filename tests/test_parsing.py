@@ -158,6 +158,6 @@ def test_capacity_preflight_works_on_what_stamps_report() -> None:
     assert preflight_problems(BackupLocation.from_json(location_body), backups) == []  # "1.00 TB" free
     location_body["properties"]["externalStoreDefault"]["availableCapacity"] = "979 MB"
     [problem] = preflight_problems(BackupLocation.from_json(location_body), backups)
-    assert "979 MB" in problem and "1 GB" in problem
+    assert "979 MB" in messages.preflight_text(problem) and "1 GB" in messages.preflight_text(problem)
     blob = BackupLocation.from_json(load("backup_location_2108_blob.json"))
     assert blob.available_capacity is None and preflight_problems(blob, backups) == []  # blob: not reported

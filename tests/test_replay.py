@@ -313,7 +313,7 @@ def test_a_huge_retry_after_is_capped(run_replay: Any, fake_slack: FakeSlack) ->
 
 def test_overdue_is_reported_without_a_poll(run_replay: Any, fake_slack: FakeSlack) -> None:
     session = with_retry_after(SESSIONS[1], "1000000000")
-    run = run_replay(session, AZS_MAX_RETRY_AFTER="100000000000", AZS_BACKUP_TIMEOUT="3600")
+    run = run_replay(session, AZS_MAX_RETRY_AFTER="86400", AZS_BACKUP_TIMEOUT="3600")
     run.clock.now += 3601
     run.poller.check_running_jobs()
     run.poller.check_running_jobs()

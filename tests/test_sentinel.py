@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import signal
@@ -20,7 +21,7 @@ from bot.redis_client import NotReplicated, connect, parse_sentinel_url, redact_
 from bot.settings import SettingsError, load_settings
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack
-from tests.harness import BotProcess, RedisServer, SlackClientSim, completions, free_port, wait_until
+from tests.harness import ROOT, BotProcess, RedisServer, SlackClientSim, completions, free_port, wait_until
 from tests.sentinel_cluster import SentinelCluster
 
 REDIS_DOWN = "job store (Redis) is not answering"
@@ -260,3 +261,18 @@ def test_password_protected_master_with_or_without_protected_sentinels(sentinels
         assert "wrong-pw" not in str(refused.value)
     finally:
         protected.stop()
+
+
+def test_every_redis_client_comes_from_the_factory() -> None:
+    """Issue 17, finding 4: a client built by hand skips Sentinel, ``REDIS_CA_BUNDLE`` and the short timeouts."""
+    makers = {"Redis", "StrictRedis", "from_url", "Sentinel", "ConnectionPool", "SentinelConnectionPool"}
+    found = []
+    for path in sorted([*ROOT.glob("bot/**/*.py"), *ROOT.glob("handlers/**/*.py")]):
+        if path.relative_to(ROOT).as_posix() == "bot/redis_client.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                if name in makers:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node.func)}()")
+    assert not found, "use bot.redis_client.make_redis:\n" + "\n".join(found)

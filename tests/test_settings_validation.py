@@ -1,5 +1,8 @@
-"""Settings that refuse nonsense: non-finite numbers, mrkdwn in names, ids that are not ids, leaked credentials,
-and pairs of settings that contradict each other."""
+"""Settings that refuse nonsense: non-finite numbers, numbers past what a person would set, mrkdwn in names, ids
+that are not ids, leaked credentials, a bot token sent in clear text, and pairs of settings that contradict each
+other. Issue 17, finding 5: ``AZS_JOB_RETENTION_DAYS=1e306`` was accepted and a refused start then overflowed
+inside its transaction, leaving the stamp locked; ``AZS_OPERATOR_GROUP_MAX_AGE=1e300`` trusted a stale operator
+group for ever; ``SLACK_API_URL=http://...`` sent the bot token in clear text to any host."""
 
 from __future__ import annotations
 
@@ -7,14 +10,22 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+import redis
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.settings import SettingsError, load_settings
-from tests.harness import ROOT
+from bot.jobs import Job, JobStore
+from bot.keys import job_key, stamp_lock_key
+from bot.next_step import Failed, Policy, Reschedule, decide
+from bot.probes import Heartbeat
+from bot.redis_client import connect
+from bot.settings import LIMITS, Settings, SettingsError, load_settings
+from bot.slack import make_web_client
+from tests.harness import ROOT, RedisServer
 
 BASE = {
     "SLACK_BOT_TOKEN": "xoxb-1-abcdef",
@@ -196,15 +207,146 @@ VARIABLES = (
     "AZS_CHANNELS",
     "AZS_OPERATOR_GROUP",
     "AZS_STAMP_NAME",
-    "AZS_WORK_THREADS",
-    *NUMERIC,
+    *LIMITS,
 )
+ROOM = {"AZS_START_GRACE_SECONDS": "86400", "AZS_LEASE_SECONDS": "86400"}
+"""Room for the largest AZS_HTTP_TIMEOUT: the grace and the lease must be above it (the cross-field rules)."""
 
 
-@settings(max_examples=300, deadline=None)
-@given(name=st.sampled_from(VARIABLES), value=st.text(max_size=40))
-def test_any_value_is_accepted_or_refused_by_name_never_crashed_on(name: str, value: str) -> None:
-    try:
+@pytest.mark.parametrize("name", sorted(LIMITS))
+def test_every_number_has_a_maximum_refused_by_name_with_the_range(name: str) -> None:
+    limit = LIMITS[name]
+    top = f"{limit.high:g}" if not limit.whole else str(int(limit.high))
+    accepted = load_settings({**BASE, **ROOM, name: top})
+    assert accepted is not None
+    over = str(int(limit.high) + 1) if limit.whole else f"{limit.high * 1.001:g}"
+    for value in (over, "1e306", "9" * 5000):
+        with pytest.raises(SettingsError) as caught:
+            load_settings({**BASE, **ROOM, name: value})
+        said = str(caught.value)
+        assert said.startswith(name) and f"{limit.low:g} to {limit.high:g}" in said, said
+        assert len(said) < 300, said  # a 5,000-digit value is not echoed whole
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("AZS_JOB_RETENTION_DAYS", "1e306"),
+        ("AZS_JOB_RETENTION_DAYS", "3651"),
+        ("AZS_OPERATOR_GROUP_MAX_AGE", "1e300"),
+        ("AZS_OPERATOR_GROUP_MAX_AGE", "86401"),
+        ("AZS_WORK_THREADS", "65"),
+        ("AZS_LEASE_SECONDS", "86401"),
+        ("AZS_HTTP_TIMEOUT", "601"),
+        ("PORT", "9" * 5000),
+    ],
+)
+def test_the_reported_values_are_refused(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{name}"):
         load_settings({**BASE, name: value})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://slack.example.com/api/",
+        "http://10.0.0.5:8080/api/",
+        "http://localhost.evil.example/api/",
+        "http://127.0.0.1.evil.example/api/",
+        "http://127.0.0.1@evil.example/api/",
+        "http://evil.example\\@127.0.0.1/api/",
+        "https://slack.example.com\\@127.0.0.1/api/",
+        "https://user:pw@slack.example.com/api/",
+        "https://slack.example.com /api/",
+        "http:///api/",
+    ],
+)
+def test_the_bot_token_never_goes_out_in_clear_text(url: str) -> None:
+    with pytest.raises(SettingsError, match="SLACK_API_URL") as caught:
+        load_settings({**BASE, "SLACK_API_URL": url})
+    assert "pw" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://slack.com/api/",
+        "https://slack.example.com:8443/api/",
+        "http://127.0.0.1:8080/api/",
+        "http://127.9.8.7/api/",
+        "http://[::1]:8080/api/",
+        "http://localhost:8080/api/",
+        "http://LOCALHOST/api/",
+    ],
+)
+def test_https_anywhere_and_http_on_this_machine_are_accepted(url: str) -> None:
+    assert load_settings({**BASE, "SLACK_API_URL": url}).slack_api_url == url
+
+
+def exercise(config: Settings, client: redis.Redis) -> None:
+    """What the processes build from ``config`` and the arithmetic its numbers feed, against a real Redis:
+    job retention (a refused start expires its job inside the transaction that frees the stamp), lease
+    milliseconds, the next poll after a throttled or failed poll, the worker's liveness age, the Slack client."""
+    store = JobStore(client, retention_seconds=config.job_retention_days * 86_400)
+    refused = Job(job_id=Job.new_id(), stamp="prop-stamp", requester="U1", channel="C1")
+    assert store.reserve(refused, reconcile_after=config.start_grace) is None
+    store.mark_start_failed(refused, "the stamp refused it")
+    assert client.get(stamp_lock_key(refused.stamp)) is None, "a refused start left its stamp locked"
+    assert int(client.ttl(job_key(refused.job_id))) > 0
+    running = Job(job_id=Job.new_id(), stamp="prop-stamp", requester="U1", channel="C1")
+    assert store.reserve(running, reconcile_after=config.start_grace) is None
+    claim = store.claim(running.job_id, ttl=config.lease_seconds)
+    assert claim is not None and store.renew(claim, ttl=config.lease_seconds)
+    policy = Policy(
+        config.poll_interval, config.max_retry_after, config.backup_timeout, config.max_permanent_failures, 300.0
+    )
+    now = time.time()
+    for failed in (Failed("429", status=429, retry_after=1e12), Failed("500", status=500)):
+        step = decide(claim.job, failed, now, policy)
+        assert isinstance(step, Reschedule) and now <= step.due_at <= now + max(config.max_retry_after, 300.0)
+        assert store.reschedule(claim, due_at=step.due_at, poll_failures=step.poll_failures)
+        claim = store.claim(running.job_id, ttl=config.lease_seconds)
+        assert claim is not None
+    assert store.close(claim) and int(client.ttl(job_key(running.job_id))) > 0
+    Heartbeat(max_age=max(60.0, 2 * config.lease_seconds))
+    make_web_client(config)
+
+
+values = st.one_of(
+    st.text(max_size=60),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-(10**30), 10**30).map(str),
+    st.sampled_from(["1e306", "1e300", "-0", "0.0", "1e-300", "1_000", " 5 ", "0x10", "9" * 5000, "\u0663"]),
+)
+"""Any text, plus numbers near and far past every limit, written the ways people write numbers."""
+
+
+@settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(name=st.sampled_from(VARIABLES), value=values)
+@example(name="AZS_JOB_RETENTION_DAYS", value="1e306")  # the reported one: OverflowError, stamp left locked
+@example(name="AZS_LEASE_SECONDS", value="1e300")
+@example(name="PORT", value="9" * 5000)
+def test_any_value_is_accepted_or_refused_by_name_and_what_is_accepted_works(
+    redis_server: RedisServer, name: str, value: str
+) -> None:
+    try:
+        config = load_settings({**BASE, name: value})
     except SettingsError as exc:
-        assert name in str(exc) or "AZS_" in str(exc)
+        assert name in str(exc), f"{name}={value[:60]!r} refused without naming it: {exc}"
+        return
+    client = connect(redis_server.url)
+    try:
+        exercise(config, client)
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("name", sorted(LIMITS))
+def test_the_readme_gives_each_numbers_maximum(name: str) -> None:
+    rows = [line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith(f"| `{name}` |")]
+    assert len(rows) == 1, f"README.md's settings table has no row for {name}"
+    assert f"{LIMITS[name].high:g}" in rows[0], f"README.md's row for {name} does not give its maximum"

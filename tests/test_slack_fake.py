@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from devkit.slack_fake import FakeSlack, SlackFault, render_message
+from devkit.slack_fake import AppIdentity, FakeSlack, SlackFault, render_message
 
 
 @pytest.fixture
@@ -35,6 +35,23 @@ def test_auth_test_returns_bot_identity(fake: FakeSlack, client: WebClient) -> N
     assert resp["bot_id"] == "B0001"
     assert fake.api_url == fake.url + "/api/"
     assert [c.method for c in fake.calls()] == ["auth.test"]
+
+
+def test_posts_carry_the_posting_apps_ids_as_slack_shows_them(fake: FakeSlack, client: WebClient) -> None:
+    """An app's message in history has its bot user, ``bot_id``, ``app_id`` and ``bot_profile``; another app's token
+    posts as that app, and its ``auth.test`` names that app's bot."""
+    other = AppIdentity(app_id="A0OTHER", bot_id="B0OTHER", user_id="UOTHER", name="other")
+    fake.add_app("xoxb-other", other)
+    marker = {"event_type": "azs_backup_reported", "event_payload": {"job_id": "j1"}}
+    client.chat_postMessage(channel="C1", text="mine", metadata=marker)
+    theirs = WebClient(token="xoxb-other", base_url=fake.api_url, timeout=5)
+    theirs.chat_postMessage(channel="C1", text="theirs", metadata=marker)
+    assert theirs.auth_test()["bot_id"] == "B0OTHER" and client.auth_test()["bot_id"] == "B0001"
+    newest, oldest = client.conversations_history(channel="C1", include_all_metadata=True)["messages"]
+    assert (oldest["user"], oldest["bot_id"], oldest["app_id"]) == ("UBOT", "B0001", "A0001")
+    assert (newest["user"], newest["bot_id"], newest["app_id"]) == ("UOTHER", "B0OTHER", "A0OTHER")
+    assert newest["bot_profile"]["id"] == "B0OTHER" and newest["bot_profile"]["app_id"] == "A0OTHER"
+    assert newest["metadata"] == oldest["metadata"] == marker
 
 
 def test_missing_token_is_not_authed(fake: FakeSlack) -> None:

@@ -29,6 +29,7 @@ from devkit.slack_fake import FakeSlack
 from devkit.socket_server import Received, ScenarioPlayer, SocketModeConnection, SocketModeServer, cpu_seconds
 from tests.conftest import OPERATOR
 from tests.harness import BotProcess, announced_backup_id, free_port, wait_until
+from tests.sentinel_cluster import SentinelCluster
 
 APP_TOKEN = "xapp-test-A0001-fake"
 LINKS = 2  # AZS_SOCKET_CONNECTIONS as shipped
@@ -337,6 +338,61 @@ def test_redelivery_while_redis_is_down_still_acts_once_per_process(
         assert health.status_code == 503 and "redis" in health.json()["problems"], health.text
     finally:
         bot.process.kill()
+        fake_slack.socket_url = None
+
+
+@pytest.fixture(params=["sentinel", "tls-private-ca"])
+def deployed_redis(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """``REDIS_URL`` (and ``REDIS_CA_BUNDLE``) of a Redis as deployments run it: behind Sentinel, or over TLS
+    with a certificate from a private CA that the system does not trust."""
+    if request.param == "sentinel":
+        cluster = SentinelCluster(replicas=0)
+        settings = {"REDIS_URL": cluster.url}
+    else:
+        cluster = SentinelCluster(replicas=0, sentinels=0, tls=True)
+        settings = {"REDIS_URL": f"rediss://127.0.0.1:{cluster.master_port}/0", "REDIS_CA_BUNDLE": cluster.ca_file}
+    try:
+        assert cluster.wait_ready(), "the sentinels did not find each other"
+        yield settings
+    finally:
+        cluster.stop()
+
+
+@pytest.mark.timeout(90)
+def test_the_envelope_dedupe_uses_the_deployed_redis(
+    bot_env: dict[str, str],
+    fake_slack: FakeSlack,
+    socket_server: SocketModeServer,
+    stamp: StampSimulator,
+    deployed_redis: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """Issue 17, finding 4: the envelope ledger built its own Redis client, so ``azs-bot socket`` did not start on a
+    Sentinel URL and ignored ``REDIS_CA_BUNDLE`` (every dedupe check failed open). Two processes get the same
+    envelope: only the first acts on it, which only the shared Redis can tell them."""
+    env = {**bot_env, **deployed_redis}
+    one = launch_socket_bot(env, fake_slack, socket_server, tmp_path)
+    two = launch_socket_bot(env, fake_slack, socket_server, tmp_path)
+    try:
+        links = socket_server.live_connections()
+        envelope_id, hook = "env-deployed-redis-1", f"sock-deployed{time.monotonic_ns()}"
+        sent = time.monotonic()
+        links[0].send_envelope(
+            "slash_commands", _help_payload(one, hook), accepts_response_payload=True, envelope_id=envelope_id
+        )
+        first = one.ack(envelope_id, sent, links[0])
+        assert "/azs backup status" in json.dumps(first.data.get("payload")), first.data
+        sent = time.monotonic()
+        links[LINKS].send_envelope(
+            "slash_commands", _help_payload(one, hook), accepts_response_payload=True, envelope_id=envelope_id
+        )
+        copy = two.ack(envelope_id, sent, links[LINKS])
+        assert copy.data == {"envelope_id": envelope_id}, (copy.data, two.process.log())
+        for bot in (one, two):
+            assert "did not answer the envelope dedupe" not in bot.process.log(), bot.process.log()
+    finally:
+        one.process.kill()
+        two.process.kill()
         fake_slack.socket_url = None
 
 

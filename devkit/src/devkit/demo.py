@@ -6,7 +6,8 @@ real HTTP endpoint, and prints what Slack would show until the backup is reporte
 
 Sealed: run on a production host it must not touch production. It never uses ``REDIS_URL``, and the
 bot's processes get none of the ``AZS_*``, ``SLACK_*`` or ``REDIS_*`` variables of the environment it
-was started from; ``--set NAME=VALUE`` passes an ``AZS_*`` setting on purpose.
+was started from; ``--set NAME=VALUE`` passes one of the tuning settings in :data:`TUNING` on purpose, and
+nothing else (no stamps, credentials, endpoints, Redis, Slack or operators).
 """
 
 from __future__ import annotations
@@ -28,6 +29,22 @@ from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack, render_message
 
 OPERATOR, CHANNEL = "UDEMOOP", "CDEMO"
+TUNING = (
+    "AZS_POLL_INTERVAL",
+    "AZS_LEASE_SECONDS",
+    "AZS_START_GRACE_SECONDS",
+    "AZS_BACKUP_TIMEOUT",
+    "AZS_MAX_RETRY_AFTER",
+    "AZS_HTTP_TIMEOUT",
+    "AZS_WATCH_INTERVAL",
+    "AZS_MAX_BACKUP_AGE_HOURS",
+    "AZS_PROGRESS_INTERVAL",
+    "AZS_WORK_THREADS",
+    "AZS_JOB_RETENTION_DAYS",
+    "AZS_SLACK_RETRY_SECONDS",
+)
+"""What ``--set`` may change: how fast and how long the demo's own parts work, never what they talk to. An
+allow-list, so a setting added later (an endpoint, a file, a credential) stays out until it is put here."""
 
 
 def say(text: str) -> None:
@@ -65,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="AZS_NAME=VALUE",
-        type=_setting,
-        help="pass one AZS_* setting to the demo's bot processes (repeatable; the stamp, "
-        "Redis, Slack and operators stay the demo's own)",
+        type=tuning_setting,
+        help="pass one tuning setting to the demo's bot processes (repeatable): " + ", ".join(TUNING) + "; the "
+        "stamp, credentials, Redis, Slack and operators stay the demo's own",
     )
     args = parser.parse_args(argv)
     with ExitStack() as stack:
@@ -111,10 +128,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _setting(text: str) -> tuple[str, str]:
+def tuning_setting(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` for a name in :data:`TUNING`; anything else is refused, saying what may be set."""
     name, sep, value = text.partition("=")
     if not sep or not re.fullmatch(r"AZS_[A-Z0-9_]+", name):
-        raise argparse.ArgumentTypeError(f"expected AZS_NAME=VALUE, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected AZS_NAME=VALUE, got {text[:80]!r}")
+    if name not in TUNING:
+        raise argparse.ArgumentTypeError(
+            f"{name} cannot be set in the demo: it only takes tuning settings ({', '.join(TUNING)}); its stamp, "
+            "credentials, Redis, Slack and operators are its own"
+        )
     return name, value
 
 

@@ -21,8 +21,18 @@ from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 _FIRST_TS = 1_700_000_000_000_100  # microseconds: the first ts is "1700000000.000100"
-_BOT_ID = "B0001"
 Reply = tuple[int, dict[str, str], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class AppIdentity:
+    """Who a bot token speaks for: Slack stamps each message an app posts with its ``bot_id`` and ``app_id``
+    (and the bot user in ``user``), and ``auth.test`` answers a bot token with its ``user_id`` and ``bot_id``."""
+
+    app_id: str
+    bot_id: str
+    user_id: str
+    name: str
 
 
 @dataclass
@@ -105,12 +115,21 @@ class FakeSlack:
     """Slack Web API + response_url fake served from a daemon thread, with a lock around all state."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, bot_user_id: str = "UBOT", team_id: str = "T0001"
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        bot_user_id: str = "UBOT",
+        team_id: str = "T0001",
+        app_id: str = "A0001",
+        bot_id: str = "B0001",
     ) -> None:
         self.host = host
         self.port = port
         self.bot_user_id = bot_user_id
         self.team_id = team_id
+        self.identity = AppIdentity(app_id=app_id, bot_id=bot_id, user_id=bot_user_id, name="azs-bot")
+        """The app of every token not registered with :meth:`add_app` (the bot under test)."""
+        self._apps: dict[str, AppIdentity] = {}
         self.usergroup_members: dict[str, list[str]] = {}
         self.socket_url: str | None = None  # what apps.connections.open hands out
         self._lock = threading.RLock()
@@ -186,6 +205,11 @@ class FakeSlack:
             time.sleep(0.02)
         return True
 
+    def add_app(self, token: str, identity: AppIdentity) -> None:
+        """Another app in the workspace: what is posted with ``token`` carries its ids, not the bot's."""
+        with self._lock:
+            self._apps[token] = identity
+
     def inject(self, fault: SlackFault) -> None:
         """Queue a fault; the first matching one with times > 0 is used (and decremented) per call."""
         with self._lock:
@@ -202,7 +226,8 @@ class FakeSlack:
     def _api(self, method: str, body: dict[str, Any], auth: str) -> Reply:
         """Auth check, then a queued fault if any, then the canned answer; every outcome is recorded."""
         at, status, headers = time.time(), 200, {}
-        authed = bool(auth[7:].strip() if auth.lower().startswith("bearer ") else body.get("token"))
+        token = str(auth[7:].strip() if auth.lower().startswith("bearer ") else body.get("token") or "")
+        authed = bool(token)
         fault = self._take_fault(method) if authed else None
         if not authed:
             answer: dict[str, Any] = {"ok": False, "error": "not_authed"}
@@ -215,7 +240,7 @@ class FakeSlack:
         else:
             time.sleep(fault.delay if fault else 0)
             with self._lock:
-                answer = self._answer(method, body)
+                answer = self._answer(method, body, self._apps.get(token, self.identity))
             time.sleep(fault.delay_after if fault else 0)
         self._record("api", method, body, at, answer)
         return status, headers, answer
@@ -232,21 +257,21 @@ class FakeSlack:
                     return fault
         return None
 
-    def _answer(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
+    def _answer(self, method: str, p: dict[str, Any], app: AppIdentity) -> dict[str, Any]:
         """Canned Slack behaviour per method (caller holds the lock); unknown methods just succeed."""
-        if method == "auth.test":
+        if method == "auth.test":  # a bot token's answer, as Slack documents it (no app_id)
             return {
                 "ok": True,
                 "url": "https://fake.slack.com/",
                 "team": "Fake",
-                "user": "azs-bot",
+                "user": app.name,
                 "team_id": self.team_id,
-                "user_id": self.bot_user_id,
-                "bot_id": _BOT_ID,
+                "user_id": app.user_id,
+                "bot_id": app.bot_id,
                 "is_enterprise_install": False,
             }
         if method == "chat.postMessage":
-            return self._post_message(p)
+            return self._post_message(p, app)
         if method == "chat.update":
             found = [m for m in self._messages if m["channel"] == p.get("channel") and m["ts"] == p.get("ts")]
             if not found:
@@ -286,7 +311,7 @@ class FakeSlack:
             return {"ok": True, "url": self.socket_url or "ws://127.0.0.1:1/"}
         return {"ok": True}
 
-    def _post_message(self, p: dict[str, Any]) -> dict[str, Any]:
+    def _post_message(self, p: dict[str, Any], app: AppIdentity) -> dict[str, Any]:
         channel = str(p.get("channel") or "")
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
@@ -299,7 +324,10 @@ class FakeSlack:
             "text": text,
             "blocks": blocks,
             "thread_ts": str(p["thread_ts"]) if p.get("thread_ts") else None,
-            "user": self.bot_user_id,
+            "user": app.user_id,
+            "bot_id": app.bot_id,
+            "app_id": app.app_id,
+            "bot_name": app.name,
             "metadata": _decode(p.get("metadata")) or None,
         }
         self._messages.append(msg)
@@ -339,14 +367,22 @@ class FakeSlack:
         return f"{value // 1_000_000}.{value % 1_000_000:06d}"
 
     def _public(self, msg: dict[str, Any], with_metadata: bool) -> dict[str, Any]:
-        """The message as Slack's API shows it (type/user/bot_id/ts...), omitting empty fields."""
+        """The message as Slack's API shows an app's post (type, the bot user, bot_id, app_id, bot_profile,
+        text, ts...), omitting empty fields."""
         out: dict[str, Any] = {
             "type": "message",
             "user": msg["user"],
-            "bot_id": _BOT_ID,
+            "bot_id": msg["bot_id"],
+            "app_id": msg["app_id"],
             "text": msg["text"],
             "ts": msg["ts"],
             "team": self.team_id,
+            "bot_profile": {
+                "id": msg["bot_id"],
+                "app_id": msg["app_id"],
+                "name": msg["bot_name"],
+                "team_id": self.team_id,
+            },
         }
         if msg["blocks"]:
             out["blocks"] = copy.deepcopy(msg["blocks"])
