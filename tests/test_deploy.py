@@ -8,10 +8,12 @@ exercised by tests/test_lock.py.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from packaging.specifiers import SpecifierSet
 
 from bot.health import COMPONENTS
 from bot.probes import Heartbeat, serve_probes
@@ -77,6 +80,100 @@ def test_dockerfile_builds_from_the_lock_and_runs_unprivileged() -> None:
     assert re.search(r"^HEALTHCHECK .*CMD \[", final, re.MULTILINE)
     for label in ("title", "description", "version", "revision"):
         assert f"org.opencontainers.image.{label}=" in final
+
+
+def base_image() -> str:
+    """The default of ``ARG PYTHON_IMAGE``, declared before the first stage."""
+    match = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    assert match, "the base image is a build argument with a default"
+    return match.group(1)
+
+
+def image_python() -> str:
+    """The Python version of the base image, from its pinned reference."""
+    match = re.fullmatch(r"(?:[\w.:-]+/)*python:(\d+\.\d+)-slim-[a-z]+@sha256:[0-9a-f]{64}", base_image())
+    assert match, f"{base_image()} is not an official slim Python image pinned by digest"
+    return match.group(1)
+
+
+def test_base_image_is_pinned_by_digest_and_is_the_python_that_is_locked_and_type_checked() -> None:
+    version = image_python()
+    assert all(
+        stage[0] == "FROM ${PYTHON_IMAGE}" or stage[0].startswith("FROM ${PYTHON_IMAGE} AS ")
+        for stage in dockerfile_stages()
+    )
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["tool"]["mypy"]["python_version"] == version
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + version.replace(".", "")
+    assert re.search(rf"^python_version={re.escape(version)}$", (ROOT / "scripts" / "lock").read_text(), re.MULTILINE)
+    assert SpecifierSet(pyproject["project"]["requires-python"]).contains(version + ".0")
+
+
+def test_the_tests_run_on_the_image_python() -> None:
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if here != image_python() and not os.environ.get("CI"):
+        pytest.skip(f"Python {here} here; CI runs the image's {image_python()}, which is what this checks")
+    assert here == image_python(), "CI must test the Python the image runs"
+
+
+def pip_commands(stage: list[str]) -> list[str]:
+    """Each pip invocation in a stage's RUN lines, up to the next && (continuations already joined)."""
+    runs = [line.removeprefix("RUN ") for line in stage if line.startswith("RUN ")]
+    return [part.strip() for run in runs for part in run.split("&&") if re.search(r"\bpip\b", part)]
+
+
+def test_builder_installs_only_what_a_hashed_lock_names() -> None:
+    """No pip call may reach the index unchecked: the build backend included (--no-build-isolation)."""
+    builder = dockerfile_stages()[0]
+    commands = pip_commands(builder)
+    assert commands
+    for command in commands:
+        words = command.split()
+        verb = next(w for w in words if w in ("install", "wheel", "uninstall"))
+        if verb == "install":
+            from_lock = "--require-hashes" in words and "--only-binary=:all:" in words and "-r" in words
+            assert from_lock or "--no-index" in words, f"unchecked install: {command}"
+        elif verb == "wheel":
+            assert {"--no-build-isolation", "--no-deps"} <= set(words), f"isolated builds fetch a backend: {command}"
+    locks = {words[words.index("-r") + 1] for words in (c.split() for c in commands) if "-r" in words}
+    assert locks == {"requirements.lock", "requirements-build.lock"}
+    (backend,) = [c.split()[0] for c in commands if "requirements-build.lock" in c]
+    (builds,) = [c.split()[0] for c in commands if " wheel " in f" {c} "]
+    assert builds == backend, "the wheel is built where the locked backend was installed"
+
+
+def test_builder_takes_a_package_mirror_and_the_final_image_does_not() -> None:
+    builder, final = dockerfile_stages()[0], dockerfile_stages()[-1]
+    # No default: unset, pip keeps its own index; set, pip reads it from the environment as is.
+    assert {"ARG PIP_INDEX_URL", "ARG PIP_TRUSTED_HOST"} <= set(builder)
+    assert not any("PIP_INDEX_URL" in line or "PIP_TRUSTED_HOST" in line for line in final)
+
+
+def test_base_image_digest_script_repins_from_the_registry(tmp_path: Path) -> None:
+    """scripts/base-image-digest against a stand-in for crane (no registry is reachable here)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    crane, asked = bin_dir / "crane", tmp_path / "asked"
+    new = "sha256:" + "ab" * 32
+    crane.write_text(f'#!/bin/sh\necho "$@" > {asked}\necho "${{DIGEST:-{new}}}"\n')
+    crane.chmod(0o755)
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text((ROOT / "Dockerfile").read_text())
+    tag = base_image().split("@")[0]
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "DOCKERFILE": str(dockerfile)}
+    script = [str(ROOT / "scripts" / "base-image-digest")]
+
+    shown = subprocess.run(script, env=env, capture_output=True, text=True)
+    assert (shown.returncode, shown.stdout) == (0, f"{tag}@{new}\n"), shown.stderr
+    assert asked.read_text().split() == ["digest", tag]
+    assert dockerfile.read_text() == (ROOT / "Dockerfile").read_text(), "printing changes nothing"
+
+    refused = subprocess.run([*script, "--update"], env={**env, "DIGEST": "latest"}, capture_output=True, text=True)
+    assert refused.returncode != 0 and dockerfile.read_text() == (ROOT / "Dockerfile").read_text()
+
+    updated = subprocess.run([*script, "--update"], env=env, capture_output=True, text=True)
+    assert updated.returncode == 0, updated.stderr
+    assert dockerfile.read_text() == (ROOT / "Dockerfile").read_text().replace(base_image(), f"{tag}@{new}")
 
 
 def test_dockerignore_lets_in_exactly_what_the_build_copies() -> None:
