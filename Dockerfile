@@ -32,7 +32,7 @@ RUN python -m venv /opt/build \
 COPY requirements.lock ./
 RUN python -m venv /opt/azs-bot \
     && /opt/azs-bot/bin/pip install --require-hashes --only-binary=:all: -r requirements.lock
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY bot ./bot
 COPY handlers ./handlers
 # The wheel is built by the locked backend (no isolated build environment fetched from the index), then

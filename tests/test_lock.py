@@ -171,6 +171,7 @@ def test_the_image_builder_stage_runs_from_the_locks_through_a_mirror(mirror: Mi
     assert backend.stdout.strip() == setuptools, backend.stderr
     (wheel_info,) = venv.glob("lib/python*/site-packages/azs_backup_bot-*.dist-info/WHEEL")
     assert f"Generator: setuptools ({setuptools})" in wheel_info.read_text()
+    assert list(wheel_info.parent.rglob("LICENSE")), "the MIT notice travels with the installed bot"
     leftovers = subprocess.run([python, "-c", "import setuptools"], capture_output=True, cwd=tmp_path)
     assert leftovers.returncode != 0, "the runtime virtualenv keeps no build backend"
 
