@@ -1,20 +1,46 @@
 # syntax=docker/dockerfile:1
 # azs-backup-bot: one image, three processes (`web`, `worker`, `socket` as the command).
-# Dependencies come only from requirements.lock, checked against its hashes (--require-hashes).
+# Everything installed comes from a hash-checked lock (--require-hashes, wheels only): the dependencies
+# from requirements.lock, the build backend from requirements-build.lock; the base image is pinned by
+# digest. Same inputs, same image, whatever the package index or the tag says today.
 
-ARG PYTHON_IMAGE=python:3.12-slim-bookworm
+# The base, by digest: python:3.11-slim-bookworm as of 2026-08-25 (Python 3.11.16), the multi-platform
+# index digest listed in the official images' repo-info (docker-library/repo-info,
+# repos/python/remote/3.11-slim-bookworm.md, commit 33a22f41ac7bf613bc03380b0317536a9a7fb5e8).
+# Python 3.11 because the tests run on 3.11 (tests/test_deploy.py checks the two agree).
+# Refresh: `bash scripts/base-image-digest` prints the tag's current digest (`--update` writes it here);
+# it needs crane or docker buildx and the registry. A mirrored base (disconnected sites) keeps its digest:
+#   --build-arg PYTHON_IMAGE=registry.example.com/library/python:3.11-slim-bookworm@sha256:<same digest>
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:0bee7276f83efd4a1ee05bbbf4281d95ed28e079220a9457f25a93e3f1e3c31b
 
 # --- builder: resolve nothing, verify everything, build the project's wheel ---------------------
 FROM ${PYTHON_IMAGE} AS builder
+# An internal package mirror for disconnected sites, read by pip as is; unset, pip uses its default index.
+# The hashes in the locks still decide what is installed, so a mirror cannot change the image. Only the
+# builder sees these (they stay out of the final image), but do not put a password in them: build
+# arguments are kept in the build cache and metadata (docs/deploy.md has the alternative).
+#   --build-arg PIP_INDEX_URL=https://pypi-mirror.example.com/simple
+#   --build-arg PIP_TRUSTED_HOST=pypi-mirror.example.com   (plain HTTP, or a certificate pip does not trust)
+ARG PIP_INDEX_URL
+ARG PIP_TRUSTED_HOST
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-RUN python -m venv /opt/azs-bot
+# The build backend (setuptools) in a virtualenv of its own that never reaches the final image.
+COPY requirements-build.lock ./
+RUN python -m venv /opt/build \
+    && /opt/build/bin/pip install --require-hashes --only-binary=:all: -r requirements-build.lock
 COPY requirements.lock ./
-RUN /opt/azs-bot/bin/pip install --require-hashes --only-binary=:all: -r requirements.lock
-COPY pyproject.toml README.md ./
+RUN python -m venv /opt/azs-bot \
+    && /opt/azs-bot/bin/pip install --require-hashes --only-binary=:all: -r requirements.lock
+COPY pyproject.toml README.md LICENSE ./
 COPY bot ./bot
 COPY handlers ./handlers
-RUN /opt/azs-bot/bin/pip install --no-deps . \
+# The wheel is built by the locked backend (no isolated build environment fetched from the index), then
+# installed from that file alone. The runtime virtualenv's own setuptools (bundled by `venv`, unlocked,
+# unused at run time) goes.
+RUN /opt/build/bin/pip wheel --no-build-isolation --no-deps --wheel-dir /tmp/dist . \
+    && /opt/azs-bot/bin/pip install --no-deps --no-index /tmp/dist/azs_backup_bot-*.whl \
+    && /opt/azs-bot/bin/pip uninstall --yes setuptools \
     && /opt/azs-bot/bin/azs-bot --help > /dev/null
 
 # --- final: the virtualenv only; no compilers, no pip cache, no build files -----------------------
@@ -25,6 +51,7 @@ LABEL org.opencontainers.image.title="azs-backup-bot" \
       org.opencontainers.image.description="Slack ChatOps bot that starts, tracks and reports Azure Stack Hub infrastructure backups" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.base.name="${PYTHON_IMAGE}"
 ENV PATH=/opt/azs-bot/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

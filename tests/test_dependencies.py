@@ -1,4 +1,4 @@
-"""Every package the product imports is declared, and no declared floor admits a release with a known CVE."""
+"""Every package the product imports is declared, and no declared floor or locked pin has a known CVE."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ SAFE_FLOORS = {
     "cryptography": ((50, 0, 0), "CVE-2026-26007, CVE-2026-39892, CVE-2026-69247"),
     "waitress": ((3, 0, 1), "CVE-2024-49768, CVE-2024-49769"),
     "redis": ((4, 5, 4), "CVE-2023-28858, CVE-2023-28859"),
+}
+# The build backend the image builds the wheel with (requirements-build.lock); not a runtime dependency.
+BUILD_SAFE_FLOORS = {
+    "setuptools": ((78, 1, 1), "CVE-2024-6345, CVE-2025-47273"),
 }
 
 
@@ -64,3 +68,21 @@ def test_floors_exclude_releases_with_known_advisories(name: str) -> None:
     floor = tuple(int(part) for part in match.group(1).split("."))
     safe, advisories = SAFE_FLOORS[name]
     assert floor + (0,) * (3 - len(floor)) >= safe, f"{requirement!r} admits releases affected by {advisories}"
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    parts = tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+    return parts + (0,) * (3 - len(parts))
+
+
+@pytest.mark.parametrize(
+    ("lock", "floors"),
+    [("requirements.lock", SAFE_FLOORS), ("requirements-build.lock", BUILD_SAFE_FLOORS)],
+)
+def test_locked_pins_are_past_known_advisories(lock: str, floors: dict[str, tuple[tuple[int, int, int], str]]) -> None:
+    """What the image installs, not only what pyproject admits: a stale lock can lag a raised floor."""
+    pins = dict(re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", (ROOT / lock).read_text(), re.MULTILINE))
+    pins = {re.sub(r"[-_.]+", "-", name).lower(): version for name, version in pins.items()}
+    for name, (safe, advisories) in floors.items():
+        assert name in pins, f"{lock} does not pin {name}"
+        assert version_tuple(pins[name]) >= safe, f"{lock} pins {name}=={pins[name]}, affected by {advisories}"

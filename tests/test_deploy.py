@@ -7,27 +7,34 @@ exercised by tests/test_lock.py.
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+import trustme
 import yaml
+from packaging.specifiers import SpecifierSet
 
+from bot.arm import ArmClient
 from bot.health import COMPONENTS
 from bot.probes import Heartbeat, serve_probes
+from bot.settings import load_settings
+from devkit.simulator import StampSimulator
 from tests.harness import BotProcess, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 KUSTOMIZE = DEPLOY / "kubernetes"
-TARGETS = ("base", "overlays/example", "overlays/socket-mode")
 
 
 def tool(name: str) -> str | None:
@@ -79,6 +86,100 @@ def test_dockerfile_builds_from_the_lock_and_runs_unprivileged() -> None:
         assert f"org.opencontainers.image.{label}=" in final
 
 
+def base_image() -> str:
+    """The default of ``ARG PYTHON_IMAGE``, declared before the first stage."""
+    match = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    assert match, "the base image is a build argument with a default"
+    return match.group(1)
+
+
+def image_python() -> str:
+    """The Python version of the base image, from its pinned reference."""
+    match = re.fullmatch(r"(?:[\w.:-]+/)*python:(\d+\.\d+)-slim-[a-z]+@sha256:[0-9a-f]{64}", base_image())
+    assert match, f"{base_image()} is not an official slim Python image pinned by digest"
+    return match.group(1)
+
+
+def test_base_image_is_pinned_by_digest_and_is_the_python_that_is_locked_and_type_checked() -> None:
+    version = image_python()
+    assert all(
+        stage[0] == "FROM ${PYTHON_IMAGE}" or stage[0].startswith("FROM ${PYTHON_IMAGE} AS ")
+        for stage in dockerfile_stages()
+    )
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["tool"]["mypy"]["python_version"] == version
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + version.replace(".", "")
+    assert re.search(rf"^python_version={re.escape(version)}$", (ROOT / "scripts" / "lock").read_text(), re.MULTILINE)
+    assert SpecifierSet(pyproject["project"]["requires-python"]).contains(version + ".0")
+
+
+def test_the_tests_run_on_the_image_python() -> None:
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if here != image_python() and not os.environ.get("CI"):
+        pytest.skip(f"Python {here} here; CI runs the image's {image_python()}, which is what this checks")
+    assert here == image_python(), "CI must test the Python the image runs"
+
+
+def pip_commands(stage: list[str]) -> list[str]:
+    """Each pip invocation in a stage's RUN lines, up to the next && (continuations already joined)."""
+    runs = [line.removeprefix("RUN ") for line in stage if line.startswith("RUN ")]
+    return [part.strip() for run in runs for part in run.split("&&") if re.search(r"\bpip\b", part)]
+
+
+def test_builder_installs_only_what_a_hashed_lock_names() -> None:
+    """No pip call may reach the index unchecked: the build backend included (--no-build-isolation)."""
+    builder = dockerfile_stages()[0]
+    commands = pip_commands(builder)
+    assert commands
+    for command in commands:
+        words = command.split()
+        verb = next(w for w in words if w in ("install", "wheel", "uninstall"))
+        if verb == "install":
+            from_lock = "--require-hashes" in words and "--only-binary=:all:" in words and "-r" in words
+            assert from_lock or "--no-index" in words, f"unchecked install: {command}"
+        elif verb == "wheel":
+            assert {"--no-build-isolation", "--no-deps"} <= set(words), f"isolated builds fetch a backend: {command}"
+    locks = {words[words.index("-r") + 1] for words in (c.split() for c in commands) if "-r" in words}
+    assert locks == {"requirements.lock", "requirements-build.lock"}
+    (backend,) = [c.split()[0] for c in commands if "requirements-build.lock" in c]
+    (builds,) = [c.split()[0] for c in commands if " wheel " in f" {c} "]
+    assert builds == backend, "the wheel is built where the locked backend was installed"
+
+
+def test_builder_takes_a_package_mirror_and_the_final_image_does_not() -> None:
+    builder, final = dockerfile_stages()[0], dockerfile_stages()[-1]
+    # No default: unset, pip keeps its own index; set, pip reads it from the environment as is.
+    assert {"ARG PIP_INDEX_URL", "ARG PIP_TRUSTED_HOST"} <= set(builder)
+    assert not any("PIP_INDEX_URL" in line or "PIP_TRUSTED_HOST" in line for line in final)
+
+
+def test_base_image_digest_script_repins_from_the_registry(tmp_path: Path) -> None:
+    """scripts/base-image-digest against a stand-in for crane (no registry is reachable here)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    crane, asked = bin_dir / "crane", tmp_path / "asked"
+    new = "sha256:" + "ab" * 32
+    crane.write_text(f'#!/bin/sh\necho "$@" > {asked}\necho "${{DIGEST:-{new}}}"\n')
+    crane.chmod(0o755)
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text((ROOT / "Dockerfile").read_text())
+    tag = base_image().split("@")[0]
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "DOCKERFILE": str(dockerfile)}
+    script = [str(ROOT / "scripts" / "base-image-digest")]
+
+    shown = subprocess.run(script, env=env, capture_output=True, text=True)
+    assert (shown.returncode, shown.stdout) == (0, f"{tag}@{new}\n"), shown.stderr
+    assert asked.read_text().split() == ["digest", tag]
+    assert dockerfile.read_text() == (ROOT / "Dockerfile").read_text(), "printing changes nothing"
+
+    refused = subprocess.run([*script, "--update"], env={**env, "DIGEST": "latest"}, capture_output=True, text=True)
+    assert refused.returncode != 0 and dockerfile.read_text() == (ROOT / "Dockerfile").read_text()
+
+    updated = subprocess.run([*script, "--update"], env=env, capture_output=True, text=True)
+    assert updated.returncode == 0, updated.stderr
+    assert dockerfile.read_text() == (ROOT / "Dockerfile").read_text().replace(base_image(), f"{tag}@{new}")
+
+
 def test_dockerignore_lets_in_exactly_what_the_build_copies() -> None:
     allowed = {
         line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")
@@ -128,14 +229,64 @@ def test_healthcheck_asks_the_process_that_runs(tmp_path: Path) -> None:
 
 # --- Kubernetes -------------------------------------------------------------------------------------
 
+GENERATED = "overlays/generated-secrets"
+TARGETS = ("base", "overlays/example", "overlays/socket-mode", GENERATED)
+ENV_AND_STAMPS = {("Secret", "azs-backup-bot-env"), ("Secret", "azs-backup-bot-stamps")}
+# What each rendering reads by name from the namespace, made outside kustomize (docs/deploy.md says how).
+EXTERNAL = {
+    "base": ENV_AND_STAMPS,
+    "overlays/example": ENV_AND_STAMPS,
+    "overlays/socket-mode": ENV_AND_STAMPS | {("ConfigMap", "azs-backup-bot-stamp-ca")},
+    GENERATED: set(),
+}
+CA_DIR, CLIENT_DIR = "/etc/azs-bot-ca", "/etc/azs-bot-client"
 
-def render(target: str) -> list[dict[str, Any]]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
+
+def kubectl() -> str:
+    found = shutil.which("kubectl")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("kubectl is missing: CI must render the manifests (kubectl kustomize)")
         pytest.skip("kubectl is not installed here, so kustomize cannot render the manifests")
-    result = subprocess.run([kubectl, "kustomize", str(KUSTOMIZE / target)], capture_output=True, text=True)
+    return found
+
+
+def render(target: str, tree: Path = KUSTOMIZE) -> list[dict[str, Any]]:
+    result = subprocess.run([kubectl(), "kustomize", str(tree / target)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def filled_tree(tmp_path: Path, ca_pem: bytes, client_pem: bytes) -> Path:
+    """A copy of deploy/kubernetes with the files the generated-secrets overlay reads and git never holds.
+
+    As an operator makes them: each ``*.example`` copied to its real name, the stamp's CA bundle and the
+    principal's certificate-and-key PEM put beside them.
+    """
+    tree = tmp_path / "kubernetes"
+    shutil.copytree(KUSTOMIZE, tree)
+    overlay = tree / GENERATED
+    for example in overlay.glob("*.example"):
+        shutil.copy(example, overlay / example.stem)
+    (overlay / "ca-bundle.pem").write_bytes(ca_pem)
+    (overlay / "client.pem").write_bytes(client_pem)
+    return tree
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """:func:`filled_tree` with a throwaway CA and a certificate it issued."""
+    ca = trustme.CA(key_type=trustme.KeyType.RSA)
+    return filled_tree(tmp_path, ca.cert_pem.bytes(), ca.issue_cert("azs-bot").private_key_and_cert_chain_pem.bytes())
+
+
+def render_any(target: str, tmp_path: Path) -> list[dict[str, Any]]:
+    """Committed overlays as committed; the generated-secrets one from a filled copy."""
+    if target != GENERATED:
+        return render(target)
+    ca = trustme.CA(key_type=trustme.KeyType.RSA)
+    client = ca.issue_cert("azs-bot").private_key_and_cert_chain_pem.bytes()
+    return render(target, filled_tree(tmp_path, ca.cert_pem.bytes(), client))
 
 
 def validate(documents: list[dict[str, Any]], directory: Path) -> subprocess.CompletedProcess[str]:
@@ -148,7 +299,7 @@ def validate(documents: list[dict[str, Any]], directory: Path) -> subprocess.Com
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_manifests_render_and_pass_strict_validation(target: str, tmp_path: Path) -> None:
-    documents = render(target)
+    documents = render_any(target, tmp_path)
     result = validate(documents, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     unchecked = {doc["kind"] for doc in documents if doc["apiVersion"].startswith("monitoring.coreos.com/")}
@@ -164,6 +315,208 @@ def test_strict_validation_catches_a_misspelt_field(tmp_path: Path) -> None:
 
 def by_kind(documents: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
     return {doc["metadata"]["name"]: doc for doc in documents if doc["kind"] == kind}
+
+
+def references(deployment: dict[str, Any]) -> set[tuple[str, str]]:
+    """(kind, name) of every ConfigMap and Secret a Deployment's pods read: environment and volumes."""
+    pod = deployment["spec"]["template"]["spec"]
+    found: set[tuple[str, str]] = set()
+    for container in pod["containers"]:
+        for source in container.get("envFrom", []):
+            if "configMapRef" in source:
+                found.add(("ConfigMap", source["configMapRef"]["name"]))
+            if "secretRef" in source:
+                found.add(("Secret", source["secretRef"]["name"]))
+    for volume in pod.get("volumes", []):
+        if "configMap" in volume:
+            found.add(("ConfigMap", volume["configMap"]["name"]))
+        if "secret" in volume:
+            found.add(("Secret", volume["secret"]["secretName"]))
+    return found
+
+
+def read_from_outside(documents: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """What the pods read that the rendering itself does not hold."""
+    held = {(doc["kind"], doc["metadata"]["name"]) for doc in documents}
+    wanted = set().union(*(references(d) for d in by_kind(documents, "Deployment").values()))
+    return wanted - held
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_no_placeholder_secrets_and_only_documented_objects_read_by_name(target: str, tmp_path: Path) -> None:
+    """`kubectl apply -k` of a committed overlay writes no Secret over one managed elsewhere."""
+    documents = render_any(target, tmp_path)
+    if target != GENERATED:
+        assert not by_kind(documents, "Secret"), "a Secret here would overwrite the namespace's own on apply"
+    assert read_from_outside(documents) == EXTERNAL[target]
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    assert all(name in guide for _, name in EXTERNAL[target]), "docs/deploy.md names what to create"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_object_carries_the_label_the_runbook_selects_on(target: str, tmp_path: Path) -> None:
+    """docs/deploy.md restarts and rolls back with -l app.kubernetes.io/part-of=azs-backup-bot."""
+    unlabelled = [
+        f"{doc['kind']}/{doc['metadata']['name']}"
+        for doc in render_any(target, tmp_path)
+        if doc["kind"] != "Namespace"
+        and doc["metadata"].get("labels", {}).get("app.kubernetes.io/part-of") != "azs-backup-bot"
+    ]
+    assert not unlabelled
+
+
+def changed(path: Path) -> None:
+    """Edit a generator's input the way a change or a rotation does: a new value, not a comment."""
+    text = path.read_text()
+    if path.suffix == ".env":
+        text = re.sub(r"^([A-Z_]+=.*)$", r"\1-changed", text, count=1, flags=re.MULTILINE)
+    else:
+        text += "\n"
+    path.write_text(text)
+
+
+@pytest.mark.parametrize(
+    ("edited", "kind", "name"),
+    [
+        ("base/config.env", "ConfigMap", "azs-backup-bot-config"),
+        (f"{GENERATED}/secrets.env", "Secret", "azs-backup-bot-env"),
+        (f"{GENERATED}/stamps.toml", "Secret", "azs-backup-bot-stamps"),
+        (f"{GENERATED}/ca-bundle.pem", "ConfigMap", "azs-backup-bot-stamp-ca"),
+        (f"{GENERATED}/client.pem", "Secret", "azs-backup-bot-stamp-client"),
+    ],
+)
+def test_a_changed_setting_or_rotated_secret_rolls_every_pod(edited: str, kind: str, name: str, tree: Path) -> None:
+    def generation() -> tuple[str, dict[str, Any]]:
+        documents = render(GENERATED, tree)
+        (current,) = [n for n in by_kind(documents, kind) if n.startswith(f"{name}-")]
+        return current, {n: d["spec"]["template"] for n, d in by_kind(documents, "Deployment").items()}
+
+    before, templates_before = generation()
+    changed(tree / edited)
+    after, templates_after = generation()
+    assert after != before, f"{name} keeps its name: pods reading it would not restart"
+    assert set(templates_after) == {"azs-backup-bot-web", "azs-backup-bot-worker"}
+    for deployment, template in templates_after.items():
+        assert template != templates_before[deployment], f"{deployment} would keep its old pods"
+
+
+def test_generated_secrets_overlay_reads_only_files_git_never_holds(tmp_path: Path) -> None:
+    overlay = KUSTOMIZE / GENERATED
+    kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+    generators = kustomization["secretGenerator"] + kustomization["configMapGenerator"]
+    inputs = [item.split("=")[-1] for g in generators for item in g.get("files", []) + g.get("envs", [])]
+    assert set(inputs) == {"secrets.env", "stamps.toml", "ca-bundle.pem", "client.pem"}
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    for name in inputs:
+        relative = str((overlay / name).relative_to(ROOT))
+        ignored = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "-q", "--no-index", relative])
+        assert ignored.returncode == 0, f"{relative} is not ignored by git"
+        tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files", "--error-unmatch", relative], capture_output=True)
+        assert tracked.returncode != 0, f"{relative} is committed"
+    assert (overlay / "secrets.env.example").exists() and (overlay / "stamps.toml.example").exists()
+
+    # Without them nothing renders: no placeholder stands in.
+    bare = tmp_path / "kubernetes"
+    shutil.copytree(KUSTOMIZE, bare, ignore=shutil.ignore_patterns(*inputs))
+    result = subprocess.run([kubectl(), "kustomize", str(bare / GENERATED)], capture_output=True, text=True)
+    assert result.returncode != 0 and any(name in result.stderr for name in inputs), result.stderr
+
+
+def mounts(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """mountPath -> the volume mounted there, with the mount's own fields under "mount"."""
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    return {m["mountPath"]: {**volumes[m["name"]], "mount": m} for m in container["volumeMounts"]}
+
+
+@pytest.mark.parametrize("target", ["overlays/socket-mode", GENERATED])
+def test_stamp_tls_components_reach_every_bot_process(target: str, tmp_path: Path) -> None:
+    documents = render_any(target, tmp_path)
+    deployments = by_kind(documents, "Deployment")
+    assert len(deployments) == 2
+    configs = by_kind(documents, "ConfigMap")
+    (settings,) = [d["data"] for n, d in configs.items() if n.startswith("azs-backup-bot-config")]
+    assert settings["AZS_CA_BUNDLE"] == settings["REDIS_CA_BUNDLE"] == f"{CA_DIR}/ca-bundle.pem"
+    for deployment in deployments.values():
+        mounted = mounts(deployment)
+        assert mounted[CA_DIR]["configMap"]["name"].startswith("azs-backup-bot-stamp-ca")
+        assert mounted[CA_DIR]["mount"]["readOnly"] is True
+        if target == GENERATED:
+            assert settings["AZS_CLIENT_CERT"] == f"{CLIENT_DIR}/client.pem"
+            assert mounted[CLIENT_DIR]["secret"]["secretName"].startswith("azs-backup-bot-stamp-client")
+            assert mounted[CLIENT_DIR]["secret"]["defaultMode"] == 0o440 and mounted[CLIENT_DIR]["mount"]["readOnly"]
+
+
+def pod_files(deployment: dict[str, Any], objects: dict[tuple[str, str], dict[str, Any]], root: Path) -> None:
+    """Lay out under ``root`` the files kubelet would mount from ConfigMaps and Secrets."""
+    for path, volume in mounts(deployment).items():
+        if "configMap" in volume:
+            files = {k: v.encode() for k, v in objects["ConfigMap", volume["configMap"]["name"]]["data"].items()}
+        elif "secret" in volume:
+            data = objects["Secret", volume["secret"]["secretName"]]["data"]
+            files = {k: base64.b64decode(v) for k, v in data.items()}
+        else:
+            continue
+        target = root / path.lstrip("/")
+        target.mkdir(parents=True)
+        for key, content in files.items():
+            (target / key).write_bytes(content)
+
+
+def pod_environment(deployment: dict[str, Any], objects: dict[tuple[str, str], dict[str, Any]]) -> dict[str, str]:
+    """The variables the container gets from envFrom, later sources winning as in Kubernetes."""
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env: dict[str, str] = {}
+    for source in container["envFrom"]:
+        if "configMapRef" in source:
+            env.update(objects["ConfigMap", source["configMapRef"]["name"]]["data"])
+        else:
+            data = objects["Secret", source["secretRef"]["name"]]["data"]
+            env.update({k: base64.b64decode(v).decode() for k, v in data.items()})
+    return env
+
+
+def test_each_rendered_pod_reaches_a_stamp_through_the_mounted_ca_and_certificate(
+    sim: StampSimulator, tmp_path: Path
+) -> None:
+    """The components' paths and variables are the ones the bot reads: a real login through them.
+
+    The overlay is filled as an operator would (the examples copied, the stamps file pointed at the
+    stamp), with the simulator's CA as the bundle and its service principal's certificate. Each
+    rendered pod's environment and mounted files then load as the bot's settings, and the stamp
+    client built from them signs in with the certificate and lists backups over HTTPS the simulator's
+    CA signed (no other trust has it).
+    """
+    tree = filled_tree(tmp_path, Path(sim.ca_pem_path).read_bytes(), Path(sim.client_cert_pem_path).read_bytes())
+    stamps = tree / GENERATED / "stamps.toml"
+    text = stamps.read_text().replace("https://adminmanagement.local.azurestack.external", sim.url)
+    stamps.write_text(re.sub(r'^client_id = ".*"$', f'client_id = "{sim.client_id}"', text, flags=re.MULTILINE))
+    documents = render(GENERATED, tree)
+    objects = {(d["kind"], d["metadata"]["name"]): d for d in documents}
+    for name, deployment in by_kind(documents, "Deployment").items():
+        root = tmp_path / "pods" / name
+        pod_files(deployment, objects, root)
+        # Every absolute path in the pod's settings (and the stamps file) is under one of its mounts.
+        mounted = "|".join(re.escape(p) for p in sorted(mounts(deployment), key=len, reverse=True))
+        moved = re.compile(rf'(^|")((?:{mounted})/)')
+        env = {k: moved.sub(rf"\g<1>{root}\g<2>", v) for k, v in pod_environment(deployment, objects).items()}
+        stamps_file = Path(env["AZS_STAMPS_FILE"])
+        stamps_file.write_text(moved.sub(rf"\g<1>{root}\g<2>", stamps_file.read_text()))
+
+        settings = load_settings(env)
+        (stamp,) = settings.stamps
+        assert stamp.ca_bundle == settings.redis_ca_bundle == str(root / "etc/azs-bot-ca/ca-bundle.pem")
+        assert stamp.client_cert_path == str(root / "etc/azs-bot-client/client.pem") and not stamp.client_secret
+        assert ArmClient(stamp).list_backups(), f"{name}: the stamp answered with no backups"
+
+        # One stamp set by AZS_* variables instead of a stamps file: the components' variables do it.
+        single = {k: v for k, v in env.items() if k != "AZS_STAMPS_FILE"}
+        (stamp,) = load_settings({**single, "AZS_ARM_ENDPOINT": sim.url, "AZS_CLIENT_ID": sim.client_id}).stamps
+        client_pem = str(root / "etc/azs-bot-client/client.pem")
+        assert (stamp.ca_bundle, stamp.client_cert_path) == (settings.redis_ca_bundle, client_pem)
+        assert ArmClient(stamp).list_backups()
 
 
 def check_pod(deployment: dict[str, Any], port_name: str, port: int) -> None:
@@ -200,13 +553,10 @@ def test_example_overlay_has_what_the_issue_lists() -> None:
     ingress = next(iter(by_kind(documents, "Ingress").values()))
     assert ingress["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/slack/events"
     assert next(iter(by_kind(documents, "ServiceAccount").values()))["automountServiceAccountToken"] is False
-    secrets = by_kind(documents, "Secret")
-    stamps_dir = str(Path(settings["AZS_STAMPS_FILE"]).parent)
-    mount = next(
-        m for m in web["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] if m["mountPath"] == stamps_dir
-    )
-    volume = next(v for v in web["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"])
-    assert Path(settings["AZS_STAMPS_FILE"]).name in secrets[volume["secret"]["secretName"]]["stringData"]
+    stamps_file = Path(settings["AZS_STAMPS_FILE"])
+    for deployment in (web, worker):  # the key the Secret must hold is the file's name (docs/deploy.md)
+        assert mounts(deployment)[str(stamps_file.parent)]["secret"]["secretName"] == "azs-backup-bot-stamps"
+    assert stamps_file.name == "stamps.toml"
     policies = by_kind(documents, "NetworkPolicy")
     assert any(set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"} for p in policies.values())
     assert all(doc["metadata"].get("namespace") == "azs-backup-bot" for doc in documents if doc["kind"] != "Namespace")
