@@ -44,7 +44,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-API_VERSION = "2018-09-01"
 BACKUP_API_VERSIONS = ("2016-05-01", "2018-09-01", "2021-09-01")
 """``Microsoft.Backup.Admin`` versions a build 2108 stamp serves (the swagger's stable and preview folders)."""
 OLDER_API_VERSIONS = ("2016-05-01", "2018-09-01")
