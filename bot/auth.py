@@ -79,7 +79,9 @@ class VerifyingSession:
     A session-level ``verify`` loses against ``REQUESTS_CA_BUNDLE``; a per-request one does not
     (psf/requests#3829), so the stamp's CA bundle is honoured whatever the environment says.
     ``verify`` is a CA bundle to add to the default trust (:func:`trust_context`), ``True`` for the
-    default trust alone, ``False`` for none.
+    default trust alone, ``False`` for none. Redirects are not followed unless a caller asks: every
+    request here carries a credential (the bearer token, or MSAL's client secret or assertion, which a
+    307 would re-send to wherever it points).
     The environment is read once per host (proxies), not on every request (``trust_env`` is off).
     MSAL accepts this object as its ``http_client``.
     """
@@ -108,6 +110,7 @@ class VerifyingSession:
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         kwargs["verify"] = self.verify
+        kwargs.setdefault("allow_redirects", False)
         kwargs.setdefault("timeout", (min(self.timeout, 10.0), self.timeout))
         kwargs.setdefault("proxies", self._proxies_for(url))
         return self._session.request(method, url, **kwargs)

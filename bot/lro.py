@@ -3,7 +3,8 @@
 Like azure-core's LRO pollers, strategies sit in an ordered list and the first whose ``can_poll``
 accepts the job follows it: ``Azure-AsyncOperation`` first, then ``Location``, then reading the
 backup by id. The name is stored with the job, so any worker can resume it. A strategy owns its
-fallback: an operation URL that is gone (404) or on another host falls back to the backup by id.
+fallback: an operation URL that is gone (404), refused (another host, or not shaped like a backup
+operation) or answered with a redirect falls back to the backup by id.
 No strategy sleeps, does I/O or knows the HTTP client: it reads a status, headers and a body.
 """
 
@@ -19,6 +20,11 @@ _ARM_SUCCEEDED = frozenset({"succeeded"})
 _ARM_FAILED = frozenset({"failed", "canceled", "cancelled"})
 OPERATION_ANSWERS = frozenset({200, 201, 202})
 """Statuses an operation URL answers with while it exists."""
+FOREIGN_HOST = "ForeignHost"
+"""The stamp client's error code for an operation URL it will not send the token to."""
+REDIRECTED = "Redirected"
+"""The stamp client's error code for a redirect (never followed)."""
+_NOT_FOLLOWED = frozenset({FOREIGN_HOST, REDIRECTED})
 
 
 @dataclass(frozen=True)
@@ -141,9 +147,9 @@ def select(job: FollowedJob, on_endpoint: Callable[[str], bool]) -> PollingStrat
 
 
 def falls_back(strategy_name: str, status: int | None, code: str | None) -> bool:
-    """The operation URL is gone (404) or refused as foreign: the strategy's fallback takes over."""
+    """The operation URL is gone (404), refused, or redirected: the strategy's fallback takes over."""
     strategy = STRATEGIES.get(strategy_name)
-    return strategy is not None and strategy.fallback is not None and (status == 404 or code == "ForeignHost")
+    return strategy is not None and strategy.fallback is not None and (status == 404 or code in _NOT_FOLLOWED)
 
 
 def choose_strategy(async_url: str | None, location_url: str | None) -> tuple[str, str | None]:

@@ -242,9 +242,13 @@ class Poller:
     def _poll_once(self, client: ArmClient, job: Job, strategy: lro.PollingStrategy) -> Polled | Failed:
         """One call to the stamp (and, once the operation is over, the read of the final backup)."""
         by_id = strategy.name == lro.BY_ID
+        correlation_id = job.correlation_id or None
         try:
-            url = client.backup_url(job.backup_id) if by_id else job.poll_url
-            response = client.poll(url, correlation_id=job.correlation_id or None, accept=strategy.answers)
+            response = (
+                client.read_backup(job.backup_id, correlation_id=correlation_id, accept=strategy.answers)
+                if by_id
+                else client.poll(job.poll_url, correlation_id=correlation_id, accept=strategy.answers)
+            )
             result = strategy.interpret(response.status, response.headers, response.body)
             final = self._final_backup(client, job, result) if result.done else None
         except StampError as exc:

@@ -25,6 +25,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import trustme
 
+from devkit.simulator import MISSING_API_VERSION
+
 FIXTURES = Path(__file__).parent / "fixtures"
 RECORDINGS = FIXTURES / "recordings"
 AUDIENCE = "https://adminmanagement.replay.local/5e0a1f3c-2d4b-4c6e-8f7a-9b1c2d3e4f50"
@@ -358,6 +360,10 @@ class ReplayStamp:
         auth = str(headers.get("Authorization") or "")
         if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
             return "unauthenticated", *_json_reply(401, {"error": {"code": "InvalidAuthenticationToken"}})
+        if not dict(parse_qsl(urlsplit(target).query)).get("api-version"):  # as ARM: every request names one
+            return "no-api-version", *_json_reply(
+                400, {"error": {"code": "MissingApiVersionParameter", "message": MISSING_API_VERSION}}
+            )
         rest = path.split(f"/backuplocations/{self.session.region.lower()}", 1)[-1]
         if method == "GET" and rest == "":
             return "preflight", 200, {"Content-Type": "application/json"}, self.session.location_body

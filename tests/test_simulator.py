@@ -1,6 +1,7 @@
 """The stamp simulator speaks what real MSAL and the recorded Azure Stack Hub backup API speak."""
 
 import hashlib
+import re
 import shlex
 import signal
 import subprocess
@@ -18,7 +19,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from devkit.simulator import Fault, StampSimulator
 
-BACKUP_PATH = "/resourceGroups/System.local/providers/Microsoft.Backup.Admin/backupLocations/local"
+BACKUP_PATH = "/resourceGroups/system.local/providers/Microsoft.Backup.Admin/backupLocations/local"
+API_VERSION = "2018-09-01"
 
 
 class VerifyingHttp:
@@ -64,9 +66,21 @@ def msal_token(sim: StampSimulator, credential: Any, suffix: str = "/.default") 
     return result
 
 
-def arm(sim: StampSimulator, method: str, url: str, token: str | None = None, **kw: Any) -> requests.Response:
+def arm(
+    sim: StampSimulator,
+    method: str,
+    url: str,
+    token: str | None = None,
+    *,
+    api_version: str | None = API_VERSION,
+    **kw: Any,
+) -> requests.Response:
+    """One ARM request; a path is put under the backup location, and ``api_version`` added unless the URL
+    has one (``None``: sent without, as ARM refuses)."""
     if not url.startswith("https://"):
         url = f"{sim.url}/subscriptions/{sim.subscription_id}{BACKUP_PATH}{url}"
+    if api_version is not None and "api-version=" not in url:
+        url += ("&" if "?" in url else "?") + f"api-version={api_version}"
     headers = {**({"Authorization": f"Bearer {token}"} if token else {}), **kw.pop("headers", {})}
     return requests.request(method, url, headers=headers, verify=sim.ca_pem_path, timeout=10, **kw)
 
@@ -218,8 +232,8 @@ def test_build_shapes_follow_the_recordings(build: str, state_dir: str) -> None:
     sim.start()
     try:
         token = str(msal_token(sim, sim.client_secret, "/openid")["access_token"])
-        started = arm(sim, "POST", "/createBackup", token)
-        api = "2021-09-01" if build == "2108" else "2018-09-01"
+        api = "2021-09-01" if build == "2108" else "2018-09-01"  # what the recorded module sent
+        started = arm(sim, "POST", "/createBackup", token, api_version=api)
         assert started.status_code == 202 and started.content == b"" and started.headers["Retry-After"] == "6"
         assert started.headers["Location"].endswith(f"?api-version={api}")
         assert ("Azure-AsyncOperation" in started.headers) == (build == "2108")
@@ -257,3 +271,135 @@ def test_main_takes_a_build(tmp_path: Path) -> None:
         assert proc.wait(timeout=10) == 0
     finally:
         proc.kill()
+
+
+RECORDED_LOCATION = re.compile(
+    r"https://[^/]+/subscriptions/{guid}/resourceGroups/system\.(?P<region>\w+)/providers/Microsoft\.Backup\.Admin"
+    r"/backupLocations/(?P=region)/operationResults/{guid}\?api-version=(?P<api>[\d-]+)".format(
+        guid=r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"
+    )
+)
+"""The shape of every ``Location`` in the recordings (tests/fixtures/recordings): 1809, 2002 and 2108."""
+
+
+def recorded_locations() -> list[str]:
+    """Every operation URL a real stamp sent in the recordings the tests carry."""
+    text = "".join(p.read_text() for p in (Path(__file__).parent / "fixtures" / "recordings").glob("*.json"))
+    return re.findall(r'"(https://[^"]*/operationResults/[^"]*)"', text)
+
+
+@pytest.mark.parametrize("build", [None, "1809", "2002", "2108"])
+def test_operation_urls_are_shaped_as_recorded(build: str | None, state_dir: str) -> None:
+    """Same path and query as the stamps wrote them, carrying the api-version the request used."""
+    recorded = recorded_locations()
+    assert len(recorded) > 20 and all(
+        RECORDED_LOCATION.fullmatch(u.replace("\\u0026", "&").split("&")[0]) for u in recorded
+    )
+    sim = StampSimulator(build=build, time_scale=0.0, backup_seconds=60, state_dir=state_dir)
+    sim.start()
+    try:
+        token = str(msal_token(sim, sim.client_secret, "/openid")["access_token"])
+        api = "2021-09-01" if build in (None, "2108") else "2018-09-01"
+        started = arm(sim, "POST", "/createBackup", token, api_version=api)
+        location = started.headers["Location"]
+        match = RECORDED_LOCATION.fullmatch(location)
+        assert match and match["api"] == api and location.startswith(sim.url), location
+        if "Azure-AsyncOperation" in started.headers:
+            assert started.headers["Azure-AsyncOperation"] == location + "&IsAsyncOperation=1"
+        polled = arm(sim, "GET", location, token)
+        assert polled.status_code == 202 and polled.headers["Location"] == location
+    finally:
+        sim.stop()
+
+
+def error_of(response: requests.Response) -> tuple[int, str]:
+    body = response.json()
+    assert set(body) == {"error"} and body["error"]["message"], body
+    return response.status_code, str(body["error"]["code"])
+
+
+def test_a_request_without_api_version_is_refused_as_arm_refuses_it(sim: StampSimulator, token: str) -> None:
+    backup_id = sim.run_scheduled_backup()
+    refused = [
+        arm(sim, "GET", f"/backups/{backup_id}", token, api_version=None),
+        arm(sim, "GET", f"/operationResults/{backup_id}", token, api_version=None),
+        arm(sim, "GET", "/backups", token, api_version=None),
+        arm(sim, "GET", "", token, api_version=None),
+        arm(sim, "POST", "/createBackup", token, api_version=None),
+        arm(sim, "GET", f"{sim.url}/subscriptions", token, api_version=None),
+        arm(sim, "GET", f"/backups/{backup_id}?api-version=", token, api_version=None),
+    ]
+    for response in refused:
+        assert error_of(response) == (400, "MissingApiVersionParameter"), response.request.url
+        assert "api-version" in response.json()["error"]["message"]
+    assert sim.running_backup_id() is None  # the refused createBackup started nothing
+    assert arm(sim, "GET", f"/backups/{backup_id}", token).status_code == 200
+
+
+def test_an_unknown_api_version_is_refused(sim: StampSimulator, token: str) -> None:
+    backup_id = sim.run_scheduled_backup()
+    for path in (f"/backups/{backup_id}", "/backups", "", f"/operationResults/{backup_id}"):
+        refused = arm(sim, "GET", path, token, api_version="2099-01-01")
+        assert error_of(refused) == (400, "NoRegisteredProviderFound")
+        assert "2018-09-01" in refused.json()["error"]["message"]
+    subscriptions = arm(sim, "GET", f"{sim.url}/subscriptions", token, api_version="2018-09-01")
+    assert error_of(subscriptions) == (400, "InvalidApiVersionParameter")
+    assert arm(sim, "GET", f"{sim.url}/subscriptions", token, api_version="2016-05-01").status_code == 200
+    sim.configure({"api_versions": ["2016-05-01"]})  # the accepted versions are a setting
+    assert error_of(arm(sim, "GET", "/backups", token))[1] == "NoRegisteredProviderFound"
+    assert arm(sim, "GET", "/backups", token, api_version="2016-05-01").status_code == 200
+    with pytest.raises(ValueError, match="api_versions"):
+        sim.configure({"api_versions": []})
+
+
+def test_older_builds_do_not_serve_the_2021_preview(state_dir: str) -> None:
+    assert StampSimulator(build="2002", state_dir=state_dir).api_versions == ("2016-05-01", "2018-09-01")
+    assert "2021-09-01" in StampSimulator(build="2108", state_dir=state_dir).api_versions
+
+
+def test_an_unknown_path_is_a_404_with_arms_error_body(sim: StampSimulator, token: str) -> None:
+    location = f"{sim.url}/subscriptions/{sim.subscription_id}/resourceGroups/system.local"
+    provider = "/providers/Microsoft.Backup.Admin/backupLocations"
+    cases = {
+        "/restore": "InvalidResourceType",
+        "/backups/x/restore": "InvalidResourceType",
+        "/operationStatuses/x": "InvalidResourceType",
+        "/backups/00000000-0000-0000-0000-000000000000": "ResourceNotFound",
+        f"{location}{provider}/elsewhere": "ResourceNotFound",
+        f"{sim.url}/subscriptions/{sim.subscription_id}/resourceGroups/other{provider}/local": "ResourceGroupNotFound",
+        f"{sim.url}/subscriptions/00000000-0000-0000-0000-000000000000/locations": "SubscriptionNotFound",
+        f"{sim.url}/subscriptions/{sim.subscription_id}/nothing": "ResourceNotFound",
+        f"{sim.url}/providers/Microsoft.Backup.Admin/operations": "ResourceNotFound",
+    }
+    for path, code in cases.items():
+        assert error_of(arm(sim, "GET", path, token)) == (404, code), path
+
+
+def test_a_method_the_resource_does_not_have_is_refused(sim: StampSimulator, token: str) -> None:
+    backup_id = sim.run_scheduled_backup()
+    for method, path, allowed in (
+        ("DELETE", f"/backups/{backup_id}", "GET"),
+        ("PUT", f"/backups/{backup_id}", "GET"),
+        ("POST", "/backups", "GET"),
+        ("GET", "/createBackup", "POST"),
+        ("DELETE", f"/operationResults/{backup_id}", "GET"),
+        ("PATCH", "", "GET"),
+    ):
+        refused = arm(sim, method, path, token)
+        assert error_of(refused) == (405, "MethodNotAllowed") and refused.headers["Allow"] == allowed, (method, path)
+    assert sim.running_backup_id() is None and arm(sim, "GET", f"/backups/{backup_id}", token).status_code == 200
+
+
+def test_operation_urls_can_name_another_origin(sim: StampSimulator, token: str) -> None:
+    """An alias for the stamp (or a hostile one) in the URLs it hands out; the stamp itself is unchanged."""
+    sim.configure({"operation_origin": "https://alias.example:8443"})
+    started = arm(sim, "POST", "/createBackup", token)
+    assert started.headers["Location"].startswith("https://alias.example:8443/subscriptions/")
+    assert started.headers["Azure-AsyncOperation"].startswith("https://alias.example:8443/subscriptions/")
+    assert sim.state()["operation_origin"] == "https://alias.example:8443"
+
+
+def test_a_fault_can_redirect(sim: StampSimulator, token: str) -> None:
+    sim.inject(Fault(status=302, path_contains="/backups", headers={"Location": "https://elsewhere.example/x"}))
+    redirected = arm(sim, "GET", "/backups", token, allow_redirects=False)
+    assert (redirected.status_code, redirected.headers["Location"]) == (302, "https://elsewhere.example/x")

@@ -6,16 +6,17 @@ import contextlib
 import dataclasses
 import ssl
 import threading
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import requests
 import trustme
 
-from bot.arm import ArmClient, StampError, origin_of
+from bot.arm import NO_ORIGIN, ArmClient, StampError, origin_of, parse_operation_url
 from bot.auth import VerifyingSession
 from bot.lro import choose_strategy
 from bot.settings import load_stamp
@@ -96,12 +97,95 @@ def test_identity_provider_down_is_a_clear_error(stamp: StampSimulator) -> None:
 
 def test_bearer_token_never_goes_to_another_host(stamp: StampSimulator) -> None:
     client = client_for(stamp)
-    foreign = stamp.url.replace("127.0.0.1", "localhost") + "/operationResults/x"
+    operation = f"{stamp._prefix()}/operationResults/{uuid.uuid4()}?api-version=2018-09-01"
+    client.list_backups()  # discovery and the token first, so only the refused poll could add a request
     seen = len(stamp.requests_log)
-    with pytest.raises(StampError, match="refusing to send credentials") as caught:
-        client.poll(foreign)
-    assert caught.value.code == "ForeignHost"
+    for foreign in (
+        stamp.url.replace("127.0.0.1", "localhost") + operation,
+        stamp.url.replace("https://", "https://attacker.example\\@") + operation,
+        stamp.url.replace("https://", "https://attacker.example@") + operation,
+        stamp.url + operation.replace(stamp.subscription_id, str(uuid.uuid4())),  # another subscription
+        stamp.url + operation.replace("backupLocations/local", "backupLocations/other"),
+    ):
+        with pytest.raises(StampError, match="refusing to send credentials") as caught:
+            client.poll(foreign)
+        assert caught.value.code == "ForeignHost"
     assert len(stamp.requests_log) == seen
+
+
+def test_an_operation_url_is_rebuilt_on_the_configured_endpoint(stamp: StampSimulator) -> None:
+    client = client_for(stamp)
+    started = client.start_backup()
+    assert started.async_url and started.location_url
+    path = (
+        f"/subscriptions/{stamp.subscription_id}/resourceGroups/System.local/providers/Microsoft.Backup.Admin"
+        f"/backupLocations/local/operationResults/{started.backup_id}"
+    )
+    assert client.follow_url(started.async_url) == f"{stamp.url}{path}?api-version=2018-09-01&IsAsyncOperation=1"
+    assert client.follow_url(started.location_url) == f"{stamp.url}{path}?api-version=2018-09-01"
+    shouting = stamp.url.upper().replace("HTTPS", "https") + path.upper()
+    assert client.follow_url(shouting) == f"{stamp.url}{path}?api-version=2018-09-01"  # same origin, any case
+    bare = stamp.url + path  # an operation URL without api-version gets the configured one
+    assert client.follow_url(bare) == f"{stamp.url}{path}?api-version=2018-09-01"
+    assert client.poll(bare).status in (200, 202)
+
+
+OPERATION = (
+    "/subscriptions/0004fee6-aec7-40be-8b4e-197a7eca2e0f/resourceGroups/system.local/providers/Microsoft.Backup.Admin"
+    "/backupLocations/local/operationResults/1448f65a-cc19-4976-85f8-7d950f4d42f0"
+)
+ENDPOINT = "https://adminmanagement.local.azurestack.external"
+FOLLOWED = [
+    f"{ENDPOINT}{OPERATION}?api-version=2018-09-01",
+    f"{ENDPOINT}{OPERATION}?api-version=2021-09-01&IsAsyncOperation=1",
+    f"https://AdminManagement.Local.AzureStack.External:443{OPERATION}?API-Version=2018-09-01",
+    f"{ENDPOINT}.{OPERATION}",
+    f"{ENDPOINT}{OPERATION.replace('operationResults', 'operationStatus')}?api-version=2018-09-01",
+    f"{ENDPOINT}{OPERATION.replace('operationResults', 'backups')}?api-version=2018-09-01",
+]
+REFUSED = {
+    "backslash before @": f"https://attacker.example\\@adminmanagement.local.azurestack.external{OPERATION}",
+    "backslash, port": f"https://attacker.example:443\\@adminmanagement.local.azurestack.external{OPERATION}",
+    "backslash in the path": ENDPOINT + OPERATION.replace("/operationResults/", "/operationResults" + chr(92)),
+    "userinfo": f"https://attacker.example@adminmanagement.local.azurestack.external{OPERATION}",
+    "userinfo and password": f"https://u:p@adminmanagement.local.azurestack.external{OPERATION}",
+    "http": f"http://adminmanagement.local.azurestack.external{OPERATION}",
+    "http backslash": f"http://attacker.example\\@adminmanagement.local.azurestack.external{OPERATION}",
+    "another host": f"https://attacker.example{OPERATION}",
+    "another port": f"{ENDPOINT}:8443{OPERATION}",
+    "a look-alike host": f"https://adminmanagement.local.azurestack.externa\u04cf{OPERATION}",
+    "space": f"{ENDPOINT}{OPERATION}?api-version=2018-09-01 ",
+    "tab before @": f"https://attacker.example\t@adminmanagement.local.azurestack.external{OPERATION}",
+    "line break": f"{ENDPOINT}{OPERATION}?api-version=2018-09-01\r\nX-Injected: 1",
+    "NUL": f"{ENDPOINT}\x00.attacker.example{OPERATION}",
+    "escaped slash": f"{ENDPOINT}{OPERATION.replace('/operationResults/', '/operationResults%2F')}",
+    "escaped host": f"https://adminmanagement%2Elocal.azurestack.external{OPERATION}",
+    "escaped @": f"https://attacker.example%40adminmanagement.local.azurestack.external{OPERATION}",
+    "escaped query": f"{ENDPOINT}{OPERATION}?api-version=2018%2D09-01",
+    "fragment": f"{ENDPOINT}{OPERATION}#fragment",
+    "dot segment": f"{ENDPOINT}{OPERATION.replace('/providers/', '/../providers/')}",
+    "dot resource group": f"{ENDPOINT}{OPERATION.replace('system.local', '..')}",
+    "another provider": f"{ENDPOINT}{OPERATION.replace('Microsoft.Backup.Admin', 'Microsoft.Evil')}",
+    "not a GUID": f"{ENDPOINT}{OPERATION[:-36]}restore",
+    "a longer path": f"{ENDPOINT}{OPERATION}/restore",
+    "another query key": f"{ENDPOINT}{OPERATION}?api-version=2018-09-01&$expand=x",
+    "api-version twice": f"{ENDPOINT}{OPERATION}?api-version=2018-09-01&api-version=2021-09-01",
+    "a semicolon": f"{ENDPOINT}{OPERATION};x",
+    "relative": OPERATION,
+    "scheme-relative": f"//adminmanagement.local.azurestack.external{OPERATION}",
+    "empty": "",
+}
+
+
+@pytest.mark.parametrize("url", FOLLOWED)
+def test_operation_urls_as_stamps_write_them_are_followed(url: str) -> None:
+    ref = parse_operation_url(url, origin_of(ENDPOINT))
+    assert ref is not None and ref.operation_id == "1448f65a-cc19-4976-85f8-7d950f4d42f0"
+
+
+@pytest.mark.parametrize("url", REFUSED.values(), ids=REFUSED.keys())
+def test_operation_urls_that_parsers_could_read_differently_are_refused(url: str) -> None:
+    assert parse_operation_url(url, origin_of(ENDPOINT)) is None
 
 
 def test_start_returns_the_operation_guid_as_backup_id(stamp: StampSimulator) -> None:
@@ -141,20 +225,33 @@ def test_proxy_settings_are_read_from_the_environment(stamp: StampSimulator, mon
 
 
 class _Hello(BaseHTTPRequestHandler):
+    """Says ``ok``, or redirects to the server's ``redirect_to``; remembers what it was asked."""
+
+    seen: ClassVar[list[tuple[str, str]]] = []
+
     def do_GET(self) -> None:
-        self.send_response(200)
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        _Hello.seen.append((self.command, self.path))
+        target = getattr(self.server, "redirect_to", None)
+        self.send_response(307 if target else 200)
+        if target:
+            self.send_header("Location", target)
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"ok")
+
+    do_POST = do_GET
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet."""
 
 
 @contextlib.contextmanager
-def tls_server(ca: trustme.CA) -> Iterator[str]:
+def tls_server(ca: trustme.CA, redirect_to: str | None = None) -> Iterator[str]:
     """An HTTPS server on 127.0.0.1 whose certificate ``ca`` signed."""
+    _Hello.seen = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    server.redirect_to = redirect_to  # type: ignore[attr-defined]
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ca.issue_cert("127.0.0.1").configure_cert(context)
     server.socket = context.wrap_socket(server.socket, server_side=True)
@@ -191,3 +288,17 @@ def test_origins_compare_normalised() -> None:
     assert origin_of("https://stamp.example:8443/") != origin_of("https://stamp.example/")
     assert origin_of("https://10.0.0.5/") != origin_of("https://stamp.example/")
     assert origin_of("http://stamp.example/") != origin_of("https://stamp.example/")
+    # The standard library reads the stamp, urllib3 (which sends) the attacker: no origin at all.
+    assert origin_of("https://attacker.example\\@stamp.example/") == NO_ORIGIN
+    assert origin_of("https://stamp.example:99999/") == NO_ORIGIN
+
+
+def test_no_redirect_is_followed_with_a_credential(tmp_path: Path) -> None:
+    """A 307 would make requests re-send MSAL's POST (the client secret) to wherever it points."""
+    ca = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    with tls_server(ca) as elsewhere, tls_server(ca, redirect_to=elsewhere) as login:
+        answer = VerifyingSession(verify=str(bundle)).post(login, data={"client_secret": "s3cret"})
+        assert answer.status_code == 307 and answer.headers["Location"] == elsewhere
+        assert _Hello.seen == [("POST", "/")]  # the redirecting server only

@@ -44,7 +44,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-API_VERSION = "2018-09-01"
+BACKUP_API_VERSIONS = ("2016-05-01", "2018-09-01", "2021-09-01")
+"""``Microsoft.Backup.Admin`` versions a build 2108 stamp serves (the swagger's stable and preview folders)."""
+OLDER_API_VERSIONS = ("2016-05-01", "2018-09-01")
+"""Builds before 2108 never served the 2021-09-01 preview (it "requires AzureStack Update 2203+")."""
+ARM_API_VERSIONS = ("2015-01-01", "2016-05-01", "2016-06-01", "2018-05-01", "2019-06-01", "2019-10-01")
+"""``Microsoft.Resources`` versions (subscriptions, locations) the simulated ARM accepts. An assumption: the
+documents name 2016-05-01 (D5) and 2015-01-01 (metadata); the others are Azure Stack Hub profile versions."""
+MISSING_API_VERSION = "The api-version query parameter (?api-version=) is required for all requests."
 OUTCOMES = ("Succeeded", "PartialSucceeded", "Failed")
 LRO_STYLES = ("async", "location")
 IDENTITIES = ("adfs", "aad")
@@ -110,11 +117,17 @@ class BuildShape:
     data_version: str
     start_retry_after: int
     poll_retry_after: int
+    api_versions: tuple[str, ...] = BACKUP_API_VERSIONS
+    """``Microsoft.Backup.Admin`` versions the build answers; any other is refused as ARM refuses it."""
 
 
 BUILDS = {
-    "1809": BuildShape("1.1809.0.45", "2018-09-01", "location", ROLES_1809, None, False, "1.0.1", 60, 60),
-    "2002": BuildShape("1.2002.0.35", "2018-09-01", "location", ("NRP",), "2.1.1907.1", True, "1.0.1", 60, 60),
+    "1809": BuildShape(
+        "1.1809.0.45", "2018-09-01", "location", ROLES_1809, None, False, "1.0.1", 60, 60, OLDER_API_VERSIONS
+    ),
+    "2002": BuildShape(
+        "1.2002.0.35", "2018-09-01", "location", ("NRP",), "2.1.1907.1", True, "1.0.1", 60, 60, OLDER_API_VERSIONS
+    ),
     "2108": BuildShape(
         "1.2108.0.32", "2021-09-01", "async", ("KeyVaultNamingService",), "2.2.2008.4", True, "1.1.0", 60, 30
     ),
@@ -124,7 +137,7 @@ _CERT_THUMBPRINT = "7C2E9A41F05B3D86E1A4C9270B5F8D3E6A1C4B97"
 _TICKS = 10_000_000  # .NET ticks per second: real timestamps and durations carry 7 fractional digits
 _Request = socket.socket | tuple[bytes, socket.socket]
 _PREFIX_RE = re.compile(
-    r"/subscriptions/(?P<sub>[^/]+)/resourcegroups/system\.(?P<rg>[^/]+)"
+    r"/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)"
     r"/providers/microsoft\.backup\.admin/backuplocations/(?P<loc>[^/]+)(?P<rest>/.*)?"
 )
 # Request kinds for the control API's counts: (pattern on the lower-cased path, kind); first match wins.
@@ -153,6 +166,7 @@ class Fault:
     retry_after: str | None = None
     delay: float = 0.0
     body: str | None = None  # raw body instead of the ARM error JSON
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. a redirect's Location
 
     def matches(self, method: str, path: str) -> bool:
         """An empty ``path_contains`` targets ARM only, so a blanket fault does not break the login."""
@@ -195,6 +209,24 @@ class _Reply:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Resource:
+    """One thing the simulated ARM can address: which provider answers for it and the methods it has."""
+
+    kind: str
+    """``subscriptions``, ``locations``, ``backupLocation``, ``backups``, ``createBackup``, ``backup`` or
+    ``operation``."""
+    methods: tuple[str, ...]
+    type_name: str = "backupLocations"
+    """The resource type ARM names in its errors."""
+    name: str = ""
+    """The backup or operation id, for the kinds that have one."""
+
+    @property
+    def provider(self) -> str:
+        return "Microsoft.Resources" if self.kind in ("subscriptions", "locations") else "Microsoft.Backup.Admin"
 
 
 def _is_arm(path: str) -> bool:
@@ -309,6 +341,7 @@ class StampSimulator:
         port: int = 0,
         build: str | None = None,
         time_scale: float = 1.0,
+        api_versions: tuple[str, ...] | None = None,
     ) -> None:
         self.identity = _choice("identity", identity, IDENTITIES)
         self.region, self.subscription_id = region.lower(), subscription_id.lower()
@@ -324,6 +357,11 @@ class StampSimulator:
         self.time_scale = time_scale
         if self.build is not None:
             self.lro_style, self.stamp_version = self.build.lro_style, self.build.stamp_version
+        self.api_versions = _versions(api_versions or (self.build.api_versions if self.build else BACKUP_API_VERSIONS))
+        """``Microsoft.Backup.Admin`` versions answered; a request with another (or none) gets ARM's 400."""
+        self.arm_api_versions = ARM_API_VERSIONS
+        self.operation_origin = ""
+        """Scheme, host and port the operation URLs name instead of :attr:`url` (an alias, or a hostile one)."""
         self.url = ""
         self._host, self._port = host, port
         self._lock = threading.RLock()
@@ -417,6 +455,8 @@ class StampSimulator:
             "lro_style": lambda v: _choice("lro_style", v, LRO_STYLES),
             "configured": bool,
             "reported_duration": lambda v: None if v is None else str(v),
+            "api_versions": _versions,
+            "operation_origin": str,
         }
         unknown = sorted(set(changes) - set(casts))
         if unknown:
@@ -509,6 +549,8 @@ class StampSimulator:
                 "retry_after": self.retry_after,
                 "reported_duration": self.reported_duration,
                 "build": next((k for k, v in BUILDS.items() if v == self.build), None),
+                "api_versions": list(self.api_versions),
+                "operation_origin": self.operation_origin,
                 "backups": [{"id": b.backup_id, "status": b.status(now), "automatic": b.automatic} for b in backups],
             }
 
@@ -608,9 +650,26 @@ class StampSimulator:
             self._backups[b.backup_id] = b
             return "started", b.backup_id
 
+    def _subscription(self) -> dict[str, Any]:
+        sub = self.subscription_id
+        return {
+            "id": f"/subscriptions/{sub}",
+            "subscriptionId": sub,
+            "state": "Enabled",
+            "displayName": "Default Provider Subscription",
+        }
+
+    def _region(self) -> dict[str, Any]:
+        return {
+            "id": f"/subscriptions/{self.subscription_id}/locations/{self.region}",
+            "name": self.region,
+            "displayName": self.region,
+        }
+
     def _prefix(self) -> str:
+        """As the recorded ids and operation URLs spell it (``system.`` in lower case, on every build)."""
         return (
-            f"/subscriptions/{self.subscription_id}/resourceGroups/System.{self.region}"
+            f"/subscriptions/{self.subscription_id}/resourceGroups/system.{self.region}"
             f"/providers/Microsoft.Backup.Admin/backupLocations/{self.region}"
         )
 
@@ -709,9 +768,11 @@ class StampSimulator:
         seconds = (self.build.poll_retry_after if polling else self.build.start_retry_after) * self.time_scale
         return math.ceil(seconds) if seconds > 0 else 0
 
-    def _lro_headers(self, op_id: str, polling: bool = False) -> dict[str, str]:
-        api_version = self.build.api_version if self.build else API_VERSION
-        location = f"{self.url}{self._prefix()}/operationResults/{op_id}?api-version={api_version}"
+    def _lro_headers(self, op_id: str, api_version: str, polling: bool = False) -> dict[str, str]:
+        """As recorded: ``Location`` carries the request's api-version; ``Azure-AsyncOperation`` adds
+        ``&IsAsyncOperation=1``."""
+        origin = self.operation_origin or self.url
+        location = f"{origin}{self._prefix()}/operationResults/{op_id}?api-version={api_version}"
         headers = {"Location": location, "Retry-After": str(self._retry_after(polling))}
         if self.lro_style == "async":
             headers["Azure-AsyncOperation"] = location + "&IsAsyncOperation=1"
@@ -748,6 +809,100 @@ class StampSimulator:
         }
 
 
+def _resolve(sim: StampSimulator, path: str, version: str) -> _Resource | _Reply:
+    """What a lower-cased ARM path names, or ARM's 404 (with its error body) when it names nothing."""
+    sub, region = sim.subscription_id, sim.region
+    if path == "/subscriptions":
+        return _Resource("subscriptions", ("GET",), "subscriptions")
+    if path == f"/subscriptions/{sub}/locations":
+        return _Resource("locations", ("GET",), "locations")
+    other = re.fullmatch(r"/subscriptions/([^/]+)(/.*)?", path)
+    if other and other[1] != sub:
+        return _arm_error(404, "SubscriptionNotFound", f"The subscription '{other[1]}' could not be found.")
+    match = _PREFIX_RE.fullmatch(path)
+    if match is None:
+        return _arm_error(404, "ResourceNotFound", f"No resource was found at '{path}'.")
+    if match["rg"] != f"system.{region}":
+        return _arm_error(404, "ResourceGroupNotFound", f"Resource group '{match['rg']}' could not be found.")
+    if match["loc"] != region:
+        return _arm_error(
+            404,
+            "ResourceNotFound",
+            f"The Resource 'Microsoft.Backup.Admin/backupLocations/{match['loc']}' under resource group "
+            f"'{match['rg']}' was not found.",
+        )
+    return _backup_resource((match["rest"] or "").strip("/").split("/"), version)
+
+
+_BACKUP_RESOURCES: dict[tuple[str, ...], _Resource] = {
+    ("",): _Resource("backupLocation", ("GET",)),
+    ("backups",): _Resource("backups", ("GET",), "backupLocations/backups"),
+    ("createbackup",): _Resource("createBackup", ("POST",)),
+}
+"""Everything under ``.../backupLocations/{region}`` the simulator serves (the bot never writes the
+configuration, restores or prunes, so those answer as unknown here)."""
+
+
+def _backup_resource(parts: list[str], version: str) -> _Resource | _Reply:
+    """A path below the backup location: a fixed resource, a backup, or an operation result."""
+    fixed = _BACKUP_RESOURCES.get(tuple(parts))
+    if fixed is not None:
+        return fixed
+    if len(parts) == 2 and parts[0] == "backups":
+        return _Resource("backup", ("GET",), "backupLocations/backups", parts[1])
+    if len(parts) == 2 and parts[0] == "operationresults":
+        return _Resource("operation", ("GET",), "backupLocations/operationResults", parts[1])
+    return _arm_error(
+        404,
+        "InvalidResourceType",
+        f"The resource type 'backupLocations/{'/'.join(parts[::2])}' could not be found in the namespace "
+        f"'Microsoft.Backup.Admin' for api version '{version}'.",
+    )
+
+
+def _version_refusal(sim: StampSimulator, resource: _Resource, version: str) -> _Reply | None:
+    """ARM's 400 for an api-version the resource's provider does not serve (texts as ARM words them)."""
+    if resource.provider == "Microsoft.Resources":
+        if version in sim.arm_api_versions:
+            return None
+        supported = ", ".join(sim.arm_api_versions)
+        return _arm_error(
+            400,
+            "InvalidApiVersionParameter",
+            f"The api-version '{version}' is invalid. The supported versions are '{supported}'.",
+        )
+    if version in sim.api_versions:
+        return None
+    return _arm_error(
+        400,
+        "NoRegisteredProviderFound",
+        f"No registered resource provider found for location '{sim.region}' and API version '{version}' for "
+        f"type '{resource.type_name}'. The supported api-versions are '{', '.join(sim.api_versions)}'. "
+        f"The supported locations are '{sim.region}'.",
+    )
+
+
+def _method_refusal(resource: _Resource, method: str) -> _Reply | None:
+    """405, as ARM answers a method the resource type does not have, with ``Allow``."""
+    if method in resource.methods:
+        return None
+    return _arm_error(
+        405,
+        "MethodNotAllowed",
+        f"The requested resource does not support http method '{method}'.",
+        {"Allow": ", ".join(resource.methods)},
+    )
+
+
+def _versions(value: object) -> tuple[str, ...]:
+    """A non-empty list of api-versions (``2018-09-01``, ``2021-09-01-preview``), from Python or JSON."""
+    versions = (value,) if isinstance(value, str) else tuple(value) if isinstance(value, list | tuple) else ()
+    shaped = all(isinstance(v, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}(-preview)?", v) for v in versions)
+    if not versions or not shaped:
+        raise ValueError(f"api_versions must be a non-empty list of dates like 2018-09-01, got {value!r}")
+    return tuple(str(v) for v in versions)
+
+
 def _role_status(status: str, build: BuildShape | None = None) -> list[dict[str, Any]]:
     """Per-role results. A partial backup fails all roles but the first, as the recorded 2108 ones did."""
     if status == "Running":
@@ -779,6 +934,7 @@ def _fault_from_json(payload: Mapping[str, Any]) -> Fault:
         retry_after=text["retry_after"],
         delay=float(payload.get("delay", 0.0)),
         body=text["body"],
+        headers={str(k): str(v) for k, v in dict(payload.get("headers") or {}).items()},
     )
 
 
@@ -867,8 +1023,8 @@ class _Handler(BaseHTTPRequestHandler):
         fault = sim._take_fault(method, self.path)
         reply = self._faulted(fault) if fault else None
         if reply is None and _is_arm(path):
-            query = {k.lower(): v[-1] for k, v in parse_qs(split.query).items()}
-            reply = self._arm(method, path, query.get("isasyncoperation") in ("1", "true"))
+            query = {k.lower(): v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+            reply = self._arm(method, path, query)
         elif reply is None:
             reply = self._anonymous(method, path, body)
         if _is_arm(path) or path == "/metadata/endpoints":
@@ -891,6 +1047,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Sleep, then answer with the fault's status/body; None lets the request through (delay only)."""
         time.sleep(fault.delay)
         headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+        headers.update(fault.headers)
         if fault.body is not None:
             headers["Content-Type"] = "application/json"
             return _Reply(fault.status or 200, fault.body.encode(), headers)
@@ -913,61 +1070,46 @@ class _Handler(BaseHTTPRequestHandler):
             return sim._grant({k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()})
         return _json(404, {"error": "not_found", "error_description": f"Nothing at {method} {path}."})
 
-    def _arm(self, method: str, path: str, asynchronous: bool) -> _Reply:
-        sim, sub = self.server.sim, self.server.sim.subscription_id
+    def _arm(self, method: str, path: str, query: Mapping[str, str]) -> _Reply:
+        """As strict as ARM: a token, then an ``api-version`` the provider knows, then a path that names
+        something, then a method that thing has. Each refusal carries ARM's error body."""
+        sim = self.server.sim
         auth = self.headers.get("Authorization", "")
         if not auth.lower().startswith("bearer ") or not sim._token_ok(auth[7:].strip()):
             return _arm_error(
                 401, "InvalidAuthenticationToken", "The access token is missing, invalid, revoked or expired."
             )
-        if path == "/subscriptions" and method == "GET":
-            subscription = {
-                "id": f"/subscriptions/{sub}",
-                "subscriptionId": sub,
-                "state": "Enabled",
-                "displayName": "Default Provider Subscription",
-            }
-            return _json(200, {"value": [subscription]})
-        if path == f"/subscriptions/{sub}/locations" and method == "GET":
-            return _json(
-                200,
-                {
-                    "value": [
-                        {
-                            "id": f"/subscriptions/{sub}/locations/{sim.region}",
-                            "name": sim.region,
-                            "displayName": sim.region,
-                        }
-                    ]
-                },
-            )
-        match = _PREFIX_RE.fullmatch(path)
-        if match and match["sub"] != sub:
-            return _arm_error(404, "SubscriptionNotFound", f"Subscription '{match['sub']}' was not found.")
-        if match and match["rg"] == match["loc"] == sim.region:
-            parts = (match["rest"] or "").strip("/").split("/")
-            return self._backup_api(method, parts, asynchronous)
-        return _arm_error(404, "ResourceNotFound", f"The resource at '{path}' was not found.")
+        version = query.get("api-version", "")
+        if not version:
+            return _arm_error(400, "MissingApiVersionParameter", MISSING_API_VERSION)
+        resource = _resolve(sim, path, version)
+        if isinstance(resource, _Reply):
+            return resource
+        refusal = _version_refusal(sim, resource, version) or _method_refusal(resource, method)
+        if refusal is not None:
+            return refusal
+        return self._serve(resource, version, query.get("isasyncoperation") in ("1", "true"))
 
-    def _backup_api(self, method: str, parts: list[str], asynchronous: bool) -> _Reply:
-        """Everything under .../backupLocations/{region}; `parts` are the path segments after it."""
+    def _serve(self, resource: _Resource, version: str, asynchronous: bool) -> _Reply:
+        """Answer a request that ARM would route to ``resource``."""
         sim = self.server.sim
-        if method == "GET" and parts == [""]:
-            return _json(200, sim._location_body())
-        if method == "GET" and parts == ["backups"]:
-            return _json(200, sim._backup_list())
-        if method == "POST" and parts == ["createbackup"]:
-            return self._create()
-        if method == "GET" and len(parts) == 2 and parts[0] in ("backups", "operationresults"):
-            view = sim._backup_view(parts[1])
-            if view is None:
-                return _arm_error(404, "ResourceNotFound", f"Backup or operation '{parts[1]}' was not found.")
-            if parts[0] == "backups":
-                return _json(200, view[1])
-            return self._operation(parts[1], *view, asynchronous=asynchronous)
-        return _arm_error(404, "ResourceNotFound", f"No {method} {'/'.join(parts)} on the backup location.")
+        simple: dict[str, Callable[[], _Reply]] = {
+            "subscriptions": lambda: _json(200, {"value": [sim._subscription()]}),
+            "locations": lambda: _json(200, {"value": [sim._region()]}),
+            "backupLocation": lambda: _json(200, sim._location_body()),
+            "backups": lambda: _json(200, sim._backup_list()),
+            "createBackup": lambda: self._create(version),
+        }
+        if resource.kind in simple:
+            return simple[resource.kind]()
+        view = sim._backup_view(resource.name)
+        if view is None:
+            return _arm_error(404, "ResourceNotFound", f"Backup or operation '{resource.name}' was not found.")
+        if resource.kind == "backup":
+            return _json(200, view[1])
+        return self._operation(resource.name, *view, version=version, asynchronous=asynchronous)
 
-    def _create(self) -> _Reply:
+    def _create(self, version: str) -> _Reply:
         sim = self.server.sim
         outcome, backup_id = sim._create_backup()
         if outcome == "busy":  # assumption: the real answer to a second createBackup is unrecorded
@@ -978,12 +1120,14 @@ class _Handler(BaseHTTPRequestHandler):
                 "BackupLocationNotConfigured",
                 "The backup location has no path or encryption certificate configured.",
             )
-        return _Reply(202, b"", sim._lro_headers(backup_id))
+        return _Reply(202, b"", sim._lro_headers(backup_id, version))
 
-    def _operation(self, op_id: str, status: str, backup: dict[str, Any], *, asynchronous: bool) -> _Reply:
+    def _operation(
+        self, op_id: str, status: str, backup: dict[str, Any], *, version: str, asynchronous: bool
+    ) -> _Reply:
         """Location polling: 202 then the Backup. Async polling: Accepted, then Succeeded or Failed."""
         if status == "Running":
-            headers = self.server.sim._lro_headers(op_id, polling=True)
+            headers = self.server.sim._lro_headers(op_id, version, polling=True)
             if asynchronous:
                 accepted = {"status": "Accepted", "properties": {"provisioningState": "Accepted"}}
                 return _json(200, accepted, headers)
