@@ -29,8 +29,8 @@ from bench.common import (
     verdict,
 )
 from bench.lab import Lab
-from bot import web
-from bot.settings import load_settings
+from bot.config.settings import load_settings
+from bot.serve import web
 from devkit.localrun import BotProcess, launch_web, wait_until
 
 TARGET_RATIO = 1.2
@@ -70,7 +70,7 @@ class Cell:
 
 
 def server_options() -> dict[str, Any]:
-    """The options ``bot.web.serve`` gives waitress (what both the bot and the bare app run with)."""
+    """The options ``bot.serve.web.serve`` gives waitress (what both the bot and the bare app run with)."""
     return dict(web.SERVER_OPTIONS)
 
 
@@ -242,9 +242,10 @@ def section(table: list[dict[str, Cell]], arm_reads: int, server: str, work_thre
         f"{stalled_reopened}.",
         "'replies done': seconds from the start of each round until the last response_url reply of that round "
         "arrived; the next round starts only then, so no target is measured while another still works.",
-        f"Server options from bot.web.SERVER_OPTIONS, for all three: {server}; the bot's work pool (after the ack): "
+        f"Server options from bot.serve.web.SERVER_OPTIONS, for all three: {server}; "
+        "the bot's work pool (after the ack): "
         f"{work_threads} thread(s) (AZS_WORK_THREADS). The bare apps are bench/bare_app.py (an App with one /azs "
-        "listener that only acks, Bolt checking the signature) served by bot.web.serve itself.",
+        "listener that only acks, Bolt checking the signature) served by bot.serve.web.serve itself.",
         f"Each /azs backup reply reads the stamp twice (backup location + backup list): {arm_reads} reads in "
         f"all, from the stamp simulator ({simulator_http()}).",
         *problems,

@@ -1,4 +1,4 @@
-"""The ack-only baseline: a bare Bolt app served by ``bot.web.serve`` itself, so the server runs with exactly the
+"""The ack-only baseline: a bare Bolt app served by ``bot.serve.web.serve`` itself, so the server runs with exactly the
 options the bot's web process uses (threads, connection limit, deadlines, body cap), whatever they are today.
 It has no front door of its own: Bolt checks the signature, as a plain Bolt app does.
 
@@ -15,9 +15,9 @@ from slack_bolt import Ack, App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
-from bot import web
-from bot.logs import configure_logging
-from bot.settings import load_settings
+from bot.config.settings import load_settings
+from bot.ops.logs import configure_logging
+from bot.serve import web
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 

@@ -22,10 +22,10 @@ if __package__ in (None, ""):  # run as `python bench/redis_memory.py`: make `be
 import redis
 
 from bench.common import Section
-from bot.jobs import DEFAULT_RETENTION_SECONDS, Job, JobStore
-from bot.keys import job_key
-from bot.models import Backup, RoleStatus
-from bot.watch import WatchStore
+from bot.model.backup import Backup, RoleStatus
+from bot.state.jobs import DEFAULT_RETENTION_SECONDS, Job, JobStore
+from bot.state.keys import job_key
+from bot.worker.watch import WatchStore
 from devkit.localrun import RedisServer
 from devkit.simulator import ROLES
 

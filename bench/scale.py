@@ -34,14 +34,14 @@ import urllib3.connection
 
 from bench.common import BOT_TOKEN, CHANNEL, OPERATOR, ROOT, Section, rss_mb, simulator_http, verdict
 from bench.lab import Lab
-from bot.arm import ArmClient
-from bot.health import Health
-from bot.jobs import Job, JobStore
-from bot.lro import choose_strategy
-from bot.poller import Poller
-from bot.redis_client import make_redis
-from bot.settings import Settings, StampSettings, load_settings, load_stamp
-from bot.slack import SlackPoster, make_web_client
+from bot.config.settings import Settings, StampSettings, load_settings, load_stamp
+from bot.slack.client import SlackPoster, make_web_client
+from bot.stamp.arm import ArmClient
+from bot.stamp.lro import choose_strategy
+from bot.state.connection import make_redis
+from bot.state.health import Health
+from bot.state.jobs import Job, JobStore
+from bot.worker.poller import Poller
 
 SIZES = (1, 10, 100, 200)
 CYCLES = 6

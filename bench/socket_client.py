@@ -2,7 +2,7 @@
 
 ``python -m bench.socket_client ADAPTER PING_INTERVAL SLACK_API_URL``, where ADAPTER is one of Bolt's
 Socket Mode adapters (``builtin``, ``websocket_client``, ``aiohttp``, ``websockets``) or ``azs-bot`` (this
-project's :class:`bot.socket_mode.SocketModeRunner`, two connections, no Redis). The app answers ``/azs`` in
+project's :class:`bot.serve.socket_mode.SocketModeRunner`, two connections, no Redis). The app answers ``/azs`` in
 the ack, so what is measured is the transport, not the bot's work.
 """
 
@@ -49,7 +49,7 @@ def run(adapter: str, ping_interval: float, api_url: str) -> None:
     elif adapter in ("aiohttp", "websockets"):
         asyncio.run(_run_async(adapter, app, ping_interval, api_url))
     else:
-        from bot.socket_mode import SocketModeRunner
+        from bot.serve.socket_mode import SocketModeRunner
 
         SocketModeRunner(app, APP_TOKEN, connections=2, ping_interval=ping_interval).run(threading.Event())
 

@@ -15,21 +15,21 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
 import handlers
-from bot.access import AccessPolicy
-from bot.afterack import AfterAckPool
-from bot.arm import ArmClient
-from bot.audit import AuditLog
-from bot.backups import BackupService
-from bot.channels import ChannelPrefs
-from bot.health import Health
-from bot.inbox import Inbox
-from bot.jobs import JobStore
-from bot.redis_client import make_redis as make_redis  # re-exported: callers import it from here
-from bot.router import Router
-from bot.settings import Settings, StampSettings
-from bot.slack import SlackPoster, make_web_client
-from bot.watch_store import WatchStore
-from handlers.work import run as run_work
+from bot.commands.access import AccessPolicy
+from bot.commands.backups import BackupService
+from bot.commands.router import Router
+from bot.config.settings import Settings, StampSettings
+from bot.serve.dispatch import run as run_work
+from bot.serve.lanes import AfterAckPool
+from bot.slack.client import SlackPoster, make_web_client
+from bot.stamp.arm import ArmClient
+from bot.state.audit import AuditLog
+from bot.state.connection import make_redis as make_redis  # re-exported: callers import it from here
+from bot.state.health import Health
+from bot.state.inbox import Inbox
+from bot.state.jobs import JobStore
+from bot.state.prefs import ChannelPrefs
+from bot.state.watches import WatchStore
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def build_app(settings: Settings, router: Router | None = None, after_ack: After
     # Clicks and commands are in Redis before their ack; this process finishes those of dead ones.
     work.make_durable(
         Inbox(router.store.redis),
-        lambda item: run_work(router, work, item, logging.getLogger("handlers.work"), recovered=True),
+        lambda item: run_work(router, work, item, logging.getLogger("bot.serve.dispatch"), recovered=True),
     )
 
     @app.middleware

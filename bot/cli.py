@@ -7,8 +7,8 @@ import logging
 import sys
 from importlib.metadata import entry_points
 
-from bot.logs import configure_logging, secrets_in_environment
-from bot.settings import Settings, SettingsError, load_settings
+from bot.config.settings import Settings, SettingsError, load_settings
+from bot.ops.logs import configure_logging, secrets_in_environment
 
 
 def _settings(need_signing_secret: bool = True) -> Settings:
@@ -28,14 +28,14 @@ def _settings(need_signing_secret: bool = True) -> Settings:
 
 
 def cmd_web(_: argparse.Namespace) -> int:
-    from bot.web import serve
+    from bot.serve.web import serve
 
     serve(_settings())
     return 0
 
 
 def cmd_socket(_: argparse.Namespace) -> int:
-    from bot.socket_mode import serve_socket_mode
+    from bot.serve.socket_mode import serve_socket_mode
 
     settings = _settings(need_signing_secret=False)
     if not settings.slack_app_token.startswith("xapp-"):
@@ -50,7 +50,7 @@ def cmd_socket(_: argparse.Namespace) -> int:
 
 
 def cmd_worker(_: argparse.Namespace) -> int:
-    from bot.worker import run_worker
+    from bot.worker.process import run_worker
 
     run_worker(_settings(need_signing_secret=False))
     return 0

@@ -10,7 +10,7 @@ from typing import Any, cast
 import pytest
 import redis
 
-from bot.keys import meta_key
+from bot.state.keys import meta_key
 from devkit.localrun import bot_environment, launch_web
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack

@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from bot.messages import ANNOUNCE_EVENT, START_ACTION_ID
+from bot.words.messages import ANNOUNCE_EVENT, START_ACTION_ID
 from devkit.localrun import BotProcess, RedisServer, SlackRequests, event_payload, free_port, sign, wait_until
 from devkit.slack_fake import FakeSlack
 

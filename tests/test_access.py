@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import redis
 
-from bot.keys import audit_key
+from bot.state.keys import audit_key
 from devkit.localrun import BotProcess
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack, SlackFault

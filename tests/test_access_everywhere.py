@@ -10,8 +10,8 @@ from collections.abc import Callable
 import redis
 from slack_sdk import WebClient
 
-from bot.access import AccessPolicy
-from bot.audit import AuditLog
+from bot.commands.access import AccessPolicy
+from bot.state.audit import AuditLog
 from devkit.localrun import BotProcess, sign
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack, SlackFault

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import redis
 
-from bot.keys import job_key, watch_announced_key
-from bot.watch import ANNOUNCED_MEMORY_SECONDS, WatchStore
+from bot.state.keys import job_key, watch_announced_key
+from bot.worker.watch import ANNOUNCED_MEMORY_SECONDS, WatchStore
 from devkit.localrun import BotProcess
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack

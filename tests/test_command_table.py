@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import messages, verbs
-from bot.backups import BackupService
-from bot.commands import Action, parse
-from bot.verbs import BACKUP_VERBS, TABLE, Args
+from bot.commands import table as verbs
+from bot.commands.backups import BackupService
+from bot.commands.parse import Action, parse
+from bot.commands.table import BACKUP_VERBS, TABLE, Args
+from bot.words import messages
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +28,7 @@ def manifest_hints(root: Path) -> list[str]:
 
 def test_both_manifests_show_the_tables_usage_hint() -> None:
     assert manifest_hints(ROOT) == [verbs.usage_hint()] * len(verbs.MANIFESTS), (
-        "run `python -m bot.verbs` to regenerate the manifests' usage_hint from bot/verbs.py"
+        "run `python -m bot.commands.table` to regenerate the manifests' usage_hint from bot/commands/table.py"
     )
 
 
@@ -59,7 +60,7 @@ def test_each_row_parses_runs_and_is_in_the_help(verb: verbs.Verb) -> None:
     command = parse(sample_text(verb))
     assert command.action == verb.action and command.problem is None
     assert callable(getattr(BackupService, verb.runner)), f"{verb.runner} is not a BackupService method"
-    assert verb.doing and verb.usage and verb.usage in messages.USAGE
+    assert verb.doing and verb.usage and verb.usage in messages.help_message(verbs.usage()).text
     assert (verb.action in verbs.OPERATOR_ONLY) == verb.operator_only
 
 
@@ -84,11 +85,14 @@ def imports(path: Path) -> set[str]:
 @pytest.mark.parametrize(
     ("module", "forbidden"),
     [
-        ("bot/messages.py", {"bot.jobs", "bot.audit", "bot.watch", "bot.watch_store", "redis", "bot.arm"}),
-        ("bot/verbs.py", {"bot"}),
-        ("bot/backups.py", {"bot.watch", "bot.poller", "bot.worker", "handlers"}),
-        ("bot/router.py", {"bot.watch", "handlers"}),
-        ("bot/commands.py", {"bot.jobs", "bot.backups", "redis"}),
+        (
+            "bot/words/messages.py",
+            {"bot.state.jobs", "bot.state.audit", "bot.worker.watch", "bot.state.watches", "redis", "bot.stamp.arm"},
+        ),
+        ("bot/commands/table.py", {"bot"}),
+        ("bot/commands/backups.py", {"bot.worker.watch", "bot.worker.poller", "bot.worker.process", "handlers"}),
+        ("bot/commands/router.py", {"bot.worker.watch", "handlers"}),
+        ("bot/commands/parse.py", {"bot.state.jobs", "bot.commands.backups", "redis"}),
     ],
 )
 def test_arrows_point_one_way(module: str, forbidden: set[str]) -> None:
@@ -99,16 +103,16 @@ def test_arrows_point_one_way(module: str, forbidden: set[str]) -> None:
 
 
 def test_shared_concerns_are_not_reached_through_the_first_stamp() -> None:
-    router, web = (ROOT / "bot/router.py").read_text(), (ROOT / "bot/web.py").read_text()
+    router, web = (ROOT / "bot/commands/router.py").read_text(), (ROOT / "bot/serve/web.py").read_text()
     for concern in ("prefs", "access", "audit_log", "authorise", "guarded", "record", "store"):
         assert f"first.{concern}" not in router, concern
     assert ".first" not in web and "poster.health" not in web
-    assert "first.store" not in (ROOT / "handlers/work.py").read_text()
+    assert "first.store" not in (ROOT / "bot/serve/dispatch.py").read_text()
 
 
 def test_the_parser_names_no_verb_itself() -> None:
     """Every word the parser knows after ``/azs backup`` comes from the table."""
-    source = (ROOT / "bot/commands.py").read_text()
+    source = (ROOT / "bot/commands/parse.py").read_text()
     for verb in TABLE:
         if verb.under_backup:
-            assert f'"{verb.action.value}"' not in source, f"bot/commands.py names {verb.action.value!r} itself"
+            assert f'"{verb.action.value}"' not in source, f"bot/commands/parse.py names {verb.action.value!r} itself"

@@ -115,8 +115,8 @@ def test_stamp_errors_become_replies_not_silence(slack: SlackClientSim, stamp: S
 
 
 def test_every_verb_in_the_command_table_reaches_its_runner(slack: SlackClientSim) -> None:
-    """Driven from bot/verbs.py alone: a new row is tested here with no test of its own for the plumbing."""
-    from bot.verbs import TABLE, Action
+    """Driven from bot/commands/table.py alone: a new row is tested here with no test of its own for the plumbing."""
+    from bot.commands.table import TABLE, Action
     from tests.test_command_table import sample_text
 
     for verb in (v for v in TABLE if v.under_backup and v.action != Action.HELP):

@@ -18,11 +18,11 @@ import redis
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.arm import StampError
-from bot.backups import definite_refusal
-from bot.keys import active_jobs_key
-from bot.messages import ANNOUNCE_EVENT, REPORT_EVENT
-from bot.slack import BoundedRateLimitRetryHandler
+from bot.commands.backups import definite_refusal
+from bot.slack.client import BoundedRateLimitRetryHandler
+from bot.stamp.arm import StampError
+from bot.state.keys import active_jobs_key
+from bot.words.messages import ANNOUNCE_EVENT, REPORT_EVENT
 from devkit.localrun import BotProcess
 from devkit.simulator import Fault, StampSimulator
 from devkit.slack_fake import AppIdentity, FakeSlack, SlackFault

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import redis
 
-from bot.jobs import Job, JobState
-from bot.keys import active_jobs_key, due_key, job_key, stamp_lock_key
-from bot.settings import LIMITS
+from bot.config.settings import LIMITS
+from bot.state.jobs import Job, JobState
+from bot.state.keys import active_jobs_key, due_key, job_key, stamp_lock_key
 from devkit.demo import TUNING, tuning_setting
 from devkit.localrun import RedisServer
 from tests.harness import ROOT

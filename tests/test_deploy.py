@@ -25,10 +25,10 @@ import trustme
 import yaml
 from packaging.specifiers import SpecifierSet
 
-from bot.arm import ArmClient
-from bot.health import COMPONENTS
-from bot.probes import Heartbeat, serve_probes
-from bot.settings import load_settings
+from bot.config.settings import load_settings
+from bot.ops.probes import Heartbeat, serve_probes
+from bot.stamp.arm import ArmClient
+from bot.state.health import COMPONENTS
 from devkit.simulator import StampSimulator
 from tests.harness import BotProcess, free_port, wait_until
 

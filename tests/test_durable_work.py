@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.afterack import AfterAckPool
+from bot.serve.lanes import AfterAckPool
 from devkit.localrun import BotProcess, RedisServer, write_stamps_file
 from devkit.simulator import Fault, StampSimulator
 from devkit.slack_fake import FakeSlack

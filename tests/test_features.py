@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from bot.arm import ArmClient
-from bot.backups import preflight_problems
-from bot.keys import stale_alert_key
-from bot.messages import preflight_text
-from bot.models import Backup, BackupLocation
-from bot.settings import load_stamp
+from bot.commands.backups import preflight_problems
+from bot.config.settings import load_stamp
+from bot.model.backup import Backup, BackupLocation
+from bot.stamp.arm import ArmClient
+from bot.state.keys import stale_alert_key
+from bot.words.messages import preflight_text
 from devkit.localrun import BotProcess, sign, write_stamps_file
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack

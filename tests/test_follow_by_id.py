@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from bot.arm import ArmClient
-from bot.settings import load_stamp
+from bot.config.settings import load_stamp
+from bot.stamp.arm import ArmClient
 from devkit.localrun import BotProcess
 from devkit.simulator import Fault, StampSimulator
 from devkit.slack_fake import FakeSlack

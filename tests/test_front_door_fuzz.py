@@ -131,7 +131,7 @@ def test_whatever_the_front_door_lets_through_bolt_can_parse(body: bytes, conten
     """The front door parses as Bolt does: a body it accepts never makes Bolt's parser raise or return a non-object."""
     from slack_bolt.request.internals import parse_body
 
-    from bot.front_door import check_body
+    from bot.serve.front_door import check_body
 
     if check_body(body, content_type) is None:
         assert isinstance(parse_body(body.decode("utf-8"), (content_type or "").split(";")[0] or None), dict)
@@ -143,7 +143,7 @@ def test_signature_check_agrees_with_slacks_verifier(body: bytes, offset: int, t
     """Same verdict as slack_sdk's SignatureVerifier on every body, timestamp and signature it can judge."""
     from slack_sdk.signature import Clock, SignatureVerifier
 
-    from bot.front_door import check_signature
+    from bot.serve.front_door import check_signature
     from tests.conftest import SIGNING_SECRET
 
     now = time.time()

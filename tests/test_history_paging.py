@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 import pytest
 from slack_sdk import WebClient
 
-from bot.slack import MAX_HISTORY_PAGES, PostFailed, SlackPoster
+from bot.slack.client import MAX_HISTORY_PAGES, PostFailed, SlackPoster
 
 OWN_BOT = "B0OWN"
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import redis
 
-from bot.jobs import Job, JobStore
-from bot.keys import job_key
+from bot.state.jobs import Job, JobStore
+from bot.state.keys import job_key
 from devkit.localrun import BotProcess
 from devkit.simulator import Fault, StampSimulator
 from devkit.slack_fake import FakeSlack

@@ -16,9 +16,9 @@ from contextlib import contextmanager
 import pytest
 import redis
 
-from bot.jobs import Job, JobState, JobStore
-from bot.keys import job_key, stamp_lock_key
-from bot.redis_client import connect
+from bot.state.connection import connect
+from bot.state.jobs import Job, JobState, JobStore
+from bot.state.keys import job_key, stamp_lock_key
 from tests.harness import RedisServer, wait_until
 
 RETENTION = 3600.0

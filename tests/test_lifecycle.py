@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import redis
 
-from bot.keys import job_key
+from bot.state.keys import job_key
 from devkit.localrun import BotProcess
 from devkit.simulator import Fault, StampSimulator
 from devkit.slack_fake import FakeSlack

@@ -47,7 +47,7 @@ LINES = [
 ]
 CHILD = """
 import logging, sys
-from bot.logs import configure_logging
+from bot.ops.logs import configure_logging
 configure_logging()
 log = logging.getLogger("azs.test")
 for line in sys.argv[1:]:

@@ -1,7 +1,7 @@
-"""Every message is built in ``bot/messages.py``: nothing in ``bot/`` or ``handlers/`` writes mrkdwn.
+"""Every message is built in ``bot/words/messages.py``: nothing in ``bot/`` or ``handlers/`` writes mrkdwn.
 
 Finding 3 of issue 17: one reply (the recovered Start click of a refused start) was put together in
-``bot/router.py`` from the stamp's error text, skipped ``escape`` and turned a crafted ARM error into a live
+``bot/commands/router.py`` from the stamp's error text, skipped ``escape`` and turned a crafted ARM error into a live
 ``<!channel>``. The safety property test (``test_message_safety.py``) covers every renderer; this test makes
 sure nothing goes around them. It reads the source (the AST, not the words) and fails on:
 
@@ -23,7 +23,7 @@ import pytest
 
 from tests.harness import ROOT
 
-RENDERERS = "bot/messages.py"
+RENDERERS = "bot/words/messages.py"
 MRKDWN_HELPERS = frozenset({"escape", "clip", "mention_user", "mention_channel", "quote"})
 SLACK_SENDS = frozenset(
     {"ack", "respond", "say", "chat_postMessage", "chat_update", "chat_postEphemeral", "views_publish", "views_open"}
@@ -38,27 +38,27 @@ def sources() -> list[Path]:
 
 
 class _Finder(ast.NodeVisitor):
-    """Walks one module, knowing which local names are :mod:`bot.messages` or its functions."""
+    """Walks one module, knowing which local names are :mod:`bot.words.messages` or its functions."""
 
     def __init__(self) -> None:
         self.module_names: set[str] = set()  # ``messages`` in ``from bot import messages``
-        self.imported: set[str] = set()  # ``Message``, ``escape``... in ``from bot.messages import ...``
+        self.imported: set[str] = set()  # ``Message``, ``escape``... in ``from bot.words.messages import ...``
         self.found: list[tuple[int, str]] = []
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         for alias in node.names:
             if node.module == "bot" and alias.name == "messages":
                 self.module_names.add(alias.asname or alias.name)
-            elif node.module == "bot.messages":
+            elif node.module == "bot.words.messages":
                 self.imported.add(alias.asname or alias.name)
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
-            if alias.name == "bot.messages" and alias.asname:
+            if alias.name == "bot.words.messages" and alias.asname:
                 self.module_names.add(alias.asname)
 
     def _renderer_name(self, func: ast.expr) -> str | None:
-        """The bot.messages function ``func`` names, if it names one."""
+        """The bot.words.messages function ``func`` names, if it names one."""
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in self.module_names:
             return func.attr
         if isinstance(func, ast.Name) and func.id in self.imported:
@@ -120,27 +120,27 @@ def test_no_message_text_is_built_outside_the_renderers() -> None:
         for path in sources()
         for line, what in violations(path.read_text(encoding="utf-8"))
     ]
-    assert not found, "build it in bot/messages.py (escape outside text there):\n" + "\n".join(found)
+    assert not found, "build it in bot/words/messages.py (escape outside text there):\n" + "\n".join(found)
 
 
 @pytest.mark.parametrize(
     "source",
     [
-        "from bot.messages import Message\nMessage(text='x')",
+        "from bot.words.messages import Message\nMessage(text='x')",
         "from bot import messages\nmessages.Message(text='x')",
         "from bot import messages\nmessages.error_message(f'the backup on {stamp} did not start: {error}')",
         "from bot import messages\nmessages.start_uncertain(stamp, 'HTTP ' + str(status))",
         "from bot import messages\nmessages.error_message('x %s' % error)",
         "from bot import messages\nmessages.busy(', '.join(names))",
-        "from bot.messages import escape\ntext = f'*{escape(stamp)}*'",
-        "import bot.messages as m\nm.escape(stamp)",
+        "from bot.words.messages import escape\ntext = f'*{escape(stamp)}*'",
+        "import bot.words.messages as m\nm.escape(stamp)",
         "block = {'type': 'section', 'text': {'type': 'mrkdwn', 'text': stamp}}",
         "ack(text=f'hello {user}')",
         "client.chat_postMessage(channel=c, blocks=[{'type': 'divider'}])",
     ],
 )
 def test_the_check_catches_each_way_around_the_renderers(source: str) -> None:
-    """The check itself can fail: each of these builds message text outside bot/messages.py."""
+    """The check itself can fail: each of these builds message text outside bot/words/messages.py."""
     assert violations(source), source
 
 

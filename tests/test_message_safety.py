@@ -1,7 +1,7 @@
 """Hostile stamp and user text through every renderer: nothing live reaches Slack, every message is valid Block Kit.
 
 Finding 3 of issue 11: a role name ``<!channel> <http://evil.example/login|Re-authenticate here>`` was
-posted as a live @channel and a disguised link. Each renderer of :mod:`bot.messages` is listed in
+posted as a live @channel and a disguised link. Each renderer of :mod:`bot.words.messages` is listed in
 ``RENDERERS`` below with every outside field filled from hypothesis; a renderer added without an entry
 fails ``test_every_renderer_is_covered``. Finding 3 of issue 17: the reply to a Start click taken over from a
 dead process, when the stamp had refused the start, was built outside the renderers and quoted the stamp's
@@ -23,19 +23,21 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import messages
 from bot.app import make_router
-from bot.audit import AuditEntry
-from bot.backups import preflight_problems
-from bot.commands import Problem, Trouble, parse
-from bot.inbox import Inbox, WorkItem
-from bot.jobs import Job, JobState, JobStore
-from bot.keys import job_key
-from bot.messages import Message
-from bot.models import Backup, BackupLocation, Preflight, RoleStatus
-from bot.redis_client import connect
-from bot.router import Router
-from bot.settings import load_settings
+from bot.commands import table
+from bot.commands.backups import preflight_problems
+from bot.commands.parse import parse
+from bot.commands.router import Router
+from bot.config.settings import load_settings
+from bot.model.backup import Backup, BackupLocation, Preflight, RoleStatus
+from bot.model.facts import Problem, Trouble
+from bot.state.audit import AuditEntry
+from bot.state.connection import connect
+from bot.state.inbox import Inbox, WorkItem
+from bot.state.jobs import Job, JobState, JobStore
+from bot.state.keys import job_key
+from bot.words import messages
+from bot.words.messages import Message
 from devkit.simulator import Fault, StampSimulator
 from tests.conftest import OPERATOR
 from tests.harness import RedisServer, SlackClientSim
@@ -150,9 +152,9 @@ class Inputs:
 Rendered = Message | dict[str, Any]
 RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
     "help_message": lambda i: [
-        messages.help_message(parse(i.text()).problem),
-        messages.help_message(parse("backup " + i.text()).problem),
-        *(messages.help_message(Problem(t, i.text(), i.text(), (i.text(), i.text()))) for t in Trouble),
+        messages.help_message(table.usage(), parse(i.text()).problem),
+        messages.help_message(table.usage(), parse("backup " + i.text()).problem),
+        *(messages.help_message(table.usage(), Problem(t, i.text(), i.text(), (i.text(), i.text()))) for t in Trouble),
     ],
     "error_message": lambda i: [messages.error_message("I could not read the backup:", i.text())],
     "not_an_operator": lambda i: [messages.not_an_operator(i.text(), True), messages.not_an_operator(i.text(), False)],
@@ -222,7 +224,7 @@ RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
 
 
 def public_renderers() -> set[str]:
-    """Every public function of bot.messages that returns a message or a view."""
+    """Every public function of bot.words.messages that returns a message or a view."""
     return {
         name
         for name, fn in inspect.getmembers(messages, inspect.isfunction)

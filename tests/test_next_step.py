@@ -1,13 +1,13 @@
-"""The poll loop's rules as a table: one row per rule of :func:`bot.next_step.decide`."""
+"""The poll loop's rules as a table: one row per rule of :func:`bot.worker.next_step.decide`."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.jobs import Job, JobState
-from bot.lro import PollResult
-from bot.models import Backup
-from bot.next_step import NO_RECORD, Failed, Finish, Policy, Polled, Reschedule, Step, backoff, decide
+from bot.model.backup import Backup
+from bot.stamp.lro import PollResult
+from bot.state.jobs import Job, JobState
+from bot.worker.next_step import NO_RECORD, Failed, Finish, Policy, Polled, Reschedule, Step, backoff, decide
 
 NOW = 10_000.0
 POLICY = Policy(

@@ -10,12 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import messages
-from bot.backups import preflight_problems
-from bot.commands import Action, parse
-from bot.jobs import Job
-from bot.lro import STRATEGIES
-from bot.models import Backup, BackupLocation, backups_from_list, human_duration, parse_duration, parse_time
+from bot.commands import table
+from bot.commands.backups import preflight_problems
+from bot.commands.parse import Action, parse
+from bot.model.backup import Backup, BackupLocation, backups_from_list, human_duration, parse_duration, parse_time
+from bot.stamp.lro import STRATEGIES
+from bot.state.jobs import Job
+from bot.words import messages
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -114,7 +115,7 @@ def test_location_with_string_integers_and_the_unconfigured_signature() -> None:
 @given(st.text(max_size=200))
 def test_any_command_text_parses_to_something_answerable(text: str) -> None:
     command = parse(text)
-    reply = messages.help_message(command.problem) if command.action == Action.HELP else None
+    reply = messages.help_message(table.usage(), command.problem) if command.action == Action.HELP else None
     assert reply is None or "/azs backup" in reply.text
 
 
@@ -142,7 +143,7 @@ def test_any_backup_renders(body: Any) -> None:
 def test_progress_edits_stay_within_their_share_of_slacks_limit() -> None:
     from slack_sdk import WebClient
 
-    from bot.slack import SlackPoster
+    from bot.slack.client import SlackPoster
 
     poster = SlackPoster(WebClient(base_url="http://127.0.0.1:9/api/"), progress_per_minute=3)
     assert [poster.progress_allowed() for _ in range(5)] == [True, True, True, False, False]

@@ -9,11 +9,11 @@ import time
 
 from slack_sdk import WebClient
 
-from bot.jobs import Job, JobStore
-from bot.poller import Poller
-from bot.redis_client import connect
-from bot.settings import Settings, StampSettings
-from bot.slack import SlackPoster
+from bot.config.settings import Settings, StampSettings
+from bot.slack.client import SlackPoster
+from bot.state.connection import connect
+from bot.state.jobs import Job, JobStore
+from bot.worker.poller import Poller
 from tests.harness import RedisServer
 
 
@@ -53,11 +53,12 @@ def test_a_slow_job_does_not_stretch_the_cycle_nor_run_twice(redis_server: Redis
 
 
 def test_the_worker_does_not_load_the_web_app_and_strategies_know_no_http() -> None:
-    """Arrows one way: ``bot.worker`` without Bolt and the listeners; ``bot.lro`` without the stamp client."""
+    """Arrows one way: the worker process without Bolt and the listeners; the strategies without the stamp client."""
     probe = (
-        "import sys, bot.worker; w = {'bot.app', 'slack_bolt', 'handlers'} & set(sys.modules); "
+        "import sys, bot.worker.process; w = {'bot.app', 'slack_bolt', 'handlers'} & set(sys.modules); "
         "import importlib; [sys.modules.pop(m) for m in list(sys.modules) if m.startswith(('bot', 'requests'))]; "
-        "import bot.lro; h = {'bot.arm', 'requests', 'bot.auth'} & set(sys.modules); print(sorted(w), sorted(h))"
+        "import bot.stamp.lro; h = {'bot.stamp.arm', 'requests', 'bot.stamp.auth'} & set(sys.modules); "
+        "print(sorted(w), sorted(h))"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[] []"

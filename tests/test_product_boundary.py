@@ -45,7 +45,7 @@ def product_imports() -> list[tuple[str, int, str]]:
 
 def test_the_product_imports_nothing_of_the_devkit_the_tests_or_the_bench() -> None:
     imports = product_imports()
-    assert any(module == "bot.settings" for _, _, module in imports)  # the walk sees the real tree
+    assert any(module == "bot.config.settings" for _, _, module in imports)  # the walk sees the real tree
     test_only = {canonicalize_name(name) for name in devkit_only_dependencies()}
     reaching = [
         f"{file}:{line} imports {module}"
@@ -111,7 +111,7 @@ def test_the_product_wheel_holds_only_bot_and_handlers_and_needs_no_test_only_pa
         {name.split("/")[0] for name in modules}
     )
     assert not [name for name in modules if Path(name).stem in MOVED]
-    assert {"bot/cli.py", "bot/web.py", "handlers/__init__.py"} <= set(modules)
+    assert {"bot/cli.py", "bot/serve/web.py", "handlers/__init__.py"} <= set(modules)
 
     dev_extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
     test_only = devkit_only_dependencies() | {canonicalize_name(Requirement(line).name) for line in dev_extra}

@@ -20,13 +20,13 @@ import pytest
 import redis
 
 from bot.app import make_router
-from bot.arm import ArmClient, StampError
-from bot.jobs import Job, JobState, JobStore
-from bot.messages import time_taken, when
-from bot.models import Backup
-from bot.poller import Poller
-from bot.settings import load_settings, load_stamp
-from bot.worker import build_poller
+from bot.config.settings import load_settings, load_stamp
+from bot.model.backup import Backup
+from bot.stamp.arm import ArmClient, StampError
+from bot.state.jobs import Job, JobState, JobStore
+from bot.words.messages import time_taken, when
+from bot.worker.poller import Poller
+from bot.worker.process import build_poller
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack
 from tests.conftest import BOT_TOKEN, OPERATOR, SIGNING_SECRET

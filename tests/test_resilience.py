@@ -12,7 +12,7 @@ from typing import Any, cast
 import redis
 import requests
 
-from bot.keys import meta_key
+from bot.state.keys import meta_key
 from devkit.simulator import Fault, StampSimulator
 from devkit.slack_fake import FakeSlack
 from tests.harness import BotProcess, RedisServer, SlackClientSim, completions, free_port, page_text, wait_until

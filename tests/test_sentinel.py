@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from bot.jobs import Job, JobStore
-from bot.keys import job_key
-from bot.redis_client import NotReplicated, connect, parse_sentinel_url, redact_url
-from bot.settings import SettingsError, load_settings
+from bot.config.redis_url import parse_sentinel_url, redact_url
+from bot.config.settings import SettingsError, load_settings
+from bot.state.connection import NotReplicated, connect
+from bot.state.jobs import Job, JobStore
+from bot.state.keys import job_key
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack
 from tests.harness import ROOT, BotProcess, RedisServer, SlackClientSim, completions, free_port, wait_until
@@ -268,11 +269,11 @@ def test_every_redis_client_comes_from_the_factory() -> None:
     makers = {"Redis", "StrictRedis", "from_url", "Sentinel", "ConnectionPool", "SentinelConnectionPool"}
     found = []
     for path in sorted([*ROOT.glob("bot/**/*.py"), *ROOT.glob("handlers/**/*.py")]):
-        if path.relative_to(ROOT).as_posix() == "bot/redis_client.py":
+        if path.relative_to(ROOT).as_posix() == "bot/state/connection.py":
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call):
                 name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
                 if name in makers:
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node.func)}()")
-    assert not found, "use bot.redis_client.make_redis:\n" + "\n".join(found)
+    assert not found, "use bot.state.connection.make_redis:\n" + "\n".join(found)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.logs import REDACTED, JsonFormatter, SecretFilter
-from bot.settings import SettingsError, load_settings
+from bot.config.settings import SettingsError, load_settings
+from bot.ops.logs import REDACTED, JsonFormatter, SecretFilter
 from tests.harness import ROOT
 
 BASE = {

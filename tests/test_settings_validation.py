@@ -18,13 +18,13 @@ import redis
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.jobs import Job, JobStore
-from bot.keys import job_key, stamp_lock_key
-from bot.next_step import Failed, Policy, Reschedule, decide
-from bot.probes import Heartbeat
-from bot.redis_client import connect
-from bot.settings import LIMITS, Settings, SettingsError, load_settings
-from bot.slack import make_web_client
+from bot.config.settings import LIMITS, Settings, SettingsError, load_settings
+from bot.ops.probes import Heartbeat
+from bot.slack.client import make_web_client
+from bot.state.connection import connect
+from bot.state.jobs import Job, JobStore
+from bot.state.keys import job_key, stamp_lock_key
+from bot.worker.next_step import Failed, Policy, Reschedule, decide
 from tests.harness import ROOT, RedisServer
 
 BASE = {

@@ -16,10 +16,10 @@ import pytest
 import requests
 import trustme
 
-from bot.arm import NO_ORIGIN, ArmClient, StampError, origin_of, parse_operation_url
-from bot.auth import VerifyingSession
-from bot.lro import choose_strategy
-from bot.settings import load_stamp
+from bot.config.settings import load_stamp
+from bot.stamp.arm import NO_ORIGIN, ArmClient, StampError, origin_of, parse_operation_url
+from bot.stamp.auth import VerifyingSession
+from bot.stamp.lro import choose_strategy
 from devkit.simulator import Fault, StampSimulator
 
 

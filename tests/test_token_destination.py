@@ -22,7 +22,7 @@ import pytest
 import redis
 import trustme
 
-from bot.keys import job_key
+from bot.state.keys import job_key
 from devkit.localrun import BotProcess
 from devkit.simulator import Fault, StampSimulator
 from devkit.slack_fake import FakeSlack

@@ -7,8 +7,8 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext
 
-from bot.inbox import WorkItem
-from handlers.work import dispatch, record
+from bot.serve.dispatch import dispatch, record
+from bot.state.inbox import WorkItem
 
 
 def start_backup(ack: Ack, body: dict[str, Any], action: dict[str, Any], context: BoltContext, logger: Logger) -> None:

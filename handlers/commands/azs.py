@@ -7,17 +7,18 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext
 
-from bot import messages
-from bot.commands import Action, parse
-from bot.inbox import WorkItem
-from handlers.work import dispatch, record
+from bot.commands import table
+from bot.commands.parse import Action, parse
+from bot.serve.dispatch import dispatch, record
+from bot.state.inbox import WorkItem
+from bot.words import messages
 
 
 def azs_command(ack: Ack, command: dict[str, Any], context: BoltContext, logger: Logger) -> None:
     """Help is answered in the ack itself (no I/O); everything else is recorded, acked, then done in its lane."""
     parsed = parse(command.get("text"))
     if parsed.action == Action.HELP:
-        ack(**messages.help_message(parsed.problem).as_kwargs())
+        ack(**messages.help_message(table.usage(), parsed.problem).as_kwargs())
         return
     item = WorkItem(
         kind="command",

@@ -8,8 +8,8 @@ from typing import Any
 from slack_bolt import BoltContext
 from slack_sdk import WebClient
 
-from bot.router import Router
-from handlers.reply import later
+from bot.commands.router import Router
+from bot.serve.reply import later
 
 
 def app_home_opened(event: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger) -> None:

@@ -1,0 +1,130 @@
+"""Who may do what: operators by user ID or Slack user group, and an optional channel allow-list."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.commands.table import BY_ACTION, OPERATOR_ONLY, Action
+from bot.words import messages
+from bot.words.messages import Message
+
+log = logging.getLogger(__name__)
+
+FIRST_RETRY_SECONDS = 5.0
+MAX_RETRY_SECONDS = 300.0
+COLD_START_WAIT_SECONDS = 10.0
+
+
+class AccessPolicy:
+    """Read-only commands are open to everyone in allowed channels; starting a backup is for operators.
+
+    Group membership is read with ``usergroups.users.list`` and cached for ``cache_seconds``. When Slack
+    cannot be asked, the last known list is used until it is ``max_age`` seconds old, then nobody from the
+    group is an operator (fail closed: a member removed from the group must not stay an operator for
+    ever). Failed lookups back off (5 s doubling to 5 min), so checks in between make no Slack call; one
+    thread refreshes while the others answer from what is known, so no check waits on another's.
+    """
+
+    def __init__(
+        self,
+        operators: frozenset[str],
+        *,
+        group: str | None = None,
+        channels: frozenset[str] = frozenset(),
+        client: WebClient | None = None,
+        cache_seconds: float = 300.0,
+        max_age: float = 900.0,
+    ) -> None:
+        self.operators = operators
+        self.group = group
+        self.channels = channels
+        self.client = client
+        self.cache_seconds = min(cache_seconds, max_age)
+        self.max_age = max_age
+        self._members: frozenset[str] | None = None
+        self._fetched_at = 0.0
+        self._retry_at = 0.0
+        self._failures = 0
+        self._refreshing = threading.Lock()
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.operators or self.group)
+
+    def channel_allowed(self, channel: str) -> bool:
+        return not self.channels or channel in self.channels
+
+    def is_operator(self, user: str) -> bool:
+        return user in self.operators or (self.group is not None and user in self._group_members())
+
+    def may_read_home(self, user: str) -> bool:
+        """App Home has no channel to check: with an allow-list only operators see stamp details."""
+        return not self.channels or self.is_operator(user)
+
+    def refusal(self, action: str, user: str, channel: str) -> Message | None:
+        """``None`` when ``user`` may run ``action`` in ``channel``, else the refusal (its wording from the table)."""
+        if not self.channel_allowed(channel):
+            return messages.channel_not_allowed(channel)
+        if action in OPERATOR_ONLY and not self.is_operator(user):
+            return messages.not_an_operator(user, self.configured, BY_ACTION[Action(action)].refusal)
+        return None
+
+    def _group_members(self) -> frozenset[str]:
+        now = time.monotonic()
+        if self._members is not None and now - self._fetched_at < self.cache_seconds:
+            return self._members
+        if self.client is not None and now >= self._retry_at and self._refreshing.acquire(blocking=False):
+            try:
+                self._refresh()
+            finally:
+                self._refreshing.release()
+        elif self._members is None and self._refreshing.acquire(timeout=COLD_START_WAIT_SECONDS):
+            self._refreshing.release()  # nothing known yet: wait for the first lookup rather than refuse
+        members, age = self._members, time.monotonic() - self._fetched_at
+        return members if members is not None and age < self.max_age else frozenset()
+
+    def _refresh(self) -> None:
+        assert self.client is not None and self.group is not None
+        try:
+            response = self.client.usergroups_users_list(usergroup=self.group)
+        except (SlackClientError, OSError) as exc:
+            self._failures += 1
+            delay = min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** (self._failures - 1))
+            self._retry_at = time.monotonic() + delay
+            reason = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            known = self._members is not None and time.monotonic() - self._fetched_at < self.max_age
+            log.error(
+                "cannot read operator group %s: %s; %s; next try in %.0fs",
+                self.group,
+                reason,
+                "using the last known members" if known else "nobody from the group is an operator",
+                delay,
+            )
+            return
+        self._members = frozenset(str(u) for u in response.get("users") or [])
+        self._fetched_at = time.monotonic()
+        self._failures, self._retry_at = 0, 0.0
+
+
+class PerUserLimit:
+    """At most one event per user per ``seconds`` in this process (App Home opens fire on every visit)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, user: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._last) > 10_000:  # bounded memory: forget everyone whose window has passed
+                self._last = {u: t for u, t in self._last.items() if now - t < self.seconds}
+            if now - self._last.get(user, -self.seconds) < self.seconds:
+                return False
+            self._last[user] = now
+            return True

@@ -1,0 +1,370 @@
+"""What each ``/azs backup`` command does, independent of Slack's plumbing.
+
+Listeners call these functions after ``ack()`` and send back the :class:`Message` they return;
+the CLI and demo use the same functions. Stamp and Redis failures become messages here, so an
+operator always gets an answer and never a stack trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import cast
+
+import redis
+
+from bot.commands import table
+from bot.commands.access import AccessPolicy
+from bot.commands.parse import Command
+from bot.commands.table import BY_ACTION, Action, Verb
+from bot.model.backup import Backup, BackupLocation, Preflight, is_backup_id, parse_capacity
+from bot.ops import outage
+from bot.ops.metrics import COMMANDS
+from bot.slack.client import Fenced, PostFailed, SlackPoster
+from bot.stamp.arm import ArmClient, StampError, StartedBackup
+from bot.stamp.lro import choose_strategy
+from bot.state import audit
+from bot.state.audit import AuditLog
+from bot.state.jobs import Job, JobState, JobStore
+from bot.state.prefs import ChannelPrefs
+from bot.state.watches import WatchStore
+from bot.words import messages
+from bot.words.messages import Message
+
+log = logging.getLogger(__name__)
+
+HOME_CACHE_SECONDS = 60.0
+"""How long one process reuses a stamp's App Home section (ARM reads per stamp: at most one a minute)."""
+
+ANNOUNCE_LEASE_SECONDS = 30.0
+ANNOUNCE_RETRY_SECONDS = 5.0
+"""The web process's try at the announcement: short, since a worker retries it (fenced) if it fails."""
+UNDECIDED_STATES = frozenset({JobState.STARTING, JobState.RUNNING, JobState.FINISHED})
+
+REDIS_DOWN = (
+    "the bot's job store (Redis) is not answering, so nothing was started or read. "
+    "Try again in a minute; if it persists, check the Redis service."
+)
+
+
+@dataclass
+class BackupService:
+    """One stamp's backup operations as the bot offers them, with access control and audit."""
+
+    stamp: str
+    store: JobStore
+    arm: ArmClient
+    poster: SlackPoster
+    poll_interval: float
+    access: AccessPolicy
+    audit_log: AuditLog
+    prefs: ChannelPrefs
+    watches: WatchStore
+    start_grace: float = 300.0
+    _home: tuple[float, Message] | None = field(default=None, init=False, repr=False)
+    _home_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def command(self, command: Command, user: str, channel: str) -> Message:
+        """Answer a parsed ``/azs`` command from ``user`` in ``channel``, and record it.
+
+        The command table (:mod:`bot.commands.table`) names the runner: a method here taking ``(command, channel)``.
+        """
+        if command.action == Action.HELP:
+            return messages.help_message(table.usage(), command.problem)
+        message = self.authorise(command.action.value, user, channel)
+        if message is None:
+            verb, run = BY_ACTION[command.action], self.runner(BY_ACTION[command.action])
+            message = self.guarded(verb.doing, lambda: run(command, channel))
+        self.record(user, channel, command.action.value, message)
+        return message
+
+    def runner(self, verb: Verb) -> Callable[[Command, str], Message]:
+        """The method answering ``verb`` (a test checks every row names one)."""
+        return cast(Callable[[Command, str], Message], getattr(self, verb.runner))
+
+    def start_clicked(self, user: str, channel: str, job_id: str | None = None) -> Message:
+        """The confirmation's button: check the clicker again, then start.
+
+        ``job_id`` names the job after the click's durable record, so a process that finishes a dead
+        one's click can tell whether the start got as far as Redis.
+        """
+        message = self.authorise(Action.START, user, channel) or self.guarded(
+            "start a backup", lambda: self.start(user, channel, job_id)
+        )
+        self.record(user, channel, "start-click", message)
+        return message
+
+    def record(self, user: str, channel: str, action: str, message: Message) -> None:
+        record(self.audit_log, user, channel, self.stamp, action, message)
+
+    def authorise(self, action: str, user: str, channel: str) -> Message | None:
+        """``None`` when allowed, else the refusal."""
+        return self.access.refusal(action, user, channel)
+
+    def guarded(self, what: str, action: Callable[[], Message]) -> Message:
+        return guarded(what, self.stamp, action)
+
+    def _running_job(self) -> Job | None:
+        return next(
+            (j for j in self.store.active_jobs() if j.stamp == self.stamp and j.state in UNDECIDED_STATES), None
+        )
+
+    def preview(self, _command: Command | None = None, _channel: str = "") -> Message:
+        """The confirmation card with the pre-flight checks, or who is already running a backup."""
+        mine = self._running_job()
+        if mine is not None:
+            return messages.already_running(mine)
+        location, backups = self.arm.backup_location(), self.arm.list_backups()
+        return messages.confirmation(
+            self.stamp,
+            self.arm.region,
+            location,
+            backups[0] if backups else None,
+            preflight_problems(location, backups),
+        )
+
+    def start(self, requester: str, channel: str, job_id: str | None = None) -> Message:
+        """Check again, take the stamp's lock, call ``createBackup`` and announce the backup in the channel."""
+        refusal = self._start_refusal()
+        if refusal is not None:
+            return refusal
+        job = Job(
+            job_id=job_id or Job.new_id(),
+            stamp=self.stamp,
+            requester=requester,
+            channel=channel,
+            threaded=int(self.prefs.threaded(channel)),
+        )
+        holder = self.store.reserve(job, reconcile_after=self.start_grace)
+        if holder is not None:
+            return messages.already_running(holder)
+        started = self._create_backup(job)
+        if isinstance(started, Message):
+            return started
+        return self._record_started(job, started)
+
+    def _start_refusal(self) -> Message | None:
+        """Why not to start now: a backup the bot follows, or a failed pre-flight check."""
+        mine = self._running_job()
+        if mine is not None:
+            return messages.already_running(mine)
+        problems = preflight_problems(self.arm.backup_location(), self.arm.list_backups())
+        mine = self._running_job()  # another click may have started one while the stamp answered
+        if mine is not None:
+            return messages.already_running(mine)
+        return messages.preflight_refused(self.stamp, problems) if problems else None
+
+    def _create_backup(self, job: Job) -> StartedBackup | Message:
+        """``createBackup`` for the reserved ``job``; an answer that does not settle it is left to reconciliation."""
+        try:
+            return self.arm.start_backup()
+        except StampError as exc:
+            if not definite_refusal(exc):
+                # The stamp may have started it: the worker's reconciler lists its backups and finds out.
+                log.warning(
+                    "createBackup for job %s ended without a clear answer (%s); leaving it to reconciliation",
+                    job.job_id,
+                    exc,
+                )
+                if exc.status is None:
+                    return messages.start_unknown(self.stamp)
+                return messages.start_uncertain(self.stamp, exc.status)
+            self.store.mark_start_failed(job, str(exc))
+            raise
+        except Exception as exc:
+            self.store.mark_start_failed(job, type(exc).__name__)
+            raise
+
+    def _record_started(self, job: Job, started: StartedBackup) -> Message:
+        """Save how to follow the started backup, then announce it."""
+        job.backup_id, job.started_at = started.backup_id, time.time()
+        job.strategy, poll_url = choose_strategy(started.async_url, started.location_url)
+        job.poll_url, job.location_url = poll_url or "", started.location_url or ""
+        job.correlation_id = started.correlation_id or ""
+        first_poll = job.started_at + max(self.poll_interval, started.retry_after or 0.0)
+        try:
+            recorded = self.store.mark_running(job, due_at=first_poll)
+        except redis.RedisError as exc:
+            # Started, but unrecorded: the job stays "starting", so a worker adopts it from the stamp's list.
+            log.error(
+                "backup %s started on %s but Redis failed recording it (%s); reconciliation adopts it",
+                job.backup_id,
+                self.stamp,
+                type(exc).__name__,
+            )
+            return messages.start_unrecorded(self.stamp, job.backup_id)
+        if not recorded:
+            log.warning("job %s was settled by reconciliation before the stamp answered", job.job_id)
+            return messages.start_unknown(self.stamp)
+        log.info("backup %s started on %s by %s (job %s)", job.backup_id, self.stamp, job.requester, job.job_id)
+        self.announce(job)
+        return messages.started(job)
+
+    def announce(self, job: Job) -> None:
+        """One short, fenced try at the channel announcement; a worker retries it if this fails.
+
+        The job is claimed like a worker claims it, so the worker can never post the announcement
+        while this process does, and it counts the attempt first, so a retry looks for it in the
+        channel before posting again.
+        """
+        try:
+            claim = self.store.claim(job.job_id, ttl=ANNOUNCE_LEASE_SECONDS)
+        except redis.RedisError:
+            return  # unclaimed: the worker announces it
+        if claim is None:
+            return  # a worker holds it already, and announces it
+        try:
+            if not self.store.count_announce_attempt(claim):
+                return
+            with self.store.holding(claim, ttl=ANNOUNCE_LEASE_SECONDS) as keeper:
+                ts = self.poster.post(
+                    job.channel,
+                    messages.started(claim.job),
+                    user=job.requester,
+                    guard=keeper.guard,
+                    budget=ANNOUNCE_RETRY_SECONDS,
+                )
+            job.start_ts = ts
+            self.store.record_announcement(claim, ts, keep_lease=False)
+        except (PostFailed, Fenced) as exc:
+            log.error(
+                "could not announce backup %s in Slack (%s); a worker will try again",
+                job.backup_id,
+                getattr(exc, "error", "lease lost"),
+            )
+            with contextlib.suppress(redis.RedisError):
+                self.store.release(claim)  # release it at once
+        except redis.RedisError as exc:
+            # The attempt was counted before the post: the worker's retry looks in the channel first.
+            log.error(
+                "Redis failed around the announcement of backup %s (%s); a worker finishes it",
+                job.backup_id,
+                type(exc).__name__,
+            )
+
+    def status(self, _command: Command, _channel: str) -> Message:
+        return messages.status(self.store.active_jobs())
+
+    def list(self, _command: Command, _channel: str) -> Message:
+        return messages.backup_list(self.stamp, self.arm.list_backups())
+
+    def show(self, command: Command, _channel: str) -> Message:
+        backup_id = command.backup_id or ""
+        if not is_backup_id(backup_id):
+            return messages.error_message("a backup id is a GUID, such as 3f2504e0-4f89-11d3-9a0c-0305e82c3301.")
+        backup = self.arm.get_backup(backup_id)
+        if backup is None:
+            return messages.no_such_backup(self.stamp, backup_id)
+        return messages.backup_detail(self.stamp, backup)
+
+    def config(self, _command: Command, _channel: str) -> Message:
+        return messages.config(self.stamp, self.arm.backup_location())
+
+    def audit_trail(self, _command: Command, _channel: str) -> Message:
+        return messages.audit(self.audit_log.latest())
+
+    def watch(self, command: Command, channel: str) -> Message:
+        mode = command.option or "all"
+        self.watches.subscribe(self.stamp, channel, mode)
+        return messages.watch_set(channel, self.stamp, mode)
+
+    def cancel(self, _command: Command, _channel: str) -> Message:
+        """Azure Stack Hub has no cancel: say so, and show what runs."""
+        running = self._running_job()
+        on_stamp = None
+        if running is None:
+            on_stamp = next((b for b in self.arm.list_backups() if not b.is_terminal), None)
+        return messages.cancel_impossible(self.stamp, running, on_stamp)
+
+    def threads(self, command: Command, channel: str) -> Message:
+        on = command.option == "on"
+        self.prefs.set_threaded(channel, on)
+        return messages.threads_set(channel, on)
+
+    def home_section(self) -> Message:
+        """This stamp on the App Home tab, read at most once per :data:`HOME_CACHE_SECONDS` per process.
+
+        One opener reads the stamp while others for the same stamp wait for that answer (no stampede).
+        """
+        with self._home_lock:
+            if self._home is None or time.monotonic() - self._home[0] >= HOME_CACHE_SECONDS:
+                self._home = (time.monotonic(), self._read_home_section())
+            return self._home[1]
+
+    def _read_home_section(self) -> Message:
+        try:
+            location, backups = self.arm.backup_location(), self.arm.list_backups()
+        except StampError as exc:
+            return messages.home_stamp(self.stamp, None, None, None, problem=str(exc))
+        finished = [b for b in backups if b.is_terminal]
+        return messages.home_stamp(self.stamp, location, finished[0] if finished else None, self._running_job())
+
+
+def record(audit_log: AuditLog, user: str, channel: str, stamp: str, action: str, message: Message) -> None:
+    """Count the command and write it to the audit trail, with how it went."""
+    outcome = "ok" if message.ok else "refused or failed"
+    COMMANDS.labels(action=action, outcome=outcome).inc()
+    audit_log.record(audit.entry(user, channel, stamp, action, outcome))
+
+
+def guarded(what: str, stamp: str, action: Callable[[], Message]) -> Message:
+    """Run ``action`` and turn any failure into a message the operator can act on."""
+    try:
+        return action()
+    except redis.RedisError as exc:
+        outage.REDIS.failed(exc)  # one line per outage, not a traceback per command
+        log.warning("redis failed while trying to %s (%s)", what, type(exc).__name__)
+        return messages.error_message(REDIS_DOWN)
+    except StampError as exc:
+        log.warning("stamp call failed while trying to %s: %s (correlation id %s)", what, exc, exc.correlation_id)
+        return messages.stamp_call_failed(what, stamp, exc)
+    except Exception:
+        log.exception("unexpected failure while trying to %s", what)
+        return messages.unexpected_failure(what)
+
+
+def definite_refusal(exc: StampError) -> bool:
+    """Only a 4xx carrying an ARM error says the stamp did not start the backup.
+
+    5xx, gateway errors (502/504), timeouts and an accepted request naming no operation say
+    nothing about it; neither does a request timeout (408).
+    """
+    if exc.code == "AuthenticationFailed" or exc.code == "ForeignHost":
+        return True  # refused before anything was sent
+    return exc.status is not None and 400 <= exc.status < 500 and exc.status != 408 and exc.code is not None
+
+
+def preflight_problems(location: BackupLocation, backups: list[Backup]) -> list[Preflight]:
+    """Reasons a backup should not start now; :func:`bot.words.messages.preflight_text` words each for the operator."""
+    problems = []
+    if not location.is_configured:
+        problems.append(Preflight("unconfigured"))
+    running = next((b for b in backups if not b.is_terminal), None)
+    if running is not None:
+        problems.append(Preflight("running", backup_id=running.backup_id, status=running.status))
+    capacity = parse_capacity(location.available_capacity)
+    if capacity is not None and capacity < needed_capacity(backups):
+        problems.append(Preflight("capacity", free=location.available_capacity or "", needed_kb=_last_size_kb(backups)))
+    return problems
+
+
+def _last_size_kb(backups: list[Backup]) -> int:
+    """The last backup's reported size; 0 when no backup reports one (every recorded stamp)."""
+    return next((b.size_kb for b in backups if b.size_kb), None) or 0
+
+
+MIN_BACKUP_BYTES = 1024**3
+"""About 1 GB per backup on Azure AD stamps, the smallest figure Microsoft gives (AD FS stamps: ~20 GB)."""
+
+
+def needed_capacity(backups: list[Backup]) -> int:
+    """Bytes a new backup needs at least: the last reported size, never under 1 GB.
+
+    Real stamps report no ``backupSizeInKb`` in backup lists and 0 in operation results (all recorded
+    bodies), so in practice this is the 1 GB floor.
+    """
+    return max(MIN_BACKUP_BYTES, _last_size_kb(backups) * 1024)

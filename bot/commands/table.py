@@ -1,0 +1,204 @@
+"""The command table: every ``/azs`` command in one row, so adding one is one row plus its runner.
+
+The parser (:mod:`bot.commands.parse`), the help text (:func:`usage`, worded by
+:func:`bot.words.messages.help_message`), who may run what and
+the refusal's wording (:meth:`bot.commands.backups.BackupService.authorise`), the runner dispatch
+(:meth:`bot.commands.backups.BackupService.command`) and both Slack manifests' ``usage_hint`` (:func:`usage_hint`,
+checked by a test, rewritten by ``python -m bot.commands.table``) all read this table. Plain data: it imports
+nothing of the bot, so every layer may read it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+
+class Action(StrEnum):
+    HELP = "help"
+    START = "start"
+    STATUS = "status"
+    LIST = "list"
+    SHOW = "show"
+    CONFIG = "config"
+    AUDIT = "audit"
+    WATCH = "watch"
+    CANCEL = "cancel"
+    THREADS = "threads"
+    STAMPS = "stamps"
+    USE_STAMP = "use-stamp"
+
+
+class Args(StrEnum):
+    """What a verb takes after its word."""
+
+    NONE = "none"
+    BACKUP_ID = "backup-id"
+    """Exactly one backup id (a GUID, or a resource id ending in one)."""
+    CHOICE = "choice"
+    """One of ``choices``; when ``default`` is set the word may be left out."""
+
+
+@dataclass(frozen=True)
+class Verb:
+    """One row of the table."""
+
+    action: Action
+    usage: str
+    """How the help writes the command (the bot's own mrkdwn: ``<`` and ``>`` as entities); "" hides it."""
+    help: str
+    """What the help says it does."""
+    runner: str = ""
+    """The :class:`bot.commands.backups.BackupService` method ``(command, channel) -> Message`` that answers it."""
+    doing: str = ""
+    """What the runner does, for failures: "I could not <doing> on <stamp>"."""
+    operator_only: bool = False
+    refusal: str = "change this setting"
+    """What a non-operator is told they may not do: "only backup operators may <refusal>"."""
+    args: Args = Args.NONE
+    choices: tuple[str, ...] = ()
+    default: str | None = None
+    hint: str = ""
+    """This verb in the manifests' ``usage_hint`` ("" leaves it out: the hint is short)."""
+    under_backup: bool = True
+    """Written after ``/azs backup``; the bot's own commands (``stamps``, ``help``) are not."""
+
+
+WATCH_MODES = ("all", "failures", "off")
+
+TABLE: tuple[Verb, ...] = (
+    Verb(
+        Action.START,
+        "`/azs backup` (or `/azs backup start`)",
+        "start an infrastructure backup, after a confirmation",
+        runner="preview",
+        doing="prepare a backup",
+        operator_only=True,
+        refusal="start a backup",
+    ),
+    Verb(
+        Action.STATUS,
+        "`/azs backup status`",
+        "backups the bot is following",
+        runner="status",
+        doing="read the running backups",
+        hint="status",
+    ),
+    Verb(
+        Action.LIST,
+        "`/azs backup list`",
+        "the latest backups, newest first",
+        runner="list",
+        doing="list backups",
+        hint="list",
+    ),
+    Verb(
+        Action.SHOW,
+        "`/azs backup show &lt;backup id&gt;`",
+        "one backup in full, with role statuses",
+        runner="show",
+        doing="read the backup",
+        args=Args.BACKUP_ID,
+        hint="show <id>",
+    ),
+    Verb(
+        Action.CONFIG,
+        "`/azs backup config`",
+        "the backup location and scheduler",
+        runner="config",
+        doing="read the backup configuration",
+        hint="config",
+    ),
+    Verb(
+        Action.AUDIT,
+        "`/azs backup audit`",
+        "who did what, latest first (operators)",
+        runner="audit_trail",
+        doing="read the audit trail",
+        operator_only=True,
+        refusal="read the audit trail",
+        hint="audit",
+    ),
+    Verb(
+        Action.WATCH,
+        "`/azs backup watch [all|failures|off]`",
+        "tell this channel about every backup that ends (operators)",
+        runner="watch",
+        doing="change the watch",
+        operator_only=True,
+        refusal="change what this channel watches",
+        args=Args.CHOICE,
+        choices=WATCH_MODES,
+        default="all",
+        hint="watch",
+    ),
+    Verb(
+        Action.CANCEL,
+        "`/azs backup cancel`",
+        "why a backup cannot be cancelled, and what runs",
+        runner="cancel",
+        doing="look for the running backup",
+        hint="cancel",
+    ),
+    Verb(
+        Action.THREADS,
+        "`/azs backup threads on|off`",
+        "outcomes in the announcement's thread or as new messages (operators)",
+        runner="threads",
+        doing="change threading",
+        operator_only=True,
+        args=Args.CHOICE,
+        choices=("on", "off"),
+    ),
+    Verb(
+        Action.STAMPS,
+        "`/azs stamps`, `/azs stamps use &lt;stamp&gt;`",
+        "the stamps, and this channel's default",
+        under_backup=False,
+    ),
+    Verb(Action.USE_STAMP, "", "", operator_only=True, under_backup=False),
+    Verb(Action.HELP, "`/azs help`", "this help", under_backup=False),
+)
+"""In the help's order. ``stamps``, ``stamps use`` and ``help`` are answered by the router and the listener."""
+
+BY_ACTION = {verb.action: verb for verb in TABLE}
+BACKUP_VERBS = {verb.action.value: verb for verb in TABLE if verb.under_backup}
+"""The words after ``/azs backup [stamp]`` that name a verb (``help`` too: ``/azs backup help``)."""
+BACKUP_VERBS["help"] = BY_ACTION[Action.HELP]
+OPERATOR_ONLY = frozenset(verb.action for verb in TABLE if verb.operator_only)
+
+
+def usage() -> list[tuple[str, str]]:
+    """The help's rows, in table order (``help`` last): how each verb is written, and what it does."""
+    return [(verb.usage, verb.help) for verb in TABLE if verb.usage]
+
+
+def usage_hint() -> str:
+    """The slash command's ``usage_hint`` in both manifests (Slack shows it while typing ``/azs``)."""
+    verbs = "|".join(verb.hint for verb in TABLE if verb.hint)
+    return f"backup [stamp] [{verbs}] | stamps | help"
+
+
+MANIFESTS = ("slack/manifest.json", "slack/manifest.socket-mode.json")
+
+
+def write_usage_hints(root: Path) -> list[Path]:
+    """Rewrite ``usage_hint`` in the manifests under ``root`` from the table; the files that changed."""
+    changed = []
+    for name in MANIFESTS:
+        path = root / name
+        manifest = json.loads(path.read_text())
+        for command in manifest["features"]["slash_commands"]:
+            if command["command"] == "/azs" and command.get("usage_hint") != usage_hint():
+                command["usage_hint"] = usage_hint()
+                path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+                changed.append(path)
+    return changed
+
+
+if __name__ == "__main__":  # python -m bot.commands.table [repository root]: regenerate the manifests' usage_hint
+    for path in write_usage_hints(Path(sys.argv[1] if len(sys.argv) > 1 else ".")):
+        print(f"updated {path}")

@@ -1,0 +1,1 @@
+"""Settings and their limits: read and checked once at start, by every process."""

@@ -1,0 +1,1 @@
+"""What operators watch: JSON logs, Prometheus metrics, probes, one line per outage."""

@@ -1,0 +1,1 @@
+"""The processes' front: HTTP (waitress) and Socket Mode, the front door, lanes after the ack."""

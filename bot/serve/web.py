@@ -1,0 +1,209 @@
+"""HTTP entry point: Slack at ``POST /slack/events``, liveness at ``GET /healthz``, served by waitress.
+
+waitress reads each request whole (headers and body, within limits and deadlines) on its event loop
+before the request takes a worker thread, so clients that connect and stall hold a socket, never a
+thread; the front door (:mod:`bot.serve.front_door`) then checks the signature before Bolt parses anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import redis
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from waitress.channel import HTTPChannel
+from waitress.server import TcpWSGIServer
+
+from bot.app import build_app, wire
+from bot.config.settings import Settings, load_settings
+from bot.ops.metrics import JOBS_IN_FLIGHT
+from bot.serve.front_door import MAX_BODY_BYTES, Refusal, check_body, check_signature
+from bot.serve.lanes import AfterAckPool
+from bot.slack.client import AUTH_ERRORS
+from bot.state.health import Health
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+SLACK_PATH = "/slack/events"
+
+
+def create_wsgi_app(settings: Settings | None = None) -> WsgiApp:
+    """The WSGI callable: health, metrics, and Slack's requests once they pass the front door."""
+    settings = settings or load_settings()
+    parts = wire(settings)
+    health, store = parts.health, parts.store
+    check_slack_token(parts.client, health)
+    after_ack = AfterAckPool(settings.work_threads)
+    slack = SlackRequestHandler(build_app(settings, parts.router, after_ack))
+    secret = settings.slack_signing_secret.encode()
+
+    def healthz(start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            problems = health.problems()
+        except redis.RedisError as exc:
+            problems = {"redis": f"Redis does not answer ({type(exc).__name__})"}
+        status = "503 Service Unavailable" if problems else "200 OK"
+        body: dict[str, Any] = {"status": "unavailable", "problems": problems} if problems else {"status": "ok"}
+        if problems:
+            body["reason"] = "; ".join(f"{k}: {v}" for k, v in problems.items())
+        start_response(status, [("Content-Type", "application/json")])
+        return [json.dumps(body).encode()]
+
+    def metrics(start_response: StartResponse) -> Iterable[bytes]:
+        with contextlib.suppress(redis.RedisError):
+            JOBS_IN_FLIGHT.set(store.count_active())
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+        return [generate_latest()]
+
+    def slack_events(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        body = read_body(environ)
+        if body is None:
+            return refuse(start_response, Refusal(413, "body too large"))
+        headers = {
+            "x-slack-request-timestamp": environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
+            "x-slack-signature": environ.get("HTTP_X_SLACK_SIGNATURE", ""),
+        }
+        refusal = check_signature(secret, headers, body) or check_body(body, environ.get("CONTENT_TYPE"))
+        if refusal is not None:
+            return refuse(start_response, refusal)
+        environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+        with after_ack.request():  # only signed, whole requests count as in flight
+            try:
+                return slack(environ, start_response)
+            except Exception as exc:  # Bolt could not read a signed request: say so, without its body
+                log.warning("signed request refused: Bolt could not read it (%s)", type(exc).__name__)
+                return refuse(start_response, Refusal(400, "unreadable request"))
+
+    def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
+        if method in ("GET", "HEAD") and path == "/healthz":
+            return healthz(start_response)
+        if method in ("GET", "HEAD") and path == "/metrics":
+            return metrics(start_response)
+        if method == "POST" and path == SLACK_PATH:
+            return slack_events(environ, start_response)
+        return refuse(start_response, Refusal(404, "not found"))
+
+    return application
+
+
+def read_body(environ: dict[str, Any], limit: int = MAX_BODY_BYTES) -> bytes | None:
+    """The body the server buffered, or ``None`` past ``limit`` (waitress refuses those first; this is a guard)."""
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    body: bytes = stream.read(limit + 1)
+    return None if len(body) > limit else body
+
+
+def refuse(start_response: StartResponse, refusal: Refusal) -> Iterable[bytes]:
+    """A short JSON answer; the request's body is never echoed or logged."""
+    phrases = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 413: "Content Too Large"}
+    start_response(f"{refusal.status} {phrases.get(refusal.status, 'Error')}", [("Content-Type", "application/json")])
+    return [json.dumps({"error": refusal.reason}).encode()]
+
+
+def check_slack_token(client: WebClient, health: Health) -> None:
+    """Ask Slack once at start; a rejected token is logged loudly and shown on ``/healthz``."""
+    try:
+        client.auth_test()
+        health.clear("slack")
+    except SlackApiError as exc:
+        error = str(exc.response.get("error", ""))
+        if error in AUTH_ERRORS:
+            health.report("slack", f"Slack rejects the bot token ({error}); check SLACK_BOT_TOKEN")
+        else:
+            log.warning("auth.test failed at start: %s", error)
+    except OSError as exc:
+        log.warning("Slack did not answer auth.test at start: %s", type(exc).__name__)
+
+
+class DeadlineChannel(HTTPChannel):
+    """A connection that remembers when its current, partly received request began."""
+
+    partial_since: float | None = None
+
+    def received(self, data: bytes) -> bool:
+        result: bool = super().received(data)
+        if self.request is None:
+            self.partial_since = None
+        elif self.partial_since is None:
+            self.partial_since = time.monotonic()
+        return result
+
+
+class DeadlineServer(TcpWSGIServer):
+    """waitress, plus a deadline for receiving a whole request (waitress only times out idle connections)."""
+
+    channel_class = DeadlineChannel
+    request_deadline = 10.0
+
+    def maintenance(self, now: int) -> None:  # waitress passes time.time(); its stubs say int
+        super().maintenance(now)
+        cutoff = time.monotonic() - self.request_deadline
+        channels: dict[int, HTTPChannel] = self.active_channels  # type: ignore[assignment]  # stubs: wrong type
+        for channel in list(channels.values()):
+            since = getattr(channel, "partial_since", None)
+            if since is not None and since < cutoff and not channel.requests:
+                channel.will_close = True
+
+
+SERVER_OPTIONS: dict[str, Any] = {
+    "threads": 32,  # requests that reached the app: each waits for its listener's ack (milliseconds)
+    "connection_limit": 500,  # open connections served at once; more wait in the listen backlog
+    "backlog": 1024,
+    "channel_timeout": 10,  # an idle connection (or one that stopped sending) is closed after this
+    "cleanup_interval": 1,  # how often both deadlines are checked
+    "max_request_header_size": 64 * 1024,
+    "max_request_body_size": MAX_BODY_BYTES,  # 413 from the Content-Length or the chunks, before reading on
+    "inbuf_overflow": 64 * 1024,  # larger bodies are spooled to a temporary file while they arrive
+    "asyncore_use_poll": True,  # no select() limit on descriptors
+    "expose_tracebacks": False,
+    "ident": "azs-bot",
+}
+
+
+def listen_address(host: str, port: int) -> str:
+    """waitress's ``listen`` form: IPv6 literals in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def make_server(settings: Settings, application: WsgiApp | None = None, **options: Any) -> DeadlineServer:
+    """The bot's server around ``application`` (the bot's own unless given: the benchmark passes a bare app)."""
+    app = application or create_wsgi_app(settings)
+    return DeadlineServer(app, listen=listen_address(settings.host, settings.port), **{**SERVER_OPTIONS, **options})
+
+
+def serve(settings: Settings, application: WsgiApp | None = None) -> None:
+    """Serve until SIGTERM or SIGINT; then stop taking requests and let those in progress finish (5 s at most)."""
+    server = make_server(settings, application)
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info(
+        "serving Slack on %s (POST %s, GET /healthz, GET /metrics)",
+        listen_address(settings.host, settings.port),
+        SLACK_PATH,
+    )
+    try:
+        server.run()
+    finally:
+        server.close()
+        server.task_dispatcher.shutdown(timeout=5)
+    sys.stdout.flush()

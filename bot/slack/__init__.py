@@ -1,0 +1,1 @@
+"""The Slack Web API from the bot's side: posting, editing, reading history, exactly once."""

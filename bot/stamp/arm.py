@@ -1,0 +1,517 @@
+"""The only module that talks HTTP to a stamp's admin ARM endpoint (``Microsoft.Backup.Admin``).
+
+It adds the bearer token, a correlation id per logical operation, retries with backoff on
+throttling, server errors and timeouts (honouring ``Retry-After``), and sends a token only to the
+configured endpoint: every URL it sends is built by :meth:`ArmClient.url` from that endpoint, a
+checked path and a query that always carries ``api-version``. An operation URL a stamp hands out
+(or one read back from Redis) is never sent as it is: it is parsed strictly, checked against the
+shape ARM gives backup operations, and rebuilt. No redirect is followed.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, NewType
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
+
+from bot.config.settings import StampSettings
+from bot.model.backup import Backup, BackupLocation, backup_id_from, backups_from_list, is_backup_id
+from bot.ops.metrics import ARM_ERRORS
+from bot.stamp.auth import StampAuthError, TokenProvider, VerifyingSession
+from bot.stamp.lro import FOREIGN_HOST, REDIRECTED
+
+log = logging.getLogger(__name__)
+
+SUBSCRIPTIONS_API_VERSION = "2016-05-01"
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+DEFAULT_PROVIDER_SUBSCRIPTION = "default provider subscription"
+BACKUP_PROVIDER = "providers/Microsoft.Backup.Admin"
+
+
+class StampError(Exception):
+    """A stamp call failed; ``str()`` is safe to show an operator."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        correlation_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.correlation_id = correlation_id
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        """Worth trying again later: the stamp was unreachable, throttled or failing."""
+        return self.status is None or self.status in RETRYABLE_STATUSES
+
+
+def retry_after_seconds(headers: Any, default: float | None = None) -> float | None:
+    """``Retry-After`` as seconds (whole seconds or an HTTP date), else ``retry-after-ms``."""
+    raw = headers.get("Retry-After") if headers is not None else None
+    if raw:
+        raw = str(raw).strip()
+        if raw.isdigit():
+            return float(raw)
+        try:
+            return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
+        except (TypeError, ValueError):
+            pass
+    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
+        value = headers.get(name) if headers is not None else None
+        if value and str(value).strip().isdigit():
+            return int(str(value).strip()) / 1000.0
+    return default
+
+
+DEFAULT_PORTS = {"https": 443, "http": 80}
+NO_ORIGIN = ("", "", -1)
+"""The origin of a URL that does not parse, or that two parsers read differently: equal to none."""
+
+ArmUrl = NewType("ArmUrl", str)
+"""A URL made by :meth:`ArmClient.url`: the configured endpoint, a checked path, ``api-version``. The only
+kind :meth:`ArmClient.request` sends (mypy keeps a string from a response out)."""
+
+_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,89}"
+_OPERATION_URL_CHARS = re.compile(r"[A-Za-z0-9._~:/?&=\[\]-]{1,2048}")
+"""Everything an ARM operation URL needs. Left out on purpose: ``@`` (userinfo), ``\\``, ``%`` (escapes),
+``#``, whitespace, control and non-ASCII characters, which parsers disagree on."""
+_OPERATION_PATH = re.compile(
+    rf"/subscriptions/(?P<subscription>{_GUID})/resourceGroups/(?P<group>{_NAME})"
+    rf"/providers/Microsoft\.Backup\.Admin/backupLocations/(?P<location>{_NAME})"
+    rf"/(?P<kind>operationResults|operationStatus|backups)/(?P<operation>{_GUID})",
+    re.IGNORECASE,
+)
+"""The shape of every recorded ``Location``/``Azure-AsyncOperation`` URL (builds 1809, 2002, 2108)."""
+_KINDS = {kind.lower(): kind for kind in ("operationResults", "operationStatus", "backups")}
+_QUERY_KEYS = {"api-version": "api-version", "isasyncoperation": "IsAsyncOperation"}
+"""The query keys an operation URL may carry (as recorded), each once."""
+_QUERY_VALUE = re.compile(r"[A-Za-z0-9._-]{1,40}")
+_PATH = re.compile(r"(?:/[A-Za-z0-9][A-Za-z0-9._-]*)+")
+"""A path the bot builds: segments of safe characters that start with a letter or digit (never ``..``)."""
+
+
+def _host(host: str | None) -> str:
+    """Lower case, no trailing dot, no IPv6 brackets (the standard library drops them, urllib3 keeps them)."""
+    return (host or "").lower().rstrip(".").strip("[]")
+
+
+def origin_of(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) where a request to ``url`` would go, normalised: lower case, no trailing dot,
+    default port made explicit; :data:`NO_ORIGIN` unless the standard library and urllib3 (the parser
+    that sends) agree on all three.
+
+    ``https://Stamp.example:443/x`` and ``https://stamp.example/y`` are the same origin; an IP
+    address or another DNS name for the same machine is not (the token is only sent where configured).
+    ``https://attacker\\@stamp/`` has none: the standard library reads the stamp, urllib3 the attacker.
+    """
+    try:
+        standard, sent = urlsplit(url), parse_url(url)
+        standard_port = standard.port
+    except (ValueError, LocationParseError):
+        return NO_ORIGIN
+    scheme = (sent.scheme or "").lower()
+    origin = (scheme, _host(sent.host), sent.port or DEFAULT_PORTS.get(scheme, 0))
+    seen = (standard.scheme.lower(), _host(standard.hostname), standard_port or DEFAULT_PORTS.get(scheme, 0))
+    return origin if origin == seen and origin[1] else NO_ORIGIN
+
+
+@dataclass(frozen=True)
+class OperationRef:
+    """What an operation URL from a stamp is allowed to say: which operation, under which backup location,
+    with which query. The URL itself is never sent; :meth:`ArmClient.follow_url` rebuilds it."""
+
+    subscription: str
+    resource_group: str
+    location: str
+    kind: str
+    """``operationResults``, ``operationStatus`` or ``backups``, spelled as ARM spells them."""
+    operation_id: str
+    query: tuple[tuple[str, str], ...]
+
+
+def parse_operation_url(url: str, origin: tuple[str, str, int]) -> OperationRef | None:
+    """``url`` as an operation on the endpoint ``origin``, or ``None`` when it may not be followed.
+
+    Refused: a character outside :data:`_OPERATION_URL_CHARS` (so userinfo, backslashes, whitespace,
+    control characters and percent-escapes), a fragment, another origin, a path not shaped like a
+    backup operation, and a query with anything but ``api-version`` and ``IsAsyncOperation``.
+    """
+    if not isinstance(url, str) or not _OPERATION_URL_CHARS.fullmatch(url):
+        return None
+    split = urlsplit(url)
+    if split.fragment or origin_of(url) != origin or origin == NO_ORIGIN:
+        return None
+    path = _OPERATION_PATH.fullmatch(split.path)
+    query = _operation_query(split.query)
+    if path is None or query is None:
+        return None
+    return OperationRef(
+        path["subscription"],
+        path["group"],
+        path["location"],
+        _KINDS[path["kind"].lower()],
+        path["operation"].lower(),
+        query,
+    )
+
+
+def _operation_query(query: str) -> tuple[tuple[str, str], ...] | None:
+    """The query of an operation URL, keys spelled as recorded; ``None`` if anything else is in it."""
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        return None
+    keys = [key.lower() for key, _ in pairs]
+    if len(set(keys)) != len(keys) or not set(keys) <= set(_QUERY_KEYS):
+        return None
+    if not all(_QUERY_VALUE.fullmatch(value) for _, value in pairs):
+        return None
+    return tuple((_QUERY_KEYS[key.lower()], value) for key, value in pairs)
+
+
+def _refused(what: str) -> StampError:
+    """Why an operation URL gets no token; the URL itself is not repeated (it is the stamp's text)."""
+    return StampError(
+        f"{what}: refusing to send credentials to an operation URL that is not on the configured ARM "
+        "endpoint or not shaped like a backup operation",
+        code=FOREIGN_HOST,
+    )
+
+
+@dataclass(frozen=True)
+class ArmResponse:
+    """What pollers need from a response: status, headers and the body as JSON (or ``None``)."""
+
+    status: int
+    headers: Mapping[str, str]
+    """Case-insensitive (requests' own mapping): proxies and HTTP/2 lower-case header names."""
+    body: Any
+    correlation_id: str | None
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+
+@dataclass(frozen=True)
+class StartedBackup:
+    """The answer to ``createBackup``: the new backup's id and where to follow it."""
+
+    backup_id: str
+    location_url: str | None
+    async_url: str | None
+    retry_after: float | None
+    correlation_id: str | None
+
+
+def _error_from(response: requests.Response, what: str) -> StampError:
+    if 300 <= response.status_code < 400:
+        # Not followed: the token stays with the configured endpoint, whatever the stamp points at.
+        return StampError(
+            f"{what}: the stamp answered with a redirect, which is not followed [HTTP {response.status_code}]",
+            status=response.status_code,
+            code=REDIRECTED,
+            correlation_id=response.headers.get("x-ms-correlation-request-id"),
+        )
+    code, message = None, None
+    try:
+        error = response.json().get("error") or {}
+        code, message = error.get("code"), error.get("message")
+    except (ValueError, AttributeError):
+        pass
+    correlation = response.headers.get("x-ms-correlation-request-id")
+    hint = {
+        401: "the stamp rejected the service principal's token",
+        403: "the service principal lacks permission (it needs Microsoft.Backup.Admin/backupLocations/read, "
+        "backupLocations/createBackup/action and backupLocations/backups/read on the Default Provider "
+        "Subscription)",
+        404: "not found on the stamp",
+        409: "the stamp refused because another operation is in progress",
+        429: "the stamp is throttling requests",
+    }.get(response.status_code, "the stamp returned an error")
+    detail = f" ({code}: {message})" if code or message else ""
+    return StampError(
+        f"{what}: {hint}{detail} [HTTP {response.status_code}]",
+        status=response.status_code,
+        code=str(code) if code else None,
+        correlation_id=correlation,
+        retry_after=retry_after_seconds(response.headers),
+    )
+
+
+def _retryable_statuses(method: str) -> frozenset[int]:
+    """A GET is retried on any transient status; a POST only on 429 (the stamp took nothing)."""
+    return RETRYABLE_STATUSES if method == "GET" else frozenset({429})
+
+
+class ArmClient:
+    """Backup operations on one stamp. Thread-safe; create one per stamp per process."""
+
+    def __init__(
+        self,
+        stamp: StampSettings,
+        *,
+        max_attempts: int = 4,
+        max_backoff: float = 20.0,
+        http: VerifyingSession | None = None,
+        tokens: TokenProvider | None = None,
+    ) -> None:
+        self.stamp = stamp
+        self.http = http or VerifyingSession(verify=stamp.ca_bundle or True, timeout=stamp.timeout_seconds)
+        self.tokens = tokens or TokenProvider(stamp, self.http)
+        self.max_attempts = max_attempts
+        self.max_backoff = max_backoff
+        self._base = stamp.arm_endpoint.rstrip("/")
+        self._origin = origin_of(self._base)
+        self._scope_lock = threading.Lock()
+        self._subscription_id = stamp.subscription_id
+        self._location = stamp.location
+
+    def owns(self, url: str) -> bool:
+        """Whether ``url`` is an operation on the configured endpoint, so it may be followed (rebuilt)."""
+        return parse_operation_url(url, self._origin) is not None
+
+    def url(self, path: str, query: Sequence[tuple[str, str]] = (), *, api_version: str | None = None) -> ArmUrl:
+        """Every URL the client sends: the configured endpoint, ``path``, then ``query`` with ``api-version``
+        (``api_version``, else the stamp's setting) unless ``query`` names one. ARM refuses a request
+        without it (400 ``MissingApiVersionParameter``), so no caller can leave it out."""
+        pairs = list(query)
+        if not any(key.lower() == "api-version" for key, _ in pairs):
+            pairs.insert(0, ("api-version", api_version or self.stamp.api_version))
+        if not _PATH.fullmatch(path) or not all(_QUERY_VALUE.fullmatch(value) for _, value in pairs):
+            raise StampError(f"refusing to build an ARM URL from {path!r} and {pairs!r}", code="InvalidUrl")
+        return ArmUrl(f"{self._base}{path}?" + "&".join(f"{key}={value}" for key, value in pairs))
+
+    def follow_url(self, url: str) -> ArmUrl:
+        """The operation a stamp named at ``url``, rebuilt on the configured endpoint under this stamp's
+        backup location; :class:`StampError` (``ForeignHost``) when it is not one to follow."""
+        ref = parse_operation_url(url, self._origin)
+        if ref is None:
+            raise _refused("follow the backup operation")
+        subscription, region = self._discover_scope()
+        named = (ref.subscription.lower(), ref.resource_group.lower(), ref.location.lower())
+        if named != (subscription.lower(), f"system.{region}".lower(), region.lower()):
+            raise _refused("follow the backup operation")
+        return self.url(f"{self._location_path()}/{ref.kind}/{ref.operation_id}", ref.query)
+
+    def request(
+        self,
+        method: str,
+        url: ArmUrl,
+        *,
+        what: str,
+        correlation_id: str | None = None,
+        accept: frozenset[int] = frozenset({200}),
+    ) -> ArmResponse:
+        """Send one logical request, retrying what is worth retrying; raise :class:`StampError` otherwise."""
+        self._check_destination(url, what)
+        correlation_id = correlation_id or str(uuid.uuid4())
+        retryable = _retryable_statuses(method)
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            response = self._send(method, url, what, correlation_id, attempt)
+            if response is None:
+                continue  # failed before an answer, and worth another attempt
+            if response.status_code == 401 and not refreshed:
+                refreshed = True
+                self.tokens.invalidate()
+                continue
+            if response.status_code in retryable and attempt < self.max_attempts:
+                self._sleep(attempt, retry_after_seconds(response.headers), what, str(response.status_code))
+                continue
+            if response.status_code not in accept:
+                ARM_ERRORS.labels(code=str(response.status_code)).inc()
+                raise _error_from(response, what)
+            return self._answer(response, correlation_id)
+
+    def _check_destination(self, url: ArmUrl, what: str) -> None:
+        """The last check before a token leaves: never fails for a URL :meth:`url` built (an invalid
+        configured endpoint has no origin, so nothing is sent)."""
+        if self._origin == NO_ORIGIN or origin_of(url) != self._origin:
+            raise _refused(what)
+
+    def _answer(self, response: requests.Response, correlation_id: str) -> ArmResponse:
+        return ArmResponse(
+            response.status_code,
+            response.headers,
+            self._json(response),
+            response.headers.get("x-ms-correlation-request-id") or correlation_id,
+        )
+
+    def _send(self, method: str, url: ArmUrl, what: str, correlation_id: str, attempt: int) -> requests.Response | None:
+        """One HTTP exchange; ``None`` when it failed in a way worth another attempt (after a pause)."""
+        try:
+            headers = {
+                "Authorization": f"Bearer {self.tokens.token()}",
+                "x-ms-correlation-request-id": correlation_id,
+                "x-ms-client-request-id": correlation_id,
+                "Accept": "application/json",
+            }
+            return self.http.request(method, url, headers=headers, allow_redirects=False)
+        except StampAuthError as exc:
+            raise StampError(f"{what}: {exc}", code="AuthenticationFailed") from exc
+        except requests.RequestException as exc:
+            # A POST that may have reached the stamp is not repeated: createBackup is not idempotent.
+            unsent = isinstance(exc, requests.ConnectTimeout)
+            ARM_ERRORS.labels(code=type(exc).__name__).inc()
+            if attempt >= self.max_attempts or (method != "GET" and not unsent):
+                raise StampError(f"{what}: the stamp did not answer ({type(exc).__name__})") from exc
+            self._sleep(attempt, None, what, type(exc).__name__)
+            return None
+
+    @staticmethod
+    def _json(response: requests.Response) -> Any:
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    def _sleep(self, attempt: int, retry_after: float | None, what: str, reason: str) -> None:
+        backoff = min(self.max_backoff, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+        delay = min(self.max_backoff, retry_after) if retry_after is not None else backoff
+        log.warning("retrying %s after %s in %.1fs (attempt %d)", what, reason, delay, attempt)
+        time.sleep(delay)
+
+    # --- addressing -------------------------------------------------------------------------------
+
+    def _discover_scope(self) -> tuple[str, str]:
+        """The subscription and region, as configured or as the stamp lists them (asked once). Both go into
+        every URL, so a listed value that is not a GUID and a plain name is refused."""
+        with self._scope_lock:
+            self._subscription_id = self._subscription_id or self._first_subscription()
+            self._location = self._location or self._first_region(self._subscription_id)
+            if not is_backup_id(self._subscription_id) or not re.fullmatch(_NAME, self._location):
+                raise StampError("the subscription id must be a GUID and the region a plain name (AZS_LOCATION)")
+            return self._subscription_id, self._location
+
+    def _listed(self, path: str, what: str) -> list[dict[str, Any]]:
+        body = self.request("GET", self.url(path, api_version=SUBSCRIPTIONS_API_VERSION), what=what).body
+        values = body.get("value") if isinstance(body, dict) else None
+        return [v for v in values or [] if isinstance(v, dict)]
+
+    def _first_subscription(self) -> str:
+        subs = self._listed("/subscriptions", "list subscriptions")
+        named = [s for s in subs if str(s.get("displayName", "")).lower() == DEFAULT_PROVIDER_SUBSCRIPTION]
+        if not (named or subs):
+            raise StampError(
+                "the service principal sees no subscription: grant it a role on the "
+                "Default Provider Subscription or set AZS_SUBSCRIPTION_ID"
+            )
+        return str((named or subs)[0]["subscriptionId"])
+
+    def _first_region(self, subscription_id: str) -> str:
+        locations = [
+            x for x in self._listed(f"/subscriptions/{subscription_id}/locations", "list locations") if x.get("name")
+        ]
+        if not locations:
+            raise StampError("the stamp lists no region: set AZS_LOCATION")
+        return str(locations[0]["name"])
+
+    @property
+    def region(self) -> str:
+        return self._discover_scope()[1]
+
+    def _location_path(self) -> str:
+        sub, region = self._discover_scope()
+        return f"/subscriptions/{sub}/resourceGroups/System.{region}/{BACKUP_PROVIDER}/backupLocations/{region}"
+
+    # --- operations -------------------------------------------------------------------------------
+
+    def backup_location(self) -> BackupLocation:
+        body = self.request("GET", self.url(self._location_path()), what="read the backup location").body
+        return BackupLocation.from_json(body)
+
+    def list_backups(self) -> list[Backup]:
+        body = self.request("GET", self.url(self._location_path() + "/backups"), what="list backups").body
+        return backups_from_list(body)
+
+    def backup_url(self, backup_id: str) -> ArmUrl:
+        """Where the backup ``backup_id`` (a GUID) is read by id, ``api-version`` included."""
+        if not is_backup_id(backup_id):
+            raise StampError("read the backup: a backup id is a GUID", code="InvalidBackupId")
+        return self.url(f"{self._location_path()}/backups/{backup_id}")
+
+    def read_backup(
+        self, backup_id: str, *, correlation_id: str | None = None, accept: frozenset[int] = frozenset({200})
+    ) -> ArmResponse:
+        """GET the backup by id: what the worker follows when the operation URL cannot be."""
+        return self.request(
+            "GET", self.backup_url(backup_id), what="read the backup", correlation_id=correlation_id, accept=accept
+        )
+
+    def get_backup(self, backup_id: str, *, correlation_id: str | None = None) -> Backup | None:
+        """The backup, or ``None`` when the stamp does not (yet) know it."""
+        try:
+            response = self.read_backup(backup_id, correlation_id=correlation_id)
+        except StampError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return Backup.from_json(response.body)
+
+    def start_backup(self) -> StartedBackup:
+        """``createBackup``; the backup id is the GUID at the end of the operation URL."""
+        response = self.request(
+            "POST",
+            self.url(self._location_path() + "/createBackup"),
+            what="start a backup",
+            accept=frozenset({200, 201, 202}),
+        )
+        location = response.header("Location")
+        async_url = response.header("Azure-AsyncOperation")
+        source = async_url or location
+        body_backup = Backup.from_json(response.body)
+        if source:
+            backup_id = backup_id_from(source)
+        elif body_backup:
+            backup_id = body_backup.backup_id
+        else:
+            # Accepted, so probably started: no status, so the caller leaves it to reconciliation.
+            raise StampError("start a backup: the stamp accepted the request but named no operation to follow")
+        if not is_backup_id(backup_id):
+            # The id goes into ARM URLs later; a stamp that names something else is left to reconciliation,
+            # which adopts only backups whose ids are GUIDs.
+            raise StampError("start a backup: the stamp accepted the request but named no backup id (a GUID)")
+        return StartedBackup(
+            backup_id=backup_id,
+            location_url=location,
+            async_url=async_url,
+            retry_after=retry_after_seconds(response.headers),
+            correlation_id=response.correlation_id,
+        )
+
+    def poll(
+        self, url: str, *, correlation_id: str | None = None, accept: frozenset[int] = frozenset({200, 201, 202})
+    ) -> ArmResponse:
+        """GET the operation a stamp named at ``url`` (rebuilt by :meth:`follow_url`, never sent as it is); a
+        status outside ``accept`` raises (404 with ``status=404``, a refused URL with ``ForeignHost``)."""
+        return self.request(
+            "GET",
+            self.follow_url(url),
+            what="follow the backup operation",
+            correlation_id=correlation_id,
+            accept=accept,
+        )

@@ -1,0 +1,129 @@
+"""Acknowledged work that outlives its process: each click or command is in Redis before Slack gets the ack.
+
+Slack does not resend a command or a click, so once the ack is out the work exists only where the
+bot keeps it. :meth:`Inbox.record` writes the item, its owner and a lease in one round trip; the
+owner renews the leases of what it holds and deletes each item when its reply is sent. Any web
+process takes over items whose lease ran out (their owner died or froze), so the user still gets
+an answer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import redis
+
+from bot.state import keys
+
+DEFAULT_LEASE_SECONDS = 10.0
+
+# Take over expired items. KEYS: leases, owners, items. ARGV: now, new expiry, owner, limit.
+# Returns a flat list: id, json, id, json...
+_TAKE_ORPHANS = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[4]))
+local out = {}
+for _, id in ipairs(ids) do
+  local item = redis.call('HGET', KEYS[3], id)
+  if item then
+    redis.call('ZADD', KEYS[1], ARGV[2], id)
+    redis.call('HSET', KEYS[2], id, ARGV[3])
+    table.insert(out, id)
+    table.insert(out, item)
+  else
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id)
+  end
+end
+return out
+"""
+
+# Renew the holds of one owner. KEYS: leases, owners. ARGV: new expiry, owner, ids...
+_RENEW = """
+for i = 3, #ARGV do
+  if redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[2] then redis.call('ZADD', KEYS[1], 'XX', ARGV[1], ARGV[i]) end
+end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """What a listener must still do after its ack, with everything needed to do it anywhere."""
+
+    kind: str
+    """``command`` (``/azs`` with ``text``) or ``click`` (the Start button, for ``stamp``)."""
+    user: str
+    channel: str
+    response_url: str
+    text: str = ""
+    stamp: str = ""
+    item_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    received_at: float = field(default_factory=time.time)
+
+    def to_json(self) -> str:
+        """Every field is a str or a float: ``vars`` is enough (``asdict`` deep-copies, on the ack path)."""
+        return json.dumps(vars(self))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> WorkItem:
+        data = json.loads(raw)
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class Inbox:
+    """The items in Redis. ``owner`` names this process (host and pid, plus a random part)."""
+
+    def __init__(self, client: redis.Redis, *, lease: float = DEFAULT_LEASE_SECONDS, owner: str | None = None) -> None:
+        self.redis = client
+        self.lease = lease
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._take = client.register_script(_TAKE_ORPHANS)
+        self._renew = client.register_script(_RENEW)
+
+    def record(self, item: WorkItem) -> None:
+        """Item, owner and lease in one round trip (a pipeline: one write per key, no MULTI needed)."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(keys.inbox_items_key(), item.item_id, item.to_json())
+            pipe.hset(keys.inbox_owners_key(), item.item_id, self.owner)
+            pipe.zadd(keys.inbox_leases_key(), {item.item_id: time.time() + self.lease})
+            pipe.execute()
+
+    def renew(self, item_ids: list[str]) -> None:
+        if item_ids:
+            self._renew(
+                keys=[keys.inbox_leases_key(), keys.inbox_owners_key()],
+                args=[time.time() + self.lease, self.owner, *item_ids],
+            )
+
+    def mine(self, item_id: str) -> bool:
+        """Still this process's to do: false once another process took it over (this one froze)."""
+        owner = self.redis.hget(keys.inbox_owners_key(), item_id)
+        return owner is not None and _text(owner) == self.owner
+
+    def finish(self, item_id: str) -> None:
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hdel(keys.inbox_items_key(), item_id)
+            pipe.hdel(keys.inbox_owners_key(), item_id)
+            pipe.zrem(keys.inbox_leases_key(), item_id)
+            pipe.execute()
+
+    def take_orphans(self, limit: int = 20) -> list[WorkItem]:
+        """Items whose owner stopped renewing them, now held by this process."""
+        now = time.time()
+        flat = self._take(
+            keys=[keys.inbox_leases_key(), keys.inbox_owners_key(), keys.inbox_items_key()],
+            args=[now, now + self.lease, self.owner, limit],
+        )
+        return [WorkItem.from_json(flat[i + 1]) for i in range(0, len(flat), 2)]
+
+    def pending(self) -> int:
+        return int(self.redis.hlen(keys.inbox_items_key()))

@@ -1,0 +1,100 @@
+"""Every Redis key name the bot uses, in one place (no key literal appears anywhere else)."""
+
+from __future__ import annotations
+
+PREFIX = "azs"
+
+
+def job_key(job_id: str) -> str:
+    """Hash holding one backup job (see :mod:`bot.state.jobs`)."""
+    return f"{PREFIX}:job:{job_id}"
+
+
+def lease_key(job_id: str) -> str:
+    """Short-lived claim on a job by one worker; its value is that worker's claim token."""
+    return f"{PREFIX}:lease:{job_id}"
+
+
+def stamp_lock_key(stamp: str) -> str:
+    """Id of the job whose backup runs on ``stamp``: the one-backup-per-stamp rule."""
+    return f"{PREFIX}:stamp:{stamp}:active"
+
+
+def due_key() -> str:
+    """Sorted set of job ids scored by the unix time of their next poll."""
+    return f"{PREFIX}:due"
+
+
+def active_jobs_key() -> str:
+    """Set of job ids not yet reported, for ``/azs backup status``."""
+    return f"{PREFIX}:jobs:active"
+
+
+def history_key(stamp: str) -> str:
+    """Recent finished job ids of a stamp, newest first (bounded list)."""
+    return f"{PREFIX}:stamp:{stamp}:history"
+
+
+def audit_key() -> str:
+    """Stream of audit entries (bounded)."""
+    return f"{PREFIX}:audit"
+
+
+def meta_key() -> str:
+    """Hash of facts about the Redis data itself (its epoch), to notice when it was emptied."""
+    return f"{PREFIX}:meta"
+
+
+def health_key(component: str) -> str:
+    """A problem one process found that every process's ``/healthz`` should report (expiring)."""
+    return f"{PREFIX}:health:{component}"
+
+
+def channel_key(channel: str) -> str:
+    """Hash of one channel's preferences: default stamp, threading."""
+    return f"{PREFIX}:channel:{channel}"
+
+
+def watchers_key(stamp: str) -> str:
+    """Hash channel -> "mode since" for channels watching every backup of ``stamp``."""
+    return f"{PREFIX}:stamp:{stamp}:watchers"
+
+
+def watch_announced_key(stamp: str) -> str:
+    """Sorted set of "backup_id channel" pairs already announced by the watcher, scored by when."""
+    return f"{PREFIX}:stamp:{stamp}:watch:announced"
+
+
+def watch_turn_key(stamp: str) -> str:
+    """Expiring key: whoever sets it checks ``stamp``'s backup list this interval (one list per stamp)."""
+    return f"{PREFIX}:stamp:{stamp}:watch:turn"
+
+
+def stale_alert_key(stamp: str) -> str:
+    """Expiring key: an "overdue backups" alert was sent for ``stamp`` within the last day."""
+    return f"{PREFIX}:stamp:{stamp}:watch:stale-alert"
+
+
+def replica_ack_key() -> str:
+    """Counter written just before ``WAIT``, so the wait covers every earlier write (:mod:`bot.state.connection`)."""
+    return f"{PREFIX}:replica-ack"
+
+
+def envelope_key(envelope_id: str) -> str:
+    """Expiring key: a Socket Mode envelope was acted on (redelivered copies are only acked)."""
+    return f"{PREFIX}:socket:envelope:{envelope_id}"
+
+
+def inbox_items_key() -> str:
+    """Hash item id -> JSON of acknowledged work not yet finished (see :mod:`bot.state.inbox`)."""
+    return f"{PREFIX}:inbox:items"
+
+
+def inbox_owners_key() -> str:
+    """Hash item id -> the process doing that work."""
+    return f"{PREFIX}:inbox:owners"
+
+
+def inbox_leases_key() -> str:
+    """Sorted set of item ids scored by when their owner's hold runs out (then any process takes them)."""
+    return f"{PREFIX}:inbox:leases"

@@ -1,0 +1,1 @@
+"""Following backups: the poll cycle, one job's poll, reconciling starts, the timing rules, watches."""
