@@ -650,8 +650,8 @@ def home_stamp(
     problem: str | None = None,
 ) -> Message:
     stamp = escape(stamp)
-    if problem:
-        problem = escape(problem)
+    if problem is not None or location is None:  # an error whose text is empty is still an error
+        problem = escape(problem or "the stamp did not answer")
         return Message(text=f"{stamp}: {problem}", blocks=[_section(f"*{stamp}*\n:warning: {problem}")])
     last = f"{status_label(latest.status)}, {age(latest.created)}, took {time_taken(latest)}" if latest else "none yet"
     now_running = (
@@ -660,7 +660,6 @@ def home_stamp(
         if running
         else "none"
     )
-    assert location is not None
     pairs = [
         ("Last backup", last),
         ("Running", now_running),
