@@ -24,6 +24,10 @@ POLL_ATTEMPTS = 2
 claim polls once, and after an operation ends reads the final backup (a second call, rarely a third)."""
 POLL_MAX_BACKOFF = 5.0
 """Slack for a token refresh and Redis round trips within one claim, in seconds."""
+MAX_USER_COMMANDS_PER_MINUTE = 10_000
+"""Far above what a person types; the benchmark sends this many from one user."""
+MAX_CONNECTIONS_PER_ADDRESS = 500
+"""The web server's whole ``connection_limit`` (bot.web.SERVER_OPTIONS): more would mean no limit."""
 
 
 class SettingsError(Exception):
@@ -86,6 +90,10 @@ class Settings:
     """Seconds between Socket Mode pings; a link without a pong is replaced (``AZS_SOCKET_PING_INTERVAL``)."""
     slack_retry_seconds: float = 20.0
     """How long one post may wait out Slack's 429s (``AZS_SLACK_RETRY_SECONDS``); capped at a third of the lease."""
+    user_commands_per_minute: int = 20
+    """Commands and clicks per user per minute, counted across all processes (``AZS_USER_COMMANDS_PER_MINUTE``)."""
+    connections_per_address: int = 50
+    """Connections one client address may hold open to the web process (``AZS_CONNECTIONS_PER_ADDRESS``)."""
     # Fixed limits (no variable): here so the worker and the web process share one value.
     max_retry_delay: float = 300.0
     """The longest backoff after consecutive failures, and how long a job for an unknown stamp waits."""
@@ -163,12 +171,14 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float) ->
     return value
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int | None = None) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     if not (raw.isascii() and raw.isdigit()) or int(raw) < minimum:
         raise SettingsError(f"{name} must be a whole number of at least {minimum}, got {raw!r}")
+    if maximum is not None and int(raw) > maximum:
+        raise SettingsError(f"{name} must be a whole number of at most {maximum}, got {raw!r}")
     return int(raw)
 
 
@@ -414,6 +424,12 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         socket_connections=_int(env, "AZS_SOCKET_CONNECTIONS", Settings.socket_connections, 1),
         socket_ping_interval=_float(env, "AZS_SOCKET_PING_INTERVAL", Settings.socket_ping_interval, 1.0),
         slack_retry_seconds=_float(env, "AZS_SLACK_RETRY_SECONDS", Settings.slack_retry_seconds, 0.0),
+        user_commands_per_minute=_int(
+            env, "AZS_USER_COMMANDS_PER_MINUTE", Settings.user_commands_per_minute, 1, MAX_USER_COMMANDS_PER_MINUTE
+        ),
+        connections_per_address=_int(
+            env, "AZS_CONNECTIONS_PER_ADDRESS", Settings.connections_per_address, 1, MAX_CONNECTIONS_PER_ADDRESS
+        ),
     )
     check_cross_fields(settings)
     return settings
