@@ -1,4 +1,4 @@
-"""Prometheus metrics, served on ``/metrics`` by the web process and on ``AZS_METRICS_PORT`` by workers."""
+"""Prometheus metrics, served on ``/metrics`` on ``AZS_METRICS_PORT`` by every process (see :mod:`bot.probes`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""HTTP entry point: Slack at ``POST /slack/events``, liveness at ``GET /healthz``, served by waitress.
+"""HTTP entry point: Slack at ``POST /slack/events``, liveness at ``GET /healthz``, served by waitress;
+``/metrics`` (and ``/healthz`` again) on ``AZS_METRICS_PORT``, never on the public port.
 
 waitress reads each request whole (headers and body, within limits and deadlines) on its event loop
 before the request takes a worker thread, so clients that connect and stall hold a socket, never a
@@ -18,7 +19,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -30,6 +30,7 @@ from bot.app import build_app, wire
 from bot.front_door import MAX_BODY_BYTES, Refusal, check_body, check_signature
 from bot.health import Health
 from bot.metrics import JOBS_IN_FLIGHT
+from bot.probes import Heartbeat, serve_probes
 from bot.settings import Settings, load_settings
 from bot.slack import AUTH_ERRORS
 
@@ -40,21 +41,43 @@ WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 SLACK_PATH = "/slack/events"
 
 
-def create_wsgi_app(settings: Settings | None = None) -> WsgiApp:
-    """The WSGI callable: health, metrics, and Slack's requests once they pass the front door."""
-    settings = settings or load_settings()
-    parts = wire(settings)
-    health, store = parts.health, parts.store
-    check_slack_token(parts.client, health)
-    after_ack = AfterAckPool(settings.work_threads)
-    slack = SlackRequestHandler(build_app(settings, parts.router, after_ack))
-    secret = settings.slack_signing_secret.encode()
+class SlackWeb:
+    """The WSGI callable: ``/healthz``, and Slack's requests once they pass the front door.
 
-    def healthz(start_response: StartResponse) -> Iterable[bytes]:
+    ``/metrics`` is not here: it names the stamps, so :func:`serve` serves it on ``AZS_METRICS_PORT`` only
+    (:mod:`bot.probes`), with a second ``/healthz`` for probes that use that port.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        parts = wire(settings)
+        self.health, self.store = parts.health, parts.store
+        check_slack_token(parts.client, self.health)
+        self.after_ack = AfterAckPool(settings.work_threads)
+        self.slack = SlackRequestHandler(build_app(settings, parts.router, self.after_ack))
+        self.secret = settings.slack_signing_secret.encode()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
+        if method in ("GET", "HEAD") and path == "/healthz":
+            return self.healthz(start_response)
+        if method == "POST" and path == SLACK_PATH:
+            return self.slack_events(environ, start_response)
+        return refuse(start_response, Refusal(404, "not found"))
+
+    def problems(self) -> dict[str, str]:
+        """What is wrong now (Redis, Slack's token, lost data); empty when ready."""
         try:
-            problems = health.problems()
+            return self.health.problems()
         except redis.RedisError as exc:
-            problems = {"redis": f"Redis does not answer ({type(exc).__name__})"}
+            return {"redis": f"Redis does not answer ({type(exc).__name__})"}
+
+    def refresh_gauges(self) -> None:
+        """Before a scrape: jobs in flight, read from Redis (skipped while it does not answer)."""
+        with contextlib.suppress(redis.RedisError):
+            JOBS_IN_FLIGHT.set(self.store.count_active())
+
+    def healthz(self, start_response: StartResponse) -> Iterable[bytes]:
+        problems = self.problems()
         status = "503 Service Unavailable" if problems else "200 OK"
         body: dict[str, Any] = {"status": "unavailable", "problems": problems} if problems else {"status": "ok"}
         if problems:
@@ -62,13 +85,7 @@ def create_wsgi_app(settings: Settings | None = None) -> WsgiApp:
         start_response(status, [("Content-Type", "application/json")])
         return [json.dumps(body).encode()]
 
-    def metrics(start_response: StartResponse) -> Iterable[bytes]:
-        with contextlib.suppress(redis.RedisError):
-            JOBS_IN_FLIGHT.set(store.count_active())
-        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
-        return [generate_latest()]
-
-    def slack_events(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def slack_events(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         body = read_body(environ)
         if body is None:
             return refuse(start_response, Refusal(413, "body too large"))
@@ -76,28 +93,21 @@ def create_wsgi_app(settings: Settings | None = None) -> WsgiApp:
             "x-slack-request-timestamp": environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
             "x-slack-signature": environ.get("HTTP_X_SLACK_SIGNATURE", ""),
         }
-        refusal = check_signature(secret, headers, body) or check_body(body, environ.get("CONTENT_TYPE"))
+        refusal = check_signature(self.secret, headers, body) or check_body(body, environ.get("CONTENT_TYPE"))
         if refusal is not None:
             return refuse(start_response, refusal)
         environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
-        with after_ack.request():  # only signed, whole requests count as in flight
+        with self.after_ack.request():  # only signed, whole requests count as in flight
             try:
-                return slack(environ, start_response)
+                return self.slack(environ, start_response)
             except Exception as exc:  # Bolt could not read a signed request: say so, without its body
                 log.warning("signed request refused: Bolt could not read it (%s)", type(exc).__name__)
                 return refuse(start_response, Refusal(400, "unreadable request"))
 
-    def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
-        if method in ("GET", "HEAD") and path == "/healthz":
-            return healthz(start_response)
-        if method in ("GET", "HEAD") and path == "/metrics":
-            return metrics(start_response)
-        if method == "POST" and path == SLACK_PATH:
-            return slack_events(environ, start_response)
-        return refuse(start_response, Refusal(404, "not found"))
 
-    return application
+def create_wsgi_app(settings: Settings | None = None) -> SlackWeb:
+    """The bot's WSGI callable, from ``settings`` (read from the environment unless given)."""
+    return SlackWeb(settings or load_settings())
 
 
 def read_body(environ: dict[str, Any], limit: int = MAX_BODY_BYTES) -> bytes | None:
@@ -146,12 +156,18 @@ class DeadlineChannel(HTTPChannel):
 
 
 class DeadlineServer(TcpWSGIServer):
-    """waitress, plus a deadline for receiving a whole request (waitress only times out idle connections)."""
+    """waitress, plus a deadline for receiving a whole request (waitress only times out idle connections).
+
+    Its event loop beats ``heartbeat`` every ``cleanup_interval``: the liveness the metrics port reports.
+    """
 
     channel_class = DeadlineChannel
     request_deadline = 10.0
+    heartbeat: Heartbeat | None = None
 
     def maintenance(self, now: int) -> None:  # waitress passes time.time(); its stubs say int
+        if self.heartbeat is not None:
+            self.heartbeat.beat()
         super().maintenance(now)
         cutoff = time.monotonic() - self.request_deadline
         channels: dict[int, HTTPChannel] = self.active_channels  # type: ignore[assignment]  # stubs: wrong type
@@ -181,26 +197,34 @@ def listen_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+LOOP_MAX_AGE = 30.0
+"""The event loop beats every second; this long without a beat, the metrics port's ``/healthz`` says it stalled."""
+
+
 def make_server(settings: Settings, application: WsgiApp | None = None, **options: Any) -> DeadlineServer:
     """The bot's server around ``application`` (the bot's own unless given: the benchmark passes a bare app)."""
     app = application or create_wsgi_app(settings)
-    return DeadlineServer(app, listen=listen_address(settings.host, settings.port), **{**SERVER_OPTIONS, **options})
+    server = DeadlineServer(app, listen=listen_address(settings.host, settings.port), **{**SERVER_OPTIONS, **options})
+    server.heartbeat = Heartbeat(max_age=LOOP_MAX_AGE)
+    return server
 
 
 def serve(settings: Settings, application: WsgiApp | None = None) -> None:
-    """Serve until SIGTERM or SIGINT; then stop taking requests and let those in progress finish (5 s at most)."""
-    server = make_server(settings, application)
+    """Serve until SIGTERM or SIGINT; then stop taking requests and let those in progress finish (5 s at most).
+
+    The bot's own app also gets ``/healthz`` and ``/metrics`` on ``AZS_METRICS_PORT`` (0: none).
+    """
+    web = create_wsgi_app(settings) if application is None else None
+    server = make_server(settings, web or application)
+    if web is not None and settings.metrics_port and server.heartbeat is not None:
+        serve_probes(settings.host, settings.metrics_port, server.heartbeat, web.problems, web.refresh_gauges)
 
     def stop(signum: int, _frame: object) -> None:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info(
-        "serving Slack on %s (POST %s, GET /healthz, GET /metrics)",
-        listen_address(settings.host, settings.port),
-        SLACK_PATH,
-    )
+    log.info("serving Slack on %s (POST %s, GET /healthz)", listen_address(settings.host, settings.port), SLACK_PATH)
     try:
         server.run()
     finally:
