@@ -21,6 +21,10 @@ REPORT_LAG = Histogram(
     "From the stamp finishing a backup to its outcome in Slack",
     buckets=(1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
 )
+CONNECTIONS_REFUSED = Counter(
+    "azs_connections_refused_total",
+    "Connections the web closed on accept: their client address already held its share (AZS_CONNECTIONS_PER_ADDRESS)",
+)
 SOCKET_ENVELOPES = Counter(
     "azs_socket_envelopes_total",
     "Socket Mode envelopes, by type and outcome (acked, duplicate, unhandled, failed, ack_lost)",

@@ -29,7 +29,7 @@ from bot.afterack import AfterAckPool
 from bot.app import build_app, wire
 from bot.front_door import MAX_BODY_BYTES, Refusal, check_body, check_signature
 from bot.health import Health
-from bot.metrics import JOBS_IN_FLIGHT
+from bot.metrics import CONNECTIONS_REFUSED, JOBS_IN_FLIGHT
 from bot.probes import Heartbeat, serve_probes
 from bot.settings import Settings, load_settings
 from bot.slack import AUTH_ERRORS
@@ -156,14 +156,55 @@ class DeadlineChannel(HTTPChannel):
 
 
 class DeadlineServer(TcpWSGIServer):
-    """waitress, plus a deadline for receiving a whole request (waitress only times out idle connections).
+    """waitress, plus a deadline for receiving a whole request (waitress only times out idle connections),
+    and at most ``per_address`` connections from one client address.
 
+    Without that share, one client holding ``connection_limit`` stalled sockets kept every other
+    client in the listen backlog until the deadlines freed a slot (a signed command waited 9.5 s;
+    Slack allows 3). A connection past the share is closed as soon as it is accepted, unread. Behind a
+    proxy every client has the proxy's address: the share must then fit all of Slack's traffic.
     Its event loop beats ``heartbeat`` every ``cleanup_interval``: the liveness the metrics port reports.
     """
 
     channel_class = DeadlineChannel
     request_deadline = 10.0
+    per_address: int | None = None
     heartbeat: Heartbeat | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._refusals_logged: dict[str, float] = {}
+        super().__init__(*args, **kwargs)
+
+    def handle_accept(self) -> None:
+        """waitress's accept, with the per-address share checked before a channel is made."""
+        try:
+            accepted = self.accept()
+            if accepted is None:
+                return
+            conn, addr = accepted
+            self.set_socket_options(conn)
+        except OSError:  # the peer left before it was accepted (waitress logs these; in a flood they are noise)
+            return
+        host = str(addr[0]) if isinstance(addr, tuple) else ""
+        if self.per_address is not None and self._held_by(host) >= self.per_address:
+            conn.close()
+            self._refused(host)
+            return
+        self.channel_class(self, conn, self.fix_addr(addr), self.adj, map=self._map)  # type: ignore[attr-defined]
+
+    def _held_by(self, host: str) -> int:
+        channels: dict[int, HTTPChannel] = self.active_channels  # type: ignore[assignment]  # stubs: wrong type
+        return sum(1 for channel in list(channels.values()) if channel.addr and channel.addr[0] == host)
+
+    def _refused(self, host: str) -> None:
+        """Count each refusal; log an address at most once a minute (a flood must not flood the log)."""
+        CONNECTIONS_REFUSED.inc()
+        now = time.monotonic()
+        if now - self._refusals_logged.get(host, -60.0) >= 60.0:
+            if len(self._refusals_logged) > 1000:
+                self._refusals_logged.clear()
+            self._refusals_logged[host] = now
+            log.warning("closing connections from %s: it holds %d, its share of the server", host, self.per_address)
 
     def maintenance(self, now: int) -> None:  # waitress passes time.time(); its stubs say int
         if self.heartbeat is not None:
@@ -206,6 +247,7 @@ def make_server(settings: Settings, application: WsgiApp | None = None, **option
     app = application or create_wsgi_app(settings)
     server = DeadlineServer(app, listen=listen_address(settings.host, settings.port), **{**SERVER_OPTIONS, **options})
     server.heartbeat = Heartbeat(max_age=LOOP_MAX_AGE)
+    server.per_address = settings.connections_per_address
     return server
 
 
