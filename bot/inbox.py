@@ -9,6 +9,7 @@ an answer.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -49,6 +50,17 @@ for i = 3, #ARGV do
 end
 return 1
 """
+
+
+def item_id_for(kind: str, slack_id: str) -> str:
+    """An item id named after Slack's id for the request (its ``trigger_id``), or a random one without it.
+
+    A click's job is named after its item, so a copy of the click that got past the front door (Redis
+    was down there) finds the job the first one reserved instead of starting another backup.
+    """
+    if not slack_id:
+        return uuid.uuid4().hex
+    return hashlib.sha256(f"{kind}:{slack_id}".encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

@@ -98,3 +98,13 @@ def inbox_owners_key() -> str:
 def inbox_leases_key() -> str:
     """Sorted set of item ids scored by when their owner's hold runs out (then any process takes them)."""
     return f"{PREFIX}:inbox:leases"
+
+
+def replay_key(signature: str) -> str:
+    """Expiring key: a request with this signature (``v0=<hex>``) was taken; the same bytes again are a replay."""
+    return f"{PREFIX}:front:signature:{signature.removeprefix('v0=')}"
+
+
+def delivery_key(digest: str) -> str:
+    """Expiring key: a Slack delivery (a digest of its event_id or trigger_id) was taken; a retry is not acted on."""
+    return f"{PREFIX}:front:delivery:{digest}"

@@ -21,6 +21,12 @@ REPORT_LAG = Histogram(
     "From the stamp finishing a backup to its outcome in Slack",
     buckets=(1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
 )
+REQUESTS_NOT_ACTED_ON = Counter(
+    "azs_requests_not_acted_on_total",
+    "Signed requests answered without acting on them: replay (signature seen before), retry (Slack delivery "
+    "already taken), rate_limited (over the user's per-minute limit)",
+    ["reason"],
+)
 CONNECTIONS_REFUSED = Counter(
     "azs_connections_refused_total",
     "Connections the web closed on accept: their client address already held its share (AZS_CONNECTIONS_PER_ADDRESS)",

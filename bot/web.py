@@ -27,9 +27,9 @@ from waitress.server import TcpWSGIServer
 
 from bot.afterack import AfterAckPool
 from bot.app import build_app, wire
-from bot.front_door import MAX_BODY_BYTES, Refusal, check_body, check_signature
+from bot.front_door import MAX_BODY_BYTES, Refusal, ReplayGuard, check_signature, delivery_ids, parse_body
 from bot.health import Health
-from bot.metrics import CONNECTIONS_REFUSED, JOBS_IN_FLIGHT
+from bot.metrics import CONNECTIONS_REFUSED, JOBS_IN_FLIGHT, REQUESTS_NOT_ACTED_ON
 from bot.probes import Heartbeat, serve_probes
 from bot.settings import Settings, load_settings
 from bot.slack import AUTH_ERRORS
@@ -55,6 +55,8 @@ class SlackWeb:
         self.after_ack = AfterAckPool(settings.work_threads)
         self.slack = SlackRequestHandler(build_app(settings, parts.router, self.after_ack))
         self.secret = settings.slack_signing_secret.encode()
+        self.replays = ReplayGuard(self.store.redis)
+        self._not_again_logged: dict[str, float] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
@@ -93,16 +95,45 @@ class SlackWeb:
             "x-slack-request-timestamp": environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
             "x-slack-signature": environ.get("HTTP_X_SLACK_SIGNATURE", ""),
         }
-        refusal = check_signature(self.secret, headers, body) or check_body(body, environ.get("CONTENT_TYPE"))
-        if refusal is not None:
-            return refuse(start_response, refusal)
+        parsed = check_signature(self.secret, headers, body) or parse_body(body, environ.get("CONTENT_TYPE"))
+        if isinstance(parsed, Refusal):
+            return refuse(start_response, parsed)
+        ids = delivery_ids(parsed)
+        seen = self.replays.seen_before(headers["x-slack-signature"], ids)
+        if seen is not None:
+            return self.not_again(start_response, seen)
         environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
-        with self.after_ack.request():  # only signed, whole requests count as in flight
+        return self.dispatch(environ, start_response, ids)
+
+    def dispatch(self, environ: dict[str, Any], start_response: StartResponse, ids: list[str]) -> Iterable[bytes]:
+        """Bolt answers the request; when it could not handle it, Slack's retry may (its ids are released)."""
+        statuses: list[str] = []
+
+        def noting_status(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            statuses.append(status)
+            return start_response(status, headers, *exc_info)
+
+        with self.after_ack.request():  # only signed, whole, new requests count as in flight
             try:
-                return self.slack(environ, start_response)
+                answer = self.slack(environ, noting_status)
             except Exception as exc:  # Bolt could not read a signed request: say so, without its body
                 log.warning("signed request refused: Bolt could not read it (%s)", type(exc).__name__)
+                self.replays.forget(ids)
                 return refuse(start_response, Refusal(400, "unreadable request"))
+        if not statuses or not statuses[0].startswith("2"):
+            self.replays.forget(ids)
+        return answer
+
+    def not_again(self, start_response: StartResponse, reason: str) -> Iterable[bytes]:
+        """200 and nothing else for a request seen before: Slack stops retrying, nothing is done twice."""
+        REQUESTS_NOT_ACTED_ON.labels(reason=reason).inc()
+        now = time.monotonic()
+        if now - self._not_again_logged.get(reason, -60.0) >= 60.0:  # at most a line a minute: replays may flood
+            self._not_again_logged[reason] = now
+            what = "a signature" if reason == "replay" else "a Slack delivery id (event_id or trigger_id)"
+            log.warning("answered a request without acting on it (%s): %s seen before", reason, what)
+        start_response("200 OK", [("Content-Type", "text/plain"), ("X-Slack-No-Retry", "1")])
+        return [b""]
 
 
 def create_wsgi_app(settings: Settings | None = None) -> SlackWeb:

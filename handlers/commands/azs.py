@@ -9,7 +9,7 @@ from slack_bolt import Ack, BoltContext
 
 from bot import messages
 from bot.commands import Action, parse
-from bot.inbox import WorkItem
+from bot.inbox import WorkItem, item_id_for
 from handlers.work import dispatch, record
 
 
@@ -25,6 +25,7 @@ def azs_command(ack: Ack, command: dict[str, Any], context: BoltContext, logger:
         channel=str(command.get("channel_id", "")),
         response_url=str(command.get("response_url", "")),
         text=str(command.get("text") or ""),
+        item_id=item_id_for("command", str(command.get("trigger_id") or "")),
     )
     record(context, item)
     ack()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -280,6 +281,11 @@ def event_payload(message: Mapping[str, Any], event_type: str) -> dict[str, Any]
     return payload if isinstance(payload, dict) else None
 
 
+def trigger_id() -> str:
+    """A fresh ``trigger_id`` as Slack makes one for every command and click (the bot dedupes by it)."""
+    return f"{int(time.time())}.{secrets.randbelow(10**9)}.{secrets.token_hex(16)}"
+
+
 def command_form(text: str, *, user: str, channel: str, response_url: str) -> dict[str, str]:
     """The fields Slack sends for ``/azs <text>`` (form-encoded over HTTP, a payload over Socket Mode)."""
     return {
@@ -290,7 +296,7 @@ def command_form(text: str, *, user: str, channel: str, response_url: str) -> di
         "user_id": user,
         "user_name": user.lower(),
         "response_url": response_url,
-        "trigger_id": "1.2.3",
+        "trigger_id": trigger_id(),
         "api_app_id": "A0001",
     }
 
@@ -304,7 +310,7 @@ def click_payload(action_id: str, *, user: str, channel: str, value: str, respon
         "api_app_id": "A0001",
         "channel": {"id": channel},
         "container": {"type": "message"},
-        "trigger_id": "1.2.3",
+        "trigger_id": trigger_id(),
         "response_url": response_url,
         "actions": [
             {"type": "button", "action_id": action_id, "block_id": "b", "value": value, "action_ts": str(time.time())}
