@@ -5,12 +5,14 @@ work waits (at most ``max_wait``) while the web process is still acking requests
 threads, leaving the CPU to the acks (bench/: p99 ack was 7-11x a bare Bolt app when the work ran
 on Bolt's listener threads).
 
-Each stamp gets its own lane (``threads`` workers and a bounded queue), so a slow stamp or a
+Each stamp gets its own lanes (``threads`` workers and a bounded queue each: one for reads, one for
+operator work, so a Start click never waits behind reads), so a slow stamp or a
 throttled Slack call delays only the work queued behind it; a full lane refuses at once, but the
 refusal ("busy, try again") is sent like any work, once the acks in flight are done: under a burst
 of requests about one stamp, refusals sent at once took the CPU from the acks (bench/: p99 ack
 2.2-3.1x the bare app's at 16-64 senders). With an :class:`~bot.inbox.Inbox` attached, the pool
-also keeps the leases of the work it holds and finishes the work of processes that died.
+also keeps the leases of the work it holds and finishes the work of processes that died, and counts
+each user's commands and clicks against ``per_user_per_minute`` (:class:`~bot.access.SharedUserLimit`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 import redis
 
 from bot import outage
+from bot.access import SharedUserLimit
 from bot.inbox import Inbox, WorkItem
 
 log = logging.getLogger(__name__)
@@ -52,8 +55,16 @@ class _Durability:
 
 
 class AfterAckPool:
-    def __init__(self, threads: int = 1, max_wait: float = 2.0, queue_limit: int = DEFAULT_QUEUE_LIMIT) -> None:
+    def __init__(
+        self,
+        threads: int = 1,
+        max_wait: float = 2.0,
+        queue_limit: int = DEFAULT_QUEUE_LIMIT,
+        per_user_per_minute: int | None = None,
+    ) -> None:
         self._threads = threads
+        self.user_limit = SharedUserLimit(None, per_user_per_minute) if per_user_per_minute else None
+        """Counted in this process until :meth:`make_durable` gives it Redis."""
         self._queue_limit = queue_limit
         self._max_wait = max_wait
         self._in_flight = 0
@@ -94,10 +105,18 @@ class AfterAckPool:
                 found.pending += 1
         if full:
             if if_full is not None:
-                self._refusals.submit(self._after_acks, if_full)
+                self.after_acks(if_full)
             return False
         found.executor.submit(self._run, found, work)
         return True
+
+    def after_acks(self, work: Callable[[], object]) -> None:
+        """Run a short ``work`` (a refusal, its audit entry) on its own thread, once the acks in flight are done."""
+        self._refusals.submit(self._after_acks, work)
+
+    def allow(self, user: str) -> bool:
+        """Before the ack: ``False`` when ``user`` is over the per-minute limit (this request counts)."""
+        return self.user_limit is None or self.user_limit.allow(user)
 
     def _run(self, lane: _Lane, work: Callable[[], object]) -> None:
         try:
@@ -122,6 +141,8 @@ class AfterAckPool:
         if self._durable is not None:
             return
         self._durable = _Durability(inbox, recover)
+        if self.user_limit is not None:
+            self.user_limit.client = inbox.redis
         threading.Thread(target=self._keep_and_recover, name="after-ack-recovery", daemon=True).start()
 
     def record(self, item: WorkItem) -> bool:

@@ -108,3 +108,13 @@ def replay_key(signature: str) -> str:
 def delivery_key(digest: str) -> str:
     """Expiring key: a Slack delivery (a digest of its event_id or trigger_id) was taken; a retry is not acted on."""
     return f"{PREFIX}:front:delivery:{digest}"
+
+
+def user_limit_key(user: str, window: int) -> str:
+    """Counter of one user's commands and clicks in one minute (``window``: minutes since the epoch), expiring."""
+    return f"{PREFIX}:limit:user:{user}:{window}"
+
+
+def audit_repeat_key(digest: str) -> str:
+    """Expiring key: the audit entry (stream id) a repeated refusal adds its count to, for a minute."""
+    return f"{PREFIX}:audit:repeat:{digest}"

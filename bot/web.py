@@ -52,7 +52,7 @@ class SlackWeb:
         parts = wire(settings)
         self.health, self.store = parts.health, parts.store
         check_slack_token(parts.client, self.health)
-        self.after_ack = AfterAckPool(settings.work_threads)
+        self.after_ack = AfterAckPool(settings.work_threads, per_user_per_minute=settings.user_commands_per_minute)
         self.slack = SlackRequestHandler(build_app(settings, parts.router, self.after_ack))
         self.secret = settings.slack_signing_secret.encode()
         self.replays = ReplayGuard(self.store.redis)

@@ -143,6 +143,7 @@ RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
     "start_abandoned_notice": lambda i: [messages.start_abandoned_notice(i.job(), i.text())],
     "start_uncertain": lambda i: [messages.start_uncertain(i.text(), i.text())],
     "busy": lambda i: [messages.busy(i.text())],
+    "rate_limited": lambda i: [messages.rate_limited(20), messages.rate_limited(1)],
     "restarted_nothing_started": lambda i: [messages.restarted_nothing_started(i.text())],
     "start_unrecorded": lambda i: [messages.start_unrecorded(i.text(), i.text())],
     "already_running": lambda i: [messages.already_running(i.job())],

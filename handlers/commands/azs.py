@@ -10,11 +10,12 @@ from slack_bolt import Ack, BoltContext
 from bot import messages
 from bot.commands import Action, parse
 from bot.inbox import WorkItem, item_id_for
-from handlers.work import dispatch, record
+from handlers.work import admit, dispatch, refused_over_limit
 
 
 def azs_command(ack: Ack, command: dict[str, Any], context: BoltContext, logger: Logger) -> None:
-    """Help is answered in the ack itself (no I/O); everything else is recorded, acked, then done in its lane."""
+    """Help is answered in the ack itself (no I/O); everything else is checked against the user's limit,
+    recorded, acked, then done in its lane. Over the limit, the ack itself says so."""
     parsed = parse(command.get("text"))
     if parsed.action == Action.HELP:
         ack(**messages.help_message(parsed.problem).as_kwargs())
@@ -27,6 +28,10 @@ def azs_command(ack: Ack, command: dict[str, Any], context: BoltContext, logger:
         text=str(command.get("text") or ""),
         item_id=item_id_for("command", str(command.get("trigger_id") or "")),
     )
-    record(context, item)
+    refusal = admit(context, item)
+    if refusal is not None:
+        ack(**refusal.as_kwargs())
+        refused_over_limit(context, item, refusal, logger)
+        return
     ack()
     dispatch(context, item, logger)
