@@ -34,7 +34,7 @@ from bench.common import (
 )
 from bench.lab import Lab
 from bot import web
-from bot.settings import load_settings
+from bot.settings import MAX_USER_COMMANDS_PER_MINUTE, load_settings
 from devkit.localrun import BotProcess, launch_web, wait_until
 
 TARGET_RATIO = 1.2
@@ -155,6 +155,7 @@ def run(lab: Lab) -> tuple[Section, Section]:
     lab.flush_redis()
     sim = lab.simulator(retry_after=1, backup_seconds=3600)
     env = lab.bot_env(sim, poll_interval=30)
+    env["AZS_USER_COMMANDS_PER_MINUTE"] = str(MAX_USER_COMMANDS_PER_MINUTE)  # one user sends every request
     processes: list[BotProcess] = []
     try:
         bases = {}
