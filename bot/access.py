@@ -6,11 +6,10 @@ import logging
 import threading
 import time
 
-import redis
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot import keys, messages, outage
+from bot import keys, messages
 from bot.messages import Message
 from bot.verbs import BY_ACTION, OPERATOR_ONLY, Action
 
@@ -134,48 +133,37 @@ class PerUserLimit:
 LIMIT_WINDOW_SECONDS = 60
 
 
-class SharedUserLimit:
-    """At most ``per_minute`` commands and clicks per user in each clock minute, counted in Redis.
+class UserCommandLimit:
+    """At most ``per_minute`` commands and clicks per user in each clock minute.
 
-    Every web and Socket Mode process adds to the same counter (``INCR`` on a key per user and minute,
-    one round trip), so a user cannot get more by landing on several processes. Refused requests count
-    too: a flood stays refused until the minute turns. While Redis does not answer (or this process
-    knows it is down) each process counts on its own, so the limit still holds per process.
+    The count is shared in Redis: one counter per user and minute (:meth:`key`), incremented in the round
+    trip that records the request in the inbox (:meth:`bot.inbox.Inbox.admit`), so every web and Socket Mode
+    process adds to it and a refused request is never recorded. Refused requests count too: a flood stays
+    refused until the minute turns. While Redis does not answer, each process counts on its own
+    (:meth:`allow_here`), so the limit still holds per process.
     """
 
-    def __init__(self, client: redis.Redis | None, per_minute: int) -> None:
-        self.client = client
+    def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
         self._local: dict[str, tuple[int, int]] = {}
-        """User -> (window, count), for when Redis cannot count."""
+        """User -> (minute, count), for when Redis cannot count."""
         self._lock = threading.Lock()
 
-    def allow(self, user: str) -> bool:
-        window = int(time.time() // LIMIT_WINDOW_SECONDS)
-        count = self._shared_count(user, window)
-        if count is None:
-            count = self._local_count(user, window)
-        return count <= self.per_minute
+    @staticmethod
+    def minute() -> int:
+        return int(time.time() // LIMIT_WINDOW_SECONDS)
 
-    def _shared_count(self, user: str, window: int) -> int | None:
-        if self.client is None or outage.REDIS.down:
-            return None
-        key = keys.user_limit_key(user, window)
-        try:
-            with self.client.pipeline(transaction=False) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, 2 * LIMIT_WINDOW_SECONDS)
-                count, _ = pipe.execute()
-        except redis.RedisError as exc:
-            outage.REDIS.failed(exc)
-            return None
-        return int(count)
+    def key(self, user: str) -> str:
+        """The shared counter of ``user`` for the current minute (it expires after two)."""
+        return keys.user_limit_key(user, self.minute())
 
-    def _local_count(self, user: str, window: int) -> int:
+    def allow_here(self, user: str) -> bool:
+        """Count ``user``'s request in this process only; ``False`` past the limit."""
+        minute = self.minute()
         with self._lock:
             if len(self._local) > 10_000:  # bounded memory: forget everyone from earlier minutes
-                self._local = {u: wc for u, wc in self._local.items() if wc[0] == window}
-            seen_window, count = self._local.get(user, (window, 0))
-            count = count + 1 if seen_window == window else 1
-            self._local[user] = (window, count)
-            return count
+                self._local = {u: mc for u, mc in self._local.items() if mc[0] == minute}
+            seen, count = self._local.get(user, (minute, 0))
+            count = count + 1 if seen == minute else 1
+            self._local[user] = (minute, count)
+        return count <= self.per_minute

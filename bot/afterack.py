@@ -12,7 +12,7 @@ refusal ("busy, try again") is sent like any work, once the acks in flight are d
 of requests about one stamp, refusals sent at once took the CPU from the acks (bench/: p99 ack
 2.2-3.1x the bare app's at 16-64 senders). With an :class:`~bot.inbox.Inbox` attached, the pool
 also keeps the leases of the work it holds and finishes the work of processes that died, and counts
-each user's commands and clicks against ``per_user_per_minute`` (:class:`~bot.access.SharedUserLimit`).
+each user's commands and clicks against ``per_user_per_minute`` (:class:`~bot.access.UserCommandLimit`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import redis
 
 from bot import outage
-from bot.access import SharedUserLimit
+from bot.access import UserCommandLimit
 from bot.inbox import Inbox, WorkItem
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,7 @@ class AfterAckPool:
         per_user_per_minute: int | None = None,
     ) -> None:
         self._threads = threads
-        self.user_limit = SharedUserLimit(None, per_user_per_minute) if per_user_per_minute else None
-        """Counted in this process until :meth:`make_durable` gives it Redis."""
+        self.user_limit = UserCommandLimit(per_user_per_minute) if per_user_per_minute else None
         self._queue_limit = queue_limit
         self._max_wait = max_wait
         self._in_flight = 0
@@ -114,10 +113,6 @@ class AfterAckPool:
         """Run a short ``work`` (a refusal, its audit entry) on its own thread, once the acks in flight are done."""
         self._refusals.submit(self._after_acks, work)
 
-    def allow(self, user: str) -> bool:
-        """Before the ack: ``False`` when ``user`` is over the per-minute limit (this request counts)."""
-        return self.user_limit is None or self.user_limit.allow(user)
-
     def _run(self, lane: _Lane, work: Callable[[], object]) -> None:
         try:
             self._after_acks(work)
@@ -141,26 +136,33 @@ class AfterAckPool:
         if self._durable is not None:
             return
         self._durable = _Durability(inbox, recover)
-        if self.user_limit is not None:
-            self.user_limit.client = inbox.redis
         threading.Thread(target=self._keep_and_recover, name="after-ack-recovery", daemon=True).start()
 
-    def record(self, item: WorkItem) -> bool:
-        """Put ``item`` in Redis before the ack; ``False`` when that failed (the work then runs unrecorded)."""
-        if self._durable is None:
-            return False
-        try:
-            self._durable.inbox.record(item)
-        except redis.RedisError as exc:
-            log.warning(
-                "could not record %s %s before the ack (%s); it runs unrecorded",
-                item.kind,
-                item.item_id,
-                type(exc).__name__,
-            )
-            return False
-        self.hold(item.item_id)
-        return True
+    def admit(self, item: WorkItem) -> bool:
+        """Before the ack: count ``item`` against its user's limit and put it in Redis, in one round trip.
+
+        ``False`` (nothing recorded) when the user is over the limit. While Redis does not answer, or this
+        process knows it is down, the limit is counted here and the work runs unrecorded.
+        """
+        limit = self.user_limit
+        if self._durable is not None and not outage.REDIS.down:
+            try:
+                admitted = self._durable.inbox.admit(
+                    item, limit.key(item.user) if limit else "", limit.per_minute if limit else 0
+                )
+            except redis.RedisError as exc:
+                outage.REDIS.failed(exc)
+                log.warning(
+                    "could not record %s %s before the ack (%s); it runs unrecorded",
+                    item.kind,
+                    item.item_id,
+                    type(exc).__name__,
+                )
+            else:
+                if admitted:
+                    self.hold(item.item_id)
+                return admitted
+        return limit is None or limit.allow_here(item.user)
 
     def hold(self, item_id: str) -> None:
         if self._durable is not None:

@@ -1,10 +1,10 @@
 """Acknowledged work that outlives its process: each click or command is in Redis before Slack gets the ack.
 
 Slack does not resend a command or a click, so once the ack is out the work exists only where the
-bot keeps it. :meth:`Inbox.record` writes the item, its owner and a lease in one round trip; the
-owner renews the leases of what it holds and deletes each item when its reply is sent. Any web
-process takes over items whose lease ran out (their owner died or froze), so the user still gets
-an answer.
+bot keeps it. :meth:`Inbox.admit` counts the request against its user's per-minute limit and, within
+it, writes the item, its owner and a lease, in one round trip; the owner renews the leases of what it
+holds and deletes each item when its reply is sent. Any web process takes over items whose lease ran
+out (their owner died or froze), so the user still gets an answer.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import redis
 from bot import keys
 
 DEFAULT_LEASE_SECONDS = 10.0
+LIMIT_COUNTER_TTL = 120
+"""A per-user, per-minute counter outlives its minute, so late clocks still find it."""
 
 # Take over expired items. KEYS: leases, owners, items. ARGV: now, new expiry, owner, limit.
 # Returns a flat list: id, json, id, json...
@@ -41,6 +43,21 @@ for _, id in ipairs(ids) do
   end
 end
 return out
+"""
+
+# Count the request against its user's limit; only within it, record item, owner and lease.
+# KEYS: items, owners, leases, the user's counter for this minute ("" KEYS[4]: no limit).
+# ARGV: id, json, owner, lease expiry, limit, counter TTL. Returns 1 (recorded) or 0 (over the limit).
+_ADMIT = """
+if KEYS[4] ~= '' then
+  local count = redis.call('INCR', KEYS[4])
+  if count == 1 then redis.call('EXPIRE', KEYS[4], ARGV[6]) end
+  if count > tonumber(ARGV[5]) then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+return 1
 """
 
 # Renew the holds of one owner. KEYS: leases, owners. ARGV: new expiry, owner, ids...
@@ -100,14 +117,16 @@ class Inbox:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._take = client.register_script(_TAKE_ORPHANS)
         self._renew = client.register_script(_RENEW)
+        self._admit = client.register_script(_ADMIT)
 
-    def record(self, item: WorkItem) -> None:
-        """Item, owner and lease in one round trip (a pipeline: one write per key, no MULTI needed)."""
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(keys.inbox_items_key(), item.item_id, item.to_json())
-            pipe.hset(keys.inbox_owners_key(), item.item_id, self.owner)
-            pipe.zadd(keys.inbox_leases_key(), {item.item_id: time.time() + self.lease})
-            pipe.execute()
+    def admit(self, item: WorkItem, limit_key: str = "", limit: int = 0) -> bool:
+        """Item, owner and lease in one round trip, after counting the request on ``limit_key`` (its user's
+        counter for this minute; "" counts nothing): ``False``, and nothing recorded, past ``limit``."""
+        admitted = self._admit(
+            keys=[keys.inbox_items_key(), keys.inbox_owners_key(), keys.inbox_leases_key(), limit_key],
+            args=[item.item_id, item.to_json(), self.owner, time.time() + self.lease, limit, LIMIT_COUNTER_TTL],
+        )
+        return bool(int(admitted))
 
     def renew(self, item_ids: list[str]) -> None:
         if item_ids:

@@ -33,16 +33,12 @@ OVER_LIMIT = "rate-limited"
 
 
 def admit(context: BoltContext, item: WorkItem) -> Message | None:
-    """Before ``ack()``: the user's per-minute limit (the refusal, when over it), then the item into Redis.
-
-    Both are a Redis round trip each, so the work survives this process and a refused request is never
-    recorded, queued or acted on.
-    """
+    """Before ``ack()``: the user's per-minute limit and the item into Redis, in one round trip, so the work
+    survives this process; over the limit, the refusal (nothing is recorded, queued or acted on)."""
     pool: AfterAckPool = context["work"]
-    if not pool.allow(item.user):
-        return messages.rate_limited(pool.user_limit.per_minute if pool.user_limit else 0)
-    pool.record(item)
-    return None
+    if pool.admit(item):
+        return None
+    return messages.rate_limited(pool.user_limit.per_minute if pool.user_limit else 0)
 
 
 def refused_over_limit(context: BoltContext, item: WorkItem, refusal: Message, logger: logging.Logger) -> None:

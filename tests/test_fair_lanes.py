@@ -16,8 +16,10 @@ from pathlib import Path
 import redis
 
 from bot import audit, outage
-from bot.access import SharedUserLimit
+from bot.access import UserCommandLimit
+from bot.afterack import AfterAckPool
 from bot.audit import AuditLog
+from bot.inbox import Inbox, WorkItem
 from bot.keys import audit_key
 from bot.redis_client import connect
 from devkit.localrun import BotProcess
@@ -132,12 +134,23 @@ def test_socket_mode_and_web_processes_share_one_count(
 
 def test_the_limit_counts_in_the_process_while_redis_cannot() -> None:
     outage.REDIS.ok()
-    limit = SharedUserLimit(redis.Redis(port=free_port(), socket_connect_timeout=0.2), per_minute=2)
+    pool = AfterAckPool(per_user_per_minute=2)
+    pool.make_durable(Inbox(redis.Redis(port=free_port(), socket_connect_timeout=0.2)), lambda item: None)
     try:
-        assert [limit.allow("U1") for _ in range(3)] == [True, True, False]
-        assert outage.REDIS.down and limit.allow("U2")
+        admitted = [pool.admit(WorkItem("command", "U1", "C1", "")) for _ in range(3)]
+        assert admitted == [True, True, False] and outage.REDIS.down
+        assert pool.admit(WorkItem("command", "U2", "C1", ""))
     finally:
         outage.REDIS.ok()
+
+
+def test_limit_and_record_are_one_step(redis_client: redis.Redis) -> None:
+    """Within the limit the item is in the inbox; past it nothing is, and the count still grows."""
+    inbox, limit = Inbox(redis_client), UserCommandLimit(per_minute=1)
+    first, second = WorkItem("command", "U1", "C1", ""), WorkItem("command", "U1", "C1", "")
+    assert inbox.admit(first, limit.key("U1"), 1) and not inbox.admit(second, limit.key("U1"), 1)
+    assert inbox.pending() == 1 and int(redis_client.get(limit.key("U1")) or 0) == 2
+    assert 60 < int(redis_client.ttl(limit.key("U1"))) <= 120
 
 
 def test_only_refusals_repeating_within_a_minute_share_an_entry(redis_client: redis.Redis) -> None:
