@@ -138,8 +138,9 @@ class AfterAckPool:
         self._durable = _Durability(inbox, recover)
         threading.Thread(target=self._keep_and_recover, name="after-ack-recovery", daemon=True).start()
 
-    def admit(self, item: WorkItem) -> bool:
-        """Before the ack: count ``item`` against its user's limit and put it in Redis, in one round trip.
+    def admit(self, item: WorkItem, *, operator: bool = False) -> bool:
+        """Before the ack: count ``item`` against its user's limit (``operator`` work has its own count) and
+        put it in Redis, in one round trip.
 
         ``False`` (nothing recorded) when the user is over the limit. While Redis does not answer, or this
         process knows it is down, the limit is counted here and the work runs unrecorded.
@@ -147,9 +148,8 @@ class AfterAckPool:
         limit = self.user_limit
         if self._durable is not None and not outage.REDIS.down:
             try:
-                admitted = self._durable.inbox.admit(
-                    item, limit.key(item.user) if limit else "", limit.per_minute if limit else 0
-                )
+                counter = limit.counter(item.user, operator=operator) if limit else None
+                admitted = self._durable.inbox.admit(item, counter)
             except redis.RedisError as exc:
                 outage.REDIS.failed(exc)
                 log.warning(
@@ -162,7 +162,7 @@ class AfterAckPool:
                 if admitted:
                     self.hold(item.item_id)
                 return admitted
-        return limit is None or limit.allow_here(item.user)
+        return limit is None or limit.allow_here(item.user, operator=operator)
 
     def hold(self, item_id: str) -> None:
         if self._durable is not None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import redis
 
 from bot import keys
+from bot.access import Counter
 
 DEFAULT_LEASE_SECONDS = 10.0
 LIMIT_COUNTER_TTL = 120
@@ -46,13 +47,15 @@ return out
 """
 
 # Count the request against its user's limit; only within it, record item, owner and lease.
-# KEYS: items, owners, leases, the user's counter for this minute ("" KEYS[4]: no limit).
-# ARGV: id, json, owner, lease expiry, limit, counter TTL. Returns 1 (recorded) or 0 (over the limit).
+# KEYS: items, owners, leases, the user's counter for this minute and for the last ("": no limit).
+# ARGV: id, json, owner, lease expiry, limit, counter TTL, weight of the last minute's count.
+# Returns 1 (recorded) or 0 (over the limit).
 _ADMIT = """
 if KEYS[4] ~= '' then
   local count = redis.call('INCR', KEYS[4])
   if count == 1 then redis.call('EXPIRE', KEYS[4], ARGV[6]) end
-  if count > tonumber(ARGV[5]) then return 0 end
+  local previous = tonumber(redis.call('GET', KEYS[5]) or '0')
+  if count + previous * tonumber(ARGV[7]) > tonumber(ARGV[5]) then return 0 end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
@@ -119,12 +122,21 @@ class Inbox:
         self._renew = client.register_script(_RENEW)
         self._admit = client.register_script(_ADMIT)
 
-    def admit(self, item: WorkItem, limit_key: str = "", limit: int = 0) -> bool:
-        """Item, owner and lease in one round trip, after counting the request on ``limit_key`` (its user's
-        counter for this minute; "" counts nothing): ``False``, and nothing recorded, past ``limit``."""
+    def admit(self, item: WorkItem, counter: Counter | None = None) -> bool:
+        """Item, owner and lease in one round trip, after counting the request on its user's ``counter``
+        (``None``: no limit): ``False``, and nothing recorded, past the counter's limit."""
+        counted = [counter.current, counter.previous] if counter else ["", ""]
         admitted = self._admit(
-            keys=[keys.inbox_items_key(), keys.inbox_owners_key(), keys.inbox_leases_key(), limit_key],
-            args=[item.item_id, item.to_json(), self.owner, time.time() + self.lease, limit, LIMIT_COUNTER_TTL],
+            keys=[keys.inbox_items_key(), keys.inbox_owners_key(), keys.inbox_leases_key(), *counted],
+            args=[
+                item.item_id,
+                item.to_json(),
+                self.owner,
+                time.time() + self.lease,
+                counter.limit if counter else 0,
+                LIMIT_COUNTER_TTL,
+                counter.previous_weight if counter else 0,
+            ],
         )
         return bool(int(admitted))
 

@@ -110,9 +110,10 @@ def delivery_key(digest: str) -> str:
     return f"{PREFIX}:front:delivery:{digest}"
 
 
-def user_limit_key(user: str, window: int) -> str:
-    """Counter of one user's commands and clicks in one minute (``window``: minutes since the epoch), expiring."""
-    return f"{PREFIX}:limit:user:{user}:{window}"
+def user_limit_key(user: str, budget: str, window: int) -> str:
+    """Counter of one user's commands and clicks of one ``budget`` (reads, operator work) in one minute
+    (``window``: minutes since the epoch), expiring."""
+    return f"{PREFIX}:limit:user:{user}:{budget}:{window}"
 
 
 def audit_repeat_key(digest: str) -> str:

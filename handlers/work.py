@@ -36,7 +36,7 @@ def admit(context: BoltContext, item: WorkItem) -> Message | None:
     """Before ``ack()``: the user's per-minute limit and the item into Redis, in one round trip, so the work
     survives this process; over the limit, the refusal (nothing is recorded, queued or acted on)."""
     pool: AfterAckPool = context["work"]
-    if pool.admit(item):
+    if pool.admit(item, operator=operator_work(item)):
         return None
     return messages.rate_limited(pool.user_limit.per_minute if pool.user_limit else 0)
 
@@ -127,7 +127,12 @@ def lane_for(router: Router, item: WorkItem) -> str:
     service = router.stamp_for(command.stamp, item.channel)  # a Redis failure there means the default stamp
     if service is None:
         return ""
-    return service.stamp + OPERATOR_LANE if command.action == Action.START else service.stamp
+    return service.stamp + OPERATOR_LANE if operator_work(item) else service.stamp
+
+
+def operator_work(item: WorkItem) -> bool:
+    """The Start click and the Start card (``/azs backup``, ``start``): their own lane and their own count."""
+    return item.kind == "click" or parse(item.text).action == Action.START
 
 
 def answer(router: Router, item: WorkItem, send: Callable[..., None], *, recovered: bool) -> None:

@@ -21,6 +21,7 @@ from bot.afterack import AfterAckPool
 from bot.audit import AuditLog
 from bot.inbox import Inbox, WorkItem
 from bot.keys import audit_key
+from bot.messages import START_ACTION_ID
 from bot.redis_client import connect
 from devkit.localrun import BotProcess
 from devkit.simulator import Fault, StampSimulator
@@ -64,6 +65,22 @@ def test_seventeen_slow_reads_do_not_keep_an_operators_start_click_waiting(
     stamp.clear_faults()
 
 
+def test_an_operators_own_reads_do_not_use_up_their_start(start_web: StartWeb, stamp: StampSimulator) -> None:
+    """Operator work (the Start card and click) has a budget of its own: reads at the limit cannot block it."""
+    _, slack = start_web(AZS_USER_COMMANDS_PER_MINUTE="4")
+    creates = stamp.count("POST", "createBackup")
+    for _ in range(4):
+        _, hook = slack.command("backup status")
+        slack.wait_reply(hook, "No backup")
+    over, _ = slack.command("backup list")
+    assert "4 commands" in over.json()["text"]
+    _, card = slack.command("backup")
+    slack.wait_reply(card, START_ACTION_ID)
+    _, click = slack.click()
+    slack.wait_reply(click, "started infrastructure backup")
+    assert stamp.count("POST", "createBackup") == creates + 1
+
+
 def test_a_user_over_the_limit_is_told_so_and_others_are_not(start_web: StartWeb, stamp: StampSimulator) -> None:
     """The count is shared: commands to either web process add up."""
     _, first = start_web(AZS_USER_COMMANDS_PER_MINUTE="3")
@@ -74,7 +91,10 @@ def test_a_user_over_the_limit_is_told_so_and_others_are_not(start_web: StartWeb
         first.wait_reply(hook, "No backup")
     over, over_hook = second.command("backup status", user="UFLOOD")
     assert over.status_code == 200 and "3 commands" in over.json()["text"] and "try again" in over.json()["text"]
-    _, click_hook = first.click(user="UFLOOD")
+    for client in (first, second, first):  # the Start card and click are counted apart: 3 more for those
+        _, hook = client.command("backup", user="UFLOOD")
+        first.wait_reply(hook, "only backup operators")
+    _, click_hook = second.click(user="UFLOOD")
     first.wait_reply(click_hook, "3 commands")
     _, other = second.command("backup status", user="UOPER")
     first.wait_reply(other, "No backup")
@@ -147,10 +167,24 @@ def test_the_limit_counts_in_the_process_while_redis_cannot() -> None:
 def test_limit_and_record_are_one_step(redis_client: redis.Redis) -> None:
     """Within the limit the item is in the inbox; past it nothing is, and the count still grows."""
     inbox, limit = Inbox(redis_client), UserCommandLimit(per_minute=1)
+    counter = limit.counter("U1")
     first, second = WorkItem("command", "U1", "C1", ""), WorkItem("command", "U1", "C1", "")
-    assert inbox.admit(first, limit.key("U1"), 1) and not inbox.admit(second, limit.key("U1"), 1)
-    assert inbox.pending() == 1 and int(redis_client.get(limit.key("U1")) or 0) == 2
-    assert 60 < int(redis_client.ttl(limit.key("U1"))) <= 120
+    assert inbox.admit(first, counter) and not inbox.admit(second, counter)
+    assert inbox.pending() == 1 and int(redis_client.get(counter.current) or 0) == 2
+    assert 60 < int(redis_client.ttl(counter.current)) <= 120
+    assert limit.counter("U1", operator=True).current != counter.current
+
+
+def test_the_limit_holds_across_the_turn_of_a_minute(redis_client: redis.Redis) -> None:
+    """Last minute's count still weighs on this one, so a burst cannot double at the turn of the minute."""
+    inbox, limit = Inbox(redis_client), UserCommandLimit(per_minute=3)
+    turn = (time.time() // 60 + 1) * 60
+    before = [inbox.admit(WorkItem("command", "U1", "C", ""), limit.counter("U1", now=turn - 1)) for _ in range(3)]
+    after = [inbox.admit(WorkItem("command", "U1", "C", ""), limit.counter("U1", now=turn + 1)) for _ in range(2)]
+    assert before == [True, True, True] and after == [False, False]
+    # Refused requests count: a minute later the 2 refused ones weigh 1/6 each, 50 s into the minute after.
+    late = limit.counter("U1", now=turn + 110)
+    assert inbox.admit(WorkItem("command", "U1", "C", ""), late)
 
 
 def test_only_refusals_repeating_within_a_minute_share_an_entry(redis_client: redis.Redis) -> None:
