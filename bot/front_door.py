@@ -119,6 +119,20 @@ def _usable(value: object) -> bool:
     return isinstance(value, str) and 0 < len(value) <= 256
 
 
+# Claim a request: its signature, then each of its Slack delivery ids (one script: cheaper than a pipeline,
+# on the ack's path). KEYS: the signature's key, the ids' keys. ARGV: their TTLs.
+# Returns 0 (first sighting, all claimed), 1 (the signature was seen: a replay) or 2 (an id was: a retry).
+_CLAIM = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 1 end
+local verdict = 0
+for i = 2, #KEYS do
+  if not redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[2]) then verdict = 2 end
+end
+return verdict
+"""
+_VERDICTS = (None, "replay", "retry")
+
+
 class ReplayGuard:
     """Claims each signature and Slack delivery id once, in Redis, for every web process.
 
@@ -132,6 +146,7 @@ class ReplayGuard:
 
     def __init__(self, client: redis.Redis | None, memory: int = 4096) -> None:
         self.client = client
+        self._claim = client.register_script(_CLAIM) if client is not None else None
         self.memory = memory
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
@@ -142,18 +157,14 @@ class ReplayGuard:
         remembered = self._remember(names)
         if remembered is not None:
             return remembered
-        if self.client is None or outage.REDIS.down:
+        if self._claim is None or outage.REDIS.down:
             return None
         try:
-            with self.client.pipeline(transaction=False) as pipe:
-                pipe.set(names[0], "1", nx=True, ex=SIGNATURE_MEMORY_SECONDS)
-                for name in names[1:]:
-                    pipe.set(name, "1", nx=True, ex=DELIVERY_MEMORY_SECONDS)
-                claimed = pipe.execute()
+            verdict = int(self._claim(keys=names, args=[SIGNATURE_MEMORY_SECONDS, DELIVERY_MEMORY_SECONDS]))
         except redis.RedisError as exc:
             outage.REDIS.failed(exc)
             return None
-        return _verdict([bool(c) for c in claimed])
+        return _VERDICTS[verdict]
 
     def forget(self, ids: Sequence[str]) -> None:
         """Release the delivery ids of a request the bot failed to handle, so Slack's retry is acted on.
