@@ -32,8 +32,14 @@ FOREIGN_PREFIXES = ("AZS_", "SLACK_", "REDIS_")
 
 
 def free_port() -> int:
+    """A TCP port nothing on this machine holds, on any address.
+
+    Asked of the wildcard address, which every web binds by default: a port free on 127.0.0.1 may still be
+    held by a client socket on 127.0.0.2 (the tests' and the benchmark's other loopback addresses), even in
+    TIME_WAIT, and then binding 0.0.0.0 to it fails.
+    """
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("0.0.0.0", 0))
         return int(sock.getsockname()[1])
 
 
