@@ -102,7 +102,7 @@ def build_app(settings: Settings, router: Router | None = None, after_ack: After
         request_verification_enabled=True,
     )
 
-    work = after_ack or AfterAckPool(settings.work_threads)
+    work = after_ack or AfterAckPool(settings.work_threads, per_user_per_minute=settings.user_commands_per_minute)
     # Clicks and commands are in Redis before their ack; this process finishes those of dead ones.
     work.make_durable(
         Inbox(router.store.redis),

@@ -519,8 +519,11 @@ def test_each_rendered_pod_reaches_a_stamp_through_the_mounted_ca_and_certificat
         assert ArmClient(stamp).list_backups()
 
 
-def check_pod(deployment: dict[str, Any], port_name: str, port: int) -> None:
-    """The rules every bot pod follows: non-root, read-only root, no token, probes on /healthz."""
+def check_pod(deployment: dict[str, Any], port_name: str, port: int, scraped: int | None = None) -> None:
+    """The rules every bot pod follows: non-root, read-only root, no token, probes on /healthz.
+
+    Prometheus scrapes ``scraped`` (the metrics port), which is ``port`` unless said otherwise.
+    """
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert pod["automountServiceAccountToken"] is False
@@ -535,7 +538,9 @@ def check_pod(deployment: dict[str, Any], port_name: str, port: int) -> None:
     for probe in ("readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": port_name}
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
-    assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == str(port)
+    scraped = port if scraped is None else scraped
+    assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == str(scraped)
+    assert any(p["name"] == "metrics" and p["containerPort"] == scraped for p in container["ports"])
 
 
 def test_example_overlay_has_what_the_issue_lists() -> None:
@@ -544,7 +549,7 @@ def test_example_overlay_has_what_the_issue_lists() -> None:
     settings = next(iter(config.values()))["data"]
     web, worker = deployments["azs-backup-bot-web"], deployments["azs-backup-bot-worker"]
     assert web["spec"]["replicas"] == 2 and worker["spec"]["replicas"] == 2
-    check_pod(web, "http", int(settings["PORT"]))
+    check_pod(web, "http", int(settings["PORT"]), scraped=int(settings["AZS_METRICS_PORT"]))
     check_pod(worker, "metrics", int(settings["AZS_METRICS_PORT"]))
     assert web["spec"]["template"]["spec"]["containers"][0]["args"] == ["web"]
     assert worker["spec"]["template"]["spec"]["containers"][0]["args"] == ["worker"]
@@ -559,6 +564,15 @@ def test_example_overlay_has_what_the_issue_lists() -> None:
     assert stamps_file.name == "stamps.toml"
     policies = by_kind(documents, "NetworkPolicy")
     assert any(set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"} for p in policies.values())
+    # Prometheus reaches the metrics port only: the web's Slack port serves no /metrics.
+    from_monitoring = [
+        port["port"]
+        for policy in policies.values()
+        for rule in policy["spec"].get("ingress", [])
+        if any("monitoring" in json.dumps(peer) for peer in rule.get("from", []))
+        for port in rule.get("ports", [])
+    ]
+    assert from_monitoring == [int(settings["AZS_METRICS_PORT"])]
     assert all(doc["metadata"].get("namespace") == "azs-backup-bot" for doc in documents if doc["kind"] != "Namespace")
 
 
@@ -569,7 +583,8 @@ def test_socket_mode_overlay_swaps_the_web_for_socket_mode_and_adds_prometheus_o
     assert not by_kind(documents, "Service") and not by_kind(documents, "Ingress")
     check_pod(deployments["azs-backup-bot-socket"], "metrics", 9102)
     assert deployments["azs-backup-bot-socket"]["spec"]["template"]["spec"]["containers"][0]["args"] == ["socket"]
-    assert by_kind(documents, "PodMonitor")
+    (monitor,) = by_kind(documents, "PodMonitor").values()
+    assert [e["port"] for e in monitor["spec"]["podMetricsEndpoints"]] == ["metrics"]
     rule = next(iter(by_kind(documents, "PrometheusRule").values()))
     alerts = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yaml").read_text())
     assert rule["spec"] == alerts, "components/prometheus-operator/prometheusrule.yaml differs from alerts.yaml"
@@ -600,6 +615,14 @@ def test_systemd_unit_is_hardened(name: str) -> None:
     assert settings["ExecStart"] == [f"/opt/azs-backup-bot/venv/bin/azs-bot {role}"]
     users = (DEPLOY / "systemd" / "azs-backup-bot.sysusers.conf").read_text()
     assert re.search(r"^u azs-bot ", users, re.MULTILINE)
+
+
+def test_systemd_units_give_web_and_worker_their_own_metrics_port() -> None:
+    """Both run on one VM: the same AZS_METRICS_PORT would leave one of them without /metrics."""
+    ports = {name: unit_settings(name)["Environment"] for name in UNITS}
+    assert sorted(ports.values()) == [["AZS_METRICS_PORT=9102"], ["AZS_METRICS_PORT=9103"]], ports
+    env_file = (DEPLOY / "systemd" / "env.example").read_text()
+    assert not re.search(r"^AZS_METRICS_PORT=", env_file, re.MULTILINE), "the env file would override both units"
 
 
 @pytest.mark.parametrize("name", UNITS)
@@ -651,20 +674,22 @@ def exposed(text: str) -> tuple[set[str], set[tuple[str, str, str]]]:
     return names, labels
 
 
+def metrics_page(port: int) -> str:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    except requests.RequestException:
+        return ""
+
+
 @pytest.fixture
-def metrics_pages(web: str, start_worker: Callable[..., BotProcess]) -> Iterator[str]:
-    """``/metrics`` of a running web and a running worker, joined."""
-    port = free_port()
+def metrics_pages(start_web: Callable[..., Any], start_worker: Callable[..., BotProcess]) -> Iterator[str]:
+    """``/metrics`` of a running web and a running worker (each on its metrics port), joined."""
+    web_port, port = free_port(), free_port()
+    start_web(AZS_METRICS_PORT=str(web_port))
     worker = start_worker(AZS_METRICS_PORT=str(port))
-
-    def worker_page() -> str:
-        try:
-            return requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
-        except requests.RequestException:
-            return ""
-
-    assert wait_until(lambda: "azs_job_oldest_age_seconds{" in worker_page(), timeout=30), worker.log()
-    yield requests.get(f"{web}/metrics", timeout=5).text + "\n" + worker_page()
+    assert wait_until(lambda: "azs_job_oldest_age_seconds{" in metrics_page(port), timeout=30), worker.log()
+    assert wait_until(lambda: "azs_jobs_in_flight" in metrics_page(web_port), timeout=10)
+    yield metrics_page(web_port) + "\n" + metrics_page(port)
 
 
 def test_every_metric_in_alerts_and_dashboard_is_exposed(metrics_pages: str) -> None:

@@ -44,9 +44,13 @@ def host_port(base: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def raw_request(base: str, head: str, body: bytes = b"", timeout: float = 5.0) -> tuple[int, bytes]:
-    """Send bytes as given; return the status and what came back (0 if the server closed without a reply)."""
-    with socket.create_connection(host_port(base), timeout=timeout) as sock:
+def raw_request(
+    base: str, head: str, body: bytes = b"", timeout: float = 5.0, source: str | None = None
+) -> tuple[int, bytes]:
+    """Send bytes as given (from address ``source``, a 127.x address); return the status and what came back
+    (0 if the server closed without a reply)."""
+    bind = (source, 0) if source else None
+    with socket.create_connection(host_port(base), timeout=timeout, source_address=bind) as sock:
         with contextlib.suppress(OSError):  # the server may answer (and close) before the body is sent
             sock.sendall(head.encode("latin-1") + body)
         return read_status(sock)
@@ -142,11 +146,11 @@ def test_many_bodies_just_under_the_cap_at_once_keep_memory_bounded(
     body = (MARKER.encode() * (1024 * 1024 // len(MARKER)))[: 1024 * 1024 - 64]
     statuses: list[int] = []
 
-    def send() -> None:
-        statuses.append(raw_request(slack.base_url, post_head(len(body)), body, timeout=30)[0])
+    def send(source: str) -> None:
+        statuses.append(raw_request(slack.base_url, post_head(len(body)), body, timeout=30, source=source)[0])
 
-    for _ in range(2):
-        senders = [threading.Thread(target=send) for _ in range(100)]
+    for _ in range(2):  # from 4 addresses: one may hold only AZS_CONNECTIONS_PER_ADDRESS (50) connections
+        senders = [threading.Thread(target=send, args=(f"127.0.0.{2 + n % 4}",)) for n in range(100)]
         for thread in senders:
             thread.start()
         for thread in senders:
@@ -217,11 +221,16 @@ def test_other_paths_and_methods_get_404(web_proc: tuple[BotProcess, SlackClient
 
 @contextlib.contextmanager
 def stalled_connections(base: str, count: int) -> Iterator[list[socket.socket]]:
-    """``count`` clients that send part of a request and then nothing (half of them stop inside the headers)."""
+    """``count`` clients that send part of a request and then nothing (half of them stop inside the headers).
+
+    They come from 127.0.0.2 and 127.0.0.3 (30 at most from each), not the signed requests' 127.0.0.1: one
+    address may hold only its share of the connections (``AZS_CONNECTIONS_PER_ADDRESS``, 50).
+    """
     socks = []
     try:
         for number in range(count):
-            sock = socket.create_connection(host_port(base), timeout=5)
+            source = f"127.0.0.{2 + number // 30}"
+            sock = socket.create_connection(host_port(base), timeout=5, source_address=(source, 0))
             if number % 2:
                 sock.sendall(post_head(1000).encode() + b"command=/azs")
             else:
@@ -251,6 +260,47 @@ def test_stalled_clients_starve_neither_health_nor_acks_nor_replies(
         assert response.status_code == 200
         slack.wait_reply(hook, "", timeout=5)
         assert time.monotonic() - asked < 1.8
+    assert_clean_log(process)
+
+
+def stalled_from(address: str, base: str, count: int) -> list[socket.socket]:
+    """``count`` connections from ``address`` (any 127.x address works on Linux loopback), each stalled."""
+    socks = []
+    for number in range(count):
+        sock = socket.socket()
+        sock.bind((address, 0))
+        sock.settimeout(5)
+        sock.connect(host_port(base))  # the listen backlog completes it even when the server accepts no more
+        with contextlib.suppress(OSError):  # the server may already have closed it
+            sock.sendall(post_head(1000).encode() + b"command=/azs" if number % 2 else b"POST /slack/events HTTP/1.1")
+        socks.append(sock)
+    return socks
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def test_one_address_cannot_hold_every_connection_slot(web_proc: tuple[BotProcess, SlackClientSim]) -> None:
+    """500 stalled sockets from one address used to fill the server (9.5 s for a signed command from another)."""
+    process, slack = web_proc
+    slack.command("help")  # warm
+    socks = stalled_from("127.0.0.2", slack.base_url, 500)
+    try:
+        started = time.monotonic()
+        response, _ = slack.command("help")  # from 127.0.0.1
+        assert response.status_code == 200 and "backup" in response.text
+        assert time.monotonic() - started < 2.0
+        assert wait_until(lambda: sum(not closed_by_server(s) for s in socks) <= 50, timeout=3)
+    finally:
+        for sock in socks:
+            sock.close()
     assert_clean_log(process)
 
 

@@ -174,6 +174,7 @@ RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
     "stamp_call_failed": lambda i: [messages.stamp_call_failed("read the backups", i.text(), i.text())],
     "unexpected_failure": lambda i: [messages.unexpected_failure("read the backups")],
     "busy": lambda i: [messages.busy(i.text())],
+    "rate_limited": lambda i: [messages.rate_limited(20), messages.rate_limited(1)],
     "restarted_nothing_started": lambda i: [messages.restarted_nothing_started(i.text())],
     "start_unrecorded": lambda i: [messages.start_unrecorded(i.text(), i.text())],
     "already_running": lambda i: [messages.already_running(i.job())],
@@ -426,7 +427,7 @@ def test_a_dead_processs_click_on_a_refused_start_is_answered_inertly(
     # As if that process had died before its reply: the click is back in the inbox with a lapsed lease.
     hook = "recovered-refused-click"
     item = WorkItem("click", OPERATOR, "CBACKUPS", slack.fake.response_url(hook), stamp="sim-stamp", item_id=job_id)
-    Inbox(client, lease=0.0, owner="dead-web-process").record(item)
+    assert Inbox(client, lease=0.0, owner="dead-web-process").admit(item)
     reply = slack.wait_reply(hook, "did not start", timeout=20)
     texts = [reply.get("text", ""), *(b["text"]["text"] for b in reply.get("blocks", []) if "text" in b)]
     for text in texts:

@@ -1,4 +1,4 @@
-"""Metrics on /metrics (web and worker) and JSON logs that carry the job and correlation ids."""
+"""Metrics on /metrics (every process, on its metrics port only) and JSON logs carrying job and correlation ids."""
 
 from __future__ import annotations
 
@@ -13,17 +13,20 @@ from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack
 from tests.harness import SlackClientSim, completions, page_text, wait_until
 
+StartWeb = Callable[..., tuple[BotProcess, SlackClientSim]]
+
 
 def test_web_and_worker_expose_metrics_and_json_logs(
-    slack: SlackClientSim,
-    web: str,
+    start_web: StartWeb,
     stamp: StampSimulator,
     fake_slack: FakeSlack,
     start_worker: Callable[..., BotProcess],
 ) -> None:
     stamp.backup_seconds = 1
+    web_port = free_port()
+    _, slack = start_web(AZS_METRICS_PORT=str(web_port))
     slack.start_backup()
-    web_metrics = requests.get(f"{web}/metrics", timeout=5).text
+    web_metrics = requests.get(f"http://127.0.0.1:{web_port}/metrics", timeout=5).text
     assert 'azs_commands_total{action="start-click",outcome="ok"}' in web_metrics
     assert "azs_jobs_in_flight 1.0" in web_metrics
     port = free_port()
@@ -39,6 +42,39 @@ def test_web_and_worker_expose_metrics_and_json_logs(
     ended = next(line for line in lines if "ended" in line["message"])
     assert ended["job_id"] and ended["backup_id"] in json.dumps(fake_slack.messages("CBACKUPS"))
     assert ended["correlation_id"] and ended["stamp"] == "sim-stamp"
+
+
+def test_web_metrics_are_not_on_the_public_port_and_healthz_is_on_both(
+    start_web: StartWeb, redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
+    """``/metrics`` names the stamps: only the metrics port (not Slack's) serves it; probes may use either."""
+    port = free_port()
+    _, slack = start_web(AZS_METRICS_PORT=str(port))
+    metrics_base = f"http://127.0.0.1:{port}"
+    assert wait_until(lambda: _status(f"{metrics_base}/healthz") == 200, timeout=10)
+    assert requests.get(f"{slack.base_url}/metrics", timeout=5).status_code == 404
+    assert "azs_commands_total" not in requests.get(f"{slack.base_url}/metrics", timeout=5).text
+    assert "azs_jobs_in_flight" in requests.get(f"{metrics_base}/metrics", timeout=5).text
+    assert _status(f"{slack.base_url}/healthz") == 200
+    redis_server.stop()
+    try:
+        for url in (f"{slack.base_url}/healthz", f"{metrics_base}/healthz"):
+            assert wait_until(lambda: _status(url) == 503, timeout=10), url  # noqa: B023
+            assert "redis" in requests.get(url, timeout=5).json()["problems"]
+    finally:
+        redis_server.start()
+    assert redis_client.ping()  # back, but empty: both ports now report the lost data, not a silent Redis
+    for url in (f"{slack.base_url}/healthz", f"{metrics_base}/healthz"):
+        assert wait_until(lambda: "redis-data" in _problems(url), timeout=10), url  # noqa: B023
+        assert "redis" not in _problems(url)
+
+
+def _problems(url: str) -> dict[str, str]:
+    try:
+        problems: dict[str, str] = requests.get(url, timeout=2).json().get("problems", {})
+        return problems
+    except requests.RequestException:
+        return {}
 
 
 def test_worker_healthz_is_ready_with_redis_and_unready_without(

@@ -121,6 +121,8 @@ def test_soak_nothing_lost_nothing_doubled_nothing_unanswered(
         "AZS_LEASE_SECONDS": str(LEASE),
         "AZS_START_GRACE_SECONDS": "3",
         "AZS_POLL_INTERVAL": "0.2",
+        # One operator clicks Start again at once after each answer, on every stamp: far past a person's pace.
+        "AZS_USER_COMMANDS_PER_MINUTE": "10000",
     }
     cluster = Cluster(env, tmp_path, fake_slack, webs=[None, None])
     stop = threading.Event()

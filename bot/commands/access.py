@@ -1,4 +1,4 @@
-"""Who may do what: operators by user ID or Slack user group, and an optional channel allow-list."""
+"""Who may do what: operators by user ID or Slack user group, an optional channel allow-list, and how often."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.commands.table import BY_ACTION, OPERATOR_ONLY, Action
+from bot.state import keys
+from bot.state.inbox import Counter
 from bot.words import messages
 from bot.words.messages import Message
 
@@ -128,3 +130,55 @@ class PerUserLimit:
                 return False
             self._last[user] = now
             return True
+
+
+LIMIT_WINDOW_SECONDS = 60
+
+
+class UserCommandLimit:
+    """At most ``per_minute`` commands and clicks per user in any minute (a sliding window).
+
+    The count is shared in Redis: one counter per user and clock minute, incremented in the round trip
+    that records the request in the inbox (:meth:`bot.state.inbox.Inbox.admit`), so every web and Socket Mode
+    process adds to it and a refused request is never recorded. The estimate for the last 60 s is this
+    minute's count plus last minute's, weighted by how much of it still falls within them, so the limit
+    holds across the turn of a minute. Refused requests count too: a flood stays refused. Operator work
+    (the Start card and click) is counted apart from the rest, so a user's reads can never use up their
+    start. While Redis does not answer, each process counts on its own (:meth:`allow_here`).
+    """
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._local: dict[tuple[str, bool], dict[int, int]] = {}
+        """(User, operator work) -> minute -> count, for when Redis cannot count."""
+        self._lock = threading.Lock()
+
+    def counter(self, user: str, *, operator: bool = False, now: float | None = None) -> Counter:
+        """The shared counters of ``user``'s operator work, or of the rest; each expires two minutes after."""
+        minute, weight = _window(time.time() if now is None else now)
+        budget = "operator" if operator else "commands"
+        return Counter(
+            keys.user_limit_key(user, budget, minute),
+            keys.user_limit_key(user, budget, minute - 1),
+            weight,
+            self.per_minute,
+        )
+
+    def allow_here(self, user: str, *, operator: bool = False) -> bool:
+        """Count ``user``'s request in this process only; ``False`` past the limit."""
+        minute, weight = _window(time.time())
+        with self._lock:
+            if len(self._local) > 10_000:  # bounded memory: forget everyone idle for two minutes
+                self._local = {k: v for k, v in self._local.items() if max(v) >= minute - 1}
+            counts = self._local.setdefault((user, operator), {})
+            counts[minute] = counts.get(minute, 0) + 1
+            for old in [m for m in counts if m < minute - 1]:
+                del counts[old]
+            estimate = counts[minute] + counts.get(minute - 1, 0) * weight
+        return estimate <= self.per_minute
+
+
+def _window(now: float) -> tuple[int, float]:
+    """The clock minute of ``now``, and the weight of the previous minute's count in the sliding minute."""
+    minute, into = divmod(now, LIMIT_WINDOW_SECONDS)
+    return int(minute), 1.0 - into / LIMIT_WINDOW_SECONDS

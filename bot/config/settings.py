@@ -63,6 +63,8 @@ LIMITS: dict[str, Limit] = {
     "AZS_SLACK_RETRY_SECONDS": Limit(0.0, 600.0),
     "AZS_WORK_THREADS": Limit(1, 64, "", whole=True),
     "AZS_SOCKET_CONNECTIONS": Limit(1, 10, "", whole=True),
+    "AZS_USER_COMMANDS_PER_MINUTE": Limit(1, 10_000, "", whole=True),
+    "AZS_CONNECTIONS_PER_ADDRESS": Limit(1, 500, "", whole=True),  # the server's whole connection limit
 }
 """Every number setting and its range (the README's settings table lists them); one without an entry is a
 ``KeyError`` at the first start, so a new setting cannot arrive without a maximum."""
@@ -124,6 +126,10 @@ class Settings:
     """Seconds between Socket Mode pings; a link without a pong is replaced (``AZS_SOCKET_PING_INTERVAL``)."""
     slack_retry_seconds: float = 20.0
     """How long one post may wait out Slack's 429s (``AZS_SLACK_RETRY_SECONDS``); capped at a third of the lease."""
+    user_commands_per_minute: int = 20
+    """Commands and clicks per user per minute, counted across all processes (``AZS_USER_COMMANDS_PER_MINUTE``)."""
+    connections_per_address: int = 50
+    """Connections one client address may hold open to the web process (``AZS_CONNECTIONS_PER_ADDRESS``)."""
     # Fixed limits (no variable): here so the worker and the web process share one value.
     max_retry_delay: float = 300.0
     """The longest backoff after consecutive failures, and how long a job for an unknown stamp waits."""
@@ -477,6 +483,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         socket_connections=_int(env, "AZS_SOCKET_CONNECTIONS", Settings.socket_connections),
         socket_ping_interval=_float(env, "AZS_SOCKET_PING_INTERVAL", Settings.socket_ping_interval),
         slack_retry_seconds=_float(env, "AZS_SLACK_RETRY_SECONDS", Settings.slack_retry_seconds),
+        user_commands_per_minute=_int(env, "AZS_USER_COMMANDS_PER_MINUTE", Settings.user_commands_per_minute),
+        connections_per_address=_int(env, "AZS_CONNECTIONS_PER_ADDRESS", Settings.connections_per_address),
     )
     check_cross_fields(settings)
     return settings

@@ -1,4 +1,4 @@
-"""Prometheus metrics, served on ``/metrics`` by the web process and on ``AZS_METRICS_PORT`` by workers."""
+"""Prometheus metrics, served on ``/metrics`` on ``AZS_METRICS_PORT`` by every process (see :mod:`bot.ops.probes`)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,16 @@ REPORT_LAG = Histogram(
     "azs_report_lag_seconds",
     "From the stamp finishing a backup to its outcome in Slack",
     buckets=(1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
+)
+REQUESTS_NOT_ACTED_ON = Counter(
+    "azs_requests_not_acted_on_total",
+    "Signed requests answered without acting on them: replay (signature seen before), retry (Slack delivery "
+    "already taken), rate_limited (over the user's per-minute limit)",
+    ["reason"],
+)
+CONNECTIONS_REFUSED = Counter(
+    "azs_connections_refused_total",
+    "Connections the web closed on accept: their client address already held its share (AZS_CONNECTIONS_PER_ADDRESS)",
 )
 SOCKET_ENVELOPES = Counter(
     "azs_socket_envelopes_total",

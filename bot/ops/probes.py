@@ -1,9 +1,10 @@
-"""``/healthz`` and ``/metrics`` for processes that are not the web server (worker, Socket Mode).
+"""``/healthz`` and ``/metrics`` on ``AZS_METRICS_PORT``, for every process (web, worker, Socket Mode).
 
-The web answers these itself; the others serve them on ``AZS_METRICS_PORT``. Liveness is a
-heartbeat: the process's main loop calls :meth:`Heartbeat.beat` each turn, and a loop that has not
-turned within ``max_age`` seconds is reported dead, so an orchestrator restarts a stalled process.
-Readiness is whatever the process says is wrong right now (Redis not answering, no Slack link).
+``/metrics`` names the stamps, so it is served here only, never on the web's public Slack port (which
+keeps its own ``/healthz`` for platforms that probe the port they route to). Liveness is a heartbeat:
+the process's main loop calls :meth:`Heartbeat.beat` each turn, and a loop that has not turned within
+``max_age`` seconds is reported dead, so an orchestrator restarts a stalled process. Readiness is
+whatever the process says is wrong right now (Redis not answering, no Slack link).
 """
 
 from __future__ import annotations
@@ -54,8 +55,17 @@ def probe_body(heartbeat: Heartbeat, problems: Problems) -> tuple[int, dict[str,
     return 503, {"status": "unavailable", "problems": found, "reason": "; ".join(f"{k}: {v}" for k, v in found.items())}
 
 
-def serve_probes(host: str, port: int, heartbeat: Heartbeat, problems: Problems) -> ThreadingHTTPServer | None:
-    """Serve ``/healthz`` and ``/metrics`` on a daemon thread; ``None`` (and a warning) if the port is taken."""
+def serve_probes(
+    host: str,
+    port: int,
+    heartbeat: Heartbeat,
+    problems: Problems,
+    before_scrape: Callable[[], None] | None = None,
+) -> ThreadingHTTPServer | None:
+    """Serve ``/healthz`` and ``/metrics`` on a daemon thread; ``None`` (and a warning) if the port is taken.
+
+    ``before_scrape`` refreshes gauges that are read on demand (the web's jobs in flight) before each scrape.
+    """
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -63,6 +73,8 @@ def serve_probes(host: str, port: int, heartbeat: Heartbeat, problems: Problems)
                 status, body = probe_body(heartbeat, problems)
                 self._send(status, "application/json", json.dumps(body).encode())
             elif self.path.split("?", 1)[0] == "/metrics":
+                if before_scrape is not None:
+                    before_scrape()
                 self._send(200, CONTENT_TYPE_LATEST, generate_latest())
             else:
                 self._send(404, "application/json", b'{"status": "not found"}')

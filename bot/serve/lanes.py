@@ -5,12 +5,14 @@ work waits (at most ``max_wait``) while the web process is still acking requests
 threads, leaving the CPU to the acks (bench/: p99 ack was 7-11x a bare Bolt app when the work ran
 on Bolt's listener threads).
 
-Each stamp gets its own lane (``threads`` workers and a bounded queue), so a slow stamp or a
+Each stamp gets its own lanes (``threads`` workers and a bounded queue each: one for reads, one for
+operator work, so a Start click never waits behind reads), so a slow stamp or a
 throttled Slack call delays only the work queued behind it; a full lane refuses at once, but the
 refusal ("busy, try again") is sent like any work, once the acks in flight are done: under a burst
 of requests about one stamp, refusals sent at once took the CPU from the acks (bench/: p99 ack
 2.2-3.1x the bare app's at 16-64 senders). With an :class:`~bot.state.inbox.Inbox` attached, the pool
-also keeps the leases of the work it holds and finishes the work of processes that died.
+also keeps the leases of the work it holds and finishes the work of processes that died, and counts
+each user's commands and clicks against ``per_user_per_minute`` (:class:`~bot.commands.access.UserCommandLimit`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from bot.commands.access import UserCommandLimit
 from bot.ops import outage
 from bot.state.inbox import Inbox, WorkItem
 
@@ -52,8 +55,15 @@ class _Durability:
 
 
 class AfterAckPool:
-    def __init__(self, threads: int = 1, max_wait: float = 2.0, queue_limit: int = DEFAULT_QUEUE_LIMIT) -> None:
+    def __init__(
+        self,
+        threads: int = 1,
+        max_wait: float = 2.0,
+        queue_limit: int = DEFAULT_QUEUE_LIMIT,
+        per_user_per_minute: int | None = None,
+    ) -> None:
         self._threads = threads
+        self.user_limit = UserCommandLimit(per_user_per_minute) if per_user_per_minute else None
         self._queue_limit = queue_limit
         self._max_wait = max_wait
         self._in_flight = 0
@@ -94,10 +104,14 @@ class AfterAckPool:
                 found.pending += 1
         if full:
             if if_full is not None:
-                self._refusals.submit(self._after_acks, if_full)
+                self.after_acks(if_full)
             return False
         found.executor.submit(self._run, found, work)
         return True
+
+    def after_acks(self, work: Callable[[], object]) -> None:
+        """Run a short ``work`` (a refusal, its audit entry) on its own thread, once the acks in flight are done."""
+        self._refusals.submit(self._after_acks, work)
 
     def _run(self, lane: _Lane, work: Callable[[], object]) -> None:
         try:
@@ -124,22 +138,31 @@ class AfterAckPool:
         self._durable = _Durability(inbox, recover)
         threading.Thread(target=self._keep_and_recover, name="after-ack-recovery", daemon=True).start()
 
-    def record(self, item: WorkItem) -> bool:
-        """Put ``item`` in Redis before the ack; ``False`` when that failed (the work then runs unrecorded)."""
-        if self._durable is None:
-            return False
-        try:
-            self._durable.inbox.record(item)
-        except redis.RedisError as exc:
-            log.warning(
-                "could not record %s %s before the ack (%s); it runs unrecorded",
-                item.kind,
-                item.item_id,
-                type(exc).__name__,
-            )
-            return False
-        self.hold(item.item_id)
-        return True
+    def admit(self, item: WorkItem, *, operator: bool = False) -> bool:
+        """Before the ack: count ``item`` against its user's limit (``operator`` work has its own count) and
+        put it in Redis, in one round trip.
+
+        ``False`` (nothing recorded) when the user is over the limit. While Redis does not answer, or this
+        process knows it is down, the limit is counted here and the work runs unrecorded.
+        """
+        limit = self.user_limit
+        if self._durable is not None and not outage.REDIS.down:
+            try:
+                counter = limit.counter(item.user, operator=operator) if limit else None
+                admitted = self._durable.inbox.admit(item, counter)
+            except redis.RedisError as exc:
+                outage.REDIS.failed(exc)
+                log.warning(
+                    "could not record %s %s before the ack (%s); it runs unrecorded",
+                    item.kind,
+                    item.item_id,
+                    type(exc).__name__,
+                )
+            else:
+                if admitted:
+                    self.hold(item.item_id)
+                return admitted
+        return limit is None or limit.allow_here(item.user, operator=operator)
 
     def hold(self, item_id: str) -> None:
         if self._durable is not None:

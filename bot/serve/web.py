@@ -1,4 +1,5 @@
-"""HTTP entry point: Slack at ``POST /slack/events``, liveness at ``GET /healthz``, served by waitress.
+"""HTTP entry point: Slack at ``POST /slack/events``, liveness at ``GET /healthz``, served by waitress;
+``/metrics`` (and ``/healthz`` again) on ``AZS_METRICS_PORT``, never on the public port.
 
 waitress reads each request whole (headers and body, within limits and deadlines) on its event loop
 before the request takes a worker thread, so clients that connect and stall hold a socket, never a
@@ -18,7 +19,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -27,8 +27,9 @@ from waitress.server import TcpWSGIServer
 
 from bot.app import build_app, wire
 from bot.config.settings import Settings, load_settings
-from bot.ops.metrics import JOBS_IN_FLIGHT
-from bot.serve.front_door import MAX_BODY_BYTES, Refusal, check_body, check_signature
+from bot.ops.metrics import CONNECTIONS_REFUSED, JOBS_IN_FLIGHT, REQUESTS_NOT_ACTED_ON
+from bot.ops.probes import Heartbeat, serve_probes
+from bot.serve.front_door import MAX_BODY_BYTES, Refusal, ReplayGuard, check_signature, delivery_ids, parse_body
 from bot.serve.lanes import AfterAckPool
 from bot.slack.client import AUTH_ERRORS
 from bot.state.health import Health
@@ -40,21 +41,45 @@ WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 SLACK_PATH = "/slack/events"
 
 
-def create_wsgi_app(settings: Settings | None = None) -> WsgiApp:
-    """The WSGI callable: health, metrics, and Slack's requests once they pass the front door."""
-    settings = settings or load_settings()
-    parts = wire(settings)
-    health, store = parts.health, parts.store
-    check_slack_token(parts.client, health)
-    after_ack = AfterAckPool(settings.work_threads)
-    slack = SlackRequestHandler(build_app(settings, parts.router, after_ack))
-    secret = settings.slack_signing_secret.encode()
+class SlackWeb:
+    """The WSGI callable: ``/healthz``, and Slack's requests once they pass the front door.
 
-    def healthz(start_response: StartResponse) -> Iterable[bytes]:
+    ``/metrics`` is not here: it names the stamps, so :func:`serve` serves it on ``AZS_METRICS_PORT`` only
+    (:mod:`bot.ops.probes`), with a second ``/healthz`` for probes that use that port.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        parts = wire(settings)
+        self.health, self.store = parts.health, parts.store
+        check_slack_token(parts.client, self.health)
+        self.after_ack = AfterAckPool(settings.work_threads, per_user_per_minute=settings.user_commands_per_minute)
+        self.slack = SlackRequestHandler(build_app(settings, parts.router, self.after_ack))
+        self.secret = settings.slack_signing_secret.encode()
+        self.replays = ReplayGuard(self.store.redis)
+        self._not_again_logged: dict[str, float] = {}
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
+        if method in ("GET", "HEAD") and path == "/healthz":
+            return self.healthz(start_response)
+        if method == "POST" and path == SLACK_PATH:
+            return self.slack_events(environ, start_response)
+        return refuse(start_response, Refusal(404, "not found"))
+
+    def problems(self) -> dict[str, str]:
+        """What is wrong now (Redis, Slack's token, lost data); empty when ready."""
         try:
-            problems = health.problems()
+            return self.health.problems()
         except redis.RedisError as exc:
-            problems = {"redis": f"Redis does not answer ({type(exc).__name__})"}
+            return {"redis": f"Redis does not answer ({type(exc).__name__})"}
+
+    def refresh_gauges(self) -> None:
+        """Before a scrape: jobs in flight, read from Redis (skipped while it does not answer)."""
+        with contextlib.suppress(redis.RedisError):
+            JOBS_IN_FLIGHT.set(self.store.count_active())
+
+    def healthz(self, start_response: StartResponse) -> Iterable[bytes]:
+        problems = self.problems()
         status = "503 Service Unavailable" if problems else "200 OK"
         body: dict[str, Any] = {"status": "unavailable", "problems": problems} if problems else {"status": "ok"}
         if problems:
@@ -62,13 +87,7 @@ def create_wsgi_app(settings: Settings | None = None) -> WsgiApp:
         start_response(status, [("Content-Type", "application/json")])
         return [json.dumps(body).encode()]
 
-    def metrics(start_response: StartResponse) -> Iterable[bytes]:
-        with contextlib.suppress(redis.RedisError):
-            JOBS_IN_FLIGHT.set(store.count_active())
-        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
-        return [generate_latest()]
-
-    def slack_events(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def slack_events(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         body = read_body(environ)
         if body is None:
             return refuse(start_response, Refusal(413, "body too large"))
@@ -76,28 +95,50 @@ def create_wsgi_app(settings: Settings | None = None) -> WsgiApp:
             "x-slack-request-timestamp": environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
             "x-slack-signature": environ.get("HTTP_X_SLACK_SIGNATURE", ""),
         }
-        refusal = check_signature(secret, headers, body) or check_body(body, environ.get("CONTENT_TYPE"))
-        if refusal is not None:
-            return refuse(start_response, refusal)
+        parsed = check_signature(self.secret, headers, body) or parse_body(body, environ.get("CONTENT_TYPE"))
+        if isinstance(parsed, Refusal):
+            return refuse(start_response, parsed)
+        ids = delivery_ids(parsed)
+        seen = self.replays.seen_before(headers["x-slack-signature"], ids)
+        if seen is not None:
+            return self.not_again(start_response, seen)
         environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
-        with after_ack.request():  # only signed, whole requests count as in flight
+        return self.dispatch(environ, start_response, ids)
+
+    def dispatch(self, environ: dict[str, Any], start_response: StartResponse, ids: list[str]) -> Iterable[bytes]:
+        """Bolt answers the request; when it could not handle it, Slack's retry may (its ids are released)."""
+        statuses: list[str] = []
+
+        def noting_status(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            statuses.append(status)
+            return start_response(status, headers, *exc_info)
+
+        with self.after_ack.request():  # only signed, whole, new requests count as in flight
             try:
-                return slack(environ, start_response)
+                answer = self.slack(environ, noting_status)
             except Exception as exc:  # Bolt could not read a signed request: say so, without its body
                 log.warning("signed request refused: Bolt could not read it (%s)", type(exc).__name__)
+                self.replays.forget(ids)
                 return refuse(start_response, Refusal(400, "unreadable request"))
+        if not statuses or not statuses[0].startswith("2"):
+            self.replays.forget(ids)
+        return answer
 
-    def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
-        if method in ("GET", "HEAD") and path == "/healthz":
-            return healthz(start_response)
-        if method in ("GET", "HEAD") and path == "/metrics":
-            return metrics(start_response)
-        if method == "POST" and path == SLACK_PATH:
-            return slack_events(environ, start_response)
-        return refuse(start_response, Refusal(404, "not found"))
+    def not_again(self, start_response: StartResponse, reason: str) -> Iterable[bytes]:
+        """200 and nothing else for a request seen before: Slack stops retrying, nothing is done twice."""
+        REQUESTS_NOT_ACTED_ON.labels(reason=reason).inc()
+        now = time.monotonic()
+        if now - self._not_again_logged.get(reason, -60.0) >= 60.0:  # at most a line a minute: replays may flood
+            self._not_again_logged[reason] = now
+            what = "a signature" if reason == "replay" else "a Slack delivery id (event_id or trigger_id)"
+            log.warning("answered a request without acting on it (%s): %s seen before", reason, what)
+        start_response("200 OK", [("Content-Type", "text/plain"), ("X-Slack-No-Retry", "1")])
+        return [b""]
 
-    return application
+
+def create_wsgi_app(settings: Settings | None = None) -> SlackWeb:
+    """The bot's WSGI callable, from ``settings`` (read from the environment unless given)."""
+    return SlackWeb(settings or load_settings())
 
 
 def read_body(environ: dict[str, Any], limit: int = MAX_BODY_BYTES) -> bytes | None:
@@ -146,12 +187,59 @@ class DeadlineChannel(HTTPChannel):
 
 
 class DeadlineServer(TcpWSGIServer):
-    """waitress, plus a deadline for receiving a whole request (waitress only times out idle connections)."""
+    """waitress, plus a deadline for receiving a whole request (waitress only times out idle connections),
+    and at most ``per_address`` connections from one client address.
+
+    Without that share, one client holding ``connection_limit`` stalled sockets kept every other
+    client in the listen backlog until the deadlines freed a slot (a signed command waited 9.5 s;
+    Slack allows 3). A connection past the share is closed as soon as it is accepted, unread. Behind a
+    proxy every client has the proxy's address: the share must then fit all of Slack's traffic.
+    Its event loop beats ``heartbeat`` every ``cleanup_interval``: the liveness the metrics port reports.
+    """
 
     channel_class = DeadlineChannel
     request_deadline = 10.0
+    per_address: int | None = None
+    heartbeat: Heartbeat | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._refusals_logged: dict[str, float] = {}
+        super().__init__(*args, **kwargs)
+
+    def handle_accept(self) -> None:
+        """waitress's accept, with the per-address share checked before a channel is made."""
+        try:
+            accepted = self.accept()
+            if accepted is None:
+                return
+            conn, addr = accepted
+            self.set_socket_options(conn)
+        except OSError:  # the peer left before it was accepted (waitress logs these; in a flood they are noise)
+            return
+        host = str(addr[0]) if isinstance(addr, tuple) else ""
+        if self.per_address is not None and self._held_by(host) >= self.per_address:
+            conn.close()
+            self._refused(host)
+            return
+        self.channel_class(self, conn, self.fix_addr(addr), self.adj, map=self._map)  # type: ignore[attr-defined]
+
+    def _held_by(self, host: str) -> int:
+        channels: dict[int, HTTPChannel] = self.active_channels  # type: ignore[assignment]  # stubs: wrong type
+        return sum(1 for channel in list(channels.values()) if channel.addr and channel.addr[0] == host)
+
+    def _refused(self, host: str) -> None:
+        """Count each refusal; log an address at most once a minute (a flood must not flood the log)."""
+        CONNECTIONS_REFUSED.inc()
+        now = time.monotonic()
+        if now - self._refusals_logged.get(host, -60.0) >= 60.0:
+            if len(self._refusals_logged) > 1000:
+                self._refusals_logged.clear()
+            self._refusals_logged[host] = now
+            log.warning("closing connections from %s: it holds %d, its share of the server", host, self.per_address)
 
     def maintenance(self, now: int) -> None:  # waitress passes time.time(); its stubs say int
+        if self.heartbeat is not None:
+            self.heartbeat.beat()
         super().maintenance(now)
         cutoff = time.monotonic() - self.request_deadline
         channels: dict[int, HTTPChannel] = self.active_channels  # type: ignore[assignment]  # stubs: wrong type
@@ -181,26 +269,35 @@ def listen_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+LOOP_MAX_AGE = 30.0
+"""The event loop beats every second; this long without a beat, the metrics port's ``/healthz`` says it stalled."""
+
+
 def make_server(settings: Settings, application: WsgiApp | None = None, **options: Any) -> DeadlineServer:
     """The bot's server around ``application`` (the bot's own unless given: the benchmark passes a bare app)."""
     app = application or create_wsgi_app(settings)
-    return DeadlineServer(app, listen=listen_address(settings.host, settings.port), **{**SERVER_OPTIONS, **options})
+    server = DeadlineServer(app, listen=listen_address(settings.host, settings.port), **{**SERVER_OPTIONS, **options})
+    server.heartbeat = Heartbeat(max_age=LOOP_MAX_AGE)
+    server.per_address = settings.connections_per_address
+    return server
 
 
 def serve(settings: Settings, application: WsgiApp | None = None) -> None:
-    """Serve until SIGTERM or SIGINT; then stop taking requests and let those in progress finish (5 s at most)."""
-    server = make_server(settings, application)
+    """Serve until SIGTERM or SIGINT; then stop taking requests and let those in progress finish (5 s at most).
+
+    The bot's own app also gets ``/healthz`` and ``/metrics`` on ``AZS_METRICS_PORT`` (0: none).
+    """
+    web = create_wsgi_app(settings) if application is None else None
+    server = make_server(settings, web or application)
+    if web is not None and settings.metrics_port and server.heartbeat is not None:
+        serve_probes(settings.host, settings.metrics_port, server.heartbeat, web.problems, web.refresh_gauges)
 
     def stop(signum: int, _frame: object) -> None:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info(
-        "serving Slack on %s (POST %s, GET /healthz, GET /metrics)",
-        listen_address(settings.host, settings.port),
-        SLACK_PATH,
-    )
+    log.info("serving Slack on %s (POST %s, GET /healthz)", listen_address(settings.host, settings.port), SLACK_PATH)
     try:
         server.run()
     finally:

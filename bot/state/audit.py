@@ -1,7 +1,14 @@
-"""The audit trail: every command and click, in a bounded Redis stream and as a JSON log line."""
+"""The audit trail: every command and click, in a bounded Redis stream and as a JSON log line.
+
+The stream keeps the latest ~10,000 entries, so a flood of refusals from one user would push real entries
+out. A refusal that repeats one within a minute (same user, channel, stamp, action and outcome) is
+counted instead: its entry is replaced, in one script, by one carrying the new count, the first time
+and the latest time. A log line is written for the first refusal and at each power of ten.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -12,28 +19,77 @@ import redis
 from bot.model.facts import AuditEntry
 from bot.state import keys
 
-__all__ = ["MAX_ENTRIES", "AuditEntry", "AuditLog", "entry"]
+__all__ = ["MAX_ENTRIES", "REPEAT_WINDOW_SECONDS", "AuditEntry", "AuditLog", "entry"]
 
 log = logging.getLogger("azs.audit")
 
 MAX_ENTRIES = 10_000
+REPEAT_WINDOW_SECONDS = 60
+"""A refusal within this long of the same one adds to its entry; a minute of quiet starts a new one."""
+
+# Add a refusal, or count it on the entry of the same refusal in the last minute.
+# KEYS: stream, repeat key. ARGV: max entries, window seconds, now, then field/value pairs (no count/first_at).
+# Returns the entry's count.
+_COUNT_REPEAT = """
+local count, first_at = 1, ARGV[3]
+local previous = redis.call('GET', KEYS[2])
+if previous then
+  local found = redis.call('XRANGE', KEYS[1], previous, previous)
+  if #found > 0 then
+    local fields = found[1][2]
+    for i = 1, #fields, 2 do
+      if fields[i] == 'count' then count = tonumber(fields[i + 1]) + 1 end
+      if fields[i] == 'first_at' then first_at = fields[i + 1] end
+    end
+    redis.call('XDEL', KEYS[1], previous)
+  end
+end
+local entry = {}
+for i = 4, #ARGV do table.insert(entry, ARGV[i]) end
+table.insert(entry, 'count')
+table.insert(entry, tostring(count))
+table.insert(entry, 'first_at')
+table.insert(entry, first_at)
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(entry))
+redis.call('SET', KEYS[2], id, 'EX', ARGV[2])
+return count
+"""
 
 
 class AuditLog:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
+        self._count_repeat = client.register_script(_COUNT_REPEAT)
 
     def record(self, entry: AuditEntry) -> None:
-        """Log always; store in Redis when it answers (an outage must not block the operator)."""
-        log.info("audit %s", json.dumps(asdict(entry), sort_keys=True))
+        """Log and store in Redis when it answers (an outage must not block the operator); refusals that
+        repeat within a minute are counted on one entry."""
+        fields = {k: str(v) for k, v in asdict(entry).items()}
         try:
-            self.redis.xadd(
-                keys.audit_key(), {k: str(v) for k, v in asdict(entry).items()}, maxlen=MAX_ENTRIES, approximate=True
-            )
+            if entry.outcome == "ok":
+                self.redis.xadd(keys.audit_key(), fields, maxlen=MAX_ENTRIES, approximate=True)  # type: ignore[arg-type]
+                count = 1
+            else:
+                count = self._add_refusal(entry, fields)
         except redis.RedisError as exc:
+            log.info("audit %s", json.dumps(asdict(entry), sort_keys=True))
             log.error("audit entry not stored in Redis (%s); it is in this log line only", type(exc).__name__)
+            return
+        if _power_of_ten(count):  # a flood leaves a few lines, each saying how many so far
+            log.info("audit %s", json.dumps({**asdict(entry), "count": count}, sort_keys=True))
+
+    def _add_refusal(self, entry: AuditEntry, fields: dict[str, str]) -> int:
+        same = "\0".join((entry.user, entry.channel, entry.stamp, entry.action, entry.outcome))
+        repeat_key = keys.audit_repeat_key(hashlib.sha256(same.encode()).hexdigest()[:40])
+        pairs = [part for item in fields.items() for part in item]
+        count = self._count_repeat(
+            keys=[keys.audit_key(), repeat_key],
+            args=[MAX_ENTRIES, REPEAT_WINDOW_SECONDS, fields["at"], *pairs],
+        )
+        return int(count)
 
     def latest(self, count: int = 20) -> list[AuditEntry]:
+        """Newest first; a counted refusal says how often it came, and over how long."""
         entries = []
         for _id, fields in self.redis.xrevrange(keys.audit_key(), count=count) or []:
             data = {
@@ -47,10 +103,25 @@ class AuditLog:
                     channel=data.get("channel", ""),
                     stamp=data.get("stamp", ""),
                     action=data.get("action", ""),
-                    outcome=data.get("outcome", ""),
+                    outcome=_outcome(data),
                 )
             )
         return entries
+
+
+def _outcome(data: dict[str, str]) -> str:
+    """The outcome, with the count of a repeated refusal: "refused or failed (17 times in 43 s)"."""
+    outcome, count = data.get("outcome", ""), int(data.get("count") or 1)
+    if count <= 1:
+        return outcome
+    span = max(0.0, float(data.get("at") or 0) - float(data.get("first_at") or data.get("at") or 0))
+    return f"{outcome} ({count} times in {span:.0f} s)"
+
+
+def _power_of_ten(count: int) -> bool:
+    while count >= 10 and count % 10 == 0:
+        count //= 10
+    return count == 1
 
 
 def entry(user: str, channel: str, stamp: str, action: str, outcome: str) -> AuditEntry:

@@ -1,14 +1,15 @@
 """Acknowledged work that outlives its process: each click or command is in Redis before Slack gets the ack.
 
 Slack does not resend a command or a click, so once the ack is out the work exists only where the
-bot keeps it. :meth:`Inbox.record` writes the item, its owner and a lease in one round trip; the
-owner renews the leases of what it holds and deletes each item when its reply is sent. Any web
-process takes over items whose lease ran out (their owner died or froze), so the user still gets
-an answer.
+bot keeps it. :meth:`Inbox.admit` counts the request against its user's per-minute limit and, within
+it, writes the item, its owner and a lease, in one round trip; the owner renews the leases of what it
+holds and deletes each item when its reply is sent. Any web process takes over items whose lease ran
+out (their owner died or froze), so the user still gets an answer.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -21,6 +22,8 @@ import redis
 from bot.state import keys
 
 DEFAULT_LEASE_SECONDS = 10.0
+LIMIT_COUNTER_TTL = 120
+"""A per-user, per-minute counter outlives its minute, so late clocks still find it."""
 
 # Take over expired items. KEYS: leases, owners, items. ARGV: now, new expiry, owner, limit.
 # Returns a flat list: id, json, id, json...
@@ -42,6 +45,23 @@ end
 return out
 """
 
+# Count the request against its user's limit; only within it, record item, owner and lease.
+# KEYS: items, owners, leases, the user's counter for this minute and for the last ("": no limit).
+# ARGV: id, json, owner, lease expiry, limit, counter TTL, weight of the last minute's count.
+# Returns 1 (recorded) or 0 (over the limit).
+_ADMIT = """
+if KEYS[4] ~= '' then
+  local count = redis.call('INCR', KEYS[4])
+  if count == 1 then redis.call('EXPIRE', KEYS[4], ARGV[6]) end
+  local previous = tonumber(redis.call('GET', KEYS[5]) or '0')
+  if count + previous * tonumber(ARGV[7]) > tonumber(ARGV[5]) then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+return 1
+"""
+
 # Renew the holds of one owner. KEYS: leases, owners. ARGV: new expiry, owner, ids...
 _RENEW = """
 for i = 3, #ARGV do
@@ -49,6 +69,17 @@ for i = 3, #ARGV do
 end
 return 1
 """
+
+
+def item_id_for(kind: str, slack_id: str) -> str:
+    """An item id named after Slack's id for the request (its ``trigger_id``), or a random one without it.
+
+    A click's job is named after its item, so a copy of the click that got past the front door (Redis
+    was down there) finds the job the first one reserved instead of starting another backup.
+    """
+    if not slack_id:
+        return uuid.uuid4().hex
+    return hashlib.sha256(f"{kind}:{slack_id}".encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -79,6 +110,17 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+@dataclass(frozen=True)
+class Counter:
+    """Where one request is counted: this minute's counter, last minute's, and how much of last minute's
+    count still falls within the sliding minute (1 at the turn of the minute, 0 at its end)."""
+
+    current: str
+    previous: str
+    previous_weight: float
+    limit: int
+
+
 class Inbox:
     """The items in Redis. ``owner`` names this process (host and pid, plus a random part)."""
 
@@ -88,14 +130,25 @@ class Inbox:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._take = client.register_script(_TAKE_ORPHANS)
         self._renew = client.register_script(_RENEW)
+        self._admit = client.register_script(_ADMIT)
 
-    def record(self, item: WorkItem) -> None:
-        """Item, owner and lease in one round trip (a pipeline: one write per key, no MULTI needed)."""
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(keys.inbox_items_key(), item.item_id, item.to_json())
-            pipe.hset(keys.inbox_owners_key(), item.item_id, self.owner)
-            pipe.zadd(keys.inbox_leases_key(), {item.item_id: time.time() + self.lease})
-            pipe.execute()
+    def admit(self, item: WorkItem, counter: Counter | None = None) -> bool:
+        """Item, owner and lease in one round trip, after counting the request on its user's ``counter``
+        (``None``: no limit): ``False``, and nothing recorded, past the counter's limit."""
+        counted = [counter.current, counter.previous] if counter else ["", ""]
+        admitted = self._admit(
+            keys=[keys.inbox_items_key(), keys.inbox_owners_key(), keys.inbox_leases_key(), *counted],
+            args=[
+                item.item_id,
+                item.to_json(),
+                self.owner,
+                time.time() + self.lease,
+                counter.limit if counter else 0,
+                LIMIT_COUNTER_TTL,
+                counter.previous_weight if counter else 0,
+            ],
+        )
+        return bool(int(admitted))
 
     def renew(self, item_ids: list[str]) -> None:
         if item_ids:

@@ -98,3 +98,24 @@ def inbox_owners_key() -> str:
 def inbox_leases_key() -> str:
     """Sorted set of item ids scored by when their owner's hold runs out (then any process takes them)."""
     return f"{PREFIX}:inbox:leases"
+
+
+def replay_key(signature: str) -> str:
+    """Expiring key: a request with this signature (``v0=<hex>``) was taken; the same bytes again are a replay."""
+    return f"{PREFIX}:front:signature:{signature.removeprefix('v0=')}"
+
+
+def delivery_key(digest: str) -> str:
+    """Expiring key: a Slack delivery (a digest of its event_id or trigger_id) was taken; a retry is not acted on."""
+    return f"{PREFIX}:front:delivery:{digest}"
+
+
+def user_limit_key(user: str, budget: str, window: int) -> str:
+    """Counter of one user's commands and clicks of one ``budget`` (reads, operator work) in one minute
+    (``window``: minutes since the epoch), expiring."""
+    return f"{PREFIX}:limit:user:{user}:{budget}:{window}"
+
+
+def audit_repeat_key(digest: str) -> str:
+    """Expiring key: the audit entry (stream id) a repeated refusal adds its count to, for a minute."""
+    return f"{PREFIX}:audit:repeat:{digest}"

@@ -730,3 +730,12 @@ def start_unrecorded(stamp: str, backup_id: str) -> Message:
         "failed while recording it. A worker will find it on the stamp and report it in this channel."
     )
     return Message(text=text, blocks=[_section(f":warning: {text}")])
+
+
+def rate_limited(per_minute: int) -> Message:
+    """One person sent more commands and clicks in a minute than ``AZS_USER_COMMANDS_PER_MINUTE``."""
+    text = (
+        f"You have sent more than {int(per_minute)} commands and clicks within a minute, the most the bot takes "
+        "from one person (so nobody can crowd out the others). Nothing was done; try again in a minute."
+    )
+    return Message(text=text, blocks=[_section(f":hourglass: {text}")], ok=False)

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import random
+import secrets
 import shutil
 import signal
 import socket
@@ -38,14 +39,19 @@ _handed_out: set[int] = set()
 
 
 def free_port() -> int:
-    """A loopback port nothing listens on now, and not handed out before by this process."""
+    """A TCP port nothing on this machine holds, on any address, and not handed out before by this process.
+
+    Asked of the wildcard address, which every web binds by default: a port free on 127.0.0.1 may still be
+    held by a client socket on 127.0.0.2 (the tests' and the benchmark's other loopback addresses), even in
+    TIME_WAIT, and then binding 0.0.0.0 to it fails.
+    """
     for _ in range(200):
         port = random.choice(FREE_PORTS)
         if port in _handed_out:
             continue
         with socket.socket() as sock:
             try:
-                sock.bind(("127.0.0.1", port))
+                sock.bind(("0.0.0.0", port))
             except OSError:
                 continue
         _handed_out.add(port)
@@ -304,6 +310,11 @@ def event_payload(message: Mapping[str, Any], event_type: str) -> dict[str, Any]
     return payload if isinstance(payload, dict) else None
 
 
+def trigger_id() -> str:
+    """A fresh ``trigger_id`` as Slack makes one for every command and click (the bot dedupes by it)."""
+    return f"{int(time.time())}.{secrets.randbelow(10**9)}.{secrets.token_hex(16)}"
+
+
 def command_form(text: str, *, user: str, channel: str, response_url: str) -> dict[str, str]:
     """The fields Slack sends for ``/azs <text>`` (form-encoded over HTTP, a payload over Socket Mode)."""
     return {
@@ -314,7 +325,7 @@ def command_form(text: str, *, user: str, channel: str, response_url: str) -> di
         "user_id": user,
         "user_name": user.lower(),
         "response_url": response_url,
-        "trigger_id": "1.2.3",
+        "trigger_id": trigger_id(),
         "api_app_id": "A0001",
     }
 
@@ -328,7 +339,7 @@ def click_payload(action_id: str, *, user: str, channel: str, value: str, respon
         "api_app_id": "A0001",
         "channel": {"id": channel},
         "container": {"type": "message"},
-        "trigger_id": "1.2.3",
+        "trigger_id": trigger_id(),
         "response_url": response_url,
         "actions": [
             {"type": "button", "action_id": action_id, "block_id": "b", "value": value, "action_ts": str(time.time())}
