@@ -32,10 +32,13 @@ class StampAuthError(Exception):
 
 
 class _PreloadedCAAdapter(requests.adapters.HTTPAdapter):
-    """Verifies against one SSL context with the stamp's CA loaded once.
+    """Verifies against one SSL context with the stamp's CA loaded once, directly or through a proxy.
 
     requests hands urllib3 the CA *path*, which builds a context and parses the file again for
-    every new connection (bench/: a fifth of a poll's CPU when connections are not reused).
+    every new connection (bench/: a fifth of a poll's CPU when connections are not reused). The
+    context goes to both pool managers: the direct one, and the one a ``CONNECT`` proxy gets
+    (``HTTPS_PROXY`` without the stamp in ``NO_PROXY``), which otherwise knew neither the context nor,
+    since :meth:`cert_verify` blanks it, the CA path, and failed every stamp with a private CA.
     """
 
     def __init__(self, context: ssl.SSLContext, **kwargs: Any) -> None:
@@ -45,6 +48,10 @@ class _PreloadedCAAdapter(requests.adapters.HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         kwargs["ssl_context"] = self._context
         super().init_poolmanager(*args, **kwargs)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        proxy_kwargs.setdefault("ssl_context", self._context)
+        return super().proxy_manager_for(proxy, **proxy_kwargs)
 
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: Any, cert: Any = None
