@@ -28,7 +28,17 @@ METADATA_API_VERSION = "2015-01-01"
 
 
 class StampAuthError(Exception):
-    """No token could be had; the message is safe to show an operator (no secrets)."""
+    """No token could be had; the message is safe to show an operator (no secrets).
+
+    ``error`` is the identity provider's OAuth error code (``invalid_client``) and ``detail`` its
+    ``error_description`` (AD FS's ``MSIS...`` text), kept out of the message, which reaches Slack: the
+    preflight (``azs-bot check``) prints them to the operator at the terminal, where they say what to fix.
+    """
+
+    def __init__(self, message: str, *, error: str | None = None, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+        self.detail = detail
 
 
 class _PreloadedCAAdapter(requests.adapters.HTTPAdapter):
@@ -220,8 +230,13 @@ class TokenProvider:
             raise StampAuthError(f"the identity provider did not answer: {type(exc).__name__}") from exc
         token = result.get("access_token") if isinstance(result, dict) else None
         if not token:
-            error = result.get("error", "unknown_error") if isinstance(result, dict) else "unknown_error"
-            raise StampAuthError(f"the identity provider refused the service principal ({error})")
+            answer = result if isinstance(result, dict) else {}
+            error = str(answer.get("error") or "unknown_error")
+            raise StampAuthError(
+                f"the identity provider refused the service principal ({error})",
+                error=error,
+                detail=str(answer.get("error_description") or "")[:500] or None,
+            )
         log.debug("token from %s", result.get("token_source"))
         return str(token)
 
