@@ -216,10 +216,12 @@ def test_healthcheck_asks_the_process_that_runs(tmp_path: Path) -> None:
         cmdline.write_bytes(b"/opt/azs-bot/bin/python\0/opt/azs-bot/bin/azs-bot\0" + role.encode() + b"\0")
         return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=10).returncode
 
+    dead_proxy = f"http://127.0.0.1:{free_port()}"  # the container's own proxy settings must not touch the check
     try:
         assert check("worker", PORT="1", AZS_METRICS_PORT=port) == 0
         assert check("socket", PORT="1", AZS_METRICS_PORT=port) == 0
         assert check("web", PORT=port, AZS_METRICS_PORT="1") == 0
+        assert check("worker", PORT="1", AZS_METRICS_PORT=port, HTTP_PROXY=dead_proxy, http_proxy=dead_proxy) == 0
         assert check("worker", PORT=port, AZS_METRICS_PORT="1") != 0, "the worker is asked on the metrics port"
         problems["redis"] = "Redis does not answer"
         assert check("worker", PORT="1", AZS_METRICS_PORT=port) != 0, "a 503 fails the check"
