@@ -594,7 +594,7 @@ def test_socket_mode_overlay_swaps_the_web_for_socket_mode_and_adds_prometheus_o
 
 # --- systemd ----------------------------------------------------------------------------------------
 
-UNITS = ("azs-backup-bot-web.service", "azs-backup-bot-worker.service")
+UNITS = ("azs-backup-bot-web.service", "azs-backup-bot-worker.service", "azs-backup-bot-socket.service")
 
 
 def unit_settings(name: str) -> dict[str, list[str]]:
@@ -620,9 +620,15 @@ def test_systemd_unit_is_hardened(name: str) -> None:
 
 
 def test_systemd_units_give_web_and_worker_their_own_metrics_port() -> None:
-    """Both run on one VM: the same AZS_METRICS_PORT would leave one of them without /metrics."""
-    ports = {name: unit_settings(name)["Environment"] for name in UNITS}
-    assert sorted(ports.values()) == [["AZS_METRICS_PORT=9102"], ["AZS_METRICS_PORT=9103"]], ports
+    """Both run on one VM: the same AZS_METRICS_PORT would leave one of them without /metrics. Socket Mode takes
+    the web's place (it conflicts with the web unit), so it takes the web's port and the scrape target stays."""
+    ports = {name.split("-")[-1].removesuffix(".service"): unit_settings(name)["Environment"] for name in UNITS}
+    assert ports == {
+        "worker": ["AZS_METRICS_PORT=9102"],
+        "web": ["AZS_METRICS_PORT=9103"],
+        "socket": ["AZS_METRICS_PORT=9103"],
+    }, ports
+    assert unit_settings("azs-backup-bot-socket.service")["Conflicts"] == ["azs-backup-bot-web.service"]
     env_file = (DEPLOY / "systemd" / "env.example").read_text()
     assert not re.search(r"^AZS_METRICS_PORT=", env_file, re.MULTILINE), "the env file would override both units"
 
