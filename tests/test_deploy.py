@@ -8,6 +8,7 @@ exercised by tests/test_lock.py.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import re
@@ -25,7 +26,9 @@ import trustme
 import yaml
 from packaging.specifiers import SpecifierSet
 
+from bot.config.proxy import proxy_for
 from bot.config.settings import load_settings
+from bot.ops.check import run_check
 from bot.ops.probes import Heartbeat, serve_probes
 from bot.stamp.arm import ArmClient
 from bot.state.health import COMPONENTS
@@ -519,6 +522,65 @@ def test_each_rendered_pod_reaches_a_stamp_through_the_mounted_ca_and_certificat
         client_pem = str(root / "etc/azs-bot-client/client.pem")
         assert (stamp.ca_bundle, stamp.client_cert_path) == (settings.redis_ca_bundle, client_pem)
         assert ArmClient(stamp).list_backups()
+
+        # The init container's preflight passes on these settings, and stops the pod when a mounted file is missing.
+        mode, only = init_check(deployment)
+        out = io.StringIO()
+        assert run_check(env, mode=mode, only=only, out=out) == 0, out.getvalue()
+        (root / "etc/azs-bot-ca/ca-bundle.pem").unlink()
+        out = io.StringIO()
+        assert run_check(env, mode=mode, only=only, out=out) == 2
+        assert "ca_bundle names" in out.getvalue() and "not a readable file" in out.getvalue()
+
+
+def init_check(deployment: dict[str, Any]) -> tuple[str, list[str]]:
+    """The process kind (``--for``) and checks (``--only``) the pod's init container runs ``azs-bot check`` with."""
+    (init,) = deployment["spec"]["template"]["spec"]["initContainers"]
+    args = init["args"]
+    assert args[0] == "check" and len(args) == 5, args
+    options = dict(zip(args[1::2], args[2::2], strict=True))
+    return options["--for"], options["--only"].split(",")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_bot_pod_checks_its_settings_before_it_starts(target: str, tmp_path: Path) -> None:
+    """An init container runs the settings part of ``azs-bot check`` with exactly the main container's settings
+    and files, as hardened as it; never Redis, Slack or a stamp, which may blink while a pod must still start."""
+    for name, deployment in by_kind(render_any(target, tmp_path), "Deployment").items():
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        (init,) = pod["initContainers"]
+        assert init_check(deployment) == (container["args"][0], ["settings"]), name
+        assert init["image"] == container["image"] and init["envFrom"] == container["envFrom"]
+        assert init["volumeMounts"] == [m for m in container["volumeMounts"] if m["mountPath"] != "/tmp"]
+        assert init["securityContext"] == container["securityContext"]
+        assert {"cpu", "memory"} <= set(init["resources"]["requests"]) and "memory" in init["resources"]["limits"]
+
+
+def test_egress_proxy_component_sets_the_variables_and_opens_the_proxy_port(tmp_path: Path) -> None:
+    """Added to the Socket Mode overlay as an operator would: the pods get the proxy variables, the egress policy
+    lets them reach the proxy's port, Slack's WebSocket goes through it and the example stamp does not."""
+    tree = tmp_path / "kubernetes"
+    shutil.copytree(KUSTOMIZE, tree)
+    overlay = tree / "overlays" / "socket-mode" / "kustomization.yaml"
+    overlay.write_text(
+        overlay.read_text().replace("  # - ../../components/egress-proxy", "  - ../../components/egress-proxy")
+    )
+    documents = render("overlays/socket-mode", tree)
+    result = validate(documents, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (settings,) = [
+        d["data"] for n, d in by_kind(documents, "ConfigMap").items() if n.startswith("azs-backup-bot-config")
+    ]
+    proxy = settings["HTTPS_PROXY"]
+    assert proxy.startswith("http://") and settings["HTTP_PROXY"] == proxy
+    port = int(proxy.rsplit(":", 1)[1])
+    egress = by_kind(documents, "NetworkPolicy")["azs-backup-bot"]["spec"]["egress"]
+    assert any(p["port"] == port for rule in egress for p in rule.get("ports", [])), egress
+    assert proxy_for("wss://wss-primary.slack.com/link", settings) == proxy
+    example = tomllib.loads((KUSTOMIZE / GENERATED / "stamps.toml.example").read_text())["stamp"][0]
+    assert proxy_for(example["arm_endpoint"], settings) is None, "the example stamp should be in NO_PROXY"
+    assert proxy_for("http://127.0.0.1:9102/healthz", settings) is None
 
 
 def check_pod(deployment: dict[str, Any], port_name: str, port: int, scraped: int | None = None) -> None:
