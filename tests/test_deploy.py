@@ -779,3 +779,88 @@ def test_every_metric_in_alerts_and_dashboard_is_exposed(metrics_pages: str) -> 
 def test_problem_gauges_cover_every_health_component(metrics_pages: str) -> None:
     _, labels = exposed(metrics_pages)
     assert {value for name, label, value in labels if name == "azs_problem"} == set(COMPONENTS)
+
+
+# --- runbook links, missing processes, empty panels ------------------------------------------------------------------
+
+RUNBOOK = "https://git.example.com/platform/azs-backup-bot/blob/main/docs/runbook.md#"
+"""The example prefix of every runbook_url; deploy/prometheus/alerts.yaml says how a site replaces it."""
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    alerts = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yaml").read_text())
+    return [rule for group in alerts["groups"] for rule in group["rules"]]
+
+
+def markdown_anchors(text: str) -> set[str]:
+    """The anchors GitHub and GitLab give a document's headings: lower case, punctuation dropped, spaces to -."""
+    headings = re.findall(r"^#+\s+(.+?)\s*$", text, re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-") for h in headings}
+
+
+def test_every_alert_links_its_runbook_section() -> None:
+    runbook = (ROOT / "docs" / "runbook.md").read_text()
+    anchors = markdown_anchors(runbook)
+    for rule in alert_rules():
+        name, annotations = rule["alert"], rule["annotations"]
+        assert {"summary", "description", "runbook_url"} <= set(annotations), name
+        assert annotations["runbook_url"] == RUNBOOK + name.lower(), name
+        assert name.lower() in anchors, f"docs/runbook.md has no section {name}"
+        section = runbook.split(f"### {name}\n", 1)[1].split("\n### ", 1)[0]
+        for part in ("What it means", "What to check", "What to do"):
+            assert f"**{part}**" in section, f"{name}: no {part!r} in its runbook section"
+        assert rule["labels"]["severity"] in ("critical", "warning")
+    assert "TODO" in runbook and "azs_backup_last_success_timestamp_seconds" in runbook, "the per-stamp section waits"
+
+
+def scrape_jobs(monitor: dict[str, Any], deployments: list[dict[str, Any]]) -> set[str]:
+    """The ``job`` of each Deployment's pods as the PodMonitor's relabelling names it."""
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    (relabel,) = [r for r in endpoint["relabelings"] if r["targetLabel"] == "job"]
+    assert relabel["sourceLabels"] == ["__meta_kubernetes_pod_label_app_kubernetes_io_component"]
+    components = {d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] for d in deployments}
+    return {relabel["replacement"].replace("$1", c) for c in components}
+
+
+def job_matchers(expr: str) -> list[str]:
+    """The ``job`` matchers of the ``up`` selectors in a rule, as full-match regular expressions."""
+    return [value if op == "=~" else re.escape(value) for op, value in re.findall(r'\bup\{job(=~|=)"([^"]+)"\}', expr)]
+
+
+def test_a_rule_fires_when_the_worker_or_the_slack_side_is_gone() -> None:
+    """``absent(up{job=...} == 1)``: it fires with no target at all (scaled to 0, never scheduled), not only when one
+    is down; and its job names are the ones the PodMonitor gives every process of both overlays."""
+    rules = {r["alert"]: r for r in alert_rules()}
+    worker, front = rules["AzsBackupBotWorkerDown"], rules["AzsBackupBotSlackFrontDown"]
+    for rule in (worker, front):
+        assert rule["expr"].startswith("absent(up{") and rule["expr"].endswith("== 1)")
+        assert rule["labels"]["severity"] == "critical" and rule["for"] in ("5m", "10m")
+    socket_mode, http = render("overlays/socket-mode"), render("overlays/example")
+    (monitor,) = by_kind(socket_mode, "PodMonitor").values()
+    deployments = [*by_kind(socket_mode, "Deployment").values(), *by_kind(http, "Deployment").values()]
+    jobs = scrape_jobs(monitor, deployments)
+    assert jobs == {"azs-backup-bot-web", "azs-backup-bot-worker", "azs-backup-bot-socket"}
+    example = yaml.safe_load((DEPLOY / "prometheus" / "scrape.example.yaml").read_text())
+    static = {job["job_name"] for job in example["scrape_configs"] if "static_configs" in job}
+    assert static <= jobs
+    matches = {
+        name: [j for j in jobs if any(re.fullmatch(m, j) for m in job_matchers(r["expr"]))]
+        for name, r in rules.items()
+        if "up{" in r["expr"]
+    }
+    assert matches["AzsBackupBotWorkerDown"] == ["azs-backup-bot-worker"]
+    assert sorted(matches["AzsBackupBotSlackFrontDown"]) == ["azs-backup-bot-socket", "azs-backup-bot-web"]
+    assert sorted(matches["AzsBackupBotTargetDown"]) == sorted(jobs)
+
+
+def test_no_panel_shows_no_data() -> None:
+    """A series that is absent until something happens (no error yet, no backup running, no worker) shows a sentence,
+    and the report lag, NaN in any window without an outcome, is filtered and taken over the dashboard's range."""
+    dashboard = json.loads((DEPLOY / "grafana" / "azs-backup-bot.json").read_text())
+    for panel in dashboard["panels"]:
+        assert panel["fieldConfig"]["defaults"].get("noValue"), f"panel {panel['title']!r} would show No data"
+    (lag,) = [p for p in dashboard["panels"] if "azs_report_lag_seconds_bucket" in json.dumps(p["targets"])]
+    for target in lag["targets"]:
+        assert "[$__range]" in target["expr"] and target["expr"].endswith(">= 0"), target["expr"]
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
