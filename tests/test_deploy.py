@@ -8,6 +8,7 @@ exercised by tests/test_lock.py.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import re
@@ -25,7 +26,9 @@ import trustme
 import yaml
 from packaging.specifiers import SpecifierSet
 
+from bot.config.proxy import proxy_for
 from bot.config.settings import load_settings
+from bot.ops.check import run_check
 from bot.ops.probes import Heartbeat, serve_probes
 from bot.stamp.arm import ArmClient
 from bot.state.health import COMPONENTS
@@ -216,10 +219,12 @@ def test_healthcheck_asks_the_process_that_runs(tmp_path: Path) -> None:
         cmdline.write_bytes(b"/opt/azs-bot/bin/python\0/opt/azs-bot/bin/azs-bot\0" + role.encode() + b"\0")
         return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=10).returncode
 
+    dead_proxy = f"http://127.0.0.1:{free_port()}"  # the container's own proxy settings must not touch the check
     try:
         assert check("worker", PORT="1", AZS_METRICS_PORT=port) == 0
         assert check("socket", PORT="1", AZS_METRICS_PORT=port) == 0
         assert check("web", PORT=port, AZS_METRICS_PORT="1") == 0
+        assert check("worker", PORT="1", AZS_METRICS_PORT=port, HTTP_PROXY=dead_proxy, http_proxy=dead_proxy) == 0
         assert check("worker", PORT=port, AZS_METRICS_PORT="1") != 0, "the worker is asked on the metrics port"
         problems["redis"] = "Redis does not answer"
         assert check("worker", PORT="1", AZS_METRICS_PORT=port) != 0, "a 503 fails the check"
@@ -518,6 +523,65 @@ def test_each_rendered_pod_reaches_a_stamp_through_the_mounted_ca_and_certificat
         assert (stamp.ca_bundle, stamp.client_cert_path) == (settings.redis_ca_bundle, client_pem)
         assert ArmClient(stamp).list_backups()
 
+        # The init container's preflight passes on these settings, and stops the pod when a mounted file is missing.
+        mode, only = init_check(deployment)
+        out = io.StringIO()
+        assert run_check(env, mode=mode, only=only, out=out) == 0, out.getvalue()
+        (root / "etc/azs-bot-ca/ca-bundle.pem").unlink()
+        out = io.StringIO()
+        assert run_check(env, mode=mode, only=only, out=out) == 2
+        assert "ca_bundle names" in out.getvalue() and "not a readable file" in out.getvalue()
+
+
+def init_check(deployment: dict[str, Any]) -> tuple[str, list[str]]:
+    """The process kind (``--for``) and checks (``--only``) the pod's init container runs ``azs-bot check`` with."""
+    (init,) = deployment["spec"]["template"]["spec"]["initContainers"]
+    args = init["args"]
+    assert args[0] == "check" and len(args) == 5, args
+    options = dict(zip(args[1::2], args[2::2], strict=True))
+    return options["--for"], options["--only"].split(",")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_bot_pod_checks_its_settings_before_it_starts(target: str, tmp_path: Path) -> None:
+    """An init container runs the settings part of ``azs-bot check`` with exactly the main container's settings
+    and files, as hardened as it; never Redis, Slack or a stamp, which may blink while a pod must still start."""
+    for name, deployment in by_kind(render_any(target, tmp_path), "Deployment").items():
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        (init,) = pod["initContainers"]
+        assert init_check(deployment) == (container["args"][0], ["settings"]), name
+        assert init["image"] == container["image"] and init["envFrom"] == container["envFrom"]
+        assert init["volumeMounts"] == [m for m in container["volumeMounts"] if m["mountPath"] != "/tmp"]
+        assert init["securityContext"] == container["securityContext"]
+        assert {"cpu", "memory"} <= set(init["resources"]["requests"]) and "memory" in init["resources"]["limits"]
+
+
+def test_egress_proxy_component_sets_the_variables_and_opens_the_proxy_port(tmp_path: Path) -> None:
+    """Added to the Socket Mode overlay as an operator would: the pods get the proxy variables, the egress policy
+    lets them reach the proxy's port, Slack's WebSocket goes through it and the example stamp does not."""
+    tree = tmp_path / "kubernetes"
+    shutil.copytree(KUSTOMIZE, tree)
+    overlay = tree / "overlays" / "socket-mode" / "kustomization.yaml"
+    overlay.write_text(
+        overlay.read_text().replace("  # - ../../components/egress-proxy", "  - ../../components/egress-proxy")
+    )
+    documents = render("overlays/socket-mode", tree)
+    result = validate(documents, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (settings,) = [
+        d["data"] for n, d in by_kind(documents, "ConfigMap").items() if n.startswith("azs-backup-bot-config")
+    ]
+    proxy = settings["HTTPS_PROXY"]
+    assert proxy.startswith("http://") and settings["HTTP_PROXY"] == proxy
+    port = int(proxy.rsplit(":", 1)[1])
+    egress = by_kind(documents, "NetworkPolicy")["azs-backup-bot"]["spec"]["egress"]
+    assert any(p["port"] == port for rule in egress for p in rule.get("ports", [])), egress
+    assert proxy_for("wss://wss-primary.slack.com/link", settings) == proxy
+    example = tomllib.loads((KUSTOMIZE / GENERATED / "stamps.toml.example").read_text())["stamp"][0]
+    assert proxy_for(example["arm_endpoint"], settings) is None, "the example stamp should be in NO_PROXY"
+    assert proxy_for("http://127.0.0.1:9102/healthz", settings) is None
+
 
 def check_pod(deployment: dict[str, Any], port_name: str, port: int, scraped: int | None = None) -> None:
     """The rules every bot pod follows: non-root, read-only root, no token, probes on /healthz.
@@ -592,7 +656,7 @@ def test_socket_mode_overlay_swaps_the_web_for_socket_mode_and_adds_prometheus_o
 
 # --- systemd ----------------------------------------------------------------------------------------
 
-UNITS = ("azs-backup-bot-web.service", "azs-backup-bot-worker.service")
+UNITS = ("azs-backup-bot-web.service", "azs-backup-bot-worker.service", "azs-backup-bot-socket.service")
 
 
 def unit_settings(name: str) -> dict[str, list[str]]:
@@ -618,9 +682,15 @@ def test_systemd_unit_is_hardened(name: str) -> None:
 
 
 def test_systemd_units_give_web_and_worker_their_own_metrics_port() -> None:
-    """Both run on one VM: the same AZS_METRICS_PORT would leave one of them without /metrics."""
-    ports = {name: unit_settings(name)["Environment"] for name in UNITS}
-    assert sorted(ports.values()) == [["AZS_METRICS_PORT=9102"], ["AZS_METRICS_PORT=9103"]], ports
+    """Both run on one VM: the same AZS_METRICS_PORT would leave one of them without /metrics. Socket Mode takes
+    the web's place (it conflicts with the web unit), so it takes the web's port and the scrape target stays."""
+    ports = {name.split("-")[-1].removesuffix(".service"): unit_settings(name)["Environment"] for name in UNITS}
+    assert ports == {
+        "worker": ["AZS_METRICS_PORT=9102"],
+        "web": ["AZS_METRICS_PORT=9103"],
+        "socket": ["AZS_METRICS_PORT=9103"],
+    }, ports
+    assert unit_settings("azs-backup-bot-socket.service")["Conflicts"] == ["azs-backup-bot-web.service"]
     env_file = (DEPLOY / "systemd" / "env.example").read_text()
     assert not re.search(r"^AZS_METRICS_PORT=", env_file, re.MULTILINE), "the env file would override both units"
 
@@ -709,3 +779,88 @@ def test_every_metric_in_alerts_and_dashboard_is_exposed(metrics_pages: str) -> 
 def test_problem_gauges_cover_every_health_component(metrics_pages: str) -> None:
     _, labels = exposed(metrics_pages)
     assert {value for name, label, value in labels if name == "azs_problem"} == set(COMPONENTS)
+
+
+# --- runbook links, missing processes, empty panels ------------------------------------------------------------------
+
+RUNBOOK = "https://git.example.com/platform/azs-backup-bot/blob/main/docs/runbook.md#"
+"""The example prefix of every runbook_url; deploy/prometheus/alerts.yaml says how a site replaces it."""
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    alerts = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yaml").read_text())
+    return [rule for group in alerts["groups"] for rule in group["rules"]]
+
+
+def markdown_anchors(text: str) -> set[str]:
+    """The anchors GitHub and GitLab give a document's headings: lower case, punctuation dropped, spaces to -."""
+    headings = re.findall(r"^#+\s+(.+?)\s*$", text, re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-") for h in headings}
+
+
+def test_every_alert_links_its_runbook_section() -> None:
+    runbook = (ROOT / "docs" / "runbook.md").read_text()
+    anchors = markdown_anchors(runbook)
+    for rule in alert_rules():
+        name, annotations = rule["alert"], rule["annotations"]
+        assert {"summary", "description", "runbook_url"} <= set(annotations), name
+        assert annotations["runbook_url"] == RUNBOOK + name.lower(), name
+        assert name.lower() in anchors, f"docs/runbook.md has no section {name}"
+        section = runbook.split(f"### {name}\n", 1)[1].split("\n### ", 1)[0]
+        for part in ("What it means", "What to check", "What to do"):
+            assert f"**{part}**" in section, f"{name}: no {part!r} in its runbook section"
+        assert rule["labels"]["severity"] in ("critical", "warning")
+    assert "TODO" in runbook and "azs_backup_last_success_timestamp_seconds" in runbook, "the per-stamp section waits"
+
+
+def scrape_jobs(monitor: dict[str, Any], deployments: list[dict[str, Any]]) -> set[str]:
+    """The ``job`` of each Deployment's pods as the PodMonitor's relabelling names it."""
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    (relabel,) = [r for r in endpoint["relabelings"] if r["targetLabel"] == "job"]
+    assert relabel["sourceLabels"] == ["__meta_kubernetes_pod_label_app_kubernetes_io_component"]
+    components = {d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] for d in deployments}
+    return {relabel["replacement"].replace("$1", c) for c in components}
+
+
+def job_matchers(expr: str) -> list[str]:
+    """The ``job`` matchers of the ``up`` selectors in a rule, as full-match regular expressions."""
+    return [value if op == "=~" else re.escape(value) for op, value in re.findall(r'\bup\{job(=~|=)"([^"]+)"\}', expr)]
+
+
+def test_a_rule_fires_when_the_worker_or_the_slack_side_is_gone() -> None:
+    """``absent(up{job=...} == 1)``: it fires with no target at all (scaled to 0, never scheduled), not only when one
+    is down; and its job names are the ones the PodMonitor gives every process of both overlays."""
+    rules = {r["alert"]: r for r in alert_rules()}
+    worker, front = rules["AzsBackupBotWorkerDown"], rules["AzsBackupBotSlackFrontDown"]
+    for rule in (worker, front):
+        assert rule["expr"].startswith("absent(up{") and rule["expr"].endswith("== 1)")
+        assert rule["labels"]["severity"] == "critical" and rule["for"] in ("5m", "10m")
+    socket_mode, http = render("overlays/socket-mode"), render("overlays/example")
+    (monitor,) = by_kind(socket_mode, "PodMonitor").values()
+    deployments = [*by_kind(socket_mode, "Deployment").values(), *by_kind(http, "Deployment").values()]
+    jobs = scrape_jobs(monitor, deployments)
+    assert jobs == {"azs-backup-bot-web", "azs-backup-bot-worker", "azs-backup-bot-socket"}
+    example = yaml.safe_load((DEPLOY / "prometheus" / "scrape.example.yaml").read_text())
+    static = {job["job_name"] for job in example["scrape_configs"] if "static_configs" in job}
+    assert static <= jobs
+    matches = {
+        name: [j for j in jobs if any(re.fullmatch(m, j) for m in job_matchers(r["expr"]))]
+        for name, r in rules.items()
+        if "up{" in r["expr"]
+    }
+    assert matches["AzsBackupBotWorkerDown"] == ["azs-backup-bot-worker"]
+    assert sorted(matches["AzsBackupBotSlackFrontDown"]) == ["azs-backup-bot-socket", "azs-backup-bot-web"]
+    assert sorted(matches["AzsBackupBotTargetDown"]) == sorted(jobs)
+
+
+def test_no_panel_shows_no_data() -> None:
+    """A series that is absent until something happens (no error yet, no backup running, no worker) shows a sentence,
+    and the report lag, NaN in any window without an outcome, is filtered and taken over the dashboard's range."""
+    dashboard = json.loads((DEPLOY / "grafana" / "azs-backup-bot.json").read_text())
+    for panel in dashboard["panels"]:
+        assert panel["fieldConfig"]["defaults"].get("noValue"), f"panel {panel['title']!r} would show No data"
+    (lag,) = [p for p in dashboard["panels"] if "azs_report_lag_seconds_bucket" in json.dumps(p["targets"])]
+    for target in lag["targets"]:
+        assert "[$__range]" in target["expr"] and target["expr"].endswith(">= 0"), target["expr"]
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))

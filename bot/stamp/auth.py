@@ -28,14 +28,27 @@ METADATA_API_VERSION = "2015-01-01"
 
 
 class StampAuthError(Exception):
-    """No token could be had; the message is safe to show an operator (no secrets)."""
+    """No token could be had; the message is safe to show an operator (no secrets).
+
+    ``error`` is the identity provider's OAuth error code (``invalid_client``) and ``detail`` its
+    ``error_description`` (AD FS's ``MSIS...`` text), kept out of the message, which reaches Slack: the
+    preflight (``azs-bot check``) prints them to the operator at the terminal, where they say what to fix.
+    """
+
+    def __init__(self, message: str, *, error: str | None = None, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+        self.detail = detail
 
 
 class _PreloadedCAAdapter(requests.adapters.HTTPAdapter):
-    """Verifies against one SSL context with the stamp's CA loaded once.
+    """Verifies against one SSL context with the stamp's CA loaded once, directly or through a proxy.
 
     requests hands urllib3 the CA *path*, which builds a context and parses the file again for
-    every new connection (bench/: a fifth of a poll's CPU when connections are not reused).
+    every new connection (bench/: a fifth of a poll's CPU when connections are not reused). The
+    context goes to both pool managers: the direct one, and the one a ``CONNECT`` proxy gets
+    (``HTTPS_PROXY`` without the stamp in ``NO_PROXY``), which otherwise knew neither the context nor,
+    since :meth:`cert_verify` blanks it, the CA path, and failed every stamp with a private CA.
     """
 
     def __init__(self, context: ssl.SSLContext, **kwargs: Any) -> None:
@@ -45,6 +58,10 @@ class _PreloadedCAAdapter(requests.adapters.HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         kwargs["ssl_context"] = self._context
         super().init_poolmanager(*args, **kwargs)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        proxy_kwargs.setdefault("ssl_context", self._context)
+        return super().proxy_manager_for(proxy, **proxy_kwargs)
 
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: Any, cert: Any = None
@@ -213,8 +230,13 @@ class TokenProvider:
             raise StampAuthError(f"the identity provider did not answer: {type(exc).__name__}") from exc
         token = result.get("access_token") if isinstance(result, dict) else None
         if not token:
-            error = result.get("error", "unknown_error") if isinstance(result, dict) else "unknown_error"
-            raise StampAuthError(f"the identity provider refused the service principal ({error})")
+            answer = result if isinstance(result, dict) else {}
+            error = str(answer.get("error") or "unknown_error")
+            raise StampAuthError(
+                f"the identity provider refused the service principal ({error})",
+                error=error,
+                detail=str(answer.get("error_description") or "")[:500] or None,
+            )
         log.debug("token from %s", result.get("token_source"))
         return str(token)
 

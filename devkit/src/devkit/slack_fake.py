@@ -21,6 +21,16 @@ from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 _FIRST_TS = 1_700_000_000_000_100  # microseconds: the first ts is "1700000000.000100"
+BOT_SCOPES = (
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "im:write",
+    "channels:history",
+    "groups:history",
+    "usergroups:read",
+)
+"""A token's scopes unless :meth:`FakeSlack.set_scopes` says otherwise: the ones slack/manifest.json asks for."""
 Reply = tuple[int, dict[str, str], dict[str, Any]]
 
 
@@ -130,6 +140,7 @@ class FakeSlack:
         self.identity = AppIdentity(app_id=app_id, bot_id=bot_id, user_id=bot_user_id, name="azs-bot")
         """The app of every token not registered with :meth:`add_app` (the bot under test)."""
         self._apps: dict[str, AppIdentity] = {}
+        self._scopes: dict[str, tuple[str, ...]] = {}
         self.usergroup_members: dict[str, list[str]] = {}
         self.socket_url: str | None = None  # what apps.connections.open hands out
         self._lock = threading.RLock()
@@ -210,18 +221,24 @@ class FakeSlack:
         with self._lock:
             self._apps[token] = identity
 
+    def set_scopes(self, token: str, scopes: tuple[str, ...]) -> None:
+        """The scopes ``token`` was granted, which ``auth.test`` reports in ``x-oauth-scopes`` as Slack does."""
+        with self._lock:
+            self._scopes[token] = tuple(scopes)
+
     def inject(self, fault: SlackFault) -> None:
         """Queue a fault; the first matching one with times > 0 is used (and decremented) per call."""
         with self._lock:
             self._faults.append(fault)
 
     def clear(self) -> None:
-        """Forget recordings, messages and faults; ts keeps increasing so old ts never match new messages."""
+        """Forget recordings, messages, faults and scopes; ts keeps increasing so old ts never match new messages."""
         with self._lock:
             self._records.clear()
             self._messages.clear()
             self._broadcast.clear()
             self._faults.clear()
+            self._scopes.clear()
 
     def _api(self, method: str, body: dict[str, Any], auth: str) -> Reply:
         """Auth check, then a queued fault if any, then the canned answer; every outcome is recorded."""
@@ -241,6 +258,8 @@ class FakeSlack:
             time.sleep(fault.delay if fault else 0)
             with self._lock:
                 answer = self._answer(method, body, self._apps.get(token, self.identity))
+                if method == "auth.test":  # Slack lists the token's scopes in a header, comma and space separated
+                    headers["x-oauth-scopes"] = ", ".join(self._scopes.get(token, BOT_SCOPES))
             time.sleep(fault.delay_after if fault else 0)
         self._record("api", method, body, at, answer)
         return status, headers, answer
