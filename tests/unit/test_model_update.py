@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.config.settings import Settings, SettingsError, load_settings
 from bot.model.update import (
@@ -209,3 +211,20 @@ def test_bad_state_lists_are_refused_by_name(env: dict[str, str], named: str) ->
     with pytest.raises(SettingsError) as caught:
         load_settings({**BASE, **env})
     assert named in str(caught.value) and str(caught.value).startswith("AZS_UPDATE_")
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    max_leaves=30,
+)
+FIELDS = ["currentVersion", "currentOemVersion", "state", "lastUpdated", "lastChecked", "packageVersions"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=JSON | st.fixed_dictionaries({"name": JSON, "properties": st.dictionaries(st.sampled_from(FIELDS), JSON)}))
+def test_any_json_parses_without_raising(body: Any) -> None:
+    location = UpdateLocation.from_json(body)
+    assert UpdateLocation.from_dict(json.loads(json.dumps(location.to_dict()))) == location
+    defaults().classify(location.state)
+    compare_versions(location.current_version, "1.2108.0.32")
