@@ -95,6 +95,63 @@ class Session:
         return dict(json.loads(self.by_id_body))
 
 
+UPDATE_RECORDINGS = RECORDINGS / "update-admin"
+
+
+@dataclass(frozen=True)
+class UpdateSession:
+    """Recorded reads of one stamp's update location (``Microsoft.Update.Admin``), replayed in order."""
+
+    name: str
+    source: str
+    api_version: str
+    subscription: str
+    region: str
+    exchanges: tuple[Exchange, ...]
+
+    def as_session(self) -> Session:
+        """A backup session with no recorded backup traffic, so :class:`ReplayStamp` can serve these reads."""
+        return Session(self.name, "", self.source, "2018-09-01", self.subscription, self.region, (), b"", b"")
+
+
+def _update_session(name: str, source: str, exchanges: list[Exchange]) -> UpdateSession:
+    path = urlsplit(exchanges[0].uri).path
+    return UpdateSession(
+        name,
+        source,
+        dict(parse_qsl(urlsplit(exchanges[0].uri).query))["api-version"],
+        path.split("/subscriptions/")[1].split("/")[0],
+        path.rstrip("/").rsplit("/", 1)[-1],
+        tuple(exchanges),
+    )
+
+
+def update_location_sessions() -> list[UpdateSession]:
+    """Every recorded GET of one update location: two in 2018 (api-version 2016-05-01, ``resourcegroups`` and
+    ``Redmond``), one in 2022 (2021-07-01, ``resourceGroups`` and ``redmond``)."""
+    old = json.loads((UPDATE_RECORDINGS / "2018_TestGetUpdateLocation.json").read_text())["Entries"]
+    gets = [
+        Exchange(e["RequestMethod"], e["RequestUri"], int(e["StatusCode"]), {}, str(e["ResponseBody"]).encode())
+        for e in old
+        if not e["RequestUri"].split("?")[0].endswith("/")  # the list (trailing slash) is not a location read
+    ]
+    new = json.loads((UPDATE_RECORDINGS / "2022_Get-AzsUpdateLocation.Recording.json").read_text())
+    recorded = [
+        Exchange(
+            e["Request"]["Method"],
+            e["Request"]["RequestUri"],
+            int(e["Response"]["StatusCode"]),
+            {},
+            _recorded_body(e["Response"].get("Content")),
+        )
+        for e in new.values()
+    ]
+    return [
+        _update_session("2018 TestGetUpdateLocation", "sessions-2018/TestGetUpdateLocation.json", gets),
+        _update_session("2022 Get-AzsUpdateLocation", "sessions-2022/Get-AzsUpdateLocation.Recording.json", recorded),
+    ]
+
+
 def request_key(method: str, uri: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
     """What identifies a request regardless of host: ARM paths are case-insensitive, the query is a set."""
     split = urlsplit(uri)
@@ -287,6 +344,9 @@ class ReplayStamp:
     position: int = 0
     tokens: set[str] = field(default_factory=set)
     by_id_reads: int = 0
+    updates: tuple[Exchange, ...] = ()
+    """Recorded ``Microsoft.Update.Admin`` reads, answered in order like the backup exchanges (kind ``update``)."""
+    update_position: int = 0
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -364,6 +424,8 @@ class ReplayStamp:
             return "no-api-version", *_json_reply(
                 400, {"error": {"code": "MissingApiVersionParameter", "message": MISSING_API_VERSION}}
             )
+        if "/providers/microsoft.update.admin/" in path:
+            return self._answer_update(method, target)
         rest = path.split(f"/backuplocations/{self.session.region.lower()}", 1)[-1]
         if method == "GET" and rest == "":
             return "preflight", 200, {"Content-Type": "application/json"}, self.session.location_body
@@ -389,6 +451,18 @@ class ReplayStamp:
             self.position += 1
         wire = {name: self._rehost(value) for name, value in expected.headers.items()}
         return "recorded", expected.status, wire, expected.body
+
+    def _answer_update(self, method: str, target: str) -> tuple[str, int, dict[str, str], bytes]:
+        """The next recorded update read, if the request is it (path without case, query as a set)."""
+        with self._lock:
+            index = self.update_position
+            expected = self.updates[index] if index < len(self.updates) else None
+            if expected is None or expected.key != request_key(method, target):
+                return "unexpected", *_json_reply(
+                    400, {"error": {"code": "NotInRecording", "message": f"{method} {target}"}}
+                )
+            self.update_position += 1
+        return "update", expected.status, {"Content-Type": "application/json; charset=utf-8"}, expected.body
 
     def _rehost(self, value: str) -> str:
         """Recorded operation URLs name Microsoft's test stamps: point them at this replay."""

@@ -1,6 +1,7 @@
 """The stamp simulator speaks what real MSAL and the recorded Azure Stack Hub backup API speak."""
 
 import hashlib
+import json
 import re
 import shlex
 import signal
@@ -17,6 +18,8 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from bot.model.backup import Backup, Outcome
+from devkit.localrun import wait_until
 from devkit.simulator import Fault, StampSimulator
 
 BACKUP_PATH = "/resourceGroups/system.local/providers/Microsoft.Backup.Admin/backupLocations/local"
@@ -403,3 +406,299 @@ def test_a_fault_can_redirect(sim: StampSimulator, token: str) -> None:
     sim.inject(Fault(status=302, path_contains="/backups", headers={"Location": "https://elsewhere.example/x"}))
     redirected = arm(sim, "GET", "/backups", token, allow_redirects=False)
     assert (redirected.status_code, redirected.headers["Location"]) == (302, "https://elsewhere.example/x")
+
+
+# ---- the update API (Microsoft.Update.Admin), from the recorded sessions in tests/fixtures/recordings/update-admin
+
+UPDATE_PATH = "/resourceGroups/System.local/providers/Microsoft.Update.Admin/updateLocations"
+UPDATES = Path(__file__).parent / "fixtures" / "recordings" / "update-admin"
+NEXT = "1.2206.0.12"
+
+
+def recorded_2018(file: str, entry: int) -> Any:
+    return json.loads(json.loads((UPDATES / file).read_text())["Entries"][entry]["ResponseBody"])
+
+
+def recorded_2022(file: str, index: int = 0) -> Any:
+    return json.loads(list(json.loads((UPDATES / file).read_text()).values())[index]["Response"]["Content"])
+
+
+@pytest.fixture
+def usim(state_dir: str) -> Iterator[StampSimulator]:
+    """A fresh stamp per test: update state is not reset between tests."""
+    stamp = StampSimulator(backup_seconds=0.5, retry_after=0, state_dir=state_dir)
+    stamp.start()
+    yield stamp
+    stamp.stop()
+
+
+@pytest.fixture
+def utoken(usim: StampSimulator) -> str:
+    return str(msal_token(usim, usim.client_secret)["access_token"])
+
+
+def update_arm(
+    sim: StampSimulator,
+    token: str | None,
+    rest: str = "/local",
+    version: str | None = "2021-07-01",
+    method: str = "GET",
+) -> requests.Response:
+    url = f"{sim.url}/subscriptions/{sim.subscription_id}{UPDATE_PATH}{rest}"
+    return arm(sim, method, url, token, api_version=version)
+
+
+def location_props(sim: StampSimulator, token: str, version: str = "2021-07-01") -> dict[str, Any]:
+    response = update_arm(sim, token, version=version)
+    assert response.status_code == 200, response.text
+    return dict(response.json()["properties"])
+
+
+def test_the_update_location_is_shaped_as_recorded(usim: StampSimulator, utoken: str) -> None:
+    recorded = recorded_2022("2022_Get-AzsUpdateLocation.Recording.json")
+    served = update_arm(usim, utoken).json()
+    assert set(served) == set(recorded) and set(served["properties"]) == set(recorded["properties"])
+    assert served["type"] == recorded["type"] and served["name"] == "local"
+    assert served["id"] == f"/subscriptions/{usim.subscription_id}{UPDATE_PATH}/local"
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", served["properties"]["lastChecked"]
+    )  # no offset, as recorded
+    assert served["properties"]["state"] == "AppliedSuccessfully"
+    old = update_arm(usim, utoken, version="2016-05-01").json()
+    recorded_old = recorded_2018("2018_TestGetUpdateLocation.json", 1)
+    assert set(old["properties"]) | {"lastUpdated"} == set(recorded_old["properties"])  # no update applied here yet
+    assert "/resourcegroups/" in old["id"]  # the 2018 single GET spelled it so
+    listed = update_arm(usim, utoken, "/", version="2016-05-01").json()["value"]
+    assert [x["name"] for x in listed] == ["local"] and "/resourceGroups/" in listed[0]["id"]
+
+
+def test_update_paths_are_matched_without_case(usim: StampSimulator, utoken: str) -> None:
+    base = f"{usim.url}/subscriptions/{usim.subscription_id}"
+    for path in (
+        "/resourcegroups/System.local/providers/Microsoft.Update.Admin/updateLocations/local",
+        "/resourceGroups/system.LOCAL/providers/microsoft.update.admin/UPDATELOCATIONS/Local",
+        "/resourcegroups/System.local/providers/Microsoft.Update.Admin/updateLocations/",
+    ):
+        assert arm(usim, "GET", base + path, utoken, api_version="2016-05-01").status_code == 200, path
+
+
+def test_update_reads_are_as_strict_as_arm(usim: StampSimulator, utoken: str) -> None:
+    usim.start_update(NEXT)
+    assert error_of(update_arm(usim, utoken, version=None)) == (400, "MissingApiVersionParameter")
+    refused = update_arm(usim, utoken, version="2018-09-01")
+    assert error_of(refused) == (400, "NoRegisteredProviderFound")
+    assert "'2016-05-01, 2021-07-01'" in refused.json()["error"]["message"]
+    assert error_of(update_arm(usim, None)) == (401, "InvalidAuthenticationToken")
+    assert error_of(update_arm(usim, utoken, "/elsewhere")) == (404, "ResourceNotFound")
+    other_group = arm(
+        usim,
+        "GET",
+        f"{usim.url}/subscriptions/{usim.subscription_id}/resourceGroups/System.x"
+        "/providers/Microsoft.Update.Admin/updateLocations/local",
+        utoken,
+        api_version="2021-07-01",
+    )
+    assert error_of(other_group) == (404, "ResourceGroupNotFound")
+    # The bot never prepares, applies or reruns an update: those are unknown here, as the restore is.
+    applied = update_arm(usim, utoken, f"/local/updates/Microsoft{NEXT}/apply", method="POST")
+    assert error_of(applied) == (404, "InvalidResourceType")
+    put = update_arm(usim, utoken, method="PUT")
+    assert error_of(put) == (405, "MethodNotAllowed") and put.headers["Allow"] == "GET"
+    # As recorded: an unknown update, or the region-prefixed name put into the path, is a 404 with no body.
+    for rest in (
+        "/local/updates/Microsoft9.9.9.9",
+        f"/local/updates/local%2FMicrosoft{NEXT}",
+        "/local/updates/x/updateRuns/y",
+    ):
+        missing = update_arm(usim, utoken, rest)
+        assert (missing.status_code, missing.content) == (404, b""), rest
+
+
+def wait_state(sim: StampSimulator, token: str, state: str) -> dict[str, Any]:
+    assert wait_until(lambda: location_props(sim, token)["state"] == state, timeout=10), state
+    return location_props(sim, token)
+
+
+def backup_info(sim: StampSimulator, token: str, backup_id: str) -> dict[str, Any]:
+    return dict(arm(sim, "GET", f"/backups/{backup_id}", token).json()["properties"]["backupInfo"])
+
+
+def test_an_update_prepares_installs_and_changes_the_version(usim: StampSimulator, utoken: str) -> None:
+    before = usim.run_scheduled_backup()
+    usim.start_update(NEXT, prepare_seconds=0.5)
+    assert location_props(usim, utoken)["state"] == "PreparationInProgress"
+    update = update_arm(usim, utoken, f"/local/updates/Microsoft{NEXT}").json()
+    recorded = recorded_2022("2022_Get-AzsUpdate.Recording.json")["value"][0]
+    assert set(update) == set(recorded) and set(update["properties"]) == set(recorded["properties"])
+    assert (update["name"], update["properties"]["state"]) == (f"local/Microsoft{NEXT}", "Preparing")
+    installing = wait_state(usim, utoken, "UpdateInProgress")
+    assert installing["currentVersion"] == "1.2108.0.32"
+    runs = update_arm(usim, utoken, f"/local/updates/Microsoft{NEXT}/updateRuns").json()["value"]
+    assert [r["properties"]["state"] for r in runs] == ["InProgress"]
+    assert usim.finish_update() == NEXT
+    done = location_props(usim, utoken)
+    assert (done["state"], done["currentVersion"]) == ("AppliedSuccessfully", NEXT)
+    installed = update_arm(usim, utoken, f"/local/updates/Microsoft{NEXT}").json()["properties"]
+    assert installed["state"] == "Installed" and installed["installedDate"] == done["lastUpdated"]
+    run = update_arm(usim, utoken, f"/local/updates/Microsoft{NEXT}/updateRuns/{runs[0]['name'].split('/')[-1]}")
+    assert run.json()["properties"]["state"] == "Succeeded" and run.json()["properties"]["duration"] != "PT0S"
+    after = usim.run_scheduled_backup()
+    assert backup_info(usim, utoken, before)["stampVersion"] == "1.2108.0.32"  # made before: keeps its version
+    assert backup_info(usim, utoken, after)["stampVersion"] == NEXT
+
+
+def test_an_update_can_end_by_the_clock(usim: StampSimulator, utoken: str) -> None:
+    usim.start_update(NEXT, seconds=0.3)
+    assert location_props(usim, utoken)["state"] == "UpdateInProgress"
+    assert wait_state(usim, utoken, "AppliedSuccessfully")["currentVersion"] == NEXT
+
+
+def test_a_health_check_block_looks_as_recorded_and_can_be_resumed(usim: StampSimulator, utoken: str) -> None:
+    run_id = usim.start_update(NEXT)
+    assert usim.fail_update("health") == run_id
+    props = location_props(usim, utoken)
+    assert (props["state"], props["currentVersion"]) == ("UpdateFailed", "1.2108.0.32")  # the 2022 recording's pair
+    assert (
+        update_arm(usim, utoken, f"/local/updates/Microsoft{NEXT}").json()["properties"]["state"] == "PreparationFailed"
+    )
+    run = update_arm(usim, utoken, f"/local/updates/Microsoft{NEXT}/updateRuns/{run_id}").json()
+    recorded = recorded_2022("2022_Get-AzsUpdateRun.Recording.json", 1)["value"][0]
+    assert set(run) == set(recorded) and set(run["properties"]) == set(recorded["properties"])
+    assert run["properties"]["progress"] == recorded["properties"]["progress"]
+    assert (run["properties"]["state"], run["properties"]["duration"]) == ("Failed", "PT0S")
+    assert run["properties"]["timeStarted"].endswith("+00:00") and run["name"] == f"local/Microsoft{NEXT}/{run_id}"
+    assert usim.resume_update() is not None
+    assert location_props(usim, utoken)["state"] == "UpdateInProgress"
+    usim.fail_update("install")
+    assert (
+        update_arm(usim, utoken, f"/local/updates/Microsoft{NEXT}").json()["properties"]["state"]
+        == "InstallationFailed"
+    )
+    usim.resume_update()
+    usim.finish_update()
+    assert location_props(usim, utoken)["currentVersion"] == NEXT
+
+
+def test_backups_are_skipped_and_refused_while_an_update_is_not_clean(usim: StampSimulator, utoken: str) -> None:
+    usim.start_update(NEXT)
+    refused = arm(usim, "POST", "/createBackup", utoken)
+    assert error_of(refused) == (409, "BackupBlockedByUpdate")  # simulator-invented (UPDATE_REFUSAL)
+    usim.configure({"update_refusal": {"status": 400, "code": "UpdateInProgress", "message": "Try later."}})
+    assert error_of(arm(usim, "POST", "/createBackup", utoken)) == (400, "UpdateInProgress")
+    listed = len(arm(usim, "GET", "/backups", utoken).json()["value"])
+    assert usim.scheduler_slot() is None
+    with pytest.raises(RuntimeError, match="update"):
+        usim.run_scheduled_backup()
+    assert len(arm(usim, "GET", "/backups", utoken).json()["value"]) == listed
+    usim.configure({"record_skipped": True})  # unverified: whether a skipped slot is listed at all
+    skipped = usim.scheduler_slot()
+    assert skipped is not None
+    info = backup_info(usim, utoken, skipped)
+    assert (info["status"], info["roleStatus"], info["isCloudRecoveryReady"], info["completelyUploaded"]) == (
+        "Skipped",
+        [],
+        False,
+        False,
+    )
+    parsed = Backup.from_json(arm(usim, "GET", f"/backups/{skipped}", utoken).json())
+    assert parsed is not None and parsed.outcome is Outcome.SKIPPED and parsed.failed_roles == []
+    usim.fail_update("health")
+    assert error_of(arm(usim, "POST", "/createBackup", utoken))[0] == 400  # failed is not clean either
+    usim.resume_update()
+    usim.finish_update()
+    assert arm(usim, "POST", "/createBackup", utoken).status_code == 202
+
+
+def test_any_state_can_be_forced(usim: StampSimulator, utoken: str) -> None:
+    for state, clean in (
+        ("NeedsAttention", False),
+        ("SomethingNew", False),
+        ("AppliedUpdateAvailableSuccessfully", True),
+    ):
+        usim.set_update_state(state)
+        assert location_props(usim, utoken)["state"] == state and usim.update_clean() is clean
+    usim.set_update_state(None)
+    assert location_props(usim, utoken)["state"] == "AppliedSuccessfully"
+    usim.offer_update(NEXT)
+    assert location_props(usim, utoken)["state"] == "UpdateAvailable" and usim.update_clean()
+    with pytest.raises(ValueError):
+        usim.set_update_state("<!channel>")
+
+
+def test_a_principal_without_the_permission_gets_403(usim: StampSimulator, utoken: str) -> None:
+    usim.deny_update_read()
+    for rest in ("/local", "/", "/local/updates"):
+        denied = update_arm(usim, utoken, rest)
+        assert error_of(denied) == (403, "AuthorizationFailed"), rest
+    assert "Microsoft.Update.Admin/updateLocations/read" in update_arm(usim, utoken).json()["error"]["message"]
+    assert arm(usim, "GET", "/backups", utoken).status_code == 200  # the backup permissions are apart
+    usim.deny_update_read(False)
+    assert update_arm(usim, utoken).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("build", "ready", "uploaded", "data_version"),
+    [("1809", True, None, "1.0.1"), ("2002", False, True, "1.0.1"), ("2108", True, True, "1.1.0")],
+)
+def test_cloud_recovery_fields_follow_each_build(
+    build: str, ready: bool, uploaded: bool | None, data_version: str, state_dir: str
+) -> None:
+    """As recorded: 1809 has no completelyUploaded; every 2002 Succeeded backup says not recovery-ready."""
+    sim = StampSimulator(build=build, time_scale=0.0, backup_seconds=60, state_dir=state_dir)
+    sim.start()
+    try:
+        token = str(msal_token(sim, sim.client_secret, "/openid")["access_token"])
+        info = backup_info(sim, token, sim.run_scheduled_backup("Succeeded"))
+        assert info["isCloudRecoveryReady"] is ready and info.get("completelyUploaded") is uploaded
+        assert ("completelyUploaded" in info) == (build != "1809") and info["backupDataVersion"] == data_version
+        assert re.fullmatch(r"[0-9A-F]{40}", info["encryptionCertThumbprint"])
+        partial = backup_info(sim, token, sim.run_scheduled_backup("PartialSucceeded"))
+        assert partial["isCloudRecoveryReady"] is False
+    finally:
+        sim.stop()
+
+
+def test_a_rotated_thumbprint_names_only_later_backups(usim: StampSimulator, utoken: str) -> None:
+    before = usim.run_scheduled_backup()
+    old = backup_info(usim, utoken, before)["encryptionCertThumbprint"]
+    new = usim.rotate_thumbprint()
+    assert new != old and re.fullmatch(r"[0-9A-F]{40}", new)
+    store = arm(usim, "GET", "", utoken).json()["properties"]["externalStoreDefault"]
+    assert store["encryptionCertThumbprint"] == new
+    assert backup_info(usim, utoken, before)["encryptionCertThumbprint"] == old
+    assert backup_info(usim, utoken, usim.run_scheduled_backup())["encryptionCertThumbprint"] == new
+    with pytest.raises(ValueError):
+        usim.rotate_thumbprint("not-hex")
+
+
+def test_the_stamps_retention_prunes_backups(usim: StampSimulator, utoken: str) -> None:
+    listed = {b["name"].split("/")[1] for b in arm(usim, "GET", "/backups", utoken).json()["value"]}
+    pruned = usim.prune_backups(older_than=36 * 3600)  # the seeded 2-day-old backup
+    assert len(pruned) == 1 and set(pruned) < listed
+    assert arm(usim, "GET", f"/backups/{pruned[0]}", utoken).status_code == 404
+    assert len(arm(usim, "GET", "/backups", utoken).json()["value"]) == len(listed) - 1
+
+
+def test_update_control_api(usim: StampSimulator) -> None:
+    def post(path: str, body: dict[str, Any]) -> requests.Response:
+        return requests.post(usim.url + path, json=body, verify=usim.ca_pem_path, timeout=10)
+
+    run = post("/_sim/update/start", {"version": NEXT, "prepare_seconds": "0"}).json()["run"]
+    assert post("/_sim/scheduled", {}).json() == {"id": None}
+    assert post("/_sim/update/fail", {"stage": "health"}).json() == {"run": run}
+    state = requests.get(usim.url + "/_sim/state", verify=usim.ca_pem_path, timeout=10).json()
+    assert state["update"]["state"] == "UpdateFailed" and state["update"]["updates"] == {NEXT: "PreparationFailed"}
+    assert post("/_sim/update/resume", {}).json()["run"] not in (None, run)
+    assert post("/_sim/update/finish", {}).json() == {"version": NEXT}
+    assert post("/_sim/update/state", {"state": "NeedsAttention"}).json() == {"ok": True}
+    assert usim.update_state() == "NeedsAttention"
+    assert post("/_sim/config", {"update_read_denied": True}).json() == {"ok": True} and usim.update_read_denied
+    thumbprint = post("/_sim/rotate-thumbprint", {}).json()["thumbprint"]
+    assert usim.state()["thumbprint"] == thumbprint
+    assert post("/_sim/prune", {"older_than": 86_400}).json()["pruned"]
+    for path, body in (
+        ("/_sim/update/start", {"version": "1.2206; rm"}),
+        ("/_sim/update/fail", {"stage": "later"}),
+        ("/_sim/config", {"update_refusal": {"status": 200, "code": "x", "message": "y"}}),
+    ):
+        assert post(path, body).status_code == 400, path

@@ -16,8 +16,8 @@ import pytest
 import requests
 import trustme
 
-from bot.config.settings import load_stamp
-from bot.stamp.arm import NO_ORIGIN, ArmClient, StampError, origin_of, parse_operation_url
+from bot.config.settings import SettingsError, load_stamp, load_stamps_file
+from bot.stamp.arm import NO_ORIGIN, ArmClient, MissingPermission, StampError, origin_of, parse_operation_url
 from bot.stamp.auth import VerifyingSession
 from bot.stamp.lro import choose_strategy
 from devkit.simulator import Fault, StampSimulator
@@ -302,3 +302,79 @@ def test_no_redirect_is_followed_with_a_credential(tmp_path: Path) -> None:
         answer = VerifyingSession(verify=str(bundle)).post(login, data={"client_secret": "s3cret"})
         assert answer.status_code == 307 and answer.headers["Location"] == elsewhere
         assert _Hello.seen == [("POST", "/")]  # the redirecting server only
+
+
+# ---- the update location (Microsoft.Update.Admin)
+
+
+def update_reads(sim: StampSimulator) -> list[str]:
+    return [r.path for r in sim.requests_log if "microsoft.update.admin" in r.path.lower()]
+
+
+@pytest.mark.parametrize("version", ["2021-07-01", "2016-05-01"])
+def test_the_update_location_is_read_with_the_stamps_update_api_version(stamp: StampSimulator, version: str) -> None:
+    before = len(update_reads(stamp))
+    client = ArmClient(load_stamp({**stamp.env(), "AZS_UPDATE_API_VERSION": version}), max_attempts=2)
+    location = client.update_location()
+    assert (location.name, location.state, location.current_version) == (
+        "local",
+        "AppliedSuccessfully",
+        stamp.stamp_version,
+    )
+    sent = update_reads(stamp)[before:]
+    assert sent == [
+        f"/subscriptions/{stamp.subscription_id}/resourceGroups/System.local/providers/Microsoft.Update.Admin"
+        f"/updateLocations/local?api-version={version}"
+    ]
+
+
+def test_the_default_update_api_version_is_the_2022_recordings() -> None:
+    assert (
+        load_stamp(
+            {"AZS_ARM_ENDPOINT": "https://a.example", "AZS_CLIENT_ID": "c", "AZS_CLIENT_SECRET": "s"}
+        ).update_api_version
+        == "2021-07-01"
+    )
+
+
+def test_a_missing_update_permission_is_recognisable_and_not_retried(stamp: StampSimulator) -> None:
+    client = client_for(stamp)
+    client.region  # noqa: B018  # discover the scope first, so only the update read is counted
+    before = len(update_reads(stamp))
+    stamp.deny_update_read()
+    try:
+        with pytest.raises(MissingPermission) as caught:
+            client.update_location()
+    finally:
+        stamp.deny_update_read(False)
+    denied = caught.value
+    assert isinstance(denied, StampError) and denied.status == 403 and not denied.retryable
+    assert (denied.code, denied.permission) == ("AuthorizationFailed", "Microsoft.Update.Admin/updateLocations/read")
+    assert "Microsoft.Update.Admin/updateLocations/read" in str(denied) and "[HTTP 403]" in str(denied)
+    assert stamp.client_id not in str(denied)  # the stamp's own message (naming the client) is not repeated
+    assert len(update_reads(stamp)) == before + 1
+
+
+def test_other_update_read_errors_stay_ordinary(stamp: StampSimulator) -> None:
+    stamp.inject(Fault(status=404, times=1, path_contains="updateLocations"))
+    with pytest.raises(StampError) as caught:
+        client_for(stamp).update_location()
+    assert not isinstance(caught.value, MissingPermission) and caught.value.status == 404
+
+
+@pytest.mark.parametrize("value", ["2021-07", "latest", "2021-07-01&x=1", "2021-07-01/../x"])
+def test_a_malformed_update_api_version_is_refused_by_name(value: str) -> None:
+    env = {"AZS_ARM_ENDPOINT": "https://a.example", "AZS_CLIENT_ID": "c", "AZS_CLIENT_SECRET": "s"}
+    assert load_stamp({**env, "AZS_UPDATE_API_VERSION": " 2016-05-01 "}).update_api_version == "2016-05-01"
+    with pytest.raises(SettingsError, match=r"^AZS_UPDATE_API_VERSION"):
+        load_stamp({**env, "AZS_UPDATE_API_VERSION": value})
+
+
+def test_the_stamps_file_takes_an_update_api_version(tmp_path: Path) -> None:
+    path = tmp_path / "stamps.toml"
+    stamp = '[[stamp]]\nname = "east"\narm_endpoint = "https://a.example"\nclient_id = "c"\nclient_secret = "s"\n'
+    path.write_text(stamp + 'update_api_version = "2016-05-01"\n')
+    assert load_stamps_file(str(path))[0].update_api_version == "2016-05-01"
+    path.write_text(stamp + 'update_api_version = "soon"\n')
+    with pytest.raises(SettingsError, match="update_api_version"):
+        load_stamps_file(str(path))

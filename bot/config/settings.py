@@ -65,6 +65,8 @@ LIMITS: dict[str, Limit] = {
     "AZS_SOCKET_CONNECTIONS": Limit(1, 10, "", whole=True),
     "AZS_USER_COMMANDS_PER_MINUTE": Limit(1, 10_000, "", whole=True),
     "AZS_CONNECTIONS_PER_ADDRESS": Limit(1, 500, "", whole=True),  # the server's whole connection limit
+    # Issue 19: the history keeps what the stamp no longer does (14 days at most), so it keeps at least that long.
+    "AZS_HISTORY_DAYS": Limit(14, 3650, "days", whole=True),
 }
 """Every number setting and its range (the README's settings table lists them); one without an entry is a
 ``KeyError`` at the first start, so a new setting cannot arrive without a maximum."""
@@ -87,6 +89,9 @@ class StampSettings:
     adfs_scope_suffix: str = "/openid"
     aad_scope_suffix: str = "/.default"
     timeout_seconds: float = 30.0
+    update_api_version: str = "2021-07-01"
+    """``Microsoft.Update.Admin`` api-version (``AZS_UPDATE_API_VERSION``): the 2022 recordings' version; the
+    2018 stamps answered ``2016-05-01``."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,28 @@ class Settings:
     """Commands and clicks per user per minute, counted across all processes (``AZS_USER_COMMANDS_PER_MINUTE``)."""
     connections_per_address: int = 50
     """Connections one client address may hold open to the web process (``AZS_CONNECTIONS_PER_ADDRESS``)."""
+    # Issue 19: the backup history, the update states, the snapshot's series.
+    history_days: int = 400
+    """Days a backup stays in the bot's history after it was created (``AZS_HISTORY_DAYS``)."""
+    update_clean_states: tuple[str, ...] = (
+        "AppliedSuccessfully",
+        "AppliedUpdateAvailableSuccessfully",
+        "UpdateAvailable",
+    )
+    """Update location states in which backups run as usual (``AZS_UPDATE_CLEAN_STATES``). Only
+    ``AppliedSuccessfully`` was seen on the wire; the other two are read from their names."""
+    update_running_states: tuple[str, ...] = ("PreparationInProgress", "UpdateInProgress")
+    """States in which an update is preparing or running: the stamp skips scheduled backups and blocks
+    on-demand ones (``AZS_UPDATE_RUNNING_STATES``; never recorded, read from the names and the backup docs)."""
+    update_failed_states: tuple[str, ...] = ("PreparationFailed", "UpdateFailed", "NeedsAttention")
+    """States of a failed or blocked update: not clean, so backups count as paused until the state is clean
+    again (``AZS_UPDATE_FAILED_STATES``; whether a stamp still blocks backups in them is unverified)."""
+    capacity_samples: int = 500
+    """Fixed: ``availableCapacity`` samples kept per stamp (at one per ``capacity_spacing``, about 125 days)."""
+    capacity_spacing: float = 6 * 3600.0
+    """Fixed: the least time between two kept capacity samples, in seconds."""
+    config_changes_kept: int = 200
+    """Fixed: backup configuration changes kept per stamp (frequency, retention, scheduler, target, thumbprint)."""
     # Fixed limits (no variable): here so the worker and the web process share one value.
     max_retry_delay: float = 300.0
     """The longest backoff after consecutive failures, and how long a job for an unknown stamp waits."""
@@ -306,6 +333,7 @@ _FILE_KEYS = {
     "api_version",
     "adfs_scope_suffix",
     "http_timeout",
+    "update_api_version",
 }
 
 
@@ -377,6 +405,7 @@ def load_stamp(env: Mapping[str, str], *, name: str | None = None) -> StampSetti
         api_version=_optional(env, "AZS_API_VERSION") or StampSettings.api_version,
         adfs_scope_suffix=_optional(env, "AZS_ADFS_SCOPE_SUFFIX") or StampSettings.adfs_scope_suffix,
         timeout_seconds=_float(env, "AZS_HTTP_TIMEOUT", StampSettings.timeout_seconds),
+        update_api_version=_api_version(env, "AZS_UPDATE_API_VERSION", StampSettings.update_api_version),
     )
 
 
@@ -395,6 +424,56 @@ def _default_stamp_name(env: Mapping[str, str], arm_endpoint: str) -> str:
     if explicit:
         return _stamp_name(explicit, "AZS_STAMP_NAME")
     return _stamp_name(urlparse(arm_endpoint).hostname or "stamp", "AZS_STAMP_NAME (default: the ARM host name)")
+
+
+API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
+UPDATE_STATE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")
+MAX_UPDATE_STATES = 32
+UPDATE_STATE_LISTS = {
+    "AZS_UPDATE_CLEAN_STATES": "update_clean_states",
+    "AZS_UPDATE_RUNNING_STATES": "update_running_states",
+    "AZS_UPDATE_FAILED_STATES": "update_failed_states",
+}
+"""Each update-state variable and its ``Settings`` field; a state may be in one list only."""
+
+
+def _api_version(env: Mapping[str, str], name: str, default: str) -> str:
+    """An api-version as ARM writes them (``2021-07-01``, ``2016-05-01-preview``); it goes into every URL."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not API_VERSION.match(raw):
+        raise SettingsError(f"{name} must be an api-version such as 2021-07-01, got {raw[:40]!r}")
+    return raw
+
+
+def _state_list(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma list of update location states (``AppliedSuccessfully,UpdateAvailable``); empty keeps the default."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    states = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    bad = next((s for s in states if not UPDATE_STATE.match(s)), None)
+    if bad is not None or not states or len(states) > MAX_UPDATE_STATES:
+        raise SettingsError(
+            f"{name} must list 1 to {MAX_UPDATE_STATES} update states such as AppliedSuccessfully (letters and "
+            f"digits, comma-separated), got {(bad or raw)[:40]!r}"
+        )
+    return states
+
+
+def _update_states(env: Mapping[str, str]) -> tuple[tuple[str, ...], ...]:
+    """The clean, running and failed update-state lists; a state in two of them is refused, naming both."""
+    lists = {name: _state_list(env, name, getattr(Settings, field)) for name, field in UPDATE_STATE_LISTS.items()}
+    seen: dict[str, str] = {}
+    for name, states in lists.items():
+        for state in states:
+            other = seen.setdefault(state.lower(), name)
+            if other != name:
+                raise SettingsError(
+                    f"{name} and {other} both list the update state {state[:64]!r}: a state has one meaning"
+                )
+    return tuple(lists.values())
 
 
 LOOPBACK_NAMES = frozenset({"localhost"})
@@ -449,6 +528,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
     groups = _slack_ids(env, "AZS_OPERATOR_GROUP")
     if len(groups) > 1:
         raise SettingsError("AZS_OPERATOR_GROUP takes one user group id, got several")
+    update_states = _update_states(env)
     settings = Settings(
         redis_url=_redis_url(env),
         stamps=load_stamps_file(stamps_file)
@@ -485,6 +565,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         slack_retry_seconds=_float(env, "AZS_SLACK_RETRY_SECONDS", Settings.slack_retry_seconds),
         user_commands_per_minute=_int(env, "AZS_USER_COMMANDS_PER_MINUTE", Settings.user_commands_per_minute),
         connections_per_address=_int(env, "AZS_CONNECTIONS_PER_ADDRESS", Settings.connections_per_address),
+        history_days=_int(env, "AZS_HISTORY_DAYS", Settings.history_days),
+        update_clean_states=update_states[0],
+        update_running_states=update_states[1],
+        update_failed_states=update_states[2],
     )
     check_cross_fields(settings)
     return settings

@@ -9,10 +9,41 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 TERMINAL_STATUSES = frozenset({"succeeded", "partialsucceeded", "failed", "skipped", "deleted"})
 """``backupInfo.status`` values after which a backup no longer changes (API reference §4.3)."""
+
+
+class Outcome(StrEnum):
+    """What a ``backupInfo.status`` (or a role's status) means, for every place that words or counts one."""
+
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    RUNNING = "running"
+    DELETED = "deleted"
+    SKIPPED = "skipped"
+    """``Skipped`` (only in the 2021-09-01 preview swagger; a stamp skips scheduled backups during an update)
+    and any status the bot does not know: neither is evidence of a failure."""
+
+
+_OUTCOMES = {
+    "succeeded": Outcome.SUCCEEDED,
+    "partialsucceeded": Outcome.PARTIAL,
+    "failed": Outcome.FAILED,
+    "running": Outcome.RUNNING,
+    "creating": Outcome.RUNNING,
+    "queued": Outcome.RUNNING,
+    "deleted": Outcome.DELETED,
+}
+
+
+def outcome_of(status: str | None) -> Outcome:
+    """The outcome a status stands for; ``Skipped`` and unknown statuses are skipped, never failed."""
+    return _OUTCOMES.get((status or "").strip().lower(), Outcome.SKIPPED)
+
 
 _DURATION = re.compile(
     r"^P(?:(?P<days>\d+(?:\.\d+)?)D)?"
@@ -20,11 +51,15 @@ _DURATION = re.compile(
 )
 
 
-def _str(value: Any) -> str | None:
+def text_or_none(value: Any) -> str | None:
+    """A JSON scalar as stripped text; ``None`` for null, empty text, objects and lists."""
     if value is None or isinstance(value, dict | list):
         return None
     text = str(value).strip()
     return text or None
+
+
+_str = text_or_none
 
 
 def _bool(value: Any) -> bool | None:
@@ -145,10 +180,23 @@ class Backup:
     size_kb: int | None = None
     measured_seconds: float | None = None
     """How long the bot saw it run, kept only when the stamp reports no duration (``PT0S``)."""
+    completely_uploaded: bool | None = None
+    """``completelyUploaded`` (builds 2002 and 2108; absent on 1809 and in every swagger; undocumented)."""
+    backup_data_version: str | None = None
+    """``backupDataVersion`` (``1.0.1`` up to 2002, ``1.1.0`` on 2108)."""
 
     @property
     def is_terminal(self) -> bool:
         return self.status.lower() in TERMINAL_STATUSES
+
+    @property
+    def outcome(self) -> Outcome:
+        return outcome_of(self.status)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """How long it took: the stamp's figure, else what the bot measured."""
+        return self.reported_seconds or self.measured_seconds
 
     @property
     def reported_seconds(self) -> float | None:
@@ -166,7 +214,8 @@ class Backup:
 
     @property
     def failed_roles(self) -> list[str]:
-        return [r.role for r in self.roles if r.status.lower() != "succeeded"]
+        """Roles that failed; a role reported ``Skipped`` or with a status the bot does not know is not one."""
+        return [r.role for r in self.roles if outcome_of(r.status) in (Outcome.FAILED, Outcome.PARTIAL)]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe form to keep with the job (no secrets: the backup key is never parsed)."""
@@ -184,6 +233,8 @@ class Backup:
             "roles": [[r.role, r.status] for r in self.roles],
             "size_kb": self.size_kb,
             "measured_seconds": self.measured_seconds,
+            "completely_uploaded": self.completely_uploaded,
+            "backup_data_version": self.backup_data_version,
         }
 
     @classmethod
@@ -203,6 +254,8 @@ class Backup:
             roles=tuple(RoleStatus(str(r), str(s)) for r, s in data.get("roles") or []),
             size_kb=data.get("size_kb"),
             measured_seconds=data.get("measured_seconds"),
+            completely_uploaded=_bool(data.get("completely_uploaded")),
+            backup_data_version=_str(data.get("backup_data_version")),
         )
 
     @classmethod
@@ -229,6 +282,8 @@ class Backup:
             encryption_cert_thumbprint=_str(info.get("encryptionCertThumbprint")),
             roles=_roles(info.get("roleStatus")),
             size_kb=_int(info.get("backupSizeInKb")) or None,
+            completely_uploaded=_bool(info.get("completelyUploaded")),
+            backup_data_version=_str(info.get("backupDataVersion")),
         )
 
 
@@ -262,6 +317,55 @@ class BackupLocation:
         """Target and encryption certificate both set (the "not configured" signature, §4.4)."""
         return bool(self.path or self.blob_url) and bool(self.encryption_cert_thumbprint)
 
+    @property
+    def target(self) -> str | None:
+        """Where backups go: the share path, else the blob container URL (build 2108)."""
+        return self.path or self.blob_url
+
+    def config_values(self) -> dict[str, str | None]:
+        """The configuration an operator reports on, as text (compared over time: only changes are kept)."""
+        values: dict[str, object] = {
+            "frequency_hours": self.frequency_hours,
+            "retention_days": self.retention_days,
+            "scheduler_enabled": self.scheduler_enabled,
+            "target": self.target,
+            "encryption_cert_thumbprint": self.encryption_cert_thumbprint,
+        }
+        return {name: _setting_text(value) for name, value in values.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe form for the snapshot (the share's user name as the stamp reports it; the stamp never
+        returns the password, and it is not parsed)."""
+        return {
+            "name": self.name,
+            "path": self.path,
+            "blob_url": self.blob_url,
+            "user_name": self.user_name,
+            "scheduler_enabled": self.scheduler_enabled,
+            "frequency_hours": self.frequency_hours,
+            "retention_days": self.retention_days,
+            "available_capacity": self.available_capacity,
+            "next_backup": self.next_backup.isoformat() if self.next_backup else None,
+            "last_backup": self.last_backup.isoformat() if self.last_backup else None,
+            "encryption_cert_thumbprint": self.encryption_cert_thumbprint,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BackupLocation:
+        return cls(
+            name=_str(data.get("name")) or "?",
+            path=_str(data.get("path")),
+            blob_url=_str(data.get("blob_url")),
+            user_name=_str(data.get("user_name")),
+            scheduler_enabled=_bool(data.get("scheduler_enabled")),
+            frequency_hours=_int(data.get("frequency_hours")),
+            retention_days=_int(data.get("retention_days")),
+            available_capacity=_str(data.get("available_capacity")),
+            next_backup=parse_time(data.get("next_backup")),
+            last_backup=parse_time(data.get("last_backup")),
+            encryption_cert_thumbprint=_str(data.get("encryption_cert_thumbprint")),
+        )
+
     @classmethod
     def from_json(cls, body: Any) -> BackupLocation:
         doc = _dict(body)
@@ -279,6 +383,12 @@ class BackupLocation:
             last_backup=parse_time(store.get("lastBackupTime")),
             encryption_cert_thumbprint=_str(store.get("encryptionCertThumbprint")),
         )
+
+
+def _setting_text(value: object) -> str | None:
+    if value is None:
+        return None
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def backups_from_list(body: Any) -> list[Backup]:

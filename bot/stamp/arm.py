@@ -28,6 +28,7 @@ from urllib3.util import parse_url
 
 from bot.config.settings import StampSettings
 from bot.model.backup import Backup, BackupLocation, backup_id_from, backups_from_list, is_backup_id
+from bot.model.update import UpdateLocation
 from bot.ops.metrics import ARM_ERRORS
 from bot.stamp.auth import StampAuthError, TokenProvider, VerifyingSession
 from bot.stamp.lro import FOREIGN_HOST, REDIRECTED
@@ -38,6 +39,9 @@ SUBSCRIPTIONS_API_VERSION = "2016-05-01"
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 DEFAULT_PROVIDER_SUBSCRIPTION = "default provider subscription"
 BACKUP_PROVIDER = "providers/Microsoft.Backup.Admin"
+UPDATE_PROVIDER = "providers/Microsoft.Update.Admin"
+UPDATE_READ_PERMISSION = "Microsoft.Update.Admin/updateLocations/read"
+"""The RBAC action for reading update locations by ARM's naming convention (no document or recording names it)."""
 
 
 class StampError(Exception):
@@ -62,6 +66,15 @@ class StampError(Exception):
     def retryable(self) -> bool:
         """Worth trying again later: the stamp was unreachable, throttled or failing."""
         return self.status is None or self.status in RETRYABLE_STATUSES
+
+
+class MissingPermission(StampError):
+    """The stamp answered 403: the service principal may not do this. A standing condition, not an outage:
+    callers report it once rather than as an error on every cycle."""
+
+    def __init__(self, message: str, *, permission: str, code: str | None, correlation_id: str | None) -> None:
+        super().__init__(message, status=403, code=code, correlation_id=correlation_id)
+        self.permission = permission
 
 
 def retry_after_seconds(headers: Any, default: float | None = None) -> float | None:
@@ -447,6 +460,27 @@ class ArmClient:
     def list_backups(self) -> list[Backup]:
         body = self.request("GET", self.url(self._location_path() + "/backups"), what="list backups").body
         return backups_from_list(body)
+
+    def update_location(self) -> UpdateLocation:
+        """The stamp's update location (state, current version, OEM version, last updated), read with the
+        stamp's ``update_api_version``; :class:`MissingPermission` when the stamp answers 403."""
+        sub, region = self._discover_scope()
+        path = f"/subscriptions/{sub}/resourceGroups/System.{region}/{UPDATE_PROVIDER}/updateLocations/{region}"
+        url = self.url(path, api_version=self.stamp.update_api_version)
+        try:
+            body = self.request("GET", url, what="read the update location").body
+        except StampError as exc:
+            if exc.status != 403:
+                raise
+            detail = f" ({exc.code})" if exc.code else ""
+            raise MissingPermission(
+                f"read the update location: the service principal lacks permission{detail}; it needs "
+                f"{UPDATE_READ_PERMISSION} on the Default Provider Subscription [HTTP 403]",
+                permission=UPDATE_READ_PERMISSION,
+                code=exc.code,
+                correlation_id=exc.correlation_id,
+            ) from exc
+        return UpdateLocation.from_json(body)
 
     def backup_url(self, backup_id: str) -> ArmUrl:
         """Where the backup ``backup_id`` (a GUID) is read by id, ``api-version`` included."""

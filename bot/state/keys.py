@@ -119,3 +119,34 @@ def user_limit_key(user: str, budget: str, window: int) -> str:
 def audit_repeat_key(digest: str) -> str:
     """Expiring key: the audit entry (stream id) a repeated refusal adds its count to, for a minute."""
     return f"{PREFIX}:audit:repeat:{digest}"
+
+
+# Issue 19: the durable backup history and the per-stamp snapshot.
+def backup_history_index_key(stamp: str) -> str:
+    """Sorted set of backup ids of ``stamp`` ever seen, scored by their creation time (pruned by score)."""
+    return f"{PREFIX}:stamp:{stamp}:backups:by-created"
+
+
+def backup_history_entries_key(stamp: str) -> str:
+    """Hash backup id -> compact JSON of what the bot last saw of that backup (:mod:`bot.model.history`)."""
+    return f"{PREFIX}:stamp:{stamp}:backups:entries"
+
+
+def snapshot_key(stamp: str) -> str:
+    """JSON of what the bot last read from ``stamp`` (location, backup list, update location, last error)."""
+    return f"{PREFIX}:stamp:{stamp}:snapshot"
+
+
+def snapshot_turn_key(stamp: str) -> str:
+    """Expiring key: whoever sets it refreshes ``stamp``'s snapshot this interval (one reader per stamp)."""
+    return f"{PREFIX}:stamp:{stamp}:snapshot:turn"
+
+
+def capacity_key(stamp: str) -> str:
+    """Sorted set of ``availableCapacity`` samples of ``stamp``, scored by when read (bounded by count)."""
+    return f"{PREFIX}:stamp:{stamp}:capacity"
+
+
+def config_changes_key(stamp: str) -> str:
+    """List of the backup configuration values of ``stamp`` each time they changed, oldest first (bounded)."""
+    return f"{PREFIX}:stamp:{stamp}:config:changes"

@@ -51,6 +51,20 @@ OLDER_API_VERSIONS = ("2016-05-01", "2018-09-01")
 ARM_API_VERSIONS = ("2015-01-01", "2016-05-01", "2016-06-01", "2018-05-01", "2019-06-01", "2019-10-01")
 """``Microsoft.Resources`` versions (subscriptions, locations) the simulated ARM accepts. An assumption: the
 documents name 2016-05-01 (D5) and 2015-01-01 (metadata); the others are Azure Stack Hub profile versions."""
+UPDATE_API_VERSIONS = ("2016-05-01", "2021-07-01")
+"""``Microsoft.Update.Admin`` versions: 2016-05-01 in the 2018 sessions, 2021-07-01 in the 2022 ones."""
+CLEAN_UPDATE_STATES = ("AppliedSuccessfully", "AppliedUpdateAvailableSuccessfully", "UpdateAvailable")
+"""Update location states in which the simulated stamp takes backups; in any other it skips scheduled ones and
+refuses createBackup (the backup docs: "during patch and update and FRU operations")."""
+UPDATE_REFUSAL = {
+    "status": 409,
+    "code": "BackupBlockedByUpdate",
+    "message": "Backup operations are blocked while an update or a field replacement is in progress.",
+}
+"""SIMULATOR-INVENTED: the answer to createBackup during an update. Microsoft documents that on-demand backups
+are blocked then, but no recording or document shows the status, code or message; configurable
+(``update_refusal``) so tests can try others."""
+UPDATE_STAGES = ("health", "install")
 MISSING_API_VERSION = "The api-version query parameter (?api-version=) is required for all requests."
 OUTCOMES = ("Succeeded", "PartialSucceeded", "Failed")
 LRO_STYLES = ("async", "location")
@@ -119,14 +133,38 @@ class BuildShape:
     poll_retry_after: int
     api_versions: tuple[str, ...] = BACKUP_API_VERSIONS
     """``Microsoft.Backup.Admin`` versions the build answers; any other is refused as ARM refuses it."""
+    recovery_ready: bool = True
+    """Whether a ``Succeeded`` backup says ``isCloudRecoveryReady: true`` (every recorded 2002 one says false)."""
+    reports_uploaded: bool = True
+    """Whether ``completelyUploaded`` is in the body (absent on 1809)."""
 
 
 BUILDS = {
     "1809": BuildShape(
-        "1.1809.0.45", "2018-09-01", "location", ROLES_1809, None, False, "1.0.1", 60, 60, OLDER_API_VERSIONS
+        "1.1809.0.45",
+        "2018-09-01",
+        "location",
+        ROLES_1809,
+        None,
+        False,
+        "1.0.1",
+        60,
+        60,
+        OLDER_API_VERSIONS,
+        reports_uploaded=False,
     ),
     "2002": BuildShape(
-        "1.2002.0.35", "2018-09-01", "location", ("NRP",), "2.1.1907.1", True, "1.0.1", 60, 60, OLDER_API_VERSIONS
+        "1.2002.0.35",
+        "2018-09-01",
+        "location",
+        ("NRP",),
+        "2.1.1907.1",
+        True,
+        "1.0.1",
+        60,
+        60,
+        OLDER_API_VERSIONS,
+        recovery_ready=False,
     ),
     "2108": BuildShape(
         "1.2108.0.32", "2021-09-01", "async", ("KeyVaultNamingService",), "2.2.2008.4", True, "1.1.0", 60, 30
@@ -134,17 +172,28 @@ BUILDS = {
 }
 _DEPLOYMENT_ID = "a3f1c7d2-5e8b-4c09-9f6a-2d4e7b1c8a35"
 _CERT_THUMBPRINT = "7C2E9A41F05B3D86E1A4C9270B5F8D3E6A1C4B97"
+_OEM_VERSION = "2.2.2008.4"
 _TICKS = 10_000_000  # .NET ticks per second: real timestamps and durations carry 7 fractional digits
 _Request = socket.socket | tuple[bytes, socket.socket]
 _PREFIX_RE = re.compile(
     r"/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)"
     r"/providers/microsoft\.backup\.admin/backuplocations/(?P<loc>[^/]+)(?P<rest>/.*)?"
 )
+_UPDATE_RE = re.compile(
+    r"/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)"
+    r"/providers/microsoft\.update\.admin/updatelocations(?:/(?P<loc>[^/]+)(?P<rest>/.*)?)?"
+)
 # Request kinds for the control API's counts: (pattern on the lower-cased path, kind); first match wins.
 _KINDS = (
     (r".*/oauth2/(v2\.0/)?token", "token"),
     (r".*/\.well-known/openid-configuration", "openid-configuration"),
     (r"/metadata/endpoints", "metadata"),
+    (r".*/updateruns/[^/]+", "updateRun"),
+    (r".*/updateruns", "updateRuns"),
+    (r".*/updates/[^/]+", "update"),
+    (r".*/updates", "updates"),
+    (r".*/updatelocations/[^/]+", "updateLocation"),
+    (r".*/updatelocations", "updateLocations"),
     (r".*/operationresults/[^/]+", "operationResults"),
     (r".*/createbackup", "createBackup"),
     (r".*/backups/[^/]+", "backup"),
@@ -199,9 +248,53 @@ class _Backup:
     reported_duration: str | None = None
     seeded: bool = False
     key: str = field(default_factory=lambda: base64.b64encode(secrets.token_bytes(256)).decode())
+    stamp_version: str = ""
+    """The stamp's version when the backup was made: an update changes the version of later backups only."""
+    thumbprint: str = _CERT_THUMBPRINT
+    """The certificate the backup was encrypted with: rotating the location's changes later backups only."""
 
     def status(self, now: float) -> str:
         return self.outcome if now >= self.ends_at else "Running"
+
+
+@dataclass
+class _UpdateRun:
+    """One attempt at installing an update: preparation until ``prepared_at``, then installation until
+    ``ends_at`` (``None``: until a control ends it). Derived from the clock, like a backup."""
+
+    run_id: str
+    started_at: float
+    prepared_at: float
+    ends_at: float | None
+    outcome: str = "Succeeded"
+    """What the run ends in once ``ends_at`` passes: ``Succeeded`` or ``Failed``."""
+    failed_stage: str = "install"
+    """Where a failed run stopped: ``health`` (blocked by the health check, as recorded in 2022) or ``install``."""
+
+    def state(self, now: float) -> str:
+        """``InProgress``, ``Succeeded`` or ``Failed`` (``UpdateRunState``)."""
+        return "InProgress" if self.ends_at is None or now < self.ends_at else self.outcome
+
+
+@dataclass
+class _Update:
+    """One update package the stamp knows, and its runs."""
+
+    version: str
+    min_version: str
+    runs: list[_UpdateRun] = field(default_factory=list)
+    installed_at: float | None = None
+
+    def state(self, now: float) -> str:
+        """``UpdateState``: Ready, Preparing, Installing, PreparationFailed, InstallationFailed or Installed."""
+        if self.installed_at is not None:
+            return "Installed"
+        run = self.runs[-1] if self.runs else None
+        if run is None:
+            return "Ready"
+        if run.state(now) == "InProgress":
+            return "Preparing" if now < run.prepared_at else "Installing"
+        return "PreparationFailed" if run.failed_stage == "health" else "InstallationFailed"
 
 
 @dataclass
@@ -216,17 +309,20 @@ class _Resource:
     """One thing the simulated ARM can address: which provider answers for it and the methods it has."""
 
     kind: str
-    """``subscriptions``, ``locations``, ``backupLocation``, ``backups``, ``createBackup``, ``backup`` or
-    ``operation``."""
+    """``subscriptions``, ``locations``, ``backupLocation``, ``backups``, ``createBackup``, ``backup``,
+    ``operation``, or one of the update kinds: ``updateLocations``, ``updateLocation``, ``updates``, ``update``,
+    ``updateRuns``, ``updateRun``."""
     methods: tuple[str, ...]
     type_name: str = "backupLocations"
     """The resource type ARM names in its errors."""
     name: str = ""
-    """The backup or operation id, for the kinds that have one."""
+    """The backup or operation id, for the kinds that have one; ``{update}`` or ``{update}/{run}`` (lower case)."""
 
     @property
     def provider(self) -> str:
-        return "Microsoft.Resources" if self.kind in ("subscriptions", "locations") else "Microsoft.Backup.Admin"
+        if self.kind in ("subscriptions", "locations"):
+            return "Microsoft.Resources"
+        return "Microsoft.Update.Admin" if self.kind.startswith("update") else "Microsoft.Backup.Admin"
 
 
 def _is_arm(path: str) -> bool:
@@ -360,6 +456,22 @@ class StampSimulator:
         self.api_versions = _versions(api_versions or (self.build.api_versions if self.build else BACKUP_API_VERSIONS))
         """``Microsoft.Backup.Admin`` versions answered; a request with another (or none) gets ARM's 400."""
         self.arm_api_versions = ARM_API_VERSIONS
+        self.update_api_versions = UPDATE_API_VERSIONS
+        """``Microsoft.Update.Admin`` versions answered (2016-05-01 as the 2018 sessions, 2021-07-01 as 2022)."""
+        self.record_skipped = False
+        """UNVERIFIED: whether a scheduled slot skipped during an update appears as a ``Skipped`` backup (the
+        status exists only in the 2021-09-01 preview swagger; no recording holds one). Off: nothing appears."""
+        self.update_refusal: dict[str, Any] = dict(UPDATE_REFUSAL)
+        """SIMULATOR-INVENTED: status, code and message of the createBackup refusal during an update."""
+        self.update_read_denied = False
+        """Answer every ``Microsoft.Update.Admin`` read with 403 ``AuthorizationFailed`` (a principal without the
+        permission; ARM's convention, unverified for this provider)."""
+        self.oem_version = (self.build.oem_version if self.build else None) or _OEM_VERSION
+        self._thumbprint = _CERT_THUMBPRINT
+        self._updates: dict[str, _Update] = {}
+        self._active_update: _Update | None = None
+        self._forced_update_state: str | None = None
+        self._last_updated: float | None = None
         self.operation_origin = ""
         """Scheme, host and port the operation URLs name instead of :attr:`url` (an alias, or a hostile one)."""
         self.url = ""
@@ -403,8 +515,33 @@ class StampSimulator:
             (14 * 3600, 388.2716467, "PartialSucceeded", True, None),
         ]
         for ago, took, outcome, automatic, reported in history:
-            b = _Backup(str(uuid.uuid4()), now - ago - took, now - ago, outcome, automatic, reported, True)
+            self._new_backup(now - ago - took, now - ago, outcome, automatic, reported, seeded=True)
+
+    def _new_backup(
+        self,
+        started: float,
+        ends: float,
+        outcome: str,
+        automatic: bool,
+        reported: str | None = None,
+        *,
+        seeded: bool = False,
+    ) -> _Backup:
+        """A backup made now: with the stamp's current version and the location's current certificate."""
+        with self._lock:
+            b = _Backup(
+                str(uuid.uuid4()),
+                started,
+                ends,
+                outcome,
+                automatic,
+                reported,
+                seeded,
+                stamp_version=self.stamp_version,
+                thumbprint=self._thumbprint,
+            )
             self._backups[b.backup_id] = b
+            return b
 
     # ---- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> str:
@@ -457,6 +594,10 @@ class StampSimulator:
             "reported_duration": lambda v: None if v is None else str(v),
             "api_versions": _versions,
             "operation_origin": str,
+            "update_api_versions": _versions,
+            "record_skipped": bool,
+            "update_refusal": _refusal,
+            "update_read_denied": bool,
         }
         unknown = sorted(set(changes) - set(casts))
         if unknown:
@@ -492,13 +633,141 @@ class StampSimulator:
             return running.backup_id
 
     def run_scheduled_backup(self, outcome: str = "Succeeded") -> str:
-        """Pretend the stamp's scheduler has just finished a (24-minute) backup."""
+        """Pretend the stamp's scheduler has just finished a (24-minute) backup. During an update the stamp
+        skips it: use :meth:`scheduler_slot`, which says so; this raises then."""
+        backup_id = self.scheduler_slot(outcome)
+        if backup_id is None:
+            raise RuntimeError("the stamp skips scheduled backups while an update is not clean (scheduler_slot)")
+        return backup_id
+
+    def scheduler_slot(self, outcome: str = "Succeeded") -> str | None:
+        """The scheduler's turn now: a finished (24-minute) backup while the update state is clean; during an
+        update, nothing (or, with ``record_skipped``, a ``Skipped`` entry: unverified). Returns its id."""
         outcome = _choice("outcome", outcome, OUTCOMES)
         with self._lock:
             now = time.time()
-            b = _Backup(str(uuid.uuid4()), now - 1421.2203571, now, outcome, automatic=True)
-            self._backups[b.backup_id] = b
-            return b.backup_id
+            if not self.update_clean():
+                return self._new_backup(now, now, "Skipped", True).backup_id if self.record_skipped else None
+            return self._new_backup(now - 1421.2203571, now, outcome, True).backup_id
+
+    def prune_backups(self, older_than: float) -> list[str]:
+        """Delete finished backups made more than ``older_than`` seconds ago, as the stamp's retention does
+        (2 to 14 days); return their ids. The stamp then no longer lists or finds them."""
+        with self._lock:
+            now = time.time()
+            gone = [b.backup_id for b in self._backups.values() if b.ends_at <= now and b.ends_at < now - older_than]
+            for backup_id in gone:
+                del self._backups[backup_id]
+            return gone
+
+    # ---- update controls (Microsoft.Update.Admin) ------------------------------------------------------
+    def offer_update(self, version: str) -> None:
+        """Make an update package available (``Ready``): the location says ``UpdateAvailable``."""
+        version = _update_version(version)
+        with self._lock:
+            self._updates.setdefault(version.lower(), _Update(version, self.stamp_version))
+
+    def start_update(
+        self,
+        version: str,
+        *,
+        prepare_seconds: float = 0.0,
+        seconds: float | None = None,
+        outcome: str = "Succeeded",
+        stage: str = "install",
+    ) -> str:
+        """Install ``version``: ``PreparationInProgress`` for ``prepare_seconds``, then ``UpdateInProgress`` for
+        ``seconds`` (``None``: until :meth:`finish_update` or :meth:`fail_update`), then ``outcome``. On success
+        the version becomes current, ``lastUpdated`` the run's end. Returns the run id."""
+        version = _update_version(version)
+        outcome = _choice("outcome", outcome, ("Succeeded", "Failed"))
+        stage = _choice("stage", stage, UPDATE_STAGES)
+        with self._lock:
+            now = time.time()
+            if self._running_update_run(now) is not None:
+                raise ValueError("an update is already running; finish or fail it first")
+            update = self._updates.setdefault(version.lower(), _Update(version, self.stamp_version))
+            if update.installed_at is not None:
+                raise ValueError(f"update {version} is already installed")
+            prepared = now + max(0.0, prepare_seconds)
+            ends = None if seconds is None else prepared + max(0.0, seconds)
+            run = _UpdateRun(str(uuid.uuid4()), now, prepared, ends, outcome, stage)
+            update.runs.append(run)
+            self._active_update = update
+            return run.run_id
+
+    def finish_update(self) -> str | None:
+        """End the running update now, successfully; return the version now current (``None`` if none ran)."""
+        with self._lock:
+            now = time.time()
+            run = self._running_update_run(now)
+            if run is None or self._active_update is None:
+                return None
+            run.prepared_at, run.ends_at, run.outcome = min(run.prepared_at, now), now, "Succeeded"
+            version = self._active_update.version
+            self._settle_update(now)
+            return version
+
+    def fail_update(self, stage: str = "install") -> str | None:
+        """End the running update now in failure; the version stays. ``health``: blocked by the health check
+        before installing (as recorded in 2022: location ``UpdateFailed``, update ``PreparationFailed``);
+        ``install``: failed while installing (update ``InstallationFailed``). Returns the run id."""
+        stage = _choice("stage", stage, UPDATE_STAGES)
+        with self._lock:
+            now = time.time()
+            run = self._running_update_run(now)
+            if run is None:
+                return None
+            run.prepared_at, run.ends_at, run.outcome, run.failed_stage = (
+                min(run.prepared_at, now),
+                now,
+                "Failed",
+                stage,
+            )
+            return run.run_id
+
+    def resume_update(self, seconds: float | None = None) -> str | None:
+        """Rerun a failed update: a new run, ``UpdateInProgress`` again. Returns its id (``None``: nothing failed)."""
+        with self._lock:
+            now = time.time()
+            self._settle_update(now)
+            update = self._active_update
+            if update is None or not update.runs or update.runs[-1].state(now) != "Failed":
+                return None
+            run = _UpdateRun(str(uuid.uuid4()), now, now, None if seconds is None else now + max(0.0, seconds))
+            update.runs.append(run)
+            return run.run_id
+
+    def set_update_state(self, state: str | None) -> None:
+        """Force the location's ``state`` to any text (``NeedsAttention``, a value no enum lists); ``None`` derives
+        it from the updates again."""
+        if state is not None and not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{0,63}", state):
+            raise ValueError(f"an update state is letters and digits, got {state!r}")
+        with self._lock:
+            self._forced_update_state = state
+
+    def deny_update_read(self, denied: bool = True) -> None:
+        """403 ``AuthorizationFailed`` on every ``Microsoft.Update.Admin`` read, as for a principal without it."""
+        with self._lock:
+            self.update_read_denied = denied
+
+    def rotate_thumbprint(self, thumbprint: str | None = None) -> str:
+        """A new encryption certificate on the backup location: later backups name it, earlier ones keep theirs."""
+        new = thumbprint or secrets.token_hex(20).upper()
+        if not re.fullmatch(r"[0-9A-F]{40}", new):
+            raise ValueError(f"a thumbprint is 40 upper-case hex digits, got {new!r}")
+        with self._lock:
+            self._thumbprint = new
+            return new
+
+    def update_state(self) -> str:
+        """The update location's ``state`` now."""
+        with self._lock:
+            return self._update_location_state(time.time())
+
+    def update_clean(self) -> bool:
+        """Whether the stamp takes backups now (its update state is one of :data:`CLEAN_UPDATE_STATES`)."""
+        return self.update_state() in CLEAN_UPDATE_STATES
 
     def running_backup_id(self) -> str | None:
         with self._lock:
@@ -552,9 +821,48 @@ class StampSimulator:
                 "api_versions": list(self.api_versions),
                 "operation_origin": self.operation_origin,
                 "backups": [{"id": b.backup_id, "status": b.status(now), "automatic": b.automatic} for b in backups],
+                "thumbprint": self._thumbprint,
+                "update": {
+                    "state": self._update_location_state(now),
+                    "current_version": self.stamp_version,
+                    "read_denied": self.update_read_denied,
+                    "record_skipped": self.record_skipped,
+                    "updates": {u.version: u.state(now) for u in self._updates.values()},
+                },
             }
 
     # ---- used by the request handler -------------------------------------------------------------------
+    def _running_update_run(self, now: float) -> _UpdateRun | None:
+        self._settle_update(now)
+        update = self._active_update
+        run = update.runs[-1] if update is not None and update.runs else None
+        return run if run is not None and run.state(now) == "InProgress" else None
+
+    def _settle_update(self, now: float) -> None:
+        """Apply an update whose run has succeeded by now: its version is current from the run's end."""
+        with self._lock:
+            update = self._active_update
+            run = update.runs[-1] if update is not None and update.runs else None
+            if update is None or run is None or run.ends_at is None or run.state(now) != "Succeeded":
+                return
+            update.installed_at = self._last_updated = run.ends_at
+            self.stamp_version, self._active_update = update.version, None
+
+    def _update_location_state(self, now: float) -> str:
+        """``RegionUpdateState`` from the updates: preparing, installing, failed, available or applied."""
+        self._settle_update(now)
+        if self._forced_update_state is not None:
+            return self._forced_update_state
+        update = self._active_update
+        if update is not None:
+            run = update.runs[-1]
+            if run.state(now) == "InProgress":
+                return "PreparationInProgress" if now < run.prepared_at else "UpdateInProgress"
+            return "UpdateFailed"
+        if any(u.installed_at is None for u in self._updates.values()):
+            return "UpdateAvailable"
+        return "AppliedSuccessfully"
+
     def _running(self, now: float) -> _Backup | None:
         return next((b for b in self._backups.values() if b.status(now) == "Running"), None)
 
@@ -638,16 +946,17 @@ class StampSimulator:
         return None
 
     def _create_backup(self) -> tuple[str, str | None]:
-        """('started', new id), ('busy', running id) or ('unconfigured', None)."""
+        """('started', new id), ('busy', running id), ('update', None) or ('unconfigured', None)."""
         with self._lock:
             now = time.time()
             running = self._running(now)
             if running is not None:
                 return "busy", running.backup_id
+            if not self.update_clean():
+                return "update", None
             if not self._configured:
                 return "unconfigured", None
-            b = _Backup(str(uuid.uuid4()), now, now + self.backup_seconds, self.outcome, False, self.reported_duration)
-            self._backups[b.backup_id] = b
+            b = self._new_backup(now, now + self.backup_seconds, self.outcome, False, self.reported_duration)
             return "started", b.backup_id
 
     def _subscription(self) -> dict[str, Any]:
@@ -703,19 +1012,21 @@ class StampSimulator:
             "status": status,
             "createdDateTime": _iso_time(b.ends_at if done else b.started_at),
             "timeTakenToCreate": took,
-            "stampVersion": self.stamp_version,
-            "oemVersion": build.oem_version if build else "2.2.2008.4",
+            "stampVersion": b.stamp_version,
+            "oemVersion": build.oem_version if build else _OEM_VERSION,
             "deploymentID": _DEPLOYMENT_ID,
             "encryptedBackupEncryptionKey": b.key,
-            "encryptionCertThumbprint": _CERT_THUMBPRINT,
+            "encryptionCertThumbprint": b.thumbprint,
             "backupSizeInKb": 0,
             "compressedBackupSizeInKb": 0,
             "completelyUploaded": status in ("Succeeded", "PartialSucceeded"),
             "isAutomaticBackup": b.automatic,
-            "isCloudRecoveryReady": status == "Succeeded",
+            "isCloudRecoveryReady": status == "Succeeded" and (build is None or build.recovery_ready),
         }
         if build is not None and not build.reports_automatic:
             del info["isAutomaticBackup"]
+        if build is not None and not build.reports_uploaded:
+            del info["completelyUploaded"]
         return {
             "id": f"{self._prefix()}/backups/{b.backup_id}",
             "name": f"{self.region}/{b.backup_id}",
@@ -729,13 +1040,13 @@ class StampSimulator:
         """The BackupLocation. Unconfigured: the signature recorded after Clear-AzsBackupConfiguration."""
         with self._lock:
             now, configured = time.time(), self._configured
-            done = [b.ends_at for b in self._backups.values() if b.ends_at <= now]
+            done = [b.ends_at for b in self._backups.values() if b.ends_at <= now and b.outcome != "Skipped"]
         store: dict[str, Any] = {
             "path": r"\\su1fileserver.sim.azurestack.local\SU1_Infrastructure_1\BackupStore",
             "userName": "azurestack\\azurestackadmin",
             "password": None,
             "encryptionCertBase64": None,
-            "encryptionCertThumbprint": _CERT_THUMBPRINT,
+            "encryptionCertThumbprint": self._thumbprint,
             "backupFrequencyInHours": 12,
             "availableCapacity": "1.00 TB",
             "isBackupSchedulerEnabled": True,
@@ -759,6 +1070,122 @@ class StampSimulator:
             "location": self.region,
             "tags": {},
             "properties": {"externalStoreDefault": store, "provisioningState": "Succeeded"},
+        }
+
+    # ---- Microsoft.Update.Admin ------------------------------------------------------------------------
+    def _update_prefix(self) -> str:
+        """As the 2022 recordings spell it (``resourceGroups/System.{region}``)."""
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/System.{self.region}"
+            f"/providers/Microsoft.Update.Admin/updateLocations/{self.region}"
+        )
+
+    def _update_reply(self, resource: _Resource, version: str) -> _Reply:
+        """Answer a read of the update location, its updates or their runs."""
+        if self.update_read_denied:
+            return _arm_error(403, "AuthorizationFailed", _denial(self, resource))
+        with self._lock:
+            now = time.time()
+            self._settle_update(now)
+            if resource.kind in ("updateLocations", "updateLocation"):
+                body = self._update_location_body(now, version, listed=resource.kind == "updateLocations")
+                return _json(200, {"value": [body]} if resource.kind == "updateLocations" else body)
+            update_name, _, run_id = resource.name.partition("/")
+            if resource.kind == "updates":
+                return _json(
+                    200, {"value": [self._update_body(u, now) for u in self._updates.values()], "nextLink": None}
+                )
+            update = self._updates.get(update_name.removeprefix("microsoft"))
+            if update is None or not update_name.startswith("microsoft"):
+                return _Reply(404)  # as recorded: a 404 under updateLocations has an empty body
+            if resource.kind == "update":
+                return _json(200, self._update_body(update, now))
+            runs = [self._run_body(update, run, now) for run in update.runs if run_id in ("", run.run_id)]
+            if resource.kind == "updateRuns":
+                return _json(200, {"value": runs, "nextLink": None})
+            return _json(200, runs[0]) if runs else _Reply(404)
+
+    def _update_location_body(self, now: float, version: str, *, listed: bool) -> dict[str, Any]:
+        """2016-05-01: the four fields of the 2018 sessions (their single GET spells ``resourcegroups``);
+        2021-07-01: the 2022 recording's fields, ``lastChecked`` without an offset, ``lastUpdated`` once an
+        update was applied here (the 2022 stamp sent none)."""
+        state, current = self._update_location_state(now), self.stamp_version
+        prefix = self._update_prefix()
+        props: dict[str, Any] = {"currentVersion": current, "currentOemVersion": self.oem_version}
+        if self._last_updated is not None:
+            props["lastUpdated"] = _iso_time(self._last_updated)
+        if version == "2016-05-01":
+            prefix = prefix if listed else prefix.replace("/resourceGroups/", "/resourcegroups/")
+        else:
+            props = {
+                "oemFamily": "",
+                "hardwareModel": "Hyper-V",
+                "lastChecked": f"{datetime.fromtimestamp(int(now), UTC):%Y-%m-%dT%H:%M:%S}",
+                "packageVersions": [
+                    {"packageType": "Services", "version": current},
+                    {"packageType": "Infrastructure", "version": current},
+                    {"packageType": "OEM", "version": self.oem_version},
+                ],
+                **props,
+            }
+        props["state"] = state
+        return {
+            "id": prefix,
+            "name": self.region,
+            "type": "Microsoft.Update.Admin/updateLocations",
+            "location": self.region,
+            "tags": {},
+            "properties": props,
+        }
+
+    def _update_body(self, update: _Update, now: float) -> dict[str, Any]:
+        """An update as the 2022 recording has it (``name`` prefixed with the region, ``prerequisites``)."""
+        name = f"Microsoft{update.version}"
+        state = update.state(now)
+        props: dict[str, Any] = {
+            "description": f"AzS Update {update.version}",
+            "state": state,
+            "kbLink": "https://learn.microsoft.com/azure-stack/operator/release-notes",
+            "minVersionRequired": update.min_version,
+            "minOemVersionRequired": "2.1.0.0",
+            "packagePath": f"\\\\SU1FileServer\\SU1_Infrastructure_2\\Updates\\Packages\\{name}",
+            "packageSizeInMb": 224,
+            "displayName": f"AzS Update - {update.version}",
+            "version": update.version,
+            "publisher": "Microsoft",
+            "releaseLink": "https://learn.microsoft.com/azure-stack/operator/release-notes",
+            "availabilityType": "Local",
+            "packageType": "Infrastructure",
+            "prerequisites": [],
+            "updateStateProperties": {"progressPercentage": 100 if state == "Installed" else 0},
+        }
+        if update.installed_at is not None:
+            props["installedDate"] = _iso_time(update.installed_at)
+        return {
+            "id": f"{self._update_prefix()}/updates/{name}",
+            "name": f"{self.region}/{name}",
+            "type": "Microsoft.Update.Admin/updateLocations/updates",
+            "location": self.region,
+            "tags": {},
+            "properties": props,
+        }
+
+    def _run_body(self, update: _Update, run: _UpdateRun, now: float) -> dict[str, Any]:
+        """A run: ``timeStarted`` with ``+00:00`` and ``duration`` ``PT0S`` unless it succeeded (as recorded)."""
+        name, state = f"Microsoft{update.version}", run.state(now)
+        took = run.ends_at - run.started_at if state == "Succeeded" and run.ends_at is not None else 0.0
+        return {
+            "id": f"{self._update_prefix()}/updates/{name}/updateRuns/{run.run_id}",
+            "name": f"{self.region}/{name}/{run.run_id}",
+            "type": "Microsoft.Update.Admin/updateLocations/updates/updateRuns",
+            "location": self.region,
+            "tags": {},
+            "properties": {
+                "progress": _run_progress(run, state, now),
+                "timeStarted": _iso_time(run.started_at).replace("Z", "+00:00"),
+                "duration": _iso_duration(took),
+                "state": state,
+            },
         }
 
     def _retry_after(self, polling: bool) -> int:
@@ -819,6 +1246,9 @@ def _resolve(sim: StampSimulator, path: str, version: str) -> _Resource | _Reply
     other = re.fullmatch(r"/subscriptions/([^/]+)(/.*)?", path)
     if other and other[1] != sub:
         return _arm_error(404, "SubscriptionNotFound", f"The subscription '{other[1]}' could not be found.")
+    update = _UPDATE_RE.fullmatch(path)
+    if update is not None:
+        return _update_resource(sim, update, version)
     match = _PREFIX_RE.fullmatch(path)
     if match is None:
         return _arm_error(404, "ResourceNotFound", f"No resource was found at '{path}'.")
@@ -860,6 +1290,104 @@ def _backup_resource(parts: list[str], version: str) -> _Resource | _Reply:
     )
 
 
+def _update_resource(sim: StampSimulator, match: re.Match[str], version: str) -> _Resource | _Reply:
+    """What a path under ``Microsoft.Update.Admin/updateLocations`` names. Only reads are served: the bot
+    never prepares, applies or reruns an update, so those answer as unknown here (tests use the controls)."""
+    group, location = match["rg"], match["loc"]
+    if group != f"system.{sim.region}":
+        return _arm_error(404, "ResourceGroupNotFound", f"Resource group '{group}' could not be found.")
+    if location is None:
+        return _Resource("updateLocations", ("GET",), "updateLocations")
+    if location != sim.region:
+        return _arm_error(
+            404,
+            "ResourceNotFound",
+            f"The Resource 'Microsoft.Update.Admin/updateLocations/{location}' under resource group '{group}' "
+            "was not found.",
+        )
+    parts = (match["rest"] or "").strip("/").split("/")
+    shapes = {
+        ("",): ("updateLocation", "updateLocations"),
+        ("updates",): ("updates", "updateLocations/updates"),
+        ("updates", "*"): ("update", "updateLocations/updates"),
+        ("updates", "*", "updateruns"): ("updateRuns", "updateLocations/updates/updateRuns"),
+        ("updates", "*", "updateruns", "*"): ("updateRun", "updateLocations/updates/updateRuns"),
+    }
+    shape = tuple("*" if i % 2 else p for i, p in enumerate(parts))
+    if shape in shapes:
+        kind, type_name = shapes[shape]
+        return _Resource(kind, ("GET",), type_name, "/".join(parts[1::2]))
+    return _arm_error(
+        404,
+        "InvalidResourceType",
+        f"The resource type 'updateLocations/{'/'.join(parts[::2])}' could not be found in the namespace "
+        f"'Microsoft.Update.Admin' for api version '{version}'.",
+    )
+
+
+def _denial(sim: StampSimulator, resource: _Resource) -> str:
+    """ARM's ``AuthorizationFailed`` text (its convention; no recording shows it for this provider)."""
+    action = f"Microsoft.Update.Admin/{resource.type_name}/read"
+    scope = f"/subscriptions/{sim.subscription_id}/resourceGroups/System.{sim.region}"
+    return (
+        f"The client '{sim.client_id}' with object id '{sim.client_id}' does not have authorization to perform "
+        f"action '{action}' over scope '{scope}' or the scope is invalid. If access was recently granted, "
+        "please refresh your credentials."
+    )
+
+
+def _run_progress(run: _UpdateRun, state: str, now: float) -> dict[str, Any]:
+    """A run's ``progress``. A run stopped by the health check is the 2022 recording's; the other shapes (in
+    progress, installed, failed while installing) follow its step names but were never recorded."""
+    if state == "Failed" and run.failed_stage == "health":
+        blocked = (
+            "Update is blocked due to health check failure.\r\n    To remediate please check the health check "
+            "alert details and \r\n    follow the instructions: https://aka.ms/TroubleshootAzureStackUpdates"
+        )
+        steps = [
+            ("Downloading update", "", "Success"),
+            ("Validating the download and extracting files.", "", "Success"),
+            ("Update is blocked due to health check failure", blocked, "Error"),
+            ("Initiating update installation.", "", "NotStarted"),
+        ]
+        return _progress("Preparing to install", "Extracted", steps)
+    preparing = state == "InProgress" and now < run.prepared_at
+    install = "NotStarted" if preparing else {"InProgress": "InProgress", "Succeeded": "Success"}.get(state, "Error")
+    steps = [
+        ("Downloading update", "", "Success"),
+        ("Validating the download and extracting files.", "", "InProgress" if preparing else "Success"),
+        ("Initiating update installation.", "", install),
+    ]
+    top = "Preparing to install" if preparing else "Installing"
+    return _progress(top, {"Succeeded": "Success", "Failed": "Error"}.get(state, "InProgress"), steps)
+
+
+def _progress(name: str, status: str, steps: list[tuple[str, str, str]]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "description": name,
+        "status": status,
+        "steps": [{"name": n, "description": d, "status": s} for n, d, s in steps],
+    }
+
+
+def _update_version(value: object) -> str:
+    """An update's version (``1.2206.0.12``): it goes into resource names and paths."""
+    if not isinstance(value, str) or not re.fullmatch(r"\d{1,4}(\.\d{1,6}){1,3}", value):
+        raise ValueError(f"an update version looks like 1.2206.0.12, got {value!r}")
+    return value
+
+
+def _refusal(value: object) -> dict[str, Any]:
+    """The createBackup refusal during an update, from ``{"status", "code", "message"}``."""
+    if not isinstance(value, dict) or set(value) != {"status", "code", "message"}:
+        raise ValueError(f"update_refusal takes status, code and message, got {value!r}")
+    status = int(value["status"])
+    if not 400 <= status <= 599:
+        raise ValueError(f"update_refusal status must be an HTTP error (400-599), got {status}")
+    return {"status": status, "code": str(value["code"]), "message": str(value["message"])}
+
+
 def _version_refusal(sim: StampSimulator, resource: _Resource, version: str) -> _Reply | None:
     """ARM's 400 for an api-version the resource's provider does not serve (texts as ARM words them)."""
     if resource.provider == "Microsoft.Resources":
@@ -871,13 +1399,14 @@ def _version_refusal(sim: StampSimulator, resource: _Resource, version: str) -> 
             "InvalidApiVersionParameter",
             f"The api-version '{version}' is invalid. The supported versions are '{supported}'.",
         )
-    if version in sim.api_versions:
+    served = sim.update_api_versions if resource.provider == "Microsoft.Update.Admin" else sim.api_versions
+    if version in served:
         return None
     return _arm_error(
         400,
         "NoRegisteredProviderFound",
         f"No registered resource provider found for location '{sim.region}' and API version '{version}' for "
-        f"type '{resource.type_name}'. The supported api-versions are '{', '.join(sim.api_versions)}'. "
+        f"type '{resource.type_name}'. The supported api-versions are '{', '.join(served)}'. "
         f"The supported locations are '{sim.region}'.",
     )
 
@@ -905,8 +1434,8 @@ def _versions(value: object) -> tuple[str, ...]:
 
 def _role_status(status: str, build: BuildShape | None = None) -> list[dict[str, Any]]:
     """Per-role results. A partial backup fails all roles but the first, as the recorded 2108 ones did."""
-    if status == "Running":
-        return []
+    if status not in ("Succeeded", "PartialSucceeded", "Failed"):
+        return []  # running, or skipped (no role ran)
     roles = build.roles if build is not None and (status == "Succeeded" or build.roles == ROLES_1809) else ROLES
     failed = {"Succeeded": (), "PartialSucceeded": roles[1:], "Failed": roles}[status]
     rows: list[dict[str, Any]] = []
@@ -918,6 +1447,22 @@ def _role_status(status: str, build: BuildShape | None = None) -> list[dict[str,
         repositories = [{"fullRepositoryName": f"{role};{role};-;-", "status": state}]
         rows.append({"roleName": role, "repositoryStatus": repositories, "status": state})
     return rows
+
+
+def _seconds(value: object) -> float | None:
+    return None if value is None else float(str(value))
+
+
+def _start_update(sim: StampSimulator, payload: Mapping[str, Any]) -> str:
+    """``POST /_sim/update/start`` with ``version`` and optionally ``prepare_seconds``, ``seconds``,
+    ``outcome`` and ``stage`` (see :meth:`StampSimulator.start_update`)."""
+    return sim.start_update(
+        str(payload.get("version", "")),
+        prepare_seconds=_seconds(payload.get("prepare_seconds")) or 0.0,
+        seconds=_seconds(payload.get("seconds")),
+        outcome=str(payload.get("outcome", "Succeeded")),
+        stage=str(payload.get("stage", "install")),
+    )
 
 
 def _fault_from_json(payload: Mapping[str, Any]) -> Fault:
@@ -1102,6 +1647,8 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if resource.kind in simple:
             return simple[resource.kind]()
+        if resource.provider == "Microsoft.Update.Admin":
+            return sim._update_reply(resource, version)
         view = sim._backup_view(resource.name)
         if view is None:
             return _arm_error(404, "ResourceNotFound", f"Backup or operation '{resource.name}' was not found.")
@@ -1114,6 +1661,9 @@ class _Handler(BaseHTTPRequestHandler):
         outcome, backup_id = sim._create_backup()
         if outcome == "busy":  # assumption: the real answer to a second createBackup is unrecorded
             return _arm_error(409, "BackupOperationInProgress", "A backup operation is already in progress.")
+        if outcome == "update":  # SIMULATOR-INVENTED (UPDATE_REFUSAL): the real refusal is undocumented
+            refusal = sim.update_refusal
+            return _arm_error(int(refusal["status"]), str(refusal["code"]), str(refusal["message"]))
         if outcome == "unconfigured" or backup_id is None:  # an assumption as well
             return _arm_error(
                 400,
@@ -1157,7 +1707,14 @@ class _Handler(BaseHTTPRequestHandler):
                 "/_sim/fault": lambda: sim.inject(_fault_from_json(payload)),
                 "/_sim/clear-faults": sim.clear_faults,
                 "/_sim/finish": lambda: {"finished": sim.finish_running()},
-                "/_sim/scheduled": lambda: {"id": sim.run_scheduled_backup(str(payload.get("outcome", "Succeeded")))},
+                "/_sim/scheduled": lambda: {"id": sim.scheduler_slot(str(payload.get("outcome", "Succeeded")))},
+                "/_sim/update/start": lambda: {"run": _start_update(sim, payload)},
+                "/_sim/update/finish": lambda: {"version": sim.finish_update()},
+                "/_sim/update/fail": lambda: {"run": sim.fail_update(str(payload.get("stage", "install")))},
+                "/_sim/update/resume": lambda: {"run": sim.resume_update(_seconds(payload.get("seconds")))},
+                "/_sim/update/state": lambda: sim.set_update_state(payload.get("state")),
+                "/_sim/rotate-thumbprint": lambda: {"thumbprint": sim.rotate_thumbprint(payload.get("thumbprint"))},
+                "/_sim/prune": lambda: {"pruned": sim.prune_backups(float(payload.get("older_than", 0)))},
                 "/_sim/config": lambda: sim.configure(payload),
                 "/_sim/revoke": sim.revoke_tokens,
             }
