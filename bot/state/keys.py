@@ -6,7 +6,7 @@ PREFIX = "azs"
 
 
 def job_key(job_id: str) -> str:
-    """Hash holding one backup job (see :mod:`bot.state.jobs`)."""
+    """Hash holding one backup job (see :mod:`bot.state.job`)."""
     return f"{PREFIX}:job:{job_id}"
 
 
