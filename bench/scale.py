@@ -189,7 +189,7 @@ def start_job(store: JobStore, client: ArmClient, stamp: str) -> None:
     started = client.start_backup()
     job.backup_id, job.started_at = started.backup_id, time.time()
     job.poll_url, job.location_url = started.async_url or started.location_url or "", started.location_url or ""
-    job.strategy = lro.select(job, client.owns).name
+    job.strategy = lro.select(job).name
     job.correlation_id = started.correlation_id or ""
     if not store.mark_running(job, due_at=time.time()):
         raise RuntimeError(f"job for {stamp} was settled before it ran")

@@ -188,7 +188,7 @@ class BackupService:
         job.backup_id, job.started_at = started.backup_id, self.clock()
         job.poll_url = started.async_url or started.location_url or ""
         job.location_url = started.location_url or ""
-        job.strategy = lro.select(job, self.arm.owns).name  # as the worker chooses on every resume
+        job.strategy = lro.select(job).name  # as the worker chooses on every resume
         job.correlation_id = started.correlation_id or ""
         first_poll = job.started_at + max(self.poll_interval, started.retry_after or 0.0)
         try:

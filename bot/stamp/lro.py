@@ -87,7 +87,7 @@ class PollingStrategy(Protocol):
     obeys_retry_after: bool
     """Whether the answers' ``Retry-After`` paces the next poll (an operation's does; a resource read's does not)."""
 
-    def can_poll(self, job: FollowedJob, on_endpoint: OnEndpoint) -> bool: ...
+    def can_poll(self, job: FollowedJob) -> bool: ...
 
     def next_get(self, job: FollowedJob) -> Target: ...
 
@@ -106,7 +106,8 @@ def _arm_error(body: Any) -> str | None:
 
 
 class _OperationUrl:
-    """A strategy that polls the operation URL ``createBackup`` named, only while it is on the stamp's endpoint.
+    """A strategy that polls the operation URL ``createBackup`` named; it falls back when the URL is gone,
+    redirected, or refused by the stamp client (not on the configured endpoint, or not shaped like an operation).
 
     The job keeps that URL in ``poll_url`` (``Azure-AsyncOperation`` if named, else ``Location``) and
     ``createBackup``'s ``Location`` in ``location_url``: which of the two it polls tells the strategies apart.
@@ -116,9 +117,8 @@ class _OperationUrl:
     fallback: str | None = "backup"
     obeys_retry_after = True
 
-    def can_poll(self, job: FollowedJob, on_endpoint: OnEndpoint) -> bool:
-        # The stamp may name itself differently (IP, alias, port): the token never goes there.
-        return bool(job.poll_url) and self._polls(job) and on_endpoint(job.poll_url)
+    def can_poll(self, job: FollowedJob) -> bool:
+        return bool(job.poll_url) and self._polls(job)
 
     def _polls(self, job: FollowedJob) -> bool:
         raise NotImplementedError
@@ -127,12 +127,14 @@ class _OperationUrl:
         return Operation(job.poll_url)
 
     def falls_back_on(self, status: int | None, code: str | None) -> bool:
-        """The operation URL is gone (404), refused, or redirected."""
+        """The operation URL is gone (404), refused (the stamp may name itself by an IP, alias or port the token
+        never goes to), or redirected."""
         return status == 404 or code in _NOT_FOLLOWED
 
     def final_reads(self, job: FollowedJob, result: PollResult, on_endpoint: OnEndpoint) -> tuple[Target, ...]:
-        """``Location`` when it is not the URL polled (ARM's final-state-via for an async POST), then the
-        operation's own answer if it names the roles, else the backup by id. The first backup found is final."""
+        """``Location`` when it is not the URL polled (ARM's final-state-via for an async POST) and the stamp
+        client may follow it (a final read gets no fallback turn), then the operation's own answer if it names
+        the roles, else the backup by id. The first backup found is final."""
         reads: list[Target] = []
         if job.location_url and job.location_url != job.poll_url and on_endpoint(job.location_url):
             reads.append(Operation(job.location_url))
@@ -192,7 +194,7 @@ class BackupResourcePolling:
     fallback: str | None = None
     obeys_retry_after = False
 
-    def can_poll(self, job: FollowedJob, on_endpoint: OnEndpoint) -> bool:
+    def can_poll(self, job: FollowedJob) -> bool:
         return bool(job.backup_id)
 
     def next_get(self, job: FollowedJob) -> Target:
@@ -216,10 +218,14 @@ STRATEGIES: dict[str, PollingStrategy] = {s.name: s for s in ORDER}
 BY_ID = BackupResourcePolling.name
 
 
-def select(job: FollowedJob, on_endpoint: OnEndpoint) -> PollingStrategy:
+def select(job: FollowedJob) -> PollingStrategy:
     """The first strategy, in azure-core's order, that can follow ``job`` from where it is: at the start
-    (what ``createBackup`` named) and on every resume (what the job kept since)."""
-    return next((s for s in ORDER if s.can_poll(job, on_endpoint)), STRATEGIES[BY_ID])
+    (what ``createBackup`` named) and on every resume (what the job kept since a fallback).
+
+    Whether the stamp client may follow the URL is not asked here: it refuses one that is not on the
+    configured endpoint (``ForeignHost``, before anything is sent), and the strategy falls back on that.
+    """
+    return next((s for s in ORDER if s.can_poll(job)), STRATEGIES[BY_ID])
 
 
 def final_backup(target: Target, status: int, body: Any) -> Backup | None:

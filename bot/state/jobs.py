@@ -233,15 +233,22 @@ class JobStore:
 
     def find_by_backup_id(self, stamp: str, backup_id: str) -> Job | None:
         """The job that started ``backup_id``, among active and recent ones (to name the requester)."""
-        ids = [
-            *cast(list[str], self.redis.lrange(keys.history_key(stamp), 0, -1)),
-            *cast(set[str], self.redis.smembers(keys.active_jobs_key())),
-        ]
-        for job_id in ids:
+        for job_id in self._recent_ids(stamp):
             job = self.get(job_id)
             if job is not None and job.backup_id == backup_id:
                 return job
         return None
+
+    def known_backup_ids(self, stamp: str) -> set[str]:
+        """The backups the stamp's recent jobs and every active job started: a backup on the stamp is theirs."""
+        jobs = (self.get(job_id) for job_id in self._recent_ids(stamp))
+        return {job.backup_id for job in jobs if job is not None and job.backup_id}
+
+    def _recent_ids(self, stamp: str) -> list[str]:
+        return [
+            *cast(list[str], self.redis.lrange(keys.history_key(stamp), 0, -1)),
+            *cast(set[str], self.redis.smembers(keys.active_jobs_key())),
+        ]
 
     # --- worker side ------------------------------------------------------------------------------
 
@@ -376,15 +383,7 @@ class JobStore:
             str(self._ttl),
             *_apply_changes(job, write.fields),
         ]
-        job_keys = [
-            keys.job_key(job.job_id),
-            keys.lease_key(job.job_id),
-            keys.due_key(),
-            keys.active_jobs_key(),
-            keys.stamp_lock_key(job.stamp),
-            keys.history_key(job.stamp),
-        ]
-        applied = bool(self._fenced_update(keys=job_keys, args=args))
+        applied = bool(self._fenced_update(keys=keys.fenced_update_keys(job.job_id, job.stamp), args=args))
         if applied and write.durable:
             wait_for_replica(self.redis)
         return applied

@@ -35,6 +35,11 @@ def history_key(stamp: str) -> str:
     return f"{PREFIX}:stamp:{stamp}:history"
 
 
+def fenced_update_keys(job_id: str, stamp: str) -> list[str]:
+    """The keys one fenced write of a job touches, in the order its Lua script names them (``KEYS[1..6]``)."""
+    return [job_key(job_id), lease_key(job_id), due_key(), active_jobs_key(), stamp_lock_key(stamp), history_key(stamp)]
+
+
 def audit_key() -> str:
     """Stream of audit entries (bounded)."""
     return f"{PREFIX}:audit"

@@ -28,6 +28,7 @@ from bot.worker.next_step import Failed, Finish, Policy, Polled, Reschedule, dec
 
 log = logging.getLogger(__name__)
 
+FALLING_BACK = "its operation URL is gone, redirected or not on the configured endpoint: following it by its fallback"
 WAITING_BACKOFF_BASE = 2.0
 """Seconds before an outcome that waits for its announcement is tried again (then doubling)."""
 
@@ -76,26 +77,14 @@ class Follower:
             log.error("job %s is for unknown stamp %r; keeping it for a worker that knows it", job.job_id, job.stamp)
             self.store.reschedule(claim, due_at=self.clock() + self.policy.max_retry_delay)
             return
-        strategy = lro.select(job, client.owns)
-        chosen = strategy.name if strategy.name != job.strategy else None  # select() fell back: record it
-        if chosen is not None:
-            log.warning(
-                "backup %s cannot be followed with %r (operation URL missing or not on the configured "
-                "endpoint); following it with %r",
-                job.backup_id,
-                job.strategy,
-                strategy.name,
-                extra=job.log_fields(),
-            )
+        strategy = lro.select(job)
         outcome = self._poll_once(client, job, strategy)
         step = decide(job, outcome, self.clock(), self.policy, random.random())
         if isinstance(step, Finish):
             self.finish(claim, step)
             return
-        progress_at = self._after_poll(claim, outcome, step)
-        self.reschedule(
-            claim, step, progress_at=progress_at, follow_with=strategy.fallback if step.fall_back else chosen
-        )
+        follow_with = strategy.fallback if step.fall_back else None
+        self.reschedule(claim, step, progress_at=self._after_poll(claim, outcome, step), follow_with=follow_with)
 
     def _poll_once(self, client: ArmClient, job: Job, strategy: lro.PollingStrategy) -> Polled | Failed:
         """One GET the strategy asks for, read by it (and, once the operation is over, the final backup)."""
@@ -144,7 +133,7 @@ class Follower:
                 "polling backup %s failed (%s); %s",
                 claim.job.backup_id,
                 outcome.message,
-                "its strategy's fallback takes over" if step.fall_back else f"retry {step.poll_failures}",
+                FALLING_BACK if step.fall_back else f"retry {step.poll_failures}",
                 extra=claim.job.log_fields(),
             )
             return None
@@ -216,17 +205,17 @@ class Follower:
             delay = backoff(failures, WAITING_BACKOFF_BASE, self.policy.max_retry_delay, random.random())
             self.store.retry_report(claim, due_at=self.clock() + delay, failures=failures)
             return
-        if self.delivery.deliver(claim, OUTCOME, outcome_message(job)) is not Delivered.POSTED:
-            return
         backup = job.backup
+        if self.delivery.deliver(claim, OUTCOME, outcome_message(job, backup)) is not Delivered.POSTED:
+            return
         ended = backup.created.timestamp() if backup and backup.created else job.finished_at
         REPORT_LAG.observe(max(0.0, self.clock() - ended))
         if job.start_ts:
             self.poster.update(job.channel, job.start_ts, messages.announcement_final(job, backup, job.error))
 
 
-def outcome_message(job: Job) -> messages.Message:
+def outcome_message(job: Job, backup: Backup | None) -> messages.Message:
     """The outcome; when the announcement was given up, it stands alone and says so."""
     if job.announce_given_up:
-        return messages.completion_unannounced(job, job.backup, job.error, job.announce_attempts)
-    return messages.completion(job, job.backup, job.error)
+        return messages.completion_unannounced(job, backup, job.error, job.announce_attempts)
+    return messages.completion(job, backup, job.error)

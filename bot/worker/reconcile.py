@@ -75,7 +75,10 @@ class Reconciler:
             for b in backups
             if (b.created is not None and b.created.timestamp() >= job.requested_at) or not b.is_terminal
         ]
-        return [b for b in fresh if self.store.find_by_backup_id(job.stamp, b.backup_id) is None]
+        if not fresh:
+            return []
+        known = self.store.known_backup_ids(job.stamp)  # read once, not once per backup
+        return [b for b in fresh if b.backup_id not in known]
 
     def _list_failed(self, claim: Claim, exc: StampError) -> None:
         """The stamp could not list its backups: try again with the poll's backoff; refused too often, report it."""

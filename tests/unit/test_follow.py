@@ -54,7 +54,7 @@ class Rig:
         job.backup_id, job.started_at = started.backup_id, self.clock()
         job.poll_url = started.async_url or started.location_url or ""
         job.location_url = started.location_url or ""
-        job.strategy = lro.select(job, self.client.owns).name
+        job.strategy = lro.select(job).name
         job.start_ts = "1700000000.000001" if announced else ""
         assert self.store.mark_running(job, due_at=self.clock())
         return job
@@ -126,13 +126,18 @@ def test_an_announcement_refused_too_often_leaves_the_outcome_standing_alone(rig
     assert outcome.thread_ts is None and "could not be posted" in str(outcome.message.blocks)
 
 
-def test_an_operation_url_that_is_gone_hands_the_job_to_its_fallback(rig: Rig, stamp: StampSimulator) -> None:
+@pytest.mark.parametrize("where", ["gone", "on another host"])
+def test_an_operation_url_it_cannot_follow_hands_the_job_to_its_fallback(
+    rig: Rig, stamp: StampSimulator, where: str
+) -> None:
     stamp.backup_seconds = 600
     job = rig.running()
-    rig.store.redis.hset(
-        f"azs:job:{job.job_id}", "poll_url", job.poll_url.replace(job.backup_id, "0" * 8 + job.backup_id[8:])
-    )
-    rig.worker.process(job.job_id)  # 404: the strategy falls back, at once and uncounted
+    if where == "gone":
+        unknown = job.poll_url.replace(job.backup_id, "0" * 8 + job.backup_id[8:])  # answers 404
+    else:  # the token never goes there: the stamp client refuses it before sending anything
+        unknown = job.poll_url.replace("127.0.0.1", "localhost")
+    rig.store.redis.hset(f"azs:job:{job.job_id}", "poll_url", unknown)
+    rig.worker.process(job.job_id)  # the strategy falls back, at once and uncounted
     saved = rig.saved(job)
     assert (saved.strategy, saved.poll_url, saved.poll_failures) == ("backup", "", 0)
     assert rig.store.due_at(job.job_id) == rig.clock.now

@@ -49,15 +49,14 @@ SELECT = [
     ("createBackup named both: the async operation", Followed(OPS, LOC), "async"),
     ("only Location: the Location operation", Followed(LOC, LOC), "location"),
     ("no operation URL: the backup by id", Followed("", LOC), "backup"),
-    ("an async URL on another host: by id", Followed(FOREIGN, LOC), "backup"),
-    ("a Location URL on another host: by id", Followed(FOREIGN, FOREIGN), "backup"),
-    ("fallen back (URL given up): by id", Followed("", ""), "backup"),
+    ("an operation URL on another host: still its strategy (the client refuses it)", Followed(FOREIGN, LOC), "async"),
+    ("adopted from the stamp's list: by id", Followed("", ""), "backup"),
 ]
 
 
 @pytest.mark.parametrize(("why", "job", "expected"), SELECT, ids=[r[0] for r in SELECT])
 def test_select(why: str, job: Followed, expected: str) -> None:
-    assert lro.select(job, on_endpoint).name == expected, why
+    assert lro.select(job).name == expected, why
 
 
 NEXT_GET = [
