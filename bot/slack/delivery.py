@@ -96,7 +96,7 @@ OUTCOME = Kind(
     retry_later=True,
 )
 ABANDONED = Kind(
-    what="notice that the start was abandoned",
+    what="abandoned-start notice",
     marker=messages.REPORT_EVENT,
     attempts=lambda job: job.post_attempts,
     count=JobStore.count_post_attempt,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar, cast
 
@@ -233,22 +233,19 @@ class JobStore:
 
     def find_by_backup_id(self, stamp: str, backup_id: str) -> Job | None:
         """The job that started ``backup_id``, among active and recent ones (to name the requester)."""
-        for job_id in self._recent_ids(stamp):
-            job = self.get(job_id)
-            if job is not None and job.backup_id == backup_id:
-                return job
-        return None
+        return next((job for job in self._recent_jobs(stamp) if job.backup_id == backup_id), None)
 
     def known_backup_ids(self, stamp: str) -> set[str]:
         """The backups the stamp's recent jobs and every active job started: a backup on the stamp is theirs."""
-        jobs = (self.get(job_id) for job_id in self._recent_ids(stamp))
-        return {job.backup_id for job in jobs if job is not None and job.backup_id}
+        return {job.backup_id for job in self._recent_jobs(stamp) if job.backup_id}
 
-    def _recent_ids(self, stamp: str) -> list[str]:
-        return [
+    def _recent_jobs(self, stamp: str) -> Iterator[Job]:
+        """The stamp's recently finished jobs, newest first, then every active job; read one at a time."""
+        ids = [
             *cast(list[str], self.redis.lrange(keys.history_key(stamp), 0, -1)),
             *cast(set[str], self.redis.smembers(keys.active_jobs_key())),
         ]
+        return (job for job in map(self.get, ids) if job is not None)
 
     # --- worker side ------------------------------------------------------------------------------
 
