@@ -23,7 +23,8 @@ import redis
 
 from bench.common import Section
 from bot.model.backup import Backup, RoleStatus
-from bot.state.jobs import DEFAULT_RETENTION_SECONDS, Job, JobStore
+from bot.state.job import Job
+from bot.state.jobs import DEFAULT_RETENTION_SECONDS, JobStore
 from bot.state.keys import job_key
 from bot.worker.watch import WatchStore
 from devkit.localrun import RedisServer

@@ -36,12 +36,13 @@ from bench.common import BOT_TOKEN, CHANNEL, OPERATOR, ROOT, Section, rss_mb, si
 from bench.lab import Lab
 from bot.config.settings import Settings, StampSettings, load_settings, load_stamp
 from bot.slack.client import SlackPoster, make_web_client
+from bot.stamp import lro
 from bot.stamp.arm import ArmClient
-from bot.stamp.lro import choose_strategy
 from bot.state.connection import make_redis
 from bot.state.health import Health
-from bot.state.jobs import Job, JobStore
-from bot.worker.poller import Poller
+from bot.state.job import Job
+from bot.state.jobs import JobStore
+from bot.worker.process import assemble_worker
 
 SIZES = (1, 10, 100, 200)
 CYCLES = 6
@@ -187,8 +188,8 @@ def start_job(store: JobStore, client: ArmClient, stamp: str) -> None:
         raise RuntimeError(f"{stamp} already has a job")
     started = client.start_backup()
     job.backup_id, job.started_at = started.backup_id, time.time()
-    job.strategy, poll_url = choose_strategy(started.async_url, started.location_url)
-    job.poll_url, job.location_url = poll_url or "", started.location_url or ""
+    job.poll_url, job.location_url = started.async_url or started.location_url or "", started.location_url or ""
+    job.strategy = lro.select(job).name
     job.correlation_id = started.correlation_id or ""
     if not store.mark_running(job, due_at=time.time()):
         raise RuntimeError(f"job for {stamp} was settled before it ran")
@@ -234,7 +235,7 @@ class Rig:
         self.result = result
         self.clients = {s.name: ArmClient(s, max_attempts=1) for s in stamps}  # as the worker
         self.store = JobStore(make_redis(settings))
-        self.poller = Poller(
+        self.poller = assemble_worker(
             self.store, self.clients, SlackPoster(make_web_client(settings), Health(self.store.redis)), settings
         )
         self.trips = Timer()

@@ -90,7 +90,7 @@ def imports(path: Path) -> set[str]:
             {"bot.state.jobs", "bot.state.audit", "bot.worker.watch", "bot.state.watches", "redis", "bot.stamp.arm"},
         ),
         ("bot/commands/table.py", {"bot"}),
-        ("bot/commands/backups.py", {"bot.worker.watch", "bot.worker.poller", "bot.worker.process", "handlers"}),
+        ("bot/commands/backups.py", {"bot.worker", "handlers"}),
         ("bot/commands/router.py", {"bot.worker.watch", "handlers"}),
         ("bot/commands/parse.py", {"bot.state.jobs", "bot.commands.backups", "redis"}),
     ],

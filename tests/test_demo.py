@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from bot.config.settings import LIMITS
-from bot.state.jobs import Job, JobState
+from bot.state.job import Job, JobState
 from bot.state.keys import active_jobs_key, due_key, job_key, stamp_lock_key
 from devkit.demo import TUNING, tuning_setting
 from devkit.localrun import RedisServer

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import redis
 
-from bot.state.jobs import Job, JobStore
+from bot.state.job import Job
+from bot.state.jobs import JobStore
 from bot.state.keys import job_key
 from devkit.localrun import BotProcess
 from devkit.simulator import Fault, StampSimulator

@@ -17,7 +17,8 @@ import pytest
 import redis
 
 from bot.state.connection import connect
-from bot.state.jobs import Job, JobState, JobStore
+from bot.state.job import Job, JobState
+from bot.state.jobs import JobStore
 from bot.state.keys import job_key, stamp_lock_key
 from tests.harness import RedisServer, wait_until
 

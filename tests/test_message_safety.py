@@ -34,7 +34,8 @@ from bot.model.facts import Problem, Trouble
 from bot.state.audit import AuditEntry
 from bot.state.connection import connect
 from bot.state.inbox import Inbox, WorkItem
-from bot.state.jobs import Job, JobState, JobStore
+from bot.state.job import Job, JobState
+from bot.state.jobs import JobStore
 from bot.state.keys import job_key
 from bot.words import messages
 from bot.words.messages import Message

@@ -1,13 +1,18 @@
-"""The poll loop's rules as a table: one row per rule of :func:`bot.worker.next_step.decide`."""
+"""The poll loop's timing rules as a table: one row per rule of :func:`bot.worker.next_step.decide`.
+
+Which failures make a strategy fall back is the strategy's own table (``tests/unit/test_lro.py``); here a
+failure says whether it does (``falls_back``), and the decision says when, and that the fallback takes over.
+"""
 
 from __future__ import annotations
 
 import pytest
 
+from bot.model.backoff import backoff
 from bot.model.backup import Backup
 from bot.stamp.lro import PollResult
-from bot.state.jobs import Job, JobState
-from bot.worker.next_step import NO_RECORD, Failed, Finish, Policy, Polled, Reschedule, Step, backoff, decide
+from bot.state.job import Job, JobState
+from bot.worker.next_step import NO_RECORD, Failed, Finish, Policy, Polled, Reschedule, Step, decide
 
 NOW = 10_000.0
 POLICY = Policy(
@@ -18,7 +23,7 @@ RUNS = Backup(backup_id="b1", status="Running")
 FAILED = Backup(backup_id="b1", status="Failed")
 
 
-def job(strategy: str = "async", failures: int = 0, started: float = NOW - 60, overdue: int = 0) -> Job:
+def job(failures: int = 0, started: float = NOW - 60, overdue: int = 0) -> Job:
     return Job(
         job_id="j",
         stamp="s",
@@ -26,8 +31,6 @@ def job(strategy: str = "async", failures: int = 0, started: float = NOW - 60, o
         channel="C1",
         state=JobState.RUNNING,
         backup_id="b1",
-        strategy=strategy,
-        poll_url="https://stamp/op",
         started_at=started,
         poll_failures=failures,
         overdue_reported=overdue,
@@ -49,8 +52,8 @@ ROWS: list[tuple[str, Job, Polled | Failed, Step]] = [
     ("Retry-After shorter than the interval is not", job(), Polled(PollResult(False), 5.0), Reschedule(NOW + 30, 0)),
     ("Retry-After is capped", job(), Polled(PollResult(False), 86_400.0), Reschedule(NOW + 600, 0)),
     ("a poll that answers clears the failure count", job(failures=4), RUNNING, Reschedule(NOW + 30, 0)),
-    ("past the timeout: reported overdue", job(started=NOW - 7201), RUNNING, Reschedule(NOW + 30, 0, overdue=True)),
-    ("overdue only once", job(started=NOW - 7201, overdue=1), RUNNING, Reschedule(NOW + 30, 0)),
+    ("past the timeout: the overdue notice is owed", job(started=NOW - 7201), RUNNING, Reschedule(NOW + 30, 0, True)),
+    ("its overdue notice is in: not again", job(started=NOW - 7201, overdue=1), RUNNING, Reschedule(NOW + 30, 0)),
     ("just inside the timeout: not overdue", job(started=NOW - 7199), RUNNING, Reschedule(NOW + 30, 0)),
     ("succeeded", job(), Polled(PollResult(True, DONE), final=DONE), finished(DONE, "")),
     (
@@ -61,10 +64,10 @@ ROWS: list[tuple[str, Job, Polled | Failed, Step]] = [
     ),
     ("ended, but no record of the backup", job(), Polled(PollResult(True)), finished(None, NO_RECORD)),
     (
-        "ended, but the backup still runs: follow it by id",
+        "ended, but the backup still runs: its fallback follows it",
         job(),
         Polled(PollResult(True), 60.0, RUNS),
-        Reschedule(NOW + 60, 0, by_id=True),
+        Reschedule(NOW + 60, 0, fall_back=True),
     ),
     (
         "operation failed while the backup runs: report it",
@@ -73,26 +76,14 @@ ROWS: list[tuple[str, Job, Polled | Failed, Step]] = [
         finished(RUNS, "x"),
     ),
     (
-        "operation URL gone: follow by id now",
+        "a failure the strategy falls back on: the fallback polls at once, uncounted",
         job(failures=2),
-        Failed("gone", status=404, retryable=False),
-        Reschedule(NOW, 2, by_id=True),
+        Failed("gone", status=404, retryable=False, falls_back=True),
+        Reschedule(NOW, 2, fall_back=True),
     ),
     (
-        "Location URL gone: follow by id now",
-        job("location"),
-        Failed("gone", status=404, retryable=False),
-        Reschedule(NOW, 0, by_id=True),
-    ),
-    (
-        "foreign host: follow by id now",
+        "a refusal with no fallback is counted",
         job(),
-        Failed("foreign", code="ForeignHost", retryable=False),
-        Reschedule(NOW, 0, by_id=True),
-    ),
-    (
-        "404 by id has no fallback: a counted refusal",
-        job("backup"),
         Failed("no", status=404, retryable=False),
         Reschedule(NOW + waited(1), 1),
     ),
@@ -108,13 +99,13 @@ ROWS: list[tuple[str, Job, Polled | Failed, Step]] = [
     ("Retry-After on an error is capped", job(), Failed("slow", status=429, retry_after=9e9), Reschedule(NOW + 600, 1)),
     (
         "a refusal below the limit is retried",
-        job("backup", failures=8),
+        job(failures=8),
         Failed("403", status=403, retryable=False),
         Reschedule(NOW + waited(9), 9),
     ),
     (
         "the tenth refusal gives up",
-        job("backup", failures=9),
+        job(failures=9),
         Failed("denied", status=403, retryable=False),
         Finish(at=NOW, backup=None, error="I stopped following it after 10 refusals: denied"),
     ),

@@ -15,7 +15,7 @@ from bot.commands.backups import preflight_problems
 from bot.commands.parse import Action, parse
 from bot.model.backup import Backup, BackupLocation, backups_from_list, human_duration, parse_duration, parse_time
 from bot.stamp.lro import STRATEGIES
-from bot.state.jobs import Job
+from bot.state.job import Job
 from bot.words import messages
 
 FIXTURES = Path(__file__).parent / "fixtures"

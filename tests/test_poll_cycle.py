@@ -12,8 +12,9 @@ from slack_sdk import WebClient
 from bot.config.settings import Settings, StampSettings
 from bot.slack.client import SlackPoster
 from bot.state.connection import connect
-from bot.state.jobs import Job, JobStore
-from bot.worker.poller import Poller
+from bot.state.job import Job
+from bot.state.jobs import JobStore
+from bot.worker.process import assemble_worker
 from tests.harness import RedisServer
 
 
@@ -23,7 +24,7 @@ def test_a_slow_job_does_not_stretch_the_cycle_nor_run_twice(redis_server: Redis
     store.redis.flushdb()
     stamp = StampSettings(name="s", arm_endpoint="https://stamp.invalid", client_id="c", client_secret="x")
     poster = SlackPoster(WebClient(token="xoxb-unused", base_url="http://127.0.0.1:9/api/"))
-    poller = Poller(store, {}, poster, Settings(redis_url=redis_server.url, stamps=(stamp,)))
+    loop = assemble_worker(store, {}, poster, Settings(redis_url=redis_server.url, stamps=(stamp,)))
     slow, fast = (Job(job_id=Job.new_id(), stamp=f"s{i}", requester="U1", channel="C1") for i in range(2))
     for job in (slow, fast):
         assert store.reserve(job, reconcile_after=0.0) is None
@@ -34,21 +35,21 @@ def test_a_slow_job_does_not_stretch_the_cycle_nor_run_twice(redis_server: Redis
         if job_id == slow.job_id:
             release.wait(10)
 
-    poller.process = process  # type: ignore[method-assign]
+    loop.process = process  # type: ignore[method-assign]
     began = time.monotonic()
-    assert poller.run_once(time.time() + 1) == 2
-    assert poller.run_once(time.time() + 1) == 2  # both still due: the slow one is in flight, not resubmitted
+    assert loop.run_once(time.time() + 1) == 2
+    assert loop.run_once(time.time() + 1) == 2  # both still due: the slow one is in flight, not resubmitted
     assert time.monotonic() - began < 1.0
     deadline = time.monotonic() + 5
     while fast.job_id not in handled and time.monotonic() < deadline:
         time.sleep(0.01)
     assert sorted(handled) == sorted([slow.job_id, fast.job_id])  # the fast one ran while the slow one waits
     release.set()
-    poller.drain(timeout=5)
-    poller.run_once(time.time() + 1)
-    poller.drain(timeout=5)
+    loop.drain(timeout=5)
+    loop.run_once(time.time() + 1)
+    loop.drain(timeout=5)
     assert handled.count(slow.job_id) == 2  # landed, so the next cycle takes it again
-    poller._pool.shutdown(wait=True)
+    loop.close()
     store.redis.close()
 
 

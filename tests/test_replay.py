@@ -1,9 +1,9 @@
 """The bot against recorded real traffic: every recorded ``createBackup`` session, and variants of it.
 
 Each test starts a backup the way the Slack button does (``Router.start_clicked``), then runs the real
-poller (stamp client, MSAL token flow, Redis job store, Slack renderer and the fake Slack Web API)
+worker (stamp client, MSAL token flow, Redis job store, Slack renderer and the fake Slack Web API)
 against :class:`tests.replay.ReplayStamp`. Recorded ``Retry-After`` waits are skipped through the
-poller's injectable clock, so the 60 s and 30 s cadence is checked without sleeping.
+one clock the start and the worker share, so the 60 s and 30 s cadence is checked without sleeping.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from bot.app import make_router
 from bot.config.settings import load_settings, load_stamp
 from bot.model.backup import Backup
 from bot.stamp.arm import ArmClient, StampError
-from bot.state.jobs import Job, JobState, JobStore
+from bot.state.job import Job, JobState
+from bot.state.jobs import JobStore
 from bot.words.messages import time_taken, when
-from bot.worker.poller import Poller
-from bot.worker.process import build_poller
+from bot.worker.loop import Loop
+from bot.worker.process import build_worker
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack
 from tests.conftest import BOT_TOKEN, OPERATOR, SIGNING_SECRET
@@ -46,24 +47,11 @@ DOCUMENTED_EXTRAS = {"metadata", "openid-configuration", "token", "preflight"}
 
 
 class Clock:
-    """The real clock until the test first moves it; from then on it moves only when the test moves it.
-
-    Live during the start, because the web side of a start reads the real clock (the job's
-    ``started_at``, from which the first poll is due): a clock frozen before the start counted the time
-    the start took (login and pre-flight, over a second on a busy machine) into the first
-    ``Retry-After``. Frozen once the test steps the poller, so each later wait is exact.
-    """
+    """The test's clock, shared by the start (``BackupService.clock``) and the worker: it moves only when the
+    test moves it, so each recorded wait is exact however long the start's login and pre-flight take."""
 
     def __init__(self) -> None:
-        self._frozen: float | None = None
-
-    @property
-    def now(self) -> float:
-        return time.time() if self._frozen is None else self._frozen
-
-    @now.setter
-    def now(self, moment: float) -> None:
-        self._frozen = moment
+        self.now = time.time()
 
     def __call__(self) -> float:
         return self.now
@@ -73,7 +61,7 @@ class Clock:
 class Run:
     replay: ReplayStamp | None
     store: JobStore
-    poller: Poller
+    worker: Loop
     clock: Clock
     job_id: str
     waits: list[float] = field(default_factory=list)
@@ -86,15 +74,15 @@ class Run:
         return job
 
     def poll_until_reported(self, max_cycles: int = 80, pause: float = 0.0) -> Job:
-        """Jump to each due time and run one poller cycle, until the outcome is posted."""
+        """Jump to each due time and run one worker cycle, until the outcome is posted."""
         for _ in range(max_cycles):
             due = self.store.due_at(self.job_id)
             if due is None:
                 break
             self.waits.append(due - max(self.clock.now, self.job.started_at))
             self.clock.now = max(self.clock.now, due)
-            self.poller.run_once(self.clock.now)
-            self.poller.drain()
+            self.worker.run_once(self.clock.now)
+            self.worker.drain()
             time.sleep(pause)
         assert self.job.state == JobState.NOTIFIED, self.job
         return self.job
@@ -121,19 +109,21 @@ def start_bot(
                 **env,
             }
         )
-        poller = build_poller(settings)
-        poller.clock = clock
+        worker = build_worker(settings, clock=clock)
         name = settings.stamp.name
-        message = make_router(settings).start_clicked(name, OPERATOR, "CBACKUPS")
+        router = make_router(settings)
+        for service in router.services.values():
+            service.clock = clock
+        message = router.start_clicked(name, OPERATOR, "CBACKUPS")
         assert message.ok and "started infrastructure backup" in message.text, message.text
-        job = next(j for j in poller.store.active_jobs() if j.stamp == name)
-        run = Run(replay, poller.store, poller, clock, job.job_id)
+        job = next(j for j in worker.store.active_jobs() if j.stamp == name)
+        run = Run(replay, worker.store, worker, clock, job.job_id)
         started.append(run)
         return run
 
     yield start
     for run in started:
-        run.poller._pool.shutdown(wait=True)
+        run.worker.close()
 
 
 @pytest.fixture
@@ -302,7 +292,7 @@ def test_a_huge_retry_after_is_capped(run_replay: Any, fake_slack: FakeSlack) ->
     session = with_retry_after(SESSIONS[1], "1000000000")
     run = run_replay(session, AZS_MAX_RETRY_AFTER="600")
     # createBackup's own Retry-After parked the first poll 31 years out; housekeeping brings it back.
-    run.poller.check_running_jobs()
+    run.worker.check_running_jobs()
     due = run.store.due_at(run.job_id)
     assert due is not None and due <= run.clock.now + 600
     run.poll_until_reported()
@@ -315,8 +305,8 @@ def test_overdue_is_reported_without_a_poll(run_replay: Any, fake_slack: FakeSla
     session = with_retry_after(SESSIONS[1], "1000000000")
     run = run_replay(session, AZS_MAX_RETRY_AFTER="86400", AZS_BACKUP_TIMEOUT="3600")
     run.clock.now += 3601
-    run.poller.check_running_jobs()
-    run.poller.check_running_jobs()
+    run.worker.check_running_jobs()
+    run.worker.check_running_jobs()
     overdue = [m for m in fake_slack.messages("CBACKUPS") if "has been running for more than" in json.dumps(m)]
     assert len(overdue) == 1
     assert replayed(run).position == 1  # not polled: only createBackup reached the stamp

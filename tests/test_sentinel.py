@@ -18,7 +18,8 @@ import redis
 from bot.config.redis_url import parse_sentinel_url, redact_url
 from bot.config.settings import SettingsError, load_settings
 from bot.state.connection import NotReplicated, connect
-from bot.state.jobs import Job, JobStore
+from bot.state.job import Job
+from bot.state.jobs import JobStore
 from bot.state.keys import job_key
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack

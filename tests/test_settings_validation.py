@@ -22,7 +22,8 @@ from bot.config.settings import LIMITS, Settings, SettingsError, load_settings
 from bot.ops.probes import Heartbeat
 from bot.slack.client import make_web_client
 from bot.state.connection import connect
-from bot.state.jobs import Job, JobStore
+from bot.state.job import Job
+from bot.state.jobs import JobStore
 from bot.state.keys import job_key, stamp_lock_key
 from bot.worker.next_step import Failed, Policy, Reschedule, decide
 from tests.harness import ROOT, RedisServer

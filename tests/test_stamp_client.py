@@ -17,9 +17,18 @@ import requests
 import trustme
 
 from bot.config.settings import SettingsError, load_stamp, load_stamps_file
-from bot.stamp.arm import NO_ORIGIN, ArmClient, MissingPermission, StampError, origin_of, parse_operation_url
+from bot.stamp import lro
+from bot.stamp.arm import (
+    NO_ORIGIN,
+    ArmClient,
+    MissingPermission,
+    StampError,
+    StartedBackup,
+    origin_of,
+    parse_operation_url,
+)
 from bot.stamp.auth import VerifyingSession
-from bot.stamp.lro import choose_strategy
+from bot.state.job import Job
 from devkit.simulator import Fault, StampSimulator
 
 
@@ -188,15 +197,23 @@ def test_operation_urls_that_parsers_could_read_differently_are_refused(url: str
     assert parse_operation_url(url, origin_of(ENDPOINT)) is None
 
 
+def answer(started: StartedBackup) -> Job:
+    """The job as the web records ``createBackup``'s answer (``BackupService._record_started``)."""
+    poll_url = started.async_url or started.location_url or ""
+    job = Job(job_id="j", stamp="s", requester="U1", channel="C1", backup_id=started.backup_id, poll_url=poll_url)
+    job.location_url = started.location_url or ""
+    return job
+
+
 def test_start_returns_the_operation_guid_as_backup_id(stamp: StampSimulator) -> None:
     started = client_for(stamp).start_backup()
     assert started.backup_id == stamp.running_backup_id()
     assert started.async_url and started.location_url and started.location_url.split("?")[0].endswith(started.backup_id)
-    assert choose_strategy(started.async_url, started.location_url)[0] == "async"
+    assert lro.select(answer(started)).name == "async"
     stamp.lro_style = "location"
     stamp.finish_running()
     started = client_for(stamp).start_backup()
-    assert started.async_url is None and choose_strategy(None, started.location_url)[0] == "location"
+    assert started.async_url is None and lro.select(answer(started)).name == "location"
 
 
 def test_a_second_start_is_refused_by_the_stamp(stamp: StampSimulator) -> None:

@@ -7,7 +7,6 @@ operator always gets an answer and never a stack trace.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -24,12 +23,14 @@ from bot.commands.table import BY_ACTION, Action, Verb
 from bot.model.backup import Backup, BackupLocation, Preflight, is_backup_id, parse_capacity
 from bot.ops import outage
 from bot.ops.metrics import COMMANDS
-from bot.slack.client import Fenced, PostFailed, SlackPoster
+from bot.slack.client import SlackPoster
+from bot.slack.delivery import ANNOUNCEMENT, Delivery
+from bot.stamp import lro
 from bot.stamp.arm import ArmClient, StampError, StartedBackup
-from bot.stamp.lro import choose_strategy
 from bot.state import audit
 from bot.state.audit import AuditLog
-from bot.state.jobs import Job, JobState, JobStore
+from bot.state.job import Job, JobState
+from bot.state.jobs import JobStore
 from bot.state.prefs import ChannelPrefs
 from bot.state.watches import WatchStore
 from bot.words import messages
@@ -65,6 +66,8 @@ class BackupService:
     prefs: ChannelPrefs
     watches: WatchStore
     start_grace: float = 300.0
+    clock: Callable[[], float] = time.time
+    """When a job was requested and started (the worker shares it in tests, which step time themselves)."""
     _home: tuple[float, Message] | None = field(default=None, init=False, repr=False)
     _home_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -137,6 +140,7 @@ class BackupService:
             stamp=self.stamp,
             requester=requester,
             channel=channel,
+            requested_at=self.clock(),
             threaded=int(self.prefs.threaded(channel)),
         )
         holder = self.store.reserve(job, reconcile_after=self.start_grace)
@@ -181,9 +185,10 @@ class BackupService:
 
     def _record_started(self, job: Job, started: StartedBackup) -> Message:
         """Save how to follow the started backup, then announce it."""
-        job.backup_id, job.started_at = started.backup_id, time.time()
-        job.strategy, poll_url = choose_strategy(started.async_url, started.location_url)
-        job.poll_url, job.location_url = poll_url or "", started.location_url or ""
+        job.backup_id, job.started_at = started.backup_id, self.clock()
+        job.poll_url = started.async_url or started.location_url or ""
+        job.location_url = started.location_url or ""
+        job.strategy = lro.select(job).name  # as the worker chooses on every resume
         job.correlation_id = started.correlation_id or ""
         first_poll = job.started_at + max(self.poll_interval, started.retry_after or 0.0)
         try:
@@ -208,43 +213,17 @@ class BackupService:
         """One short, fenced try at the channel announcement; a worker retries it if this fails.
 
         The job is claimed like a worker claims it, so the worker can never post the announcement
-        while this process does, and it counts the attempt first, so a retry looks for it in the
-        channel before posting again.
+        while this process does, and the attempt is counted first, so a retry looks for it in the
+        channel before posting again (:class:`bot.slack.delivery.Delivery`).
         """
-        try:
-            claim = self.store.claim(job.job_id, ttl=ANNOUNCE_LEASE_SECONDS)
-        except redis.RedisError:
-            return  # unclaimed: the worker announces it
-        if claim is None:
-            return  # a worker holds it already, and announces it
-        try:
-            if not self.store.count_announce_attempt(claim):
-                return
-            with self.store.holding(claim, ttl=ANNOUNCE_LEASE_SECONDS) as keeper:
-                ts = self.poster.post(
-                    job.channel,
-                    messages.started(claim.job),
-                    user=job.requester,
-                    guard=keeper.guard,
-                    budget=ANNOUNCE_RETRY_SECONDS,
-                )
-            job.start_ts = ts
-            self.store.record_announcement(claim, ts, keep_lease=False)
-        except (PostFailed, Fenced) as exc:
-            log.error(
-                "could not announce backup %s in Slack (%s); a worker will try again",
-                job.backup_id,
-                getattr(exc, "error", "lease lost"),
-            )
-            with contextlib.suppress(redis.RedisError):
-                self.store.release(claim)  # release it at once
-        except redis.RedisError as exc:
-            # The attempt was counted before the post: the worker's retry looks in the channel first.
-            log.error(
-                "Redis failed around the announcement of backup %s (%s); a worker finishes it",
-                job.backup_id,
-                type(exc).__name__,
-            )
+        delivery = Delivery(
+            self.store,
+            self.poster,
+            lease_seconds=ANNOUNCE_LEASE_SECONDS,
+            budget=ANNOUNCE_RETRY_SECONDS,
+            clock=self.clock,
+        )
+        delivery.try_once(job.job_id, ANNOUNCEMENT, messages.started(job))
 
     def status(self, _command: Command, _channel: str) -> Message:
         return messages.status(self.store.active_jobs())

@@ -16,7 +16,8 @@ from bot.commands.backups import BackupService, guarded, record
 from bot.commands.parse import Action, Command
 from bot.state import audit
 from bot.state.audit import AuditLog
-from bot.state.jobs import JobState, JobStore
+from bot.state.job import JobState
+from bot.state.jobs import JobStore
 from bot.state.prefs import ChannelPrefs
 from bot.words import messages
 from bot.words.messages import Message

@@ -12,7 +12,7 @@ from typing import Protocol
 
 
 class JobFacts(Protocol):
-    """What renderers read of a job the bot follows (:class:`bot.state.jobs.Job` has these and more).
+    """What renderers read of a job the bot follows (:class:`bot.state.job.Job` has these and more).
 
     A protocol, so the renderers (:mod:`bot.words.messages`) take plain data and never import the Redis job store.
     """

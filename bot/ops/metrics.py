@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import Counter, Gauge, Histogram
 
 if TYPE_CHECKING:
-    from bot.state.jobs import Job
+    from bot.state.job import Job
 
 JOBS_IN_FLIGHT = Gauge("azs_jobs_in_flight", "Backups started from Slack and not yet reported")
 POLLS = Counter("azs_polls_total", "Polls of running backups", ["strategy", "result"])

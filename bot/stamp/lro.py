@@ -1,18 +1,23 @@
 """How to follow one backup operation: small strategies, pure functions of plain data.
 
-Like azure-core's LRO pollers, strategies sit in an ordered list and the first whose ``can_poll``
-accepts the job follows it: ``Azure-AsyncOperation`` first, then ``Location``, then reading the
-backup by id. The name is stored with the job, so any worker can resume it. A strategy owns its
-fallback: an operation URL that is gone (404), refused (another host, or not shaped like a backup
-operation) or answered with a redirect falls back to the backup by id.
-No strategy sleeps, does I/O or knows the HTTP client: it reads a status, headers and a body.
+As azure-core's long-running-operation pollers do, a strategy owns the operation end to end: what to
+GET next (:meth:`~PollingStrategy.next_get`), how to read the answer (:meth:`~PollingStrategy.interpret`),
+where the final state is read once the operation is over (:meth:`~PollingStrategy.final_reads`), and which
+strategy takes over when its URL fails (:attr:`~PollingStrategy.fallback`, on the failures
+:meth:`~PollingStrategy.falls_back_on` names). :func:`select` picks the first strategy, in azure-core's
+order, that can follow a job: ``Azure-AsyncOperation``, then ``Location``, then the backup by id. The same
+function chooses at the start (from what ``createBackup`` named) and on every resume (from the job).
+
+No strategy sleeps, does I/O or knows the HTTP client. A :data:`Target` names what to GET: an operation
+URL a stamp named (the stamp client rebuilds it on the configured endpoint, never sends it as it is) or the
+backup by id; the follower (:mod:`bot.worker.follow`) makes the request and hands back status, headers and body.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from bot.model.backup import Backup
 
@@ -28,6 +33,26 @@ _NOT_FOLLOWED = frozenset({FOREIGN_HOST, REDIRECTED})
 
 
 @dataclass(frozen=True)
+class Operation:
+    """GET the operation a stamp named at ``url`` (rebuilt by the stamp client's ``follow_url``)."""
+
+    url: str
+    answers: ClassVar[frozenset[int]] = OPERATION_ANSWERS
+
+
+@dataclass(frozen=True)
+class BackupById:
+    """GET the backup resource by id (built by the stamp client's ``backup_url``); 404 means "not known yet"."""
+
+    backup_id: str
+    answers: ClassVar[frozenset[int]] = frozenset({200, 404})
+
+
+Target = Operation | BackupById
+"""What a strategy asks the follower to GET; ``answers`` are the statuses that are an answer, not an error."""
+
+
+@dataclass(frozen=True)
 class PollResult:
     """What one poll says. ``done`` without a backup means "read the final backup next"."""
 
@@ -40,26 +65,37 @@ RUNNING = PollResult(done=False)
 
 
 class FollowedJob(Protocol):
-    """What a strategy needs to know about a job (a :class:`bot.state.jobs.Job` is one)."""
+    """What a strategy needs to know about a job (a :class:`bot.state.job.Job` is one)."""
 
     @property
-    def strategy(self) -> str: ...
-    @property
     def poll_url(self) -> str: ...
+    @property
+    def location_url(self) -> str: ...
     @property
     def backup_id(self) -> str: ...
 
 
+OnEndpoint = Callable[[str], bool]
+"""Whether an operation URL may be followed: on the configured endpoint, shaped like a backup operation
+(the stamp client's ``owns``)."""
+
+
 class PollingStrategy(Protocol):
     name: str
-    answers: frozenset[int]
-    """Statuses that are an answer to interpret rather than an error."""
     fallback: str | None
-    """The strategy that takes over when this one's URL is gone or foreign; ``None`` for the last resort."""
+    """The strategy that takes over for good when this one's URL fails; ``None`` for the last resort."""
+    obeys_retry_after: bool
+    """Whether the answers' ``Retry-After`` paces the next poll (an operation's does; a resource read's does not)."""
 
-    def can_poll(self, job: FollowedJob, on_endpoint: Callable[[str], bool]) -> bool: ...
+    def can_poll(self, job: FollowedJob) -> bool: ...
+
+    def next_get(self, job: FollowedJob) -> Target: ...
 
     def interpret(self, status: int, headers: Mapping[str, str], body: Any) -> PollResult: ...
+
+    def final_reads(self, job: FollowedJob, result: PollResult, on_endpoint: OnEndpoint) -> tuple[Target, ...]: ...
+
+    def falls_back_on(self, status: int | None, code: str | None) -> bool: ...
 
 
 def _arm_error(body: Any) -> str | None:
@@ -70,21 +106,50 @@ def _arm_error(body: Any) -> str | None:
 
 
 class _OperationUrl:
-    """A strategy that polls the URL ``createBackup`` named, only while it is on the stamp's endpoint."""
+    """A strategy that polls the operation URL ``createBackup`` named; it falls back when the URL is gone,
+    redirected, or refused by the stamp client (not on the configured endpoint, or not shaped like an operation).
+
+    The job keeps that URL in ``poll_url`` (``Azure-AsyncOperation`` if named, else ``Location``) and
+    ``createBackup``'s ``Location`` in ``location_url``: which of the two it polls tells the strategies apart.
+    """
 
     name = ""
-    answers = OPERATION_ANSWERS
     fallback: str | None = "backup"
+    obeys_retry_after = True
 
-    def can_poll(self, job: FollowedJob, on_endpoint: Callable[[str], bool]) -> bool:
-        # The stamp may name itself differently (IP, alias, port): the token never goes there.
-        return job.strategy == self.name and bool(job.poll_url) and on_endpoint(job.poll_url)
+    def can_poll(self, job: FollowedJob) -> bool:
+        return bool(job.poll_url) and self._polls(job)
+
+    def _polls(self, job: FollowedJob) -> bool:
+        raise NotImplementedError
+
+    def next_get(self, job: FollowedJob) -> Target:
+        return Operation(job.poll_url)
+
+    def falls_back_on(self, status: int | None, code: str | None) -> bool:
+        """The operation URL is gone (404), refused (the stamp may name itself by an IP, alias or port the token
+        never goes to), or redirected."""
+        return status == 404 or code in _NOT_FOLLOWED
+
+    def final_reads(self, job: FollowedJob, result: PollResult, on_endpoint: OnEndpoint) -> tuple[Target, ...]:
+        """``Location`` when it is not the URL polled (ARM's final-state-via for an async POST) and the stamp
+        client may follow it (a final read gets no fallback turn), then the operation's own answer if it names
+        the roles, else the backup by id. The first backup found is final."""
+        reads: list[Target] = []
+        if job.location_url and job.location_url != job.poll_url and on_endpoint(job.location_url):
+            reads.append(Operation(job.location_url))
+        if not (result.backup and result.backup.roles):
+            reads.append(BackupById(job.backup_id))
+        return tuple(reads)
 
 
 class AsyncOperationPolling(_OperationUrl):
     """``Azure-AsyncOperation`` URL: 200 with ``status`` Accepted/Running, then Succeeded or Failed."""
 
     name = "async"
+
+    def _polls(self, job: FollowedJob) -> bool:
+        return job.poll_url != job.location_url
 
     def interpret(self, status: int, headers: Mapping[str, str], body: Any) -> PollResult:
         body = body if isinstance(body, dict) else {}
@@ -102,10 +167,13 @@ class LocationPolling(_OperationUrl):
     """``Location`` URL: 202 while running, then 200 with the Backup resource.
 
     A 200 without a Backup (an empty body on build 2002, the literal ``null`` on 2108, both recorded
-    for Restore) still ends the operation: the poller then reads the backup by id.
+    for Restore) still ends the operation: the final state is then read by id.
     """
 
     name = "location"
+
+    def _polls(self, job: FollowedJob) -> bool:
+        return job.poll_url == job.location_url
 
     def interpret(self, status: int, headers: Mapping[str, str], body: Any) -> PollResult:
         if status != 200:
@@ -117,17 +185,20 @@ class LocationPolling(_OperationUrl):
 
 
 class BackupResourcePolling:
-    """Last resort: GET the backup by id; done once ``backupInfo.status`` is terminal.
+    """Last resort: GET the backup by id; done once ``backupInfo.status`` is terminal, and that answer is final.
 
     A 404 is an answer here: the stamp does not know the backup yet.
     """
 
     name = "backup"
-    answers = frozenset({200, 404})
     fallback: str | None = None
+    obeys_retry_after = False
 
-    def can_poll(self, job: FollowedJob, on_endpoint: Callable[[str], bool]) -> bool:
+    def can_poll(self, job: FollowedJob) -> bool:
         return bool(job.backup_id)
+
+    def next_get(self, job: FollowedJob) -> Target:
+        return BackupById(job.backup_id)
 
     def interpret(self, status: int, headers: Mapping[str, str], body: Any) -> PollResult:
         backup = Backup.from_json(body) if status == 200 else None
@@ -135,27 +206,31 @@ class BackupResourcePolling:
             return PollResult(done=True, backup=backup)
         return RUNNING
 
+    def final_reads(self, job: FollowedJob, result: PollResult, on_endpoint: OnEndpoint) -> tuple[Target, ...]:
+        return ()
+
+    def falls_back_on(self, status: int | None, code: str | None) -> bool:
+        return False
+
 
 ORDER: tuple[PollingStrategy, ...] = (AsyncOperationPolling(), LocationPolling(), BackupResourcePolling())
 STRATEGIES: dict[str, PollingStrategy] = {s.name: s for s in ORDER}
 BY_ID = BackupResourcePolling.name
 
 
-def select(job: FollowedJob, on_endpoint: Callable[[str], bool]) -> PollingStrategy:
-    """The first strategy, in azure-core's order, that can follow ``job`` from where it is."""
-    return next((s for s in ORDER if s.can_poll(job, on_endpoint)), STRATEGIES[BY_ID])
+def select(job: FollowedJob) -> PollingStrategy:
+    """The first strategy, in azure-core's order, that can follow ``job`` from where it is: at the start
+    (what ``createBackup`` named) and on every resume (what the job kept since a fallback).
+
+    Whether the stamp client may follow the URL is not asked here: it refuses one that is not on the
+    configured endpoint (``ForeignHost``, before anything is sent), and the strategy falls back on that.
+    """
+    return next((s for s in ORDER if s.can_poll(job)), STRATEGIES[BY_ID])
 
 
-def falls_back(strategy_name: str, status: int | None, code: str | None) -> bool:
-    """The operation URL is gone (404), refused, or redirected: the strategy's fallback takes over."""
-    strategy = STRATEGIES.get(strategy_name)
-    return strategy is not None and strategy.fallback is not None and (status == 404 or code in _NOT_FOLLOWED)
-
-
-def choose_strategy(async_url: str | None, location_url: str | None) -> tuple[str, str | None]:
-    """The strategy name and the URL it polls, for a job ``createBackup`` just answered."""
-    if async_url:
-        return AsyncOperationPolling.name, async_url
-    if location_url:
-        return LocationPolling.name, location_url
-    return BackupResourcePolling.name, None
+def final_backup(target: Target, status: int, body: Any) -> Backup | None:
+    """What a final read found: at an operation URL, a finished Backup resource (a 202 or a running one is
+    nothing yet); by id, the backup in whatever state it is (a running one is then followed on)."""
+    if isinstance(target, BackupById):
+        return Backup.from_json(body) if status == 200 else None
+    return STRATEGIES[LocationPolling.name].interpret(status, {}, body).backup

@@ -1,27 +1,19 @@
-"""Backup jobs in Redis: one hash per job, a due set for the poller, one lock per stamp.
+"""Backup jobs in Redis: one hash per job (:mod:`bot.state.job`), a due set for the worker, one lock per stamp.
 
 The store owns every state transition. Workers claim a job with an expiring lease and a fencing
 number (the job's ``fence`` counter, bumped on each claim); every write a worker makes is checked
 against that number in one Lua call, so a worker that stalled past its lease cannot overwrite a
 newer claim or report a backup twice.
-
-States::
-
-    starting --createBackup 202--> running --terminal status--> finished --posted--> notified
-        \\--createBackup failed--> start_failed
 """
 
 from __future__ import annotations
 
 import json
 import math
-import threading
-import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
-from enum import StrEnum
-from typing import Any, Literal, TypeVar, cast
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar, cast
 
 import redis
 from redis.client import Pipeline
@@ -30,10 +22,13 @@ from bot.config.settings import LIMITS, Settings
 from bot.model.backup import Backup
 from bot.state import keys
 from bot.state.connection import NotReplicated, wait_for_replica
+from bot.state.job import Claim, Job, JobState
+from bot.state.lease import LeaseKeeper
 
 T = TypeVar("T")
 
 HISTORY_LENGTH = 50
+"""Finished jobs remembered per stamp (to name who started a backup the watcher reports): a fixed protocol limit."""
 DEFAULT_RETENTION_SECONDS = Settings.job_retention_days * 86_400
 MAX_RETENTION_SECONDS = int(LIMITS["AZS_JOB_RETENTION_DAYS"].high * 86_400)
 
@@ -79,90 +74,6 @@ return result
 """
 
 
-class JobState(StrEnum):
-    STARTING = "starting"
-    RUNNING = "running"
-    FINISHED = "finished"
-    NOTIFIED = "notified"
-    START_FAILED = "start_failed"
-
-
-@dataclass
-class Job:
-    """One backup the bot started, as stored in its Redis hash (all fields round-trip as strings)."""
-
-    job_id: str
-    stamp: str
-    requester: str
-    channel: str
-    state: JobState = JobState.STARTING
-    requested_at: float = field(default_factory=time.time)
-    backup_id: str = ""
-    started_at: float = 0.0
-    start_ts: str = ""
-    strategy: str = ""
-    poll_url: str = ""
-    location_url: str = ""
-    correlation_id: str = ""
-    finished_at: float = 0.0
-    result: str = ""
-    error: str = ""
-    poll_failures: int = 0
-    overdue_reported: int = 0
-    post_attempts: int = 0
-    threaded: int = 1
-    progress_at: float = 0.0
-    notified_ts: str = ""
-    announce_attempts: int = 0
-    announce_given_up: int = 0
-    """1 once the start announcement was refused too often: the outcome then says so and stands alone."""
-    fence: int = 0
-
-    @staticmethod
-    def new_id() -> str:
-        return uuid.uuid4().hex
-
-    @property
-    def announcement_pending(self) -> bool:
-        """A started backup whose announcement is neither in the channel nor given up on."""
-        return bool(self.backup_id) and not self.start_ts and not self.announce_given_up
-
-    @property
-    def backup(self) -> Backup | None:
-        """The final backup, once the job has one."""
-        return Backup.from_dict(json.loads(self.result)) if self.result else None
-
-    def to_mapping(self) -> Mapping[Any, Any]:
-        """Hash fields for Redis; ``fence`` is only ever changed by a claim."""
-        return {f.name: str(getattr(self, f.name)) for f in fields(self) if f.name != "fence"}
-
-    @classmethod
-    def from_fields(cls, data: dict[str, str]) -> Job:
-        kwargs: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name not in data:
-                continue
-            raw = data[f.name]
-            if f.type in ("float", float):
-                kwargs[f.name] = float(raw or 0)
-            elif f.type in ("int", int):
-                kwargs[f.name] = int(raw or 0)
-            elif f.name == "state":
-                kwargs[f.name] = JobState(raw)
-            else:
-                kwargs[f.name] = raw
-        return cls(**kwargs)
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A worker's hold on a job: the lease token and the fencing number it was given."""
-
-    job: Job
-    token: str
-    fence: int
-
-
 Field = Literal[
     "state",
     "backup_id",
@@ -174,6 +85,8 @@ Field = Literal[
     "error",
     "poll_failures",
     "overdue_reported",
+    "overdue_attempts",
+    "overdue_ts",
     "post_attempts",
     "progress_at",
     "notified_ts",
@@ -320,15 +233,19 @@ class JobStore:
 
     def find_by_backup_id(self, stamp: str, backup_id: str) -> Job | None:
         """The job that started ``backup_id``, among active and recent ones (to name the requester)."""
+        return next((job for job in self._recent_jobs(stamp) if job.backup_id == backup_id), None)
+
+    def known_backup_ids(self, stamp: str) -> set[str]:
+        """The backups the stamp's recent jobs and every active job started: a backup on the stamp is theirs."""
+        return {job.backup_id for job in self._recent_jobs(stamp) if job.backup_id}
+
+    def _recent_jobs(self, stamp: str) -> Iterator[Job]:
+        """The stamp's recently finished jobs, newest first, then every active job; read one at a time."""
         ids = [
             *cast(list[str], self.redis.lrange(keys.history_key(stamp), 0, -1)),
             *cast(set[str], self.redis.smembers(keys.active_jobs_key())),
         ]
-        for job_id in ids:
-            job = self.get(job_id)
-            if job is not None and job.backup_id == backup_id:
-                return job
-        return None
+        return (job for job in map(self.get, ids) if job is not None)
 
     # --- worker side ------------------------------------------------------------------------------
 
@@ -365,27 +282,20 @@ class JobStore:
         due_at: float,
         poll_failures: int | None = None,
         progress_at: float | None = None,
-        strategy: str | None = None,
-        poll_url: str | None = None,
-        overdue: bool = False,
+        follow_with: str | None = None,
+        keep_lease: bool = False,
     ) -> bool:
-        """Poll again at ``due_at``; ``overdue`` records the one overdue report and keeps the lease for it."""
+        """Poll again at ``due_at``. ``follow_with`` hands the job to that strategy for good (a fallback: the
+        operation URL is given up); ``keep_lease`` keeps the claim for a post that follows (the overdue notice)."""
         changes: Changes = {}
         if poll_failures is not None:
             changes["poll_failures"] = poll_failures
         if progress_at is not None:
             changes["progress_at"] = progress_at
-        if strategy is not None:
-            changes["strategy"] = strategy
-        if poll_url is not None:
-            changes["poll_url"] = poll_url
-        if overdue:
-            changes["overdue_reported"] = 1
-        return self._write(claim, _Write(changes, next_due=due_at, keep_lease=overdue))
-
-    def mark_overdue(self, claim: Claim) -> bool:
-        """The overdue report is about to go out (once per job); the lease is kept for the post."""
-        return self._write(claim, _Write({"overdue_reported": 1}, keep_lease=True))
+        if follow_with is not None:
+            changes["strategy"] = follow_with
+            changes["poll_url"] = ""
+        return self._write(claim, _Write(changes, next_due=due_at, keep_lease=keep_lease))
 
     def finish(self, claim: Claim, *, at: float, result: Backup | None, error: str) -> bool:
         """The backup ended (or was given up on): keep the lease and report it now."""
@@ -405,8 +315,10 @@ class JobStore:
         return self._write(claim, _Write(changes, next_due=due_at, expect_state=JobState.STARTING, durable=True))
 
     def give_up(self, claim: Claim, reason: str) -> bool:
-        """A start the stamp has no record of: it failed; the lease is kept to tell the requester."""
-        changes: Changes = {"state": JobState.START_FAILED.value, "error": reason}
+        """A start the stamp has no record of: it failed; the lease is kept to tell the requester.
+
+        The failure count starts again: from now on it counts the notice's refusals (its retry backoff)."""
+        changes: Changes = {"state": JobState.START_FAILED.value, "error": reason, "poll_failures": 0}
         return self._write(claim, _Write(changes, keep_lease=True, expect_state=JobState.STARTING, durable=True))
 
     def count_post_attempt(self, claim: Claim) -> bool:
@@ -422,9 +334,18 @@ class JobStore:
         """Refused too often: the outcome will stand alone and say so."""
         return self._write(claim, _Write({"announce_given_up": 1}, keep_lease=True))
 
-    def record_announcement(self, claim: Claim, ts: str, *, keep_lease: bool = True) -> bool:
+    def record_announcement(self, claim: Claim, ts: str) -> bool:
         """The start announcement is in the channel at ``ts``."""
-        return self._write(claim, _Write({"start_ts": ts}, keep_lease=keep_lease))
+        return self._write(claim, _Write({"start_ts": ts}, keep_lease=True))
+
+    def count_overdue_attempt(self, claim: Claim) -> bool:
+        """Count an overdue notice attempt before it is made (durable, as an outcome's), so a retry looks first."""
+        changes: Changes = {"overdue_attempts": claim.job.overdue_attempts + 1}
+        return self._write(claim, _Write(changes, keep_lease=True, durable=True))
+
+    def record_overdue(self, claim: Claim, ts: str) -> bool:
+        """The overdue notice is in the channel at ``ts``: it is not owed any more."""
+        return self._write(claim, _Write({"overdue_reported": 1, "overdue_ts": ts}, keep_lease=True))
 
     def mark_notified(self, claim: Claim, ts: str) -> bool:
         """The report is in the channel: the job is over (a failed start keeps its state)."""
@@ -459,15 +380,7 @@ class JobStore:
             str(self._ttl),
             *_apply_changes(job, write.fields),
         ]
-        job_keys = [
-            keys.job_key(job.job_id),
-            keys.lease_key(job.job_id),
-            keys.due_key(),
-            keys.active_jobs_key(),
-            keys.stamp_lock_key(job.stamp),
-            keys.history_key(job.stamp),
-        ]
-        applied = bool(self._fenced_update(keys=job_keys, args=args))
+        applied = bool(self._fenced_update(keys=keys.fenced_update_keys(job.job_id, job.stamp), args=args))
         if applied and write.durable:
             wait_for_replica(self.redis)
         return applied
@@ -484,48 +397,4 @@ class JobStore:
 
     def holding(self, claim: Claim, *, ttl: float) -> LeaseKeeper:
         """A context that keeps ``claim``'s lease alive while a slow call (a Slack post) runs."""
-        return LeaseKeeper(self, claim, ttl)
-
-
-class LeaseKeeper:
-    """Renews a claim every third of its lease on a thread; its :meth:`guard` asks Redis before a post.
-
-    The guard renews the lease and answers ``True`` only if that took less than half the lease, so an
-    attempt that follows it starts with at least half a lease left. A frozen process renews nothing:
-    its lease runs out, another worker takes the job, and the guard says no when it wakes.
-    """
-
-    def __init__(self, store: JobStore, claim: Claim, ttl: float) -> None:
-        self.store, self.claim, self.ttl = store, claim, ttl
-        self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._renew_until_stopped, name="lease-keeper", daemon=True)
-
-    def __enter__(self) -> LeaseKeeper:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self.ttl)
-
-    def guard(self) -> bool:
-        if self.lost.is_set():
-            return False
-        began = time.monotonic()
-        try:
-            held = self.store.renew(self.claim, ttl=self.ttl)
-        except redis.RedisError:
-            held = False
-        if not held:
-            self.lost.set()
-        return held and time.monotonic() - began < self.ttl / 2
-
-    def _renew_until_stopped(self) -> None:
-        while not self._stop.wait(self.ttl / 3):
-            try:
-                if not self.store.renew(self.claim, ttl=self.ttl):
-                    self.lost.set()
-                    return
-            except redis.RedisError:
-                continue  # the guard decides before the next attempt; the lease may still run out
+        return LeaseKeeper(lambda: self.renew(claim, ttl=ttl), ttl)

@@ -6,7 +6,7 @@ PREFIX = "azs"
 
 
 def job_key(job_id: str) -> str:
-    """Hash holding one backup job (see :mod:`bot.state.jobs`)."""
+    """Hash holding one backup job (see :mod:`bot.state.job`)."""
     return f"{PREFIX}:job:{job_id}"
 
 
@@ -33,6 +33,11 @@ def active_jobs_key() -> str:
 def history_key(stamp: str) -> str:
     """Recent finished job ids of a stamp, newest first (bounded list)."""
     return f"{PREFIX}:stamp:{stamp}:history"
+
+
+def fenced_update_keys(job_id: str, stamp: str) -> list[str]:
+    """The keys one fenced write of a job touches, in the order its Lua script names them (``KEYS[1..6]``)."""
+    return [job_key(job_id), lease_key(job_id), due_key(), active_jobs_key(), stamp_lock_key(stamp), history_key(stamp)]
 
 
 def audit_key() -> str:

@@ -18,6 +18,7 @@ from bot.model.facts import AuditEntry, JobFacts, Problem, Trouble
 START_ACTION_ID = "backup_start"
 REPORT_EVENT = "azs_backup_reported"
 ANNOUNCE_EVENT = "azs_backup_announced"
+OVERDUE_EVENT = "azs_backup_overdue"
 MAX_ROLES_SHOWN = 30
 MAX_BACKUPS_LISTED = 10
 SECTION_TEXT_LIMIT, FIELD_TEXT_LIMIT, MAX_FIELDS, HEADER_TEXT_LIMIT = 3000, 2000, 10, 150
@@ -359,7 +360,7 @@ def overdue(job: JobFacts, limit_seconds: float) -> Message:
         f"{when(job.started_at or job.requested_at)}). Azure Stack Hub cannot cancel a backup; check the "
         "stamp's alerts. I keep following it and will post the result."
     )
-    return Message(text=text.replace("*", ""), blocks=[_section(text)])
+    return _marked(Message(text=text.replace("*", ""), blocks=[_section(text)]), OVERDUE_EVENT, job)
 
 
 def completion(job: JobFacts, backup: Backup | None, error: str = "") -> Message:

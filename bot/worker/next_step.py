@@ -1,18 +1,21 @@
-"""What a running job does next, decided from the job, what one poll gave, and the time.
+"""When a running job is polled next, decided from the job, what one poll gave, and the time.
 
-A pure function (no I/O, no clock, no randomness: the jitter is an argument), so every rule of
-the poll loop reads as one row of a table in ``tests/test_next_step.py``: ``Retry-After`` capped,
-backoff on failures, the one overdue report, giving up after repeated refusals, and a strategy's
-fallback to following the backup by id.
+A pure function (no I/O, no clock, no randomness: the jitter is an argument), so every timing rule
+reads as one row of a table in ``tests/test_next_step.py``: ``Retry-After`` capped, backoff on
+failures, the one overdue notice, giving up after repeated refusals, and when a strategy's fallback
+takes over. Which strategy that is, and what it requests, is the strategy's own business
+(:mod:`bot.stamp.lro`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.config.settings import Settings
+from bot.model.backoff import backoff
 from bot.model.backup import Backup
-from bot.stamp import lro
-from bot.state.jobs import Job
+from bot.stamp.lro import PollResult
+from bot.state.job import Job
 
 
 @dataclass(frozen=True)
@@ -25,12 +28,22 @@ class Policy:
     max_permanent_failures: int
     max_retry_delay: float
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        return cls(
+            poll_interval=settings.poll_interval,
+            max_retry_after=settings.max_retry_after,
+            backup_timeout=settings.backup_timeout,
+            max_permanent_failures=settings.max_permanent_failures,
+            max_retry_delay=settings.max_retry_delay,
+        )
+
 
 @dataclass(frozen=True)
 class Polled:
     """A poll that answered: what the strategy read, the ``Retry-After`` it came with, the final backup."""
 
-    result: lro.PollResult
+    result: PollResult
     retry_after: float | None = None
     final: Backup | None = None
 
@@ -44,16 +57,19 @@ class Failed:
     code: str | None = None
     retryable: bool = True
     retry_after: float | None = None
+    falls_back: bool = False
+    """The strategy that polled falls back on this failure (its URL is gone, refused or redirected)."""
 
 
 @dataclass(frozen=True)
 class Reschedule:
-    """Poll again at ``due_at``; ``by_id`` switches to reading the backup by id."""
+    """Poll again at ``due_at``; ``overdue``: post the overdue notice now; ``fall_back``: hand the job to the
+    strategy's fallback for good."""
 
     due_at: float
     poll_failures: int
     overdue: bool = False
-    by_id: bool = False
+    fall_back: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,11 +86,6 @@ Step = Reschedule | Finish
 NO_RECORD = "the operation ended, but the stamp returned no record of the backup; check it with `/azs backup show`."
 
 
-def backoff(failures: int, base: float, ceiling: float, jitter: float) -> float:
-    """Exponential delay for the ``failures``-th consecutive failure; ``jitter`` in [0, 1) spreads it."""
-    return min(ceiling, base * 2.0 ** min(failures, 10)) * (0.75 + jitter / 2)
-
-
 def decide(job: Job, outcome: Polled | Failed, now: float, policy: Policy, jitter: float = 0.5) -> Step:
     """The next step for a running ``job`` after one poll."""
     if isinstance(outcome, Failed):
@@ -89,19 +100,19 @@ def _after_answer(job: Job, polled: Polled, now: float, policy: Policy) -> Step:
         return Finish(at=now, backup=backup, error=result.error or ("" if backup else NO_RECORD))
     delay = max(policy.poll_interval, min(polled.retry_after or 0.0, policy.max_retry_after))
     return Reschedule(
-        due_at=now + delay, poll_failures=0, overdue=is_overdue(job, now, policy), by_id=_still_runs(polled)
+        due_at=now + delay, poll_failures=0, overdue=is_overdue(job, now, policy), fall_back=_still_runs(polled)
     )
 
 
 def _still_runs(polled: Polled) -> bool:
-    """The operation is over but the backup says it runs: believe the backup, follow it by id from now on."""
+    """The operation is over but the backup says it runs: believe the backup, follow it (the fallback) from now on."""
     final = polled.final
     return polled.result.done and final is not None and not final.is_terminal and not polled.result.error
 
 
 def _after_failure(job: Job, failed: Failed, now: float, policy: Policy, jitter: float) -> Step:
-    if lro.falls_back(job.strategy, failed.status, failed.code):
-        return Reschedule(due_at=now, poll_failures=job.poll_failures, by_id=True)
+    if failed.falls_back:  # not a failure of the stamp's: the fallback polls at once, uncounted
+        return Reschedule(due_at=now, poll_failures=job.poll_failures, fall_back=True)
     failures = job.poll_failures + 1
     if not failed.retryable and failures >= policy.max_permanent_failures:
         return Finish(at=now, backup=None, error=f"I stopped following it after {failures} refusals: {failed.message}")
@@ -112,5 +123,5 @@ def _after_failure(job: Job, failed: Failed, now: float, policy: Policy, jitter:
 
 
 def is_overdue(job: Job, now: float, policy: Policy) -> bool:
-    """Running longer than ``backup_timeout`` and not yet reported as such (reported once per job)."""
+    """Running longer than ``backup_timeout`` and its overdue notice not yet in the channel (once per job)."""
     return not job.overdue_reported and now - (job.started_at or job.requested_at) > policy.backup_timeout

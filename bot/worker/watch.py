@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from bot.model.backup import Backup, BackupLocation, is_backup_id
 from bot.slack.client import PostFailed, SlackPoster
@@ -34,6 +34,7 @@ class Watcher:
         *,
         interval: float,
         max_age_hours: float,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.jobs = jobs
@@ -41,6 +42,7 @@ class Watcher:
         self.poster = poster
         self.interval = interval
         self.max_age_hours = max_age_hours
+        self.clock = clock
 
     def run_due(self) -> None:
         """Check every watched stamp whose turn has come; failures wait for the next turn."""
@@ -85,7 +87,7 @@ class Watcher:
         if (
             newest is not None
             and newest.created is not None
-            and (time.time() - newest.created.timestamp()) / 3600 <= limit
+            and (self.clock() - newest.created.timestamp()) / 3600 <= limit
         ):
             self.store.clear_stale_alert(stamp)
             return

@@ -1,4 +1,4 @@
-"""Unit tests of models and stores: stores talk to a real, private Redis through the bot's own factory."""
+"""In-process fixtures: a private Redis through the bot's own factory, emptied per test; a job store; a fake poster."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import pytest
 import redis
 
 from bot.state.connection import connect
+from bot.state.jobs import JobStore
 from bot.state.keys import meta_key
 from tests.harness import RedisServer
+from tests.unit.fakes import FakePoster
 
 
 @pytest.fixture
@@ -26,3 +28,14 @@ def store_redis(redis_server: RedisServer) -> Iterator[redis.Redis]:
         client.hset(meta_key(), mapping=cast(Any, meta))
     yield client
     client.close()
+
+
+@pytest.fixture
+def store(store_redis: redis.Redis) -> JobStore:
+    """A job store on that emptied Redis."""
+    return JobStore(store_redis)
+
+
+@pytest.fixture
+def poster() -> FakePoster:
+    return FakePoster()
