@@ -12,7 +12,7 @@ from bot.commands import table as verbs
 from bot.commands.backups import BackupService
 from bot.commands.parse import Action, parse
 from bot.commands.table import BACKUP_VERBS, TABLE, Args
-from bot.words import messages
+from bot.words import replies
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,7 +60,7 @@ def test_each_row_parses_runs_and_is_in_the_help(verb: verbs.Verb) -> None:
     command = parse(sample_text(verb))
     assert command.action == verb.action and command.problem is None
     assert callable(getattr(BackupService, verb.runner)), f"{verb.runner} is not a BackupService method"
-    assert verb.doing and verb.usage and verb.usage in messages.help_message(verbs.usage()).text
+    assert verb.doing and verb.usage and verb.usage in replies.help_message(verbs.usage()).text
     assert (verb.action in verbs.OPERATOR_ONLY) == verb.operator_only
 
 
@@ -85,9 +85,12 @@ def imports(path: Path) -> set[str]:
 @pytest.mark.parametrize(
     ("module", "forbidden"),
     [
-        (
-            "bot/words/messages.py",
-            {"bot.state.jobs", "bot.state.audit", "bot.worker.watch", "bot.state.watches", "redis", "bot.stamp.arm"},
+        *(
+            (
+                f"bot/words/{name}.py",
+                {"bot.state", "bot.worker", "bot.commands", "bot.serve", "redis", "bot.stamp", "slack_sdk"},
+            )
+            for name in ("mrkdwn", "backups", "replies", "posts", "home")
         ),
         ("bot/commands/table.py", {"bot"}),
         ("bot/commands/backups.py", {"bot.worker.watch", "bot.worker.poller", "bot.worker.process", "handlers"}),

@@ -23,7 +23,7 @@ from bot.state.audit import AuditLog
 from bot.state.connection import connect
 from bot.state.inbox import Inbox, WorkItem
 from bot.state.keys import audit_key
-from bot.words.messages import START_ACTION_ID
+from bot.words.replies import START_ACTION_ID
 from devkit.localrun import BotProcess
 from devkit.simulator import Fault, StampSimulator
 from devkit.slack_fake import FakeSlack

@@ -24,7 +24,8 @@ from bot.config.settings import load_settings, load_stamp
 from bot.model.backup import Backup
 from bot.stamp.arm import ArmClient, StampError
 from bot.state.jobs import Job, JobState, JobStore
-from bot.words.messages import time_taken, when
+from bot.words.backups import time_taken
+from bot.words.mrkdwn import when
 from bot.worker.poller import Poller
 from bot.worker.process import build_poller
 from devkit.simulator import StampSimulator

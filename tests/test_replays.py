@@ -22,7 +22,7 @@ from bot.serve.front_door import ReplayGuard, delivery_ids
 from bot.state.connection import connect
 from bot.state.inbox import item_id_for
 from bot.state.jobs import Job, JobStore
-from bot.words.messages import START_ACTION_ID
+from bot.words.replies import START_ACTION_ID
 from devkit.localrun import click_payload, command_form
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack

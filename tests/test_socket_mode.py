@@ -22,7 +22,7 @@ import requests
 
 from bot.config.settings import SettingsError, load_settings
 from bot.serve.socket_mode import MAX_BACKOFF, backoff_delay
-from bot.words.messages import START_ACTION_ID
+from bot.words.replies import START_ACTION_ID
 from devkit.localrun import click_payload, command_form
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack

@@ -12,8 +12,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.commands.table import BY_ACTION, OPERATOR_ONLY, Action
 from bot.state import keys
 from bot.state.inbox import Counter
-from bot.words import messages
-from bot.words.messages import Message
+from bot.words import replies
+from bot.words.mrkdwn import Message
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +71,9 @@ class AccessPolicy:
     def refusal(self, action: str, user: str, channel: str) -> Message | None:
         """``None`` when ``user`` may run ``action`` in ``channel``, else the refusal (its wording from the table)."""
         if not self.channel_allowed(channel):
-            return messages.channel_not_allowed(channel)
+            return replies.channel_not_allowed(channel)
         if action in OPERATOR_ONLY and not self.is_operator(user):
-            return messages.not_an_operator(user, self.configured, BY_ACTION[Action(action)].refusal)
+            return replies.not_an_operator(user, self.configured, BY_ACTION[Action(action)].refusal)
         return None
 
     def _group_members(self) -> frozenset[str]:

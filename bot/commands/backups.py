@@ -32,8 +32,9 @@ from bot.state.audit import AuditLog
 from bot.state.jobs import Job, JobState, JobStore
 from bot.state.prefs import ChannelPrefs
 from bot.state.watches import WatchStore
-from bot.words import messages
-from bot.words.messages import Message
+from bot.words import home, posts, replies
+from bot.words.backups import backup_config, backup_detail, backup_list
+from bot.words.mrkdwn import Message
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class BackupService:
         The command table (:mod:`bot.commands.table`) names the runner: a method here taking ``(command, channel)``.
         """
         if command.action == Action.HELP:
-            return messages.help_message(table.usage(), command.problem)
+            return replies.help_message(table.usage(), command.problem)
         message = self.authorise(command.action.value, user, channel)
         if message is None:
             verb, run = BY_ACTION[command.action], self.runner(BY_ACTION[command.action])
@@ -117,9 +118,9 @@ class BackupService:
         """The confirmation card with the pre-flight checks, or who is already running a backup."""
         mine = self._running_job()
         if mine is not None:
-            return messages.already_running(mine)
+            return replies.already_running(mine)
         location, backups = self.arm.backup_location(), self.arm.list_backups()
-        return messages.confirmation(
+        return replies.confirmation(
             self.stamp,
             self.arm.region,
             location,
@@ -141,7 +142,7 @@ class BackupService:
         )
         holder = self.store.reserve(job, reconcile_after=self.start_grace)
         if holder is not None:
-            return messages.already_running(holder)
+            return replies.already_running(holder)
         started = self._create_backup(job)
         if isinstance(started, Message):
             return started
@@ -151,12 +152,12 @@ class BackupService:
         """Why not to start now: a backup the bot follows, or a failed pre-flight check."""
         mine = self._running_job()
         if mine is not None:
-            return messages.already_running(mine)
+            return replies.already_running(mine)
         problems = preflight_problems(self.arm.backup_location(), self.arm.list_backups())
         mine = self._running_job()  # another click may have started one while the stamp answered
         if mine is not None:
-            return messages.already_running(mine)
-        return messages.preflight_refused(self.stamp, problems) if problems else None
+            return replies.already_running(mine)
+        return replies.preflight_refused(self.stamp, problems) if problems else None
 
     def _create_backup(self, job: Job) -> StartedBackup | Message:
         """``createBackup`` for the reserved ``job``; an answer that does not settle it is left to reconciliation."""
@@ -171,8 +172,8 @@ class BackupService:
                     exc,
                 )
                 if exc.status is None:
-                    return messages.start_unknown(self.stamp)
-                return messages.start_uncertain(self.stamp, exc.status)
+                    return replies.start_unknown(self.stamp)
+                return replies.start_uncertain(self.stamp, exc.status)
             self.store.mark_start_failed(job, str(exc))
             raise
         except Exception as exc:
@@ -196,13 +197,13 @@ class BackupService:
                 self.stamp,
                 type(exc).__name__,
             )
-            return messages.start_unrecorded(self.stamp, job.backup_id)
+            return replies.start_unrecorded(self.stamp, job.backup_id)
         if not recorded:
             log.warning("job %s was settled by reconciliation before the stamp answered", job.job_id)
-            return messages.start_unknown(self.stamp)
+            return replies.start_unknown(self.stamp)
         log.info("backup %s started on %s by %s (job %s)", job.backup_id, self.stamp, job.requester, job.job_id)
         self.announce(job)
-        return messages.started(job)
+        return posts.started(job)
 
     def announce(self, job: Job) -> None:
         """One short, fenced try at the channel announcement; a worker retries it if this fails.
@@ -223,7 +224,7 @@ class BackupService:
             with self.store.holding(claim, ttl=ANNOUNCE_LEASE_SECONDS) as keeper:
                 ts = self.poster.post(
                     job.channel,
-                    messages.started(claim.job),
+                    posts.started(claim.job),
                     user=job.requester,
                     guard=keeper.guard,
                     budget=ANNOUNCE_RETRY_SECONDS,
@@ -247,30 +248,30 @@ class BackupService:
             )
 
     def status(self, _command: Command, _channel: str) -> Message:
-        return messages.status(self.store.active_jobs())
+        return replies.status(self.store.active_jobs())
 
     def list(self, _command: Command, _channel: str) -> Message:
-        return messages.backup_list(self.stamp, self.arm.list_backups())
+        return backup_list(self.stamp, self.arm.list_backups())
 
     def show(self, command: Command, _channel: str) -> Message:
         backup_id = command.backup_id or ""
         if not is_backup_id(backup_id):
-            return messages.error_message("a backup id is a GUID, such as 3f2504e0-4f89-11d3-9a0c-0305e82c3301.")
+            return replies.error_message("a backup id is a GUID, such as 3f2504e0-4f89-11d3-9a0c-0305e82c3301.")
         backup = self.arm.get_backup(backup_id)
         if backup is None:
-            return messages.no_such_backup(self.stamp, backup_id)
-        return messages.backup_detail(self.stamp, backup)
+            return replies.no_such_backup(self.stamp, backup_id)
+        return backup_detail(self.stamp, backup)
 
     def config(self, _command: Command, _channel: str) -> Message:
-        return messages.config(self.stamp, self.arm.backup_location())
+        return backup_config(self.stamp, self.arm.backup_location())
 
     def audit_trail(self, _command: Command, _channel: str) -> Message:
-        return messages.audit(self.audit_log.latest())
+        return replies.audit(self.audit_log.latest())
 
     def watch(self, command: Command, channel: str) -> Message:
         mode = command.option or "all"
         self.watches.subscribe(self.stamp, channel, mode)
-        return messages.watch_set(channel, self.stamp, mode)
+        return replies.watch_set(channel, self.stamp, mode)
 
     def cancel(self, _command: Command, _channel: str) -> Message:
         """Azure Stack Hub has no cancel: say so, and show what runs."""
@@ -278,12 +279,12 @@ class BackupService:
         on_stamp = None
         if running is None:
             on_stamp = next((b for b in self.arm.list_backups() if not b.is_terminal), None)
-        return messages.cancel_impossible(self.stamp, running, on_stamp)
+        return replies.cancel_impossible(self.stamp, running, on_stamp)
 
     def threads(self, command: Command, channel: str) -> Message:
         on = command.option == "on"
         self.prefs.set_threaded(channel, on)
-        return messages.threads_set(channel, on)
+        return replies.threads_set(channel, on)
 
     def home_section(self) -> Message:
         """This stamp on the App Home tab, read at most once per :data:`HOME_CACHE_SECONDS` per process.
@@ -299,9 +300,9 @@ class BackupService:
         try:
             location, backups = self.arm.backup_location(), self.arm.list_backups()
         except StampError as exc:
-            return messages.home_stamp(self.stamp, None, None, None, problem=str(exc))
+            return home.home_stamp(self.stamp, None, None, None, problem=str(exc))
         finished = [b for b in backups if b.is_terminal]
-        return messages.home_stamp(self.stamp, location, finished[0] if finished else None, self._running_job())
+        return home.home_stamp(self.stamp, location, finished[0] if finished else None, self._running_job())
 
 
 def record(audit_log: AuditLog, user: str, channel: str, stamp: str, action: str, message: Message) -> None:
@@ -318,13 +319,13 @@ def guarded(what: str, stamp: str, action: Callable[[], Message]) -> Message:
     except redis.RedisError as exc:
         outage.REDIS.failed(exc)  # one line per outage, not a traceback per command
         log.warning("redis failed while trying to %s (%s)", what, type(exc).__name__)
-        return messages.error_message(REDIS_DOWN)
+        return replies.error_message(REDIS_DOWN)
     except StampError as exc:
         log.warning("stamp call failed while trying to %s: %s (correlation id %s)", what, exc, exc.correlation_id)
-        return messages.stamp_call_failed(what, stamp, exc)
+        return replies.stamp_call_failed(what, stamp, exc)
     except Exception:
         log.exception("unexpected failure while trying to %s", what)
-        return messages.unexpected_failure(what)
+        return replies.unexpected_failure(what)
 
 
 def definite_refusal(exc: StampError) -> bool:
@@ -339,7 +340,7 @@ def definite_refusal(exc: StampError) -> bool:
 
 
 def preflight_problems(location: BackupLocation, backups: list[Backup]) -> list[Preflight]:
-    """Reasons a backup should not start now; :func:`bot.words.messages.preflight_text` words each for the operator."""
+    """Reasons a backup should not start now; :func:`bot.words.replies.preflight_text` words each for the operator."""
     problems = []
     if not location.is_configured:
         problems.append(Preflight("unconfigured"))

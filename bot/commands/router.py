@@ -18,8 +18,8 @@ from bot.state import audit
 from bot.state.audit import AuditLog
 from bot.state.jobs import JobState, JobStore
 from bot.state.prefs import ChannelPrefs
-from bot.words import messages
-from bot.words.messages import Message
+from bot.words import home, posts, replies
+from bot.words.mrkdwn import Message
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,12 @@ class Router:
         stamp = stamp or self.default_stamp
         job = self.store.get(job_id)
         if job is None:
-            return messages.restarted_nothing_started(stamp) if too_old else None
+            return replies.restarted_nothing_started(stamp) if too_old else None
         if job.state == JobState.STARTING:
-            return messages.start_unknown(stamp)
+            return replies.start_unknown(stamp)
         if job.state == JobState.START_FAILED:
-            return messages.start_refused(stamp, job.error)
-        return messages.started(job)
+            return replies.start_refused(stamp, job.error)
+        return posts.started(job)
 
     def stamp_for(self, named: str | None, channel: str) -> BackupService | None:
         if named:
@@ -91,9 +91,7 @@ class Router:
     def _unknown_stamp(self, name: str, action: str, user: str, channel: str) -> Message:
         """The stamp names are only for those allowed the command: authorise first, and audit either way."""
         action_checked = Action.START.value if action == "start-click" else action
-        message = self.access.refusal(action_checked, user, channel) or messages.unknown_stamp(
-            name, list(self.services)
-        )
+        message = self.access.refusal(action_checked, user, channel) or replies.unknown_stamp(name, list(self.services))
         self.audit_log.record(audit.entry(user, channel, name, action, "refused or failed"))
         return message
 
@@ -101,12 +99,12 @@ class Router:
         def answer() -> Message:
             if command.action == Action.STAMPS:
                 current = self.stamp_for(None, channel) or self.first
-                return messages.stamps(list(self.services), current.stamp)
+                return replies.stamps(list(self.services), current.stamp)
             chosen = self._lookup(command.option or "")
             if chosen is None:
-                return messages.unknown_stamp(command.option or "", list(self.services))
+                return replies.unknown_stamp(command.option or "", list(self.services))
             self.prefs.use_stamp(channel, chosen.stamp)
-            return messages.stamp_chosen(channel, chosen.stamp)
+            return replies.stamp_chosen(channel, chosen.stamp)
 
         refusal = self.access.refusal(command.action, user, channel)
         message = refusal or guarded("change the channel's stamp", self.default_stamp, answer)
@@ -119,5 +117,5 @@ class Router:
             return None
         if not self.access.may_read_home(user):
             self.audit_log.record(audit.entry(user, "(App Home)", "*", "home", "refused or failed"))
-            return messages.home_restricted()
-        return messages.home([(name, service.home_section()) for name, service in self.services.items()])
+            return home.home_restricted()
+        return home.home([(name, service.home_section()) for name, service in self.services.items()])

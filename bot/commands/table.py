@@ -1,7 +1,7 @@
 """The command table: every ``/azs`` command in one row, so adding one is one row plus its runner.
 
 The parser (:mod:`bot.commands.parse`), the help text (:func:`usage`, worded by
-:func:`bot.words.messages.help_message`), who may run what and
+:func:`bot.words.replies.help_message`), who may run what and
 the refusal's wording (:meth:`bot.commands.backups.BackupService.authorise`), the runner dispatch
 (:meth:`bot.commands.backups.BackupService.command`) and both Slack manifests' ``usage_hint`` (:func:`usage_hint`,
 checked by a test, rewritten by ``python -m bot.commands.table``) all read this table. Plain data: it imports

@@ -19,8 +19,8 @@ from bot.serve.lanes import AfterAckPool
 from bot.serve.reply import reply
 from bot.state import audit
 from bot.state.inbox import WorkItem
-from bot.words import messages
-from bot.words.messages import Message
+from bot.words import replies
+from bot.words.mrkdwn import Message
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def admit(context: BoltContext, item: WorkItem) -> Message | None:
     pool: AfterAckPool = context["work"]
     if pool.admit(item, operator=operator_work(item)):
         return None
-    return messages.rate_limited(pool.user_limit.per_minute if pool.user_limit else 0)
+    return replies.rate_limited(pool.user_limit.per_minute if pool.user_limit else 0)
 
 
 def refused_over_limit(context: BoltContext, item: WorkItem, refusal: Message, logger: logging.Logger) -> None:
@@ -104,7 +104,7 @@ def run(router: Router, pool: AfterAckPool, item: WorkItem, logger: logging.Logg
     def refuse() -> None:
         try:
             logger.warning("lane %r is full; %s %s gets a busy reply", lane, item.kind, item.item_id)
-            reply(respond, messages.busy(lane.removesuffix(OPERATOR_LANE)), logger, response_type="ephemeral")
+            reply(respond, replies.busy(lane.removesuffix(OPERATOR_LANE)), logger, response_type="ephemeral")
             pool.done(item.item_id)
         except Exception:
             logger.exception("could not refuse %s %s", item.kind, item.item_id)
@@ -145,7 +145,7 @@ def answer(router: Router, item: WorkItem, send: Callable[..., None], *, recover
         if late is not None:
             send(late, replace_original=True)
             return
-    send(messages.starting(item.stamp or router.default_stamp), replace_original=True)
+    send(replies.starting(item.stamp or router.default_stamp), replace_original=True)
     send(router.start_clicked(item.stamp, item.user, item.channel, job_id=item.item_id), replace_original=True)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from slack_bolt import BoltContext, Respond
 
 from bot.serve.lanes import AfterAckPool
-from bot.words.messages import Message
+from bot.words.mrkdwn import Message
 
 
 def reply(respond: Respond, message: Message, logger: Logger, **options: Any) -> None:

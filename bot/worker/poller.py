@@ -28,7 +28,8 @@ from bot.stamp import lro
 from bot.stamp.arm import ArmClient, StampError, retry_after_seconds
 from bot.state.health import COMPONENTS
 from bot.state.jobs import Claim, Job, JobState, JobStore
-from bot.words import messages
+from bot.words import posts
+from bot.words.mrkdwn import Message
 from bot.worker.next_step import Failed, Finish, Policy, Polled, Reschedule, Step, backoff, decide, is_overdue
 from bot.worker.watch import Watcher
 
@@ -345,10 +346,10 @@ class Poller:
         if not self.store.count_post_attempt(claim):
             return
         try:
-            if attempts and (ts := self._earlier_post(claim, messages.REPORT_EVENT, _before(job.requested_at))):
+            if attempts and (ts := self._earlier_post(claim, posts.REPORT_EVENT, _before(job.requested_at))):
                 self.store.mark_notified(claim, ts)
                 return
-            ts = self._post_fenced(claim, messages.start_abandoned_notice(job, job.error))
+            ts = self._post_fenced(claim, posts.start_abandoned_notice(job, job.error))
         except PostFailed as exc:
             log.error("could not tell %s that job %s did not start (%s)", job.requester, job.job_id, exc.error)
             self.store.reschedule(claim, due_at=time.time() + self._post_retry_delay(exc, attempts + 1))
@@ -373,9 +374,9 @@ class Poller:
         if not self.store.count_announce_attempt(claim):
             raise Fenced(job.job_id)
         try:
-            if attempts and (ts := self._earlier_post(claim, messages.ANNOUNCE_EVENT, _before(job.requested_at))):
+            if attempts and (ts := self._earlier_post(claim, posts.ANNOUNCE_EVENT, _before(job.requested_at))):
                 return self.store.record_announcement(claim, ts)
-            ts = self._post_fenced(claim, messages.started(job))
+            ts = self._post_fenced(claim, posts.started(job))
         except PostFailed as exc:
             log.error(
                 "could not announce backup %s (%s); attempt %d",
@@ -392,7 +393,7 @@ class Poller:
         return self.poster.find_marked(claim.job.channel, event_type, "job_id", claim.job.job_id, oldest=oldest)
 
     def _post_fenced(
-        self, claim: Claim, message: messages.Message, *, thread_ts: str | None = None, broadcast: bool = False
+        self, claim: Claim, message: Message, *, thread_ts: str | None = None, broadcast: bool = False
     ) -> str:
         """Post only while ``claim`` holds the job: the lease is renewed during the post and checked before
         each attempt, and 429s are waited out for a third of the lease at most. Raises :class:`Fenced`."""
@@ -415,14 +416,14 @@ class Poller:
             return job.progress_at
         if not self.poster.progress_allowed():
             return job.progress_at  # over this minute's share of Slack's chat.update limit; next poll
-        self.poster.update(job.channel, job.start_ts, messages.progress(job, now))
+        self.poster.update(job.channel, job.start_ts, posts.progress(job, now))
         return now
 
     def _report_overdue(self, claim: Claim) -> None:
         """Once per job: the backup runs longer than anyone should wait without being told."""
         job = claim.job
         log.warning("backup %s on %s is overdue", job.backup_id, job.stamp, extra=context(job))
-        message = messages.overdue(job, self.policy.backup_timeout)
+        message = posts.overdue(job, self.policy.backup_timeout)
         try:
             self._post_fenced(claim, message, thread_ts=job.start_ts or None, broadcast=True)
         except PostFailed as exc:
@@ -500,17 +501,17 @@ class Poller:
             log.warning("backup %s: claim moved on after the post; the new holder finds it posted", job.backup_id)
             return
         if job.start_ts:
-            self.poster.update(job.channel, job.start_ts, messages.announcement_final(job, backup, job.error))
+            self.poster.update(job.channel, job.start_ts, posts.announcement_final(job, backup, job.error))
 
     def _post_outcome(self, claim: Claim, attempts: int) -> str | None:
         """Post the outcome; ``None`` when an earlier attempt had posted it (the job is then closed here)."""
         job = claim.job
         message = (
-            messages.completion_unannounced(job, job.backup, job.error, job.announce_attempts)
+            posts.completion_unannounced(job, job.backup, job.error, job.announce_attempts)
             if job.announce_given_up
-            else messages.completion(job, job.backup, job.error)
+            else posts.completion(job, job.backup, job.error)
         )
-        earlier = attempts and self._earlier_post(claim, messages.REPORT_EVENT, job.start_ts or None)
+        earlier = attempts and self._earlier_post(claim, posts.REPORT_EVENT, job.start_ts or None)
         if earlier:
             log.warning("backup %s: an earlier attempt posted the outcome already (%s)", job.backup_id, earlier)
             self.store.mark_notified(claim, earlier)

@@ -11,7 +11,7 @@ from bot.commands import table
 from bot.commands.parse import Action, parse
 from bot.serve.dispatch import admit, dispatch, refused_over_limit
 from bot.state.inbox import WorkItem, item_id_for
-from bot.words import messages
+from bot.words import replies
 
 
 def azs_command(ack: Ack, command: dict[str, Any], context: BoltContext, logger: Logger) -> None:
@@ -19,7 +19,7 @@ def azs_command(ack: Ack, command: dict[str, Any], context: BoltContext, logger:
     recorded, acked, then done in its lane. Over the limit, the ack itself says so."""
     parsed = parse(command.get("text"))
     if parsed.action == Action.HELP:
-        ack(**messages.help_message(table.usage(), parsed.problem).as_kwargs())
+        ack(**replies.help_message(table.usage(), parsed.problem).as_kwargs())
         return
     item = WorkItem(
         kind="command",
