@@ -143,9 +143,16 @@ class Inputs:
             Preflight("capacity", free=self.text()),
         ]
 
-    def entry(self) -> AuditEntry:
+    def entry(self, count: int = 1) -> AuditEntry:
         return AuditEntry(
-            at=1.0, user=self.text(), channel=self.text(), stamp=self.text(), action=self.text(), outcome=self.text()
+            at=61.0,
+            user=self.text(),
+            channel=self.text(),
+            stamp=self.text(),
+            action=self.text(),
+            outcome=self.text(),
+            count=count,
+            first_at=18.0,
         )
 
 
@@ -159,7 +166,7 @@ RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
     "error_message": lambda i: [replies.error_message("I could not read the backup:", i.text())],
     "not_an_operator": lambda i: [replies.not_an_operator(i.text(), True), replies.not_an_operator(i.text(), False)],
     "channel_not_allowed": lambda i: [replies.channel_not_allowed(i.text())],
-    "audit": lambda i: [replies.audit([i.entry(), i.entry()]), replies.audit([])],
+    "audit": lambda i: [replies.audit([i.entry(), i.entry(count=17)]), replies.audit([])],
     "confirmation": lambda i: [
         replies.confirmation(i.text(), i.text(), i.location(), i.backup(), []),
         replies.confirmation(i.text(), i.text(), i.location(), None, i.preflight()),

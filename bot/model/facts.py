@@ -43,6 +43,10 @@ class AuditEntry:
     stamp: str
     action: str
     outcome: str
+    count: int = 1
+    """How many times this refusal came within a minute of the last one (see :mod:`bot.state.audit`)."""
+    first_at: float = 0.0
+    """When the first of those came (0: only once)."""
 
 
 class Trouble(StrEnum):

@@ -75,11 +75,19 @@ def audit(entries: list[AuditEntry]) -> Message:
         return Message(text="The audit trail is empty.", blocks=[section("The audit trail is empty.")])
     lines = [
         f"{when(e.at)} · {mention_user(e.user)} in {mention_channel(e.channel)} · {escape(e.stamp)} · "
-        f"`{escape(e.action)}` → {escape(e.outcome)}"
+        f"`{escape(e.action)}` → {escape(e.outcome)}{_repeats(e)}"
         for e in entries
     ]
     text = "*Audit trail* (latest first)\n" + "\n".join(lines)
     return Message(text=text.replace("*", ""), blocks=[section(text)])
+
+
+def _repeats(entry: AuditEntry) -> str:
+    """A refusal counted on one entry: " (17 times in 43 s)"."""
+    if entry.count <= 1:
+        return ""
+    span = max(0.0, entry.at - (entry.first_at or entry.at))
+    return f" ({entry.count} times in {span:.0f} s)"
 
 
 def preflight_text(problem: Preflight) -> str:
