@@ -34,7 +34,8 @@ import urllib3.connection
 
 from bench.common import BOT_TOKEN, CHANNEL, OPERATOR, ROOT, Section, rss_mb, simulator_http, verdict
 from bench.lab import Lab
-from bot.config.settings import Settings, StampSettings, load_settings, load_stamp
+from bot.config.settings import Settings, load_settings
+from bot.config.stamps import StampSettings, load_stamp
 from bot.slack.client import SlackPoster, make_web_client
 from bot.stamp.arm import ArmClient
 from bot.stamp.lro import choose_strategy

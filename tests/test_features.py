@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from bot.commands.backups import preflight_problems
-from bot.config.settings import load_stamp
+from bot.config.stamps import load_stamp
 from bot.model.backup import Backup, BackupLocation
 from bot.stamp.arm import ArmClient
 from bot.state.keys import stale_alert_key

@@ -23,11 +23,11 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.app import make_router
+from bot.app import Parts, build_parts
 from bot.commands import table
 from bot.commands.backups import preflight_problems
 from bot.commands.parse import parse
-from bot.commands.router import Router
+from bot.commands.request import Action, Command, Request
 from bot.config.settings import load_settings
 from bot.model.backup import Backup, BackupLocation, Preflight, RoleStatus
 from bot.model.facts import Problem, Trouble
@@ -180,6 +180,8 @@ RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
     "no_such_backup": lambda i: [replies.no_such_backup(i.text(), i.text())],
     "stamp_call_failed": lambda i: [replies.stamp_call_failed("read the backups", i.text(), i.text())],
     "unexpected_failure": lambda i: [replies.unexpected_failure("read the backups")],
+    "redis_down": lambda i: [replies.redis_down()],
+    "not_a_backup_id": lambda i: [replies.not_a_backup_id()],
     "busy": lambda i: [replies.busy(i.text())],
     "rate_limited": lambda i: [replies.rate_limited(20), replies.rate_limited(1)],
     "restarted_nothing_started": lambda i: [replies.restarted_nothing_started(i.text())],
@@ -403,9 +405,9 @@ REPORTED_ARM_ERROR = "<!channel> <http://evil.example/login|Re-authenticate here
 
 
 @pytest.fixture(scope="module")
-def router(bot_env: dict[str, str]) -> Router:
-    """The web process's router, wired from its settings to the test Redis (no stamp is called here)."""
-    return make_router(load_settings(bot_env))
+def parts(bot_env: dict[str, str]) -> Parts:
+    """The web process's parts, built from its settings against the test Redis (no stamp is called here)."""
+    return build_parts(load_settings(bot_env))
 
 
 def refused_start(store: JobStore, error: str) -> Job:
@@ -419,12 +421,15 @@ def refused_start(store: JobStore, error: str) -> Job:
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(error=hostile)
 def test_the_recovered_click_of_a_refused_start_stays_inert(
-    router: Router, redis_client: redis.Redis, error: str
+    parts: Parts, redis_client: redis.Redis, error: str
 ) -> None:
-    """``Router.click_outcome`` for a refused start, on a job read back from Redis: the error is outside text."""
-    job = refused_start(router.store, f"start a backup: HTTP 409 (Conflict): {error}")
-    reply = router.click_outcome("sim-stamp", job.job_id, too_old=False)
-    assert reply is not None and not reply.ok
+    """A recovered Start click through the pipeline, for a start the stamp refused, on a job read back from Redis:
+    the stamp's error is outside text."""
+    job = refused_start(parts.store, f"start a backup: HTTP 409 (Conflict): {error}")
+    click = Command(Action.START_CLICK, stamp="sim-stamp")
+    request = Request(click, OPERATOR, "CBACKUPS", item_id=job.job_id, recovered=True)
+    reply = parts.pipeline.answer(parts.pipeline.route(click, "CBACKUPS"), request)
+    assert not reply.ok and "did not start" in reply.text
     for text in mrkdwn_texts(reply):
         assert not live_problems(text), f"{live_problems(text)} in {text[:300]!r}"
     assert not shape_problems(reply)

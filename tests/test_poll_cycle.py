@@ -9,7 +9,8 @@ import time
 
 from slack_sdk import WebClient
 
-from bot.config.settings import Settings, StampSettings
+from bot.config.settings import Settings
+from bot.config.stamps import StampSettings
 from bot.slack.client import SlackPoster
 from bot.state.connection import connect
 from bot.state.jobs import Job, JobStore

@@ -1,6 +1,6 @@
 """The bot against recorded real traffic: every recorded ``createBackup`` session, and variants of it.
 
-Each test starts a backup the way the Slack button does (``Router.start_clicked``), then runs the real
+Each test starts a backup the way the Slack button does (the Start click through the pipeline), then runs the real
 poller (stamp client, MSAL token flow, Redis job store, Slack renderer and the fake Slack Web API)
 against :class:`tests.replay.ReplayStamp`. Recorded ``Retry-After`` waits are skipped through the
 poller's injectable clock, so the 60 s and 30 s cadence is checked without sleeping.
@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 import redis
 
-from bot.app import make_router
-from bot.config.settings import load_settings, load_stamp
+from bot.app import build_parts
+from bot.commands.request import Action, Command
+from bot.config.settings import load_settings
+from bot.config.stamps import load_stamp
 from bot.model.backup import Backup
 from bot.stamp.arm import ArmClient, StampError
 from bot.state.jobs import Job, JobState, JobStore
@@ -125,7 +127,8 @@ def start_bot(
         poller = build_poller(settings)
         poller.clock = clock
         name = settings.stamp.name
-        message = make_router(settings).start_clicked(name, OPERATOR, "CBACKUPS")
+        click = Command(Action.START_CLICK, stamp=name)
+        message = build_parts(settings).pipeline.answer_now(click, OPERATOR, "CBACKUPS")
         assert message.ok and "started infrastructure backup" in message.text, message.text
         job = next(j for j in poller.store.active_jobs() if j.stamp == name)
         run = Run(replay, poller.store, poller, clock, job.job_id)

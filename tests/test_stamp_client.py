@@ -16,7 +16,7 @@ import pytest
 import requests
 import trustme
 
-from bot.config.settings import load_stamp
+from bot.config.stamps import load_stamp
 from bot.stamp.arm import NO_ORIGIN, ArmClient, StampError, origin_of, parse_operation_url
 from bot.stamp.auth import VerifyingSession
 from bot.stamp.lro import choose_strategy

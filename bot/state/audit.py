@@ -16,16 +16,14 @@ from dataclasses import asdict
 
 import redis
 
+from bot.config.limits import AUDIT_MAX_ENTRIES, AUDIT_REPEAT_WINDOW_SECONDS
 from bot.model.facts import AuditEntry
 from bot.state import keys
 
-__all__ = ["MAX_ENTRIES", "REPEAT_WINDOW_SECONDS", "AuditEntry", "AuditLog", "entry"]
+__all__ = ["AuditEntry", "AuditLog", "entry"]
 
 log = logging.getLogger("azs.audit")
 
-MAX_ENTRIES = 10_000
-REPEAT_WINDOW_SECONDS = 60
-"""A refusal within this long of the same one adds to its entry; a minute of quiet starts a new one."""
 
 # Add a refusal, or count it on the entry of the same refusal in the last minute.
 # KEYS: stream, repeat key. ARGV: max entries, window seconds, now, then field/value pairs (no count/first_at).
@@ -67,7 +65,7 @@ class AuditLog:
         fields = _fields(entry)
         try:
             if entry.outcome == "ok":
-                self.redis.xadd(keys.audit_key(), fields, maxlen=MAX_ENTRIES, approximate=True)  # type: ignore[arg-type]
+                self.redis.xadd(keys.audit_key(), fields, maxlen=AUDIT_MAX_ENTRIES, approximate=True)  # type: ignore[arg-type]
                 count = 1
             else:
                 count = self._add_refusal(entry, fields)
@@ -84,7 +82,7 @@ class AuditLog:
         pairs = [part for item in fields.items() for part in item]
         count = self._count_repeat(
             keys=[keys.audit_key(), repeat_key],
-            args=[MAX_ENTRIES, REPEAT_WINDOW_SECONDS, fields["at"], *pairs],
+            args=[AUDIT_MAX_ENTRIES, AUDIT_REPEAT_WINDOW_SECONDS, fields["at"], *pairs],
         )
         return int(count)
 

@@ -189,6 +189,18 @@ def stamp_call_failed(what: str, stamp: str, error: object) -> Message:
     return error_message(f"I could not {what} on {escape(stamp)}:", error)
 
 
+def redis_down() -> Message:
+    """Redis did not answer while a command or click was being answered."""
+    return error_message(
+        "the bot's job store (Redis) is not answering, so nothing was started or read. "
+        "Try again in a minute; if it persists, check the Redis service."
+    )
+
+
+def not_a_backup_id() -> Message:
+    return error_message("a backup id is a GUID, such as 3f2504e0-4f89-11d3-9a0c-0305e82c3301.")
+
+
 def unexpected_failure(what: str) -> Message:
     return error_message(f"something went wrong while trying to {what}; the details are in the bot's log.")
 
