@@ -69,6 +69,7 @@ class AfterAckPool:
         self._lanes: dict[str, _Lane] = {}
         self._lock = threading.Lock()
         self._durable: _Durability | None = None
+        self._stopped = threading.Event()
         self._refusals = ThreadPoolExecutor(max_workers=1, thread_name_prefix="after-ack-refusals")
         """Unbounded: a refusal is one short reply, and no more of them queue than requests were acked."""
 
@@ -136,6 +137,10 @@ class AfterAckPool:
         self._durable = _Durability(inbox, recover)
         threading.Thread(target=self._keep_and_recover, name="after-ack-recovery", daemon=True).start()
 
+    def stop_recovering(self) -> None:
+        """Stop renewing leases and taking over work (what is held lapses to another process)."""
+        self._stopped.set()
+
     def admit(self, item: WorkItem, *, operator: bool = False) -> bool:
         """Before the ack: count ``item`` against its user's limit (``operator`` work has its own count) and
         put it in Redis, in one round trip.
@@ -201,8 +206,7 @@ class AfterAckPool:
     def _keep_and_recover(self) -> None:
         assert self._durable is not None
         durable = self._durable
-        stop = threading.Event()
-        while not stop.wait(INBOX_RECOVERY_SECONDS):
+        while not self._stopped.wait(INBOX_RECOVERY_SECONDS):
             try:
                 with self._lock:
                     held, unfinished = sorted(durable.held | durable.unfinished), sorted(durable.unfinished)
