@@ -27,7 +27,8 @@ from bot.app import Parts, build_parts
 from bot.commands import table
 from bot.commands.backups import preflight_problems
 from bot.commands.parse import parse
-from bot.commands.request import Action, Command, Request
+from bot.commands.request import Command, Request
+from bot.commands.table import Action
 from bot.config.settings import load_settings
 from bot.model.backup import Backup, BackupLocation, Preflight, RoleStatus
 from bot.model.facts import Problem, Trouble

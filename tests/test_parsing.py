@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from bot.commands import table
 from bot.commands.backups import preflight_problems
 from bot.commands.parse import parse
-from bot.commands.request import Action
+from bot.commands.table import Action
 from bot.model.backup import Backup, BackupLocation, backups_from_list, human_duration, parse_duration, parse_time
 from bot.stamp.lro import STRATEGIES
 from bot.state.jobs import Job

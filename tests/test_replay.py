@@ -20,7 +20,8 @@ import pytest
 import redis
 
 from bot.app import build_parts
-from bot.commands.request import Action, Command
+from bot.commands.request import Command
+from bot.commands.table import Action
 from bot.config.settings import load_settings
 from bot.config.stamps import load_stamp
 from bot.model.backup import Backup

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from bot.commands.request import Action, Command
-from bot.commands.table import BACKUP_VERBS, Args, Verb
+from bot.commands.request import Command
+from bot.commands.table import BACKUP_VERBS, Action, Args, Verb
 from bot.config.stamps import STAMP_NAME
 from bot.model.facts import Problem, Trouble
 from bot.state.inbox import WorkItem

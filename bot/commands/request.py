@@ -1,35 +1,20 @@
 """What travels down the request pipeline: the parsed :class:`Command`, and the :class:`Request` a runner answers.
 
-Plain data that imports nothing else of ``bot/commands``, so the command table, the parser and the runners can all
-read it without importing each other.
+Plain data. The command table imports this module (its runners take a :class:`Request`), so the table's
+:class:`~bot.commands.table.Action` is imported here for the type checker only.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from bot.model.facts import Problem
 from bot.state.inbox import WorkItem
 
-
-class Action(StrEnum):
-    """Every command and click the bot answers; the value is what the audit trail and the metrics call it."""
-
-    HELP = "help"
-    START = "start"
-    START_CLICK = "start-click"
-    STATUS = "status"
-    LIST = "list"
-    SHOW = "show"
-    CONFIG = "config"
-    AUDIT = "audit"
-    WATCH = "watch"
-    CANCEL = "cancel"
-    THREADS = "threads"
-    STAMPS = "stamps"
-    USE_STAMP = "use-stamp"
+if TYPE_CHECKING:
+    from bot.commands.table import Action
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from bot.commands.backups import BackupService
-from bot.commands.request import Action, Request
+from bot.commands.request import Request
 from bot.words import replies
 from bot.words.mrkdwn import Message
 
@@ -27,6 +27,24 @@ __all__ = ["BACKUP_VERBS", "BY_ACTION", "OPERATOR_ONLY", "TABLE", "WATCH_MODES",
 
 Runner = Callable[[BackupService, Request], Message]
 """Answers one command: the service of the stamp the pipeline chose, and the request."""
+
+
+class Action(StrEnum):
+    """Every command and click the bot answers; the value is what the audit trail and the metrics call it."""
+
+    HELP = "help"
+    START = "start"
+    START_CLICK = "start-click"
+    STATUS = "status"
+    LIST = "list"
+    SHOW = "show"
+    CONFIG = "config"
+    AUDIT = "audit"
+    WATCH = "watch"
+    CANCEL = "cancel"
+    THREADS = "threads"
+    STAMPS = "stamps"
+    USE_STAMP = "use-stamp"
 
 
 class Args(StrEnum):

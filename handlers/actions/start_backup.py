@@ -7,7 +7,8 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext
 
-from bot.commands.request import Action, Command
+from bot.commands.request import Command
+from bot.commands.table import Action
 from bot.serve.dispatch import Dispatcher
 from bot.state.inbox import item_id_for
 

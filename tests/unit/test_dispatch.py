@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import redis
 
-from bot.commands.request import Action, Command
+from bot.commands.request import Command
+from bot.commands.table import Action
 from bot.serve.dispatch import OVER_LIMIT, Dispatcher
 from bot.serve.lanes import AfterAckPool
 from bot.state.connection import connect

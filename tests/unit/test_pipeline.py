@@ -16,8 +16,8 @@ import redis
 from bot.commands.access import AccessPolicy
 from bot.commands.backups import BackupService
 from bot.commands.pipeline import OPERATOR_LANE, Pipeline
-from bot.commands.request import Action, Command, Request
-from bot.commands.table import TABLE, Args, Lane, Verb
+from bot.commands.request import Command, Request
+from bot.commands.table import TABLE, Action, Args, Lane, Verb
 from bot.config import limits
 from bot.model.backup import Backup, BackupLocation
 from bot.slack.client import SlackPoster

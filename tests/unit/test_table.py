@@ -9,8 +9,7 @@ import pytest
 
 from bot.commands.backups import BackupService
 from bot.commands.parse import parse
-from bot.commands.request import Action
-from bot.commands.table import BY_ACTION, TABLE, Lane, Verb, usage
+from bot.commands.table import BY_ACTION, TABLE, Action, Lane, Verb, usage
 from bot.words import replies
 
 
