@@ -6,6 +6,7 @@ from typing import Any
 
 from bot.commands.access import AccessPolicy, PerUserLimit
 from bot.commands.backups import BackupService
+from bot.commands.pipeline import REFUSED
 from bot.state import audit
 from bot.state.audit import AuditLog
 from bot.words import home
@@ -28,6 +29,6 @@ class AppHome:
         if not self.opens.allow(user):
             return None
         if not self.access.may_read_home(user):
-            self.audit_log.record(audit.entry(user, "(App Home)", "*", "home", "refused or failed"))
+            self.audit_log.record(audit.entry(user, "(App Home)", "*", "home", REFUSED))
             return home.home_restricted()
         return home.home([(name, service.home_section()) for name, service in self.services.items()])
