@@ -60,7 +60,6 @@ def test_each_row_parses_runs_and_is_in_the_help(verb: verbs.Verb) -> None:
     assert command.action == verb.action and command.problem is None
     assert callable(verb.runner)
     assert verb.doing and verb.usage and verb.usage in replies.help_message(verbs.usage()).text
-    assert (verb.action in verbs.OPERATOR_ONLY) == verb.operator_only
 
 
 def test_the_parser_knows_exactly_the_tables_words() -> None:

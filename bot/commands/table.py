@@ -23,8 +23,6 @@ from bot.commands.request import Request
 from bot.words import replies
 from bot.words.mrkdwn import Message
 
-__all__ = ["BACKUP_VERBS", "BY_ACTION", "OPERATOR_ONLY", "TABLE", "WATCH_MODES", "Action", "Args", "Lane", "Verb"]
-
 Runner = Callable[[BackupService, Request], Message]
 """Answers one command: the service of the stamp the pipeline chose, and the request."""
 
@@ -226,7 +224,6 @@ BY_ACTION = {verb.action: verb for verb in TABLE}
 BACKUP_VERBS = {verb.action.value: verb for verb in TABLE if verb.under_backup}
 """The words after ``/azs backup [stamp]`` that name a verb (``help`` too: ``/azs backup help``)."""
 BACKUP_VERBS["help"] = BY_ACTION[Action.HELP]
-OPERATOR_ONLY = frozenset(verb.action for verb in TABLE if verb.operator_only)
 
 
 def usage() -> list[tuple[str, str]]:

@@ -16,12 +16,11 @@ from bot.commands.request import Command
 from bot.commands.table import Action
 from bot.serve.dispatch import OVER_LIMIT, Dispatcher
 from bot.serve.lanes import AfterAckPool
-from bot.state.connection import connect
 from bot.state.inbox import Inbox, WorkItem
 from bot.words.mrkdwn import Message
 from devkit.localrun import wait_until
 from tests.harness import RedisServer
-from tests.unit.test_pipeline import CHANNEL, OPERATOR, Bot
+from tests.unit.test_pipeline import CHANNEL, OPERATOR, Bot, emptied, private_redis
 
 URL = "https://hooks.example/response"
 
@@ -59,13 +58,21 @@ class Parts:
         return self.replies.to(url)
 
 
+own_redis = pytest.fixture(scope="module")(private_redis)
+
+
 @pytest.fixture
-def make_parts(redis_server: RedisServer, redis_client: redis.Redis) -> Iterator[Callable[..., Parts]]:
+def client(own_redis: RedisServer) -> Iterator[redis.Redis]:
+    yield from emptied(own_redis)
+
+
+@pytest.fixture
+def make_parts(client: redis.Redis) -> Iterator[Callable[..., Parts]]:
     """Parts with other limits; each stops taking over work when its test ends, so it cannot answer the next's."""
     made: list[Parts] = []
 
     def make(**options: Any) -> Parts:
-        made.append(Parts(connect(redis_server.url), **options))
+        made.append(Parts(client, **options))
         return made[-1]
 
     yield make
@@ -74,12 +81,8 @@ def make_parts(redis_server: RedisServer, redis_client: redis.Redis) -> Iterator
 
 
 @pytest.fixture
-def parts(redis_server: RedisServer, redis_client: redis.Redis) -> Iterator[Parts]:
-    client = connect(redis_server.url)
-    made = Parts(client)
-    yield made
-    made.pool.stop_recovering()
-    client.close()
+def parts(make_parts: Callable[..., Parts]) -> Parts:
+    return make_parts()
 
 
 def test_a_command_is_recorded_before_the_ack_answered_in_its_lane_and_then_forgotten(parts: Parts) -> None:
