@@ -33,7 +33,8 @@ from bench.common import (
     verdict,
 )
 from bench.lab import Lab
-from bot.config.settings import LIMITS, load_settings
+from bot.config.limits import LIMITS
+from bot.config.settings import load_settings
 from bot.serve import web
 from devkit.localrun import BotProcess, launch_web, wait_until
 

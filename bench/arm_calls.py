@@ -22,7 +22,7 @@ from bench.common import (
     Section,
 )
 from bench.lab import Lab
-from bot.words.messages import START_ACTION_ID
+from bot.words.replies import START_ACTION_ID
 from devkit.localrun import BotProcess, SlackRequests, launch_web, wait_until
 from devkit.simulator import RequestRecord
 

@@ -23,7 +23,8 @@ from bench.common import (
     verdict,
 )
 from bench.lab import Lab
-from bot.words.messages import ANNOUNCE_EVENT, REPORT_EVENT, START_ACTION_ID
+from bot.words.posts import ANNOUNCE_EVENT, REPORT_EVENT
+from bot.words.replies import START_ACTION_ID
 from devkit.localrun import BotProcess, SlackRequests, event_payload, launch_web, wait_until
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack

@@ -34,7 +34,9 @@ import urllib3.connection
 
 from bench.common import BOT_TOKEN, CHANNEL, OPERATOR, ROOT, Section, rss_mb, simulator_http, verdict
 from bench.lab import Lab
-from bot.config.settings import Settings, StampSettings, load_settings, load_stamp
+from bot.app import assemble_worker
+from bot.config.settings import Settings, load_settings
+from bot.config.stamps import StampSettings, load_stamp
 from bot.slack.client import SlackPoster, make_web_client
 from bot.stamp import lro
 from bot.stamp.arm import ArmClient
@@ -42,7 +44,6 @@ from bot.state.connection import make_redis
 from bot.state.health import Health
 from bot.state.job import Job
 from bot.state.jobs import JobStore
-from bot.worker.process import assemble_worker
 
 SIZES = (1, 10, 100, 200)
 CYCLES = 6

@@ -1,53 +1,76 @@
-"""Wiring: build the Bolt app, the job store and the stamp client from settings.
+"""The composition root: every process's parts are built here, from settings, and nowhere else.
 
-The web process, the Socket Mode process, the worker, the demo and the tests all build their
-parts here, so each runs the same code.
+::
+
+    azs-bot web     build_web(settings)     run by bot.serve.web.serve
+    azs-bot socket  build_socket(settings)  run by bot.serve.process.run_until_stopped
+    azs-bot worker  build_worker(settings)  run by bot.serve.process.run_until_stopped
+
+Web and Socket Mode share :func:`build_parts` (one Redis client through the factory, the job store, the Slack
+client, the pipeline and App Home) and :func:`build_bolt_app` (the listeners, the dispatcher and its after-ack
+pool). The modules that load Bolt are imported inside the builders that need them: the worker is built here too
+and never loads Bolt or the listeners.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from slack_bolt import App, BoltContext
+import redis
 from slack_sdk import WebClient
 
-import handlers
 from bot.commands.access import AccessPolicy
+from bot.commands.app_home import AppHome
 from bot.commands.backups import BackupService
-from bot.commands.router import Router
-from bot.config.settings import Settings, StampSettings
-from bot.serve.dispatch import run as run_work
+from bot.commands.pipeline import Pipeline
+from bot.config import limits
+from bot.config.settings import Settings
+from bot.config.stamps import StampSettings
+from bot.ops.probes import Heartbeat
 from bot.serve.lanes import AfterAckPool
+from bot.serve.process import Process
 from bot.slack.client import SlackPoster, make_web_client
+from bot.slack.delivery import Delivery
 from bot.stamp.arm import ArmClient
 from bot.state.audit import AuditLog
-from bot.state.connection import make_redis as make_redis  # re-exported: callers import it from here
+from bot.state.connection import make_redis
 from bot.state.health import Health
-from bot.state.inbox import Inbox
 from bot.state.jobs import JobStore
 from bot.state.prefs import ChannelPrefs
 from bot.state.watches import WatchStore
+from bot.worker.follow import Follower
+from bot.worker.loop import Loop
+from bot.worker.reconcile import Reconciler
+from bot.worker.watch import Watcher
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+
+    from bot.serve.web import SlackWeb
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Wiring:
-    """What the composition root built: the router, and the shared parts an entry point needs beside it."""
+class Parts:
+    """What the web and Socket Mode processes share, built once per process."""
 
-    router: Router
+    pipeline: Pipeline
+    app_home: AppHome
     store: JobStore
     health: Health
     client: WebClient
 
 
-def wire(settings: Settings, client: WebClient | None = None) -> Wiring:
-    """One :class:`BackupService` per stamp, sharing Redis, Slack, access rules and the audit trail.
-
-    The router gets the shared parts itself, not through a stamp's service.
-    """
-    client = client or make_web_client(settings)
+def build_parts(settings: Settings) -> Parts:
+    """One :class:`BackupService` per stamp, sharing Redis, Slack, access rules and the audit trail; the pipeline
+    and App Home get the shared parts themselves, not through a stamp's service."""
+    client = make_web_client(settings)
     store = JobStore(make_redis(settings), retention_seconds=settings.job_retention_days * 86_400)
     health = Health(store.redis)
     poster = SlackPoster(client, health, retry_seconds=settings.slack_retry_seconds)
@@ -62,58 +85,167 @@ def wire(settings: Settings, client: WebClient | None = None) -> Wiring:
 
     def service(stamp: StampSettings) -> BackupService:
         # Interactive reads retry briefly: the work pool is small, and the operator can ask again.
-        arm = ArmClient(stamp, max_attempts=2, max_backoff=5.0)
         return BackupService(
             stamp=stamp.name,
-            arm=arm,
+            arm=ArmClient(
+                stamp, max_attempts=limits.INTERACTIVE_ARM_ATTEMPTS, max_backoff=limits.INTERACTIVE_ARM_MAX_BACKOFF
+            ),
             store=store,
             poster=poster,
-            access=access,
             audit_log=audit_log,
             prefs=prefs,
             watches=watches,
             poll_interval=settings.poll_interval,
             start_grace=settings.start_grace,
+            home_cache_seconds=settings.home_cache_seconds,
         )
 
-    router = Router(
-        {stamp.name: service(stamp) for stamp in settings.stamps},
+    services = {stamp.name: service(stamp) for stamp in settings.stamps}
+    return Parts(
+        pipeline=Pipeline(services, access=access, audit_log=audit_log, prefs=prefs),
+        app_home=AppHome(services, access=access, audit_log=audit_log, open_seconds=limits.HOME_OPEN_SECONDS),
         store=store,
-        access=access,
-        audit_log=audit_log,
-        prefs=prefs,
-    )
-    return Wiring(router, store, health, client)
-
-
-def make_router(settings: Settings, client: WebClient | None = None) -> Router:
-    return wire(settings, client).router
-
-
-def build_app(settings: Settings, router: Router | None = None, after_ack: AfterAckPool | None = None) -> App:
-    """A Bolt app whose listeners find the :class:`Router` and the :class:`AfterAckPool` in their context."""
-    client = make_web_client(settings)
-    router = router or make_router(settings, client)
-    app = App(
+        health=health,
         client=client,
+    )
+
+
+def build_bolt_app(settings: Settings, parts: Parts, pool: AfterAckPool) -> App:
+    """A Bolt app whose listeners find the dispatcher and App Home in their context; its after-ack ``pool`` keeps
+    the clicks and commands in Redis and finishes those of processes that died."""
+    from slack_bolt import App, BoltContext
+
+    import handlers
+    from bot.serve.dispatch import Dispatcher
+    from bot.state.inbox import Inbox
+
+    app = App(
+        client=parts.client,
         signing_secret=settings.slack_signing_secret,
         token_verification_enabled=False,  # checked once by the entry point, which reports a bad token
-        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="listener"),
+        listener_executor=ThreadPoolExecutor(max_workers=limits.LISTENER_THREADS, thread_name_prefix="listener"),
         request_verification_enabled=True,
     )
-
-    work = after_ack or AfterAckPool(settings.work_threads, per_user_per_minute=settings.user_commands_per_minute)
-    # Clicks and commands are in Redis before their ack; this process finishes those of dead ones.
-    work.make_durable(
-        Inbox(router.store.redis),
-        lambda item: run_work(router, work, item, logging.getLogger("bot.serve.dispatch"), recovered=True),
-    )
+    dispatcher = Dispatcher(parts.pipeline, pool, response_url_lifetime=limits.RESPONSE_URL_LIFETIME)
+    pool.make_durable(Inbox(parts.store.redis, lease=limits.INBOX_LEASE_SECONDS), dispatcher.recover)
 
     @app.middleware
-    def provide_router(context: BoltContext, next: Callable[[], None]) -> None:
-        context["router"] = router
-        context["work"] = work
+    def provide(context: BoltContext, next: Callable[[], None]) -> None:
+        context["dispatcher"] = dispatcher
+        context["app_home"] = parts.app_home
         next()
 
     handlers.register(app)
     return app
+
+
+def after_ack_pool(settings: Settings) -> AfterAckPool:
+    return AfterAckPool(
+        settings.work_threads,
+        queue_limit=settings.lane_queue,
+        per_user_per_minute=settings.user_commands_per_minute,
+    )
+
+
+def build_web(settings: Settings) -> SlackWeb:
+    """The web process's WSGI app: the front door, then Bolt; Slack's token is checked once here."""
+    from bot.serve.front_door import ReplayGuard
+    from bot.serve.web import SlackWeb, check_slack_token
+
+    parts = build_parts(settings)
+    check_slack_token(parts.client, parts.health)
+    pool = after_ack_pool(settings)
+    return SlackWeb(
+        build_bolt_app(settings, parts, pool),
+        after_ack=pool,
+        health=parts.health,
+        store=parts.store,
+        replays=ReplayGuard(parts.store.redis),
+        signing_secret=settings.slack_signing_secret,
+    )
+
+
+def build_socket(settings: Settings) -> Process:
+    """The Socket Mode process: its connections, fed to the same Bolt app as the web's."""
+    from bot.serve.socket_mode import EnvelopeLedger, SocketModeRunner
+
+    # Short timeouts: the dedupe check sits on the ack path, inside Slack's 3 s.
+    ledger_redis = make_redis(settings, timeout=limits.REDIS_ACK_PATH_TIMEOUT)
+    runner = SocketModeRunner(
+        build_bolt_app(settings, build_parts(settings), after_ack_pool(settings)),
+        settings.slack_app_token,
+        connections=settings.socket_connections,
+        ping_interval=settings.socket_ping_interval,
+        ledger=EnvelopeLedger(ledger_redis),
+        heartbeat=Heartbeat(max_age=limits.LOOP_MAX_AGE),
+    )
+    return Process(
+        runner.run,
+        runner.heartbeat,
+        lambda: {**runner.problems(), **redis_problems(ledger_redis)},
+        started=f"Socket Mode: {runner.slots} connections, pings every {runner.ping_interval:.1f}s",
+    )
+
+
+def build_worker(settings: Settings) -> Process:
+    """The worker process: the loop over due jobs, with its probes."""
+    loop = worker_loop(settings)
+    # Live while the poll loop turns: a cycle is bounded by the lease, so twice the lease is a stall.
+    heartbeat = loop.heartbeat = Heartbeat(max_age=max(limits.WORKER_LOOP_MAX_AGE, 2 * settings.lease_seconds))
+    return Process(
+        loop.run,
+        heartbeat,
+        lambda: redis_problems(loop.store.redis),
+        started=f"worker polling every {settings.poll_interval:.1f}s",
+    )
+
+
+def worker_loop(settings: Settings, *, clock: Callable[[], float] = time.time) -> Loop:
+    """The worker from settings: its Redis client, stamp clients, Slack poster and watcher, on one ``clock``."""
+    # One attempt per poll (and no sleep): the decision after a poll reschedules a failure instead.
+    clients = {stamp.name: ArmClient(stamp, max_attempts=1) for stamp in settings.stamps}
+    store = JobStore(make_redis(settings), retention_seconds=settings.job_retention_days * 86_400)
+    poster = SlackPoster(make_web_client(settings), Health(store.redis), retry_seconds=settings.slack_retry_seconds)
+    watcher = Watcher(
+        WatchStore(store.redis),
+        store,
+        clients,
+        poster,
+        interval=settings.watch_interval,
+        max_age_hours=settings.max_backup_age_hours,
+        clock=clock,
+    )
+    return assemble_worker(store, clients, poster, settings, watcher=watcher, clock=clock)
+
+
+def assemble_worker(
+    store: JobStore,
+    clients: Mapping[str, ArmClient],
+    poster: SlackPoster,
+    settings: Settings,
+    *,
+    watcher: Watcher | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Loop:
+    """The worker's parts around given clients (tests and benchmarks instrument them): one delivery protocol,
+    the follower, the reconciler and the loop, all on the same ``clock``."""
+    delivery = Delivery(
+        store,
+        poster,
+        lease_seconds=settings.lease_seconds,
+        clock=clock,
+        max_retry_delay=settings.max_retry_delay,
+        give_up_after=settings.max_announce_attempts,
+    )
+    follower = Follower(store, clients, poster, delivery, settings, clock=clock)
+    reconciler = Reconciler(store, clients, delivery, follower, clock=clock)
+    return Loop(store, follower, reconciler, settings, health=poster.health, watcher=watcher, clock=clock)
+
+
+def redis_problems(client: redis.Redis) -> dict[str, str]:
+    """Readiness: a process that cannot reach Redis can neither take nor record work."""
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return {"redis": f"Redis does not answer ({type(exc).__name__})"}
+    return {}

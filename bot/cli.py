@@ -1,4 +1,7 @@
-"""``azs-bot``: one command for every process (web, socket, worker; simulator and demo with the devkit)."""
+"""``azs-bot``: one command for every process (web, socket, worker; simulator and demo with the devkit).
+
+Each command reads the settings, has :mod:`bot.app` build the process's parts, and runs them (:mod:`bot.serve`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ import logging
 import sys
 from importlib.metadata import entry_points
 
-from bot.config.settings import Settings, SettingsError, load_settings
+from bot.config.env import SettingsError
+from bot.config.settings import Settings, load_settings
 from bot.ops.logs import configure_logging, secrets_in_environment
 
 
@@ -28,14 +32,17 @@ def _settings(need_signing_secret: bool = True) -> Settings:
 
 
 def cmd_web(_: argparse.Namespace) -> int:
+    from bot.app import build_web
     from bot.serve.web import serve
 
-    serve(_settings())
+    settings = _settings()
+    serve(settings, build_web(settings))
     return 0
 
 
 def cmd_socket(_: argparse.Namespace) -> int:
-    from bot.serve.socket_mode import serve_socket_mode
+    from bot.app import build_socket
+    from bot.serve.process import run_until_stopped
 
     settings = _settings(need_signing_secret=False)
     if not settings.slack_app_token.startswith("xapp-"):
@@ -45,14 +52,16 @@ def cmd_socket(_: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    serve_socket_mode(settings)
+    run_until_stopped(settings, build_socket(settings))
     return 0
 
 
 def cmd_worker(_: argparse.Namespace) -> int:
-    from bot.worker.process import run_worker
+    from bot.app import build_worker
+    from bot.serve.process import run_until_stopped
 
-    run_worker(_settings(need_signing_secret=False))
+    settings = _settings(need_signing_secret=False)
+    run_until_stopped(settings, build_worker(settings))
     return 0
 
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import requests
 
-from bot.words.messages import ANNOUNCE_EVENT, START_ACTION_ID
+from bot.words.posts import ANNOUNCE_EVENT
+from bot.words.replies import START_ACTION_ID
 from devkit.localrun import BotProcess, RedisServer, SlackRequests, event_payload, free_port, sign, wait_until
 from devkit.slack_fake import FakeSlack
 

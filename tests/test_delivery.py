@@ -22,7 +22,7 @@ from bot.commands.backups import definite_refusal
 from bot.slack.client import BoundedRateLimitRetryHandler
 from bot.stamp.arm import StampError
 from bot.state.keys import active_jobs_key
-from bot.words.messages import ANNOUNCE_EVENT, REPORT_EVENT
+from bot.words.posts import ANNOUNCE_EVENT, REPORT_EVENT
 from devkit.localrun import BotProcess
 from devkit.simulator import Fault, StampSimulator
 from devkit.slack_fake import AppIdentity, FakeSlack, SlackFault

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import redis
 
-from bot.config.settings import LIMITS
+from bot.config.limits import LIMITS
 from bot.state.job import Job, JobState
 from bot.state.keys import active_jobs_key, due_key, job_key, stamp_lock_key
 from devkit.demo import TUNING, tuning_setting

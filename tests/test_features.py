@@ -11,11 +11,11 @@ import pytest
 import redis
 
 from bot.commands.backups import preflight_problems
-from bot.config.settings import load_stamp
+from bot.config.stamps import load_stamp
 from bot.model.backup import Backup, BackupLocation
 from bot.stamp.arm import ArmClient
 from bot.state.keys import stale_alert_key
-from bot.words.messages import preflight_text
+from bot.words.replies import preflight_text
 from devkit.localrun import BotProcess, sign, write_stamps_file
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack

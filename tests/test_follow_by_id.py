@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from bot.config.settings import load_stamp
+from bot.config.stamps import load_stamp
 from bot.stamp.arm import ArmClient
 from devkit.localrun import BotProcess
 from devkit.simulator import Fault, StampSimulator

@@ -180,7 +180,7 @@ def test_the_image_builder_stage_runs_from_the_locks_through_a_mirror(mirror: Mi
     assert all(command in usage.stdout for command in ("web", "worker", "socket"))
     # --help imports little; every process's modules must import from what the lock installed.
     imports = (
-        "import bot.serve.web, bot.worker.process, bot.state.connection, bot.serve.socket_mode, "
+        "import bot.serve.web, bot.worker.loop, bot.state.connection, bot.serve.socket_mode, "
         "slack_bolt.adapter.socket_mode"
     )
     loaded = subprocess.run([python, "-c", imports], capture_output=True, text=True, cwd=tmp_path)

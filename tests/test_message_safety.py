@@ -1,7 +1,7 @@
 """Hostile stamp and user text through every renderer: nothing live reaches Slack, every message is valid Block Kit.
 
 Finding 3 of issue 11: a role name ``<!channel> <http://evil.example/login|Re-authenticate here>`` was
-posted as a live @channel and a disguised link. Each renderer of :mod:`bot.words.messages` is listed in
+posted as a live @channel and a disguised link. Each renderer in ``bot/words`` is listed in
 ``RENDERERS`` below with every outside field filled from hypothesis; a renderer added without an entry
 fails ``test_every_renderer_is_covered``. Finding 3 of issue 17: the reply to a Start click taken over from a
 dead process, when the stamp had refused the start, was built outside the renderers and quoted the stamp's
@@ -23,11 +23,12 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.app import make_router
+from bot.app import Parts, build_parts
 from bot.commands import table
 from bot.commands.backups import preflight_problems
 from bot.commands.parse import parse
-from bot.commands.router import Router
+from bot.commands.request import Command, Request
+from bot.commands.table import Action
 from bot.config.settings import load_settings
 from bot.model.backup import Backup, BackupLocation, Preflight, RoleStatus
 from bot.model.facts import Problem, Trouble
@@ -37,11 +38,11 @@ from bot.state.inbox import Inbox, WorkItem
 from bot.state.job import Job, JobState
 from bot.state.jobs import JobStore
 from bot.state.keys import job_key
-from bot.words import messages
-from bot.words.messages import Message
+from bot.words import backups, home, mrkdwn, posts, replies
+from bot.words.mrkdwn import Message
 from devkit.simulator import Fault, StampSimulator
 from tests.conftest import OPERATOR
-from tests.harness import RedisServer, SlackClientSim
+from tests.harness import ROOT, RedisServer, SlackClientSim
 
 FRAGMENTS = [
     "<!channel>",
@@ -144,96 +145,115 @@ class Inputs:
             Preflight("capacity", free=self.text()),
         ]
 
-    def entry(self) -> AuditEntry:
+    def entry(self, count: int = 1) -> AuditEntry:
         return AuditEntry(
-            at=1.0, user=self.text(), channel=self.text(), stamp=self.text(), action=self.text(), outcome=self.text()
+            at=61.0,
+            user=self.text(),
+            channel=self.text(),
+            stamp=self.text(),
+            action=self.text(),
+            outcome=self.text(),
+            count=count,
+            first_at=18.0,
         )
 
 
 Rendered = Message | dict[str, Any]
 RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
     "help_message": lambda i: [
-        messages.help_message(table.usage(), parse(i.text()).problem),
-        messages.help_message(table.usage(), parse("backup " + i.text()).problem),
-        *(messages.help_message(table.usage(), Problem(t, i.text(), i.text(), (i.text(), i.text()))) for t in Trouble),
+        replies.help_message(table.usage(), parse(i.text()).problem),
+        replies.help_message(table.usage(), parse("backup " + i.text()).problem),
+        *(replies.help_message(table.usage(), Problem(t, i.text(), i.text(), (i.text(), i.text()))) for t in Trouble),
     ],
-    "error_message": lambda i: [messages.error_message("I could not read the backup:", i.text())],
-    "not_an_operator": lambda i: [messages.not_an_operator(i.text(), True), messages.not_an_operator(i.text(), False)],
-    "channel_not_allowed": lambda i: [messages.channel_not_allowed(i.text())],
-    "audit": lambda i: [messages.audit([i.entry(), i.entry()]), messages.audit([])],
+    "error_message": lambda i: [replies.error_message("I could not read the backup:", i.text())],
+    "not_an_operator": lambda i: [replies.not_an_operator(i.text(), True), replies.not_an_operator(i.text(), False)],
+    "channel_not_allowed": lambda i: [replies.channel_not_allowed(i.text())],
+    "audit": lambda i: [replies.audit([i.entry(), i.entry(count=17)]), replies.audit([])],
     "confirmation": lambda i: [
-        messages.confirmation(i.text(), i.text(), i.location(), i.backup(), []),
-        messages.confirmation(i.text(), i.text(), i.location(), None, i.preflight()),
+        replies.confirmation(i.text(), i.text(), i.location(), i.backup(), []),
+        replies.confirmation(i.text(), i.text(), i.location(), None, i.preflight()),
     ],
-    "starting": lambda i: [messages.starting(i.text())],
-    "started": lambda i: [messages.started(i.job())],
-    "completion_unannounced": lambda i: [messages.completion_unannounced(i.job(), i.backup(), i.text(), 5)],
-    "start_abandoned_notice": lambda i: [messages.start_abandoned_notice(i.job(), i.text())],
-    "start_uncertain": lambda i: [messages.start_uncertain(i.text(), 502)],
-    "start_refused": lambda i: [messages.start_refused(i.text(), i.text()), messages.start_refused(i.text(), "")],
-    "no_such_backup": lambda i: [messages.no_such_backup(i.text(), i.text())],
-    "stamp_call_failed": lambda i: [messages.stamp_call_failed("read the backups", i.text(), i.text())],
-    "unexpected_failure": lambda i: [messages.unexpected_failure("read the backups")],
-    "busy": lambda i: [messages.busy(i.text())],
-    "rate_limited": lambda i: [messages.rate_limited(20), messages.rate_limited(1)],
-    "restarted_nothing_started": lambda i: [messages.restarted_nothing_started(i.text())],
-    "start_unrecorded": lambda i: [messages.start_unrecorded(i.text(), i.text())],
-    "already_running": lambda i: [messages.already_running(i.job())],
-    "start_unknown": lambda i: [messages.start_unknown(i.text())],
-    "start_abandoned": lambda i: [messages.start_abandoned(i.job(), i.text())],
-    "overdue": lambda i: [messages.overdue(i.job(), 7200.0)],
+    "starting": lambda i: [replies.starting(i.text())],
+    "started": lambda i: [posts.started(i.job())],
+    "completion_unannounced": lambda i: [posts.completion_unannounced(i.job(), i.backup(), i.text(), 5)],
+    "start_abandoned_notice": lambda i: [posts.start_abandoned_notice(i.job(), i.text())],
+    "start_uncertain": lambda i: [replies.start_uncertain(i.text(), 502)],
+    "start_refused": lambda i: [replies.start_refused(i.text(), i.text()), replies.start_refused(i.text(), "")],
+    "no_such_backup": lambda i: [replies.no_such_backup(i.text(), i.text())],
+    "stamp_call_failed": lambda i: [replies.stamp_call_failed("read the backups", i.text(), i.text())],
+    "unexpected_failure": lambda i: [replies.unexpected_failure("read the backups")],
+    "redis_down": lambda i: [replies.redis_down()],
+    "not_a_backup_id": lambda i: [replies.not_a_backup_id()],
+    "busy": lambda i: [replies.busy(i.text())],
+    "rate_limited": lambda i: [replies.rate_limited(20), replies.rate_limited(1)],
+    "restarted_nothing_started": lambda i: [replies.restarted_nothing_started(i.text())],
+    "start_unrecorded": lambda i: [replies.start_unrecorded(i.text(), i.text())],
+    "already_running": lambda i: [replies.already_running(i.job())],
+    "start_unknown": lambda i: [replies.start_unknown(i.text())],
+    "start_abandoned": lambda i: [posts.start_abandoned(i.job(), i.text())],
+    "overdue": lambda i: [posts.overdue(i.job(), 7200.0)],
     "completion": lambda i: [
-        messages.completion(i.job(), i.backup(), i.text()),
-        messages.completion(i.job(), None, i.text()),
+        posts.completion(i.job(), i.backup(), i.text()),
+        posts.completion(i.job(), None, i.text()),
     ],
-    "status": lambda i: [messages.status([i.job(), i.job()])],
-    "backup_list": lambda i: [messages.backup_list(i.text(), [i.backup(), i.backup()])],
-    "backup_detail": lambda i: [messages.backup_detail(i.text(), i.backup())],
-    "config": lambda i: [messages.config(i.text(), i.location())],
-    "unknown_stamp": lambda i: [messages.unknown_stamp(i.text(), [i.text(), i.text()])],
-    "stamps": lambda i: [messages.stamps([i.text(), i.text()], i.text())],
-    "stamp_chosen": lambda i: [messages.stamp_chosen(i.text(), i.text())],
-    "threads_set": lambda i: [messages.threads_set(i.text(), True)],
-    "watch_set": lambda i: [messages.watch_set(i.text(), i.text(), mode) for mode in ("all", "failures", "off")],
+    "status": lambda i: [replies.status([i.job(), i.job()])],
+    "backup_list": lambda i: [backups.backup_list(i.text(), [i.backup(), i.backup()])],
+    "backup_detail": lambda i: [backups.backup_detail(i.text(), i.backup())],
+    "backup_config": lambda i: [backups.backup_config(i.text(), i.location())],
+    "unknown_stamp": lambda i: [replies.unknown_stamp(i.text(), [i.text(), i.text()])],
+    "stamps": lambda i: [replies.stamps([i.text(), i.text()], i.text())],
+    "stamp_chosen": lambda i: [replies.stamp_chosen(i.text(), i.text())],
+    "threads_set": lambda i: [replies.threads_set(i.text(), True)],
+    "watch_set": lambda i: [replies.watch_set(i.text(), i.text(), mode) for mode in ("all", "failures", "off")],
     "finished_backup": lambda i: [
-        messages.finished_backup(i.text(), i.text(), i.backup(), i.text(), requester=i.text()),
-        messages.finished_backup(i.text(), i.text(), None, i.text()),
-        messages.finished_backup(i.text(), i.text(), i.backup(), i.text(), requester=i.text(), one_line=True),
+        backups.finished_backup(i.text(), i.text(), i.backup(), i.text(), requester=i.text()),
+        backups.finished_backup(i.text(), i.text(), None, i.text()),
+        backups.finished_backup(i.text(), i.text(), i.backup(), i.text(), requester=i.text(), one_line=True),
     ],
-    "watched_backup": lambda i: [messages.watched_backup(i.text(), i.backup())],
-    "stale_backups": lambda i: [messages.stale_backups(i.text(), i.backup(), 48.0, i.text())],
+    "watched_backup": lambda i: [posts.watched_backup(i.text(), i.backup())],
+    "stale_backups": lambda i: [posts.stale_backups(i.text(), i.backup(), 48.0, i.text())],
     "cancel_impossible": lambda i: [
-        messages.cancel_impossible(i.text(), i.job(), None),
-        messages.cancel_impossible(i.text(), None, i.backup()),
+        replies.cancel_impossible(i.text(), i.job(), None),
+        replies.cancel_impossible(i.text(), None, i.backup()),
     ],
-    "preflight_refused": lambda i: [messages.preflight_refused(i.text(), i.preflight())],
-    "progress": lambda i: [messages.progress(i.job())],
+    "preflight_refused": lambda i: [replies.preflight_refused(i.text(), i.preflight())],
+    "progress": lambda i: [posts.progress(i.job())],
     "announcement_final": lambda i: [
-        messages.announcement_final(i.job(), i.backup(), i.text()),
-        messages.announcement_final(i.job(), None, i.text()),
+        posts.announcement_final(i.job(), i.backup(), i.text()),
+        posts.announcement_final(i.job(), None, i.text()),
     ],
     "home": lambda i: [
-        messages.home(
+        home.home(
             [
-                (i.text(), messages.home_stamp(i.text(), i.location(), i.backup(), i.job())),
-                (i.text(), messages.home_stamp(i.text(), None, None, None, i.text())),
+                (i.text(), home.home_stamp(i.text(), i.location(), i.backup(), i.job())),
+                (i.text(), home.home_stamp(i.text(), None, None, None, i.text())),
             ]
         )
     ],
-    "home_restricted": lambda i: [messages.home_restricted()],
-    "home_stamp": lambda i: [messages.home_stamp(i.text(), i.location(), None, None)],
+    "home_restricted": lambda i: [home.home_restricted()],
+    "home_stamp": lambda i: [home.home_stamp(i.text(), i.location(), None, None)],
 }
 
 
+RENDERER_MODULES = (backups, replies, posts, home)
+"""Every module of ``bot/words`` but ``mrkdwn``, whose block helpers take mrkdwn the renderers already escaped."""
+
+
 def public_renderers() -> set[str]:
-    """Every public function of bot.words.messages that returns a message or a view."""
+    """Every public function of the renderer modules that returns a message or a view."""
     return {
         name
-        for name, fn in inspect.getmembers(messages, inspect.isfunction)
-        if fn.__module__ == messages.__name__
+        for module in RENDERER_MODULES
+        for name, fn in inspect.getmembers(module, inspect.isfunction)
+        if fn.__module__ == module.__name__
         and not name.startswith("_")
         and str(inspect.signature(fn).return_annotation) in ("Message", "dict[str, Any]")
     }
+
+
+def test_every_words_module_is_listed() -> None:
+    listed = {module.__name__.rsplit(".", 1)[1] for module in (mrkdwn, *RENDERER_MODULES)}
+    assert listed == {path.stem for path in (ROOT / "bot/words").glob("*.py")} - {"__init__"}
 
 
 def test_every_renderer_is_covered() -> None:
@@ -285,7 +305,7 @@ def block_problems(block: dict[str, Any]) -> list[str]:
     if kind == "divider":
         return [] if set(block) <= {"type", "block_id"} else ["divider with content"]
     if kind == "header":
-        return _text_object(block.get("text"), messages.HEADER_TEXT_LIMIT, ("plain_text",))
+        return _text_object(block.get("text"), mrkdwn.HEADER_TEXT_LIMIT, ("plain_text",))
     if kind == "context":
         elements = block.get("elements") or []
         problems = [] if 1 <= len(elements) <= 10 else ["context needs 1-10 elements"]
@@ -293,12 +313,12 @@ def block_problems(block: dict[str, Any]) -> list[str]:
     if kind == "section":
         problems = [] if "text" in block or "fields" in block else ["section without text or fields"]
         if "text" in block:
-            problems += _text_object(block["text"], messages.SECTION_TEXT_LIMIT, ("mrkdwn", "plain_text"))
+            problems += _text_object(block["text"], mrkdwn.SECTION_TEXT_LIMIT, ("mrkdwn", "plain_text"))
         fields = block.get("fields", [None])
         if "fields" in block:
-            problems += [] if 1 <= len(fields) <= messages.MAX_FIELDS else ["section needs 1-10 fields"]
+            problems += [] if 1 <= len(fields) <= mrkdwn.MAX_FIELDS else ["section needs 1-10 fields"]
             kinds = ("mrkdwn", "plain_text")
-            problems += [p for f in fields for p in _text_object(f, messages.FIELD_TEXT_LIMIT, kinds)]
+            problems += [p for f in fields for p in _text_object(f, mrkdwn.FIELD_TEXT_LIMIT, kinds)]
         return problems
     if kind == "actions":
         elements = block.get("elements") or []
@@ -317,10 +337,10 @@ def block_problems(block: dict[str, Any]) -> list[str]:
 
 def shape_problems(rendered: Rendered) -> list[str]:
     if isinstance(rendered, Message):
-        blocks, limit = rendered.blocks, messages.MAX_BLOCKS_MESSAGE
-        problems = [] if 1 <= len(rendered.text) <= messages.MAX_TEXT else [f"text of {len(rendered.text)} chars"]
+        blocks, limit = rendered.blocks, mrkdwn.MAX_BLOCKS_MESSAGE
+        problems = [] if 1 <= len(rendered.text) <= mrkdwn.MAX_TEXT else [f"text of {len(rendered.text)} chars"]
     else:
-        blocks, limit = rendered.get("blocks", []), messages.MAX_BLOCKS_HOME
+        blocks, limit = rendered.get("blocks", []), mrkdwn.MAX_BLOCKS_HOME
         problems = [] if rendered.get("type") == "home" else ["a view that is not a home view"]
     problems += [] if 1 <= len(blocks) <= limit else [f"{len(blocks)} blocks (max {limit})"]
     return problems + [p for block in blocks for p in block_problems(block)]
@@ -347,7 +367,7 @@ def test_each_renderer_survives_the_reported_role_name() -> None:
 
 @given(st.text())
 def test_escape_leaves_nothing_slack_would_parse(value: str) -> None:
-    escaped = messages.escape(value)
+    escaped = mrkdwn.escape(value)
     assert "<" not in escaped and ">" not in escaped and "`" not in escaped and "\n" not in escaped
     assert not ENTITY.search(escaped)
     for i, char in enumerate(escaped):
@@ -358,10 +378,10 @@ def test_escape_leaves_nothing_slack_would_parse(value: str) -> None:
 
 def test_paths_and_role_names_read_as_they_are() -> None:
     assert (
-        messages.escape(r"\\su1fileserver\SU1_Infrastructure_1\BackupStore")
+        mrkdwn.escape(r"\\su1fileserver\SU1_Infrastructure_1\BackupStore")
         == r"\\su1fileserver\SU1_Infrastructure_1\BackupStore"
     )
-    assert messages.escape("KeyVault_Internal") == "KeyVault_Internal"
+    assert mrkdwn.escape("KeyVault_Internal") == "KeyVault_Internal"
 
 
 def test_blob_url_shown_without_its_sas_token() -> None:
@@ -378,7 +398,7 @@ def test_blob_url_shown_without_its_sas_token() -> None:
         last_backup=None,
         encryption_cert_thumbprint="AB",
     )
-    shown = str(messages.config("east", location).blocks)
+    shown = str(backups.backup_config("east", location).blocks)
     assert "https://acct.blob.example/c" in shown
     assert "sig=" not in shown and "SECRET" not in shown and "pw@" not in shown
 
@@ -387,9 +407,9 @@ REPORTED_ARM_ERROR = "<!channel> <http://evil.example/login|Re-authenticate here
 
 
 @pytest.fixture(scope="module")
-def router(bot_env: dict[str, str]) -> Router:
-    """The web process's router, wired from its settings to the test Redis (no stamp is called here)."""
-    return make_router(load_settings(bot_env))
+def parts(bot_env: dict[str, str]) -> Parts:
+    """The web process's parts, built from its settings against the test Redis (no stamp is called here)."""
+    return build_parts(load_settings(bot_env))
 
 
 def refused_start(store: JobStore, error: str) -> Job:
@@ -403,12 +423,15 @@ def refused_start(store: JobStore, error: str) -> Job:
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(error=hostile)
 def test_the_recovered_click_of_a_refused_start_stays_inert(
-    router: Router, redis_client: redis.Redis, error: str
+    parts: Parts, redis_client: redis.Redis, error: str
 ) -> None:
-    """``Router.click_outcome`` for a refused start, on a job read back from Redis: the error is outside text."""
-    job = refused_start(router.store, f"start a backup: HTTP 409 (Conflict): {error}")
-    reply = router.click_outcome("sim-stamp", job.job_id, too_old=False)
-    assert reply is not None and not reply.ok
+    """A recovered Start click through the pipeline, for a start the stamp refused, on a job read back from Redis:
+    the stamp's error is outside text."""
+    job = refused_start(parts.store, f"start a backup: HTTP 409 (Conflict): {error}")
+    click = Command(Action.START_CLICK, stamp="sim-stamp")
+    request = Request(click, OPERATOR, "CBACKUPS", item_id=job.job_id, recovered=True)
+    reply = parts.pipeline.answer(parts.pipeline.route(click, "CBACKUPS"), request)
+    assert not reply.ok and "did not start" in reply.text
     for text in mrkdwn_texts(reply):
         assert not live_problems(text), f"{live_problems(text)} in {text[:300]!r}"
     assert not shape_problems(reply)
@@ -459,8 +482,8 @@ def test_preflight_reasons_keep_the_bots_formatting_and_escape_only_the_stamps_v
     backup_id = "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
     running = Backup(backup_id=backup_id, status="Running")
     hostile = Backup(backup_id="`x` <!channel>", status="*Running*")
-    card = messages.confirmation("east", "local", location, None, preflight_problems(location, [running]))
+    card = replies.confirmation("east", "local", location, None, preflight_problems(location, [running]))
     assert f"The stamp reports backup `{backup_id}` as Running" in card.blocks[-1]["text"]["text"]
-    refused = messages.preflight_refused("east", preflight_problems(location, [hostile]))
+    refused = replies.preflight_refused("east", preflight_problems(location, [hostile]))
     for text in mrkdwn_texts(refused):
         assert not live_problems(text), text

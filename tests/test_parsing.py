@@ -12,11 +12,13 @@ from hypothesis import strategies as st
 
 from bot.commands import table
 from bot.commands.backups import preflight_problems
-from bot.commands.parse import Action, parse
+from bot.commands.parse import parse
+from bot.commands.table import Action
 from bot.model.backup import Backup, BackupLocation, backups_from_list, human_duration, parse_duration, parse_time
 from bot.stamp.lro import STRATEGIES
 from bot.state.job import Job
-from bot.words import messages
+from bot.words import posts, replies
+from bot.words.backups import backup_detail
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -88,7 +90,7 @@ def test_recorded_partial_backup_lists_its_failed_roles() -> None:
     partial = next(b for b in backups if b.status == "PartialSucceeded")
     assert partial.is_terminal and partial.failed_roles and partial.time_taken_seconds == 0
     job = Job(job_id="j", stamp="redmond", requester="U1", channel="C1", backup_id=partial.backup_id)
-    message = messages.completion(job, partial)
+    message = posts.completion(job, partial)
     assert "only partially succeeded" in message.text + json.dumps(message.blocks)
     assert all(role in json.dumps(message.blocks) for role in partial.failed_roles[:5])
 
@@ -97,7 +99,7 @@ def test_recorded_final_body_renders_the_evidence() -> None:
     backup = Backup.from_json(load("create_backup_final_2002.json"))
     assert backup is not None and backup.backup_id == "08b92613-837a-43cd-86b5-1212ef954384"
     job = Job(job_id="j", stamp="redmond", requester="U1", channel="C1", backup_id=backup.backup_id)
-    rendered = json.dumps(messages.completion(job, backup).as_kwargs())
+    rendered = json.dumps(posts.completion(job, backup).as_kwargs())
     for expected in ("Succeeded", "6m 35s", "1.2002.0.35", "2020-03-04 12:22:18 UTC", "<@U1>"):
         assert expected in rendered
     assert "encryptedBackupEncryptionKey" not in rendered and "pQDlmgkW" not in rendered
@@ -115,7 +117,7 @@ def test_location_with_string_integers_and_the_unconfigured_signature() -> None:
 @given(st.text(max_size=200))
 def test_any_command_text_parses_to_something_answerable(text: str) -> None:
     command = parse(text)
-    reply = messages.help_message(table.usage(), command.problem) if command.action == Action.HELP else None
+    reply = replies.help_message(table.usage(), command.problem) if command.action == Action.HELP else None
     assert reply is None or "/azs backup" in reply.text
 
 
@@ -136,8 +138,8 @@ def test_any_backup_renders(body: Any) -> None:
     backup = Backup.from_json(body)
     if backup is not None:
         job = Job(job_id="j", stamp="s", requester="U1", channel="C1", backup_id=backup.backup_id)
-        assert messages.completion(job, backup).text
-        assert messages.backup_detail("s", backup).blocks
+        assert posts.completion(job, backup).text
+        assert backup_detail("s", backup).blocks
 
 
 def test_progress_edits_stay_within_their_share_of_slacks_limit() -> None:
@@ -159,6 +161,6 @@ def test_capacity_preflight_works_on_what_stamps_report() -> None:
     assert preflight_problems(BackupLocation.from_json(location_body), backups) == []  # "1.00 TB" free
     location_body["properties"]["externalStoreDefault"]["availableCapacity"] = "979 MB"
     [problem] = preflight_problems(BackupLocation.from_json(location_body), backups)
-    assert "979 MB" in messages.preflight_text(problem) and "1 GB" in messages.preflight_text(problem)
+    assert "979 MB" in replies.preflight_text(problem) and "1 GB" in replies.preflight_text(problem)
     blob = BackupLocation.from_json(load("backup_location_2108_blob.json"))
     assert blob.available_capacity is None and preflight_problems(blob, backups) == []  # blob: not reported

@@ -9,12 +9,13 @@ import time
 
 from slack_sdk import WebClient
 
-from bot.config.settings import Settings, StampSettings
+from bot.app import assemble_worker
+from bot.config.settings import Settings
+from bot.config.stamps import StampSettings
 from bot.slack.client import SlackPoster
 from bot.state.connection import connect
 from bot.state.job import Job
 from bot.state.jobs import JobStore
-from bot.worker.process import assemble_worker
 from tests.harness import RedisServer
 
 
@@ -56,7 +57,8 @@ def test_a_slow_job_does_not_stretch_the_cycle_nor_run_twice(redis_server: Redis
 def test_the_worker_does_not_load_the_web_app_and_strategies_know_no_http() -> None:
     """Arrows one way: the worker process without Bolt and the listeners; the strategies without the stamp client."""
     probe = (
-        "import sys, bot.worker.process; w = {'bot.app', 'slack_bolt', 'handlers'} & set(sys.modules); "
+        "import sys, bot.worker.loop, bot.worker.follow, bot.worker.reconcile; "
+        "w = {'bot.app', 'slack_bolt', 'handlers'} & set(sys.modules); "
         "import importlib; [sys.modules.pop(m) for m in list(sys.modules) if m.startswith(('bot', 'requests'))]; "
         "import bot.stamp.lro; h = {'bot.stamp.arm', 'requests', 'bot.stamp.auth'} & set(sys.modules); "
         "print(sorted(w), sorted(h))"

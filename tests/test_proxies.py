@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from bot.config.proxy import bypasses, environment_proxies, proxy_for
-from bot.config.settings import load_stamp
+from bot.config.stamps import load_stamp
 from bot.stamp.arm import ArmClient, StampError
 from devkit.localrun import SlackRequests, launch_web
 from devkit.proxy import LoggingProxy

@@ -1,6 +1,6 @@
 """The bot against recorded real traffic: every recorded ``createBackup`` session, and variants of it.
 
-Each test starts a backup the way the Slack button does (``Router.start_clicked``), then runs the real
+Each test starts a backup the way the Slack button does (the Start click through the pipeline), then runs the real
 worker (stamp client, MSAL token flow, Redis job store, Slack renderer and the fake Slack Web API)
 against :class:`tests.replay.ReplayStamp`. Recorded ``Retry-After`` waits are skipped through the
 one clock the start and the worker share, so the 60 s and 30 s cadence is checked without sleeping.
@@ -19,15 +19,18 @@ from typing import Any
 import pytest
 import redis
 
-from bot.app import make_router
-from bot.config.settings import load_settings, load_stamp
+from bot.app import build_parts, worker_loop
+from bot.commands.request import Command
+from bot.commands.table import Action
+from bot.config.settings import load_settings
+from bot.config.stamps import load_stamp
 from bot.model.backup import Backup
 from bot.stamp.arm import ArmClient, StampError
 from bot.state.job import Job, JobState
 from bot.state.jobs import JobStore
-from bot.words.messages import time_taken, when
+from bot.words.backups import time_taken
+from bot.words.mrkdwn import when
 from bot.worker.loop import Loop
-from bot.worker.process import build_worker
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack
 from tests.conftest import BOT_TOKEN, OPERATOR, SIGNING_SECRET
@@ -109,12 +112,12 @@ def start_bot(
                 **env,
             }
         )
-        worker = build_worker(settings, clock=clock)
+        worker = worker_loop(settings, clock=clock)
         name = settings.stamp.name
-        router = make_router(settings)
-        for service in router.services.values():
+        parts = build_parts(settings)
+        for service in parts.pipeline.services.values():
             service.clock = clock
-        message = router.start_clicked(name, OPERATOR, "CBACKUPS")
+        message = parts.pipeline.answer_now(Command(Action.START_CLICK, stamp=name), OPERATOR, "CBACKUPS")
         assert message.ok and "started infrastructure backup" in message.text, message.text
         job = next(j for j in worker.store.active_jobs() if j.stamp == name)
         run = Run(replay, worker.store, worker, clock, job.job_id)

@@ -23,7 +23,7 @@ from bot.state.connection import connect
 from bot.state.inbox import item_id_for
 from bot.state.job import Job
 from bot.state.jobs import JobStore
-from bot.words.messages import START_ACTION_ID
+from bot.words.replies import START_ACTION_ID
 from devkit.localrun import click_payload, command_form
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack

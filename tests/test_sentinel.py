@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from bot.config.env import SettingsError
 from bot.config.redis_url import parse_sentinel_url, redact_url
-from bot.config.settings import SettingsError, load_settings
+from bot.config.settings import load_settings
 from bot.state.connection import NotReplicated, connect
 from bot.state.job import Job
 from bot.state.jobs import JobStore

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config.settings import SettingsError, load_settings
+from bot.config.env import SettingsError
+from bot.config.settings import load_settings
 from bot.ops.logs import REDACTED, JsonFormatter, SecretFilter
 from tests.harness import ROOT
 

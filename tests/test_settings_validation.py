@@ -18,7 +18,9 @@ import redis
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.config.settings import LIMITS, Settings, SettingsError, load_settings
+from bot.config.env import SettingsError
+from bot.config.limits import LIMITS
+from bot.config.settings import Settings, load_settings
 from bot.ops.probes import Heartbeat
 from bot.slack.client import make_web_client
 from bot.state.connection import connect

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import requests
 
-from bot.words.messages import ANNOUNCE_EVENT, REPORT_EVENT
+from bot.words.posts import ANNOUNCE_EVENT, REPORT_EVENT
 from devkit.localrun import BotProcess, RedisServer, launch_web, write_stamps_file
 from devkit.simulator import Fault, StampSimulator
 from devkit.slack_fake import FakeSlack, SlackFault

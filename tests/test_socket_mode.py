@@ -20,9 +20,11 @@ import pytest
 import redis
 import requests
 
-from bot.config.settings import SettingsError, load_settings
-from bot.serve.socket_mode import MAX_BACKOFF, backoff_delay
-from bot.words.messages import START_ACTION_ID
+from bot.config.env import SettingsError
+from bot.config.limits import SOCKET_MAX_BACKOFF
+from bot.config.settings import load_settings
+from bot.serve.socket_mode import backoff_delay
+from bot.words.replies import START_ACTION_ID
 from devkit.localrun import click_payload, command_form
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack
@@ -441,7 +443,10 @@ def test_healthz_and_metrics_follow_the_links(socket_bot: SocketBot, socket_serv
 def test_reconnect_backoff_starts_fast_doubles_and_is_capped() -> None:
     assert [backoff_delay(n, lambda: 1.0) for n in range(4)] == [0.5, 1.0, 2.0, 4.0]
     assert 0.25 <= backoff_delay(0) <= 0.5
-    assert backoff_delay(50, lambda: 1.0) == MAX_BACKOFF and backoff_delay(50, lambda: 0.0) == MAX_BACKOFF / 2
+    assert (
+        backoff_delay(50, lambda: 1.0) == SOCKET_MAX_BACKOFF
+        and backoff_delay(50, lambda: 0.0) == SOCKET_MAX_BACKOFF / 2
+    )
 
 
 def test_socket_settings_default_to_two_links_and_reject_nonsense(bot_env: dict[str, str]) -> None:

@@ -16,7 +16,8 @@ import pytest
 import requests
 import trustme
 
-from bot.config.settings import SettingsError, load_stamp, load_stamps_file
+from bot.config.env import SettingsError
+from bot.config.stamps import load_stamp, load_stamps_file
 from bot.stamp import lro
 from bot.stamp.arm import (
     NO_ORIGIN,

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config.settings import Settings, load_stamp
+from bot.config.settings import Settings
+from bot.config.stamps import load_stamp
 from bot.model.update import UpdateClass, UpdateLocation, UpdateStates
 from bot.stamp.arm import ArmClient, StampError
 from tests.replay import ReplayStamp, UpdateSession, update_location_sessions

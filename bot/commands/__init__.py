@@ -1,1 +1,2 @@
-"""What each /azs verb does: the command table, the parser, who may, which stamp, the runners."""
+"""What each /azs verb does, Slack-free: the command table, the parser, the pipeline (which stamp, who may, the
+runner, the audit), the runners, App Home."""

@@ -9,17 +9,21 @@ import time
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.commands.table import BY_ACTION, OPERATOR_ONLY, Action
+from bot.commands.table import Verb
+from bot.config.limits import (
+    GROUP_CACHE_SECONDS,
+    GROUP_COLD_START_WAIT_SECONDS,
+    GROUP_FIRST_RETRY_SECONDS,
+    GROUP_MAX_RETRY_SECONDS,
+    PER_USER_MEMORY,
+    USER_LIMIT_WINDOW_SECONDS,
+)
 from bot.state import keys
 from bot.state.inbox import Counter
-from bot.words import messages
-from bot.words.messages import Message
+from bot.words import replies
+from bot.words.mrkdwn import Message
 
 log = logging.getLogger(__name__)
-
-FIRST_RETRY_SECONDS = 5.0
-MAX_RETRY_SECONDS = 300.0
-COLD_START_WAIT_SECONDS = 10.0
 
 
 class AccessPolicy:
@@ -39,7 +43,7 @@ class AccessPolicy:
         group: str | None = None,
         channels: frozenset[str] = frozenset(),
         client: WebClient | None = None,
-        cache_seconds: float = 300.0,
+        cache_seconds: float = GROUP_CACHE_SECONDS,
         max_age: float = 900.0,
     ) -> None:
         self.operators = operators
@@ -68,12 +72,12 @@ class AccessPolicy:
         """App Home has no channel to check: with an allow-list only operators see stamp details."""
         return not self.channels or self.is_operator(user)
 
-    def refusal(self, action: str, user: str, channel: str) -> Message | None:
-        """``None`` when ``user`` may run ``action`` in ``channel``, else the refusal (its wording from the table)."""
+    def refusal(self, verb: Verb, user: str, channel: str) -> Message | None:
+        """``None`` when ``user`` may run ``verb`` in ``channel``, else the refusal (worded from the verb's row)."""
         if not self.channel_allowed(channel):
-            return messages.channel_not_allowed(channel)
-        if action in OPERATOR_ONLY and not self.is_operator(user):
-            return messages.not_an_operator(user, self.configured, BY_ACTION[Action(action)].refusal)
+            return replies.channel_not_allowed(channel)
+        if verb.operator_only and not self.is_operator(user):
+            return replies.not_an_operator(user, self.configured, verb.refusal)
         return None
 
     def _group_members(self) -> frozenset[str]:
@@ -85,7 +89,7 @@ class AccessPolicy:
                 self._refresh()
             finally:
                 self._refreshing.release()
-        elif self._members is None and self._refreshing.acquire(timeout=COLD_START_WAIT_SECONDS):
+        elif self._members is None and self._refreshing.acquire(timeout=GROUP_COLD_START_WAIT_SECONDS):
             self._refreshing.release()  # nothing known yet: wait for the first lookup rather than refuse
         members, age = self._members, time.monotonic() - self._fetched_at
         return members if members is not None and age < self.max_age else frozenset()
@@ -96,7 +100,7 @@ class AccessPolicy:
             response = self.client.usergroups_users_list(usergroup=self.group)
         except (SlackClientError, OSError) as exc:
             self._failures += 1
-            delay = min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** (self._failures - 1))
+            delay = min(GROUP_MAX_RETRY_SECONDS, GROUP_FIRST_RETRY_SECONDS * 2 ** (self._failures - 1))
             self._retry_at = time.monotonic() + delay
             reason = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
             known = self._members is not None and time.monotonic() - self._fetched_at < self.max_age
@@ -124,15 +128,12 @@ class PerUserLimit:
     def allow(self, user: str) -> bool:
         now = time.monotonic()
         with self._lock:
-            if len(self._last) > 10_000:  # bounded memory: forget everyone whose window has passed
+            if len(self._last) > PER_USER_MEMORY:  # bounded memory: forget everyone whose window has passed
                 self._last = {u: t for u, t in self._last.items() if now - t < self.seconds}
             if now - self._last.get(user, -self.seconds) < self.seconds:
                 return False
             self._last[user] = now
             return True
-
-
-LIMIT_WINDOW_SECONDS = 60
 
 
 class UserCommandLimit:
@@ -168,7 +169,7 @@ class UserCommandLimit:
         """Count ``user``'s request in this process only; ``False`` past the limit."""
         minute, weight = _window(time.time())
         with self._lock:
-            if len(self._local) > 10_000:  # bounded memory: forget everyone idle for two minutes
+            if len(self._local) > PER_USER_MEMORY:  # bounded memory: forget everyone idle for two minutes
                 self._local = {k: v for k, v in self._local.items() if max(v) >= minute - 1}
             counts = self._local.setdefault((user, operator), {})
             counts[minute] = counts.get(minute, 0) + 1
@@ -180,5 +181,5 @@ class UserCommandLimit:
 
 def _window(now: float) -> tuple[int, float]:
     """The clock minute of ``now``, and the weight of the previous minute's count in the sliding minute."""
-    minute, into = divmod(now, LIMIT_WINDOW_SECONDS)
-    return int(minute), 1.0 - into / LIMIT_WINDOW_SECONDS
+    minute, into = divmod(now, USER_LIMIT_WINDOW_SECONDS)
+    return int(minute), 1.0 - into / USER_LIMIT_WINDOW_SECONDS

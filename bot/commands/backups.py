@@ -1,8 +1,8 @@
-"""What each ``/azs backup`` command does, independent of Slack's plumbing.
+"""What each command does on one stamp: the runners the command table names, independent of Slack's plumbing.
 
-Listeners call these functions after ``ack()`` and send back the :class:`Message` they return;
-the CLI and demo use the same functions. Stamp and Redis failures become messages here, so an
-operator always gets an answer and never a stack trace.
+The pipeline (:mod:`bot.commands.pipeline`) chooses the stamp, authorises, calls a runner here with the
+:class:`~bot.commands.request.Request`, turns a stamp or Redis failure into a reply and audits the result; so a
+runner only does its work and returns the :class:`Message` the operator sees.
 """
 
 from __future__ import annotations
@@ -12,123 +12,90 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
 
 import redis
 
-from bot.commands import table
-from bot.commands.access import AccessPolicy
-from bot.commands.parse import Command
-from bot.commands.table import BY_ACTION, Action, Verb
+from bot.commands.request import Request
+from bot.config.limits import ANNOUNCE_LEASE_SECONDS, ANNOUNCE_RETRY_SECONDS, RECOVERED_START_MAX_AGE
 from bot.model.backup import Backup, BackupLocation, Preflight, is_backup_id, parse_capacity
-from bot.ops import outage
-from bot.ops.metrics import COMMANDS
 from bot.slack.client import SlackPoster
 from bot.slack.delivery import ANNOUNCEMENT, Delivery
 from bot.stamp import lro
 from bot.stamp.arm import ArmClient, StampError, StartedBackup
-from bot.state import audit
 from bot.state.audit import AuditLog
 from bot.state.job import Job, JobState
 from bot.state.jobs import JobStore
 from bot.state.prefs import ChannelPrefs
 from bot.state.watches import WatchStore
-from bot.words import messages
-from bot.words.messages import Message
+from bot.words import home, posts, replies
+from bot.words.backups import backup_config, backup_detail, backup_list
+from bot.words.mrkdwn import Message
 
 log = logging.getLogger(__name__)
 
-HOME_CACHE_SECONDS = 60.0
-"""How long one process reuses a stamp's App Home section (ARM reads per stamp: at most one a minute)."""
-
-ANNOUNCE_LEASE_SECONDS = 30.0
-ANNOUNCE_RETRY_SECONDS = 5.0
-"""The web process's try at the announcement: short, since a worker retries it (fenced) if it fails."""
 UNDECIDED_STATES = frozenset({JobState.STARTING, JobState.RUNNING, JobState.FINISHED})
-
-REDIS_DOWN = (
-    "the bot's job store (Redis) is not answering, so nothing was started or read. "
-    "Try again in a minute; if it persists, check the Redis service."
-)
 
 
 @dataclass
 class BackupService:
-    """One stamp's backup operations as the bot offers them, with access control and audit."""
+    """One stamp's backup operations as the bot offers them; each runner takes the request and returns the reply."""
 
     stamp: str
     store: JobStore
     arm: ArmClient
     poster: SlackPoster
     poll_interval: float
-    access: AccessPolicy
     audit_log: AuditLog
     prefs: ChannelPrefs
     watches: WatchStore
-    start_grace: float = 300.0
+    start_grace: float
+    """How long a start may go unconfirmed before a worker reconciles it (``AZS_START_GRACE_SECONDS``)."""
+    home_cache_seconds: float
+    """How long this process reuses the stamp's App Home section (``AZS_HOME_CACHE_SECONDS``)."""
     clock: Callable[[], float] = time.time
     """When a job was requested and started (the worker shares it in tests, which step time themselves)."""
     _home: tuple[float, Message] | None = field(default=None, init=False, repr=False)
     _home_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-
-    def command(self, command: Command, user: str, channel: str) -> Message:
-        """Answer a parsed ``/azs`` command from ``user`` in ``channel``, and record it.
-
-        The command table (:mod:`bot.commands.table`) names the runner: a method here taking ``(command, channel)``.
-        """
-        if command.action == Action.HELP:
-            return messages.help_message(table.usage(), command.problem)
-        message = self.authorise(command.action.value, user, channel)
-        if message is None:
-            verb, run = BY_ACTION[command.action], self.runner(BY_ACTION[command.action])
-            message = self.guarded(verb.doing, lambda: run(command, channel))
-        self.record(user, channel, command.action.value, message)
-        return message
-
-    def runner(self, verb: Verb) -> Callable[[Command, str], Message]:
-        """The method answering ``verb`` (a test checks every row names one)."""
-        return cast(Callable[[Command, str], Message], getattr(self, verb.runner))
-
-    def start_clicked(self, user: str, channel: str, job_id: str | None = None) -> Message:
-        """The confirmation's button: check the clicker again, then start.
-
-        ``job_id`` names the job after the click's durable record, so a process that finishes a dead
-        one's click can tell whether the start got as far as Redis.
-        """
-        message = self.authorise(Action.START, user, channel) or self.guarded(
-            "start a backup", lambda: self.start(user, channel, job_id)
-        )
-        self.record(user, channel, "start-click", message)
-        return message
-
-    def record(self, user: str, channel: str, action: str, message: Message) -> None:
-        record(self.audit_log, user, channel, self.stamp, action, message)
-
-    def authorise(self, action: str, user: str, channel: str) -> Message | None:
-        """``None`` when allowed, else the refusal."""
-        return self.access.refusal(action, user, channel)
-
-    def guarded(self, what: str, action: Callable[[], Message]) -> Message:
-        return guarded(what, self.stamp, action)
 
     def _running_job(self) -> Job | None:
         return next(
             (j for j in self.store.active_jobs() if j.stamp == self.stamp and j.state in UNDECIDED_STATES), None
         )
 
-    def preview(self, _command: Command | None = None, _channel: str = "") -> Message:
+    def preview(self, _request: Request) -> Message:
         """The confirmation card with the pre-flight checks, or who is already running a backup."""
         mine = self._running_job()
         if mine is not None:
-            return messages.already_running(mine)
+            return replies.already_running(mine)
         location, backups = self.arm.backup_location(), self.arm.list_backups()
-        return messages.confirmation(
+        return replies.confirmation(
             self.stamp,
             self.arm.region,
             location,
             backups[0] if backups else None,
             preflight_problems(location, backups),
         )
+
+    def start_click(self, request: Request) -> Message:
+        """The Start button: check again, then start. The job is named after the click's durable item, so a process
+        that takes over a dead one's click first tells how far that one got."""
+        if request.recovered:
+            too_old = time.time() - request.received_at > RECOVERED_START_MAX_AGE
+            late = self.click_outcome(request.item_id, too_old=too_old)
+            if late is not None:
+                return late
+        return self.start(request.user, request.channel, request.item_id or None)
+
+    def click_outcome(self, job_id: str, *, too_old: bool) -> Message | None:
+        """How far a dead process got with a Start click (the job is named after it); ``None``: start it now."""
+        job = self.store.get(job_id)
+        if job is None:
+            return replies.restarted_nothing_started(self.stamp) if too_old else None
+        if job.state == JobState.STARTING:
+            return replies.start_unknown(self.stamp)
+        if job.state == JobState.START_FAILED:
+            return replies.start_refused(self.stamp, job.error)
+        return posts.started(job)
 
     def start(self, requester: str, channel: str, job_id: str | None = None) -> Message:
         """Check again, take the stamp's lock, call ``createBackup`` and announce the backup in the channel."""
@@ -145,7 +112,7 @@ class BackupService:
         )
         holder = self.store.reserve(job, reconcile_after=self.start_grace)
         if holder is not None:
-            return messages.already_running(holder)
+            return replies.already_running(holder)
         started = self._create_backup(job)
         if isinstance(started, Message):
             return started
@@ -155,12 +122,12 @@ class BackupService:
         """Why not to start now: a backup the bot follows, or a failed pre-flight check."""
         mine = self._running_job()
         if mine is not None:
-            return messages.already_running(mine)
+            return replies.already_running(mine)
         problems = preflight_problems(self.arm.backup_location(), self.arm.list_backups())
         mine = self._running_job()  # another click may have started one while the stamp answered
         if mine is not None:
-            return messages.already_running(mine)
-        return messages.preflight_refused(self.stamp, problems) if problems else None
+            return replies.already_running(mine)
+        return replies.preflight_refused(self.stamp, problems) if problems else None
 
     def _create_backup(self, job: Job) -> StartedBackup | Message:
         """``createBackup`` for the reserved ``job``; an answer that does not settle it is left to reconciliation."""
@@ -175,8 +142,8 @@ class BackupService:
                     exc,
                 )
                 if exc.status is None:
-                    return messages.start_unknown(self.stamp)
-                return messages.start_uncertain(self.stamp, exc.status)
+                    return replies.start_unknown(self.stamp)
+                return replies.start_uncertain(self.stamp, exc.status)
             self.store.mark_start_failed(job, str(exc))
             raise
         except Exception as exc:
@@ -201,13 +168,13 @@ class BackupService:
                 self.stamp,
                 type(exc).__name__,
             )
-            return messages.start_unrecorded(self.stamp, job.backup_id)
+            return replies.start_unrecorded(self.stamp, job.backup_id)
         if not recorded:
             log.warning("job %s was settled by reconciliation before the stamp answered", job.job_id)
-            return messages.start_unknown(self.stamp)
+            return replies.start_unknown(self.stamp)
         log.info("backup %s started on %s by %s (job %s)", job.backup_id, self.stamp, job.requester, job.job_id)
         self.announce(job)
-        return messages.started(job)
+        return posts.started(job)
 
     def announce(self, job: Job) -> None:
         """One short, fenced try at the channel announcement; a worker retries it if this fails.
@@ -223,54 +190,63 @@ class BackupService:
             budget=ANNOUNCE_RETRY_SECONDS,
             clock=self.clock,
         )
-        delivery.try_once(job.job_id, ANNOUNCEMENT, messages.started(job))
+        delivery.try_once(job.job_id, ANNOUNCEMENT, posts.started(job))
 
-    def status(self, _command: Command, _channel: str) -> Message:
-        return messages.status(self.store.active_jobs())
+    def status(self, _request: Request) -> Message:
+        return replies.status(self.store.active_jobs())
 
-    def list(self, _command: Command, _channel: str) -> Message:
-        return messages.backup_list(self.stamp, self.arm.list_backups())
+    def list(self, _request: Request) -> Message:
+        return backup_list(self.stamp, self.arm.list_backups())
 
-    def show(self, command: Command, _channel: str) -> Message:
-        backup_id = command.backup_id or ""
+    def show(self, request: Request) -> Message:
+        backup_id = request.command.backup_id or ""
         if not is_backup_id(backup_id):
-            return messages.error_message("a backup id is a GUID, such as 3f2504e0-4f89-11d3-9a0c-0305e82c3301.")
+            return replies.not_a_backup_id()
         backup = self.arm.get_backup(backup_id)
         if backup is None:
-            return messages.no_such_backup(self.stamp, backup_id)
-        return messages.backup_detail(self.stamp, backup)
+            return replies.no_such_backup(self.stamp, backup_id)
+        return backup_detail(self.stamp, backup)
 
-    def config(self, _command: Command, _channel: str) -> Message:
-        return messages.config(self.stamp, self.arm.backup_location())
+    def config(self, _request: Request) -> Message:
+        return backup_config(self.stamp, self.arm.backup_location())
 
-    def audit_trail(self, _command: Command, _channel: str) -> Message:
-        return messages.audit(self.audit_log.latest())
+    def audit_trail(self, _request: Request) -> Message:
+        return replies.audit(self.audit_log.latest())
 
-    def watch(self, command: Command, channel: str) -> Message:
-        mode = command.option or "all"
-        self.watches.subscribe(self.stamp, channel, mode)
-        return messages.watch_set(channel, self.stamp, mode)
+    def watch(self, request: Request) -> Message:
+        mode = request.command.option or "all"
+        self.watches.subscribe(self.stamp, request.channel, mode)
+        return replies.watch_set(request.channel, self.stamp, mode)
 
-    def cancel(self, _command: Command, _channel: str) -> Message:
+    def cancel(self, _request: Request) -> Message:
         """Azure Stack Hub has no cancel: say so, and show what runs."""
         running = self._running_job()
         on_stamp = None
         if running is None:
             on_stamp = next((b for b in self.arm.list_backups() if not b.is_terminal), None)
-        return messages.cancel_impossible(self.stamp, running, on_stamp)
+        return replies.cancel_impossible(self.stamp, running, on_stamp)
 
-    def threads(self, command: Command, channel: str) -> Message:
-        on = command.option == "on"
-        self.prefs.set_threaded(channel, on)
-        return messages.threads_set(channel, on)
+    def threads(self, request: Request) -> Message:
+        on = request.command.option == "on"
+        self.prefs.set_threaded(request.channel, on)
+        return replies.threads_set(request.channel, on)
+
+    def stamps(self, request: Request) -> Message:
+        """Every stamp, this one marked as the channel's default (the pipeline chose it as such)."""
+        return replies.stamps(list(request.stamps), self.stamp)
+
+    def use_here(self, request: Request) -> Message:
+        """``/azs stamps use <stamp>``: this stamp becomes the channel's default."""
+        self.prefs.use_stamp(request.channel, self.stamp)
+        return replies.stamp_chosen(request.channel, self.stamp)
 
     def home_section(self) -> Message:
-        """This stamp on the App Home tab, read at most once per :data:`HOME_CACHE_SECONDS` per process.
+        """This stamp on the App Home tab, read at most once per ``home_cache_seconds`` per process.
 
         One opener reads the stamp while others for the same stamp wait for that answer (no stampede).
         """
         with self._home_lock:
-            if self._home is None or time.monotonic() - self._home[0] >= HOME_CACHE_SECONDS:
+            if self._home is None or time.monotonic() - self._home[0] >= self.home_cache_seconds:
                 self._home = (time.monotonic(), self._read_home_section())
             return self._home[1]
 
@@ -278,32 +254,9 @@ class BackupService:
         try:
             location, backups = self.arm.backup_location(), self.arm.list_backups()
         except StampError as exc:
-            return messages.home_stamp(self.stamp, None, None, None, problem=str(exc))
+            return home.home_stamp(self.stamp, None, None, None, problem=str(exc))
         finished = [b for b in backups if b.is_terminal]
-        return messages.home_stamp(self.stamp, location, finished[0] if finished else None, self._running_job())
-
-
-def record(audit_log: AuditLog, user: str, channel: str, stamp: str, action: str, message: Message) -> None:
-    """Count the command and write it to the audit trail, with how it went."""
-    outcome = "ok" if message.ok else "refused or failed"
-    COMMANDS.labels(action=action, outcome=outcome).inc()
-    audit_log.record(audit.entry(user, channel, stamp, action, outcome))
-
-
-def guarded(what: str, stamp: str, action: Callable[[], Message]) -> Message:
-    """Run ``action`` and turn any failure into a message the operator can act on."""
-    try:
-        return action()
-    except redis.RedisError as exc:
-        outage.REDIS.failed(exc)  # one line per outage, not a traceback per command
-        log.warning("redis failed while trying to %s (%s)", what, type(exc).__name__)
-        return messages.error_message(REDIS_DOWN)
-    except StampError as exc:
-        log.warning("stamp call failed while trying to %s: %s (correlation id %s)", what, exc, exc.correlation_id)
-        return messages.stamp_call_failed(what, stamp, exc)
-    except Exception:
-        log.exception("unexpected failure while trying to %s", what)
-        return messages.unexpected_failure(what)
+        return home.home_stamp(self.stamp, location, finished[0] if finished else None, self._running_job())
 
 
 def definite_refusal(exc: StampError) -> bool:
@@ -318,7 +271,7 @@ def definite_refusal(exc: StampError) -> bool:
 
 
 def preflight_problems(location: BackupLocation, backups: list[Backup]) -> list[Preflight]:
-    """Reasons a backup should not start now; :func:`bot.words.messages.preflight_text` words each for the operator."""
+    """Reasons a backup should not start now; :func:`bot.words.replies.preflight_text` words each for the operator."""
     problems = []
     if not location.is_configured:
         problems.append(Preflight("unconfigured"))

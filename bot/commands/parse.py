@@ -1,4 +1,4 @@
-"""Parse the text after ``/azs`` into a command; pure, so any input gets a helpful answer.
+"""Parse the text after ``/azs`` into a command, once, in the listener; pure, so any input gets a helpful answer.
 
 Grammar: ``help`` | ``stamps [use <stamp>]`` | ``backup [<stamp>] [<verb> [args]]`` where a word after
 ``backup`` that is not a verb names the stamp.
@@ -7,26 +7,15 @@ Grammar: ``help`` | ``stamps [use <stamp>]`` | ``backup [<stamp>] [<verb> [args]
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from bot.commands.table import BACKUP_VERBS, OPERATOR_ONLY, WATCH_MODES, Action, Args, Verb
-from bot.config.settings import STAMP_NAME
+from bot.commands.request import Command
+from bot.commands.table import BACKUP_VERBS, Action, Args, Verb
+from bot.config.stamps import STAMP_NAME
 from bot.model.facts import Problem, Trouble
-
-__all__ = ["OPERATOR_ONLY", "WATCH_MODES", "Action", "Command", "Problem", "Trouble", "parse"]
+from bot.state.inbox import WorkItem
 
 _BACKUP_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-
-@dataclass(frozen=True)
-class Command:
-    action: Action
-    stamp: str | None = None
-    backup_id: str | None = None
-    option: str | None = None
-    """Watch mode (all/failures/off), threads (on/off), or the stamp for ``stamps use``."""
-    problem: Problem | None = None
-    """Set when the input was not understood: the reply shows it above the usage."""
+_ACTIONS = frozenset(action.value for action in Action)
 
 
 def _problem(trouble: Trouble, said: str = "", verb: str = "", choices: tuple[str, ...] = ()) -> Command:
@@ -56,7 +45,7 @@ def _parse_stamps(args: list[str]) -> Command:
     if not args:
         return Command(Action.STAMPS)
     if len(args) == 2 and args[0].lower() == "use" and STAMP_NAME.match(args[1]):
-        return Command(Action.USE_STAMP, option=args[1])
+        return Command(Action.USE_STAMP, stamp=args[1])
     return _problem(Trouble.STAMPS_USAGE)
 
 
@@ -96,3 +85,16 @@ def _choice_command(verb: Verb, args: list[str]) -> Command | None:
     if verb.default is None:
         return None
     return _problem(Trouble.CHOICES, verb=verb.action, choices=verb.choices)
+
+
+def command_of(item: WorkItem) -> Command:
+    """The command a durable item carries, as its listener parsed it.
+
+    An item recorded before items carried their command (or by a newer process, with an action this one does not
+    know) is read the old way: a click is the Start click, a command is parsed from its text.
+    """
+    if item.action in _ACTIONS:
+        return Command(Action(item.action), item.stamp or None, item.backup_id or None, item.option or None)
+    if item.kind == "click":
+        return Command(Action.START_CLICK, item.stamp or None)
+    return parse(item.text)

@@ -1,25 +1,38 @@
-"""The command table: every ``/azs`` command in one row, so adding one is one row plus its runner.
+"""The command table: every ``/azs`` command, and the Start click, in one row, so adding one is a row and its runner.
 
 The parser (:mod:`bot.commands.parse`), the help text (:func:`usage`, worded by
-:func:`bot.words.messages.help_message`), who may run what and
-the refusal's wording (:meth:`bot.commands.backups.BackupService.authorise`), the runner dispatch
-(:meth:`bot.commands.backups.BackupService.command`) and both Slack manifests' ``usage_hint`` (:func:`usage_hint`,
-checked by a test, rewritten by ``python -m bot.commands.table``) all read this table. Plain data: it imports
-nothing of the bot, so every layer may read it.
+:func:`bot.words.replies.help_message`), who may run what and the refusal's wording
+(:meth:`bot.commands.access.AccessPolicy.refusal`), the lane the work waits in, the runner the pipeline calls
+(:meth:`bot.commands.pipeline.Pipeline.answer`) and both Slack manifests' ``usage_hint`` (:func:`usage_hint`,
+checked by a test, rewritten by ``python -m bot.commands.table``) all read this table. A runner is named by
+reference: a :class:`~bot.commands.backups.BackupService` method or a function of the same shape, taking the
+chosen stamp's service and the :class:`~bot.commands.request.Request`.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from bot.commands.backups import BackupService
+from bot.commands.request import Request
+from bot.words import replies
+from bot.words.mrkdwn import Message
+
+Runner = Callable[[BackupService, Request], Message]
+"""Answers one command: the service of the stamp the pipeline chose, and the request."""
+
 
 class Action(StrEnum):
+    """Every command and click the bot answers; the value is what the audit trail and the metrics call it."""
+
     HELP = "help"
     START = "start"
+    START_CLICK = "start-click"
     STATUS = "status"
     LIST = "list"
     SHOW = "show"
@@ -42,6 +55,17 @@ class Args(StrEnum):
     """One of ``choices``; when ``default`` is set the word may be left out."""
 
 
+class Lane(StrEnum):
+    """Where the work waits after the ack (:mod:`bot.serve.lanes`)."""
+
+    READS = "reads"
+    """The stamp's lane."""
+    OPERATOR = "operator"
+    """The stamp's operator lane: the Start card and click never wait behind reads, and count apart."""
+    BOT = "bot"
+    """About the bot itself (no stamp is called): one lane for all of it."""
+
+
 @dataclass(frozen=True)
 class Verb:
     """One row of the table."""
@@ -51,8 +75,8 @@ class Verb:
     """How the help writes the command (the bot's own mrkdwn: ``<`` and ``>`` as entities); "" hides it."""
     help: str
     """What the help says it does."""
-    runner: str = ""
-    """The :class:`bot.commands.backups.BackupService` method ``(command, channel) -> Message`` that answers it."""
+    runner: Runner
+    """What answers it; the pipeline authorises first, catches failures and audits after."""
     doing: str = ""
     """What the runner does, for failures: "I could not <doing> on <stamp>"."""
     operator_only: bool = False
@@ -64,7 +88,15 @@ class Verb:
     hint: str = ""
     """This verb in the manifests' ``usage_hint`` ("" leaves it out: the hint is short)."""
     under_backup: bool = True
-    """Written after ``/azs backup``; the bot's own commands (``stamps``, ``help``) are not."""
+    """Written after ``/azs backup``; the bot's own commands (``stamps``, ``help``) and the click are not."""
+    lane: Lane = Lane.READS
+    in_ack: bool = False
+    """Answered in the ack itself: the runner does no I/O (nothing to wait for, nothing to audit)."""
+
+
+def show_help(_service: BackupService, request: Request) -> Message:
+    """The usage, with what was not understood (``request.command.problem``) above it."""
+    return replies.help_message(usage(), request.command.problem)
 
 
 WATCH_MODES = ("all", "failures", "off")
@@ -74,16 +106,17 @@ TABLE: tuple[Verb, ...] = (
         Action.START,
         "`/azs backup` (or `/azs backup start`)",
         "start an infrastructure backup, after a confirmation",
-        runner="preview",
+        runner=BackupService.preview,
         doing="prepare a backup",
         operator_only=True,
         refusal="start a backup",
+        lane=Lane.OPERATOR,
     ),
     Verb(
         Action.STATUS,
         "`/azs backup status`",
         "backups the bot is following",
-        runner="status",
+        runner=BackupService.status,
         doing="read the running backups",
         hint="status",
     ),
@@ -91,7 +124,7 @@ TABLE: tuple[Verb, ...] = (
         Action.LIST,
         "`/azs backup list`",
         "the latest backups, newest first",
-        runner="list",
+        runner=BackupService.list,
         doing="list backups",
         hint="list",
     ),
@@ -99,7 +132,7 @@ TABLE: tuple[Verb, ...] = (
         Action.SHOW,
         "`/azs backup show &lt;backup id&gt;`",
         "one backup in full, with role statuses",
-        runner="show",
+        runner=BackupService.show,
         doing="read the backup",
         args=Args.BACKUP_ID,
         hint="show <id>",
@@ -108,7 +141,7 @@ TABLE: tuple[Verb, ...] = (
         Action.CONFIG,
         "`/azs backup config`",
         "the backup location and scheduler",
-        runner="config",
+        runner=BackupService.config,
         doing="read the backup configuration",
         hint="config",
     ),
@@ -116,7 +149,7 @@ TABLE: tuple[Verb, ...] = (
         Action.AUDIT,
         "`/azs backup audit`",
         "who did what, latest first (operators)",
-        runner="audit_trail",
+        runner=BackupService.audit_trail,
         doing="read the audit trail",
         operator_only=True,
         refusal="read the audit trail",
@@ -126,7 +159,7 @@ TABLE: tuple[Verb, ...] = (
         Action.WATCH,
         "`/azs backup watch [all|failures|off]`",
         "tell this channel about every backup that ends (operators)",
-        runner="watch",
+        runner=BackupService.watch,
         doing="change the watch",
         operator_only=True,
         refusal="change what this channel watches",
@@ -139,7 +172,7 @@ TABLE: tuple[Verb, ...] = (
         Action.CANCEL,
         "`/azs backup cancel`",
         "why a backup cannot be cancelled, and what runs",
-        runner="cancel",
+        runner=BackupService.cancel,
         doing="look for the running backup",
         hint="cancel",
     ),
@@ -147,7 +180,7 @@ TABLE: tuple[Verb, ...] = (
         Action.THREADS,
         "`/azs backup threads on|off`",
         "outcomes in the announcement's thread or as new messages (operators)",
-        runner="threads",
+        runner=BackupService.threads,
         doing="change threading",
         operator_only=True,
         args=Args.CHOICE,
@@ -157,18 +190,40 @@ TABLE: tuple[Verb, ...] = (
         Action.STAMPS,
         "`/azs stamps`, `/azs stamps use &lt;stamp&gt;`",
         "the stamps, and this channel's default",
+        runner=BackupService.stamps,
+        doing="list the stamps",
         under_backup=False,
+        lane=Lane.BOT,
     ),
-    Verb(Action.USE_STAMP, "", "", operator_only=True, under_backup=False),
-    Verb(Action.HELP, "`/azs help`", "this help", under_backup=False),
+    Verb(
+        Action.USE_STAMP,
+        "",
+        "",
+        runner=BackupService.use_here,
+        doing="change the channel's stamp",
+        operator_only=True,
+        under_backup=False,
+        lane=Lane.BOT,
+    ),
+    Verb(
+        Action.START_CLICK,
+        "",
+        "",
+        runner=BackupService.start_click,
+        doing="start a backup",
+        operator_only=True,
+        refusal="start a backup",
+        under_backup=False,
+        lane=Lane.OPERATOR,
+    ),
+    Verb(Action.HELP, "`/azs help`", "this help", runner=show_help, under_backup=False, lane=Lane.BOT, in_ack=True),
 )
-"""In the help's order. ``stamps``, ``stamps use`` and ``help`` are answered by the router and the listener."""
+"""In the help's order (rows with no ``usage`` are not in it)."""
 
 BY_ACTION = {verb.action: verb for verb in TABLE}
 BACKUP_VERBS = {verb.action.value: verb for verb in TABLE if verb.under_backup}
 """The words after ``/azs backup [stamp]`` that name a verb (``help`` too: ``/azs backup help``)."""
 BACKUP_VERBS["help"] = BY_ACTION[Action.HELP]
-OPERATOR_ONLY = frozenset(verb.action for verb in TABLE if verb.operator_only)
 
 
 def usage() -> list[tuple[str, str]]:

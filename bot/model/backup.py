@@ -402,8 +402,8 @@ def backups_from_list(body: Any) -> list[Backup]:
 
 @dataclass(frozen=True)
 class Preflight:
-    """One reason a backup should not start now, as data: :mod:`bot.words.messages` words it and escapes the
-    stamp's values (a backup id, a status, a capacity string) in it."""
+    """One reason a backup should not start now, as data: :func:`bot.words.replies.preflight_text` words it and
+    escapes the stamp's values (a backup id, a status, a capacity string) in it."""
 
     kind: Literal["unconfigured", "running", "capacity"]
     backup_id: str = ""

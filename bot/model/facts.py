@@ -14,7 +14,7 @@ from typing import Protocol
 class JobFacts(Protocol):
     """What renderers read of a job the bot follows (:class:`bot.state.job.Job` has these and more).
 
-    A protocol, so the renderers (:mod:`bot.words.messages`) take plain data and never import the Redis job store.
+    A protocol, so the renderers (``bot/words``) take plain data and never import the Redis job store.
     """
 
     @property
@@ -35,7 +35,7 @@ class JobFacts(Protocol):
 
 @dataclass(frozen=True)
 class AuditEntry:
-    """One line of the audit trail (:mod:`bot.state.audit` keeps them; :func:`bot.words.messages.audit` shows them)."""
+    """One line of the audit trail (:mod:`bot.state.audit` keeps them; :func:`bot.words.replies.audit` shows them)."""
 
     at: float
     user: str
@@ -43,10 +43,14 @@ class AuditEntry:
     stamp: str
     action: str
     outcome: str
+    count: int = 1
+    """How many times this refusal came within a minute of the last one (see :mod:`bot.state.audit`)."""
+    first_at: float = 0.0
+    """When the first of those came (0: only once)."""
 
 
 class Trouble(StrEnum):
-    """What was wrong with the input; :func:`bot.words.messages.help_message` words each one."""
+    """What was wrong with the input; :func:`bot.words.replies.help_message` words each one."""
 
     UNKNOWN_WORD = "unknown_word"
     NOT_A_STAMP = "not_a_stamp"

@@ -27,9 +27,11 @@ from redis.sentinel import MasterNotFoundError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.config.env import SettingsError, shown_url
 from bot.config.proxy import proxy_for
 from bot.config.redis_url import SENTINEL_SCHEMES, redact_url
-from bot.config.settings import Settings, SettingsError, StampSettings, load_settings, shown_url
+from bot.config.settings import Settings, load_settings
+from bot.config.stamps import StampSettings
 from bot.slack.client import make_web_client
 from bot.stamp.arm import DEFAULT_PROVIDER_SUBSCRIPTION, SUBSCRIPTIONS_API_VERSION, ArmClient, StampError
 from bot.stamp.auth import METADATA_API_VERSION, StampAuthError, TokenProvider, VerifyingSession

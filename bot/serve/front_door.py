@@ -29,19 +29,12 @@ from urllib.parse import parse_qsl
 
 import redis
 
+from bot.config.limits import DELIVERY_MEMORY_SECONDS, SIGNATURE_MEMORY_SECONDS, SIGNATURE_WINDOW_SECONDS
 from bot.ops import outage
 from bot.state import keys
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 1024 * 1024
-"""Far above Slack's largest real payload (a few tens of KB); larger bodies get 413 unread."""
-SIGNATURE_WINDOW_SECONDS = 300
-"""Slack's replay window: a timestamp further than this from now is refused."""
-SIGNATURE_MEMORY_SECONDS = 2 * SIGNATURE_WINDOW_SECONDS
-"""A signature accepted now carries a timestamp at most one window ahead: it is fresh for two windows at most."""
-DELIVERY_MEMORY_SECONDS = 900
-"""Slack retries an event about 1 and 5 minutes after the first try; a third of an hour covers the last one."""
 _TIMESTAMP_DIGITS = 12
 
 

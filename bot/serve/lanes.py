@@ -28,14 +28,12 @@ from dataclasses import dataclass, field
 import redis
 
 from bot.commands.access import UserCommandLimit
+from bot.config.limits import ACK_PRIORITY_MAX_WAIT, INBOX_RECOVERY_SECONDS
+from bot.config.settings import Settings
 from bot.ops import outage
 from bot.state.inbox import Inbox, WorkItem
 
 log = logging.getLogger(__name__)
-
-DEFAULT_QUEUE_LIMIT = 16
-"""Requests waiting per lane: a burst of clicks fits; a stamp answering in 6 s drains it in a few minutes."""
-RECOVERY_INTERVAL_SECONDS = 2.0
 
 
 @dataclass
@@ -58,8 +56,8 @@ class AfterAckPool:
     def __init__(
         self,
         threads: int = 1,
-        max_wait: float = 2.0,
-        queue_limit: int = DEFAULT_QUEUE_LIMIT,
+        max_wait: float = ACK_PRIORITY_MAX_WAIT,
+        queue_limit: int = Settings.lane_queue,
         per_user_per_minute: int | None = None,
     ) -> None:
         self._threads = threads
@@ -71,6 +69,7 @@ class AfterAckPool:
         self._lanes: dict[str, _Lane] = {}
         self._lock = threading.Lock()
         self._durable: _Durability | None = None
+        self._stopped = threading.Event()
         self._refusals = ThreadPoolExecutor(max_workers=1, thread_name_prefix="after-ack-refusals")
         """Unbounded: a refusal is one short reply, and no more of them queue than requests were acked."""
 
@@ -138,6 +137,10 @@ class AfterAckPool:
         self._durable = _Durability(inbox, recover)
         threading.Thread(target=self._keep_and_recover, name="after-ack-recovery", daemon=True).start()
 
+    def stop_recovering(self) -> None:
+        """Stop renewing leases and taking over work (what is held lapses to another process)."""
+        self._stopped.set()
+
     def admit(self, item: WorkItem, *, operator: bool = False) -> bool:
         """Before the ack: count ``item`` against its user's limit (``operator`` work has its own count) and
         put it in Redis, in one round trip.
@@ -203,8 +206,7 @@ class AfterAckPool:
     def _keep_and_recover(self) -> None:
         assert self._durable is not None
         durable = self._durable
-        stop = threading.Event()
-        while not stop.wait(RECOVERY_INTERVAL_SECONDS):
+        while not self._stopped.wait(INBOX_RECOVERY_SECONDS):
             try:
                 with self._lock:
                     held, unfinished = sorted(durable.held | durable.unfinished), sorted(durable.unfinished)

@@ -23,13 +23,11 @@ import contextlib
 import json
 import logging
 import random
-import signal
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from types import FrameType
 from typing import Any
 
 import aiohttp
@@ -39,26 +37,29 @@ from slack_bolt.adapter.socket_mode.internals import run_bolt_app
 from slack_bolt.response import BoltResponse
 from slack_sdk.socket_mode.request import SocketModeRequest
 
-from bot.config.settings import Settings
+from bot.config.limits import (
+    ENVELOPE_MEMORY_COUNT,
+    ENVELOPE_MEMORY_SECONDS,
+    LOOP_MAX_AGE,
+    SOCKET_DISPATCH_THREADS,
+    SOCKET_DRAIN_TIMEOUT,
+    SOCKET_HEALTHY_AFTER,
+    SOCKET_HELLO_TIMEOUT,
+    SOCKET_MAX_BACKOFF,
+    SOCKET_MAX_CONNECTIONS,
+    SOCKET_RETIRE_GRACE,
+    SOCKET_WARNED_LINGER,
+)
 from bot.ops.metrics import SOCKET_ACK_SECONDS, SOCKET_CONNECTIONS, SOCKET_ENVELOPES, SOCKET_RECONNECTS
-from bot.ops.probes import Heartbeat, serve_probes
-from bot.state.connection import make_redis
+from bot.ops.probes import Heartbeat
 from bot.state.keys import envelope_key
 
 log = logging.getLogger(__name__)
 
-MAX_CONNECTIONS = 10  # Slack's limit per app
-HELLO_TIMEOUT = 10.0  # Slack greets a new connection at once; silence means a bad URL or a dead server
-DRAIN_TIMEOUT = 3.5  # a retired connection waits this long for its in-flight acks (Slack allows 3 s)
-RETIRE_GRACE = 0.5  # a retired connection keeps reading this long, for envelopes already on the wire
-WARNED_LINGER = 60.0  # after a ``warning`` the old connection serves on until Slack's refresh, at most this long
-HEALTHY_AFTER = 30.0  # a connection that lived this long resets the backoff
-MAX_BACKOFF = 30.0
-
 
 def backoff_delay(failures: int, rng: Callable[[], float] = random.random) -> float:
     """Seconds before reconnect attempt ``failures`` (0-based): 0.25-0.5 s first, doubling, capped at 30 s."""
-    ceiling: float = min(MAX_BACKOFF, 0.5 * 2.0 ** min(failures, 10))
+    ceiling: float = min(SOCKET_MAX_BACKOFF, 0.5 * 2.0 ** min(failures, 10))
     return ceiling * (0.5 + 0.5 * rng())
 
 
@@ -71,7 +72,9 @@ class EnvelopeLedger:
     and a second backup start is still refused by the stamp lock.
     """
 
-    def __init__(self, client: redis.Redis | None, ttl: float = 600.0, memory: int = 4096) -> None:
+    def __init__(
+        self, client: redis.Redis | None, ttl: float = ENVELOPE_MEMORY_SECONDS, memory: int = ENVELOPE_MEMORY_COUNT
+    ) -> None:
         self.client = client
         self.ttl = ttl
         self.memory = memory
@@ -153,16 +156,16 @@ class SocketModeRunner:
         ping_interval: float = 5.0,
         ledger: EnvelopeLedger | None = None,
         heartbeat: Heartbeat | None = None,
-        dispatch_threads: int = 16,
+        dispatch_threads: int = SOCKET_DISPATCH_THREADS,
     ) -> None:
-        if connections > MAX_CONNECTIONS:
-            log.warning("Slack allows %d Socket Mode connections per app; using %d", MAX_CONNECTIONS, MAX_CONNECTIONS)
+        if connections > SOCKET_MAX_CONNECTIONS:
+            log.warning("Slack allows %d Socket Mode connections per app; using that many", SOCKET_MAX_CONNECTIONS)
         self.app = app
         self.app_token = app_token
-        self.slots = max(1, min(connections, MAX_CONNECTIONS))
+        self.slots = max(1, min(connections, SOCKET_MAX_CONNECTIONS))
         self.ping_interval = ping_interval
         self.ledger = ledger or EnvelopeLedger(None)
-        self.heartbeat = heartbeat or Heartbeat(max_age=30.0)
+        self.heartbeat = heartbeat or Heartbeat(max_age=LOOP_MAX_AGE)
         self._dispatch = ThreadPoolExecutor(max_workers=dispatch_threads, thread_name_prefix="socket-dispatch")
         self._current: dict[int, Connection] = {}
         self._background: set[asyncio.Task[None]] = set()  # held so the loop does not drop them mid-flight
@@ -206,7 +209,7 @@ class SocketModeRunner:
                 self._stopping = True
                 in_flight = [c.drained.wait() for c in self._current.values()]
                 with contextlib.suppress(TimeoutError):  # ack what is being dispatched before hanging up
-                    await asyncio.wait_for(asyncio.gather(*in_flight), DRAIN_TIMEOUT)
+                    await asyncio.wait_for(asyncio.gather(*in_flight), SOCKET_DRAIN_TIMEOUT)
                 for task in slots:
                     task.cancel()
                 await asyncio.gather(*slots, return_exceptions=True)
@@ -242,7 +245,7 @@ class SocketModeRunner:
                 continue
             await asyncio.gather(reader, return_exceptions=True)
             previous = None
-            if time.monotonic() - connection.opened_at >= HEALTHY_AFTER:
+            if time.monotonic() - connection.opened_at >= SOCKET_HEALTHY_AFTER:
                 failures = 0
             await asyncio.sleep(backoff_delay(failures))
             failures += 1
@@ -259,7 +262,7 @@ class SocketModeRunner:
             log.warning("socket slot %d: cannot connect (%s: %s)", slot, type(exc).__name__, exc)
             return None
         try:
-            first = await ws.receive(timeout=HELLO_TIMEOUT)
+            first = await ws.receive(timeout=SOCKET_HELLO_TIMEOUT)
             hello = json.loads(first.data) if first.type == aiohttp.WSMsgType.TEXT else {}
         except Exception as exc:  # a timeout, a broken link or a frame that is not JSON: no hello
             hello = {"error": type(exc).__name__}
@@ -316,10 +319,10 @@ class SocketModeRunner:
     async def _retire(self, connection: Connection) -> None:
         """Close a refreshed connection once Slack stopped using it and its in-flight envelopes are acked."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(connection.retire_now.wait(), WARNED_LINGER)
-        await asyncio.sleep(RETIRE_GRACE)
+            await asyncio.wait_for(connection.retire_now.wait(), SOCKET_WARNED_LINGER)
+        await asyncio.sleep(SOCKET_RETIRE_GRACE)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(connection.drained.wait(), DRAIN_TIMEOUT)
+            await asyncio.wait_for(connection.drained.wait(), SOCKET_DRAIN_TIMEOUT)
         with contextlib.suppress(Exception):  # a link that broke meanwhile needs no goodbye
             await connection.ws.close()
 
@@ -368,39 +371,3 @@ class SocketModeRunner:
                     continue
         log.error("envelope %s: no open connection to acknowledge it on", ack["envelope_id"])
         return False
-
-
-def serve_socket_mode(settings: Settings, stop: threading.Event | None = None) -> None:
-    """``azs-bot socket``: the runner, ``/healthz`` and ``/metrics`` on the metrics port, until SIGTERM or SIGINT."""
-    from bot.app import build_app
-    from bot.worker.process import redis_problems
-
-    stop = stop or threading.Event()
-
-    def request_stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d received; closing the Socket Mode connections", signum)
-        stop.set()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, request_stop)
-        signal.signal(signal.SIGINT, request_stop)
-    # Short timeouts: the dedupe check sits on the ack path, inside Slack's 3 s. Through the factory, like every
-    # client: its own from_url refused Sentinel URLs and ignored REDIS_CA_BUNDLE (the dedupe failed open).
-    ledger_redis = make_redis(settings, timeout=0.5)
-    runner = SocketModeRunner(
-        build_app(settings),
-        settings.slack_app_token,
-        connections=settings.socket_connections,
-        ping_interval=settings.socket_ping_interval,
-        ledger=EnvelopeLedger(ledger_redis),
-        heartbeat=Heartbeat(max_age=30.0),
-    )
-    if settings.metrics_port:
-        serve_probes(
-            settings.host,
-            settings.metrics_port,
-            runner.heartbeat,
-            lambda: {**runner.problems(), **redis_problems(ledger_redis)},
-        )
-    log.info("Socket Mode: %d connections, pings every %.1fs", runner.slots, runner.ping_interval)
-    runner.run(stop)

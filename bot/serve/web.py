@@ -19,20 +19,29 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis
+from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 
-from bot.app import build_app, wire
-from bot.config.settings import Settings, load_settings
+from bot.config.limits import (
+    LOOP_MAX_AGE,
+    MAX_BODY_BYTES,
+    REQUEST_DEADLINE_SECONDS,
+    WEB_CONNECTION_LIMIT,
+    WEB_IDLE_SECONDS,
+    WEB_THREADS,
+)
+from bot.config.settings import Settings
 from bot.ops.metrics import CONNECTIONS_REFUSED, JOBS_IN_FLIGHT, REQUESTS_NOT_ACTED_ON
 from bot.ops.probes import Heartbeat, serve_probes
-from bot.serve.front_door import MAX_BODY_BYTES, Refusal, ReplayGuard, check_signature, delivery_ids, parse_body
+from bot.serve.front_door import Refusal, ReplayGuard, check_signature, delivery_ids, parse_body
 from bot.serve.lanes import AfterAckPool
 from bot.slack.client import AUTH_ERRORS
 from bot.state.health import Health
+from bot.state.jobs import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +57,21 @@ class SlackWeb:
     (:mod:`bot.ops.probes`), with a second ``/healthz`` for probes that use that port.
     """
 
-    def __init__(self, settings: Settings) -> None:
-        parts = wire(settings)
-        self.health, self.store = parts.health, parts.store
-        check_slack_token(parts.client, self.health)
-        self.after_ack = AfterAckPool(settings.work_threads, per_user_per_minute=settings.user_commands_per_minute)
-        self.slack = SlackRequestHandler(build_app(settings, parts.router, self.after_ack))
-        self.secret = settings.slack_signing_secret.encode()
-        self.replays = ReplayGuard(self.store.redis)
+    def __init__(
+        self,
+        bolt: App,
+        *,
+        after_ack: AfterAckPool,
+        health: Health,
+        store: JobStore,
+        replays: ReplayGuard,
+        signing_secret: str,
+    ) -> None:
+        self.slack = SlackRequestHandler(bolt)
+        self.after_ack = after_ack
+        self.health, self.store = health, store
+        self.replays = replays
+        self.secret = signing_secret.encode()
         self._not_again_logged: dict[str, float] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -136,11 +152,6 @@ class SlackWeb:
         return [b""]
 
 
-def create_wsgi_app(settings: Settings | None = None) -> SlackWeb:
-    """The bot's WSGI callable, from ``settings`` (read from the environment unless given)."""
-    return SlackWeb(settings or load_settings())
-
-
 def read_body(environ: dict[str, Any], limit: int = MAX_BODY_BYTES) -> bytes | None:
     """The body the server buffered, or ``None`` past ``limit`` (waitress refuses those first; this is a guard)."""
     stream = environ.get("wsgi.input")
@@ -198,7 +209,7 @@ class DeadlineServer(TcpWSGIServer):
     """
 
     channel_class = DeadlineChannel
-    request_deadline = 10.0
+    request_deadline = REQUEST_DEADLINE_SECONDS
     per_address: int | None = None
     heartbeat: Heartbeat | None = None
 
@@ -250,10 +261,10 @@ class DeadlineServer(TcpWSGIServer):
 
 
 SERVER_OPTIONS: dict[str, Any] = {
-    "threads": 32,  # requests that reached the app: each waits for its listener's ack (milliseconds)
-    "connection_limit": 500,  # open connections served at once; more wait in the listen backlog
+    "threads": WEB_THREADS,
+    "connection_limit": WEB_CONNECTION_LIMIT,  # more wait in the listen backlog
     "backlog": 1024,
-    "channel_timeout": 10,  # an idle connection (or one that stopped sending) is closed after this
+    "channel_timeout": WEB_IDLE_SECONDS,
     "cleanup_interval": 1,  # how often both deadlines are checked
     "max_request_header_size": 64 * 1024,
     "max_request_body_size": MAX_BODY_BYTES,  # 413 from the Content-Length or the chunks, before reading on
@@ -269,28 +280,25 @@ def listen_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-LOOP_MAX_AGE = 30.0
-"""The event loop beats every second; this long without a beat, the metrics port's ``/healthz`` says it stalled."""
-
-
-def make_server(settings: Settings, application: WsgiApp | None = None, **options: Any) -> DeadlineServer:
-    """The bot's server around ``application`` (the bot's own unless given: the benchmark passes a bare app)."""
-    app = application or create_wsgi_app(settings)
-    server = DeadlineServer(app, listen=listen_address(settings.host, settings.port), **{**SERVER_OPTIONS, **options})
+def make_server(settings: Settings, application: WsgiApp, **options: Any) -> DeadlineServer:
+    """The bot's server around ``application`` (:class:`SlackWeb`; the benchmark passes a bare app)."""
+    listen = listen_address(settings.host, settings.port)
+    server = DeadlineServer(application, listen=listen, **{**SERVER_OPTIONS, **options})
     server.heartbeat = Heartbeat(max_age=LOOP_MAX_AGE)
     server.per_address = settings.connections_per_address
     return server
 
 
-def serve(settings: Settings, application: WsgiApp | None = None) -> None:
+def serve(settings: Settings, application: WsgiApp) -> None:
     """Serve until SIGTERM or SIGINT; then stop taking requests and let those in progress finish (5 s at most).
 
-    The bot's own app also gets ``/healthz`` and ``/metrics`` on ``AZS_METRICS_PORT`` (0: none).
+    The bot's own app (a :class:`SlackWeb`) also gets ``/healthz`` and ``/metrics`` on ``AZS_METRICS_PORT`` (0: none).
     """
-    web = create_wsgi_app(settings) if application is None else None
-    server = make_server(settings, web or application)
-    if web is not None and settings.metrics_port and server.heartbeat is not None:
-        serve_probes(settings.host, settings.metrics_port, server.heartbeat, web.problems, web.refresh_gauges)
+    server = make_server(settings, application)
+    if isinstance(application, SlackWeb) and settings.metrics_port and server.heartbeat is not None:
+        serve_probes(
+            settings.host, settings.metrics_port, server.heartbeat, application.problems, application.refresh_gauges
+        )
 
     def stop(signum: int, _frame: object) -> None:
         raise SystemExit(0)

@@ -35,7 +35,7 @@ from slack_sdk.http_retry.state import RetryState
 from bot.config.settings import Settings
 from bot.ops.metrics import SLACK_ERRORS
 from bot.state.health import Health
-from bot.words.messages import Message
+from bot.words.mrkdwn import Message
 
 log = logging.getLogger(__name__)
 

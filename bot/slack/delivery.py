@@ -32,8 +32,8 @@ from bot.model.backoff import backoff
 from bot.slack.client import Fenced, PostFailed, SlackPoster
 from bot.state.job import Claim, Job
 from bot.state.jobs import JobStore
-from bot.words import messages
-from bot.words.messages import Message
+from bot.words import posts
+from bot.words.mrkdwn import Message
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class Kind:
 
 ANNOUNCEMENT = Kind(
     what="start announcement",
-    marker=messages.ANNOUNCE_EVENT,
+    marker=posts.ANNOUNCE_EVENT,
     attempts=lambda job: job.announce_attempts,
     count=JobStore.count_announce_attempt,
     record=JobStore.record_announcement,
@@ -86,7 +86,7 @@ ANNOUNCEMENT = Kind(
 )
 OUTCOME = Kind(
     what="outcome",
-    marker=messages.REPORT_EVENT,
+    marker=posts.REPORT_EVENT,
     attempts=lambda job: job.post_attempts,
     count=JobStore.count_post_attempt,
     record=JobStore.mark_notified,
@@ -97,7 +97,7 @@ OUTCOME = Kind(
 )
 ABANDONED = Kind(
     what="abandoned-start notice",
-    marker=messages.REPORT_EVENT,
+    marker=posts.REPORT_EVENT,
     attempts=lambda job: job.post_attempts,
     count=JobStore.count_post_attempt,
     record=JobStore.mark_notified,
@@ -106,7 +106,7 @@ ABANDONED = Kind(
 )
 OVERDUE = Kind(
     what="overdue notice",
-    marker=messages.OVERDUE_EVENT,
+    marker=posts.OVERDUE_EVENT,
     attempts=lambda job: job.overdue_attempts,
     count=JobStore.count_overdue_attempt,
     record=JobStore.record_overdue,

@@ -26,7 +26,7 @@ import requests
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from bot.config.settings import StampSettings
+from bot.config.stamps import StampSettings
 from bot.model.backup import Backup, BackupLocation, backup_id_from, backups_from_list, is_backup_id
 from bot.model.update import UpdateLocation
 from bot.ops.metrics import ARM_ERRORS

@@ -20,7 +20,7 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from bot.config.settings import StampSettings
+from bot.config.stamps import StampSettings
 
 log = logging.getLogger(__name__)
 

@@ -16,16 +16,14 @@ from dataclasses import asdict
 
 import redis
 
+from bot.config.limits import AUDIT_MAX_ENTRIES, AUDIT_REPEAT_WINDOW_SECONDS
 from bot.model.facts import AuditEntry
 from bot.state import keys
 
-__all__ = ["MAX_ENTRIES", "REPEAT_WINDOW_SECONDS", "AuditEntry", "AuditLog", "entry"]
+__all__ = ["AuditEntry", "AuditLog", "entry"]
 
 log = logging.getLogger("azs.audit")
 
-MAX_ENTRIES = 10_000
-REPEAT_WINDOW_SECONDS = 60
-"""A refusal within this long of the same one adds to its entry; a minute of quiet starts a new one."""
 
 # Add a refusal, or count it on the entry of the same refusal in the last minute.
 # KEYS: stream, repeat key. ARGV: max entries, window seconds, now, then field/value pairs (no count/first_at).
@@ -64,19 +62,19 @@ class AuditLog:
     def record(self, entry: AuditEntry) -> None:
         """Log and store in Redis when it answers (an outage must not block the operator); refusals that
         repeat within a minute are counted on one entry."""
-        fields = {k: str(v) for k, v in asdict(entry).items()}
+        fields = _fields(entry)
         try:
             if entry.outcome == "ok":
-                self.redis.xadd(keys.audit_key(), fields, maxlen=MAX_ENTRIES, approximate=True)  # type: ignore[arg-type]
+                self.redis.xadd(keys.audit_key(), fields, maxlen=AUDIT_MAX_ENTRIES, approximate=True)  # type: ignore[arg-type]
                 count = 1
             else:
                 count = self._add_refusal(entry, fields)
         except redis.RedisError as exc:
-            log.info("audit %s", json.dumps(asdict(entry), sort_keys=True))
+            log.info("audit %s", json.dumps(_logged(entry), sort_keys=True))
             log.error("audit entry not stored in Redis (%s); it is in this log line only", type(exc).__name__)
             return
         if _power_of_ten(count):  # a flood leaves a few lines, each saying how many so far
-            log.info("audit %s", json.dumps({**asdict(entry), "count": count}, sort_keys=True))
+            log.info("audit %s", json.dumps({**_logged(entry), "count": count}, sort_keys=True))
 
     def _add_refusal(self, entry: AuditEntry, fields: dict[str, str]) -> int:
         same = "\0".join((entry.user, entry.channel, entry.stamp, entry.action, entry.outcome))
@@ -84,12 +82,12 @@ class AuditLog:
         pairs = [part for item in fields.items() for part in item]
         count = self._count_repeat(
             keys=[keys.audit_key(), repeat_key],
-            args=[MAX_ENTRIES, REPEAT_WINDOW_SECONDS, fields["at"], *pairs],
+            args=[AUDIT_MAX_ENTRIES, AUDIT_REPEAT_WINDOW_SECONDS, fields["at"], *pairs],
         )
         return int(count)
 
     def latest(self, count: int = 20) -> list[AuditEntry]:
-        """Newest first; a counted refusal says how often it came, and over how long."""
+        """Newest first; a counted refusal carries how often it came, and since when."""
         entries = []
         for _id, fields in self.redis.xrevrange(keys.audit_key(), count=count) or []:
             data = {
@@ -103,19 +101,21 @@ class AuditLog:
                     channel=data.get("channel", ""),
                     stamp=data.get("stamp", ""),
                     action=data.get("action", ""),
-                    outcome=_outcome(data),
+                    outcome=data.get("outcome", ""),
+                    count=int(data.get("count") or 1),
+                    first_at=float(data.get("first_at") or 0),
                 )
             )
         return entries
 
 
-def _outcome(data: dict[str, str]) -> str:
-    """The outcome, with the count of a repeated refusal: "refused or failed (17 times in 43 s)"."""
-    outcome, count = data.get("outcome", ""), int(data.get("count") or 1)
-    if count <= 1:
-        return outcome
-    span = max(0.0, float(data.get("at") or 0) - float(data.get("first_at") or data.get("at") or 0))
-    return f"{outcome} ({count} times in {span:.0f} s)"
+def _logged(entry: AuditEntry) -> dict[str, object]:
+    """The entry as it is logged and stored: the count and the first time are the store's to keep."""
+    return {k: v for k, v in asdict(entry).items() if k not in ("count", "first_at")}
+
+
+def _fields(entry: AuditEntry) -> dict[str, str]:
+    return {k: str(v) for k, v in _logged(entry).items()}
 
 
 def _power_of_ten(count: int) -> bool:

@@ -22,6 +22,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from bot.config.limits import REDIS_CONNECT_TIMEOUT, REDIS_READ_TIMEOUT, REPLICA_ACK_TIMEOUT_MS
 from bot.config.redis_url import SENTINEL_SCHEMES, RedisUrlError, SentinelTarget, parse_sentinel_url, redact_url
 from bot.state import keys
 
@@ -30,11 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-REPLICA_ACK_TIMEOUT_MS = 1000
-"""How long a must-not-lose write waits for a replica; well inside Slack's 3 s for the start."""
-
-# Short timeouts, so a Redis outage turns into a clear reply well inside Slack's 3 s.
-_TIMEOUTS: dict[str, Any] = {"socket_connect_timeout": 1.0, "socket_timeout": 2.0}
+_TIMEOUTS: dict[str, Any] = {"socket_connect_timeout": REDIS_CONNECT_TIMEOUT, "socket_timeout": REDIS_READ_TIMEOUT}
 
 
 class NotReplicated(redis.RedisError):

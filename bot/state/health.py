@@ -14,12 +14,12 @@ import uuid
 
 import redis
 
+from bot.config.limits import HEALTH_PROBLEM_TTL_SECONDS
 from bot.state import keys
 
 log = logging.getLogger(__name__)
 
 COMPONENTS = ("redis-data", "slack")
-PROBLEM_TTL_SECONDS = 900
 
 
 class Health:
@@ -45,7 +45,7 @@ class Health:
     def report(self, component: str, problem: str) -> None:
         log.error("health: %s: %s", component, problem)
         try:
-            self.redis.set(keys.health_key(component), problem, ex=PROBLEM_TTL_SECONDS)
+            self.redis.set(keys.health_key(component), problem, ex=HEALTH_PROBLEM_TTL_SECONDS)
         except redis.RedisError:
             log.error("could not record the problem in Redis")
 

@@ -19,11 +19,8 @@ from dataclasses import dataclass, field
 
 import redis
 
+from bot.config.limits import INBOX_LEASE_SECONDS, ORPHANS_PER_TURN, USER_LIMIT_COUNTER_TTL
 from bot.state import keys
-
-DEFAULT_LEASE_SECONDS = 10.0
-LIMIT_COUNTER_TTL = 120
-"""A per-user, per-minute counter outlives its minute, so late clocks still find it."""
 
 # Take over expired items. KEYS: leases, owners, items. ARGV: now, new expiry, owner, limit.
 # Returns a flat list: id, json, id, json...
@@ -87,12 +84,18 @@ class WorkItem:
     """What a listener must still do after its ack, with everything needed to do it anywhere."""
 
     kind: str
-    """``command`` (``/azs`` with ``text``) or ``click`` (the Start button, for ``stamp``)."""
+    """``command`` (``/azs``) or ``click`` (the Start button)."""
     user: str
     channel: str
     response_url: str
     text: str = ""
+    """The command as typed; still written so an older process can read the item."""
     stamp: str = ""
+    """The stamp the command names, or the clicked card's stamp ("": none)."""
+    action: str = ""
+    """The parsed command's action (a word of the command table); "" in an item written before it was stored."""
+    backup_id: str = ""
+    option: str = ""
     item_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     received_at: float = field(default_factory=time.time)
 
@@ -124,7 +127,7 @@ class Counter:
 class Inbox:
     """The items in Redis. ``owner`` names this process (host and pid, plus a random part)."""
 
-    def __init__(self, client: redis.Redis, *, lease: float = DEFAULT_LEASE_SECONDS, owner: str | None = None) -> None:
+    def __init__(self, client: redis.Redis, *, lease: float = INBOX_LEASE_SECONDS, owner: str | None = None) -> None:
         self.redis = client
         self.lease = lease
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -144,7 +147,7 @@ class Inbox:
                 self.owner,
                 time.time() + self.lease,
                 counter.limit if counter else 0,
-                LIMIT_COUNTER_TTL,
+                USER_LIMIT_COUNTER_TTL,
                 counter.previous_weight if counter else 0,
             ],
         )
@@ -169,7 +172,7 @@ class Inbox:
             pipe.zrem(keys.inbox_leases_key(), item_id)
             pipe.execute()
 
-    def take_orphans(self, limit: int = 20) -> list[WorkItem]:
+    def take_orphans(self, limit: int = ORPHANS_PER_TURN) -> list[WorkItem]:
         """Items whose owner stopped renewing them, now held by this process."""
         now = time.time()
         flat = self._take(

@@ -18,7 +18,8 @@ from typing import Literal, TypeVar, cast
 import redis
 from redis.client import Pipeline
 
-from bot.config.settings import LIMITS, Settings
+from bot.config.limits import LIMITS
+from bot.config.settings import Settings
 from bot.model.backup import Backup
 from bot.state import keys
 from bot.state.connection import NotReplicated, wait_for_replica

@@ -23,7 +23,7 @@ from bot.stamp import lro
 from bot.stamp.arm import ArmClient, ArmResponse, StampError, retry_after_seconds
 from bot.state.job import Claim, Job, JobState
 from bot.state.jobs import JobStore
-from bot.words import messages
+from bot.words import mrkdwn, posts
 from bot.worker.next_step import Failed, Finish, Policy, Polled, Reschedule, decide, is_overdue
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class Follower:
         tried first; refused, the poll goes on and the next turn tries again."""
         job = claim.job
         if job.announcement_pending:
-            self.delivery.deliver(claim, ANNOUNCEMENT, messages.started(job))
+            self.delivery.deliver(claim, ANNOUNCEMENT, posts.started(job))
         client = self.clients.get(job.stamp)
         if client is None:
             log.error("job %s is for unknown stamp %r; keeping it for a worker that knows it", job.job_id, job.stamp)
@@ -146,7 +146,7 @@ class Follower:
             return job.progress_at
         if not self.poster.progress_allowed():
             return job.progress_at  # over this minute's share of Slack's chat.update limit; next poll
-        self.poster.update(job.channel, job.start_ts, messages.progress(job, now))
+        self.poster.update(job.channel, job.start_ts, posts.progress(job, now))
         return now
 
     def reschedule(
@@ -173,7 +173,7 @@ class Follower:
         next poll tries again (the notice stays owed until it is in the channel)."""
         job = claim.job
         log.warning("backup %s on %s is overdue", job.backup_id, job.stamp, extra=job.log_fields())
-        self.delivery.deliver(claim, OVERDUE, messages.overdue(job, self.policy.backup_timeout))
+        self.delivery.deliver(claim, OVERDUE, posts.overdue(job, self.policy.backup_timeout))
         self.store.release(claim)
 
     def overdue_without_poll(self, job_id: str) -> None:
@@ -200,7 +200,7 @@ class Follower:
         Slack refusing keeps the job finished and due again (README "Guarantees" states the window that remains).
         """
         job = claim.job
-        if job.announcement_pending and not self.delivery.deliver(claim, ANNOUNCEMENT, messages.started(job)).settled:
+        if job.announcement_pending and not self.delivery.deliver(claim, ANNOUNCEMENT, posts.started(job)).settled:
             failures = job.poll_failures + 1  # the outcome waits, so it can thread under the announcement
             delay = backoff(failures, WAITING_BACKOFF_BASE, self.policy.max_retry_delay, random.random())
             self.store.retry_report(claim, due_at=self.clock() + delay, failures=failures)
@@ -211,11 +211,11 @@ class Follower:
         ended = backup.created.timestamp() if backup and backup.created else job.finished_at
         REPORT_LAG.observe(max(0.0, self.clock() - ended))
         if job.start_ts:
-            self.poster.update(job.channel, job.start_ts, messages.announcement_final(job, backup, job.error))
+            self.poster.update(job.channel, job.start_ts, posts.announcement_final(job, backup, job.error))
 
 
-def outcome_message(job: Job, backup: Backup | None) -> messages.Message:
+def outcome_message(job: Job, backup: Backup | None) -> mrkdwn.Message:
     """The outcome; when the announcement was given up, it stands alone and says so."""
     if job.announce_given_up:
-        return messages.completion_unannounced(job, backup, job.error, job.announce_attempts)
-    return messages.completion(job, backup, job.error)
+        return posts.completion_unannounced(job, backup, job.error, job.announce_attempts)
+    return posts.completion(job, backup, job.error)

@@ -18,7 +18,7 @@ from bot.stamp import lro
 from bot.stamp.arm import ArmClient, StampError
 from bot.state.job import Claim, Job
 from bot.state.jobs import JobStore
-from bot.words import messages
+from bot.words import posts
 from bot.worker.follow import Follower, failed
 from bot.worker.next_step import Finish, decide
 
@@ -97,4 +97,4 @@ class Reconciler:
 
     def report_abandoned(self, claim: Claim) -> None:
         """Tell the requester a start that never began is over: once, fenced, retried until Slack takes it."""
-        self.delivery.deliver(claim, ABANDONED, messages.start_abandoned_notice(claim.job, claim.job.error))
+        self.delivery.deliver(claim, ABANDONED, posts.start_abandoned_notice(claim.job, claim.job.error))

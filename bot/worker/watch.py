@@ -17,7 +17,8 @@ from bot.slack.client import PostFailed, SlackPoster
 from bot.stamp.arm import ArmClient, StampError
 from bot.state.jobs import JobStore
 from bot.state.watches import ANNOUNCED_MEMORY_SECONDS, STALE_ALERT_REPEAT_SECONDS, Subscription, WatchStore
-from bot.words import messages
+from bot.words import posts
+from bot.words.mrkdwn import Message
 
 __all__ = ["ANNOUNCED_MEMORY_SECONDS", "STALE_ALERT_REPEAT_SECONDS", "Subscription", "WatchStore", "Watcher"]
 
@@ -76,7 +77,7 @@ class Watcher:
         job = self.jobs.find_by_backup_id(stamp, backup.backup_id)
         for sub in subs:
             reported_by_job = job is not None and job.channel == sub.channel
-            if reported_by_job or self._post(sub.channel, messages.watched_backup(stamp, backup)):
+            if reported_by_job or self._post(sub.channel, posts.watched_backup(stamp, backup)):
                 self.store.mark_announced(stamp, backup.backup_id, sub.channel)
 
     def _check_staleness(
@@ -93,7 +94,7 @@ class Watcher:
             return
         if self.store.stale_alert_due(stamp):
             for sub in subs:
-                self._post(sub.channel, messages.stale_backups(stamp, newest, limit, reason))
+                self._post(sub.channel, posts.stale_backups(stamp, newest, limit, reason))
 
     def _age_limit(self, location: BackupLocation) -> tuple[float, str]:
         """Hours a good backup may be old, and why: twice the scheduler's interval, else the setting."""
@@ -101,7 +102,7 @@ class Watcher:
             return 2.0 * location.frequency_hours, f"twice the scheduler's {location.frequency_hours} h"
         return self.max_age_hours, "the scheduler is off; AZS_MAX_BACKUP_AGE_HOURS"
 
-    def _post(self, channel: str, message: messages.Message) -> bool:
+    def _post(self, channel: str, message: Message) -> bool:
         try:
             self.poster.post(channel, message, user=None)
             return True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.words.messages import START_ACTION_ID
+from bot.words.replies import START_ACTION_ID
 from handlers.actions.start_backup import start_backup
 
 

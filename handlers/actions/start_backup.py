@@ -3,31 +3,33 @@ place, then the result."""
 
 from __future__ import annotations
 
-from logging import Logger
 from typing import Any
 
 from slack_bolt import Ack, BoltContext
 
-from bot.serve.dispatch import admit, dispatch, refused_over_limit
-from bot.state.inbox import WorkItem, item_id_for
+from bot.commands.request import Command
+from bot.commands.table import Action
+from bot.serve.dispatch import Dispatcher
+from bot.state.inbox import item_id_for
 
 
-def start_backup(ack: Ack, body: dict[str, Any], action: dict[str, Any], context: BoltContext, logger: Logger) -> None:
+def start_backup(ack: Ack, body: dict[str, Any], action: dict[str, Any], context: BoltContext) -> None:
+    dispatcher: Dispatcher = context["dispatcher"]
     user = str((body.get("user") or {}).get("id", ""))
-    item = WorkItem(
-        kind="click",
+    click = Command(Action.START_CLICK, stamp=str(action.get("value") or "") or None)
+    item = click.work_item(
+        "click",
         user=user,
         channel=str((body.get("channel") or {}).get("id") or context.channel_id or ""),
         response_url=str(body.get("response_url") or ""),
-        stamp=str(action.get("value") or ""),
         item_id=item_id_for("click", click_id(body, action, user)),
     )
-    refusal = admit(context, item)
+    refusal = dispatcher.admit(item)
     ack()
     if refusal is not None:  # over the user's per-minute limit: told through the response_url, nothing done
-        refused_over_limit(context, item, refusal, logger)
+        dispatcher.refuse(item, refusal)
         return
-    dispatch(context, item, logger)
+    dispatcher.dispatch(item)
 
 
 def click_id(body: dict[str, Any], action: dict[str, Any], user: str) -> str:

@@ -1,38 +1,38 @@
-"""``/azs ...``: acknowledge within Slack's 3 s, then answer through ``response_url``."""
+"""``/azs ...``: parsed once here, acknowledged within Slack's 3 s, then answered through ``response_url``."""
 
 from __future__ import annotations
 
-from logging import Logger
 from typing import Any
 
 from slack_bolt import Ack, BoltContext
 
-from bot.commands import table
-from bot.commands.parse import Action, parse
-from bot.serve.dispatch import admit, dispatch, refused_over_limit
-from bot.state.inbox import WorkItem, item_id_for
-from bot.words import messages
+from bot.commands.parse import parse
+from bot.serve.dispatch import Dispatcher
+from bot.state.inbox import item_id_for
 
 
-def azs_command(ack: Ack, command: dict[str, Any], context: BoltContext, logger: Logger) -> None:
+def azs_command(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
     """Help is answered in the ack itself (no I/O); everything else is checked against the user's limit,
     recorded, acked, then done in its lane. Over the limit, the ack itself says so."""
+    dispatcher: Dispatcher = context["dispatcher"]
+    user, channel = str(command.get("user_id", "")), str(command.get("channel_id", ""))
     parsed = parse(command.get("text"))
-    if parsed.action == Action.HELP:
-        ack(**messages.help_message(table.usage(), parsed.problem).as_kwargs())
+    now = dispatcher.answer_in_ack(parsed, user, channel)
+    if now is not None:
+        ack(**now.as_kwargs())
         return
-    item = WorkItem(
-        kind="command",
-        user=str(command.get("user_id", "")),
-        channel=str(command.get("channel_id", "")),
+    item = parsed.work_item(
+        "command",
+        user=user,
+        channel=channel,
         response_url=str(command.get("response_url", "")),
-        text=str(command.get("text") or ""),
         item_id=item_id_for("command", str(command.get("trigger_id") or "")),
+        text=str(command.get("text") or ""),
     )
-    refusal = admit(context, item)
+    refusal = dispatcher.admit(item)
     if refusal is not None:
         ack(**refusal.as_kwargs())
-        refused_over_limit(context, item, refusal, logger)
+        dispatcher.refuse(item, refusal)
         return
     ack()
-    dispatch(context, item, logger)
+    dispatcher.dispatch(item)

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from logging import Logger
 from typing import Any
 
 from slack_bolt import BoltContext
 from slack_sdk import WebClient
 
-from bot.commands.router import Router
-from bot.serve.reply import later
+from bot.commands.app_home import AppHome
+from bot.serve.dispatch import Dispatcher
 
 
-def app_home_opened(event: dict[str, Any], client: WebClient, context: BoltContext, logger: Logger) -> None:
+def app_home_opened(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     if event.get("tab", "home") != "home":
         return
-    router: Router = context["router"]
+    app_home: AppHome = context["app_home"]
+    dispatcher: Dispatcher = context["dispatcher"]
     user = str(event.get("user", ""))
 
     def publish() -> None:
-        view = router.home(user)
+        view = app_home.view(user)
         if view is not None:
             client.views_publish(user_id=user, view=view)
 
-    later(context, logger, "publish the App Home tab", publish)
+    dispatcher.later("publish the App Home tab", publish)

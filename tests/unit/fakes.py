@@ -17,7 +17,7 @@ from typing import Any, cast
 
 from bot.slack.client import Fenced, PostFailed, SlackPoster
 from bot.state.health import Health
-from bot.words.messages import Message
+from bot.words.mrkdwn import Message
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ from bot.slack.delivery import ABANDONED, ANNOUNCEMENT, OUTCOME, OVERDUE, Delive
 from bot.state.job import Claim, Job, JobState
 from bot.state.jobs import JobStore
 from bot.state.keys import lease_key
-from bot.words import messages
-from bot.words.messages import ANNOUNCE_EVENT, OVERDUE_EVENT, REPORT_EVENT, Message
+from bot.words import posts
+from bot.words.mrkdwn import Message
+from bot.words.posts import ANNOUNCE_EVENT, OVERDUE_EVENT, REPORT_EVENT
 from tests.unit.fakes import FakePoster
 
 LEASE = 30.0
@@ -55,7 +56,7 @@ def held(store: JobStore, claim: Claim) -> bool:
 
 
 def outcome(job: Job) -> Message:
-    return messages.completion(job, None, "the stamp said no")
+    return posts.completion(job, None, "the stamp said no")
 
 
 def test_an_outcome_is_posted_once_under_its_announcement_and_recorded(store: JobStore, poster: FakePoster) -> None:
@@ -144,7 +145,7 @@ def test_a_429_beyond_the_budget_is_retried_after_slacks_retry_after(store: JobS
 
 def test_an_announcement_refused_too_often_is_given_up(store: JobStore, poster: FakePoster) -> None:
     claim = claimed(store, JobState.RUNNING, announce_attempts=5)
-    assert delivery(store, poster).deliver(claim, ANNOUNCEMENT, messages.started(claim.job)) is Delivered.GIVEN_UP
+    assert delivery(store, poster).deliver(claim, ANNOUNCEMENT, posts.started(claim.job)) is Delivered.GIVEN_UP
     job = saved(store, claim)
     assert poster.posted == [] and job.announce_given_up == 1 and not job.announcement_pending
     assert held(store, claim)  # the worker goes on with its poll
@@ -154,7 +155,7 @@ def test_the_web_tries_the_announcement_once_and_lets_go(store: JobStore, poster
     claim = claimed(store, JobState.RUNNING)
     store.release(claim)
     job = claim.job
-    assert delivery(store, poster).try_once(job.job_id, ANNOUNCEMENT, messages.started(job)) is Delivered.POSTED
+    assert delivery(store, poster).try_once(job.job_id, ANNOUNCEMENT, posts.started(job)) is Delivered.POSTED
     [post] = poster.marked(ANNOUNCE_EVENT)
     assert saved(store, claim).start_ts == post.ts and not held(store, claim)
 
@@ -162,7 +163,7 @@ def test_the_web_tries_the_announcement_once_and_lets_go(store: JobStore, poster
 def test_the_web_leaves_the_announcement_to_a_worker_that_holds_the_job(store: JobStore, poster: FakePoster) -> None:
     claim = claimed(store, JobState.RUNNING)  # a worker holds it
     job = claim.job
-    assert delivery(store, poster).try_once(job.job_id, ANNOUNCEMENT, messages.started(job)) is None
+    assert delivery(store, poster).try_once(job.job_id, ANNOUNCEMENT, posts.started(job)) is None
     assert poster.posted == [] and saved(store, claim).announce_attempts == 0
 
 
@@ -173,7 +174,7 @@ def test_an_announcement_the_web_could_not_post_is_left_counted_for_a_worker(
     store.release(claim)
     poster.fail("internal_error")
     job = claim.job
-    assert delivery(store, poster).try_once(job.job_id, ANNOUNCEMENT, messages.started(job)) is Delivered.REFUSED
+    assert delivery(store, poster).try_once(job.job_id, ANNOUNCEMENT, posts.started(job)) is Delivered.REFUSED
     job = saved(store, claim)
     assert job.announce_attempts == 1 and job.announcement_pending and not held(store, claim)
 
@@ -182,7 +183,7 @@ def test_an_announcement_the_web_could_not_post_is_left_counted_for_a_worker(
 def test_the_overdue_notice_is_posted_exactly_once(store: JobStore, poster: FakePoster, landed: bool) -> None:
     """It used to be at most once: a refused notice was never tried again. Now it is counted and marked."""
     claim = claimed(store, JobState.RUNNING, start_ts=ANNOUNCED)
-    notice = messages.overdue(claim.job, 7200.0)
+    notice = posts.overdue(claim.job, 7200.0)
     poster.fail("internal_error", landed=landed)
     assert delivery(store, poster).deliver(claim, OVERDUE, notice) is Delivered.REFUSED
     job = saved(store, claim)
@@ -203,7 +204,7 @@ def test_a_refused_abandoned_notice_backs_off_on_its_own_refusals(store: JobStor
     claim = claimed(store, JobState.STARTING, backup_id="", poll_failures=7)
     assert store.give_up(claim, "the stamp has no record of it.")
     poster.fail("internal_error")
-    notice = messages.start_abandoned_notice(claim.job, claim.job.error)
+    notice = posts.start_abandoned_notice(claim.job, claim.job.error)
     assert delivery(store, poster).deliver(claim, ABANDONED, notice) is Delivered.REFUSED
     due = store.due_at(claim.job.job_id)
     assert due is not None and backoff(1, 2.0, 300.0, 0.0) <= due - NOW <= backoff(1, 2.0, 300.0, 1.0)
@@ -218,9 +219,9 @@ def test_a_refused_abandoned_notice_backs_off_on_its_own_refusals(store: JobStor
 def test_every_kind_looks_for_the_marker_its_message_carries(kind: Kind) -> None:
     job = Job(job_id="j1", stamp="s", requester="U1", channel="C1", backup_id=BACKUP, error="x")
     rendered = {
-        ANNOUNCEMENT.what: messages.started(job),
+        ANNOUNCEMENT.what: posts.started(job),
         OUTCOME.what: outcome(job),
-        ABANDONED.what: messages.start_abandoned_notice(job, job.error),
-        OVERDUE.what: messages.overdue(job, 7200.0),
+        ABANDONED.what: posts.start_abandoned_notice(job, job.error),
+        OVERDUE.what: posts.overdue(job, 7200.0),
     }[kind.what]
     assert rendered.metadata == {"event_type": kind.marker, "event_payload": {"job_id": "j1", "backup_id": BACKUP}}

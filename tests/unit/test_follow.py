@@ -13,14 +13,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.config.settings import Settings, load_stamp
+from bot.app import assemble_worker
+from bot.config.settings import Settings
+from bot.config.stamps import load_stamp
 from bot.stamp import lro
 from bot.stamp.arm import ArmClient
 from bot.state.job import Job, JobState
 from bot.state.jobs import JobStore
-from bot.words.messages import ANNOUNCE_EVENT, OVERDUE_EVENT, REPORT_EVENT
+from bot.words.posts import ANNOUNCE_EVENT, OVERDUE_EVENT, REPORT_EVENT
 from bot.worker.loop import Loop
-from bot.worker.process import assemble_worker
 from devkit.simulator import StampSimulator
 from tests.harness import RedisServer
 from tests.unit.fakes import FakePoster

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from bot.config.settings import load_stamp
+from bot.config.stamps import load_stamp
 from bot.model.backup import Backup, backups_from_list
 from bot.model.history import ON_DEMAND, SCHEDULED
 from bot.stamp.arm import ArmClient

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.config.settings import Settings, SettingsError, load_settings
+from bot.config.env import SettingsError
+from bot.config.settings import Settings, load_settings
 from bot.model.update import (
     Release,
     UpdateClass,

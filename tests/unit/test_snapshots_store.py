@@ -8,7 +8,7 @@ from pathlib import Path
 
 import redis
 
-from bot.config.settings import load_stamp
+from bot.config.stamps import load_stamp
 from bot.model.backup import BackupLocation, backups_from_list
 from bot.model.snapshot import StampSnapshot
 from bot.stamp.arm import ArmClient, StampError

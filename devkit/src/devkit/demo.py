@@ -23,7 +23,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from bot.words.messages import START_ACTION_ID
+from bot.words.replies import START_ACTION_ID
 from devkit.localrun import BotProcess, RedisServer, SlackRequests, bot_environment, launch_web, wait_until
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack, render_message

@@ -1,0 +1,47 @@
+"""Run a long-lived loop (the Socket Mode runner, the worker) until SIGTERM or SIGINT, with its probes served."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+
+from bot.config.settings import Settings
+from bot.ops.probes import Heartbeat, serve_probes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Process:
+    """A long-lived loop as the composition root built it (:mod:`bot.app`), with what its probes report."""
+
+    run: Callable[[threading.Event], None]
+    """Runs until the event is set, then finishes what it holds and returns."""
+    heartbeat: Heartbeat
+    """Beaten by the loop while it turns: the liveness ``/healthz`` reports."""
+    problems: Callable[[], dict[str, str]]
+    """What keeps it from being ready (empty when ready)."""
+    started: str
+    """Logged once it runs."""
+
+
+def run_until_stopped(settings: Settings, process: Process, stop: threading.Event | None = None) -> None:
+    """``process.run(stop)``, with ``stop`` set by SIGTERM or SIGINT, and ``/healthz`` and ``/metrics`` on
+    ``AZS_METRICS_PORT`` (0: none)."""
+    stop = stop or threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d received; finishing what is in progress", signum)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+    if settings.metrics_port:
+        serve_probes(settings.host, settings.metrics_port, process.heartbeat, process.problems)
+    log.info("%s", process.started)
+    process.run(stop)
