@@ -97,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     # The simulator and the demo parse their own options.
     if argv and argv[0] in ("simulator", "demo"):
         return cmd_dev(argv[0], argv[1:])
+    if argv and argv[0] == "check":  # the preflight parses its own options
+        from bot.check import main as check_main
+
+        return check_main(argv[1:])
     parser = argparse.ArgumentParser(prog="azs-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, func, text in (
@@ -108,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, text in (
         ("simulator", "development (devkit): a stamp simulator (see: azs-bot simulator -h)"),
         ("demo", "development (devkit): the whole product, locally (see: azs-bot demo -h)"),
+        ("check", "preflight: settings, Redis, Slack and each stamp, one line each (see: azs-bot check -h)"),
     ):
         sub.add_parser(name, help=text)
     args = parser.parse_args(argv)

@@ -16,7 +16,7 @@ import pytest
 import redis
 import trustme
 
-from bot.ops.check import REQUIRED_BOT_SCOPES, ROLE_FIX, run_check
+from bot.check import REQUIRED_BOT_SCOPES, ROLE_FIX, run_check
 from devkit.proxy import LoggingProxy
 from devkit.simulator import Fault, StampSimulator
 from devkit.slack_fake import BOT_SCOPES, FakeSlack, SlackFault
@@ -90,7 +90,7 @@ def failed(results: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
 
 def test_a_good_set_up_passes_every_check_in_one_line_each(good: StampSimulator, bot_env: dict[str, str]) -> None:
     """As an operator runs it: a process, lines on stdout, exit code 0."""
-    command = [sys.executable, "-m", "bot.ops.check"]
+    command = [sys.executable, "-m", "bot.check"]
     result = subprocess.run(command, env=bot_env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
@@ -330,11 +330,6 @@ def test_the_scopes_checked_are_the_ones_the_manifests_ask_for(manifest: str) ->
     assert sorted(REQUIRED_BOT_SCOPES) == sorted(asked) == sorted(BOT_SCOPES)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/cli.py does not dispatch `check` to bot.ops.check.main yet; the lead wires it at merge and "
-    "removes this mark",
-)
 def test_azs_bot_check_is_the_installed_command(good: StampSimulator, bot_env: dict[str, str]) -> None:
     azs_bot = str(Path(sys.executable).parent / "azs-bot")
     result = subprocess.run([azs_bot, "check", "--only", "redis"], env=bot_env, capture_output=True, text=True)

@@ -26,9 +26,9 @@ import trustme
 import yaml
 from packaging.specifiers import SpecifierSet
 
+from bot.check import run_check
 from bot.config.proxy import proxy_for
 from bot.config.settings import load_settings
-from bot.ops.check import run_check
 from bot.ops.probes import Heartbeat, serve_probes
 from bot.stamp.arm import ArmClient
 from bot.state.health import COMPONENTS

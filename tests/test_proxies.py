@@ -152,11 +152,6 @@ def test_web_reaches_slack_and_response_url_through_the_proxy(
 # --- Socket Mode: the WebSocket --------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/serve/socket_mode.py does not pass proxy=bot.config.proxy.proxy_for(url) to ws_connect yet; "
-    "the lead wires it at merge (aiohttp reads WSS_PROXY, not HTTPS_PROXY, for wss://) and removes this mark",
-)
 def test_socket_mode_websocket_goes_through_the_proxy(
     bot_env: dict[str, str],
     fake_slack: FakeSlack,

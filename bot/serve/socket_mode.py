@@ -50,6 +50,7 @@ from bot.config.limits import (
     SOCKET_RETIRE_GRACE,
     SOCKET_WARNED_LINGER,
 )
+from bot.config.proxy import proxy_for
 from bot.ops.metrics import SOCKET_ACK_SECONDS, SOCKET_CONNECTIONS, SOCKET_ENVELOPES, SOCKET_RECONNECTS
 from bot.ops.probes import Heartbeat
 from bot.state.keys import envelope_key
@@ -255,8 +256,12 @@ class SocketModeRunner:
         loop = asyncio.get_running_loop()
         try:
             url = await loop.run_in_executor(None, self._open_url)
-            ws = await session.ws_connect(
-                url, heartbeat=self.ping_interval, autoping=True, timeout=aiohttp.ClientWSTimeout(ws_close=2.0)
+            ws = await session.ws_connect(  # aiohttp reads WSS_PROXY for wss://, not HTTPS_PROXY: say it here
+                url,
+                proxy=proxy_for(url),
+                heartbeat=self.ping_interval,
+                autoping=True,
+                timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
             )
         except Exception as exc:  # any failure here is retried with backoff; the reason is logged
             log.warning("socket slot %d: cannot connect (%s: %s)", slot, type(exc).__name__, exc)
