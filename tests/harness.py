@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +19,11 @@ from devkit.slack_fake import FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent
 """The source checkout the tests run from (pyproject.toml, the Dockerfile, deploy/)."""
+FIXTURES = ROOT / "tests" / "fixtures"
+"""Recorded bodies and sessions (see tests/fixtures/README.md)."""
 
 __all__ = [
+    "FIXTURES",
     "ROOT",
     "BotProcess",
     "RedisServer",
@@ -25,10 +32,28 @@ __all__ = [
     "completions",
     "event_payload",
     "free_port",
+    "frozen",
     "page_text",
     "sign",
     "wait_until",
 ]
+
+
+@contextmanager
+def frozen(process: BotProcess, *, hold: float = 0.0, settle: float = 3.0) -> Iterator[None]:
+    """The freeze-and-replace scenario: ``process`` is stopped (SIGSTOP) for the body, which starts its
+    replacement and waits until that one has done the work; ``hold`` seconds pass first, so the frozen one's
+    lease or hold on the work has run out before the body begins. On leaving, the process is woken (SIGCONT)
+    and given ``settle`` seconds in which a second post or a second start would show up; the caller asserts
+    there is none. Waking it is not skipped when the body fails, so no stopped process outlives the test.
+    """
+    process.signal(signal.SIGSTOP)
+    try:
+        time.sleep(hold)  # the frozen process's lease runs out: only time can do that
+        yield
+    finally:
+        process.signal(signal.SIGCONT)
+    time.sleep(settle)  # room for a second copy to appear, had the wakened process been let through
 
 
 def page_text(url: str) -> str:

@@ -26,8 +26,8 @@ from urllib.parse import parse_qsl, urlsplit
 import trustme
 
 from devkit.simulator import MISSING_API_VERSION
+from tests.harness import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures"
 RECORDINGS = FIXTURES / "recordings"
 AUDIENCE = "https://adminmanagement.replay.local/5e0a1f3c-2d4b-4c6e-8f7a-9b1c2d3e4f50"
 CLIENT_ID, CLIENT_SECRET = "replay-client", "replay-" + secrets.token_hex(8)

@@ -36,6 +36,8 @@ FREE_PORTS = range(20_000, 32_768)
 """Below Linux's ephemeral range (32768-60999): a port the kernel hands to an outgoing connection (to Redis,
 the simulator, Slack's stand-in) between our pick and the child's bind cannot collide with these."""
 _handed_out: set[int] = set()
+_picker = random.Random()
+"""Its own generator: drawing from the module's would disturb tests that seed or watch it (hypothesis does)."""
 
 
 def free_port() -> int:
@@ -46,7 +48,7 @@ def free_port() -> int:
     TIME_WAIT, and then binding 0.0.0.0 to it fails.
     """
     for _ in range(200):
-        port = random.choice(FREE_PORTS)
+        port = _picker.choice(FREE_PORTS)
         if port in _handed_out:
             continue
         with socket.socket() as sock:
