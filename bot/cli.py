@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in ("simulator", "demo"):
         return cmd_dev(argv[0], argv[1:])
     if argv and argv[0] == "check":  # the preflight parses its own options
-        from bot.check import main as check_main
+        from bot.preflight.run import main as check_main
 
         return check_main(argv[1:])
     parser = argparse.ArgumentParser(prog="azs-bot", description=__doc__)

@@ -21,7 +21,8 @@ from bot.model.backup import Backup, BackupLocation, Preflight, is_backup_id, pa
 from bot.slack.client import SlackPoster
 from bot.slack.delivery import ANNOUNCEMENT, Delivery
 from bot.stamp import lro
-from bot.stamp.arm import ArmClient, StampError, StartedBackup
+from bot.stamp.arm import ArmClient, StartedBackup
+from bot.stamp.errors import StampError
 from bot.state.audit import AuditLog
 from bot.state.job import Job, JobState
 from bot.state.jobs import JobStore

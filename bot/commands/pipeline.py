@@ -28,7 +28,7 @@ from bot.commands.request import Command, Request
 from bot.commands.table import BY_ACTION, Lane, Verb
 from bot.ops import outage
 from bot.ops.metrics import COMMANDS
-from bot.stamp.arm import StampError
+from bot.stamp.errors import StampError
 from bot.state import audit
 from bot.state.audit import AuditLog
 from bot.state.inbox import WorkItem

@@ -33,7 +33,7 @@ class StampSnapshot:
     """Why the update location is not read (the service principal lacks permission): a standing condition,
     said once, so it does not make the snapshot stale on every refresh."""
     error: str | None = None
-    """The last error reading any part (an operator-safe :class:`bot.stamp.arm.StampError` text)."""
+    """The last error reading any part (an operator-safe :class:`bot.stamp.errors.StampError` text)."""
     error_code: str | None = None
     error_part: str | None = None
     error_at: float | None = None

@@ -18,197 +18,31 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
-from typing import Any, NewType
-from urllib.parse import parse_qsl, urlsplit
+from typing import Any
 
 import requests
-from urllib3.exceptions import LocationParseError
-from urllib3.util import parse_url
 
 from bot.config.stamps import StampSettings
 from bot.model.backup import Backup, BackupLocation, backup_id_from, backups_from_list, is_backup_id
 from bot.model.update import UpdateLocation
 from bot.ops.metrics import ARM_ERRORS
 from bot.stamp.auth import StampAuthError, TokenProvider, VerifyingSession
-from bot.stamp.lro import FOREIGN_HOST, REDIRECTED
+from bot.stamp.errors import (
+    UPDATE_READ_PERMISSION,
+    MissingPermission,
+    StampError,
+    error_from,
+    retry_after_seconds,
+    retryable_statuses,
+)
+from bot.stamp.urls import ARM_PATH, NAME, NO_ORIGIN, QUERY_VALUE, ArmUrl, origin_of, parse_operation_url, refused
 
 log = logging.getLogger(__name__)
 
 SUBSCRIPTIONS_API_VERSION = "2016-05-01"
-RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 DEFAULT_PROVIDER_SUBSCRIPTION = "default provider subscription"
 BACKUP_PROVIDER = "providers/Microsoft.Backup.Admin"
 UPDATE_PROVIDER = "providers/Microsoft.Update.Admin"
-UPDATE_READ_PERMISSION = "Microsoft.Update.Admin/updateLocations/read"
-"""The RBAC action for reading update locations by ARM's naming convention (no document or recording names it)."""
-
-
-class StampError(Exception):
-    """A stamp call failed; ``str()`` is safe to show an operator."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: str | None = None,
-        correlation_id: str | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.correlation_id = correlation_id
-        self.retry_after = retry_after
-
-    @property
-    def retryable(self) -> bool:
-        """Worth trying again later: the stamp was unreachable, throttled or failing."""
-        return self.status is None or self.status in RETRYABLE_STATUSES
-
-
-class MissingPermission(StampError):
-    """The stamp answered 403: the service principal may not do this. A standing condition, not an outage:
-    callers report it once rather than as an error on every cycle."""
-
-    def __init__(self, message: str, *, permission: str, code: str | None, correlation_id: str | None) -> None:
-        super().__init__(message, status=403, code=code, correlation_id=correlation_id)
-        self.permission = permission
-
-
-def retry_after_seconds(headers: Any, default: float | None = None) -> float | None:
-    """``Retry-After`` as seconds (whole seconds or an HTTP date), else ``retry-after-ms``."""
-    raw = headers.get("Retry-After") if headers is not None else None
-    if raw:
-        raw = str(raw).strip()
-        if raw.isdigit():
-            return float(raw)
-        try:
-            return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
-        except (TypeError, ValueError):
-            pass
-    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
-        value = headers.get(name) if headers is not None else None
-        if value and str(value).strip().isdigit():
-            return int(str(value).strip()) / 1000.0
-    return default
-
-
-DEFAULT_PORTS = {"https": 443, "http": 80}
-NO_ORIGIN = ("", "", -1)
-"""The origin of a URL that does not parse, or that two parsers read differently: equal to none."""
-
-ArmUrl = NewType("ArmUrl", str)
-"""A URL made by :meth:`ArmClient.url`: the configured endpoint, a checked path, ``api-version``. The only
-kind :meth:`ArmClient.request` sends (mypy keeps a string from a response out)."""
-
-_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,89}"
-_OPERATION_URL_CHARS = re.compile(r"[A-Za-z0-9._~:/?&=\[\]-]{1,2048}")
-"""Everything an ARM operation URL needs. Left out on purpose: ``@`` (userinfo), ``\\``, ``%`` (escapes),
-``#``, whitespace, control and non-ASCII characters, which parsers disagree on."""
-_OPERATION_PATH = re.compile(
-    rf"/subscriptions/(?P<subscription>{_GUID})/resourceGroups/(?P<group>{_NAME})"
-    rf"/providers/Microsoft\.Backup\.Admin/backupLocations/(?P<location>{_NAME})"
-    rf"/(?P<kind>operationResults|operationStatus|backups)/(?P<operation>{_GUID})",
-    re.IGNORECASE,
-)
-"""The shape of every recorded ``Location``/``Azure-AsyncOperation`` URL (builds 1809, 2002, 2108)."""
-_KINDS = {kind.lower(): kind for kind in ("operationResults", "operationStatus", "backups")}
-_QUERY_KEYS = {"api-version": "api-version", "isasyncoperation": "IsAsyncOperation"}
-"""The query keys an operation URL may carry (as recorded), each once."""
-_QUERY_VALUE = re.compile(r"[A-Za-z0-9._-]{1,40}")
-_PATH = re.compile(r"(?:/[A-Za-z0-9][A-Za-z0-9._-]*)+")
-"""A path the bot builds: segments of safe characters that start with a letter or digit (never ``..``)."""
-
-
-def _host(host: str | None) -> str:
-    """Lower case, no trailing dot, no IPv6 brackets (the standard library drops them, urllib3 keeps them)."""
-    return (host or "").lower().rstrip(".").strip("[]")
-
-
-def origin_of(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) where a request to ``url`` would go, normalised: lower case, no trailing dot,
-    default port made explicit; :data:`NO_ORIGIN` unless the standard library and urllib3 (the parser
-    that sends) agree on all three.
-
-    ``https://Stamp.example:443/x`` and ``https://stamp.example/y`` are the same origin; an IP
-    address or another DNS name for the same machine is not (the token is only sent where configured).
-    ``https://attacker\\@stamp/`` has none: the standard library reads the stamp, urllib3 the attacker.
-    """
-    try:
-        standard, sent = urlsplit(url), parse_url(url)
-        standard_port = standard.port
-    except (ValueError, LocationParseError):
-        return NO_ORIGIN
-    scheme = (sent.scheme or "").lower()
-    origin = (scheme, _host(sent.host), sent.port or DEFAULT_PORTS.get(scheme, 0))
-    seen = (standard.scheme.lower(), _host(standard.hostname), standard_port or DEFAULT_PORTS.get(scheme, 0))
-    return origin if origin == seen and origin[1] else NO_ORIGIN
-
-
-@dataclass(frozen=True)
-class OperationRef:
-    """What an operation URL from a stamp is allowed to say: which operation, under which backup location,
-    with which query. The URL itself is never sent; :meth:`ArmClient.follow_url` rebuilds it."""
-
-    subscription: str
-    resource_group: str
-    location: str
-    kind: str
-    """``operationResults``, ``operationStatus`` or ``backups``, spelled as ARM spells them."""
-    operation_id: str
-    query: tuple[tuple[str, str], ...]
-
-
-def parse_operation_url(url: str, origin: tuple[str, str, int]) -> OperationRef | None:
-    """``url`` as an operation on the endpoint ``origin``, or ``None`` when it may not be followed.
-
-    Refused: a character outside :data:`_OPERATION_URL_CHARS` (so userinfo, backslashes, whitespace,
-    control characters and percent-escapes), a fragment, another origin, a path not shaped like a
-    backup operation, and a query with anything but ``api-version`` and ``IsAsyncOperation``.
-    """
-    if not isinstance(url, str) or not _OPERATION_URL_CHARS.fullmatch(url):
-        return None
-    split = urlsplit(url)
-    if split.fragment or origin_of(url) != origin or origin == NO_ORIGIN:
-        return None
-    path = _OPERATION_PATH.fullmatch(split.path)
-    query = _operation_query(split.query)
-    if path is None or query is None:
-        return None
-    return OperationRef(
-        path["subscription"],
-        path["group"],
-        path["location"],
-        _KINDS[path["kind"].lower()],
-        path["operation"].lower(),
-        query,
-    )
-
-
-def _operation_query(query: str) -> tuple[tuple[str, str], ...] | None:
-    """The query of an operation URL, keys spelled as recorded; ``None`` if anything else is in it."""
-    try:
-        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
-    except ValueError:
-        return None
-    keys = [key.lower() for key, _ in pairs]
-    if len(set(keys)) != len(keys) or not set(keys) <= set(_QUERY_KEYS):
-        return None
-    if not all(_QUERY_VALUE.fullmatch(value) for _, value in pairs):
-        return None
-    return tuple((_QUERY_KEYS[key.lower()], value) for key, value in pairs)
-
-
-def _refused(what: str) -> StampError:
-    """Why an operation URL gets no token; the URL itself is not repeated (it is the stamp's text)."""
-    return StampError(
-        f"{what}: refusing to send credentials to an operation URL that is not on the configured ARM "
-        "endpoint or not shaped like a backup operation",
-        code=FOREIGN_HOST,
-    )
 
 
 @dataclass(frozen=True)
@@ -234,46 +68,6 @@ class StartedBackup:
     async_url: str | None
     retry_after: float | None
     correlation_id: str | None
-
-
-def _error_from(response: requests.Response, what: str) -> StampError:
-    if 300 <= response.status_code < 400:
-        # Not followed: the token stays with the configured endpoint, whatever the stamp points at.
-        return StampError(
-            f"{what}: the stamp answered with a redirect, which is not followed [HTTP {response.status_code}]",
-            status=response.status_code,
-            code=REDIRECTED,
-            correlation_id=response.headers.get("x-ms-correlation-request-id"),
-        )
-    code, message = None, None
-    try:
-        error = response.json().get("error") or {}
-        code, message = error.get("code"), error.get("message")
-    except (ValueError, AttributeError):
-        pass
-    correlation = response.headers.get("x-ms-correlation-request-id")
-    hint = {
-        401: "the stamp rejected the service principal's token",
-        403: "the service principal lacks permission (it needs Microsoft.Backup.Admin/backupLocations/read, "
-        "backupLocations/createBackup/action and backupLocations/backups/read on the Default Provider "
-        "Subscription)",
-        404: "not found on the stamp",
-        409: "the stamp refused because another operation is in progress",
-        429: "the stamp is throttling requests",
-    }.get(response.status_code, "the stamp returned an error")
-    detail = f" ({code}: {message})" if code or message else ""
-    return StampError(
-        f"{what}: {hint}{detail} [HTTP {response.status_code}]",
-        status=response.status_code,
-        code=str(code) if code else None,
-        correlation_id=correlation,
-        retry_after=retry_after_seconds(response.headers),
-    )
-
-
-def _retryable_statuses(method: str) -> frozenset[int]:
-    """A GET is retried on any transient status; a POST only on 429 (the stamp took nothing)."""
-    return RETRYABLE_STATUSES if method == "GET" else frozenset({429})
 
 
 class ArmClient:
@@ -310,7 +104,7 @@ class ArmClient:
         pairs = list(query)
         if not any(key.lower() == "api-version" for key, _ in pairs):
             pairs.insert(0, ("api-version", api_version or self.stamp.api_version))
-        if not _PATH.fullmatch(path) or not all(_QUERY_VALUE.fullmatch(value) for _, value in pairs):
+        if not ARM_PATH.fullmatch(path) or not all(QUERY_VALUE.fullmatch(value) for _, value in pairs):
             raise StampError(f"refusing to build an ARM URL from {path!r} and {pairs!r}", code="InvalidUrl")
         return ArmUrl(f"{self._base}{path}?" + "&".join(f"{key}={value}" for key, value in pairs))
 
@@ -319,11 +113,11 @@ class ArmClient:
         backup location; :class:`StampError` (``ForeignHost``) when it is not one to follow."""
         ref = parse_operation_url(url, self._origin)
         if ref is None:
-            raise _refused("follow the backup operation")
+            raise refused("follow the backup operation")
         subscription, region = self._discover_scope()
         named = (ref.subscription.lower(), ref.resource_group.lower(), ref.location.lower())
         if named != (subscription.lower(), f"system.{region}".lower(), region.lower()):
-            raise _refused("follow the backup operation")
+            raise refused("follow the backup operation")
         return self.url(f"{self._location_path()}/{ref.kind}/{ref.operation_id}", ref.query)
 
     def request(
@@ -338,7 +132,7 @@ class ArmClient:
         """Send one logical request, retrying what is worth retrying; raise :class:`StampError` otherwise."""
         self._check_destination(url, what)
         correlation_id = correlation_id or str(uuid.uuid4())
-        retryable = _retryable_statuses(method)
+        retryable = retryable_statuses(method)
         refreshed = False
         attempt = 0
         while True:
@@ -355,14 +149,14 @@ class ArmClient:
                 continue
             if response.status_code not in accept:
                 ARM_ERRORS.labels(code=str(response.status_code)).inc()
-                raise _error_from(response, what)
+                raise error_from(response, what)
             return self._answer(response, correlation_id)
 
     def _check_destination(self, url: ArmUrl, what: str) -> None:
         """The last check before a token leaves: never fails for a URL :meth:`url` built (an invalid
         configured endpoint has no origin, so nothing is sent)."""
         if self._origin == NO_ORIGIN or origin_of(url) != self._origin:
-            raise _refused(what)
+            raise refused(what)
 
     def _answer(self, response: requests.Response, correlation_id: str) -> ArmResponse:
         return ArmResponse(
@@ -416,7 +210,7 @@ class ArmClient:
         with self._scope_lock:
             self._subscription_id = self._subscription_id or self._first_subscription()
             self._location = self._location or self._first_region(self._subscription_id)
-            if not is_backup_id(self._subscription_id) or not re.fullmatch(_NAME, self._location):
+            if not is_backup_id(self._subscription_id) or not re.fullmatch(NAME, self._location):
                 raise StampError("the subscription id must be a GUID and the region a plain name (AZS_LOCATION)")
             return self._subscription_id, self._location
 

@@ -20,7 +20,8 @@ from bot.ops.metrics import POLLS, REPORT_LAG
 from bot.slack.client import SlackPoster
 from bot.slack.delivery import ANNOUNCEMENT, OUTCOME, OVERDUE, Delivered, Delivery
 from bot.stamp import lro
-from bot.stamp.arm import ArmClient, ArmResponse, StampError, retry_after_seconds
+from bot.stamp.arm import ArmClient, ArmResponse
+from bot.stamp.errors import StampError, retry_after_seconds
 from bot.state.job import Claim, Job, JobState
 from bot.state.jobs import JobStore
 from bot.words import mrkdwn, posts

@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from bot.model.backup import Backup, is_backup_id
 from bot.slack.delivery import ABANDONED, Delivery
 from bot.stamp import lro
-from bot.stamp.arm import ArmClient, StampError
+from bot.stamp.arm import ArmClient
+from bot.stamp.errors import StampError
 from bot.state.job import Claim, Job
 from bot.state.jobs import JobStore
 from bot.words import posts

@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping
 
 from bot.model.backup import Backup, BackupLocation, is_backup_id
 from bot.slack.client import PostFailed, SlackPoster
-from bot.stamp.arm import ArmClient, StampError
+from bot.stamp.arm import ArmClient
+from bot.stamp.errors import StampError
 from bot.state.jobs import JobStore
 from bot.state.watches import ANNOUNCED_MEMORY_SECONDS, STALE_ALERT_REPEAT_SECONDS, Subscription, WatchStore
 from bot.words import posts

@@ -16,7 +16,9 @@ import pytest
 import redis
 import trustme
 
-from bot.check import REQUIRED_BOT_SCOPES, ROLE_FIX, run_check
+from bot.preflight.local import REQUIRED_BOT_SCOPES
+from bot.preflight.run import run_check
+from bot.preflight.stamps import ROLE_FIX
 from devkit.proxy import LoggingProxy
 from devkit.simulator import Fault, StampSimulator
 from devkit.slack_fake import BOT_SCOPES, FakeSlack, SlackFault
@@ -90,7 +92,7 @@ def failed(results: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
 
 def test_a_good_set_up_passes_every_check_in_one_line_each(good: StampSimulator, bot_env: dict[str, str]) -> None:
     """As an operator runs it: a process, lines on stdout, exit code 0."""
-    command = [sys.executable, "-m", "bot.check"]
+    command = [sys.executable, "-m", "bot.preflight.run"]
     result = subprocess.run(command, env=bot_env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()

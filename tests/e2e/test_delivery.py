@@ -19,7 +19,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.commands.backups import definite_refusal
 from bot.slack.client import BoundedRateLimitRetryHandler
-from bot.stamp.arm import StampError
+from bot.stamp.errors import StampError
 from bot.state.keys import active_jobs_key
 from bot.words.posts import ANNOUNCE_EVENT, REPORT_EVENT
 from devkit.localrun import BotProcess

@@ -17,7 +17,8 @@ import redis
 
 from bot.config.proxy import bypasses, environment_proxies, proxy_for
 from bot.config.stamps import load_stamp
-from bot.stamp.arm import ArmClient, StampError
+from bot.stamp.arm import ArmClient
+from bot.stamp.errors import StampError
 from devkit.localrun import SlackRequests, launch_web
 from devkit.proxy import LoggingProxy
 from devkit.simulator import StampSimulator

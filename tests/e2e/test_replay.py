@@ -25,7 +25,8 @@ from bot.commands.table import Action
 from bot.config.settings import load_settings
 from bot.config.stamps import load_stamp
 from bot.model.backup import Backup
-from bot.stamp.arm import ArmClient, StampError
+from bot.stamp.arm import ArmClient
+from bot.stamp.errors import StampError
 from bot.state.job import Job, JobState
 from bot.state.jobs import JobStore
 from bot.words.backups import time_taken

@@ -26,10 +26,10 @@ import trustme
 import yaml
 from packaging.specifiers import SpecifierSet
 
-from bot.check import run_check
 from bot.config.proxy import proxy_for
 from bot.config.settings import load_settings
 from bot.ops.probes import Heartbeat, serve_probes
+from bot.preflight.run import run_check
 from bot.stamp.arm import ArmClient
 from bot.state.health import COMPONENTS
 from devkit.simulator import StampSimulator

@@ -22,7 +22,8 @@ from bot.config import limits
 from bot.model.backup import Backup, BackupLocation
 from bot.ops import outage
 from bot.slack.client import SlackPoster
-from bot.stamp.arm import ArmClient, StampError, StartedBackup
+from bot.stamp.arm import ArmClient, StartedBackup
+from bot.stamp.errors import StampError
 from bot.state.audit import AuditLog
 from bot.state.connection import connect
 from bot.state.job import Job

@@ -19,16 +19,10 @@ import trustme
 from bot.config.env import SettingsError
 from bot.config.stamps import load_stamp, load_stamps_file
 from bot.stamp import lro
-from bot.stamp.arm import (
-    NO_ORIGIN,
-    ArmClient,
-    MissingPermission,
-    StampError,
-    StartedBackup,
-    origin_of,
-    parse_operation_url,
-)
+from bot.stamp.arm import ArmClient, StartedBackup
 from bot.stamp.auth import VerifyingSession
+from bot.stamp.errors import MissingPermission, StampError
+from bot.stamp.urls import NO_ORIGIN, origin_of, parse_operation_url
 from bot.state.job import Job
 from devkit.simulator import Fault, StampSimulator
 

@@ -15,7 +15,8 @@ import pytest
 from bot.config.settings import Settings
 from bot.config.stamps import load_stamp
 from bot.model.update import UpdateClass, UpdateLocation, UpdateStates
-from bot.stamp.arm import ArmClient, StampError
+from bot.stamp.arm import ArmClient
+from bot.stamp.errors import StampError
 from tests.replay import ReplayStamp, UpdateSession, update_location_sessions
 
 SESSIONS = update_location_sessions()

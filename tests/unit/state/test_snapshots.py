@@ -10,7 +10,8 @@ import redis
 from bot.config.stamps import load_stamp
 from bot.model.backup import BackupLocation, backups_from_list
 from bot.model.snapshot import StampSnapshot
-from bot.stamp.arm import ArmClient, StampError
+from bot.stamp.arm import ArmClient
+from bot.stamp.errors import StampError
 from bot.state import keys
 from bot.state.snapshots import SnapshotStore
 from devkit.simulator import Fault, StampSimulator
