@@ -17,7 +17,8 @@ import redis
 
 from bot.commands.request import Request
 from bot.config.limits import ANNOUNCE_LEASE_SECONDS, ANNOUNCE_RETRY_SECONDS, RECOVERED_START_MAX_AGE
-from bot.model.backup import Backup, BackupLocation, Preflight, is_backup_id, parse_capacity
+from bot.model.backup import Backup, is_backup_id
+from bot.model.location import BackupLocation, Preflight, parse_capacity
 from bot.slack.client import SlackPoster
 from bot.slack.delivery import ANNOUNCEMENT, Delivery
 from bot.stamp import lro

@@ -160,6 +160,9 @@ CAPACITY_SPACING = 6 * 3600.0
 CONFIG_CHANGES_KEPT = 200
 """Backup configuration changes kept per stamp (frequency, retention, scheduler, target, thumbprint)."""
 
+JOB_HISTORY_LENGTH = 50
+"""Finished jobs remembered per stamp, to name who started a backup the watcher reports."""
+
 # --- the settings' ranges ------------------------------------------------------------------------------------------
 
 LIMITS: dict[str, Limit] = {

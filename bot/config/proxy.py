@@ -88,3 +88,19 @@ def proxy_for(url: str, env: Mapping[str, str] | None = None) -> str | None:
     if bypasses(parts.hostname, port, proxies.get("no", "")):
         return None
     return proxies.get(scheme) or proxies.get("all")
+
+
+def proxy_passwords(env: Mapping[str, str] | None = None) -> list[str]:
+    """The passwords in the proxy variables (``http://user:password@proxy:3128``): a connection error names its
+    proxy URL, so the log's secret filter must know them."""
+    env = os.environ if env is None else env
+    found = []
+    for name, value in env.items():
+        if name.lower().endswith("_proxy") and name.lower() != "no_proxy" and value:
+            try:
+                password = urlsplit(value.strip()).password
+            except ValueError:
+                continue
+            if password:
+                found.append(password)
+    return found

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from bot.config import limits
 from bot.config.env import SettingsError, number, optional_file, required, shown_url, url_parts, whole
 from bot.config.limits import POLL_ATTEMPTS, POLL_MAX_BACKOFF
+from bot.config.proxy import proxy_passwords
 from bot.config.redis_url import RedisUrlError, check_url, url_password
 from bot.config.stamps import StampSettings, load_stamp, load_stamps_file
 
@@ -62,6 +63,8 @@ class Settings:
     user_commands_per_minute: int = 20
     """Commands and clicks per user per minute, counted across all processes (``AZS_USER_COMMANDS_PER_MINUTE``)."""
     connections_per_address: int = 50
+    proxy_secrets: tuple[str, ...] = field(default=(), repr=False)
+    """Passwords in the proxy variables, for the log's secret filter (read from the environment, not a setting)."""
     # Issue 19: the backup history and the update states.
     history_days: int = 400
     """Days a backup stays in the bot's history after it was created (``AZS_HISTORY_DAYS``)."""
@@ -106,6 +109,7 @@ class Settings:
             self.slack_app_token,
             *(s.client_secret or "" for s in self.stamps),
             url_password(self.redis_url) or "",
+            *self.proxy_secrets,
         ]
         return [v for v in values if len(v) >= 6]
 
@@ -301,6 +305,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         user_commands_per_minute=whole(env, "AZS_USER_COMMANDS_PER_MINUTE", Settings.user_commands_per_minute),
         connections_per_address=whole(env, "AZS_CONNECTIONS_PER_ADDRESS", Settings.connections_per_address),
         history_days=whole(env, "AZS_HISTORY_DAYS", Settings.history_days),
+        proxy_secrets=tuple(proxy_passwords(env)),
         update_clean_states=update_states[0],
         update_running_states=update_states[1],
         update_failed_states=update_states[2],

@@ -10,7 +10,9 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
+
+from bot.model.fields import as_bool, as_dict, as_int, parse_duration, parse_time, text_or_none
 
 TERMINAL_STATUSES = frozenset({"succeeded", "partialsucceeded", "failed", "skipped", "deleted"})
 """``backupInfo.status`` values after which a backup no longer changes (API reference §4.3)."""
@@ -43,104 +45,6 @@ _OUTCOMES = {
 def outcome_of(status: str | None) -> Outcome:
     """The outcome a status stands for; ``Skipped`` and unknown statuses are skipped, never failed."""
     return _OUTCOMES.get((status or "").strip().lower(), Outcome.SKIPPED)
-
-
-_DURATION = re.compile(
-    r"^P(?:(?P<days>\d+(?:\.\d+)?)D)?"
-    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
-)
-
-
-def text_or_none(value: Any) -> str | None:
-    """A JSON scalar as stripped text; ``None`` for null, empty text, objects and lists."""
-    if value is None or isinstance(value, dict | list):
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-_str = text_or_none
-
-
-def _bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    return None
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return None
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def parse_time(value: Any) -> datetime | None:
-    """Parse ARM timestamps such as ``2018-09-13T10:34:00.7672796Z`` (7 fractional digits)."""
-    text = _str(value)
-    if text is None:
-        return None
-    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", text)
-    if not match:
-        return None
-    base, fraction, zone = match.groups()
-    fraction = (fraction or "")[:7]
-    try:
-        parsed = datetime.fromisoformat(base + fraction + ("+00:00" if zone in (None, "Z") else zone))
-    except ValueError:
-        return None
-    return parsed.astimezone(UTC)
-
-
-def parse_duration(value: Any) -> float | None:
-    """Seconds in an ISO-8601 duration such as ``PT21M15.0081024S``; ``None`` if unreadable."""
-    text = _str(value)
-    if text is None or text in ("P", "PT"):
-        return None
-    match = _DURATION.match(text.upper())
-    if not match:
-        return None
-    parts = {k: float(v) for k, v in match.groupdict().items() if v}
-    return (
-        parts.get("days", 0) * 86400
-        + parts.get("hours", 0) * 3600
-        + parts.get("minutes", 0) * 60
-        + parts.get("seconds", 0)
-    )
-
-
-def human_duration(seconds: float | None) -> str:
-    """``21m 15s`` style, the way an operator says it; whole seconds are enough."""
-    if seconds is None:
-        return "unknown"
-    total = int(seconds)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
-    parts.append(f"{secs}s" if secs or not any(parts) else "")
-    return " ".join(p for p in parts if p)
-
-
-_CAPACITY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)B?\s*$", re.IGNORECASE)
-
-
-def parse_capacity(value: Any) -> int | None:
-    """Bytes in ``availableCapacity`` display text (``"29.6 TB"``, ``"979 GB"``, ``"10GB"``)."""
-    match = _CAPACITY.match(_str(value) or "")
-    if not match:
-        return None
-    number, unit = match.groups()
-    return int(float(number) * 1024 ** "BKMGTP".index((unit or "B").upper()))
 
 
 def backup_id_from(value: str) -> str:
@@ -254,160 +158,54 @@ class Backup:
             roles=tuple(RoleStatus(str(r), str(s)) for r, s in data.get("roles") or []),
             size_kb=data.get("size_kb"),
             measured_seconds=data.get("measured_seconds"),
-            completely_uploaded=_bool(data.get("completely_uploaded")),
-            backup_data_version=_str(data.get("backup_data_version")),
+            completely_uploaded=as_bool(data.get("completely_uploaded")),
+            backup_data_version=text_or_none(data.get("backup_data_version")),
         )
 
     @classmethod
     def from_json(cls, body: Any) -> Backup | None:
         """Build from a Backup resource (or an async-operation body carrying one); ``None`` if absent."""
-        doc = _dict(body)
-        info = _dict(_dict(doc.get("properties")).get("backupInfo"))
+        doc = as_dict(body)
+        info = as_dict(as_dict(doc.get("properties")).get("backupInfo"))
         if not info:
             return None
-        backup_id = _str(info.get("backupId")) or backup_id_from(_str(doc.get("name")) or _str(doc.get("id")) or "")
+        backup_id = text_or_none(info.get("backupId")) or backup_id_from(
+            text_or_none(doc.get("name")) or text_or_none(doc.get("id")) or ""
+        )
         if not backup_id:
             return None
-        raw_taken = _str(info.get("timeTakenToCreate"))
+        raw_taken = text_or_none(info.get("timeTakenToCreate"))
         return cls(
             backup_id=backup_id,
-            status=_str(info.get("status")) or "Unknown",
+            status=text_or_none(info.get("status")) or "Unknown",
             created=parse_time(info.get("createdDateTime")),
             time_taken_seconds=parse_duration(raw_taken),
             time_taken_raw=raw_taken,
-            stamp_version=_str(info.get("stampVersion")),
-            oem_version=_str(info.get("oemVersion")),
-            is_automatic=_bool(info.get("isAutomaticBackup")),
-            is_cloud_recovery_ready=_bool(info.get("isCloudRecoveryReady")),
-            encryption_cert_thumbprint=_str(info.get("encryptionCertThumbprint")),
+            stamp_version=text_or_none(info.get("stampVersion")),
+            oem_version=text_or_none(info.get("oemVersion")),
+            is_automatic=as_bool(info.get("isAutomaticBackup")),
+            is_cloud_recovery_ready=as_bool(info.get("isCloudRecoveryReady")),
+            encryption_cert_thumbprint=text_or_none(info.get("encryptionCertThumbprint")),
             roles=_roles(info.get("roleStatus")),
-            size_kb=_int(info.get("backupSizeInKb")) or None,
-            completely_uploaded=_bool(info.get("completelyUploaded")),
-            backup_data_version=_str(info.get("backupDataVersion")),
+            size_kb=as_int(info.get("backupSizeInKb")) or None,
+            completely_uploaded=as_bool(info.get("completelyUploaded")),
+            backup_data_version=text_or_none(info.get("backupDataVersion")),
         )
 
 
 def _roles(raw: Any) -> tuple[RoleStatus, ...]:
     """``roleStatus`` entries that are objects; anything else in the list is skipped."""
     return tuple(
-        RoleStatus(role=_str(r.get("roleName")) or "?", status=_str(r.get("status")) or "Unknown")
+        RoleStatus(role=text_or_none(r.get("roleName")) or "?", status=text_or_none(r.get("status")) or "Unknown")
         for r in (raw if isinstance(raw, list) else [])
         if isinstance(r, dict)
     )
 
 
-@dataclass(frozen=True)
-class BackupLocation:
-    """The backup target and scheduler (``properties.externalStoreDefault``)."""
-
-    name: str
-    path: str | None
-    blob_url: str | None
-    user_name: str | None
-    scheduler_enabled: bool | None
-    frequency_hours: int | None
-    retention_days: int | None
-    available_capacity: str | None
-    next_backup: datetime | None
-    last_backup: datetime | None
-    encryption_cert_thumbprint: str | None
-
-    @property
-    def is_configured(self) -> bool:
-        """Target and encryption certificate both set (the "not configured" signature, §4.4)."""
-        return bool(self.path or self.blob_url) and bool(self.encryption_cert_thumbprint)
-
-    @property
-    def target(self) -> str | None:
-        """Where backups go: the share path, else the blob container URL (build 2108)."""
-        return self.path or self.blob_url
-
-    def config_values(self) -> dict[str, str | None]:
-        """The configuration an operator reports on, as text (compared over time: only changes are kept)."""
-        values: dict[str, object] = {
-            "frequency_hours": self.frequency_hours,
-            "retention_days": self.retention_days,
-            "scheduler_enabled": self.scheduler_enabled,
-            "target": self.target,
-            "encryption_cert_thumbprint": self.encryption_cert_thumbprint,
-        }
-        return {name: _setting_text(value) for name, value in values.items()}
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe form for the snapshot (the share's user name as the stamp reports it; the stamp never
-        returns the password, and it is not parsed)."""
-        return {
-            "name": self.name,
-            "path": self.path,
-            "blob_url": self.blob_url,
-            "user_name": self.user_name,
-            "scheduler_enabled": self.scheduler_enabled,
-            "frequency_hours": self.frequency_hours,
-            "retention_days": self.retention_days,
-            "available_capacity": self.available_capacity,
-            "next_backup": self.next_backup.isoformat() if self.next_backup else None,
-            "last_backup": self.last_backup.isoformat() if self.last_backup else None,
-            "encryption_cert_thumbprint": self.encryption_cert_thumbprint,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BackupLocation:
-        return cls(
-            name=_str(data.get("name")) or "?",
-            path=_str(data.get("path")),
-            blob_url=_str(data.get("blob_url")),
-            user_name=_str(data.get("user_name")),
-            scheduler_enabled=_bool(data.get("scheduler_enabled")),
-            frequency_hours=_int(data.get("frequency_hours")),
-            retention_days=_int(data.get("retention_days")),
-            available_capacity=_str(data.get("available_capacity")),
-            next_backup=parse_time(data.get("next_backup")),
-            last_backup=parse_time(data.get("last_backup")),
-            encryption_cert_thumbprint=_str(data.get("encryption_cert_thumbprint")),
-        )
-
-    @classmethod
-    def from_json(cls, body: Any) -> BackupLocation:
-        doc = _dict(body)
-        store = _dict(_dict(doc.get("properties")).get("externalStoreDefault"))
-        return cls(
-            name=_str(doc.get("name")) or "?",
-            path=_str(store.get("path")),
-            blob_url=_str(store.get("blobStorageUrl")),
-            user_name=_str(store.get("userName")),
-            scheduler_enabled=_bool(store.get("isBackupSchedulerEnabled")),
-            frequency_hours=_int(store.get("backupFrequencyInHours")),
-            retention_days=_int(store.get("backupRetentionPeriodInDays")),
-            available_capacity=_str(store.get("availableCapacity")),
-            next_backup=parse_time(store.get("nextBackupTime")),
-            last_backup=parse_time(store.get("lastBackupTime")),
-            encryption_cert_thumbprint=_str(store.get("encryptionCertThumbprint")),
-        )
-
-
-def _setting_text(value: object) -> str | None:
-    if value is None:
-        return None
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
 def backups_from_list(body: Any) -> list[Backup]:
     """Every parseable backup of a ``Backups_List`` page, newest first (the API does not sort)."""
-    values = _dict(body).get("value")
+    values = as_dict(body).get("value")
     parsed = (Backup.from_json(v) for v in (values if isinstance(values, list) else []))
     backups = [b for b in parsed if b is not None]
     oldest = datetime.min.replace(tzinfo=UTC)
     return sorted(backups, key=lambda b: b.created or oldest, reverse=True)
-
-
-@dataclass(frozen=True)
-class Preflight:
-    """One reason a backup should not start now, as data: :func:`bot.words.replies.preflight_text` words it and
-    escapes the stamp's values (a backup id, a status, a capacity string) in it."""
-
-    kind: Literal["unconfigured", "running", "capacity"]
-    backup_id: str = ""
-    status: str = ""
-    free: str = ""
-    needed_kb: int = 0
-    """The last backup's size when the stamp reported one; 0: the 1 GB floor."""

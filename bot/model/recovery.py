@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from bot.model.backup import Backup, BackupLocation, Outcome
+from bot.model.backup import Backup, Outcome
+from bot.model.location import BackupLocation
 from bot.model.update import UpdateLocation, Verdict, VersionCheck, compare_versions
 
 MAX_RETENTION_DAYS = 14

@@ -12,7 +12,8 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.model.backup import Backup, BackupLocation
+from bot.model.backup import Backup
+from bot.model.location import BackupLocation
 from bot.model.update import UpdateLocation
 
 PARTS = ("location", "backups", "update")

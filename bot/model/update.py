@@ -16,7 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from bot.model.backup import parse_time, text_or_none
+from bot.model.fields import parse_time, text_or_none
 
 _RELEASE = re.compile(r"^(\d+)\.(\d{4})\.(\d+)\.(\d+)$")
 _OLD_SCHEME = re.compile(r"^1\.0\.(\d{6})\.(\d+)$")

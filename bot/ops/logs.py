@@ -12,6 +12,8 @@ import time
 from collections.abc import Iterable
 from types import TracebackType
 
+from bot.config.proxy import proxy_passwords
+
 _TOKEN_PATTERNS = re.compile(
     r"(xox[abposr]-[A-Za-z0-9-]{6,}|xapp-[A-Za-z0-9-]{6,}|Bearer\s+[A-Za-z0-9._~+/=-]{8,}"
     r"|\"(?:access_token|refresh_token|id_token|client_secret|client_assertion|encryptedBackupEncryptionKey)\""
@@ -133,4 +135,5 @@ def secrets_in_environment(env: dict[str, str] | None = None) -> list[str]:
     """Secret-looking values straight from the environment, for logging before the settings are validated."""
     env = dict(os.environ) if env is None else env
     names = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "AZS_CLIENT_SECRET")
-    return [value.strip() for name in names if len(value := env.get(name, "").strip()) >= 6]
+    values = [value.strip() for name in names if len(value := env.get(name, "").strip()) >= 6]
+    return values + [p for p in proxy_passwords(env) if len(p) >= 6]

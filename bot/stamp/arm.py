@@ -23,7 +23,8 @@ from typing import Any
 import requests
 
 from bot.config.stamps import StampSettings
-from bot.model.backup import Backup, BackupLocation, backup_id_from, backups_from_list, is_backup_id
+from bot.model.backup import Backup, backup_id_from, backups_from_list, is_backup_id
+from bot.model.location import BackupLocation
 from bot.model.update import UpdateLocation
 from bot.ops.metrics import ARM_ERRORS
 from bot.stamp.auth import StampAuthError, TokenProvider, VerifyingSession

@@ -21,59 +21,15 @@ from redis.client import Pipeline
 from bot.config.limits import LIMITS
 from bot.config.settings import Settings
 from bot.model.backup import Backup
-from bot.state import keys
+from bot.state import keys, scripts
 from bot.state.connection import NotReplicated, wait_for_replica
 from bot.state.job import Claim, Job, JobState
 from bot.state.lease import LeaseKeeper
 
 T = TypeVar("T")
 
-HISTORY_LENGTH = 50
-"""Finished jobs remembered per stamp (to name who started a backup the watcher reports): a fixed protocol limit."""
 DEFAULT_RETENTION_SECONDS = Settings.job_retention_days * 86_400
 MAX_RETENTION_SECONDS = int(LIMITS["AZS_JOB_RETENTION_DAYS"].high * 86_400)
-
-# Fenced update. KEYS: job, lease, due set, active set, stamp lock, stamp history.
-# ARGV: fence, lease token, job id, next due ("" = leave the due set), release ("1" = job is over),
-#       keep_lease ("1" = keep the claim), expected state ("" = any), retention in seconds (the TTL a job
-#       that is over gets, in this same call: a crash cannot leave it without one), then field/value pairs.
-_FENCED_UPDATE = """
-if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[1] then return 0 end
-if ARGV[7] ~= '' and redis.call('HGET', KEYS[1], 'state') ~= ARGV[7] then return 0 end
-if #ARGV > 8 then redis.call('HSET', KEYS[1], unpack(ARGV, 9)) end
-if ARGV[4] ~= '' then redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3]) end
-if ARGV[5] == '1' then
-  redis.call('ZREM', KEYS[3], ARGV[3])
-  redis.call('SREM', KEYS[4], ARGV[3])
-  if redis.call('GET', KEYS[5]) == ARGV[3] then redis.call('DEL', KEYS[5]) end
-  redis.call('LPUSH', KEYS[6], ARGV[3])
-  redis.call('LTRIM', KEYS[6], 0, HISTORY_LAST_INDEX)
-  redis.call('EXPIRE', KEYS[1], ARGV[8])
-end
-if ARGV[6] ~= '1' and redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
-return 1
-""".replace("HISTORY_LAST_INDEX", str(HISTORY_LENGTH - 1))
-
-# Renew. KEYS: job, lease. ARGV: fence, token, ttl ms. 1 while the claim is still the newest, else 0.
-# A lease that merely expired is taken back: nobody claimed since (the fence would have moved).
-_RENEW = """
-if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[1] then return 0 end
-local holder = redis.call('GET', KEYS[2])
-if holder and holder ~= ARGV[2] then return 0 end
-redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-return 1
-"""
-
-# Claim. KEYS: lease, job. ARGV: token, ttl ms. Returns {fence, field, value, ...}, {0} if taken, {-1} if gone.
-_CLAIM = """
-if redis.call('EXISTS', KEYS[2]) == 0 then return {-1} end
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
-local fence = redis.call('HINCRBY', KEYS[2], 'fence', 1)
-local result = redis.call('HGETALL', KEYS[2])
-table.insert(result, 1, fence)
-return result
-"""
-
 
 Field = Literal[
     "state",
@@ -137,9 +93,9 @@ class JobStore:
         self.retention_seconds = retention_seconds
         """How long a finished job's hash stays (``AZS_JOB_RETENTION_DAYS``); the stamp keeps the backups."""
         self._ttl = int(retention_seconds)
-        self._fenced_update = client.register_script(_FENCED_UPDATE)
-        self._claim = client.register_script(_CLAIM)
-        self._renew = client.register_script(_RENEW)
+        self._fenced_update = client.register_script(scripts.FENCED_UPDATE)
+        self._claim = client.register_script(scripts.CLAIM)
+        self._renew = client.register_script(scripts.RENEW)
 
     # --- web side ---------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import cast
 import redis
 
 from bot.config.settings import Settings
-from bot.model.backup import BackupLocation, parse_capacity
+from bot.model.location import BackupLocation, parse_capacity
 from bot.model.snapshot import CapacitySample, ConfigChange, SnapshotView, StampSnapshot
 from bot.state import keys
 

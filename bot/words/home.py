@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bot.model.backup import Backup, BackupLocation, human_duration
+from bot.model.backup import Backup
 from bot.model.facts import JobFacts
+from bot.model.fields import human_duration
+from bot.model.location import BackupLocation
 from bot.words.backups import schedule_facts, status_label, time_taken
 from bot.words.mrkdwn import (
     HEADER_TEXT_LIMIT,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.model.backup import human_duration
+from bot.model.fields import human_duration
 
 SECTION_TEXT_LIMIT, FIELD_TEXT_LIMIT, MAX_FIELDS, HEADER_TEXT_LIMIT = 3000, 2000, 10, 150
 """Block Kit limits (section text, each field, fields per section, header); see the README's Guarantees."""

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import time
 
-from bot.model.backup import Backup, human_duration
+from bot.model.backup import Backup
 from bot.model.facts import JobFacts
+from bot.model.fields import human_duration
 from bot.words.backups import finished_backup
 from bot.words.mrkdwn import Message, age, context, escape, mention_user, section, when
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from bot.model.backup import Backup, BackupLocation, Preflight, human_duration
+from bot.model.backup import Backup
 from bot.model.facts import AuditEntry, JobFacts, Problem, Trouble
+from bot.model.fields import human_duration
+from bot.model.location import BackupLocation, Preflight
 from bot.words.backups import on_off, status_label, target
 from bot.words.mrkdwn import Message, age, clip, escape, fields, mention_channel, mention_user, section, when
 

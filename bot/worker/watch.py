@@ -12,7 +12,8 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 
-from bot.model.backup import Backup, BackupLocation, is_backup_id
+from bot.model.backup import Backup, is_backup_id
+from bot.model.location import BackupLocation
 from bot.slack.client import PostFailed, SlackPoster
 from bot.stamp.arm import ArmClient
 from bot.stamp.errors import StampError

@@ -12,7 +12,8 @@ import redis
 
 from bot.commands.backups import preflight_problems
 from bot.config.stamps import load_stamp
-from bot.model.backup import Backup, BackupLocation
+from bot.model.backup import Backup
+from bot.model.location import BackupLocation
 from bot.stamp.arm import ArmClient
 from bot.state.keys import stale_alert_key
 from bot.words.replies import preflight_text

@@ -13,7 +13,9 @@ from bot.commands import table
 from bot.commands.backups import preflight_problems
 from bot.commands.parse import parse
 from bot.commands.table import Action
-from bot.model.backup import Backup, BackupLocation, backups_from_list, human_duration, parse_duration, parse_time
+from bot.model.backup import Backup, backups_from_list
+from bot.model.fields import human_duration, parse_duration, parse_time
+from bot.model.location import BackupLocation
 from bot.stamp.lro import STRATEGIES
 from bot.state.job import Job
 from bot.words import posts, replies

@@ -19,7 +19,8 @@ from bot.commands.pipeline import OPERATOR_LANE, Pipeline
 from bot.commands.request import Command, Request
 from bot.commands.table import TABLE, Action, Args, Lane, Verb
 from bot.config import limits
-from bot.model.backup import Backup, BackupLocation
+from bot.model.backup import Backup
+from bot.model.location import BackupLocation
 from bot.ops import outage
 from bot.slack.client import SlackPoster
 from bot.stamp.arm import ArmClient, StartedBackup

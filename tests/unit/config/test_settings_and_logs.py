@@ -137,3 +137,14 @@ def test_log_filter_keeps_request_bodies_and_url_credentials_out() -> None:
     )
     scrub.filter(url)
     assert "pw-hunter2" not in url.getMessage() and "redis:6379/0" in url.getMessage()
+
+
+def test_a_proxy_password_is_a_secret_from_the_first_log_line_on() -> None:
+    """A connection error can name the proxy, and an authentication failure its password alone, outside any URL."""
+    from bot.ops.logs import secrets_in_environment
+
+    env = {**BASE, "HTTPS_PROXY": "http://bot:Pr0xy-Passw0rd@proxy.example:3128", "no_proxy": "stamp.local"}
+    line = "proxy refused the credentials Pr0xy-Passw0rd for http://bot:Pr0xy-Passw0rd@proxy.example:3128"
+    for secrets in (secrets_in_environment(env), load_settings(env).secrets()):
+        assert "Pr0xy-Passw0rd" not in SecretFilter(secrets).scrub(line)
+    assert "Pr0xy-Passw0rd" not in repr(load_settings(env))

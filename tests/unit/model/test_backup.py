@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from bot.model.backup import Backup, BackupLocation, Outcome, RoleStatus, backups_from_list, outcome_of
+from bot.model.backup import Backup, Outcome, RoleStatus, backups_from_list, outcome_of
+from bot.model.location import BackupLocation
 from tests.harness import FIXTURES
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot.model.backup import Backup, BackupLocation, backups_from_list
+from bot.model.backup import Backup, backups_from_list
+from bot.model.location import BackupLocation
 from bot.model.recovery import MAX_RETENTION_DAYS, Gap, KeepKey, VersionSource, readiness
 from bot.model.update import UpdateLocation, Verdict
 from tests.harness import FIXTURES

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from bot.model.backup import BackupLocation, backups_from_list
+from bot.model.backup import backups_from_list
+from bot.model.location import BackupLocation
 from bot.model.snapshot import StampSnapshot
 from bot.model.update import UpdateLocation
 from tests.harness import FIXTURES

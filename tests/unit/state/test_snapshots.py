@@ -8,7 +8,8 @@ from dataclasses import replace
 import redis
 
 from bot.config.stamps import load_stamp
-from bot.model.backup import BackupLocation, backups_from_list
+from bot.model.backup import backups_from_list
+from bot.model.location import BackupLocation
 from bot.model.snapshot import StampSnapshot
 from bot.stamp.arm import ArmClient
 from bot.stamp.errors import StampError

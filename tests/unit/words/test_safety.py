@@ -30,8 +30,9 @@ from bot.commands.parse import parse
 from bot.commands.request import Command, Request
 from bot.commands.table import Action
 from bot.config.settings import load_settings
-from bot.model.backup import Backup, BackupLocation, Preflight, RoleStatus
+from bot.model.backup import Backup, RoleStatus
 from bot.model.facts import Problem, Trouble
+from bot.model.location import BackupLocation, Preflight
 from bot.state.audit import AuditEntry
 from bot.state.job import Job, JobState
 from bot.state.jobs import JobStore

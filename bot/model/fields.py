@@ -1,0 +1,90 @@
+"""Reading ARM JSON tolerantly: a field that is missing, null or of another type than documented reads as
+``None``, never as an exception (real stamps send all three); times and ISO 8601 durations as the stamps write them."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+_DURATION = re.compile(
+    r"^P(?:(?P<days>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+def text_or_none(value: Any) -> str | None:
+    """A JSON scalar as stripped text; ``None`` for null, empty text, objects and lists."""
+    if value is None or isinstance(value, dict | list):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def as_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None
+
+
+def as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Parse ARM timestamps such as ``2018-09-13T10:34:00.7672796Z`` (7 fractional digits)."""
+    text = text_or_none(value)
+    if text is None:
+        return None
+    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", text)
+    if not match:
+        return None
+    base, fraction, zone = match.groups()
+    fraction = (fraction or "")[:7]
+    try:
+        parsed = datetime.fromisoformat(base + fraction + ("+00:00" if zone in (None, "Z") else zone))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC)
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds in an ISO-8601 duration such as ``PT21M15.0081024S``; ``None`` if unreadable."""
+    text = text_or_none(value)
+    if text is None or text in ("P", "PT"):
+        return None
+    match = _DURATION.match(text.upper())
+    if not match:
+        return None
+    parts = {k: float(v) for k, v in match.groupdict().items() if v}
+    return (
+        parts.get("days", 0) * 86400
+        + parts.get("hours", 0) * 3600
+        + parts.get("minutes", 0) * 60
+        + parts.get("seconds", 0)
+    )
+
+
+def human_duration(seconds: float | None) -> str:
+    """``21m 15s`` style, the way an operator says it; whole seconds are enough."""
+    if seconds is None:
+        return "unknown"
+    total = int(seconds)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
+    parts.append(f"{secs}s" if secs or not any(parts) else "")
+    return " ".join(p for p in parts if p)
