@@ -1,7 +1,7 @@
 """Run every benchmark once, print the tables, and write them with the machine's details to bench/results.md.
 
 .venv/bin/python -m bench.run            # everything (about 2.5 minutes on 2 cores)
-.venv/bin/python -m bench.run ack scale  # some of it: ack, lag, arm, scale, slow
+.venv/bin/python -m bench.run ack scale  # some of it: ack, lag, arm, scale, slow, steward
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    from bench import ack, arm_calls, lag, scale, slow_stamp
+    from bench import ack, arm_calls, lag, scale, slow_stamp, steward
     from bench.common import ROOT, Section, machine_info
     from bench.lab import Lab
 
@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         "arm": arm_calls.run,
         "scale": scale.run,
         "slow": slow_stamp.run,
+        "steward": steward.run,
     }
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("only", nargs="*", help=f"run only these of {', '.join(benchmarks)} (default: all)")
