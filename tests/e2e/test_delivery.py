@@ -1,6 +1,6 @@
 """Posting is fenced like writing: a worker frozen or throttled at each step of a post says nothing twice.
 
-The steps of the exactly-once argument (README "Guarantees"): count the attempt, check the fence,
+The steps of the exactly-once argument (docs/guarantees.md): count the attempt, check the fence,
 send, record. Each test stops a real worker (SIGSTOP) or throttles Slack (429) at one step, lets a
 second worker take the job over, then lets the first one go on.
 """

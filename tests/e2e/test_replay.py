@@ -47,7 +47,7 @@ from tests.replay import (
 
 SESSIONS = recorded_sessions()
 DOCUMENTED_EXTRAS = {"metadata", "openid-configuration", "token", "preflight"}
-"""Requests the bot makes that the module's recordings do not hold (README, "Tested against")."""
+"""Requests the bot makes that the module's recordings do not hold (docs/development.md, "Tested against")."""
 
 
 class Clock:
