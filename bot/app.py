@@ -51,6 +51,7 @@ from bot.worker.follow import Follower
 from bot.worker.loop import Loop
 from bot.worker.reconcile import Reconciler
 from bot.worker.refresh import Refresher
+from bot.worker.update_watch import UpdateWatch
 from bot.worker.watch import Watcher
 
 if TYPE_CHECKING:
@@ -211,13 +212,21 @@ def worker_loop(settings: Settings, *, clock: Callable[[], float] = time.time) -
     clients = {stamp.name: ArmClient(stamp, max_attempts=1) for stamp in settings.stamps}
     store = JobStore(make_redis(settings), retention_seconds=settings.job_retention_days * 86_400)
     poster = SlackPoster(make_web_client(settings), Health(store.redis), retry_seconds=settings.slack_retry_seconds)
-    watcher = Watcher(
+    snapshots = snapshot_store(store.redis, settings)
+    watches, windows, states = (
         WatchStore(store.redis),
+        UpdateWindowStore(store.redis, keep_days=settings.history_days),
+        update_states(settings),
+    )
+    watcher = Watcher(
+        watches,
         store,
-        clients,
+        snapshots,
+        list(clients),
         poster,
         interval=settings.watch_interval,
         max_age_hours=settings.max_backup_age_hours,
+        updates=lambda post: UpdateWatch(watches, windows, states, post, max_age_hours=settings.max_backup_age_hours),
         clock=clock,
     )
     return assemble_worker(

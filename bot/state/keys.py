@@ -165,3 +165,9 @@ def update_window_current_key(stamp: str) -> str:
 def update_windows_key(stamp: str) -> str:
     """Sorted set of ``stamp``'s closed update windows (JSON), scored by their end (pruned by it)."""
     return f"{PREFIX}:stamp:{stamp}:update-windows:closed"
+
+
+def watch_notice_key(stamp: str, notice: str, channel: str) -> str:
+    """Expiring key: the watch posted ``notice`` (an update began or ended, no backup on a version, no permission)
+    about ``stamp`` in ``channel``; set with NX, so two workers post it once."""
+    return f"{PREFIX}:stamp:{stamp}:watch:notice:{notice}:{channel}"
