@@ -37,6 +37,7 @@ TUNING = (
     "AZS_MAX_RETRY_AFTER",
     "AZS_HTTP_TIMEOUT",
     "AZS_WATCH_INTERVAL",
+    "AZS_SNAPSHOT_INTERVAL",
     "AZS_MAX_BACKUP_AGE_HOURS",
     "AZS_PROGRESS_INTERVAL",
     "AZS_WORK_THREADS",
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             operators=[OPERATOR],
             stamp_name="demo-stamp",
             poll_interval=1,
-            settings={"AZS_WATCH_INTERVAL": "2", **dict(args.set)},
+            settings={"AZS_WATCH_INTERVAL": "2", "AZS_SNAPSHOT_INTERVAL": "2", **dict(args.set)},
         )
         try:
             web, base = launch_web(env, workdir, healthy=True)
