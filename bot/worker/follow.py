@@ -16,12 +16,13 @@ from collections.abc import Callable, Mapping
 from bot.config.settings import Settings
 from bot.model.backoff import backoff
 from bot.model.backup import Backup
-from bot.ops.metrics import POLLS, REPORT_LAG
+from bot.ops.metrics import POLLS, REPORT_LAG, record_outcome
 from bot.slack.client import SlackPoster
 from bot.slack.delivery import ANNOUNCEMENT, OUTCOME, OVERDUE, Delivered, Delivery
 from bot.stamp import lro
 from bot.stamp.arm import ArmClient, ArmResponse
 from bot.stamp.errors import StampError, retry_after_seconds
+from bot.state.history import HistoryStore
 from bot.state.job import Claim, Job, JobState
 from bot.state.jobs import JobStore
 from bot.words import mrkdwn, posts
@@ -64,6 +65,7 @@ class Follower:
         self.lease_seconds = settings.lease_seconds
         self.progress_interval = settings.progress_interval
         self.clock = clock
+        self.history: HistoryStore | None = None  # the ended backup's entry, for the per-stamp metrics (bot.app)
 
     # --- a running job ----------------------------------------------------------------------------
 
@@ -193,6 +195,9 @@ class Follower:
         outcome = step.backup.status if step.backup else step.error
         log.info("backup %s on %s ended: %s", job.backup_id, job.stamp, outcome, extra=job.log_fields())
         if self.store.finish(claim, at=step.at, result=step.backup, error=step.error):
+            record_outcome(job.stamp, step.backup, job.started_at, step.at)
+            if self.history is not None and step.backup is not None:
+                self.history.record(job.stamp, [step.backup], self.clock())
             self.report(claim)
 
     def report(self, claim: Claim) -> None:

@@ -28,7 +28,7 @@ from packaging.specifiers import SpecifierSet
 
 from bot.config.proxy import proxy_for
 from bot.config.settings import load_settings
-from bot.ops.probes import Heartbeat, serve_probes
+from bot.ops.probes import Heartbeat, Probes, serve_probes
 from bot.preflight.run import run_check
 from bot.stamp.arm import ArmClient
 from bot.state.health import COMPONENTS
@@ -208,7 +208,7 @@ def healthcheck_script(cmdline_file: Path) -> str:
 def test_healthcheck_asks_the_process_that_runs(tmp_path: Path) -> None:
     heartbeat = Heartbeat(max_age=60)
     problems: dict[str, str] = {}
-    server = serve_probes("127.0.0.1", free_port(), heartbeat, lambda: dict(problems))
+    server = serve_probes("127.0.0.1", free_port(), Probes(heartbeat, health=lambda: dict(problems)))
     assert server is not None
     cmdline = tmp_path / "cmdline"
     script = healthcheck_script(cmdline)
