@@ -226,7 +226,9 @@ def test_healthcheck_asks_the_process_that_runs(tmp_path: Path) -> None:
         assert check("worker", PORT="1", AZS_METRICS_PORT=port, HTTP_PROXY=dead_proxy, http_proxy=dead_proxy) == 0
         assert check("worker", PORT=port, AZS_METRICS_PORT="1") != 0, "the worker is asked on the metrics port"
         problems["redis"] = "Redis does not answer"
-        assert check("worker", PORT="1", AZS_METRICS_PORT=port) != 0, "a 503 fails the check"
+        assert check("worker", PORT="1", AZS_METRICS_PORT=port) == 0, "liveness: Redis is no reason to restart"
+        heartbeat.max_age = -1.0
+        assert check("worker", PORT="1", AZS_METRICS_PORT=port) != 0, "a stalled loop (503) fails the check"
     finally:
         server.shutdown()
 
@@ -583,7 +585,7 @@ def test_egress_proxy_component_sets_the_variables_and_opens_the_proxy_port(tmp_
 
 
 def check_pod(deployment: dict[str, Any], port_name: str, port: int, scraped: int | None = None) -> None:
-    """The rules every bot pod follows: non-root, read-only root, no token, probes on /healthz.
+    """The rules every bot pod follows: non-root, read-only root, no token, probes by purpose (never /healthz).
 
     Prometheus scrapes ``scraped`` (the metrics port), which is ``port`` unless said otherwise.
     """
@@ -598,8 +600,9 @@ def check_pod(deployment: dict[str, Any], port_name: str, port: int, scraped: in
     assert "emptyDir" in next(v for v in pod["volumes"] if v["name"] == tmp["name"])
     assert {"cpu", "memory"} <= set(container["resources"]["requests"]) and "memory" in container["resources"]["limits"]
     assert any(p["name"] == port_name and p["containerPort"] == port for p in container["ports"])
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/healthz", "port": port_name}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": port_name}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port_name}
+    assert "/healthz" not in json.dumps(container), "/healthz is for people and the preflight, never a probe"
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     scraped = port if scraped is None else scraped
     assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == str(scraped)
