@@ -13,6 +13,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.model.backup import Backup, Outcome
+from bot.model.snapshot import StampSnapshot
 
 if TYPE_CHECKING:
     from bot.model.update import UpdateStates
@@ -126,9 +127,10 @@ def record_outcome(stamp: str, backup: Backup | None, started_at: float, ended_a
 
 
 class StampCollector(Collector):
-    """Per stamp, read at scrape time: the newest good backup in the durable history (its time and age) and
-    whether the stamp's snapshot says an update pauses its backups. One history read and one snapshot read per
-    stamp; a stamp with nothing known, or a Redis that does not answer, gives no value (never a made-up one)."""
+    """Per stamp, read at scrape time: the newest good backup in the durable history (its time and age), and
+    from the stamp's snapshot its backup frequency and whether an update pauses its backups. One history read
+    and one snapshot read per stamp; what is not known, or a Redis that does not answer, gives no value (never a
+    made-up one), except ``azs_update_in_progress``, 0 until a snapshot says otherwise."""
 
     def __init__(
         self,
@@ -156,28 +158,35 @@ class StampCollector(Collector):
             "1 while the stamp's update state pauses its backups (running, failed or needing attention), else 0",
             labels=stamp,
         )
+        frequency = GaugeMetricFamily(
+            "azs_backup_frequency_seconds",
+            "The stamp's scheduled backup frequency (backupFrequencyInHours of its backup location, last read)",
+            labels=stamp,
+        )
         now = self.clock()
         for name in self.stamps:
             try:
                 created = self._newest_good(name)
-                paused = self._update_pauses(name, now)
+                view = self.snapshots.read(name, now)
             except redis.RedisError as exc:
                 log.debug("stamp metrics for %s skipped: Redis did not answer (%s)", name, type(exc).__name__)
                 continue
             if created is not None:
                 last.add_metric([name], created)
                 age.add_metric([name], max(0.0, now - created))
-            updating.add_metric([name], 1.0 if paused else 0.0)
-        yield from (last, age, updating)
+            snapshot = view.snapshot if view is not None else StampSnapshot()
+            if snapshot.location is not None and snapshot.location.frequency_hours:
+                frequency.add_metric([name], snapshot.location.frequency_hours * 3600.0)
+            updating.add_metric([name], 1.0 if self._update_pauses(snapshot) else 0.0)
+        yield from (last, age, frequency, updating)
+
+    def _update_pauses(self, snapshot: StampSnapshot) -> bool:
+        update = snapshot.update
+        return update is not None and self.update_states.classify(update.state).pauses_backups
 
     def _newest_good(self, stamp: str) -> float | None:
         entry = self.history.newest_succeeded(stamp)
         return None if entry is None else entry.created if entry.created is not None else entry.first_seen
-
-    def _update_pauses(self, stamp: str, now: float) -> bool:
-        view = self.snapshots.read(stamp, now)
-        update = view.snapshot.update if view is not None else None
-        return update is not None and self.update_states.classify(update.state).pauses_backups
 
 
 def register_stamp_metrics(collector: StampCollector, registry: CollectorRegistry = REGISTRY) -> None:
