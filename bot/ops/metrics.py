@@ -126,6 +126,31 @@ def record_outcome(stamp: str, backup: Backup | None, started_at: float, ended_a
         BACKUP_DURATION.labels(stamp=stamp).observe(seconds)
 
 
+def _stamp_families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+    """The per-stamp gauges, empty: newest good backup's time and age, the frequency, and update windows."""
+    stamp = ["stamp"]
+    return (
+        GaugeMetricFamily(
+            "azs_last_successful_backup_timestamp_seconds",
+            "Creation time of the stamp's newest Succeeded backup in the bot's history",
+            labels=stamp,
+        ),
+        GaugeMetricFamily(
+            "azs_last_successful_backup_age_seconds", "Age of the stamp's newest Succeeded backup", labels=stamp
+        ),
+        GaugeMetricFamily(
+            "azs_backup_frequency_seconds",
+            "The stamp's scheduled backup frequency (backupFrequencyInHours of its backup location, last read)",
+            labels=stamp,
+        ),
+        GaugeMetricFamily(
+            "azs_update_in_progress",
+            "1 while the stamp's update state pauses its backups (running, failed or needing attention), else 0",
+            labels=stamp,
+        ),
+    )
+
+
 class StampCollector(Collector):
     """Per stamp, read at scrape time: the newest good backup in the durable history (its time and age), and
     from the stamp's snapshot its backup frequency and whether an update pauses its backups. One history read
@@ -143,26 +168,12 @@ class StampCollector(Collector):
         self.stamps = tuple(stamps)
         self.history, self.snapshots, self.update_states, self.clock = history, snapshots, update_states, clock
 
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """The families without values: registering reads no Redis (and finds a name registered twice)."""
+        yield from _stamp_families()
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        stamp = ["stamp"]
-        last = GaugeMetricFamily(
-            "azs_last_successful_backup_timestamp_seconds",
-            "Creation time of the stamp's newest Succeeded backup in the bot's history",
-            labels=stamp,
-        )
-        age = GaugeMetricFamily(
-            "azs_last_successful_backup_age_seconds", "Age of the stamp's newest Succeeded backup", labels=stamp
-        )
-        updating = GaugeMetricFamily(
-            "azs_update_in_progress",
-            "1 while the stamp's update state pauses its backups (running, failed or needing attention), else 0",
-            labels=stamp,
-        )
-        frequency = GaugeMetricFamily(
-            "azs_backup_frequency_seconds",
-            "The stamp's scheduled backup frequency (backupFrequencyInHours of its backup location, last read)",
-            labels=stamp,
-        )
+        last, age, frequency, updating = _stamp_families()
         now = self.clock()
         for name in self.stamps:
             try:
@@ -189,10 +200,18 @@ class StampCollector(Collector):
         return None if entry is None else entry.created if entry.created is not None else entry.first_seen
 
 
+_REGISTERED: dict[CollectorRegistry, StampCollector] = {}
+
+
 def register_stamp_metrics(collector: StampCollector, registry: CollectorRegistry = REGISTRY) -> None:
-    """The per-stamp series, scraped from this process from now on; the outcome series start at 0 per stamp,
-    so a rule's ``increase()`` sees the first outcome."""
+    """The per-stamp series, scraped from this process from now on (in place of a collector registered before:
+    a process builds one worker, a test may build more); the outcome series start at 0 per stamp, so a rule's
+    ``increase()`` sees the first outcome."""
+    previous = _REGISTERED.pop(registry, None)
+    if previous is not None:
+        registry.unregister(previous)
     registry.register(collector)
+    _REGISTERED[registry] = collector
     for stamp in collector.stamps:
         BACKUP_DURATION.labels(stamp=stamp)
         for status in OUTCOME_STATUSES:

@@ -85,10 +85,12 @@ def test_outcomes_and_durations_are_labelled_by_stamp_and_bounded() -> None:
     def count(status: str) -> float:
         return float(BACKUP_OUTCOMES.labels(stamp="north", status=status)._value.get())
 
-    register_stamp_metrics(
-        StampCollector(("north",), None, None, STATES),  # type: ignore[arg-type]  # never scraped here
-        CollectorRegistry(),
-    )
+    registry = CollectorRegistry()
+    for _ in range(2):  # a second worker built in the same process replaces the first one's collector
+        register_stamp_metrics(
+            StampCollector(("north",), None, None, STATES),  # type: ignore[arg-type]  # never scraped here
+            registry,
+        )
     assert count("succeeded") == 0.0 and count("error") == 0.0, "every outcome series exists from the start"
     finished = replace(backup(GOOD, "PartialSucceeded", 0), time_taken_seconds=1500.0)
     record_outcome("north", finished, started_at=NOW - 2000, ended_at=NOW)
