@@ -65,10 +65,11 @@ COPY --from=builder /opt/azs-bot /opt/azs-bot
 USER 10001:10001
 WORKDIR /tmp
 EXPOSE 3000 9102
-# `web` answers /healthz on PORT; `worker` and `socket` on AZS_METRICS_PORT. PID 1 is azs-bot, so its
-# command line says which one this container runs. A 503 raises, so the check fails. No proxy: urlopen would
-# send even 127.0.0.1 to HTTP_PROXY when NO_PROXY does not list it, and the check would fail.
+# Liveness only (/livez: the process's loop turns; never Redis or Slack, which a restart cannot cure): `web`
+# answers on PORT, `worker` and `socket` on AZS_METRICS_PORT. PID 1 is azs-bot, so its command line says which
+# one this container runs. A 503 raises, so the check fails. No proxy: urlopen would send even 127.0.0.1 to
+# HTTP_PROXY when NO_PROXY does not list it, and the check would fail.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os,urllib.request as r;a=open('/proc/1/cmdline','rb').read().split(b'\\0');p=os.environ['PORT' if b'web' in a else 'AZS_METRICS_PORT'];r.build_opener(r.ProxyHandler({})).open(f'http://127.0.0.1:{p}/healthz',timeout=4)"]
+    CMD ["python", "-c", "import os,urllib.request as r;a=open('/proc/1/cmdline','rb').read().split(b'\\0');p=os.environ['PORT' if b'web' in a else 'AZS_METRICS_PORT'];r.build_opener(r.ProxyHandler({})).open(f'http://127.0.0.1:{p}/livez',timeout=4)"]
 ENTRYPOINT ["azs-bot"]
 CMD ["web"]

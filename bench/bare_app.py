@@ -38,11 +38,11 @@ def build_bare_app(signing_secret: str, token: str, slack_api_url: str) -> App:
 
 
 def bare_wsgi(signing_secret: str, token: str, slack_api_url: str) -> WsgiApp:
-    """Bolt's WSGI handler, plus the ``/healthz`` the benchmark waits for (answered before Bolt sees it)."""
+    """Bolt's WSGI handler, plus the ``/readyz`` the benchmark waits for (answered before Bolt sees it)."""
     slack = SlackRequestHandler(build_bare_app(signing_secret, token, slack_api_url))
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == "/healthz":
+        if environ.get("PATH_INFO") in ("/readyz", "/healthz"):
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"ok"]
         return slack(environ, start_response)

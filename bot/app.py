@@ -32,7 +32,8 @@ from bot.config import limits
 from bot.config.settings import Settings
 from bot.config.stamps import StampSettings
 from bot.model.update import UpdateStates
-from bot.ops.probes import Heartbeat
+from bot.ops.metrics import StampCollector, register_stamp_metrics
+from bot.ops.probes import Heartbeat, Probes
 from bot.serve.lanes import AfterAckPool
 from bot.serve.process import Process
 from bot.slack.client import SlackPoster, make_web_client
@@ -185,24 +186,39 @@ def build_socket(settings: Settings) -> Process:
         ledger=EnvelopeLedger(ledger_redis),
         heartbeat=Heartbeat(max_age=limits.LOOP_MAX_AGE),
     )
+    # Ready while Slack is connected: with Redis down it still answers "Redis is not answering".
+    probes = Probes(runner.heartbeat, runner.problems, lambda: {**runner.problems(), **redis_problems(ledger_redis)})
     return Process(
         runner.run,
-        runner.heartbeat,
-        lambda: {**runner.problems(), **redis_problems(ledger_redis)},
+        probes,
         started=f"Socket Mode: {runner.slots} connections, pings every {runner.ping_interval:.1f}s",
     )
 
 
 def build_worker(settings: Settings) -> Process:
-    """The worker process: the loop over due jobs, with its probes."""
+    """The worker process: the loop over due jobs, with its probes and its per-stamp metrics."""
     loop = worker_loop(settings)
-    # Live while the poll loop turns: a cycle is bounded by the lease, so twice the lease is a stall.
+    # Live while the poll loop turns (it keeps turning while Redis is down): a cycle is bounded by the lease, so
+    # twice the lease is a stall. Ready while Redis answers too; health adds the problems every process reports.
     heartbeat = loop.heartbeat = Heartbeat(max_age=max(limits.WORKER_LOOP_MAX_AGE, 2 * settings.lease_seconds))
+    redis_client = loop.store.redis
+    register_stamp_metrics(stamp_collector(settings, redis_client))
+    probes = Probes(heartbeat, lambda: redis_problems(redis_client), lambda: health_problems(Health(redis_client)))
     return Process(
         loop.run,
-        heartbeat,
-        lambda: redis_problems(loop.store.redis),
+        probes,
         started=f"worker polling every {settings.poll_interval:.1f}s",
+    )
+
+
+def stamp_collector(settings: Settings, client: redis.Redis) -> StampCollector:
+    """The worker's per-stamp series, read from the history and the snapshots at each scrape."""
+    states = UpdateStates(settings.update_clean_states, settings.update_running_states, settings.update_failed_states)
+    return StampCollector(
+        [stamp.name for stamp in settings.stamps],
+        HistoryStore(client, keep_days=settings.history_days),
+        SnapshotStore(client, stale_after=limits.LOOP_MAX_AGE),  # only read: staleness is not used
+        states,
     )
 
 
@@ -294,6 +310,14 @@ def assemble_worker(
     return Loop(
         store, follower, reconciler, settings, health=poster.health, watcher=watcher, refresher=refresher, clock=clock
     )
+
+
+def health_problems(health: Health) -> dict[str, str]:
+    """The detail for ``/healthz``: Redis, lost data, Slack's token."""
+    try:
+        return health.problems()
+    except redis.RedisError as exc:
+        return {"redis": f"Redis does not answer ({type(exc).__name__})"}
 
 
 def redis_problems(client: redis.Redis) -> dict[str, str]:

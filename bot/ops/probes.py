@@ -1,10 +1,16 @@
-"""``/healthz`` and ``/metrics`` on ``AZS_METRICS_PORT``, for every process (web, worker, Socket Mode).
+"""Probes by purpose, and ``/metrics``, on ``AZS_METRICS_PORT`` for every process (web, worker, Socket Mode).
 
-``/metrics`` names the stamps, so it is served here only, never on the web's public Slack port (which
-keeps its own ``/healthz`` for platforms that probe the port they route to). Liveness is a heartbeat:
-the process's main loop calls :meth:`Heartbeat.beat` each turn, and a loop that has not turned within
-``max_age`` seconds is reported dead, so an orchestrator restarts a stalled process. Readiness is
-whatever the process says is wrong right now (Redis not answering, no Slack link).
+- ``/livez``: the process is responsive. Only the heartbeat: the process's main loop calls
+  :meth:`Heartbeat.beat` each turn, and a loop that has not turned within ``max_age`` seconds is dead, so an
+  orchestrator restarts a stalled process. Never Redis, never Slack: restarting cures neither.
+- ``/readyz``: the process can do useful work now (alive, and what its ``ready`` check says). Each process says
+  what that means: the web stays ready while Redis is down (it still answers Slack with "Redis is not
+  answering"), Socket Mode is ready while a Slack connection is open, the worker while Redis answers.
+- ``/healthz``: the detailed status for people and the preflight (Redis, lost data, Slack's token): no probe
+  uses it.
+
+``/metrics`` names the stamps, so it is served here only, never on the web's public Slack port (which answers
+``/livez`` and ``/readyz`` itself, for platforms that probe the port they route to).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -21,7 +28,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 log = logging.getLogger(__name__)
 
 Problems = Callable[[], dict[str, str]]
-"""Component -> what is wrong with it; empty when the process is ready."""
+"""Component -> what is wrong with it; empty when all is well."""
+
+PROBE_PATHS = ("/livez", "/readyz", "/healthz")
+
+
+def no_problems() -> dict[str, str]:
+    return {}
 
 
 class Heartbeat:
@@ -41,15 +54,36 @@ class Heartbeat:
         return self.age() <= self.max_age
 
 
+@dataclass(frozen=True)
+class Probes:
+    """What one process's probes report: its loop's heartbeat, what keeps it from being ready, and the detail."""
+
+    heartbeat: Heartbeat
+    ready: Problems = no_problems
+    """What keeps the process from doing useful work (``/readyz``); never a dependency it can answer without."""
+    health: Problems = no_problems
+    """Everything worth telling a person (``/healthz``): Redis, lost data, Slack's token, the readiness too."""
+
+    def answer(self, path: str) -> tuple[int, dict[str, object]] | None:
+        """HTTP status and JSON body for a probe path; ``None`` for any other path."""
+        if path == "/livez":
+            return probe_body(self.heartbeat, no_problems)
+        if path == "/readyz":
+            return probe_body(self.heartbeat, self.ready)
+        if path == "/healthz":
+            return probe_body(self.heartbeat, self.health)
+        return None
+
+
 def probe_body(heartbeat: Heartbeat, problems: Problems) -> tuple[int, dict[str, object]]:
-    """HTTP status and JSON body of ``/healthz``: 503 when the loop stalled or something is wrong."""
+    """HTTP status and JSON body of a probe: 503 when the loop stalled or something ``problems`` names is wrong."""
     found: dict[str, str] = {}
     if not heartbeat.alive():
         found["loop"] = f"the main loop has not turned for {heartbeat.age():.0f}s (limit {heartbeat.max_age:.0f}s)"
     try:
         found.update(problems())
-    except Exception as exc:  # a readiness check must never take the probe down with it
-        found["probe"] = f"readiness check failed ({type(exc).__name__})"
+    except Exception as exc:  # a check must never take the probe down with it
+        found["probe"] = f"check failed ({type(exc).__name__})"
     if not found:
         return 200, {"status": "ok"}
     return 503, {"status": "unavailable", "problems": found, "reason": "; ".join(f"{k}: {v}" for k, v in found.items())}
@@ -58,21 +92,21 @@ def probe_body(heartbeat: Heartbeat, problems: Problems) -> tuple[int, dict[str,
 def serve_probes(
     host: str,
     port: int,
-    heartbeat: Heartbeat,
-    problems: Problems,
+    probes: Probes,
     before_scrape: Callable[[], None] | None = None,
 ) -> ThreadingHTTPServer | None:
-    """Serve ``/healthz`` and ``/metrics`` on a daemon thread; ``None`` (and a warning) if the port is taken.
+    """Serve the probes and ``/metrics`` on a daemon thread; ``None`` (and a warning) if the port is taken.
 
     ``before_scrape`` refreshes gauges that are read on demand (the web's jobs in flight) before each scrape.
     """
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.path.split("?", 1)[0] == "/healthz":
-                status, body = probe_body(heartbeat, problems)
-                self._send(status, "application/json", json.dumps(body).encode())
-            elif self.path.split("?", 1)[0] == "/metrics":
+            path = self.path.split("?", 1)[0]
+            answer = probes.answer(path)
+            if answer is not None:
+                self._send(answer[0], "application/json", json.dumps(answer[1]).encode())
+            elif path == "/metrics":
                 if before_scrape is not None:
                     before_scrape()
                 self._send(200, CONTENT_TYPE_LATEST, generate_latest())
@@ -92,9 +126,9 @@ def serve_probes(
     try:
         server = ThreadingHTTPServer((host, port), Handler)
     except OSError as exc:
-        log.warning("probe port %d unavailable (%s); running without /healthz and /metrics", port, exc)
+        log.warning("probe port %d unavailable (%s); running without probes and /metrics", port, exc)
         return None
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="probes", daemon=True).start()
-    log.info("health and metrics on %s:%d (/healthz, /metrics)", host, server.server_address[1])
+    log.info("probes and metrics on %s:%d (/livez, /readyz, /healthz, /metrics)", host, server.server_address[1])
     return server

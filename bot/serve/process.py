@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from bot.config.settings import Settings
-from bot.ops.probes import Heartbeat, serve_probes
+from bot.ops.probes import Probes, serve_probes
 
 log = logging.getLogger(__name__)
 
@@ -21,16 +21,16 @@ class Process:
 
     run: Callable[[threading.Event], None]
     """Runs until the event is set, then finishes what it holds and returns."""
-    heartbeat: Heartbeat
-    """Beaten by the loop while it turns: the liveness ``/healthz`` reports."""
-    problems: Callable[[], dict[str, str]]
-    """What keeps it from being ready (empty when ready)."""
+    probes: Probes
+    """Its loop's heartbeat (``/livez``), what keeps it from being ready (``/readyz``) and the detail (``/healthz``)."""
     started: str
     """Logged once it runs."""
+    before_scrape: Callable[[], None] | None = None
+    """Refreshes gauges read on demand, before each scrape of ``/metrics``."""
 
 
 def run_until_stopped(settings: Settings, process: Process, stop: threading.Event | None = None) -> None:
-    """``process.run(stop)``, with ``stop`` set by SIGTERM or SIGINT, and ``/healthz`` and ``/metrics`` on
+    """``process.run(stop)``, with ``stop`` set by SIGTERM or SIGINT, and the probes and ``/metrics`` on
     ``AZS_METRICS_PORT`` (0: none)."""
     stop = stop or threading.Event()
 
@@ -42,6 +42,6 @@ def run_until_stopped(settings: Settings, process: Process, stop: threading.Even
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
     if settings.metrics_port:
-        serve_probes(settings.host, settings.metrics_port, process.heartbeat, process.problems)
+        serve_probes(settings.host, settings.metrics_port, process.probes, process.before_scrape)
     log.info("%s", process.started)
     process.run(stop)

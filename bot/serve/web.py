@@ -1,5 +1,6 @@
-"""HTTP entry point: Slack at ``POST /slack/events``, liveness at ``GET /healthz``, served by waitress;
-``/metrics`` (and ``/healthz`` again) on ``AZS_METRICS_PORT``, never on the public port.
+"""HTTP entry point: Slack at ``POST /slack/events`` and the probes (``/livez``, ``/readyz``, and ``/healthz`` for
+people) on the public port, served by waitress; ``/metrics`` and the probes again on ``AZS_METRICS_PORT``, and
+``/metrics`` never on the public port.
 
 waitress reads each request whole (headers and body, within limits and deadlines) on its event loop
 before the request takes a worker thread, so clients that connect and stall hold a socket, never a
@@ -36,7 +37,7 @@ from bot.config.limits import (
 )
 from bot.config.settings import Settings
 from bot.ops.metrics import CONNECTIONS_REFUSED, JOBS_IN_FLIGHT, REQUESTS_NOT_ACTED_ON
-from bot.ops.probes import Heartbeat, serve_probes
+from bot.ops.probes import Heartbeat, Probes, serve_probes
 from bot.serve.front_door import Refusal, ReplayGuard, check_signature, delivery_ids, parse_body
 from bot.serve.lanes import AfterAckPool
 from bot.slack.client import AUTH_ERRORS
@@ -51,10 +52,12 @@ SLACK_PATH = "/slack/events"
 
 
 class SlackWeb:
-    """The WSGI callable: ``/healthz``, and Slack's requests once they pass the front door.
+    """The WSGI callable: the probes, and Slack's requests once they pass the front door.
 
-    ``/metrics`` is not here: it names the stamps, so :func:`serve` serves it on ``AZS_METRICS_PORT`` only
-    (:mod:`bot.ops.probes`), with a second ``/healthz`` for probes that use that port.
+    ``/livez`` and ``/readyz`` answer 200 whenever a request gets here: the server took it and a thread ran it,
+    so the process can answer Slack, Redis or not (a command then gets "Redis is not answering"). ``/healthz``
+    is the detail for people (Redis, lost data, Slack's token); no probe uses it. ``/metrics`` is not here: it
+    names the stamps, so :func:`serve` serves it on ``AZS_METRICS_PORT`` only (:mod:`bot.ops.probes`).
     """
 
     def __init__(
@@ -78,12 +81,15 @@ class SlackWeb:
         method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
         if method in ("GET", "HEAD") and path == "/healthz":
             return self.healthz(start_response)
+        if method in ("GET", "HEAD") and path in ("/livez", "/readyz"):
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [b'{"status": "ok"}']
         if method == "POST" and path == SLACK_PATH:
             return self.slack_events(environ, start_response)
         return refuse(start_response, Refusal(404, "not found"))
 
     def problems(self) -> dict[str, str]:
-        """What is wrong now (Redis, Slack's token, lost data); empty when ready."""
+        """What is wrong now (Redis, Slack's token, lost data), for ``/healthz``; none of it makes the web unready."""
         try:
             return self.health.problems()
         except redis.RedisError as exc:
@@ -292,20 +298,21 @@ def make_server(settings: Settings, application: WsgiApp, **options: Any) -> Dea
 def serve(settings: Settings, application: WsgiApp) -> None:
     """Serve until SIGTERM or SIGINT; then stop taking requests and let those in progress finish (5 s at most).
 
-    The bot's own app (a :class:`SlackWeb`) also gets ``/healthz`` and ``/metrics`` on ``AZS_METRICS_PORT`` (0: none).
+    The bot's own app (a :class:`SlackWeb`) also gets the probes and ``/metrics`` on ``AZS_METRICS_PORT`` (0: none):
+    live and ready while waitress's event loop turns (Redis down included), ``/healthz`` with the detail.
     """
     server = make_server(settings, application)
     if isinstance(application, SlackWeb) and settings.metrics_port and server.heartbeat is not None:
-        serve_probes(
-            settings.host, settings.metrics_port, server.heartbeat, application.problems, application.refresh_gauges
-        )
+        probes = Probes(server.heartbeat, health=application.problems)
+        serve_probes(settings.host, settings.metrics_port, probes, application.refresh_gauges)
 
     def stop(signum: int, _frame: object) -> None:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("serving Slack on %s (POST %s, GET /healthz)", listen_address(settings.host, settings.port), SLACK_PATH)
+    address = listen_address(settings.host, settings.port)
+    log.info("serving Slack on %s (POST %s, GET /livez /readyz /healthz)", address, SLACK_PATH)
     try:
         server.run()
     finally:

@@ -18,7 +18,7 @@ from redis.client import Pipeline
 
 from bot.model.backup import Backup, is_backup_id
 from bot.model.history import HistoryEntry
-from bot.state import keys
+from bot.state import keys, scripts
 
 DAY = 86_400.0
 
@@ -45,6 +45,7 @@ class HistoryStore:
     def __init__(self, client: redis.Redis, *, keep_days: float) -> None:
         self.redis = client
         self.keep_seconds = keep_days * DAY
+        self._newest_with_status = client.register_script(scripts.NEWEST_WITH_STATUS)
 
     def record(self, stamp: str, backups: Iterable[Backup], now: float) -> int:
         """Upsert every backup (``now``: when they were read); prune what is past the retention. Returns how
@@ -108,6 +109,16 @@ class HistoryStore:
         """One backup's entry, whether or not the stamp still lists it."""
         raw = self.redis.hget(keys.backup_history_entries_key(stamp), backup_id.lower())
         return HistoryEntry.from_json(backup_id.lower(), _text(raw)) if raw is not None else None
+
+    def newest_succeeded(self, stamp: str) -> HistoryEntry | None:
+        """The newest ``Succeeded`` backup the history holds for ``stamp`` (one round trip), else ``None``."""
+        found = self._newest_with_status(
+            keys=[keys.backup_history_index_key(stamp), keys.backup_history_entries_key(stamp)], args=["succeeded"]
+        )
+        if not found:
+            return None
+        backup_id, raw = (_text(part) for part in found)
+        return HistoryEntry.from_json(backup_id, raw)
 
 
 def _score(entry: HistoryEntry) -> float:

@@ -48,3 +48,20 @@ local result = redis.call('HGETALL', KEYS[2])
 table.insert(result, 1, fence)
 return result
 """
+
+# Newest history entry with a status. KEYS: a stamp's history index (sorted by creation time), its entries hash.
+# ARGV: the status, lower-cased. Returns {id, entry JSON} of the newest entry whose status matches, or nil:
+# one round trip per stamp for the metrics scrape, however many failed backups came after the last good one.
+NEWEST_WITH_STATUS = """
+local ids = redis.call('ZREVRANGE', KEYS[1], 0, -1)
+for _, id in ipairs(ids) do
+  local raw = redis.call('HGET', KEYS[2], id)
+  if raw then
+    local ok, data = pcall(cjson.decode, raw)
+    if ok and type(data) == 'table' and type(data['s']) == 'string' and string.lower(data['s']) == ARGV[1] then
+      return {id, raw}
+    end
+  end
+end
+return nil
+"""

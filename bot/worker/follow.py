@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from bot.config.settings import Settings
 from bot.model.backoff import backoff
 from bot.model.backup import Backup
-from bot.ops.metrics import POLLS, REPORT_LAG
+from bot.ops.metrics import POLLS, REPORT_LAG, record_outcome
 from bot.slack.client import SlackPoster
 from bot.slack.delivery import ANNOUNCEMENT, OUTCOME, OVERDUE, Delivered, Delivery
 from bot.stamp import lro
@@ -196,6 +196,7 @@ class Follower:
         outcome = step.backup.status if step.backup else step.error
         log.info("backup %s on %s ended: %s", job.backup_id, job.stamp, outcome, extra=job.log_fields())
         if self.store.finish(claim, at=step.at, result=step.backup, error=step.error):
+            record_outcome(job.stamp, step.backup, job.started_at, step.at)
             if self.refresher is not None:
                 self.refresher.backup_ended(job.stamp, step.backup)
             self.report(claim)

@@ -80,14 +80,16 @@ def _problems(url: str) -> dict[str, str]:
 def test_worker_healthz_is_ready_with_redis_and_unready_without(
     start_worker: Callable[..., BotProcess], redis_server: RedisServer, redis_client: redis.Redis
 ) -> None:
+    """Without Redis the worker cannot take work (unready) but its loop turns (live: no restart)."""
     port = free_port()
     start_worker(AZS_METRICS_PORT=str(port))
-    url = f"http://127.0.0.1:{port}/healthz"
-    assert wait_until(lambda: _status(url) == 200, timeout=10)
+    url, ready, live = (f"http://127.0.0.1:{port}/{path}" for path in ("healthz", "readyz", "livez"))
+    assert wait_until(lambda: _status(url) == 200 and _status(ready) == 200, timeout=10)
     redis_server.stop()
     try:
-        assert wait_until(lambda: _status(url) == 503, timeout=10)
+        assert wait_until(lambda: _status(url) == 503 and _status(ready) == 503, timeout=10)
         assert "redis" in requests.get(url, timeout=5).json()["problems"]
+        assert _status(live) == 200
     finally:
         redis_server.start()
     assert redis_client.ping()

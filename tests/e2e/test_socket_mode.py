@@ -338,6 +338,9 @@ def test_redelivery_while_redis_is_down_still_acts_once_per_process(
         assert ack.data == {"envelope_id": envelope_id}, ack.data  # the copy: acked, not answered again
         health = requests.get(f"{bot.metrics}/healthz", timeout=5)
         assert health.status_code == 503 and "redis" in health.json()["problems"], health.text
+        # Still connected and answering: ready and live, so no orchestrator takes it away for Redis.
+        for probe in ("readyz", "livez"):
+            assert requests.get(f"{bot.metrics}/{probe}", timeout=5).status_code == 200, probe
     finally:
         bot.process.kill()
         fake_slack.socket_url = None
@@ -435,6 +438,8 @@ def test_healthz_and_metrics_follow_the_links(socket_bot: SocketBot, socket_serv
         return response.status_code == 503 and "socket" in response.json()["problems"]
 
     assert wait_until(unready, timeout=10), requests.get(f"{base}/healthz", timeout=2).text
+    assert requests.get(f"{base}/readyz", timeout=2).json()["problems"].keys() == {"socket"}
+    assert requests.get(f"{base}/livez", timeout=2).status_code == 200, "reconnecting is alive: no restart"
     cpu = cpu_seconds(socket_bot.process.process.pid)
     time.sleep(3)  # reconnecting to nothing: backoff, not a busy loop
     assert cpu_seconds(socket_bot.process.process.pid) - cpu < 1.0

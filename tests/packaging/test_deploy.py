@@ -15,12 +15,14 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import requests
 import trustme
 import yaml
@@ -28,12 +30,16 @@ from packaging.specifiers import SpecifierSet
 
 from bot.config.proxy import proxy_for
 from bot.config.settings import load_settings
-from bot.ops.probes import Heartbeat, serve_probes
+from bot.config.stamps import load_stamp
+from bot.model.snapshot import StampSnapshot
+from bot.ops.probes import Heartbeat, Probes, serve_probes
 from bot.preflight.run import run_check
 from bot.stamp.arm import ArmClient
 from bot.state.health import COMPONENTS
+from bot.state.snapshots import SnapshotStore
 from devkit.simulator import StampSimulator
-from tests.harness import ROOT, BotProcess, free_port, wait_until
+from devkit.slack_fake import FakeSlack
+from tests.harness import ROOT, BotProcess, completions, free_port, wait_until
 
 DEPLOY = ROOT / "deploy"
 KUSTOMIZE = DEPLOY / "kubernetes"
@@ -208,7 +214,7 @@ def healthcheck_script(cmdline_file: Path) -> str:
 def test_healthcheck_asks_the_process_that_runs(tmp_path: Path) -> None:
     heartbeat = Heartbeat(max_age=60)
     problems: dict[str, str] = {}
-    server = serve_probes("127.0.0.1", free_port(), heartbeat, lambda: dict(problems))
+    server = serve_probes("127.0.0.1", free_port(), Probes(heartbeat, health=lambda: dict(problems)))
     assert server is not None
     cmdline = tmp_path / "cmdline"
     script = healthcheck_script(cmdline)
@@ -226,7 +232,9 @@ def test_healthcheck_asks_the_process_that_runs(tmp_path: Path) -> None:
         assert check("worker", PORT="1", AZS_METRICS_PORT=port, HTTP_PROXY=dead_proxy, http_proxy=dead_proxy) == 0
         assert check("worker", PORT=port, AZS_METRICS_PORT="1") != 0, "the worker is asked on the metrics port"
         problems["redis"] = "Redis does not answer"
-        assert check("worker", PORT="1", AZS_METRICS_PORT=port) != 0, "a 503 fails the check"
+        assert check("worker", PORT="1", AZS_METRICS_PORT=port) == 0, "liveness: Redis is no reason to restart"
+        heartbeat.max_age = -1.0
+        assert check("worker", PORT="1", AZS_METRICS_PORT=port) != 0, "a stalled loop (503) fails the check"
     finally:
         server.shutdown()
 
@@ -583,7 +591,7 @@ def test_egress_proxy_component_sets_the_variables_and_opens_the_proxy_port(tmp_
 
 
 def check_pod(deployment: dict[str, Any], port_name: str, port: int, scraped: int | None = None) -> None:
-    """The rules every bot pod follows: non-root, read-only root, no token, probes on /healthz.
+    """The rules every bot pod follows: non-root, read-only root, no token, probes by purpose (never /healthz).
 
     Prometheus scrapes ``scraped`` (the metrics port), which is ``port`` unless said otherwise.
     """
@@ -598,8 +606,9 @@ def check_pod(deployment: dict[str, Any], port_name: str, port: int, scraped: in
     assert "emptyDir" in next(v for v in pod["volumes"] if v["name"] == tmp["name"])
     assert {"cpu", "memory"} <= set(container["resources"]["requests"]) and "memory" in container["resources"]["limits"]
     assert any(p["name"] == port_name and p["containerPort"] == port for p in container["ports"])
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/healthz", "port": port_name}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": port_name}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port_name}
+    assert "/healthz" not in json.dumps(container), "/healthz is for people and the preflight, never a probe"
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     scraped = port if scraped is None else scraped
     assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == str(scraped)
@@ -751,11 +760,24 @@ def metrics_page(port: int) -> str:
 
 
 @pytest.fixture
-def metrics_pages(start_web: Callable[..., Any], start_worker: Callable[..., BotProcess]) -> Iterator[str]:
-    """``/metrics`` of a running web and a running worker (each on its metrics port), joined."""
+def metrics_pages(
+    start_web: Callable[..., Any],
+    start_worker: Callable[..., BotProcess],
+    stamp: StampSimulator,
+    fake_slack: FakeSlack,
+    redis_client: redis.Redis,
+) -> Iterator[str]:
+    """``/metrics`` of a running web and a running worker (each on its metrics port), joined, once a backup
+    started from Slack has completed and the stamp's snapshot holds its backup location."""
+    # The worker's refresher (issue 19) writes the snapshot in production; here, the simulator's location.
+    location = ArmClient(load_stamp(stamp.env())).backup_location()
+    SnapshotStore(redis_client, stale_after=60).write("sim-stamp", StampSnapshot().with_location(location, time.time()))
     web_port, port = free_port(), free_port()
-    start_web(AZS_METRICS_PORT=str(web_port))
+    _, slack = start_web(AZS_METRICS_PORT=str(web_port))
     worker = start_worker(AZS_METRICS_PORT=str(port))
+    backup_id = slack.start_backup()
+    assert wait_until(lambda: any(backup_id in json.dumps(m) for m in completions(fake_slack)), timeout=30)
+    assert wait_until(lambda: 'azs_last_successful_backup_age_seconds{stamp="sim-stamp"}' in metrics_page(port), 10)
     assert wait_until(lambda: "azs_job_oldest_age_seconds{" in metrics_page(port), timeout=30), worker.log()
     assert wait_until(lambda: "azs_jobs_in_flight" in metrics_page(web_port), timeout=10)
     yield metrics_page(web_port) + "\n" + metrics_page(port)
@@ -773,6 +795,28 @@ def test_every_metric_in_alerts_and_dashboard_is_exposed(metrics_pages: str) -> 
                     unknown_values.add(f'{name}{{{label}="{value}"}}')
     assert not missing, f"alerts or dashboard use metrics no process exposes: {sorted(missing)}"
     assert not unknown_values, f"no process exports these series: {sorted(unknown_values)}"
+
+
+def test_every_per_stamp_series_has_a_value_for_the_stamp_after_a_backup(metrics_pages: str) -> None:
+    """Each metric a rule or panel groups ``by (stamp)`` has a sample for the configured stamp, not only a HELP line."""
+    _, labels = exposed(metrics_pages)
+    per_stamp = {
+        name
+        for expr in queries()
+        for by in re.findall(r"by \(([^)]*\bstamp\b[^)]*)\) \(([^()]*(?:\([^()]*\))?[^()]*)\)", expr)
+        for name, _ in SELECTOR.findall(by[1])
+    }
+    assert per_stamp >= {
+        "azs_last_successful_backup_age_seconds",
+        "azs_backup_frequency_seconds",
+        "azs_update_in_progress",
+        "azs_backup_outcomes_total",
+        "azs_backup_duration_seconds_bucket",
+    }, per_stamp
+    missing = {name for name in per_stamp if (name, "stamp", "sim-stamp") not in labels}
+    assert not missing, f"no sample for stamp sim-stamp: {sorted(missing)}"
+    assert ("azs_last_successful_backup_timestamp_seconds", "stamp", "sim-stamp") in labels
+    assert 'azs_backup_outcomes_total{stamp="sim-stamp",status="succeeded"} 1.0' in metrics_pages
 
 
 def test_problem_gauges_cover_every_health_component(metrics_pages: str) -> None:
@@ -809,7 +853,7 @@ def test_every_alert_links_its_runbook_section() -> None:
         for part in ("What it means", "What to check", "What to do"):
             assert f"**{part}**" in section, f"{name}: no {part!r} in its runbook section"
         assert rule["labels"]["severity"] in ("critical", "warning")
-    assert "TODO" in runbook and "azs_backup_last_success_timestamp_seconds" in runbook, "the per-stamp section waits"
+    assert "TODO" not in runbook
 
 
 def scrape_jobs(monitor: dict[str, Any], deployments: list[dict[str, Any]]) -> set[str]:

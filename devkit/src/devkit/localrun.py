@@ -272,22 +272,24 @@ def launch_web(
     healthy: bool = False,
     timeout: float = 30.0,
 ) -> tuple[BotProcess, str]:
-    """``azs-bot web`` (or ``command``) on a free port, once ``/healthz`` answers.
+    """``azs-bot web`` (or ``command``) on a free port, once ``/readyz`` answers 200 (it can answer Slack).
 
-    An unhealthy answer (503) counts unless ``healthy``: tests start webs whose Slack or Redis is broken.
+    With ``healthy``, ``/healthz`` must answer 200 too (Redis and Slack's token fine); tests start webs whose
+    Slack or Redis is broken without it.
     """
-    wanted = (200,) if healthy else (200, 503)
     for _ in range(3):  # another program may bind the port between our pick and the child's bind
         port = free_port()
         process = BotProcess("web", {**env, "PORT": str(port)}, log_dir, command=command)
         base = f"http://127.0.0.1:{port}"
-        answered = wait_until(lambda: _answered(process, f"{base}/healthz", wanted), timeout=timeout, interval=0.1)  # noqa: B023
+        answered = wait_until(lambda: _answered(process, f"{base}/readyz", (200,)), timeout=timeout, interval=0.1)  # noqa: B023
+        if answered and healthy:
+            answered = wait_until(lambda: _answered(process, f"{base}/healthz", (200,)), timeout=timeout, interval=0.1)  # noqa: B023
         if answered and process.process.poll() is None:
             return process, base
         process.stop()
         if "Address already in use" not in process.log_tail():
             break
-    raise RuntimeError(f"the web process did not answer /healthz within {timeout:.0f} s:\n{process.log_tail()}")
+    raise RuntimeError(f"the web process was not ready within {timeout:.0f} s:\n{process.log_tail()}")
 
 
 def _answered(process: ChildProcess, url: str, wanted: tuple[int, ...]) -> bool:

@@ -155,3 +155,13 @@ def test_older_than_the_history_keeps_is_not_in_a_page(store_redis: redis.Redis)
         store.page("east", days=14, now=(datetime.fromtimestamp(READ_2108, UTC) + timedelta(days=20)).timestamp()).total
         == 0
     )
+
+
+def test_newest_succeeded_skips_later_failures_and_partials(store_redis: redis.Redis) -> None:
+    store = store_for(store_redis)
+    assert store.newest_succeeded("east") is None
+    store.record("east", LIST_2108, READ_2108)
+    good = [e for e in store.page("east", days=30, now=READ_2108, limit=50).entries if e.status == "Succeeded"]
+    newest = store.newest_succeeded("east")
+    assert newest is not None and newest == max(good, key=lambda e: e.created or 0.0)
+    assert store.newest_succeeded("west") is None
