@@ -160,6 +160,9 @@ CAPACITY_SPACING = 6 * 3600.0
 CONFIG_CHANGES_KEPT = 200
 """Backup configuration changes kept per stamp (frequency, retention, scheduler, target, thumbprint)."""
 
+SCHEDULE_CHECK_SECONDS = 10.0
+"""How often each worker looks for an owed digest or monthly report (a Redis read; delivery is once per period)."""
+
 JOB_HISTORY_LENGTH = 50
 """Finished jobs remembered per stamp, to name who started a backup the watcher reports."""
 

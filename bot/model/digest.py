@@ -104,5 +104,7 @@ class StampDigest:
             or bool(self.slow)
         )
         days = self.forecast.days_until_full
-        capacity = Colour.GREEN if days is None else Colour.RED if days < 7 else Colour.AMBER if days < 30 else Colour.GREEN
+        capacity = (
+            Colour.GREEN if days is None else Colour.RED if days < 7 else Colour.AMBER if days < 30 else Colour.GREEN
+        )
         return max(self.age_colour, Colour.AMBER if worry else Colour.GREEN, capacity)

@@ -142,7 +142,9 @@ def _digest_period(schedule: ChannelSchedule, now: float, zone: ZoneInfo) -> Per
         if local_instant(day, schedule.at, zone) > now:
             day -= timedelta(days=7)
         label = f"week of {day.day} {day:%B %Y}"
-    return Period(Deliverable.DIGEST, f"{schedule.cadence.value}:{day.isoformat()}", local_instant(day, schedule.at, zone), label)
+    return Period(
+        Deliverable.DIGEST, f"{schedule.cadence.value}:{day.isoformat()}", local_instant(day, schedule.at, zone), label
+    )
 
 
 def _monthly_period(at: time, now: float, zone: ZoneInfo) -> Period:
@@ -159,4 +161,3 @@ def _monthly_period(at: time, now: float, zone: ZoneInfo) -> Period:
         f"{covered:%Y-%m}",
         month=(covered.year, covered.month),
     )
-

@@ -54,7 +54,11 @@ class DigestInputs:
 def forecast(samples: Sequence[CapacitySample], now: float) -> Forecast:
     """Free capacity and the days until full (see the module's rules)."""
     usable = sorted(
-        ((s.at, float(s.available_bytes)) for s in samples if s.available_bytes is not None and s.at >= now - FIT_DAYS * DAY),
+        (
+            (s.at, float(s.available_bytes))
+            for s in samples
+            if s.available_bytes is not None and s.at >= now - FIT_DAYS * DAY
+        ),
         key=lambda pair: pair[0],
     )
     newest_text = max(samples, key=lambda s: s.at).text if samples else None

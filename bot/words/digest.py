@@ -51,8 +51,12 @@ def digest(
     blocks = [section(head), *(section(_stamp(d, now)) for d in shown)]
     if len(digests) > len(shown):
         blocks.append(context(f"{len(digests) - len(shown)} more stamp(s) not shown; `/azs backup status` lists them."))
-    blocks.append(context("Colours: the newest good backup against the backup frequency (green within it, amber "
-                          "within twice it, red beyond); amber also for failures, slow backups or recovery gaps."))
+    blocks.append(
+        context(
+            "Colours: the newest good backup against the backup frequency (green within it, amber "
+            "within twice it, red beyond); amber also for failures, slow backups or recovery gaps."
+        )
+    )
     lines = [head, *(_stamp(d, now) for d in shown)]
     return Message(text="\n".join(lines).replace("*", ""), blocks=blocks, metadata=marker)
 
@@ -79,7 +83,9 @@ def _staleness(d: StampDigest) -> str:
 
 def _age_line(d: StampDigest, now: float) -> str:
     basis = (
-        f"the scheduler's {d.expected_hours:g} h" if d.expected_from_scheduler else f"{d.expected_hours:g} h (scheduler off)"
+        f"the scheduler's {d.expected_hours:g} h"
+        if d.expected_from_scheduler
+        else f"{d.expected_hours:g} h (scheduler off)"
     )
     if d.newest_good_id is None:
         return f"Newest good backup: none known (expected every {basis})"
@@ -161,9 +167,8 @@ def digest_usage() -> Message:
 
 
 def timezone_set(channel: str, zone: str, schedule: ChannelSchedule) -> Message:
-    text = (
-        f"Times for {mention_channel(channel)} are in {escape(zone)} now; the digest is {schedule_line(schedule, zone)}."
-    )
+    line = schedule_line(schedule, zone)
+    text = f"Times for {mention_channel(channel)} are in {escape(zone)} now; the digest is {line}."
     return Message(text=text, blocks=[section(f":earth_africa: {text}")])
 
 
