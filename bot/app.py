@@ -98,6 +98,7 @@ def build_parts(settings: Settings) -> Parts:
             poll_interval=settings.poll_interval,
             start_grace=settings.start_grace,
             home_cache_seconds=settings.home_cache_seconds,
+            default_timezone=settings.timezone,
         )
 
     services = {stamp.name: service(stamp) for stamp in settings.stamps}

@@ -161,3 +161,30 @@ def _monthly_period(at: time, now: float, zone: ZoneInfo) -> Period:
         f"{covered:%Y-%m}",
         month=(covered.year, covered.month),
     )
+
+
+PROBLEMS_ONLY = "problems-only"
+
+
+def digest_from_words(words: list[str], current: ChannelSchedule, now: float) -> ChannelSchedule | None:
+    """``/azs backup digest`` arguments applied to ``current``: ``daily [HH:MM] [problems-only]``,
+    ``weekly [day] [HH:MM] [problems-only]``, ``problems-only`` (the current cadence, daily if none), ``off``.
+    ``None`` when the words do not fit."""
+    said = [w.lower() for w in words]
+    if said == ["off"]:
+        return replace(current, cadence=Cadence.OFF, problems_only=False)
+    if said == [PROBLEMS_ONLY]:
+        cadence: Cadence = current.cadence if current.cadence is not Cadence.OFF else Cadence.DAILY
+        return current.with_digest(cadence, current.at, current.weekday, True, now)
+    if not said or said[0] not in (Cadence.DAILY, Cadence.WEEKLY):
+        return None
+    cadence, rest = Cadence(said[0]), said[1:]
+    problems_only = bool(rest) and rest[-1] == PROBLEMS_ONLY
+    rest = rest[:-1] if problems_only else rest
+    weekday = 0
+    if cadence is Cadence.WEEKLY and rest and rest[0].isalpha() and rest[0][:3] in WEEKDAYS:
+        weekday, rest = WEEKDAYS.index(rest[0][:3]), rest[1:]
+    at = parse_hhmm(rest[0]) if len(rest) == 1 else DEFAULT_AT if not rest else None
+    if at is None:
+        return None
+    return current.with_digest(cadence, at, weekday, problems_only, now)

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 import redis
 
 from bot.model.backup import Backup
-from bot.model.history import HistoryEntry
 from bot.model.location import BackupLocation
 from bot.model.schedule import Cadence, ChannelSchedule, Deliverable, Period, parse_hhmm
 from bot.model.snapshot import StampSnapshot
