@@ -178,13 +178,22 @@ def digest_from_words(words: list[str], current: ChannelSchedule, now: float) ->
         return current.with_digest(cadence, current.at, current.weekday, True, now)
     if not said or said[0] not in (Cadence.DAILY, Cadence.WEEKLY):
         return None
-    cadence, rest = Cadence(said[0]), said[1:]
-    problems_only = bool(rest) and rest[-1] == PROBLEMS_ONLY
-    rest = rest[:-1] if problems_only else rest
-    weekday = 0
-    if cadence is Cadence.WEEKLY and rest and rest[0].isalpha() and rest[0][:3] in WEEKDAYS:
-        weekday, rest = WEEKDAYS.index(rest[0][:3]), rest[1:]
-    at = parse_hhmm(rest[0]) if len(rest) == 1 else DEFAULT_AT if not rest else None
-    if at is None:
-        return None
-    return current.with_digest(cadence, at, weekday, problems_only, now)
+    problems_only = said[-1] == PROBLEMS_ONLY
+    rest = said[1:-1] if problems_only else said[1:]
+    weekday, rest = _weekday(rest) if said[0] == Cadence.WEEKLY else (0, rest)
+    at = _time_of(rest)
+    return None if at is None else current.with_digest(Cadence(said[0]), at, weekday, problems_only, now)
+
+
+def _weekday(words: list[str]) -> tuple[int, list[str]]:
+    """A leading day name (``mon``, ``Monday``) and the words after it; Monday when none is given."""
+    if words and words[0].isalpha() and words[0][:3] in WEEKDAYS:
+        return WEEKDAYS.index(words[0][:3]), words[1:]
+    return 0, words
+
+
+def _time_of(words: list[str]) -> time | None:
+    """``HH:MM``, the default when nothing is left, ``None`` for anything else."""
+    if not words:
+        return DEFAULT_AT
+    return parse_hhmm(words[0]) if len(words) == 1 else None

@@ -27,9 +27,10 @@ from datetime import UTC, datetime
 from bot.model.backup import Backup, Outcome
 from bot.model.digest import Colour, Counts, Fit, Forecast, SlowBackup, StampDigest
 from bot.model.history import HistoryEntry
+from bot.model.location import BackupLocation
 from bot.model.recovery import readiness
 from bot.model.snapshot import CapacitySample, SnapshotView
-from bot.model.update import UpdateStates
+from bot.model.update import UpdateLocation, UpdateStates
 
 DAY = 86_400.0
 FIT_DAYS = 30
@@ -104,22 +105,22 @@ def counts_since(entries: Sequence[HistoryEntry], since: float, now: float) -> C
 
 def slow_backups(entries: Sequence[HistoryEntry], since: float) -> tuple[SlowBackup, ...]:
     """Backups created since ``since`` that took more than :data:`SLOW_FACTOR` times the usual (module rules)."""
-    timed = sorted(
-        (e for e in entries if e.created is not None and e.duration_seconds and e.outcome is not Outcome.RUNNING),
-        key=lambda e: e.created or 0.0,
-    )
-    slow = []
-    for index, entry in enumerate(timed):
-        if (entry.created or 0.0) < since:
-            continue
-        before = [e.duration_seconds or 0.0 for e in timed[max(0, index - USUAL_OF) : index]]
-        if len(before) < MIN_USUAL:
-            continue
-        usual = statistics.median(before)
-        seconds = entry.duration_seconds or 0.0
-        if seconds > SLOW_FACTOR * usual:
-            slow.append(SlowBackup(entry.backup_id, entry.created, seconds, usual))
-    return tuple(slow)
+    timed = sorted(filter(_timed, entries), key=lambda e: e.created or 0.0)
+    found = [_slow(entry, timed[max(0, i - USUAL_OF) : i]) for i, entry in enumerate(timed)]
+    return tuple(s for s in found if s is not None and (s.created or 0.0) >= since)
+
+
+def _timed(entry: HistoryEntry) -> bool:
+    """Finished, with a creation time and a duration."""
+    return entry.created is not None and bool(entry.duration_seconds) and entry.outcome is not Outcome.RUNNING
+
+
+def _slow(entry: HistoryEntry, before: Sequence[HistoryEntry]) -> SlowBackup | None:
+    if len(before) < MIN_USUAL:
+        return None
+    usual = statistics.median(e.duration_seconds or 0.0 for e in before)
+    seconds = entry.duration_seconds or 0.0
+    return SlowBackup(entry.backup_id, entry.created, seconds, usual) if seconds > SLOW_FACTOR * usual else None
 
 
 def age_colour(age_hours: float | None, expected_hours: float, paused: bool) -> Colour:
@@ -139,24 +140,59 @@ def _newest_good(entries: Sequence[HistoryEntry], backups: Sequence[Backup]) -> 
     return backup_id, at
 
 
+@dataclass(frozen=True)
+class _Known:
+    """What the snapshot says, each ``None`` when it was never read."""
+
+    location: BackupLocation | None
+    update: UpdateLocation | None
+    backups: tuple[Backup, ...]
+
+    @classmethod
+    def of(cls, view: SnapshotView | None) -> _Known:
+        snapshot = view.snapshot if view is not None else None
+        if snapshot is None:
+            return cls(None, None, ())
+        return cls(snapshot.location, snapshot.update, snapshot.backups)
+
+    def expected_hours(self, max_age_hours: float) -> tuple[float, bool]:
+        """The frequency the age is measured against, and whether it is the scheduler's."""
+        location = self.location
+        if location is not None and location.scheduler_enabled and location.frequency_hours:
+            return float(location.frequency_hours), True
+        return max_age_hours / 2, False
+
+
+def _view_facts(view: SnapshotView | None) -> tuple[float | None, bool, str | None]:
+    """(age, stale, last error) of the snapshot; never read is stale."""
+    if view is None:
+        return None, True, None
+    return view.age, view.stale, view.snapshot.error
+
+
+def _readiness_facts(known: _Known, now: float, read: bool) -> tuple[bool | None, str | None, tuple[str, ...]]:
+    if not read:
+        return None, None, ()
+    ready = readiness(known.location, known.backups, known.update, datetime.fromtimestamp(now, UTC))
+    return ready.ready, ready.backup.backup_id if ready.backup else None, tuple(g.value for g in ready.gaps)
+
+
 def stamp_digest(
     inputs: DigestInputs, *, since: float, now: float, states: UpdateStates, max_age_hours: float
 ) -> StampDigest:
     """One stamp's figures: ``since`` is when the channel's last digest went out (the counts start there)."""
-    snapshot = inputs.view.snapshot if inputs.view is not None else None
-    location = snapshot.location if snapshot else None
-    update = snapshot.update if snapshot else None
-    backups = snapshot.backups if snapshot else ()
-    scheduled = bool(location and location.scheduler_enabled and location.frequency_hours)
-    expected = float(location.frequency_hours or 0) if location and scheduled else max_age_hours / 2
+    known = _Known.of(inputs.view)
+    location, update = known.location, known.update
+    expected, scheduled = known.expected_hours(max_age_hours)
     paused = update is not None and states.classify(update.state).pauses_backups
-    good_id, good_at = _newest_good(inputs.history, backups)
-    ready = readiness(location, backups, update, datetime.fromtimestamp(now, UTC)) if snapshot else None
+    good_id, good_at = _newest_good(inputs.history, known.backups)
+    age, stale, error = _view_facts(inputs.view)
+    ready, ready_id, gaps = _readiness_facts(known, now, inputs.view is not None)
     return StampDigest(
         stamp=inputs.stamp,
-        snapshot_age=inputs.view.age if inputs.view else None,
-        stale=inputs.view.stale if inputs.view else True,
-        error=snapshot.error if snapshot else None,
+        snapshot_age=age,
+        stale=stale,
+        error=error,
         newest_good_id=good_id,
         newest_good_at=good_at,
         age_colour=age_colour(None if good_at is None else (now - good_at) / 3600, expected, paused),
@@ -166,9 +202,9 @@ def stamp_digest(
         scheduler_enabled=location.scheduler_enabled if location else None,
         frequency_hours=location.frequency_hours if location else None,
         next_backup=location.next_backup if location else None,
-        recovery_ready=ready.ready if ready else None,
-        recovery_backup_id=ready.backup.backup_id if ready and ready.backup else None,
-        recovery_gaps=tuple(g.value for g in ready.gaps) if ready else (),
+        recovery_ready=ready,
+        recovery_backup_id=ready_id,
+        recovery_gaps=gaps,
         update_paused=paused,
         update_state=update.state if update else None,
         stamp_version=update.current_version if update else None,

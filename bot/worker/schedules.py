@@ -126,19 +126,12 @@ class Scheduler:
         now = self.clock()
         if not self.schedules.count_attempt(claim, now):
             raise Fenced(claim.channel)
-        if claim.attempts and period.delivery is Deliverable.DIGEST:
-            oldest = min(claim.first_at or now, period.due_at) - 60
-            earlier = self.poster.find_marked(
-                claim.channel, words.DIGEST_EVENT, "period", claim.period, oldest=f"{oldest:.6f}"
-            )
-            if earlier is not None:
-                log.warning("%s for %s: an earlier attempt posted it already (%s)", period.key, claim.channel, earlier)
-                return self.schedules.record(claim, earlier, digest_at=claim.first_at or now)
+        earlier = self._earlier_post(claim, period, now)
+        if earlier is not None:
+            log.warning("%s for %s: an earlier attempt posted it already (%s)", period.key, claim.channel, earlier)
+            return self.schedules.record(claim, earlier, digest_at=claim.first_at or now)
         if period.delivery is Deliverable.MONTHLY_REPORT:
-            assert self.monthly is not None
-            with self.schedules.holding(claim, ttl=self.lease_seconds) as keeper:
-                ts = self.monthly(claim.channel, period, now, keeper.guard)
-            return self.schedules.record(claim, ts)
+            return self._upload_report(claim, period, now)
         message = self.digest_message(claim.channel, schedule, period, now)
         if message is None:
             log.info("%s for %s: nothing amber or red, the problems-only digest stays quiet", period.key, claim.channel)
@@ -148,6 +141,22 @@ class Scheduler:
         if not self.schedules.record(claim, ts, digest_at=now):
             log.warning("%s for %s: claim moved on after the post; its new holder finds it", period.key, claim.channel)
         return True
+
+    def _earlier_post(self, claim: PeriodClaim, period: Period, now: float) -> str | None:
+        """With an attempt counted before this claim, the digest an earlier attempt posted (found by its marker).
+        An uploaded report carries no metadata to find: its reporter is the seam that must not repeat it."""
+        if not claim.attempts or period.delivery is not Deliverable.DIGEST:
+            return None
+        oldest = min(claim.first_at or now, period.due_at) - 60
+        return self.poster.find_marked(
+            claim.channel, words.DIGEST_EVENT, "period", claim.period, oldest=f"{oldest:.6f}"
+        )
+
+    def _upload_report(self, claim: PeriodClaim, period: Period, now: float) -> bool:
+        assert self.monthly is not None
+        with self.schedules.holding(claim, ttl=self.lease_seconds) as keeper:
+            ts = self.monthly(claim.channel, period, now, keeper.guard)
+        return self.schedules.record(claim, ts)
 
     def digest_message(self, channel: str, schedule: ChannelSchedule, period: Period, now: float) -> Message | None:
         """The channel's digest for ``period``; ``None`` when it is problems-only and every stamp is green."""
