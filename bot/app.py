@@ -31,6 +31,7 @@ from bot.commands.pipeline import Pipeline
 from bot.config import limits
 from bot.config.settings import Settings
 from bot.config.stamps import StampSettings
+from bot.model.update import UpdateStates
 from bot.ops.probes import Heartbeat
 from bot.serve.lanes import AfterAckPool
 from bot.serve.process import Process
@@ -40,12 +41,16 @@ from bot.stamp.arm import ArmClient
 from bot.state.audit import AuditLog
 from bot.state.connection import make_redis
 from bot.state.health import Health
+from bot.state.history import HistoryStore
 from bot.state.jobs import JobStore
 from bot.state.prefs import ChannelPrefs
+from bot.state.schedules import ScheduleStore
+from bot.state.snapshots import SnapshotStore
 from bot.state.watches import WatchStore
 from bot.worker.follow import Follower
 from bot.worker.loop import Loop
 from bot.worker.reconcile import Reconciler
+from bot.worker.schedules import Scheduler
 from bot.worker.watch import Watcher
 
 if TYPE_CHECKING:
@@ -216,7 +221,28 @@ def worker_loop(settings: Settings, *, clock: Callable[[], float] = time.time) -
         max_age_hours=settings.max_backup_age_hours,
         clock=clock,
     )
-    return assemble_worker(store, clients, poster, settings, watcher=watcher, clock=clock)
+    loop = assemble_worker(store, clients, poster, settings, watcher=watcher, clock=clock)
+    loop.scheduler = scheduler(settings, store.redis, poster, clock=clock)
+    return loop
+
+
+def scheduler(settings: Settings, client: redis.Redis, poster: SlackPoster, *, clock: Callable[[], float]) -> Scheduler:
+    """The worker's scheduled deliveries: every channel's digest (issue 20) from the snapshot and the history."""
+    return Scheduler(
+        ScheduleStore(client),
+        SnapshotStore(client, stale_after=3 * settings.watch_interval),
+        HistoryStore(client, keep_days=settings.history_days),
+        poster,
+        [stamp.name for stamp in settings.stamps],
+        default_zone=settings.timezone,
+        lease_seconds=settings.lease_seconds,
+        states=UpdateStates(
+            settings.update_clean_states, settings.update_running_states, settings.update_failed_states
+        ),
+        max_age_hours=settings.max_backup_age_hours,
+        monthly=None,  # SEAM (issue 20, branch issue-20r): build_monthly_report + SlackPoster.upload_files
+        clock=clock,
+    )
 
 
 def assemble_worker(

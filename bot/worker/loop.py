@@ -31,6 +31,7 @@ from bot.state.jobs import JobStore
 from bot.worker.follow import Follower
 from bot.worker.next_step import is_overdue
 from bot.worker.reconcile import Reconciler
+from bot.worker.schedules import Scheduler
 from bot.worker.watch import Watcher
 
 log = logging.getLogger(__name__)
@@ -58,12 +59,15 @@ class Loop:
         *,
         health: Health | None = None,
         watcher: Watcher | None = None,
+        scheduler: Scheduler | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store, self.follower, self.reconciler = store, follower, reconciler
         self.policy = follower.policy
         self.lease_seconds = settings.lease_seconds
         self.health, self.watcher, self.clock = health, watcher, clock
+        self.scheduler = scheduler
+        """Digests and monthly reports, on their own thread (:mod:`bot.worker.schedules`)."""
         self.tick = min(0.5, settings.poll_interval)
         self.heartbeat: Heartbeat | None = None
         """Beaten once per loop turn, so ``/healthz`` can tell a stalled worker (see :mod:`bot.ops.probes`)."""
@@ -81,6 +85,8 @@ class Loop:
     def run(self, stop: threading.Event) -> None:
         if self.watcher is not None:
             threading.Thread(target=self._watch, args=(stop,), name="watch", daemon=True).start()
+        if self.scheduler is not None:
+            threading.Thread(target=self.scheduler.run_forever, args=(stop,), name="schedules", daemon=True).start()
         failures, house_kept = 0, 0.0
         while not stop.is_set():
             if self.heartbeat is not None:
