@@ -114,3 +114,21 @@ def test_a_schedule_survives_its_json() -> None:
     schedule = ChannelSchedule(Cadence.WEEKLY, time(17, 45), 4, True, 12.5, True, 13.0, "Asia/Tokyo")
     assert ChannelSchedule.from_json(schedule.to_json()) == schedule
     assert ChannelSchedule().is_empty and not schedule.is_empty
+
+
+def test_digest_words_set_the_schedule_and_refuse_what_does_not_fit() -> None:
+    from bot.model.schedule import digest_from_words
+
+    now, off = 100.0, ChannelSchedule(zone="Asia/Tokyo")
+    weekly = digest_from_words(["weekly", "Friday", "17:30", "problems-only"], off, now)
+    assert weekly == ChannelSchedule(Cadence.WEEKLY, time(17, 30), 4, True, now, zone="Asia/Tokyo")
+    assert digest_from_words(["daily"], off, now) == ChannelSchedule(
+        Cadence.DAILY, time(8), 0, False, now, zone="Asia/Tokyo"
+    )
+    assert weekly is not None
+    only = digest_from_words(["problems-only"], off, now)
+    assert only is not None and only.cadence is Cadence.DAILY and only.problems_only
+    stopped = digest_from_words(["off"], weekly, now)
+    assert stopped is not None and stopped.cadence is Cadence.OFF and stopped.zone == "Asia/Tokyo"
+    for bad in (["hourly"], ["daily", "25:00"], ["daily", "08:00", "09:00"], ["weekly", "someday"], []):
+        assert digest_from_words(bad, off, now) is None, bad
