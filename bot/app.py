@@ -45,6 +45,7 @@ from bot.state.health import Health
 from bot.state.history import HistoryStore
 from bot.state.jobs import JobStore
 from bot.state.prefs import ChannelPrefs
+from bot.state.schedules import ScheduleStore
 from bot.state.snapshots import SnapshotStore
 from bot.state.update_windows import UpdateWindowStore
 from bot.state.watches import WatchStore
@@ -52,6 +53,7 @@ from bot.worker.follow import Follower
 from bot.worker.loop import Loop
 from bot.worker.reconcile import Reconciler
 from bot.worker.refresh import Refresher
+from bot.worker.schedules import Scheduler
 from bot.worker.update_watch import UpdateWatch
 from bot.worker.watch import Watcher
 
@@ -105,6 +107,7 @@ def build_parts(settings: Settings) -> Parts:
             poll_interval=settings.poll_interval,
             start_grace=settings.start_grace,
             home_cache_seconds=settings.home_cache_seconds,
+            default_timezone=settings.timezone,
         )
 
     services = {stamp.name: service(stamp) for stamp in settings.stamps}
@@ -245,7 +248,7 @@ def worker_loop(settings: Settings, *, clock: Callable[[], float] = time.time) -
         updates=lambda post: UpdateWatch(watches, windows, states, post, max_age_hours=settings.max_backup_age_hours),
         clock=clock,
     )
-    return assemble_worker(
+    loop = assemble_worker(
         store,
         clients,
         poster,
@@ -254,6 +257,8 @@ def worker_loop(settings: Settings, *, clock: Callable[[], float] = time.time) -
         refresher=refresher(store.redis, clients, settings, clock),
         clock=clock,
     )
+    loop.scheduler = scheduler(settings, store.redis, poster, clock=clock)
+    return loop
 
 
 def refresher(
@@ -283,6 +288,24 @@ def snapshot_store(client: redis.Redis, settings: Settings) -> SnapshotStore:
 
 def update_states(settings: Settings) -> UpdateStates:
     return UpdateStates(settings.update_clean_states, settings.update_running_states, settings.update_failed_states)
+
+
+def scheduler(settings: Settings, client: redis.Redis, poster: SlackPoster, *, clock: Callable[[], float]) -> Scheduler:
+    """The worker's scheduled deliveries: every channel's digest and monthly report (issue 20), from the
+    snapshot and the history."""
+    return Scheduler(
+        ScheduleStore(client),
+        snapshot_store(client, settings),
+        HistoryStore(client, keep_days=settings.history_days),
+        poster,
+        [stamp.name for stamp in settings.stamps],
+        default_zone=settings.timezone,
+        lease_seconds=settings.lease_seconds,
+        states=update_states(settings),
+        max_age_hours=settings.max_backup_age_hours,
+        monthly=None,  # SEAM (issue 20, branch issue-20r): build_monthly_report + SlackPoster.upload_files
+        clock=clock,
+    )
 
 
 def assemble_worker(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from bot.commands import schedules
 from bot.commands.request import Request
 from bot.config.limits import ANNOUNCE_LEASE_SECONDS, ANNOUNCE_RETRY_SECONDS, RECOVERED_START_MAX_AGE
 from bot.model.backup import Backup, is_backup_id
@@ -28,6 +29,7 @@ from bot.state.audit import AuditLog
 from bot.state.job import Job, JobState
 from bot.state.jobs import JobStore
 from bot.state.prefs import ChannelPrefs
+from bot.state.schedules import ScheduleStore
 from bot.state.watches import WatchStore
 from bot.words import home, posts, replies
 from bot.words.backups import backup_config, backup_detail, backup_list
@@ -56,6 +58,8 @@ class BackupService:
     """How long this process reuses the stamp's App Home section (``AZS_HOME_CACHE_SECONDS``)."""
     clock: Callable[[], float] = time.time
     """When a job was requested and started (the worker shares it in tests, which step time themselves)."""
+    default_timezone: str = "UTC"
+    """The bot's time zone (``AZS_TIMEZONE``) for channels that set none (``/azs backup timezone``)."""
     _home: tuple[float, Message] | None = field(default=None, init=False, repr=False)
     _home_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -232,6 +236,18 @@ class BackupService:
         on = request.command.option == "on"
         self.prefs.set_threaded(request.channel, on)
         return replies.threads_set(request.channel, on)
+
+    def digest(self, request: Request) -> Message:
+        """``/azs backup digest ...``: this channel's digest schedule (the worker delivers it)."""
+        return schedules.set_digest(ScheduleStore(self.store.redis), self.default_timezone, self.clock(), request)
+
+    def timezone(self, request: Request) -> Message:
+        return schedules.set_timezone(ScheduleStore(self.store.redis), request)
+
+    def report_monthly(self, request: Request) -> Message:
+        return schedules.set_monthly_report(
+            ScheduleStore(self.store.redis), self.default_timezone, self.clock(), request
+        )
 
     def stamps(self, request: Request) -> Message:
         """Every stamp, this one marked as the channel's default (the pipeline chose it as such)."""

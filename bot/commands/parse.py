@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from bot.commands.request import Command
-from bot.commands.table import BACKUP_VERBS, Action, Args, Verb
+from bot.commands.table import BACKUP_VERBS, FIRST_WORDS, MAX_WORDS, Action, Args, Verb
 from bot.config.stamps import STAMP_NAME
 from bot.model.facts import Problem, Trouble
 from bot.state.inbox import WorkItem
@@ -33,7 +33,7 @@ def parse(text: str | None) -> Command:
     if head != "backup":
         return _problem(Trouble.UNKNOWN_WORD, words[0])
     rest, stamp = words[1:], None
-    if rest and rest[0].lower() not in BACKUP_VERBS:
+    if rest and rest[0].lower() not in FIRST_WORDS:
         if not STAMP_NAME.match(rest[0]):
             return _problem(Trouble.NOT_A_STAMP, rest[0])
         stamp, rest = rest[0], rest[1:]
@@ -53,8 +53,9 @@ def _parse_verb(words: list[str]) -> Command:
     """The words after ``/azs backup [stamp]``, read by the verb's row of the command table."""
     if not words:
         return Command(Action.START)
-    verb = BACKUP_VERBS.get(words[0].lower())
-    command = _parse_args(verb, words[1:]) if verb else None
+    two = BACKUP_VERBS.get(" ".join(words[:2]).lower()) if len(words) > 1 else None
+    verb, args = (two, words[2:]) if two else (BACKUP_VERBS.get(words[0].lower()), words[1:])
+    command = _parse_args(verb, args) if verb else None
     return command or _problem(Trouble.NOT_UNDERSTOOD, " ".join(words))
 
 
@@ -64,6 +65,9 @@ def _parse_args(verb: Verb, args: list[str]) -> Command | None:
         return _backup_id_command(verb, args)
     if verb.args == Args.CHOICE:
         return _choice_command(verb, args)
+    if verb.args == Args.WORDS:
+        fits = 0 < len(args) <= MAX_WORDS and all(len(word) <= 64 for word in args)
+        return Command(verb.action, option=" ".join(args)) if fits else None
     return None if args else Command(verb.action)
 
 

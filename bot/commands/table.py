@@ -43,6 +43,9 @@ class Action(StrEnum):
     THREADS = "threads"
     STAMPS = "stamps"
     USE_STAMP = "use-stamp"
+    DIGEST = "digest"
+    TIMEZONE = "timezone"
+    REPORT_MONTHLY = "report monthly"
 
 
 class Args(StrEnum):
@@ -53,6 +56,8 @@ class Args(StrEnum):
     """Exactly one backup id (a GUID, or a resource id ending in one)."""
     CHOICE = "choice"
     """One of ``choices``; when ``default`` is set the word may be left out."""
+    WORDS = "words"
+    """One to :data:`MAX_WORDS` words, kept as typed for the runner to read; ``choices`` holds examples."""
 
 
 class Lane(StrEnum):
@@ -100,6 +105,7 @@ def show_help(_service: BackupService, request: Request) -> Message:
 
 
 WATCH_MODES = ("all", "failures", "off")
+MAX_WORDS = 4
 
 TABLE: tuple[Verb, ...] = (
     Verb(
@@ -187,6 +193,42 @@ TABLE: tuple[Verb, ...] = (
         choices=("on", "off"),
     ),
     Verb(
+        Action.DIGEST,
+        "`/azs backup digest daily [HH:MM]|weekly [day HH:MM]|problems-only|off`",
+        "one message a day or week about every stamp in this channel (operators)",
+        runner=BackupService.digest,
+        choices=("daily 08:00",),
+        doing="change the digest",
+        operator_only=True,
+        refusal="change this channel's digest",
+        args=Args.WORDS,
+        lane=Lane.BOT,
+    ),
+    Verb(
+        Action.TIMEZONE,
+        "`/azs backup timezone &lt;zone&gt;`",
+        "this channel's time zone for the digest and the monthly report, e.g. `Europe/Berlin` (operators)",
+        runner=BackupService.timezone,
+        choices=("Europe/Berlin",),
+        doing="change the time zone",
+        operator_only=True,
+        refusal="change this channel's time zone",
+        args=Args.WORDS,
+        lane=Lane.BOT,
+    ),
+    Verb(
+        Action.REPORT_MONTHLY,
+        "`/azs backup report monthly on|off`",
+        "last month's backup report in this channel on the 1st of each month (operators)",
+        runner=BackupService.report_monthly,
+        doing="change the monthly report",
+        operator_only=True,
+        refusal="change this channel's monthly report",
+        args=Args.CHOICE,
+        choices=("on", "off"),
+        lane=Lane.BOT,
+    ),
+    Verb(
         Action.STAMPS,
         "`/azs stamps`, `/azs stamps use &lt;stamp&gt;`",
         "the stamps, and this channel's default",
@@ -224,6 +266,8 @@ BY_ACTION = {verb.action: verb for verb in TABLE}
 BACKUP_VERBS = {verb.action.value: verb for verb in TABLE if verb.under_backup}
 """The words after ``/azs backup [stamp]`` that name a verb (``help`` too: ``/azs backup help``)."""
 BACKUP_VERBS["help"] = BY_ACTION[Action.HELP]
+FIRST_WORDS = frozenset(name.split()[0] for name in BACKUP_VERBS)
+"""The first word of every verb: a word after ``/azs backup`` that is one of these is not a stamp name."""
 
 
 def usage() -> list[tuple[str, str]]:

@@ -162,6 +162,8 @@ CONFIG_CHANGES_KEPT = 200
 
 SNAPSHOT_STALE_INTERVALS = 3
 """Snapshot refresh intervals (``AZS_SNAPSHOT_INTERVAL``) missed before a snapshot is shown as stale."""
+SCHEDULE_CHECK_SECONDS = 10.0
+"""How often each worker looks for an owed digest or monthly report (a Redis read; delivery is once per period)."""
 
 JOB_HISTORY_LENGTH = 50
 """Finished jobs remembered per stamp, to name who started a backup the watcher reports."""

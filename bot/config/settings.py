@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.config import limits
 from bot.config.env import SettingsError, number, optional_file, required, shown_url, url_parts, whole
@@ -91,6 +92,8 @@ class Settings:
     lane_queue: int = 16
     """Requests that may wait in one stamp's lane after their ack; past it, "busy" (``AZS_LANE_QUEUE``)."""
     home_cache_seconds: float = 60.0
+    timezone: str = "UTC"
+    """The time zone of scheduled digests and reports for channels that set none (``AZS_TIMEZONE``, an IANA name)."""
     """How long a process reuses a stamp's App Home section: ARM reads per stamp (``AZS_HOME_CACHE_SECONDS``)."""
     # Fixed limits (bot/config/limits.py, no variable): carried here because the worker reads them from its
     # settings, and tests shorten them.
@@ -265,6 +268,18 @@ def _update_states(env: Mapping[str, str]) -> tuple[tuple[str, ...], ...]:
     return tuple(lists.values())
 
 
+def _timezone(env: Mapping[str, str]) -> str:
+    """``AZS_TIMEZONE``: an IANA time zone name (``Europe/Berlin``); empty is UTC."""
+    raw = env.get("AZS_TIMEZONE", "").strip() or Settings.timezone
+    try:
+        if len(raw) <= 64 and ".." not in raw and not raw.startswith("/"):
+            ZoneInfo(raw)
+            return raw
+    except (ZoneInfoNotFoundError, ValueError):
+        pass
+    raise SettingsError(f"AZS_TIMEZONE must be an IANA time zone name such as Europe/Berlin or UTC, got {raw[:64]!r}")
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = True) -> Settings:
     """Validate the environment; raise :class:`SettingsError` naming the first bad variable."""
     env = os.environ if env is None else env
@@ -320,6 +335,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         update_failed_states=update_states[2],
         lane_queue=whole(env, "AZS_LANE_QUEUE", Settings.lane_queue),
         home_cache_seconds=number(env, "AZS_HOME_CACHE_SECONDS", Settings.home_cache_seconds),
+        timezone=_timezone(env),
     )
     check_cross_fields(settings)
     return settings

@@ -171,3 +171,24 @@ def watch_notice_key(stamp: str, notice: str, channel: str) -> str:
     """Expiring key: the watch posted ``notice`` (an update began or ended, no backup on a version, no permission)
     about ``stamp`` in ``channel``; set with NX, so two workers post it once."""
     return f"{PREFIX}:stamp:{stamp}:watch:notice:{notice}:{channel}"
+
+
+# Issue 20: scheduled deliveries (the digest, the monthly report).
+def schedules_key() -> str:
+    """Hash channel -> JSON of its :class:`bot.model.schedule.ChannelSchedule` (digest, time zone, monthly report)."""
+    return f"{PREFIX}:schedules"
+
+
+def last_digest_key() -> str:
+    """Hash channel -> when its last digest was posted (epoch seconds): the next one counts backups from there."""
+    return f"{PREFIX}:schedules:last-digest"
+
+
+def period_key(channel: str, period: str) -> str:
+    """Hash of one channel's delivery for one period (``digest:daily:2026-12-03``): fence, attempts, posted ts."""
+    return f"{PREFIX}:schedules:period:{channel}:{period}"
+
+
+def period_lease_key(channel: str, period: str) -> str:
+    """Short-lived claim on one period's delivery by one worker; its value is that worker's claim token."""
+    return f"{PREFIX}:schedules:lease:{channel}:{period}"

@@ -32,6 +32,7 @@ from bot.worker.follow import Follower
 from bot.worker.next_step import is_overdue
 from bot.worker.reconcile import Reconciler
 from bot.worker.refresh import Refresher
+from bot.worker.schedules import Scheduler
 from bot.worker.watch import Watcher
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class Loop:
         health: Health | None = None,
         watcher: Watcher | None = None,
         refresher: Refresher | None = None,
+        scheduler: Scheduler | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store, self.follower, self.reconciler = store, follower, reconciler
@@ -67,6 +69,8 @@ class Loop:
         self.policy = follower.policy
         self.lease_seconds = settings.lease_seconds
         self.health, self.watcher, self.clock = health, watcher, clock
+        self.scheduler = scheduler
+        """Digests and monthly reports, on their own thread (:mod:`bot.worker.schedules`)."""
         self.tick = min(0.5, settings.poll_interval)
         self.heartbeat: Heartbeat | None = None
         """Beaten once per loop turn, so ``/healthz`` can tell a stalled worker (see :mod:`bot.ops.probes`)."""
@@ -89,6 +93,8 @@ class Loop:
         if self.refresher is not None:
             refresh = self.refresher.run_due
             threading.Thread(target=self._every_second, args=(stop, refresh), name="refresh", daemon=True).start()
+        if self.scheduler is not None:
+            threading.Thread(target=self.scheduler.run_forever, args=(stop,), name="schedules", daemon=True).start()
         failures, house_kept = 0, 0.0
         while not stop.is_set():
             if self.heartbeat is not None:

@@ -36,7 +36,12 @@ class Posted:
         metadata: dict[str, Any] = self.message.metadata or {}
         if not metadata:
             return None
-        return str(metadata["event_type"]), str(metadata["event_payload"]["job_id"])
+        return str(metadata["event_type"]), str(metadata["event_payload"].get("job_id"))
+
+    def carries(self, event_type: str, key: str, value: str) -> bool:
+        """The message's metadata is ``event_type`` with ``key == value`` in its payload."""
+        metadata: dict[str, Any] = self.message.metadata or {}
+        return metadata.get("event_type") == event_type and (metadata.get("event_payload") or {}).get(key) == value
 
 
 @dataclass
@@ -124,8 +129,7 @@ class FakePoster:
     def find_marked(self, channel: str, event_type: str, key: str, value: str, *, oldest: str | None) -> str | None:
         if self.history_unreadable:
             raise PostFailed("history: internal_error")
-        assert key == "job_id"
-        found = [p for p in self.posted if p.channel == channel and p.marker == (event_type, value)]
+        found = [p for p in self.posted if p.channel == channel and p.carries(event_type, key, value)]
         if oldest is not None:
             found = [p for p in found if float(p.ts) >= float(oldest)]
         return found[0].ts if found else None

@@ -164,3 +164,17 @@ def test_capacity_preflight_works_on_what_stamps_report() -> None:
     assert "979 MB" in replies.preflight_text(problem) and "1 GB" in replies.preflight_text(problem)
     blob = BackupLocation.from_json(load("backup_location_2108_blob.json"))
     assert blob.available_capacity is None and preflight_problems(blob, backups) == []  # blob: not reported
+
+
+def test_schedule_verbs_keep_their_words_and_report_monthly_is_two_words() -> None:
+    from bot.commands.table import Action
+
+    digest = parse("backup digest weekly fri 17:30 problems-only")
+    assert (digest.action, digest.option) == (Action.DIGEST, "weekly fri 17:30 problems-only")
+    assert parse("backup east timezone Europe/Berlin").stamp == "east"
+    assert parse("backup timezone Europe/Berlin").option == "Europe/Berlin"
+    monthly = parse("backup report monthly off")
+    assert (monthly.action, monthly.option, monthly.stamp) == (Action.REPORT_MONTHLY, "off", None)
+    assert parse("backup report monthly").problem is not None
+    assert parse("backup digest").problem is not None
+    assert parse("backup digest a b c d e").problem is not None

@@ -165,7 +165,7 @@ def command_for(verb: Verb, stamp: str | None = None) -> Command:
         verb.action,
         stamp=stamp,
         backup_id=BACKUP_ID if verb.args == Args.BACKUP_ID else None,
-        option=verb.choices[-1] if verb.args == Args.CHOICE else None,
+        option=verb.choices[-1] if verb.args in (Args.CHOICE, Args.WORDS) else None,
     )
 
 

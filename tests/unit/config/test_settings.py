@@ -106,6 +106,14 @@ def test_good_ids_are_kept() -> None:
     assert settings.operator_group == "S0614TZR7"
 
 
+def test_the_time_zone_is_an_iana_name_utc_by_default() -> None:
+    assert load_settings(BASE).timezone == "UTC"
+    assert load_settings({**BASE, "AZS_TIMEZONE": "Europe/Berlin"}).timezone == "Europe/Berlin"
+    for bad in ("Mars/Olympus", "../../etc/passwd", "/etc/localtime", "Europe/Berlin\n"):
+        with pytest.raises(SettingsError, match="AZS_TIMEZONE"):
+            load_settings({**BASE, "AZS_TIMEZONE": bad + "x" if bad.endswith("\n") else bad})
+
+
 @pytest.mark.parametrize(
     ("change", "both"),
     [

@@ -31,12 +31,14 @@ from bot.commands.request import Command, Request
 from bot.commands.table import Action
 from bot.config.settings import load_settings
 from bot.model.backup import Backup, RoleStatus
+from bot.model.digest import Colour, Counts, Fit, Forecast, SlowBackup, StampDigest
 from bot.model.facts import Problem, Trouble
 from bot.model.location import BackupLocation, Preflight
+from bot.model.schedule import Cadence, ChannelSchedule
 from bot.state.audit import AuditEntry
 from bot.state.job import Job, JobState
 from bot.state.jobs import JobStore
-from bot.words import backups, home, mrkdwn, notices, posts, replies
+from bot.words import backups, digest, home, mrkdwn, notices, posts, replies
 from bot.words.mrkdwn import Message
 from tests.conftest import OPERATOR
 from tests.harness import ROOT
@@ -243,7 +245,51 @@ RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
 }
 
 
-RENDERER_MODULES = (backups, replies, posts, home, notices)
+def hostile_digest(i: Inputs) -> StampDigest:
+    """A stamp's digest figures whose every text came from the stamp (or the configuration)."""
+    slow = SlowBackup(i.text(), 1.0, 3000.0, 1200.0)
+    return StampDigest(
+        i.text(),
+        30.0,
+        True,
+        i.text(),
+        i.text(),
+        1.0,
+        Colour.RED,
+        12.0,
+        True,
+        Counts(1, 2, 3, 4),
+        True,
+        12,
+        None,
+        False,
+        i.text(),
+        (i.text(), "no_target"),
+        True,
+        i.text(),
+        i.text(),
+        Forecast(Fit.FITTED, i.text(), 3.0),
+        (slow,),
+    )
+
+
+def hostile_schedule(i: Inputs, cadence: Cadence) -> ChannelSchedule:
+    return ChannelSchedule(cadence=cadence, weekday=3, problems_only=True, zone=i.text())
+
+
+DIGEST_RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
+    "digest": lambda i: [
+        digest.digest([hostile_digest(i)] * 45, period=i.text(), since=1.0, now=2.0, marker={"event_type": "x"}),
+        digest.digest([], period=i.text(), since=None, now=2.0, marker={}),
+    ],
+    "digest_set": lambda i: [digest.digest_set(i.text(), hostile_schedule(i, c), i.text()) for c in Cadence],
+    "digest_usage": lambda i: [digest.digest_usage()],
+    "timezone_set": lambda i: [digest.timezone_set(i.text(), i.text(), hostile_schedule(i, Cadence.WEEKLY))],
+    "timezone_unknown": lambda i: [digest.timezone_unknown(i.text())],
+    "monthly_report_set": lambda i: [digest.monthly_report_set(i.text(), on, i.text()) for on in (True, False)],
+}
+RENDERERS.update(DIGEST_RENDERERS)
+RENDERER_MODULES = (backups, replies, posts, home, notices, digest)
 """Every module of ``bot/words`` but ``mrkdwn``, whose block helpers take mrkdwn the renderers already escaped."""
 
 

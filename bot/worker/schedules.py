@@ -1,0 +1,189 @@
+"""Scheduled deliveries in the worker: each channel's digest (and monthly report) exactly once per period.
+
+Every :data:`~bot.config.limits.SCHEDULE_CHECK_SECONDS` each worker reads every channel's schedule (one Redis
+call) and works out, in the channel's time zone, the current period of each delivery and whether it is owed
+(:func:`bot.model.schedule.current_period`). An owed period is delivered with the delivery protocol's steps on a
+period claim (:mod:`bot.state.schedules`): claim, count, look for an earlier post by its marker, post under the
+lease, record. So across replicas, restarts, kills and freezes a channel gets one digest per period: a second
+worker finds the period claimed or recorded; a worker killed after Slack took the post leaves a counted attempt,
+and the next claimant finds the post in the channel's history and records it instead of posting again.
+
+The digest reads only Redis (the snapshot, the history, the capacity samples that the worker's refresher keeps),
+never the stamp. The monthly report is built and uploaded by a :class:`MonthlyReporter` (issue 20's report, see
+``bot/report/monthly.py`` once merged); until one is given, owed monthly periods are left owed and said once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+import redis
+
+from bot.config.limits import SCHEDULE_CHECK_SECONDS
+from bot.model.digest import Colour
+from bot.model.schedule import Cadence, ChannelSchedule, Deliverable, Period, current_period, zone_of
+from bot.model.update import UpdateStates
+from bot.report.digest import DigestInputs, stamp_digest
+from bot.slack.client import Fenced, PostFailed, SlackPoster
+from bot.state.history import HistoryStore
+from bot.state.schedules import NOTHING_POSTED, PeriodClaim, ScheduleStore
+from bot.state.snapshots import SnapshotStore
+from bot.words import digest as words
+from bot.words.mrkdwn import Message
+
+log = logging.getLogger(__name__)
+
+HISTORY_DAYS_READ = 30
+"""How far back the digest reads the history: enough for the usual durations and a month's counts."""
+HISTORY_ENTRIES_READ = 500
+SPAN = {Cadence.DAILY: 86_400.0, Cadence.WEEKLY: 7 * 86_400.0}
+"""What "since the last digest" means for a channel's first digest."""
+
+
+class MonthlyReporter(Protocol):
+    """Builds last month's report and uploads it to ``channel``; returns the post's ``ts``.
+
+    Raises :class:`PostFailed` when Slack did not take it, :class:`Fenced` when ``guard`` said no first."""
+
+    def __call__(self, channel: str, period: Period, now: float, guard: Callable[[], bool]) -> str: ...
+
+
+class Scheduler:
+    def __init__(
+        self,
+        schedules: ScheduleStore,
+        snapshots: SnapshotStore,
+        history: HistoryStore,
+        poster: SlackPoster,
+        stamps: Sequence[str],
+        *,
+        default_zone: str,
+        lease_seconds: float,
+        states: UpdateStates,
+        max_age_hours: float,
+        monthly: MonthlyReporter | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.schedules, self.snapshots, self.history, self.poster = schedules, snapshots, history, poster
+        self.stamps = list(stamps)
+        self.default_zone = zone_of(default_zone) or ZoneInfo("UTC")
+        self.lease_seconds, self.states, self.max_age_hours = lease_seconds, states, max_age_hours
+        self.monthly, self.clock = monthly, clock
+        self.budget = min(poster.retry_seconds, lease_seconds / 3)
+        self._said: set[str] = set()
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """The worker's schedule thread: a slow Slack post delays only other deliveries, never an outcome."""
+        while not stop.is_set():
+            try:
+                self.run_due()
+            except redis.RedisError:
+                pass  # the poll loop logs the outage once
+            except Exception:
+                log.exception("scheduled deliveries failed; trying again next turn")
+            stop.wait(SCHEDULE_CHECK_SECONDS)
+
+    def run_due(self) -> int:
+        """Deliver every owed period of every channel; returns how many were posted (or found posted)."""
+        done = 0
+        now = self.clock()
+        for channel, schedule in self.schedules.all().items():
+            zone = zone_of(schedule.zone) if schedule.zone else self.default_zone
+            for deliverable in Deliverable:
+                period = current_period(schedule, deliverable, now, zone or self.default_zone)
+                if period is not None and self._deliver(channel, schedule, period):
+                    done += 1
+        return done
+
+    def _deliver(self, channel: str, schedule: ChannelSchedule, period: Period) -> bool:
+        if period.delivery is Deliverable.MONTHLY_REPORT and self.monthly is None:
+            self._say_once(
+                f"{channel} {period.key}",
+                "monthly report for %s owed in %s: not built by this worker",
+                period.label,
+                channel,
+            )
+            return False
+        claim = self.schedules.claim(channel, _name(period), ttl=self.lease_seconds)
+        if claim is None:
+            return False
+        try:
+            return self._deliver_claimed(claim, schedule, period)
+        except Fenced:
+            log.warning("%s for %s: claim lost before the post; its new holder carries on", period.key, channel)
+        except PostFailed as exc:
+            log.error("could not deliver the %s for %s (%s); trying again next turn", period.key, channel, exc.error)
+        finally:
+            self.schedules.release(claim)
+        return False
+
+    def _deliver_claimed(self, claim: PeriodClaim, schedule: ChannelSchedule, period: Period) -> bool:
+        now = self.clock()
+        if not self.schedules.count_attempt(claim, now):
+            raise Fenced(claim.channel)
+        earlier = self._earlier_post(claim, period, now)
+        if earlier is not None:
+            log.warning("%s for %s: an earlier attempt posted it already (%s)", period.key, claim.channel, earlier)
+            return self.schedules.record(claim, earlier, digest_at=claim.first_at or now)
+        if period.delivery is Deliverable.MONTHLY_REPORT:
+            return self._upload_report(claim, period, now)
+        message = self.digest_message(claim.channel, schedule, period, now)
+        if message is None:
+            log.info("%s for %s: nothing amber or red, the problems-only digest stays quiet", period.key, claim.channel)
+            return self.schedules.record(claim, NOTHING_POSTED)
+        with self.schedules.holding(claim, ttl=self.lease_seconds) as keeper:
+            ts = self.poster.post(claim.channel, message, user=None, guard=keeper.guard, budget=self.budget)
+        if not self.schedules.record(claim, ts, digest_at=now):
+            log.warning("%s for %s: claim moved on after the post; its new holder finds it", period.key, claim.channel)
+        return True
+
+    def _earlier_post(self, claim: PeriodClaim, period: Period, now: float) -> str | None:
+        """With an attempt counted before this claim, the digest an earlier attempt posted (found by its marker).
+        An uploaded report carries no metadata to find: its reporter is the seam that must not repeat it."""
+        if not claim.attempts or period.delivery is not Deliverable.DIGEST:
+            return None
+        oldest = min(claim.first_at or now, period.due_at) - 60
+        return self.poster.find_marked(
+            claim.channel, words.DIGEST_EVENT, "period", claim.period, oldest=f"{oldest:.6f}"
+        )
+
+    def _upload_report(self, claim: PeriodClaim, period: Period, now: float) -> bool:
+        assert self.monthly is not None
+        with self.schedules.holding(claim, ttl=self.lease_seconds) as keeper:
+            ts = self.monthly(claim.channel, period, now, keeper.guard)
+        return self.schedules.record(claim, ts)
+
+    def digest_message(self, channel: str, schedule: ChannelSchedule, period: Period, now: float) -> Message | None:
+        """The channel's digest for ``period``; ``None`` when it is problems-only and every stamp is green."""
+        last = self.schedules.last_digest(channel)
+        since = last if last is not None else now - SPAN.get(schedule.cadence, 86_400.0)
+        figures = [
+            stamp_digest(
+                self._inputs(stamp, now), since=since, now=now, states=self.states, max_age_hours=self.max_age_hours
+            )
+            for stamp in self.stamps
+        ]
+        if schedule.problems_only and all(f.colour is Colour.GREEN for f in figures):
+            return None
+        marker = {"event_type": words.DIGEST_EVENT, "event_payload": {"period": _name(period), "channel": channel}}
+        return words.digest(figures, period=period.label, since=since, now=now, marker=marker)
+
+    def _inputs(self, stamp: str, now: float) -> DigestInputs:
+        page = self.history.page(stamp, days=HISTORY_DAYS_READ, now=now, limit=HISTORY_ENTRIES_READ)
+        capacity = self.snapshots.capacity(stamp, since=now - HISTORY_DAYS_READ * 86_400)
+        return DigestInputs(stamp, self.snapshots.read(stamp, now), page.entries, capacity)
+
+    def _say_once(self, key: str, message: str, *args: object) -> None:
+        if key not in self._said:
+            self._said.add(key)
+            log.warning(message, *args)
+
+
+def _name(period: Period) -> str:
+    """The period's name in Redis and in the post's marker: ``digest:daily:2026-12-03``."""
+    return f"{period.delivery.value}:{period.key}"
