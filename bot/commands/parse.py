@@ -64,6 +64,8 @@ def _parse_args(verb: Verb, args: list[str]) -> Command | None:
         return _backup_id_command(verb, args)
     if verb.args == Args.CHOICE:
         return _choice_command(verb, args)
+    if verb.args == Args.DAYS_PAGE:
+        return _days_page_command(verb, [a.lower() for a in args])
     return None if args else Command(verb.action)
 
 
@@ -85,6 +87,25 @@ def _choice_command(verb: Verb, args: list[str]) -> Command | None:
     if verb.default is None:
         return None
     return _problem(Trouble.CHOICES, verb=verb.action, choices=verb.choices)
+
+
+MAX_DAYS, MAX_PAGE = 3650, 1000
+"""The most days (the history's longest retention) and pages ``history`` takes; the runner caps days further."""
+
+
+def _number(word: str, most: int) -> int | None:
+    return int(word) if word.isdigit() and 1 <= int(word) <= most else None
+
+
+def _days_page_command(verb: Verb, args: list[str]) -> Command | None:
+    """``[days] [page N]``: ``None`` when the words are anything else (the help says what was not understood)."""
+    days = _number(args[0], MAX_DAYS) if args and args[0] != "page" else None
+    rest = args[1:] if days is not None else args
+    page = _number(rest[1], MAX_PAGE) if len(rest) == 2 and rest[0] == "page" else None
+    if rest and page is None:
+        return None
+    option = f"{days or ''}:{page or ''}" if days or page else None
+    return Command(verb.action, option=option)
 
 
 def command_of(item: WorkItem) -> Command:
