@@ -28,9 +28,11 @@ from bot.commands.access import AccessPolicy
 from bot.commands.app_home import AppHome
 from bot.commands.backups import BackupService
 from bot.commands.pipeline import Pipeline
+from bot.commands.reads import StampReads
 from bot.config import limits
 from bot.config.settings import Settings
 from bot.config.stamps import StampSettings
+from bot.model.update import UpdateStates
 from bot.ops.probes import Heartbeat
 from bot.serve.lanes import AfterAckPool
 from bot.serve.process import Process
@@ -40,8 +42,10 @@ from bot.stamp.arm import ArmClient
 from bot.state.audit import AuditLog
 from bot.state.connection import make_redis
 from bot.state.health import Health
+from bot.state.history import HistoryStore
 from bot.state.jobs import JobStore
 from bot.state.prefs import ChannelPrefs
+from bot.state.snapshots import SnapshotStore
 from bot.state.watches import WatchStore
 from bot.worker.follow import Follower
 from bot.worker.loop import Loop
@@ -82,14 +86,18 @@ def build_parts(settings: Settings) -> Parts:
         max_age=settings.operator_group_max_age,
     )
     audit_log, prefs, watches = AuditLog(store.redis), ChannelPrefs(store.redis), WatchStore(store.redis)
+    snapshots = SnapshotStore(store.redis, stale_after=snapshot_stale_after(settings))
+    history = HistoryStore(store.redis, keep_days=settings.history_days)
+    states = update_states(settings)
 
     def service(stamp: StampSettings) -> BackupService:
         # Interactive reads retry briefly: the work pool is small, and the operator can ask again.
+        arm = ArmClient(
+            stamp, max_attempts=limits.INTERACTIVE_ARM_ATTEMPTS, max_backoff=limits.INTERACTIVE_ARM_MAX_BACKOFF
+        )
         return BackupService(
             stamp=stamp.name,
-            arm=ArmClient(
-                stamp, max_attempts=limits.INTERACTIVE_ARM_ATTEMPTS, max_backoff=limits.INTERACTIVE_ARM_MAX_BACKOFF
-            ),
+            arm=arm,
             store=store,
             poster=poster,
             audit_log=audit_log,
@@ -98,6 +106,7 @@ def build_parts(settings: Settings) -> Parts:
             poll_interval=settings.poll_interval,
             start_grace=settings.start_grace,
             home_cache_seconds=settings.home_cache_seconds,
+            reads=StampReads(stamp.name, arm, snapshots, history, states, settings.history_days),
         )
 
     services = {stamp.name: service(stamp) for stamp in settings.stamps}
@@ -108,6 +117,15 @@ def build_parts(settings: Settings) -> Parts:
         health=health,
         client=client,
     )
+
+
+def snapshot_stale_after(settings: Settings) -> float:
+    """When a snapshot reads as stale: three of the worker's refresh intervals without a good read."""
+    return 3 * getattr(settings, "snapshot_interval", limits.SNAPSHOT_INTERVAL_DEFAULT)
+
+
+def update_states(settings: Settings) -> UpdateStates:
+    return UpdateStates(settings.update_clean_states, settings.update_running_states, settings.update_failed_states)
 
 
 def build_bolt_app(settings: Settings, parts: Parts, pool: AfterAckPool) -> App:

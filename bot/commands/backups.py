@@ -20,6 +20,7 @@ from bot.commands.request import Request
 from bot.config.limits import ANNOUNCE_LEASE_SECONDS, ANNOUNCE_RETRY_SECONDS, RECOVERED_START_MAX_AGE
 from bot.model.backup import Backup
 from bot.model.location import BackupLocation, Preflight, parse_capacity
+from bot.model.update import UpdateLocation
 from bot.slack.client import SlackPoster
 from bot.slack.delivery import ANNOUNCEMENT, Delivery
 from bot.stamp import lro
@@ -85,10 +86,11 @@ class BackupService:
     def _update_pausing(self) -> str | None:
         """The update state, read live, when an update pauses backups now; else ``None``. When the stamp does not
         say (no permission, an error), the snapshot's last reading."""
+        update: UpdateLocation | None
         try:
             update = self.arm.update_location()
         except StampError as exc:
-            log.info("the Start card could not read the update location of %s (%s); using the snapshot", self.stamp, exc)
+            log.info("could not read the update location of %s (%s); using the snapshot's", self.stamp, exc)
             view = self.reads.snapshots.read(self.stamp, self.clock())
             update = view.snapshot.update if view is not None else None
         if update is None or not self.reads.update_states.classify(update.state).pauses_backups:

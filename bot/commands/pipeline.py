@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 OPERATOR_LANE = "/operator"
 """Appended to a stamp's name for the lane of its operator work (stamp names cannot hold a ``/``)."""
 SNAPSHOT_LANE = "/snapshot"
-"""The one lane of every stamp's snapshot reads (:attr:`Lane.SNAPSHOT`): unbounded, since each answer is a Redis read."""
+"""The one lane of every stamp's snapshot reads (:attr:`Lane.SNAPSHOT`): unbounded, each answer is a Redis read."""
 REFUSED = "refused or failed"
 """The audit outcome of a refusal or a failure (a message with ``ok`` false)."""
 

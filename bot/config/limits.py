@@ -160,6 +160,10 @@ CAPACITY_SPACING = 6 * 3600.0
 CONFIG_CHANGES_KEPT = 200
 """Backup configuration changes kept per stamp (frequency, retention, scheduler, target, thumbprint)."""
 
+SNAPSHOT_INTERVAL_DEFAULT = 60.0
+"""Seconds between the worker's snapshot refreshes, until ``AZS_SNAPSHOT_INTERVAL`` (issue 19's worker half) names
+them: the web process reads a snapshot as stale after three."""
+
 JOB_HISTORY_LENGTH = 50
 """Finished jobs remembered per stamp, to name who started a backup the watcher reports."""
 

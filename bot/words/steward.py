@@ -70,7 +70,9 @@ def update_line(update: UpdateLocation | None, kind: UpdateClass, denied: str | 
             f":construction: the last update did not finish ({state}); backups count as paused until the update "
             f"state is clean again. Version {version}."
         )
-    return f"{state}, version {version}" + (f", last updated {when(update.last_updated)}" if update.last_updated else "")
+    return f"{state}, version {version}" + (
+        f", last updated {when(update.last_updated)}" if update.last_updated else ""
+    )
 
 
 def history_status(entry: HistoryEntry) -> str:
@@ -129,10 +131,7 @@ def history_page(
         text = f"No backups recorded on {stamp} in the last {days} days" + (f" (page {page})" if page > 1 else "")
         return Message(text=text + ".", blocks=[section(f"{text}.")])
     first = (page - 1) * HISTORY_PAGE_SIZE + 1
-    head = (
-        f"*Backup history of {stamp}*, last {days} days, newest first: {first}-{first + len(entries) - 1} "
-        f"of {total}"
-    )
+    head = f"*Backup history of {stamp}*, last {days} days, newest first: {first}-{first + len(entries) - 1} of {total}"
     blocks = _sections([history_line(e) for e in entries], head)
     notes = [f"Kept {kept_days} days by the bot, whether or not the stamp still has them."]
     if asked_days > days:
