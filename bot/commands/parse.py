@@ -93,19 +93,23 @@ MAX_DAYS, MAX_PAGE = 3650, 1000
 """The most days (the history's longest retention) and pages ``history`` takes; the runner caps days further."""
 
 
-def _number(word: str, most: int) -> int | None:
-    return int(word) if word.isdigit() and 1 <= int(word) <= most else None
+_DAYS_PAGE = re.compile(r"^(?P<days>\d+)?\s*(?:page (?P<page>\d+))?$")
+
+
+def _number(word: str | None, most: int) -> int | None:
+    return int(word) if word and word.isdigit() and 1 <= int(word) <= most else None
 
 
 def _days_page_command(verb: Verb, args: list[str]) -> Command | None:
     """``[days] [page N]``: ``None`` when the words are anything else (the help says what was not understood)."""
-    days = _number(args[0], MAX_DAYS) if args and args[0] != "page" else None
-    rest = args[1:] if days is not None else args
-    page = _number(rest[1], MAX_PAGE) if len(rest) == 2 and rest[0] == "page" else None
-    if rest and page is None:
+    words = " ".join(args)
+    match = _DAYS_PAGE.match(words)
+    if match is None:
         return None
-    option = f"{days or ''}:{page or ''}" if days or page else None
-    return Command(verb.action, option=option)
+    days, page = (_number(word, most) for word, most in ((match["days"], MAX_DAYS), (match["page"], MAX_PAGE)))
+    if (match["days"] and days is None) or (match["page"] and page is None):
+        return None
+    return Command(verb.action, option=f"{days or ''}:{page or ''}" if words else None)
 
 
 def command_of(item: WorkItem) -> Command:

@@ -81,8 +81,7 @@ class StampReads:
         snapshot = view.snapshot
         on_stamp = next((b for b in snapshot.backups if not b.is_terminal), None)
         latest = next((b for b in snapshot.backups if b.is_terminal), None)
-        lines = steward.stamp_status(self.stamp, on_stamp, latest, self.update_line(snapshot))
-        message = Message(text=f"{running.text} {lines.text}", blocks=[*running.blocks, *lines.blocks])
+        message = steward.stamp_status(running, self.stamp, on_stamp, latest, self.update_line(snapshot))
         return steward.with_freshness(message, view)
 
     def list(self, _request: Request) -> Message:

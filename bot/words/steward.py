@@ -149,8 +149,9 @@ def from_history(message: Message, first_seen: float) -> Message:
     return Message(text=f"{message.text} ({line})", blocks=[*message.blocks, context(line)], ok=message.ok)
 
 
-def stamp_status(stamp: str, running: Backup | None, latest: Backup | None, update: str) -> Message:
-    """The stamp as last read, under the backups the bot follows: what runs there, its last backup, its update."""
+def stamp_status(following: Message, stamp: str, running: Backup | None, latest: Backup | None, update: str) -> Message:
+    """The stamp as last read, under the backups the bot follows (``following``, :func:`bot.words.replies.status`):
+    what runs there, its last backup, its update state (``update``: :func:`update_line`'s words)."""
     on_stamp = (
         f"{status_label(running.status)} `{escape(running.backup_id)}`, created {when(running.created)}"
         if running
@@ -158,4 +159,7 @@ def stamp_status(stamp: str, running: Backup | None, latest: Backup | None, upda
     )
     last = f"{status_label(latest.status)} `{escape(latest.backup_id)}`, {when(latest.created)}" if latest else "none"
     text = f"*On {escape(stamp)}*\nRunning on the stamp: {on_stamp}\nLast backup: {last}\nUpdate: {update}"
-    return Message(text=text.replace("*", ""), blocks=[section(text)])
+    return Message(
+        text=f"{following.text} {text.replace('*', '')}",
+        blocks=[*following.blocks[: MAX_BLOCKS_MESSAGE - 2], section(text)],
+    )

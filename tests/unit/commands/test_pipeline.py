@@ -16,7 +16,7 @@ import redis
 from bot.app import update_states
 from bot.commands.access import AccessPolicy
 from bot.commands.backups import BackupService
-from bot.commands.pipeline import OPERATOR_LANE, Pipeline
+from bot.commands.pipeline import OPERATOR_LANE, SNAPSHOT_LANE, Pipeline
 from bot.commands.reads import StampReads
 from bot.commands.request import Command, Request
 from bot.commands.table import TABLE, Action, Args, Lane, Verb
@@ -228,7 +228,12 @@ def test_a_redis_failure_while_choosing_means_the_first_stamp(bot: Bot) -> None:
     ids=lambda value: str(value),
 )
 def test_the_lane_comes_from_the_row(bot: Bot, action: Action, lane: Lane) -> None:
-    expected = {Lane.READS: "west", Lane.OPERATOR: "west" + OPERATOR_LANE, Lane.BOT: ""}[lane]
+    expected = {
+        Lane.READS: "west",
+        Lane.OPERATOR: "west" + OPERATOR_LANE,
+        Lane.BOT: "",
+        Lane.SNAPSHOT: SNAPSHOT_LANE,
+    }[lane]
     assert bot.pipeline.route(Command(action, stamp="west"), CHANNEL).lane == expected
 
 
