@@ -268,13 +268,13 @@ RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
         home.home_stamp(i.text(), i.location(), None, None, lines=(steward.freshness(i.view(True)),)),
     ],
     "start_blocked_by_update": lambda i: [replies.start_blocked_by_update(i.text(), i.text())],
-    "dr_card": lambda i: (
-        [
+    "dr_card": lambda i: [
+        *(
             recovery.dr_card(i.text(), i.readiness(True), steward.update_line(i.update(), kind, i.text()))
             for kind in UpdateClass
-        ]
-        + [recovery.dr_card(i.text(), i.readiness(False), steward.update_line(None, UpdateClass.CLEAN, i.text()))]
-    ),
+        ),
+        recovery.dr_card(i.text(), i.readiness(False), steward.update_line(None, UpdateClass.CLEAN, i.text())),
+    ],
     "with_freshness": lambda i: [
         steward.with_freshness(replies.status([i.job()]), i.view(stale)) for stale in (True, False)
     ],
