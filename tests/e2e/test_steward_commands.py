@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from bot.stamp.arm import ArmClient
 from bot.stamp.survey import survey
 from bot.state.history import HistoryStore
 from bot.state.snapshots import SnapshotStore
+from devkit.localrun import BotProcess
 from devkit.simulator import Fault, StampSimulator
 from tests.harness import FIXTURES, SlackClientSim, wait_until
 
@@ -72,19 +74,27 @@ def test_a_stamp_that_stops_answering_is_served_from_its_snapshot_marked_stale(
 
 
 def test_history_shows_backups_the_stamp_has_pruned(
-    slack: SlackClientSim, stamp: StampSimulator, redis_client: redis.Redis
+    start_web: Callable[..., tuple[BotProcess, SlackClientSim]],
+    redis_client: redis.Redis,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    made = [stamp.run_scheduled_backup(outcome) for outcome in ("Succeeded", "PartialSucceeded", "Failed")]
-    refresh(stamp, redis_client)
-    assert stamp.prune_backups(older_than=0)
-    refresh(stamp, redis_client)
-    listed = ask(slack, "backup list", "")
-    assert not any(backup_id in listed for backup_id in made)  # the stamp no longer has them
-    history = ask(slack, "backup history", "Backup history of sim-stamp")
-    assert all(backup_id in history for backup_id in made)
-    assert ":warning: partial" in history and ":x: failed" in history
-    shown = ask(slack, f"backup show {made[1]}", made[1])
-    assert "bot's history" in shown
+    own = StampSimulator(backup_seconds=1.0, retry_after=0, state_dir=str(tmp_path_factory.mktemp("pruned")))
+    own.start()  # its own stamp: pruning every backup must not empty the session's shared one
+    try:
+        _, slack = start_web(**own.env())
+        made = [own.run_scheduled_backup(outcome) for outcome in ("Succeeded", "PartialSucceeded", "Failed")]
+        refresh(own, redis_client)
+        assert own.prune_backups(older_than=0)
+        refresh(own, redis_client)
+        listed = ask(slack, "backup list", "")
+        assert not any(backup_id in listed for backup_id in made)  # the stamp no longer has them
+        history = ask(slack, "backup history", "Backup history of sim-stamp")
+        assert all(backup_id in history for backup_id in made)
+        assert ":warning: partial" in history and ":x: failed" in history
+        shown = ask(slack, f"backup show {made[1]}", made[1])
+        assert "bot's history" in shown
+    finally:
+        own.stop()
 
 
 def recorded(name: str) -> Any:
