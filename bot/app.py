@@ -28,6 +28,7 @@ from bot.commands.access import AccessPolicy
 from bot.commands.app_home import AppHome
 from bot.commands.backups import BackupService
 from bot.commands.pipeline import Pipeline
+from bot.commands.reads import StampReads
 from bot.config import limits
 from bot.config.settings import Settings
 from bot.config.stamps import StampSettings
@@ -91,14 +92,18 @@ def build_parts(settings: Settings) -> Parts:
         max_age=settings.operator_group_max_age,
     )
     audit_log, prefs, watches = AuditLog(store.redis), ChannelPrefs(store.redis), WatchStore(store.redis)
+    snapshots = snapshot_store(store.redis, settings)
+    history = HistoryStore(store.redis, keep_days=settings.history_days)
+    states = update_states(settings)
 
     def service(stamp: StampSettings) -> BackupService:
         # Interactive reads retry briefly: the work pool is small, and the operator can ask again.
+        arm = ArmClient(
+            stamp, max_attempts=limits.INTERACTIVE_ARM_ATTEMPTS, max_backoff=limits.INTERACTIVE_ARM_MAX_BACKOFF
+        )
         return BackupService(
             stamp=stamp.name,
-            arm=ArmClient(
-                stamp, max_attempts=limits.INTERACTIVE_ARM_ATTEMPTS, max_backoff=limits.INTERACTIVE_ARM_MAX_BACKOFF
-            ),
+            arm=arm,
             store=store,
             poster=poster,
             audit_log=audit_log,
@@ -108,6 +113,7 @@ def build_parts(settings: Settings) -> Parts:
             start_grace=settings.start_grace,
             home_cache_seconds=settings.home_cache_seconds,
             default_timezone=settings.timezone,
+            reads=StampReads(stamp.name, arm, snapshots, history, states, settings.history_days),
         )
 
     services = {stamp.name: service(stamp) for stamp in settings.stamps}

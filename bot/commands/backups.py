@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 import redis
 
 from bot.commands import schedules
+from bot.commands.reads import StampReads
 from bot.commands.request import Request
 from bot.config.limits import ANNOUNCE_LEASE_SECONDS, ANNOUNCE_RETRY_SECONDS, RECOVERED_START_MAX_AGE
-from bot.model.backup import Backup, is_backup_id
+from bot.model.backup import Backup
 from bot.model.location import BackupLocation, Preflight, parse_capacity
+from bot.model.update import UpdateLocation
 from bot.slack.client import SlackPoster
 from bot.slack.delivery import ANNOUNCEMENT, Delivery
 from bot.stamp import lro
@@ -31,13 +33,14 @@ from bot.state.jobs import JobStore
 from bot.state.prefs import ChannelPrefs
 from bot.state.schedules import ScheduleStore
 from bot.state.watches import WatchStore
-from bot.words import home, posts, replies
-from bot.words.backups import backup_config, backup_detail, backup_list
+from bot.words import home, posts, replies, steward
 from bot.words.mrkdwn import Message
 
 log = logging.getLogger(__name__)
 
 UNDECIDED_STATES = frozenset({JobState.STARTING, JobState.RUNNING, JobState.FINISHED})
+UPDATE_BLOCKED_CODES = frozenset({"BackupBlockedByUpdate"})
+"""``createBackup`` refused because an update (or a hardware replacement) runs: said in plain words."""
 
 
 @dataclass
@@ -56,6 +59,8 @@ class BackupService:
     """How long a start may go unconfirmed before a worker reconciles it (``AZS_START_GRACE_SECONDS``)."""
     home_cache_seconds: float
     """How long this process reuses the stamp's App Home section (``AZS_HOME_CACHE_SECONDS``)."""
+    reads: StampReads
+    """The stamp's snapshot and history: what the read commands and App Home answer from."""
     clock: Callable[[], float] = time.time
     """When a job was requested and started (the worker shares it in tests, which step time themselves)."""
     default_timezone: str = "UTC"
@@ -79,8 +84,22 @@ class BackupService:
             self.arm.region,
             location,
             backups[0] if backups else None,
-            preflight_problems(location, backups),
+            preflight_problems(location, backups, self._update_pausing()),
         )
+
+    def _update_pausing(self) -> str | None:
+        """The update state, read live, when an update pauses backups now; else ``None``. When the stamp does not
+        say (no permission, an error), the snapshot's last reading."""
+        update: UpdateLocation | None
+        try:
+            update = self.arm.update_location()
+        except StampError as exc:
+            log.info("could not read the update location of %s (%s); using the snapshot's", self.stamp, exc)
+            view = self.reads.snapshots.read(self.stamp, self.clock())
+            update = view.snapshot.update if view is not None else None
+        if update is None or not self.reads.update_states.classify(update.state).pauses_backups:
+            return None
+        return update.state or "unknown"
 
     def start_click(self, request: Request) -> Message:
         """The Start button: check again, then start. The job is named after the click's durable item, so a process
@@ -129,7 +148,7 @@ class BackupService:
         mine = self._running_job()
         if mine is not None:
             return replies.already_running(mine)
-        problems = preflight_problems(self.arm.backup_location(), self.arm.list_backups())
+        problems = preflight_problems(self.arm.backup_location(), self.arm.list_backups(), self._update_pausing())
         mine = self._running_job()  # another click may have started one while the stamp answered
         if mine is not None:
             return replies.already_running(mine)
@@ -140,6 +159,9 @@ class BackupService:
         try:
             return self.arm.start_backup()
         except StampError as exc:
+            if exc.code in UPDATE_BLOCKED_CODES:
+                self.store.mark_start_failed(job, str(exc))
+                return replies.start_blocked_by_update(self.stamp, exc)
             if not definite_refusal(exc):
                 # The stamp may have started it: the worker's reconciler lists its backups and finds out.
                 log.warning(
@@ -199,22 +221,22 @@ class BackupService:
         delivery.try_once(job.job_id, ANNOUNCEMENT, posts.started(job))
 
     def status(self, _request: Request) -> Message:
-        return replies.status(self.store.active_jobs())
+        return self.reads.status(replies.status(self.store.active_jobs()))
 
-    def list(self, _request: Request) -> Message:
-        return backup_list(self.stamp, self.arm.list_backups())
+    def list(self, request: Request) -> Message:
+        return self.reads.list(request)
 
     def show(self, request: Request) -> Message:
-        backup_id = request.command.backup_id or ""
-        if not is_backup_id(backup_id):
-            return replies.not_a_backup_id()
-        backup = self.arm.get_backup(backup_id)
-        if backup is None:
-            return replies.no_such_backup(self.stamp, backup_id)
-        return backup_detail(self.stamp, backup)
+        return self.reads.show(request)
 
-    def config(self, _request: Request) -> Message:
-        return backup_config(self.stamp, self.arm.backup_location())
+    def config(self, request: Request) -> Message:
+        return self.reads.config(request)
+
+    def history(self, request: Request) -> Message:
+        return self.reads.history_page(request)
+
+    def dr(self, request: Request) -> Message:
+        return self.reads.dr(request)
 
     def audit_trail(self, _request: Request) -> Message:
         return replies.audit(self.audit_log.latest())
@@ -269,12 +291,20 @@ class BackupService:
             return self._home[1]
 
     def _read_home_section(self) -> Message:
+        """From the snapshot (the stamp only before its first refresh), with its readiness and update lines."""
         try:
-            location, backups = self.arm.backup_location(), self.arm.list_backups()
+            view, ready, update = self.reads.home_lines()
         except StampError as exc:
             return home.home_stamp(self.stamp, None, None, None, problem=str(exc))
-        finished = [b for b in backups if b.is_terminal]
-        return home.home_stamp(self.stamp, location, finished[0] if finished else None, self._running_job())
+        snapshot = view.snapshot
+        return home.home_stamp(
+            self.stamp,
+            snapshot.location,
+            self.reads.latest(view),
+            self._running_job(),
+            problem=None if snapshot.location else snapshot.error or "the stamp has not answered yet",
+            lines=(ready, f"Update: {update}", steward.freshness(view)),
+        )
 
 
 def definite_refusal(exc: StampError) -> bool:
@@ -288,9 +318,10 @@ def definite_refusal(exc: StampError) -> bool:
     return exc.status is not None and 400 <= exc.status < 500 and exc.status != 408 and exc.code is not None
 
 
-def preflight_problems(location: BackupLocation, backups: list[Backup]) -> list[Preflight]:
-    """Reasons a backup should not start now; :func:`bot.words.replies.preflight_text` words each for the operator."""
-    problems = []
+def preflight_problems(location: BackupLocation, backups: list[Backup], updating: str | None = None) -> list[Preflight]:
+    """Reasons a backup should not start now; :func:`bot.words.replies.preflight_text` words each for the operator.
+    ``updating``: the update state while an update pauses backups (the stamp refuses a start then)."""
+    problems = [Preflight("update", status=updating)] if updating else []
     if not location.is_configured:
         problems.append(Preflight("unconfigured"))
     running = next((b for b in backups if not b.is_terminal), None)

@@ -68,6 +68,8 @@ def _parse_args(verb: Verb, args: list[str]) -> Command | None:
     if verb.args == Args.WORDS:
         fits = 0 < len(args) <= MAX_WORDS and all(len(word) <= 64 for word in args)
         return Command(verb.action, option=" ".join(args)) if fits else None
+    if verb.args == Args.DAYS_PAGE:
+        return _days_page_command(verb, [a.lower() for a in args])
     return None if args else Command(verb.action)
 
 
@@ -89,6 +91,29 @@ def _choice_command(verb: Verb, args: list[str]) -> Command | None:
     if verb.default is None:
         return None
     return _problem(Trouble.CHOICES, verb=verb.action, choices=verb.choices)
+
+
+MAX_DAYS, MAX_PAGE = 3650, 1000
+"""The most days (the history's longest retention) and pages ``history`` takes; the runner caps days further."""
+
+
+_DAYS_PAGE = re.compile(r"^(?P<days>\d+)?\s*(?:page (?P<page>\d+))?$")
+
+
+def _number(word: str | None, most: int) -> int | None:
+    return int(word) if word and word.isdigit() and 1 <= int(word) <= most else None
+
+
+def _days_page_command(verb: Verb, args: list[str]) -> Command | None:
+    """``[days] [page N]``: ``None`` when the words are anything else (the help says what was not understood)."""
+    words = " ".join(args)
+    match = _DAYS_PAGE.match(words)
+    if match is None:
+        return None
+    days, page = (_number(word, most) for word, most in ((match["days"], MAX_DAYS), (match["page"], MAX_PAGE)))
+    if (match["days"] and days is None) or (match["page"] and page is None):
+        return None
+    return Command(verb.action, option=f"{days or ''}:{page or ''}" if words else None)
 
 
 def command_of(item: WorkItem) -> Command:

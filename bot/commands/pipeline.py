@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 OPERATOR_LANE = "/operator"
 """Appended to a stamp's name for the lane of its operator work (stamp names cannot hold a ``/``)."""
+SNAPSHOT_LANE = "/snapshot"
+"""The one lane of every stamp's snapshot reads (:attr:`Lane.SNAPSHOT`): unbounded, each answer is a Redis read."""
 REFUSED = "refused or failed"
 """The audit outcome of a refusal or a failure (a message with ``ok`` false)."""
 
@@ -54,7 +56,13 @@ class Route:
     named: str
     """The stamp the command named ("" when it named none)."""
     lane: str
-    """A stamp's name, that name with :data:`OPERATOR_LANE`, or "" for work about the bot itself."""
+    """A stamp's name, that name with :data:`OPERATOR_LANE`, :data:`SNAPSHOT_LANE`, or "" for work about the bot
+    itself."""
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the lane refuses work ("busy") when full: every lane but the snapshot's."""
+        return self.lane != SNAPSHOT_LANE
 
     @property
     def stamp(self) -> str:
@@ -96,6 +104,8 @@ class Pipeline:
         service = self.stamp_for(command.stamp, channel)
         if service is None or verb.lane == Lane.BOT:
             lane = ""
+        elif verb.lane == Lane.SNAPSHOT:
+            lane = SNAPSHOT_LANE
         else:
             lane = service.stamp + (OPERATOR_LANE if verb.lane == Lane.OPERATOR else "")
         return Route(verb, service, command.stamp or "", lane)

@@ -37,6 +37,8 @@ class Action(StrEnum):
     LIST = "list"
     SHOW = "show"
     CONFIG = "config"
+    HISTORY = "history"
+    DR = "dr"
     AUDIT = "audit"
     WATCH = "watch"
     CANCEL = "cancel"
@@ -58,6 +60,8 @@ class Args(StrEnum):
     """One of ``choices``; when ``default`` is set the word may be left out."""
     WORDS = "words"
     """One to :data:`MAX_WORDS` words, kept as typed for the runner to read; ``choices`` holds examples."""
+    DAYS_PAGE = "days-page"
+    """``[days] [page N]``, both optional, carried as the option ``"<days>:<page>"``."""
 
 
 class Lane(StrEnum):
@@ -69,6 +73,9 @@ class Lane(StrEnum):
     """The stamp's operator lane: the Start card and click never wait behind reads, and count apart."""
     BOT = "bot"
     """About the bot itself (no stamp is called): one lane for all of it."""
+    SNAPSHOT = "snapshot"
+    """Answered from the stamp's snapshot in Redis, not the stamp: one lane for every stamp, never full, so a read
+    never answers "busy" (the stamp is asked only before the worker's first refresh)."""
 
 
 @dataclass(frozen=True)
@@ -121,10 +128,11 @@ TABLE: tuple[Verb, ...] = (
     Verb(
         Action.STATUS,
         "`/azs backup status`",
-        "backups the bot is following",
+        "backups the bot is following, and the stamp as last read",
         runner=BackupService.status,
         doing="read the running backups",
         hint="status",
+        lane=Lane.SNAPSHOT,
     ),
     Verb(
         Action.LIST,
@@ -133,6 +141,7 @@ TABLE: tuple[Verb, ...] = (
         runner=BackupService.list,
         doing="list backups",
         hint="list",
+        lane=Lane.SNAPSHOT,
     ),
     Verb(
         Action.SHOW,
@@ -142,6 +151,7 @@ TABLE: tuple[Verb, ...] = (
         doing="read the backup",
         args=Args.BACKUP_ID,
         hint="show <id>",
+        lane=Lane.SNAPSHOT,
     ),
     Verb(
         Action.CONFIG,
@@ -150,6 +160,27 @@ TABLE: tuple[Verb, ...] = (
         runner=BackupService.config,
         doing="read the backup configuration",
         hint="config",
+        lane=Lane.SNAPSHOT,
+    ),
+    Verb(
+        Action.HISTORY,
+        "`/azs backup history [days] [page N]`",
+        "every backup the bot recorded in the last 30 days (or the days given), newest first, kept after the "
+        "stamp deleted them; `page 2` for the next page",
+        runner=BackupService.history,
+        doing="read the backup history",
+        args=Args.DAYS_PAGE,
+        hint="history [days]",
+        lane=Lane.SNAPSHOT,
+    ),
+    Verb(
+        Action.DR,
+        "`/azs backup dr`",
+        "cloud-recovery readiness: the backup to recover from, its version against the stamp's, what is missing",
+        runner=BackupService.dr,
+        doing="check cloud-recovery readiness",
+        hint="dr",
+        lane=Lane.SNAPSHOT,
     ),
     Verb(
         Action.AUDIT,

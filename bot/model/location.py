@@ -122,7 +122,7 @@ class Preflight:
     """One reason a backup should not start now, as data: :func:`bot.words.replies.preflight_text` words it and
     escapes the stamp's values (a backup id, a status, a capacity string) in it."""
 
-    kind: Literal["unconfigured", "running", "capacity"]
+    kind: Literal["unconfigured", "running", "capacity", "update"]
     backup_id: str = ""
     status: str = ""
     free: str = ""

@@ -116,7 +116,10 @@ class Dispatcher:
         request = self.pipeline.request(item, recovered=recovered)
         route = self.pipeline.route(request.command, request.channel)
         self.pool.submit(
-            lambda: self._answer(item, route, request), route.lane, if_full=lambda: self._busy(item, route.lane)
+            lambda: self._answer(item, route, request),
+            route.lane,
+            if_full=lambda: self._busy(item, route.lane),
+            bounded=route.bounded,
         )
 
     def _answer(self, item: WorkItem, route: Route, request: Request) -> None:

@@ -87,18 +87,24 @@ class AfterAckPool:
                     self._idle.notify_all()
 
     def submit(
-        self, work: Callable[[], object], lane: str = "", *, if_full: Callable[[], object] | None = None
+        self,
+        work: Callable[[], object],
+        lane: str = "",
+        *,
+        if_full: Callable[[], object] | None = None,
+        bounded: bool = True,
     ) -> bool:
         """Queue ``work`` in ``lane`` (a stamp name, or "" for the rest); ``False`` if that lane is full.
 
-        ``if_full`` (the refusal) then runs instead, on its own thread, once the acks in flight are done.
+        ``if_full`` (the refusal) then runs instead, on its own thread, once the acks in flight are done. A lane
+        that is not ``bounded`` is never full (the snapshot reads': each is one Redis read).
         """
         with self._lock:
             found = self._lanes.get(lane.lower())
             if found is None:
                 executor = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix=f"after-ack-{lane}")
                 found = self._lanes[lane.lower()] = _Lane(executor)
-            full = found.pending >= self._threads + self._queue_limit
+            full = bounded and found.pending >= self._threads + self._queue_limit
             if not full:
                 found.pending += 1
         if full:

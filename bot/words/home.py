@@ -51,14 +51,19 @@ def home_stamp(
     latest: Backup | None,
     running: JobFacts | None,
     problem: str | None = None,
+    lines: tuple[str, ...] = (),
 ) -> Message:
+    """``lines``: the bot's own words under the facts (the readiness, the update state, the snapshot's age)."""
     stamp = escape(stamp)
     if problem is not None or location is None:  # an error whose text is empty is still an error
         problem = escape(problem or "the stamp did not answer")
         return Message(text=f"{stamp}: {problem}", blocks=[section(f"*{stamp}*\n:warning: {problem}")])
     last = f"{status_label(latest.status)}, {age(latest.created)}, took {time_taken(latest)}" if latest else "none yet"
     pairs = [("Last backup", last), ("Running", _running(running)), *schedule_facts(location)]
-    return Message(text=f"{stamp}: last backup {last}", blocks=[section(f"*{stamp}*"), fields(pairs)])
+    blocks = [section(f"*{stamp}*"), fields(pairs)]
+    if lines:
+        blocks.append(context("\n".join(lines)))
+    return Message(text=f"{stamp}: last backup {last}", blocks=blocks)
 
 
 def _running(job: JobFacts | None) -> str:

@@ -99,6 +99,11 @@ def preflight_text(problem: Preflight) -> str:
             "The backup location is not configured (it needs a target share or blob container and an "
             "encryption certificate; see Set-AzsBackupConfiguration)."
         )
+    if problem.kind == "update":
+        return (
+            f"An update is running on the stamp (update state {escape(problem.status)}): Azure Stack Hub skips "
+            "scheduled backups and refuses on-demand ones until the update ends. Try again once it has."
+        )
     if problem.kind == "running":
         return (
             f"The stamp reports backup `{escape(problem.backup_id)}` as {escape(problem.status)} (started "
@@ -180,6 +185,16 @@ def start_unknown(stamp: str) -> Message:
 def start_refused(stamp: str, error: str) -> Message:
     """A Start click whose start the stamp refused, told by the process that took the click over."""
     return error_message(f"the backup on {escape(stamp)} did not start:", error or "the stamp refused it")
+
+
+def start_blocked_by_update(stamp: str, error: object) -> Message:
+    """``createBackup`` refused because an update (or a hardware replacement) runs on the stamp."""
+    return error_message(
+        f"the backup on {escape(stamp)} did not start: an update (or a hardware replacement) is running, and "
+        "Azure Stack Hub refuses on-demand backups until it ends. Nothing was started; start one once the update "
+        "is done. The stamp said:",
+        error,
+    )
 
 
 def no_such_backup(stamp: str, backup_id: str) -> Message:

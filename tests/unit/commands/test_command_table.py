@@ -48,6 +48,7 @@ def sample_text(verb: verbs.Verb) -> str:
         Args.BACKUP_ID: " 3f2504e0-4f89-11d3-9a0c-0305e82c3301",
         Args.CHOICE: f" {verb.choices[-1]}" if verb.choices else "",
         Args.WORDS: f" {verb.choices[-1]}" if verb.choices else "",
+        Args.DAYS_PAGE: " 7 page 1",
     }[verb.args]
     return f"backup {verb.action}{words}"
 

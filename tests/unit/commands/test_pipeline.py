@@ -13,28 +13,36 @@ from typing import Any, cast
 import pytest
 import redis
 
+from bot.app import update_states
 from bot.commands.access import AccessPolicy
 from bot.commands.backups import BackupService
-from bot.commands.pipeline import OPERATOR_LANE, Pipeline
+from bot.commands.pipeline import OPERATOR_LANE, SNAPSHOT_LANE, Pipeline
+from bot.commands.reads import StampReads
 from bot.commands.request import Command, Request
 from bot.commands.table import TABLE, Action, Args, Lane, Verb
 from bot.config import limits
+from bot.config.settings import Settings
+from bot.config.stamps import StampSettings
 from bot.model.backup import Backup
 from bot.model.location import BackupLocation
+from bot.model.update import UpdateLocation
 from bot.ops import outage
 from bot.slack.client import SlackPoster
 from bot.stamp.arm import ArmClient, StartedBackup
 from bot.stamp.errors import StampError
 from bot.state.audit import AuditLog
 from bot.state.connection import connect
+from bot.state.history import HistoryStore
 from bot.state.job import Job
 from bot.state.jobs import JobStore
 from bot.state.prefs import ChannelPrefs
+from bot.state.snapshots import SnapshotStore
 from bot.state.watches import WatchStore
 from bot.words.mrkdwn import Message
 from tests.harness import RedisServer
 
 OPERATOR, READER, CHANNEL = "UOPER", "UREADER", "CBACKUPS"
+SETTINGS = Settings(redis_url="redis://localhost", stamps=())
 BACKUP_ID = "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
 LOCATION = BackupLocation(
     name="local",
@@ -55,6 +63,8 @@ class FakeStamp:
     """The stamp calls the runners make, answered from memory; ``fail`` makes every call raise it."""
 
     region = "local"
+    stamp = StampSettings(name="fake", arm_endpoint="https://adminmanagement.local.azurestack.external", client_id="x")
+    update = UpdateLocation("local", "AppliedSuccessfully", "1.2108.0.32")
 
     def __init__(self) -> None:
         self.calls: list[str] = []
@@ -77,6 +87,10 @@ class FakeStamp:
     def get_backup(self, backup_id: str) -> Backup | None:
         self._call("get")
         return next((b for b in self.backups if b.backup_id == backup_id), None)
+
+    def update_location(self) -> UpdateLocation:
+        self._call("update")
+        return self.update
 
     def start_backup(self) -> StartedBackup:
         self._call("start")
@@ -103,6 +117,7 @@ class Bot:
         self.poster = FakePoster()
         self.store = JobStore(client)
         self.audit_log, self.prefs = AuditLog(client), ChannelPrefs(client)
+        self.snapshots, self.history = SnapshotStore(client, stale_after=180.0), HistoryStore(client, keep_days=400)
         access = AccessPolicy(frozenset({OPERATOR}), channels=channels)
         services = {
             name: BackupService(
@@ -116,6 +131,9 @@ class Bot:
                 watches=WatchStore(client),
                 start_grace=300.0,
                 home_cache_seconds=60.0,
+                reads=StampReads(
+                    name, cast(ArmClient, stamp), self.snapshots, self.history, update_states(SETTINGS), 400
+                ),
             )
             for name, stamp in self.stamps.items()
         }
@@ -210,7 +228,12 @@ def test_a_redis_failure_while_choosing_means_the_first_stamp(bot: Bot) -> None:
     ids=lambda value: str(value),
 )
 def test_the_lane_comes_from_the_row(bot: Bot, action: Action, lane: Lane) -> None:
-    expected = {Lane.READS: "west", Lane.OPERATOR: "west" + OPERATOR_LANE, Lane.BOT: ""}[lane]
+    expected = {
+        Lane.READS: "west",
+        Lane.OPERATOR: "west" + OPERATOR_LANE,
+        Lane.BOT: "",
+        Lane.SNAPSHOT: SNAPSHOT_LANE,
+    }[lane]
     assert bot.pipeline.route(Command(action, stamp="west"), CHANNEL).lane == expected
 
 

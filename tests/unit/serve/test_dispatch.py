@@ -156,6 +156,7 @@ def test_over_the_limit_nothing_is_recorded_and_the_refusal_is_audited(make_part
 
 
 def test_a_full_lane_answers_busy_and_other_stamps_are_not_held_up(make_parts: Callable[..., Parts]) -> None:
+    """A stamp's lane (``cancel`` reads the stamp live); the snapshot reads have their own lane, never full."""
     parts = make_parts(queue=1)
     release = threading.Event()
     slow = parts.bot.stamps["east"]
@@ -168,16 +169,16 @@ def test_a_full_lane_answers_busy_and_other_stamps_are_not_held_up(make_parts: C
     slow.list_backups = held  # type: ignore[method-assign]
     urls = [f"{URL}/{n}" for n in range(3)]
     for url in urls:  # one runs (held), one waits, the third finds the lane full
-        item = parts.item(Command(Action.LIST), url=url)
+        item = parts.item(Command(Action.CANCEL), url=url)
         parts.dispatcher.admit(item)
         parts.dispatcher.dispatch(item)
     assert "busy" in parts.answered(urls[2])[0].text
-    other = parts.item(Command(Action.LIST, stamp="west"), url=URL + "/west")
+    other = parts.item(Command(Action.CANCEL, stamp="west"), url=URL + "/west")
     parts.dispatcher.admit(other)
     parts.dispatcher.dispatch(other)
-    assert "Latest backups on west" in parts.answered(URL + "/west")[0].text
+    assert "cannot cancel" in parts.answered(URL + "/west")[0].text
     release.set()
-    assert all("Latest backups on east" in parts.answered(url)[0].text for url in urls[:2])
+    assert all("cannot cancel" in parts.answered(url)[0].text for url in urls[:2])
 
 
 def test_work_older_than_its_response_url_is_dropped_not_answered(make_parts: Callable[..., Parts]) -> None:

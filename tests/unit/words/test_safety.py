@@ -15,6 +15,7 @@ import inspect
 import json
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,12 +34,16 @@ from bot.config.settings import load_settings
 from bot.model.backup import Backup, RoleStatus
 from bot.model.digest import Colour, Counts, Fit, Forecast, SlowBackup, StampDigest
 from bot.model.facts import Problem, Trouble
+from bot.model.history import HistoryEntry
 from bot.model.location import BackupLocation, Preflight
+from bot.model.recovery import Gap, KeepKey, Readiness, VersionSource
 from bot.model.schedule import Cadence, ChannelSchedule
+from bot.model.snapshot import SnapshotView, StampSnapshot
+from bot.model.update import Release, UpdateClass, UpdateLocation, Verdict, VersionCheck
 from bot.state.audit import AuditEntry
 from bot.state.job import Job, JobState
 from bot.state.jobs import JobStore
-from bot.words import backups, digest, home, mrkdwn, notices, posts, replies
+from bot.words import backups, digest, home, mrkdwn, notices, posts, recovery, replies, steward
 from bot.words.mrkdwn import Message
 from tests.conftest import OPERATOR
 from tests.harness import ROOT
@@ -142,7 +147,37 @@ class Inputs:
             Preflight("running", backup_id=self.text(), status=self.status()),
             Preflight("capacity", free=self.text(), needed_kb=20 * 1024**2),
             Preflight("capacity", free=self.text()),
+            Preflight("update", status=self.text()),
         ]
+
+    def history(self) -> HistoryEntry:
+        entry = HistoryEntry.from_backup(self.backup(), 1.0)
+        return replace(entry, status=self.status(), kind=self.text(), oem_version=self.text())
+
+    def view(self, stale: bool) -> SnapshotView:
+        snapshot = StampSnapshot(location_read_at=1.0, error=self.text(), error_part=self.text(), error_at=2.0)
+        return SnapshotView(snapshot, 90.0, stale)
+
+    def update(self) -> UpdateLocation:
+        return UpdateLocation(self.text(), self.text(), self.text(), self.text())
+
+    def readiness(self, ready: bool) -> Readiness:
+        backup = self.backup()
+        key = KeepKey(self.text(), self.text(), datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 8, tzinfo=UTC))
+        check = VersionCheck(self.text(), self.text(), Verdict.TOO_OLD, (Release(2102),))
+        return Readiness(
+            ready=ready,
+            backup=backup if ready else None,
+            version=check,
+            stamp_version=self.text(),
+            version_source=VersionSource.NEWEST_BACKUP,
+            share_path=self.text() + SAS,
+            current_thumbprint=self.text(),
+            keep_keys=(key,),
+            gaps=tuple(Gap),
+            retention_days=7,
+            checked_at=datetime(2026, 1, 2, tzinfo=UTC),
+        )
 
     def entry(self, count: int = 1) -> AuditEntry:
         return AuditEntry(
@@ -241,7 +276,46 @@ RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
     ],
     "update_permission_missing": lambda i: [notices.update_permission_missing(i.text(), i.text())],
     "skipped_backup": lambda i: [notices.skipped_backup(i.text(), i.backup())],
-    "home_stamp": lambda i: [home.home_stamp(i.text(), i.location(), None, None)],
+    "home_stamp": lambda i: [
+        home.home_stamp(i.text(), i.location(), None, None),
+        home.home_stamp(i.text(), i.location(), None, None, lines=(steward.freshness(i.view(True)),)),
+    ],
+    "start_blocked_by_update": lambda i: [replies.start_blocked_by_update(i.text(), i.text())],
+    "dr_card": lambda i: [
+        *(
+            recovery.dr_card(i.text(), i.readiness(True), steward.update_line(i.update(), kind, i.text()))
+            for kind in UpdateClass
+        ),
+        recovery.dr_card(i.text(), i.readiness(False), steward.update_line(None, UpdateClass.CLEAN, i.text())),
+    ],
+    "with_freshness": lambda i: [
+        steward.with_freshness(replies.status([i.job()]), i.view(stale)) for stale in (True, False)
+    ],
+    "from_history": lambda i: [steward.from_history(backups.backup_detail(i.text(), i.backup()), 5.0)],
+    "stamp_status": lambda i: [
+        steward.stamp_status(
+            replies.status([i.job()]),
+            i.text(),
+            i.backup(),
+            i.backup(),
+            steward.update_line(i.update(), UpdateClass.RUNNING),
+        ),
+        steward.stamp_status(replies.status([]), i.text(), None, None, recovery.readiness_line(i.readiness(True))),
+        steward.stamp_status(replies.status([]), i.text(), None, None, recovery.readiness_line(i.readiness(False))),
+    ],
+    "history_page": lambda i: [
+        steward.history_page(
+            i.text(),
+            [i.history() for _ in range(25)],
+            days=30,
+            page=2,
+            total=60,
+            more=True,
+            kept_days=14,
+            asked_days=99,
+        ),
+        steward.history_page(i.text(), [], days=30, page=1, total=0, more=False, kept_days=400, asked_days=30),
+    ],
 }
 
 
@@ -289,7 +363,7 @@ DIGEST_RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
     "monthly_report_set": lambda i: [digest.monthly_report_set(i.text(), on, i.text()) for on in (True, False)],
 }
 RENDERERS.update(DIGEST_RENDERERS)
-RENDERER_MODULES = (backups, replies, posts, home, notices, digest)
+RENDERER_MODULES = (backups, replies, posts, home, notices, digest, recovery, steward)
 """Every module of ``bot/words`` but ``mrkdwn``, whose block helpers take mrkdwn the renderers already escaped."""
 
 
