@@ -17,6 +17,7 @@ LAYERS = {
     "state": 2,
     "words": 2,
     "ops": 3,
+    "report": 3,
     "stamp": 4,
     "slack": 5,
     "commands": 6,

@@ -1,0 +1,6 @@
+"""The monthly backup report: the evidence an auditor asks for (RPO compliance, failures and how they were
+fixed, configuration and version changes), as a CSV, a chart and a summary message.
+
+Reads the durable history and the snapshots (:mod:`bot.state`) and model data only; words come from
+:mod:`bot.words.report`. :func:`bot.report.monthly.build_monthly_report` is the one entry point.
+"""
