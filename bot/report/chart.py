@@ -67,7 +67,7 @@ def chart_png(month: Month, stamps: Sequence[tuple[StampCompliance, Sequence[His
     """The PNG: two panels per stamp. :class:`ChartUnavailable` without matplotlib."""
     plt = _pyplot()
     rows = max(1, len(stamps))
-    figure, axes = plt.subplots(rows * 2, 1, figsize=(11, 4.2 * rows), squeeze=False, dpi=100)
+    figure, axes = plt.subplots(rows * 2, 1, figsize=(11, 6.0 * rows), squeeze=False, dpi=100)
     try:
         for number, (compliance, entries) in enumerate(stamps):
             _draw_stamp(axes[number * 2][0], axes[number * 2 + 1][0], month, compliance, entries, now)
