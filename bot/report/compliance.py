@@ -63,11 +63,11 @@ def stamp_compliance(
     good backup before the month opens the first gap; the good one after a failure may come after the month)."""
     dated = sorted((e for e in entries if e.created is not None), key=_created)
     in_month = [e for e in dated if month.start <= _created(e) < month.end]
-    clipped = tuple(w for w in (_clip(w, month) for w in windows) if w is not None)
-    frequency = frequency_hours if frequency_hours and frequency_hours > 0 else DEFAULT_FREQUENCY_HOURS
+    clipped = _clipped(windows, month)
+    frequency = _frequency(frequency_hours)
     good = [_created(e) for e in dated if e.outcome is Outcome.SUCCEEDED]
     expected, covered, excluded = _periods(month, frequency * HOUR, good, clipped, now)
-    counts = {outcome: sum(1 for e in in_month if e.outcome is outcome) for outcome in Outcome}
+    succeeded, partial, failed = _counted(in_month)
     return StampCompliance(
         stamp=stamp,
         frequency_hours=frequency,
@@ -75,16 +75,33 @@ def stamp_compliance(
         periods_expected=expected,
         periods_covered=covered,
         periods_excluded=excluded,
-        succeeded=counts[Outcome.SUCCEEDED],
-        partial=counts[Outcome.PARTIAL],
-        failed=counts[Outcome.FAILED],
-        other=len(in_month) - counts[Outcome.SUCCEEDED] - counts[Outcome.PARTIAL] - counts[Outcome.FAILED],
+        succeeded=succeeded,
+        partial=partial,
+        failed=failed,
+        other=len(in_month) - succeeded - partial - failed,
         largest_gap=largest_gap(good, month, now) if in_month else None,
         failures=tuple(_failures(in_month, good)),
         setting_changes=tuple(setting_changes(changes, month)),
         version_changes=tuple(version_changes(dated, month)),
         windows=clipped,
     )
+
+
+_COUNTED = (Outcome.SUCCEEDED, Outcome.PARTIAL, Outcome.FAILED)
+
+
+def _counted(in_month: Sequence[HistoryEntry]) -> tuple[int, int, int]:
+    """Succeeded, partly succeeded and failed backups."""
+    succeeded, partial, failed = (sum(1 for e in in_month if e.outcome is o) for o in _COUNTED)
+    return succeeded, partial, failed
+
+
+def _clipped(windows: Iterable[UpdateWindowLike], month: Month) -> tuple[Window, ...]:
+    return tuple(w for w in (_clip(w, month) for w in windows) if w is not None)
+
+
+def _frequency(hours: float | None) -> float:
+    return hours if hours and hours > 0 else DEFAULT_FREQUENCY_HOURS
 
 
 def _created(entry: HistoryEntry) -> float:

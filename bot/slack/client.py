@@ -253,19 +253,24 @@ class SlackPoster:
             if guard is not None and not guard():
                 raise Fenced(channel)
             try:
-                response = self._posting.files_upload_v2(
-                    file_uploads=uploads, channel=channel, initial_comment=initial_comment
-                )
-            except (SlackClientError, OSError) as exc:
-                failed = self._failure(exc)
-                if failed.retry_after is None or time.monotonic() + failed.retry_after > deadline:
-                    raise failed from exc
-                log.warning("Slack throttles the file upload; trying again in %.1fs", failed.retry_after)
-                time.sleep(failed.retry_after)
-                continue
-            if self.health is not None:
-                self.health.clear("slack")
-            return [str(f.get("id")) for f in response.get("files") or []]
+                return self._upload(channel, uploads, initial_comment)
+            except PostFailed as exc:
+                if exc.retry_after is None or time.monotonic() + exc.retry_after > deadline:
+                    raise
+                log.warning("Slack throttles the file upload; trying again in %.1fs", exc.retry_after)
+                time.sleep(exc.retry_after)
+
+    def _upload(self, channel: str, uploads: list[dict[str, Any]], initial_comment: str) -> list[str]:
+        """One try of the whole flow; a 429 at any step comes back as :class:`PostFailed` with ``retry_after``."""
+        try:
+            response = self._posting.files_upload_v2(
+                file_uploads=uploads, channel=channel, initial_comment=initial_comment
+            )
+        except (SlackClientError, OSError) as exc:
+            raise self._failure(exc) from exc
+        if self.health is not None:
+            self.health.clear("slack")
+        return [str(f.get("id")) for f in response.get("files") or []]
 
     def _failure(self, exc: Exception) -> PostFailed:
         """Count and word a failed call; a 429 carries when to try again, a rejected token marks the health."""

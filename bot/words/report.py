@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.model.fields import human_duration
-from bot.model.report import Failure, ReportFile, StampCompliance
+from bot.model.report import Failure, ReportFile, SettingChange, StampCompliance
 from bot.words.mrkdwn import MAX_BLOCKS_MESSAGE, Message, context, escape, section, when
 
 MAX_LISTED = 5
@@ -54,7 +54,20 @@ def _failure(f: Failure) -> str:
 
 
 def stamp_text(c: StampCompliance) -> str:
-    lines = [f"*{escape(c.stamp)}*: {compliance_line(c)}"]
+    lines = [f"*{escape(c.stamp)}*: {compliance_line(c)}", *_counts(c)]
+    lines += _listed("Failure", [_failure(f) for f in c.failures])
+    lines += _listed("Setting changed", [_setting(s) for s in c.setting_changes])
+    lines += _listed("Version", [f"{escape(v.before)} → {escape(v.after)} at {when(v.at)}" for v in c.version_changes])
+    lines += _listed(
+        "Update window", [f"{when(w.start)} to {when(w.end) if w.end else 'still running'}" for w in c.windows]
+    )
+    if not c.setting_changes:
+        lines.append("No backup setting changed.")
+    return "\n".join(lines)
+
+
+def _counts(c: StampCompliance) -> list[str]:
+    lines = []
     if c.has_data:
         lines.append(
             f"Backups: {c.succeeded} succeeded, {c.partial} partly succeeded, {c.failed} failed, {c.other} other"
@@ -64,18 +77,11 @@ def stamp_text(c: StampCompliance) -> str:
         lines.append(
             f"Largest gap without a good backup: {human_duration(g.seconds)} ({when(g.start)} to {when(g.end)})"
         )
-    lines += _listed("Failure", [_failure(f) for f in c.failures])
-    settings = [
-        f"{escape(s.setting)} {escape(s.before or 'not seen')} → {escape(s.after or 'none')} at {when(s.at)}"
-        for s in c.setting_changes
-    ]
-    lines += _listed("Setting changed", settings)
-    lines += _listed("Version", [f"{escape(v.before)} → {escape(v.after)} at {when(v.at)}" for v in c.version_changes])
-    windows = [f"{when(w.start)} to {when(w.end) if w.end else 'still running'}" for w in c.windows]
-    lines += _listed("Update window", windows)
-    if not c.setting_changes:
-        lines.append("No backup setting changed.")
-    return "\n".join(lines)
+    return lines
+
+
+def _setting(s: SettingChange) -> str:
+    return f"{escape(s.setting)} {escape(s.before or 'not seen')} → {escape(s.after or 'none')} at {when(s.at)}"
 
 
 def _listed(label: str, items: Sequence[str]) -> list[str]:
