@@ -28,6 +28,7 @@ from bot.commands.access import AccessPolicy
 from bot.commands.app_home import AppHome
 from bot.commands.backups import BackupService
 from bot.commands.pipeline import Pipeline
+from bot.commands.report import Reporter
 from bot.config import limits
 from bot.config.settings import Settings
 from bot.config.stamps import StampSettings
@@ -40,8 +41,10 @@ from bot.stamp.arm import ArmClient
 from bot.state.audit import AuditLog
 from bot.state.connection import make_redis
 from bot.state.health import Health
+from bot.state.history import HistoryStore
 from bot.state.jobs import JobStore
 from bot.state.prefs import ChannelPrefs
+from bot.state.snapshots import SnapshotStore
 from bot.state.watches import WatchStore
 from bot.worker.follow import Follower
 from bot.worker.loop import Loop
@@ -82,6 +85,12 @@ def build_parts(settings: Settings) -> Parts:
         max_age=settings.operator_group_max_age,
     )
     audit_log, prefs, watches = AuditLog(store.redis), ChannelPrefs(store.redis), WatchStore(store.redis)
+    reporter = Reporter(
+        history=HistoryStore(store.redis, keep_days=settings.history_days),
+        snapshots=SnapshotStore(store.redis, stale_after=3600.0),  # the report never asks whether it is stale
+        windows=None,  # the update windows (issue 19's store) once it is merged
+        poster=poster,
+    )
 
     def service(stamp: StampSettings) -> BackupService:
         # Interactive reads retry briefly: the work pool is small, and the operator can ask again.
@@ -98,6 +107,7 @@ def build_parts(settings: Settings) -> Parts:
             poll_interval=settings.poll_interval,
             start_grace=settings.start_grace,
             home_cache_seconds=settings.home_cache_seconds,
+            reporter=reporter,
         )
 
     services = {stamp.name: service(stamp) for stamp in settings.stamps}

@@ -15,6 +15,8 @@ from bot.model.facts import Problem, Trouble
 from bot.state.inbox import WorkItem
 
 _BACKUP_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_MONTH = re.compile(r"^\d{4}-\d{1,2}$")
+_VALID_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _ACTIONS = frozenset(action.value for action in Action)
 
 
@@ -38,7 +40,7 @@ def parse(text: str | None) -> Command:
             return _problem(Trouble.NOT_A_STAMP, rest[0])
         stamp, rest = rest[0], rest[1:]
     command = _parse_verb(rest)
-    return Command(command.action, stamp, command.backup_id, command.option, command.problem)
+    return Command(command.action, stamp or command.stamp, command.backup_id, command.option, command.problem)
 
 
 def _parse_stamps(args: list[str]) -> Command:
@@ -64,6 +66,8 @@ def _parse_args(verb: Verb, args: list[str]) -> Command | None:
         return _backup_id_command(verb, args)
     if verb.args == Args.CHOICE:
         return _choice_command(verb, args)
+    if verb.args == Args.REPORT:
+        return _report_command(verb, args)
     return None if args else Command(verb.action)
 
 
@@ -85,6 +89,22 @@ def _choice_command(verb: Verb, args: list[str]) -> Command | None:
     if verb.default is None:
         return None
     return _problem(Trouble.CHOICES, verb=verb.action, choices=verb.choices)
+
+
+def _report_command(verb: Verb, args: list[str]) -> Command | None:
+    """``[YYYY-MM] [stamp|all]`` in any order; ``None`` (not understood) for anything else."""
+    month = [a for a in args if _MONTH.match(a)]
+    rest = [a for a in args if not _MONTH.match(a)]
+    if not _report_args_fit(month, rest):
+        return None
+    stamp = rest[0] if rest and rest[0].lower() != "all" else None
+    return Command(verb.action, stamp=stamp, option=month[0] if month else None)
+
+
+def _report_args_fit(month: list[str], rest: list[str]) -> bool:
+    """At most one real month (``2026-13`` is a bad month, not a stamp) and one stamp name or ``all``."""
+    months_ok = len(month) <= 1 and all(_VALID_MONTH.match(m) for m in month)
+    return months_ok and len(rest) <= 1 and all(STAMP_NAME.match(r) for r in rest)
 
 
 def command_of(item: WorkItem) -> Command:

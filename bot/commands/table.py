@@ -43,6 +43,7 @@ class Action(StrEnum):
     THREADS = "threads"
     STAMPS = "stamps"
     USE_STAMP = "use-stamp"
+    REPORT = "report"
 
 
 class Args(StrEnum):
@@ -53,6 +54,8 @@ class Args(StrEnum):
     """Exactly one backup id (a GUID, or a resource id ending in one)."""
     CHOICE = "choice"
     """One of ``choices``; when ``default`` is set the word may be left out."""
+    REPORT = "report"
+    """``[YYYY-MM] [stamp|all]``, in any order: the month in ``option``, a named stamp in ``stamp``."""
 
 
 class Lane(StrEnum):
@@ -185,6 +188,18 @@ TABLE: tuple[Verb, ...] = (
         operator_only=True,
         args=Args.CHOICE,
         choices=("on", "off"),
+    ),
+    Verb(
+        Action.REPORT,
+        "`/azs backup report [YYYY-MM] [stamp|all]`",
+        "the monthly backup report (CSV, chart, RPO compliance) uploaded here; default: last month (operators)",
+        runner=BackupService.report,
+        doing="build the backup report",
+        operator_only=True,
+        refusal="upload a backup report",
+        args=Args.REPORT,
+        hint="report",
+        lane=Lane.BOT,
     ),
     Verb(
         Action.STAMPS,

@@ -22,7 +22,7 @@ from bot.state.snapshots import SnapshotStore
 from bot.words import report as words
 from bot.words.mrkdwn import Message
 
-__all__ = ["Month", "MonthlyReport", "ReportFile", "WindowSource", "build_monthly_report"]
+__all__ = ["Month", "MonthlyReport", "ReportFile", "WindowSource", "build_monthly_report", "frequencies"]
 
 LOOKBACK_DAYS = 31
 """History read before the month: the last good backup before it opens the first gap."""
@@ -107,3 +107,13 @@ def build_monthly_report(
 
 def _in(entry: HistoryEntry, month: Month) -> bool:
     return entry.created is not None and month.start <= entry.created < month.end
+
+
+def frequencies(snapshots: SnapshotStore, stamps: Sequence[str], now: float) -> dict[str, float | None]:
+    """Each stamp's configured backup frequency (hours) as its snapshot last read it; ``None`` when not known."""
+    found: dict[str, float | None] = {}
+    for stamp in stamps:
+        view = snapshots.read(stamp, now)
+        location = view.snapshot.location if view is not None else None
+        found[stamp] = float(location.frequency_hours) if location and location.frequency_hours else None
+    return found

@@ -120,3 +120,24 @@ def caption(month: str, files: Sequence[ReportFile]) -> str:
 
 def no_stamps() -> Message:
     return Message(text=":information_source: No stamp to report on: none is configured or named.", ok=False)
+
+
+def uploaded(month: str, stamps: Sequence[str], files: Sequence[ReportFile]) -> Message:
+    """The operator's reply once the files are in the channel."""
+    names = ", ".join(escape(s) for s in stamps)
+    text = f":white_check_mark: The backup report for {month_name(month)} ({names}) is in this channel."
+    sums = "\n".join(file_line(f) for f in files)
+    return Message(text=f"{text}\n{sums}", blocks=[section(text), context(sums)])
+
+
+def upload_failed(month: str, error: str) -> Message:
+    """Slack refused the files: the usual causes, in the order an operator checks them."""
+    text = (
+        f":warning: I could not upload the backup report for {month_name(month)}: Slack said `{escape(error)}`. "
+        "The app needs the `files:write` scope (reinstall it after adding the scope) and must be in this channel."
+    )
+    return Message(text=text, blocks=[section(text)], ok=False)
+
+
+def not_set_up() -> Message:
+    return Message(text=":warning: This process was started without the report's stores; ask an admin.", ok=False)

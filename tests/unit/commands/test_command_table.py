@@ -47,6 +47,7 @@ def sample_text(verb: verbs.Verb) -> str:
         Args.NONE: "",
         Args.BACKUP_ID: " 3f2504e0-4f89-11d3-9a0c-0305e82c3301",
         Args.CHOICE: f" {verb.choices[-1]}" if verb.choices else "",
+        Args.REPORT: " 2026-03 all",
     }[verb.args]
     return f"backup {verb.action}{words}"
 

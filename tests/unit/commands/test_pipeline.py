@@ -16,6 +16,7 @@ import redis
 from bot.commands.access import AccessPolicy
 from bot.commands.backups import BackupService
 from bot.commands.pipeline import OPERATOR_LANE, Pipeline
+from bot.commands.report import Reporter
 from bot.commands.request import Command, Request
 from bot.commands.table import TABLE, Action, Args, Lane, Verb
 from bot.config import limits
@@ -27,9 +28,11 @@ from bot.stamp.arm import ArmClient, StartedBackup
 from bot.stamp.errors import StampError
 from bot.state.audit import AuditLog
 from bot.state.connection import connect
+from bot.state.history import HistoryStore
 from bot.state.job import Job
 from bot.state.jobs import JobStore
 from bot.state.prefs import ChannelPrefs
+from bot.state.snapshots import SnapshotStore
 from bot.state.watches import WatchStore
 from bot.words.mrkdwn import Message
 from tests.harness import RedisServer
@@ -93,6 +96,10 @@ class FakePoster:
         self.posts.append((channel, message))
         return f"{time.time():.6f}"
 
+    def upload_files(self, channel: str, files: list[Any], initial_comment: str, **_options: Any) -> list[str]:
+        self.posts.append((channel, Message(text=initial_comment)))
+        return [f"F{n}" for n in range(len(files))]
+
 
 class Bot:
     """A pipeline over two stamps (``east``, the default, and ``west``), wired as bot/app.py wires it."""
@@ -116,6 +123,12 @@ class Bot:
                 watches=WatchStore(client),
                 start_grace=300.0,
                 home_cache_seconds=60.0,
+                reporter=Reporter(
+                    HistoryStore(client, keep_days=400),
+                    SnapshotStore(client, stale_after=600.0),
+                    None,
+                    cast(SlackPoster, self.poster),
+                ),
             )
             for name, stamp in self.stamps.items()
         }
