@@ -32,6 +32,7 @@ from bot.commands.report import Reporter
 from bot.config import limits
 from bot.config.settings import Settings
 from bot.config.stamps import StampSettings
+from bot.model.update import UpdateStates
 from bot.ops.probes import Heartbeat
 from bot.serve.lanes import AfterAckPool
 from bot.serve.process import Process
@@ -45,10 +46,13 @@ from bot.state.history import HistoryStore
 from bot.state.jobs import JobStore
 from bot.state.prefs import ChannelPrefs
 from bot.state.snapshots import SnapshotStore
+from bot.state.update_windows import UpdateWindowStore
 from bot.state.watches import WatchStore
 from bot.worker.follow import Follower
 from bot.worker.loop import Loop
 from bot.worker.reconcile import Reconciler
+from bot.worker.refresh import Refresher
+from bot.worker.update_watch import UpdateWatch
 from bot.worker.watch import Watcher
 
 if TYPE_CHECKING:
@@ -88,7 +92,7 @@ def build_parts(settings: Settings) -> Parts:
     reporter = Reporter(
         history=HistoryStore(store.redis, keep_days=settings.history_days),
         snapshots=SnapshotStore(store.redis, stale_after=3600.0),  # the report never asks whether it is stale
-        windows=None,  # the update windows (issue 19's store) once it is merged
+        windows=UpdateWindowStore(store.redis, keep_days=settings.history_days),
         poster=poster,
     )
 
@@ -216,16 +220,61 @@ def worker_loop(settings: Settings, *, clock: Callable[[], float] = time.time) -
     clients = {stamp.name: ArmClient(stamp, max_attempts=1) for stamp in settings.stamps}
     store = JobStore(make_redis(settings), retention_seconds=settings.job_retention_days * 86_400)
     poster = SlackPoster(make_web_client(settings), Health(store.redis), retry_seconds=settings.slack_retry_seconds)
-    watcher = Watcher(
+    snapshots = snapshot_store(store.redis, settings)
+    watches, windows, states = (
         WatchStore(store.redis),
+        UpdateWindowStore(store.redis, keep_days=settings.history_days),
+        update_states(settings),
+    )
+    watcher = Watcher(
+        watches,
         store,
-        clients,
+        snapshots,
+        list(clients),
         poster,
         interval=settings.watch_interval,
         max_age_hours=settings.max_backup_age_hours,
+        updates=lambda post: UpdateWatch(watches, windows, states, post, max_age_hours=settings.max_backup_age_hours),
         clock=clock,
     )
-    return assemble_worker(store, clients, poster, settings, watcher=watcher, clock=clock)
+    return assemble_worker(
+        store,
+        clients,
+        poster,
+        settings,
+        watcher=watcher,
+        refresher=refresher(store.redis, clients, settings, clock),
+        clock=clock,
+    )
+
+
+def refresher(
+    client: redis.Redis, clients: Mapping[str, ArmClient], settings: Settings, clock: Callable[[], float] = time.time
+) -> Refresher:
+    """The one reader of each stamp: the snapshot, the backup history and the update windows it keeps."""
+    return Refresher(
+        clients,
+        snapshot_store(client, settings),
+        HistoryStore(client, keep_days=settings.history_days),
+        UpdateWindowStore(client, keep_days=settings.history_days),
+        update_states(settings),
+        interval=settings.snapshot_interval,
+        clock=clock,
+    )
+
+
+def snapshot_store(client: redis.Redis, settings: Settings) -> SnapshotStore:
+    return SnapshotStore(
+        client,
+        stale_after=settings.snapshot_stale_after,
+        capacity_samples=settings.capacity_samples,
+        capacity_spacing=settings.capacity_spacing,
+        config_changes_kept=settings.config_changes_kept,
+    )
+
+
+def update_states(settings: Settings) -> UpdateStates:
+    return UpdateStates(settings.update_clean_states, settings.update_running_states, settings.update_failed_states)
 
 
 def assemble_worker(
@@ -235,6 +284,7 @@ def assemble_worker(
     settings: Settings,
     *,
     watcher: Watcher | None = None,
+    refresher: Refresher | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Loop:
     """The worker's parts around given clients (tests and benchmarks instrument them): one delivery protocol,
@@ -247,9 +297,11 @@ def assemble_worker(
         max_retry_delay=settings.max_retry_delay,
         give_up_after=settings.max_announce_attempts,
     )
-    follower = Follower(store, clients, poster, delivery, settings, clock=clock)
+    follower = Follower(store, clients, poster, delivery, settings, refresher=refresher, clock=clock)
     reconciler = Reconciler(store, clients, delivery, follower, clock=clock)
-    return Loop(store, follower, reconciler, settings, health=poster.health, watcher=watcher, clock=clock)
+    return Loop(
+        store, follower, reconciler, settings, health=poster.health, watcher=watcher, refresher=refresher, clock=clock
+    )
 
 
 def redis_problems(client: redis.Redis) -> dict[str, str]:

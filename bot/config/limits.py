@@ -160,6 +160,9 @@ CAPACITY_SPACING = 6 * 3600.0
 CONFIG_CHANGES_KEPT = 200
 """Backup configuration changes kept per stamp (frequency, retention, scheduler, target, thumbprint)."""
 
+SNAPSHOT_STALE_INTERVALS = 3
+"""Snapshot refresh intervals (``AZS_SNAPSHOT_INTERVAL``) missed before a snapshot is shown as stale."""
+
 JOB_HISTORY_LENGTH = 50
 """Finished jobs remembered per stamp, to name who started a backup the watcher reports."""
 
@@ -187,6 +190,7 @@ LIMITS: dict[str, Limit] = {
     "AZS_CONNECTIONS_PER_ADDRESS": Limit(1, WEB_CONNECTION_LIMIT, "", whole=True),
     # The history keeps what the stamp no longer does (14 days at most), so it keeps at least that long.
     "AZS_HISTORY_DAYS": Limit(14, 3650, "days", whole=True),
+    "AZS_SNAPSHOT_INTERVAL": Limit(1.0, 3600.0),
 }
 """Every number setting and its range (the README's settings table lists them); one without an entry is a
 ``KeyError`` at the first start, so a new setting cannot arrive without a maximum."""

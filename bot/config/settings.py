@@ -81,6 +81,9 @@ class Settings:
     update_failed_states: tuple[str, ...] = ("PreparationFailed", "UpdateFailed", "NeedsAttention")
     """States of a failed or blocked update: not clean, so backups count as paused until the state is clean
     again (``AZS_UPDATE_FAILED_STATES``; whether a stamp still blocks backups in them is unverified)."""
+    snapshot_interval: float = 60.0
+    """Seconds between the worker's reads of each stamp for the snapshot that commands answer from
+    (``AZS_SNAPSHOT_INTERVAL``): three requests per stamp per interval, whoever is typing."""
     capacity_samples: int = limits.CAPACITY_SAMPLES
     capacity_spacing: float = limits.CAPACITY_SPACING
     config_changes_kept: int = limits.CONFIG_CHANGES_KEPT
@@ -95,6 +98,11 @@ class Settings:
     max_permanent_failures: int = limits.MAX_PERMANENT_FAILURES
     max_announce_attempts: int = limits.MAX_ANNOUNCE_ATTEMPTS
     poll_concurrency: int = limits.POLL_CONCURRENCY
+
+    @property
+    def snapshot_stale_after(self) -> float:
+        """Seconds after which a snapshot is shown as stale: a few refreshes missed, not one slow read."""
+        return limits.SNAPSHOT_STALE_INTERVALS * self.snapshot_interval
 
     @property
     def stamp(self) -> StampSettings:
@@ -305,6 +313,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, need_slack: bool = Tr
         user_commands_per_minute=whole(env, "AZS_USER_COMMANDS_PER_MINUTE", Settings.user_commands_per_minute),
         connections_per_address=whole(env, "AZS_CONNECTIONS_PER_ADDRESS", Settings.connections_per_address),
         history_days=whole(env, "AZS_HISTORY_DAYS", Settings.history_days),
+        snapshot_interval=number(env, "AZS_SNAPSHOT_INTERVAL", Settings.snapshot_interval),
         proxy_secrets=tuple(proxy_passwords(env)),
         update_clean_states=update_states[0],
         update_running_states=update_states[1],

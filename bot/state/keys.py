@@ -155,3 +155,19 @@ def capacity_key(stamp: str) -> str:
 def config_changes_key(stamp: str) -> str:
     """List of the backup configuration values of ``stamp`` each time they changed, oldest first (bounded)."""
     return f"{PREFIX}:stamp:{stamp}:config:changes"
+
+
+def update_window_current_key(stamp: str) -> str:
+    """JSON of when ``stamp``'s update state was last noted and its window still open (an update pauses backups)."""
+    return f"{PREFIX}:stamp:{stamp}:update-windows:current"
+
+
+def update_windows_key(stamp: str) -> str:
+    """Sorted set of ``stamp``'s closed update windows (JSON), scored by their end (pruned by it)."""
+    return f"{PREFIX}:stamp:{stamp}:update-windows:closed"
+
+
+def watch_notice_key(stamp: str, notice: str, channel: str) -> str:
+    """Expiring key: the watch posted ``notice`` (an update began or ended, no backup on a version, no permission)
+    about ``stamp`` in ``channel``; set with NX, so two workers post it once."""
+    return f"{PREFIX}:stamp:{stamp}:watch:notice:{notice}:{channel}"

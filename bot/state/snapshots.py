@@ -48,6 +48,10 @@ class SnapshotStore:
         """True for exactly one caller per ``interval`` seconds per stamp: that caller refreshes the snapshot."""
         return bool(self.redis.set(keys.snapshot_turn_key(stamp), "1", nx=True, px=max(1, int(interval * 1000))))
 
+    def refresh_soon(self, stamp: str) -> None:
+        """Give up the current turn, so the next refresher to look reads the stamp now (a followed backup ended)."""
+        self.redis.delete(keys.snapshot_turn_key(stamp))
+
     def write(self, stamp: str, snapshot: StampSnapshot) -> None:
         """Replace the stamp's snapshot; note its capacity and configuration when it holds a location."""
         self.redis.set(keys.snapshot_key(stamp), snapshot.to_json())

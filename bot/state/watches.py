@@ -95,3 +95,16 @@ class WatchStore:
 
     def clear_stale_alert(self, stamp: str) -> None:
         self.redis.delete(keys.stale_alert_key(stamp))
+
+    def notice_due(self, stamp: str, notice: str, channel: str, ttl: float) -> bool:
+        """True for exactly one caller until ``ttl`` seconds pass (or :meth:`forget_notice`): it posts ``notice``."""
+        key = keys.watch_notice_key(stamp, notice, channel)
+        return bool(self.redis.set(key, "1", nx=True, px=max(1, int(ttl * 1000))))
+
+    def notice_told(self, stamp: str, notice: str, channel: str) -> bool:
+        return bool(self.redis.exists(keys.watch_notice_key(stamp, notice, channel)))
+
+    def forget_notice(self, stamp: str, notice: str, channels: list[str]) -> None:
+        """The notice may be posted again (its post failed, or what it said stopped being true)."""
+        if channels:
+            self.redis.delete(*(keys.watch_notice_key(stamp, notice, c) for c in channels))

@@ -26,6 +26,7 @@ from bot.state.job import Claim, Job, JobState
 from bot.state.jobs import JobStore
 from bot.words import mrkdwn, posts
 from bot.worker.next_step import Failed, Finish, Policy, Polled, Reschedule, decide, is_overdue
+from bot.worker.refresh import Refresher
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,11 @@ class Follower:
         delivery: Delivery,
         settings: Settings,
         *,
+        refresher: Refresher | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store, self.clients, self.poster, self.delivery = store, clients, poster, delivery
+        self.refresher = refresher
         self.policy = Policy.from_settings(settings)
         self.lease_seconds = settings.lease_seconds
         self.progress_interval = settings.progress_interval
@@ -193,6 +196,8 @@ class Follower:
         outcome = step.backup.status if step.backup else step.error
         log.info("backup %s on %s ended: %s", job.backup_id, job.stamp, outcome, extra=job.log_fields())
         if self.store.finish(claim, at=step.at, result=step.backup, error=step.error):
+            if self.refresher is not None:
+                self.refresher.backup_ended(job.stamp, step.backup)
             self.report(claim)
 
     def report(self, claim: Claim) -> None:

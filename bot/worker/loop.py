@@ -31,6 +31,7 @@ from bot.state.jobs import JobStore
 from bot.worker.follow import Follower
 from bot.worker.next_step import is_overdue
 from bot.worker.reconcile import Reconciler
+from bot.worker.refresh import Refresher
 from bot.worker.watch import Watcher
 
 log = logging.getLogger(__name__)
@@ -58,9 +59,11 @@ class Loop:
         *,
         health: Health | None = None,
         watcher: Watcher | None = None,
+        refresher: Refresher | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store, self.follower, self.reconciler = store, follower, reconciler
+        self.refresher = refresher
         self.policy = follower.policy
         self.lease_seconds = settings.lease_seconds
         self.health, self.watcher, self.clock = health, watcher, clock
@@ -80,7 +83,12 @@ class Loop:
 
     def run(self, stop: threading.Event) -> None:
         if self.watcher is not None:
-            threading.Thread(target=self._watch, args=(stop,), name="watch", daemon=True).start()
+            threading.Thread(
+                target=self._every_second, args=(stop, self.watcher.run_due), name="watch", daemon=True
+            ).start()
+        if self.refresher is not None:
+            refresh = self.refresher.run_due
+            threading.Thread(target=self._every_second, args=(stop, refresh), name="refresh", daemon=True).start()
         failures, house_kept = 0, 0.0
         while not stop.is_set():
             if self.heartbeat is not None:
@@ -131,16 +139,17 @@ class Loop:
             if is_overdue(job, now, self.policy) and not job.overdue_attempts:
                 self.follower.overdue_without_poll(job.job_id)
 
-    def _watch(self, stop: threading.Event) -> None:
-        """Watched stamps on their own thread: a slow stamp list must not delay anyone's outcome."""
-        assert self.watcher is not None
+    @staticmethod
+    def _every_second(stop: threading.Event, turn: Callable[[], object]) -> None:
+        """The watcher and the snapshot refresher, each on its own thread: a slow stamp must not delay anyone's
+        outcome, and a slow survey must not delay a watch notice."""
         while not stop.is_set():
             try:
-                self.watcher.run_due()
+                turn()
             except redis.RedisError:
                 pass  # the poll loop logs the outage once
             except Exception:
-                log.exception("watch check failed; trying again next turn")
+                log.exception("%s failed; trying again next turn", threading.current_thread().name)
             stop.wait(1.0)
 
     def run_once(self, now: float | None = None) -> int:

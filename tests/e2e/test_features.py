@@ -53,7 +53,7 @@ def test_watch_announces_every_backup_that_ends_once_per_channel(
     failed = stamp.run_scheduled_backup("Failed")
     good = stamp.run_scheduled_backup("Succeeded")
     lists = stamp.count("GET", "/backups?")
-    start_worker(AZS_WATCH_INTERVAL="1")
+    start_worker(AZS_WATCH_INTERVAL="1", AZS_SNAPSHOT_INTERVAL="1")
     assert wait_until(lambda: sum(good in t or failed in t for t in texts(fake_slack, "CBACKUPS")) == 2, timeout=15)
     assert wait_until(lambda: any(failed in t for t in texts(fake_slack, "COPS")), timeout=5)
     time.sleep(3)
@@ -77,7 +77,7 @@ def test_overdue_stamp_alerts_watchers_once_until_a_good_backup_lands(
     _, slack = start_web(**beta.env())
     _, hook = slack.command("backup watch failures")
     slack.wait_reply(hook, "failed and partial")
-    start_worker(AZS_WATCH_INTERVAL="1", **beta.env())
+    start_worker(AZS_WATCH_INTERVAL="1", AZS_SNAPSHOT_INTERVAL="1", **beta.env())
     assert wait_until(lambda: any("overdue for a good backup" in t for t in texts(fake_slack, "CBACKUPS")), timeout=15)
     time.sleep(3)
     assert sum("overdue for a good backup" in t for t in texts(fake_slack, "CBACKUPS")) == 1

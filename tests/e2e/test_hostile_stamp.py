@@ -69,7 +69,7 @@ def test_hostile_stamp_text_reaches_no_channel_live(
     _, hook = slack.command("backup watch")
     slack.wait_reply(hook, "will hear about every backup")
     backup_id = slack.start_backup()
-    start_worker(AZS_WATCH_INTERVAL="1", AZS_PROGRESS_INTERVAL="1")
+    start_worker(AZS_WATCH_INTERVAL="1", AZS_SNAPSHOT_INTERVAL="1", AZS_PROGRESS_INTERVAL="1")
     assert wait_until(lambda: len(completions(fake_slack)) == 1, timeout=30)
     time.sleep(0.05)
     scheduled = stamp.run_scheduled_backup("Failed")

@@ -53,7 +53,7 @@ def fake() -> Iterator[FakeSlack]:
 def reporter(client: redis.Redis, fake: FakeSlack) -> Reporter:
     history, snapshots = feed(client)
     poster = SlackPoster(WebClient(token="xoxb-t", base_url=fake.api_url, timeout=5), retry_seconds=2.0)
-    return Reporter(history, snapshots, windows(), poster, clock=lambda: NOW)
+    return Reporter(history, snapshots, windows(client), poster, clock=lambda: NOW)
 
 
 def test_the_report_is_uploaded_with_its_summary(store_redis: redis.Redis, fake: FakeSlack) -> None:

@@ -13,7 +13,7 @@ History also holds 28 Feb 14:00 (the last good backup before the month) and 1 Ap
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import redis
@@ -23,6 +23,7 @@ from bot.model.location import BackupLocation
 from bot.model.snapshot import StampSnapshot
 from bot.state.history import HistoryStore
 from bot.state.snapshots import SnapshotStore
+from bot.state.update_windows import UpdateWindowStore
 from tests.harness import FIXTURES
 
 STAMP = "east"
@@ -45,24 +46,6 @@ WINDOW = (ts(20, 10), ts(21, 20))
 SKIPPED = {(20, 14), (21, 2), (21, 14)}
 FAILED = {(5, 14), (12, 2), (12, 14)}
 PARTIAL = {(10, 2)}
-
-
-@dataclass(frozen=True)
-class UpdateWindow:
-    """The shape of bot.state.update_windows.UpdateWindow (issue 19W): start and end in epoch seconds."""
-
-    start: float
-    end: float | None
-
-
-class Windows:
-    """Update windows by stamp, standing in for the update-window store until issue 19W's is merged."""
-
-    def __init__(self, windows: dict[str, list[UpdateWindow]]) -> None:
-        self.by_stamp = windows
-
-    def windows(self, stamp: str, since: float, until: float) -> list[UpdateWindow]:
-        return [w for w in self.by_stamp.get(stamp, []) if w.start < until and (w.end is None or w.end > since)]
 
 
 def _id(number: int) -> str:
@@ -126,5 +109,11 @@ def feed(client: redis.Redis) -> tuple[HistoryStore, SnapshotStore]:
     return history, snapshots
 
 
-def windows() -> Windows:
-    return Windows({STAMP: [UpdateWindow(*WINDOW)]})
+def windows(client: redis.Redis) -> UpdateWindowStore:
+    """The update as the refresher notes it: clean before, running from the 20th 10:00, clean at the 21st 20:00."""
+    store = UpdateWindowStore(client, keep_days=400)
+    store.note(STAMP, False, "AppliedSuccessfully", WINDOW[0] - DAY)
+    store.note(STAMP, True, "UpdateInProgress", WINDOW[0])
+    store.note(STAMP, True, "UpdateInProgress", WINDOW[0] + 6 * HOUR)
+    store.note(STAMP, False, "AppliedSuccessfully", WINDOW[1])
+    return store

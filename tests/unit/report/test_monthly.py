@@ -35,7 +35,7 @@ MARCH = Month(2026, 3)
 
 def test_the_month_gives_the_hand_calculated_compliance(store_redis: redis.Redis) -> None:
     history, snapshots = feed(store_redis)
-    report = build_monthly_report(history, snapshots, windows(), [STAMP], MARCH, {STAMP: 12}, NOW)
+    report = build_monthly_report(history, snapshots, windows(store_redis), [STAMP], MARCH, {STAMP: 12}, NOW)
     [c] = report.stamps
     # 31 days x 2 periods of 12 h = 62; the update (20th 10:00 to 21st 20:00) touches 4 of them: 58 expected.
     # Not covered: 5th 12-24 h (failed), 10th 0-12 h (partial), 12th both (failed): 54 covered.
@@ -64,7 +64,7 @@ def test_the_month_gives_the_hand_calculated_compliance(store_redis: redis.Redis
 
 def test_the_summary_says_it_and_escapes_what_the_stamp_wrote(store_redis: redis.Redis) -> None:
     history, snapshots = feed(store_redis)
-    report = build_monthly_report(history, snapshots, windows(), [STAMP], MARCH, {STAMP: 12}, NOW)
+    report = build_monthly_report(history, snapshots, windows(store_redis), [STAMP], MARCH, {STAMP: 12}, NOW)
     blocks = " ".join(str(b) for b in report.summary.blocks)
     assert "March 2026" in report.summary.text
     assert (
@@ -82,7 +82,7 @@ def test_the_summary_says_it_and_escapes_what_the_stamp_wrote(store_redis: redis
 
 def test_the_csv_has_every_backup_of_the_month_and_no_formula(store_redis: redis.Redis) -> None:
     history, snapshots = feed(store_redis)
-    report = build_monthly_report(history, snapshots, windows(), [STAMP], MARCH, {STAMP: 12}, NOW)
+    report = build_monthly_report(history, snapshots, windows(store_redis), [STAMP], MARCH, {STAMP: 12}, NOW)
     csv_file = report.files[0]
     assert csv_file.name == f"azs-backup-report-2026-03-{STAMP}.csv"
     assert csv_file.content.startswith(b"\xef\xbb\xbf")  # the BOM: spreadsheets read UTF-8
@@ -109,7 +109,7 @@ def test_the_csv_has_every_backup_of_the_month_and_no_formula(store_redis: redis
 
 def test_the_chart_is_a_png_that_decodes(store_redis: redis.Redis) -> None:
     history, snapshots = feed(store_redis)
-    report = build_monthly_report(history, snapshots, windows(), [STAMP], MARCH, {STAMP: 12}, NOW)
+    report = build_monthly_report(history, snapshots, windows(store_redis), [STAMP], MARCH, {STAMP: 12}, NOW)
     png = report.files[1]
     assert png.name.endswith(".png") and report.chart_missing is None
     assert png.content[:8] == b"\x89PNG\r\n\x1a\n"
@@ -126,7 +126,7 @@ def test_without_matplotlib_the_report_goes_out_and_says_so(
 ) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
     history, snapshots = feed(store_redis)
-    report = build_monthly_report(history, snapshots, windows(), [STAMP], MARCH, {STAMP: 12}, NOW)
+    report = build_monthly_report(history, snapshots, windows(store_redis), [STAMP], MARCH, {STAMP: 12}, NOW)
     assert [f.name[-4:] for f in report.files] == [".csv"]
     assert report.chart_missing and "matplotlib" in report.chart_missing
     assert "No chart: matplotlib is not installed" in report.summary.text
@@ -134,7 +134,7 @@ def test_without_matplotlib_the_report_goes_out_and_says_so(
 
 def test_a_month_without_data_says_so_instead_of_100_percent(store_redis: redis.Redis) -> None:
     history, snapshots = feed(store_redis)
-    report = build_monthly_report(history, snapshots, windows(), [STAMP, "west"], Month(2026, 1), {}, NOW)
+    report = build_monthly_report(history, snapshots, windows(store_redis), [STAMP, "west"], Month(2026, 1), {}, NOW)
     assert all(c.ratio is None and not c.has_data for c in report.stamps)
     assert "no backup recorded this month: no compliance figure" in report.summary.text
     assert "100" not in report.summary.text.replace(report.files[0].sha256, "")

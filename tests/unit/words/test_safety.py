@@ -36,7 +36,7 @@ from bot.model.location import BackupLocation, Preflight
 from bot.state.audit import AuditEntry
 from bot.state.job import Job, JobState
 from bot.state.jobs import JobStore
-from bot.words import backups, home, mrkdwn, posts, replies
+from bot.words import backups, home, mrkdwn, notices, posts, replies
 from bot.words.mrkdwn import Message
 from tests.conftest import OPERATOR
 from tests.harness import ROOT
@@ -228,11 +228,22 @@ RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
         )
     ],
     "home_restricted": lambda i: [home.home_restricted()],
+    "update_running": lambda i: [
+        notices.update_running(i.text(), i.text(), 1.7e9),
+        notices.update_running(i.text(), None, 0),
+    ],
+    "update_ended": lambda i: [notices.update_ended(i.text(), i.text(), i.text(), 5400.0)],
+    "no_backup_on_version": lambda i: [
+        notices.no_backup_on_version(i.text(), i.text(), i.backup(), i.text()),
+        notices.no_backup_on_version(i.text(), i.text(), None, i.text()),
+    ],
+    "update_permission_missing": lambda i: [notices.update_permission_missing(i.text(), i.text())],
+    "skipped_backup": lambda i: [notices.skipped_backup(i.text(), i.backup())],
     "home_stamp": lambda i: [home.home_stamp(i.text(), i.location(), None, None)],
 }
 
 
-RENDERER_MODULES = (backups, replies, posts, home)
+RENDERER_MODULES = (backups, replies, posts, home, notices)
 """Every module of ``bot/words`` but ``mrkdwn``, whose block helpers take mrkdwn the renderers already escaped."""
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.app import assemble_worker
+from bot.app import assemble_worker, refresher
 from bot.config.settings import Settings
 from bot.config.stamps import load_stamp
 from bot.stamp import lro
@@ -171,3 +171,28 @@ def test_a_start_the_stamp_has_no_record_of_is_given_up_and_told_once(rig: Rig, 
     [notice] = rig.poster.marked(REPORT_EVENT)
     assert "did not start" in notice.message.text and rig.saved(job).notified_ts == notice.ts
     assert rig.store.due_at(job.job_id) is None and rig.store.count_active() == 0  # over: the stamp is free
+
+
+def test_a_followed_backup_that_ends_goes_into_the_history_and_asks_for_a_refresh(
+    stamp: StampSimulator, store: JobStore, poster: FakePoster, redis_server: RedisServer
+) -> None:
+    """The follower tells the refresher (issue 19): the history has the final state before the next list."""
+    stamp_settings = load_stamp(stamp.env(), name="sim")
+    client = ArmClient(stamp_settings, max_attempts=1)
+    clock = Clock(time.time())
+    settings = Settings(redis_url=redis_server.url, stamps=(stamp_settings,), backup_timeout=TIMEOUT)
+    refresh = refresher(store.redis, {"sim": client}, settings, clock)
+    worker = assemble_worker(store, {"sim": client}, poster.as_slack_poster(), settings, refresher=refresh, clock=clock)
+    try:
+        rig = Rig(worker, client, clock, store, poster)
+        stamp.backup_seconds = 0
+        job = rig.running()
+        assert refresh.snapshots.take_turn("sim", 3600)  # a refresher just read the stamp
+        rig.worker.process(job.job_id)
+        assert rig.saved(job).state == JobState.NOTIFIED
+        entry = refresh.history.get("sim", job.backup_id)
+        assert entry is not None and entry.status == "Succeeded"
+        assert refresh.snapshots.take_turn("sim", 3600)  # given up: the next look reads the stamp
+    finally:
+        worker.close()
+        client.http.close()
