@@ -90,14 +90,14 @@ def location() -> BackupLocation:
     return replace(base, frequency_hours=12, retention_days=7, scheduler_enabled=True)
 
 
-def feed(client: redis.Redis) -> tuple[HistoryStore, SnapshotStore]:
+def feed(client: redis.Redis, stamp: str = STAMP) -> tuple[HistoryStore, SnapshotStore]:
     """The month recorded as the worker records it: the history in batches as lists are read, and the
     configuration as snapshots are written (first seen in February, two changes in March)."""
     history = HistoryStore(client, keep_days=400)
     backups = march_backups()
     for start in range(0, len(backups), 10):
         batch = backups[start : start + 10]
-        history.record(STAMP, batch, max(b.created.timestamp() for b in batch if b.created) + HOUR)
+        history.record(stamp, batch, max(b.created.timestamp() for b in batch if b.created) + HOUR)
     snapshots = SnapshotStore(client, stale_after=600.0)
     first = location()
     for when, loc in (
@@ -105,15 +105,15 @@ def feed(client: redis.Redis) -> tuple[HistoryStore, SnapshotStore]:
         (ts(15, 9), replace(first, retention_days=14)),
         (ts(16, 9), replace(first, retention_days=14, path=NEW_PATH)),
     ):
-        snapshots.write(STAMP, StampSnapshot().with_location(loc, when))
+        snapshots.write(stamp, StampSnapshot().with_location(loc, when))
     return history, snapshots
 
 
-def windows(client: redis.Redis) -> UpdateWindowStore:
+def windows(client: redis.Redis, stamp: str = STAMP) -> UpdateWindowStore:
     """The update as the refresher notes it: clean before, running from the 20th 10:00, clean at the 21st 20:00."""
     store = UpdateWindowStore(client, keep_days=400)
-    store.note(STAMP, False, "AppliedSuccessfully", WINDOW[0] - DAY)
-    store.note(STAMP, True, "UpdateInProgress", WINDOW[0])
-    store.note(STAMP, True, "UpdateInProgress", WINDOW[0] + 6 * HOUR)
-    store.note(STAMP, False, "AppliedSuccessfully", WINDOW[1])
+    store.note(stamp, False, "AppliedSuccessfully", WINDOW[0] - DAY)
+    store.note(stamp, True, "UpdateInProgress", WINDOW[0])
+    store.note(stamp, True, "UpdateInProgress", WINDOW[0] + 6 * HOUR)
+    store.note(stamp, False, "AppliedSuccessfully", WINDOW[1])
     return store
