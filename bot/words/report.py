@@ -119,7 +119,8 @@ def caption(month: str, files: Sequence[ReportFile]) -> str:
 
 
 def no_stamps() -> Message:
-    return Message(text=":information_source: No stamp to report on: none is configured or named.", ok=False)
+    text = ":information_source: No stamp to report on: none is configured or named."
+    return Message(text=text, blocks=[section(text)], ok=False)
 
 
 def uploaded(month: str, stamps: Sequence[str], files: Sequence[ReportFile]) -> Message:
@@ -140,4 +141,5 @@ def upload_failed(month: str, error: str) -> Message:
 
 
 def not_set_up() -> Message:
-    return Message(text=":warning: This process was started without the report's stores; ask an admin.", ok=False)
+    text = ":warning: This process was started without the report's stores; ask an admin."
+    return Message(text=text, blocks=[section(text)], ok=False)

@@ -33,10 +33,11 @@ from bot.config.settings import load_settings
 from bot.model.backup import Backup, RoleStatus
 from bot.model.facts import Problem, Trouble
 from bot.model.location import BackupLocation, Preflight
+from bot.model.report import Failure, Gap, ReportFile, SettingChange, StampCompliance, VersionChange, Window
 from bot.state.audit import AuditEntry
 from bot.state.job import Job, JobState
 from bot.state.jobs import JobStore
-from bot.words import backups, home, mrkdwn, notices, posts, replies
+from bot.words import backups, home, mrkdwn, notices, posts, replies, report
 from bot.words.mrkdwn import Message
 from tests.conftest import OPERATOR
 from tests.harness import ROOT
@@ -156,6 +157,27 @@ class Inputs:
 
 
 Rendered = Message | dict[str, Any]
+
+
+def _compliance(i: Inputs) -> StampCompliance:
+    """A stamp's month where every text a stamp or an operator wrote is hostile."""
+    return StampCompliance(
+        i.text(),
+        12.0,
+        False,
+        10,
+        9,
+        1,
+        succeeded=9,
+        failed=1,
+        largest_gap=Gap(1.0e9, 1.0e9 + 86_400, True, True),
+        failures=(Failure(i.text(), 1.0e9, i.text(), None),),
+        setting_changes=(SettingChange(1.0e9, i.text(), i.text(), i.text()),),
+        version_changes=(VersionChange(1.0e9, i.text(), i.text()),),
+        windows=(Window(1.0e9, None),),
+    )
+
+
 RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
     "help_message": lambda i: [
         replies.help_message(table.usage(), parse(i.text()).problem),
@@ -240,10 +262,18 @@ RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
     "update_permission_missing": lambda i: [notices.update_permission_missing(i.text(), i.text())],
     "skipped_backup": lambda i: [notices.skipped_backup(i.text(), i.backup())],
     "home_stamp": lambda i: [home.home_stamp(i.text(), i.location(), None, None)],
+    "summary": lambda i: [
+        report.summary("2026-03", [_compliance(i)], [ReportFile(i.text(), b"x", i.text())], i.text()),
+        report.summary("2026-03", [StampCompliance(i.text(), 12.0, True, 0, 0, 0)], [], None),
+    ],
+    "uploaded": lambda i: [report.uploaded("2026-03", [i.text()], [ReportFile(i.text(), b"x", i.text())])],
+    "upload_failed": lambda i: [report.upload_failed("2026-03", i.text())],
+    "no_stamps": lambda i: [report.no_stamps()],
+    "not_set_up": lambda i: [report.not_set_up()],
 }
 
 
-RENDERER_MODULES = (backups, replies, posts, home, notices)
+RENDERER_MODULES = (backups, replies, posts, home, notices, report)
 """Every module of ``bot/words`` but ``mrkdwn``, whose block helpers take mrkdwn the renderers already escaped."""
 
 
