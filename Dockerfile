@@ -29,6 +29,8 @@ WORKDIR /src
 COPY requirements-build.lock ./
 RUN python -m venv /opt/build \
     && /opt/build/bin/pip install --require-hashes --only-binary=:all: -r requirements-build.lock
+# requirements.lock holds the dependencies and the `report` extra (matplotlib: the monthly report's chart,
+# drawn headless), so the image's reports carry their chart; scripts/lock writes it that way.
 COPY requirements.lock ./
 RUN python -m venv /opt/azs-bot \
     && /opt/azs-bot/bin/pip install --require-hashes --only-binary=:all: -r requirements.lock

@@ -29,6 +29,7 @@ from bot.commands.app_home import AppHome
 from bot.commands.backups import BackupService
 from bot.commands.pipeline import Pipeline
 from bot.commands.reads import StampReads
+from bot.commands.report import Reporter
 from bot.config import limits
 from bot.config.settings import Settings
 from bot.config.stamps import StampSettings
@@ -95,6 +96,12 @@ def build_parts(settings: Settings) -> Parts:
     snapshots = snapshot_store(store.redis, settings)
     history = HistoryStore(store.redis, keep_days=settings.history_days)
     states = update_states(settings)
+    reporter = Reporter(
+        history=history,
+        snapshots=snapshots,
+        windows=UpdateWindowStore(store.redis, keep_days=settings.history_days),
+        poster=poster,
+    )
 
     def service(stamp: StampSettings) -> BackupService:
         # Interactive reads retry briefly: the work pool is small, and the operator can ask again.
@@ -114,6 +121,7 @@ def build_parts(settings: Settings) -> Parts:
             home_cache_seconds=settings.home_cache_seconds,
             default_timezone=settings.timezone,
             reads=StampReads(stamp.name, arm, snapshots, history, states, settings.history_days),
+            reporter=reporter,
         )
 
     services = {stamp.name: service(stamp) for stamp in settings.stamps}

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import redis
 
@@ -34,7 +35,11 @@ from bot.state.prefs import ChannelPrefs
 from bot.state.schedules import ScheduleStore
 from bot.state.watches import WatchStore
 from bot.words import home, posts, replies, steward
+from bot.words import report as report_words
 from bot.words.mrkdwn import Message
+
+if TYPE_CHECKING:
+    from bot.commands.report import Reporter
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,8 @@ class BackupService:
     """How long this process reuses the stamp's App Home section (``AZS_HOME_CACHE_SECONDS``)."""
     reads: StampReads
     """The stamp's snapshot and history: what the read commands and App Home answer from."""
+    reporter: Reporter | None = None
+    """Builds and uploads the monthly report (:mod:`bot.commands.report`); shared by every stamp's service."""
     clock: Callable[[], float] = time.time
     """When a job was requested and started (the worker shares it in tests, which step time themselves)."""
     default_timezone: str = "UTC"
@@ -72,6 +79,12 @@ class BackupService:
         return next(
             (j for j in self.store.active_jobs() if j.stamp == self.stamp and j.state in UNDECIDED_STATES), None
         )
+
+    def report(self, request: Request) -> Message:
+        """The monthly report, uploaded to the channel: on the stamp named (before or after ``report``), else all."""
+        if self.reporter is None:
+            return report_words.not_set_up()
+        return self.reporter.report(request, request.command.stamp)
 
     def preview(self, _request: Request) -> Message:
         """The confirmation card with the pre-flight checks, or who is already running a backup."""

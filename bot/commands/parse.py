@@ -7,6 +7,7 @@ Grammar: ``help`` | ``stamps [use <stamp>]`` | ``backup [<stamp>] [<verb> [args]
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from bot.commands.request import Command
 from bot.commands.table import BACKUP_VERBS, FIRST_WORDS, MAX_WORDS, Action, Args, Verb
@@ -15,6 +16,8 @@ from bot.model.facts import Problem, Trouble
 from bot.state.inbox import WorkItem
 
 _BACKUP_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_MONTH = re.compile(r"^\d{4}-\d{1,2}$")
+_VALID_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _ACTIONS = frozenset(action.value for action in Action)
 
 
@@ -38,7 +41,7 @@ def parse(text: str | None) -> Command:
             return _problem(Trouble.NOT_A_STAMP, rest[0])
         stamp, rest = rest[0], rest[1:]
     command = _parse_verb(rest)
-    return Command(command.action, stamp, command.backup_id, command.option, command.problem)
+    return Command(command.action, stamp or command.stamp, command.backup_id, command.option, command.problem)
 
 
 def _parse_stamps(args: list[str]) -> Command:
@@ -61,16 +64,15 @@ def _parse_verb(words: list[str]) -> Command:
 
 def _parse_args(verb: Verb, args: list[str]) -> Command | None:
     """``None`` when the arguments do not fit the verb at all (the caller says it did not understand)."""
-    if verb.args == Args.BACKUP_ID:
-        return _backup_id_command(verb, args)
-    if verb.args == Args.CHOICE:
-        return _choice_command(verb, args)
-    if verb.args == Args.WORDS:
-        fits = 0 < len(args) <= MAX_WORDS and all(len(word) <= 64 for word in args)
-        return Command(verb.action, option=" ".join(args)) if fits else None
-    if verb.args == Args.DAYS_PAGE:
-        return _days_page_command(verb, [a.lower() for a in args])
+    reader = _ARG_READERS.get(verb.args)
+    if reader is not None:
+        return reader(verb, args)
     return None if args else Command(verb.action)
+
+
+def _words_command(verb: Verb, args: list[str]) -> Command | None:
+    fits = 0 < len(args) <= MAX_WORDS and all(len(word) <= 64 for word in args)
+    return Command(verb.action, option=" ".join(args)) if fits else None
 
 
 def _backup_id_command(verb: Verb, args: list[str]) -> Command:
@@ -114,6 +116,32 @@ def _days_page_command(verb: Verb, args: list[str]) -> Command | None:
     if (match["days"] and days is None) or (match["page"] and page is None):
         return None
     return Command(verb.action, option=f"{days or ''}:{page or ''}" if words else None)
+
+
+def _report_command(verb: Verb, args: list[str]) -> Command | None:
+    """``[YYYY-MM] [stamp|all]`` in any order; ``None`` (not understood) for anything else."""
+    month = [a for a in args if _MONTH.match(a)]
+    rest = [a for a in args if not _MONTH.match(a)]
+    if not _report_args_fit(month, rest):
+        return None
+    stamp = rest[0] if rest and rest[0].lower() != "all" else None
+    return Command(verb.action, stamp=stamp, option=month[0] if month else None)
+
+
+def _report_args_fit(month: list[str], rest: list[str]) -> bool:
+    """At most one real month (``2026-13`` is a bad month, not a stamp) and one stamp name or ``all``."""
+    months_ok = len(month) <= 1 and all(_VALID_MONTH.match(m) for m in month)
+    return months_ok and len(rest) <= 1 and all(STAMP_NAME.match(r) for r in rest)
+
+
+_ARG_READERS: dict[Args, Callable[[Verb, list[str]], Command | None]] = {
+    Args.BACKUP_ID: _backup_id_command,
+    Args.CHOICE: _choice_command,
+    Args.WORDS: _words_command,
+    Args.DAYS_PAGE: lambda verb, args: _days_page_command(verb, [a.lower() for a in args]),
+    Args.REPORT: _report_command,
+}
+"""How each kind of argument list in the command table is read; a verb with none takes no arguments."""
 
 
 def command_of(item: WorkItem) -> Command:

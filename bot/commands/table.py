@@ -48,6 +48,7 @@ class Action(StrEnum):
     DIGEST = "digest"
     TIMEZONE = "timezone"
     REPORT_MONTHLY = "report monthly"
+    REPORT = "report"
 
 
 class Args(StrEnum):
@@ -62,6 +63,8 @@ class Args(StrEnum):
     """One to :data:`MAX_WORDS` words, kept as typed for the runner to read; ``choices`` holds examples."""
     DAYS_PAGE = "days-page"
     """``[days] [page N]``, both optional, carried as the option ``"<days>:<page>"``."""
+    REPORT = "report"
+    """``[YYYY-MM] [stamp|all]``, in any order: the month in ``option``, a named stamp in ``stamp``."""
 
 
 class Lane(StrEnum):
@@ -257,6 +260,18 @@ TABLE: tuple[Verb, ...] = (
         refusal="change this channel's monthly report",
         args=Args.CHOICE,
         choices=("on", "off"),
+        lane=Lane.BOT,
+    ),
+    Verb(
+        Action.REPORT,
+        "`/azs backup report [YYYY-MM] [stamp|all]`",
+        "the monthly backup report (CSV, chart, RPO compliance) uploaded here; default: last month (operators)",
+        runner=BackupService.report,
+        doing="build the backup report",
+        operator_only=True,
+        refusal="upload a backup report",
+        args=Args.REPORT,
+        hint="report",
         lane=Lane.BOT,
     ),
     Verb(

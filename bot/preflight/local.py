@@ -30,6 +30,7 @@ REQUIRED_BOT_SCOPES = (
     "channels:history",
     "groups:history",
     "usergroups:read",
+    "files:write",
 )
 """The bot token scopes slack/manifest.json (and its Socket Mode twin) ask for; the tests keep them equal. Here,
 not read from the manifest, because the image ships the package only."""

@@ -18,7 +18,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from slack_sdk import WebClient
@@ -33,6 +33,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot.config.settings import Settings
+from bot.model.report import ReportFile
 from bot.ops.metrics import SLACK_ERRORS
 from bot.state.health import Health
 from bot.words.mrkdwn import Message
@@ -210,14 +211,7 @@ class SlackPoster:
         try:
             ts = self._post(channel, message, user=user, thread_ts=thread_ts, broadcast=broadcast)
         except (SlackClientError, OSError) as exc:
-            error = _reason(exc)
-            SLACK_ERRORS.labels(error=error).inc()
-            if error in AUTH_ERRORS and self.health is not None:
-                self.health.report("slack", f"Slack rejects the bot token ({error}); check SLACK_BOT_TOKEN")
-            failed = PostFailed(error)
-            if isinstance(exc, SlackApiError) and exc.response.status_code == 429:
-                failed.retry_after = _retry_after(dict(exc.response.headers or {})) + random.random() / 4
-            raise failed from exc
+            raise self._failure(exc) from exc
         if self.health is not None:
             self.health.clear("slack")
         return ts
@@ -236,6 +230,58 @@ class SlackPoster:
             dm = self._posting.conversations_open(users=user)
             response = self._posting.chat_postMessage(channel=dm["channel"]["id"], **message.as_kwargs())
         return str(response["ts"])
+
+    def upload_files(
+        self,
+        channel: str,
+        files: Sequence[ReportFile],
+        initial_comment: str,
+        *,
+        guard: Callable[[], bool] | None = None,
+        budget: float | None = None,
+    ) -> list[str]:
+        """Share ``files`` in ``channel`` as one message with ``initial_comment``; returns Slack's file ids.
+
+        Slack's current flow (``files_upload_v2``: files.getUploadURLExternal per file, the bytes POSTed to the
+        URL it returns, then files.completeUploadExternal); the legacy files.upload is closed to new apps and
+        needs no scope this bot asks for. Needs ``files:write``. 429s are waited out within ``budget`` like
+        :meth:`post` (Slack took nothing); anything else raises :class:`PostFailed` with Slack's error.
+        """
+        deadline = time.monotonic() + (self.retry_seconds if budget is None else budget)
+        uploads = [{"filename": f.name, "content": f.content, "title": f.title} for f in files]
+        while True:
+            if guard is not None and not guard():
+                raise Fenced(channel)
+            try:
+                return self._upload(channel, uploads, initial_comment)
+            except PostFailed as exc:
+                if exc.retry_after is None or time.monotonic() + exc.retry_after > deadline:
+                    raise
+                log.warning("Slack throttles the file upload; trying again in %.1fs", exc.retry_after)
+                time.sleep(exc.retry_after)
+
+    def _upload(self, channel: str, uploads: list[dict[str, Any]], initial_comment: str) -> list[str]:
+        """One try of the whole flow; a 429 at any step comes back as :class:`PostFailed` with ``retry_after``."""
+        try:
+            response = self._posting.files_upload_v2(
+                file_uploads=uploads, channel=channel, initial_comment=initial_comment
+            )
+        except (SlackClientError, OSError) as exc:
+            raise self._failure(exc) from exc
+        if self.health is not None:
+            self.health.clear("slack")
+        return [str(f.get("id")) for f in response.get("files") or []]
+
+    def _failure(self, exc: Exception) -> PostFailed:
+        """Count and word a failed call; a 429 carries when to try again, a rejected token marks the health."""
+        error = _reason(exc)
+        SLACK_ERRORS.labels(error=error).inc()
+        if error in AUTH_ERRORS and self.health is not None:
+            self.health.report("slack", f"Slack rejects the bot token ({error}); check SLACK_BOT_TOKEN")
+        failed = PostFailed(error)
+        if isinstance(exc, SlackApiError) and exc.response.status_code == 429:
+            failed.retry_after = _retry_after(dict(exc.response.headers or {})) + random.random() / 4
+        return failed
 
     def update(self, channel: str, ts: str, message: Message) -> bool:
         """Edit a message the bot posted; a failure is logged, never raised (edits are cosmetic)."""

@@ -3,6 +3,8 @@ new version yet (with the Start button), the update location unreadable, and a b
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.model.backup import Backup
 from bot.model.fields import human_duration
 from bot.words.mrkdwn import Message, context, escape, section, when
@@ -42,13 +44,14 @@ def no_backup_on_version(stamp: str, version: str, newest: Backup | None, button
         f"backup made on it yet. {last} Cloud recovery is not supported from a backup more than one version older "
         "than the stamp, so take one now rather than wait for the scheduler."
     )
-    button = {
+    button: dict[str, Any] = {
         "type": "button",
         "action_id": START_ACTION_ID,
         "style": "primary",
-        "value": button_value[:2000],
         "text": {"type": "plain_text", "text": "Start backup"},
     }
+    if button_value:  # Slack refuses an empty value; without one the click starts on the channel's stamp
+        button["value"] = button_value[:2000]
     return Message(
         text=text.replace("*", ""),
         blocks=[section(text), {"type": "actions", "elements": [button]}, context("Only backup operators can start.")],

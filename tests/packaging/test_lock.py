@@ -39,9 +39,12 @@ def locked(lock: Path) -> dict[str, str]:
 
 
 def wanted(lock: Path) -> list[str]:
-    """What a lock must pin: the runtime dependencies, or the build backend."""
+    """What a lock must pin: the runtime dependencies with the ``report`` extra the image ships, or the build
+    backend."""
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    return list(pyproject["build-system"]["requires"] if lock == BUILD_LOCK else pyproject["project"]["dependencies"])
+    if lock == BUILD_LOCK:
+        return list(pyproject["build-system"]["requires"])
+    return [*pyproject["project"]["dependencies"], *pyproject["project"]["optional-dependencies"]["report"]]
 
 
 @pytest.mark.parametrize("lock", [LOCK, BUILD_LOCK], ids=lambda p: p.name)

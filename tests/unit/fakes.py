@@ -11,10 +11,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from bot.model.report import ReportFile
 from bot.slack.client import Fenced, PostFailed, SlackPoster
 from bot.state.health import Health
 from bot.words.mrkdwn import Message
@@ -60,6 +61,7 @@ class FakePoster:
         self.health: Health | None = None
         self.posted: list[Posted] = []
         self.edits: list[tuple[str, str, Message]] = []
+        self.uploads: list[tuple[str, list[ReportFile], str]] = []
         self.attempts = 0
         self.history_unreadable = False
         self._faults: deque[_Fault] = deque()
@@ -133,6 +135,11 @@ class FakePoster:
         if oldest is not None:
             found = [p for p in found if float(p.ts) >= float(oldest)]
         return found[0].ts if found else None
+
+    def upload_files(self, channel: str, files: Sequence[ReportFile], initial_comment: str, **_: Any) -> list[str]:
+        with self._lock:
+            self.uploads.append((channel, list(files), initial_comment))
+            return [f"F{len(self.uploads)}{n}" for n in range(len(files))]
 
     def progress_allowed(self) -> bool:
         return True

@@ -20,6 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
+from devkit.slack_files import FileUploads, UploadedFile, public
+
 _FIRST_TS = 1_700_000_000_000_100  # microseconds: the first ts is "1700000000.000100"
 BOT_SCOPES = (
     "commands",
@@ -29,6 +31,7 @@ BOT_SCOPES = (
     "channels:history",
     "groups:history",
     "usergroups:read",
+    "files:write",
 )
 """A token's scopes unless :meth:`FakeSlack.set_scopes` says otherwise: the ones slack/manifest.json asks for."""
 Reply = tuple[int, dict[str, str], dict[str, Any]]
@@ -98,6 +101,10 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
+        if parts.path.startswith("/upload/"):  # step 2 of a file upload: raw bytes, whatever the content type
+            status, said = fake._receive_upload(parts.path[8:], body)
+            self._send(status, said, "text/plain", {})
+            return
         payload = {**_parse_form(parts.query), **_parse_body(body, self.headers.get("Content-Type") or "")}
         if parts.path.startswith("/api/"):
             auth = self.headers.get("Authorization") or ""
@@ -148,6 +155,7 @@ class FakeSlack:
         self._messages: list[dict[str, Any]] = []
         self._broadcast: set[str] = set()  # ts of thread replies also shown in the channel
         self._faults: list[SlackFault] = []
+        self._uploads = FileUploads()
         self._ts = _FIRST_TS
         self._url: str | None = None
         self._server: _Server | None = None
@@ -207,6 +215,12 @@ class FakeSlack:
         with self._lock:
             return [copy.deepcopy(m) for m in self._messages if channel in (None, m["channel"])]
 
+    def uploaded_files(self, channel: str | None = None) -> list[UploadedFile]:
+        """Files shared through the upload flow (bytes and SHA-256), oldest first, optionally in one channel."""
+        with self._lock:
+            found = [f for f in self._uploads.files.values() if f.shared and channel in (None, f.channel)]
+            return [copy.deepcopy(f) for f in found]
+
     def wait_for(self, predicate: Callable[[FakeSlack], bool], timeout: float = 10.0) -> bool:
         """Poll for effects of work done after ack() (lazy listeners, workers); True if seen in time."""
         deadline = time.monotonic() + timeout
@@ -239,6 +253,7 @@ class FakeSlack:
             self._broadcast.clear()
             self._faults.clear()
             self._scopes.clear()
+            self._uploads = FileUploads()
 
     def _api(self, method: str, body: dict[str, Any], auth: str) -> Reply:
         """Auth check, then a queued fault if any, then the canned answer; every outcome is recorded."""
@@ -257,7 +272,7 @@ class FakeSlack:
         else:
             time.sleep(fault.delay if fault else 0)
             with self._lock:
-                answer = self._answer(method, body, self._apps.get(token, self.identity))
+                answer = self._answer(method, body, self._apps.get(token, self.identity), token)
                 if method == "auth.test":  # Slack lists the token's scopes in a header, comma and space separated
                     headers["x-oauth-scopes"] = ", ".join(self._scopes.get(token, BOT_SCOPES))
             time.sleep(fault.delay_after if fault else 0)
@@ -276,8 +291,10 @@ class FakeSlack:
                     return fault
         return None
 
-    def _answer(self, method: str, p: dict[str, Any], app: AppIdentity) -> dict[str, Any]:
+    def _answer(self, method: str, p: dict[str, Any], app: AppIdentity, token: str = "") -> dict[str, Any]:
         """Canned Slack behaviour per method (caller holds the lock); unknown methods just succeed."""
+        if method.startswith("files."):
+            return self._files(method, p, app, token)
         if method == "auth.test":  # a bot token's answer, as Slack documents it (no app_id)
             return {
                 "ok": True,
@@ -330,12 +347,39 @@ class FakeSlack:
             return {"ok": True, "url": self.socket_url or "ws://127.0.0.1:1/"}
         return {"ok": True}
 
+    def _receive_upload(self, file_id: str, body: bytes) -> tuple[int, bytes]:
+        with self._lock:
+            status, answer = self._uploads.receive(file_id, body)
+        self._record("upload", file_id, {"length": len(body)}, time.time(), {"status": status})
+        return status, answer
+
+    def _files(self, method: str, p: dict[str, Any], app: AppIdentity, token: str) -> dict[str, Any]:
+        """The upload flow (devkit/slack_files.py); the legacy files.upload is closed to new apps."""
+        if method == "files.getUploadURLExternal":
+            return self._uploads.get_upload_url(p, self.url, self._scopes.get(token, BOT_SCOPES))
+        if method != "files.completeUploadExternal":
+            return {"ok": False, "error": "method_deprecated" if method == "files.upload" else "unknown_method"}
+        channel = str(p.get("channel_id") or "")
+        if not channel:  # the bot always shares what it uploads; a private upload is not this fake's business
+            return {"ok": False, "error": "invalid_arguments"}
+        answer, files = self._uploads.complete(p)
+        if files:
+            comment = str(p.get("initial_comment") or "")
+            share = {"channel": channel, "text": comment, "thread_ts": p.get("thread_ts"), "files": True}
+            msg = self._post_message(share, app)
+            stored = self._messages[-1]
+            stored["files"] = [public(f) for f in files]
+            stored["upload"] = True
+            for found in files:
+                found.channel, found.initial_comment, found.message_ts = channel, comment, str(msg["ts"])
+        return answer
+
     def _post_message(self, p: dict[str, Any], app: AppIdentity) -> dict[str, Any]:
         channel = str(p.get("channel") or "")
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
         text, blocks = str(p.get("text") or ""), _decode(p.get("blocks")) or []
-        if not text and not blocks and not p.get("attachments"):
+        if not text and not blocks and not p.get("attachments") and not p.get("files"):
             return {"ok": False, "error": "no_text"}
         msg = {
             "channel": channel,
@@ -407,6 +451,8 @@ class FakeSlack:
             out["blocks"] = copy.deepcopy(msg["blocks"])
         if msg["thread_ts"]:
             out["thread_ts"] = msg["thread_ts"]
+        if msg.get("files"):
+            out["files"], out["upload"] = copy.deepcopy(msg["files"]), True
         if with_metadata and msg["metadata"]:
             out["metadata"] = copy.deepcopy(msg["metadata"])
         return out

@@ -49,6 +49,7 @@ def sample_text(verb: verbs.Verb) -> str:
         Args.CHOICE: f" {verb.choices[-1]}" if verb.choices else "",
         Args.WORDS: f" {verb.choices[-1]}" if verb.choices else "",
         Args.DAYS_PAGE: " 7 page 1",
+        Args.REPORT: " 2026-03 all",
     }[verb.args]
     return f"backup {verb.action}{words}"
 

@@ -18,6 +18,7 @@ from bot.commands.access import AccessPolicy
 from bot.commands.backups import BackupService
 from bot.commands.pipeline import OPERATOR_LANE, SNAPSHOT_LANE, Pipeline
 from bot.commands.reads import StampReads
+from bot.commands.report import Reporter
 from bot.commands.request import Command, Request
 from bot.commands.table import TABLE, Action, Args, Lane, Verb
 from bot.config import limits
@@ -107,6 +108,10 @@ class FakePoster:
         self.posts.append((channel, message))
         return f"{time.time():.6f}"
 
+    def upload_files(self, channel: str, files: list[Any], initial_comment: str, **_options: Any) -> list[str]:
+        self.posts.append((channel, Message(text=initial_comment)))
+        return [f"F{n}" for n in range(len(files))]
+
 
 class Bot:
     """A pipeline over two stamps (``east``, the default, and ``west``), wired as bot/app.py wires it."""
@@ -133,6 +138,12 @@ class Bot:
                 home_cache_seconds=60.0,
                 reads=StampReads(
                     name, cast(ArmClient, stamp), self.snapshots, self.history, update_states(SETTINGS), 400
+                ),
+                reporter=Reporter(
+                    HistoryStore(client, keep_days=400),
+                    SnapshotStore(client, stale_after=600.0),
+                    None,
+                    cast(SlackPoster, self.poster),
                 ),
             )
             for name, stamp in self.stamps.items()

@@ -37,13 +37,15 @@ from bot.model.facts import Problem, Trouble
 from bot.model.history import HistoryEntry
 from bot.model.location import BackupLocation, Preflight
 from bot.model.recovery import Gap, KeepKey, Readiness, VersionSource
+from bot.model.report import Failure, ReportFile, SettingChange, StampCompliance, VersionChange, Window
+from bot.model.report import Gap as ReportGap
 from bot.model.schedule import Cadence, ChannelSchedule
 from bot.model.snapshot import SnapshotView, StampSnapshot
 from bot.model.update import Release, UpdateClass, UpdateLocation, Verdict, VersionCheck
 from bot.state.audit import AuditEntry
 from bot.state.job import Job, JobState
 from bot.state.jobs import JobStore
-from bot.words import backups, digest, home, mrkdwn, notices, posts, recovery, replies, steward
+from bot.words import backups, digest, home, mrkdwn, notices, posts, recovery, replies, report, steward
 from bot.words.mrkdwn import Message
 from tests.conftest import OPERATOR
 from tests.harness import ROOT
@@ -193,6 +195,27 @@ class Inputs:
 
 
 Rendered = Message | dict[str, Any]
+
+
+def _compliance(i: Inputs) -> StampCompliance:
+    """A stamp's month where every text a stamp or an operator wrote is hostile."""
+    return StampCompliance(
+        i.text(),
+        12.0,
+        False,
+        10,
+        9,
+        1,
+        succeeded=9,
+        failed=1,
+        largest_gap=ReportGap(1.0e9, 1.0e9 + 86_400, True, True),
+        failures=(Failure(i.text(), 1.0e9, i.text(), None),),
+        setting_changes=(SettingChange(1.0e9, i.text(), i.text(), i.text()),),
+        version_changes=(VersionChange(1.0e9, i.text(), i.text()),),
+        windows=(Window(1.0e9, None),),
+    )
+
+
 RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
     "help_message": lambda i: [
         replies.help_message(table.usage(), parse(i.text()).problem),
@@ -316,6 +339,14 @@ RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
         ),
         steward.history_page(i.text(), [], days=30, page=1, total=0, more=False, kept_days=400, asked_days=30),
     ],
+    "summary": lambda i: [
+        report.summary("2026-03", [_compliance(i)], [ReportFile(i.text(), b"x", i.text())], i.text()),
+        report.summary("2026-03", [StampCompliance(i.text(), 12.0, True, 0, 0, 0)], [], None),
+    ],
+    "uploaded": lambda i: [report.uploaded("2026-03", [i.text()], [ReportFile(i.text(), b"x", i.text())])],
+    "upload_failed": lambda i: [report.upload_failed("2026-03", i.text())],
+    "no_stamps": lambda i: [report.no_stamps()],
+    "not_set_up": lambda i: [report.not_set_up()],
 }
 
 
@@ -363,7 +394,7 @@ DIGEST_RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
     "monthly_report_set": lambda i: [digest.monthly_report_set(i.text(), on, i.text()) for on in (True, False)],
 }
 RENDERERS.update(DIGEST_RENDERERS)
-RENDERER_MODULES = (backups, replies, posts, home, notices, digest, recovery, steward)
+RENDERER_MODULES = (backups, replies, posts, home, notices, digest, recovery, steward, report)
 """Every module of ``bot/words`` but ``mrkdwn``, whose block helpers take mrkdwn the renderers already escaped."""
 
 

@@ -1,0 +1,52 @@
+"""``/azs backup report [YYYY-MM] [stamp|all]``: build the monthly report from Redis and upload it to the channel.
+
+Reads the bot's history and snapshots only (never a stamp), so it waits in the bot's lane, not a stamp's. The
+files (CSV, chart) go up through Slack's upload flow with the summary as their message; the operator who asked
+is told where they went, or why they could not be uploaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.commands.request import Request
+from bot.report.monthly import WindowSource, build_monthly_report, frequencies
+from bot.report.period import Month
+from bot.slack.client import PostFailed, SlackPoster
+from bot.state.history import HistoryStore
+from bot.state.snapshots import SnapshotStore
+from bot.words import report as words
+from bot.words.mrkdwn import Message
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Reporter:
+    """What the report command needs, shared by every stamp's service."""
+
+    history: HistoryStore
+    snapshots: SnapshotStore
+    windows: WindowSource | None
+    poster: SlackPoster
+    clock: Callable[[], float] = time.time
+
+    def report(self, request: Request, named: str | None) -> Message:
+        """The report on the named stamp (or all of them) for the command's month, uploaded to the channel."""
+        now = self.clock()
+        month = Month.parse(request.command.option) if request.command.option else Month.last_complete(now)
+        stamps = [named] if named else list(request.stamps)
+        if not stamps:
+            return words.no_stamps()
+        built = build_monthly_report(
+            self.history, self.snapshots, self.windows, stamps, month, frequencies(self.snapshots, stamps, now), now
+        )
+        try:
+            self.poster.upload_files(request.channel, built.files, built.summary.text)
+        except PostFailed as exc:
+            log.warning("cannot upload the %s report to %s: %s", month, request.channel, exc.error)
+            return words.upload_failed(str(month), exc.error)
+        return words.uploaded(str(month), stamps, built.files)
