@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived", "restricted_action"})
 MAX_HISTORY_PAGES = 10
 HISTORY_UNREADABLE = frozenset({"missing_scope", "not_in_channel", "channel_not_found", "not_allowed_token_type"})
-"""History errors that will not go away by waiting: the check is skipped (README "Guarantees" says so)."""
+"""History errors that will not go away by waiting: the check is skipped (docs/guarantees.md says so)."""
 AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
 DEFAULT_RETRY_SECONDS = 20.0
 """How long one post may spend waiting out 429s; the poller keeps it well under the lease."""

@@ -118,7 +118,7 @@ ROLES_1809 = (
 
 @dataclass(frozen=True)
 class BuildShape:
-    """What differs between the recorded builds (see README, "Tested against")."""
+    """What differs between the recorded builds (see docs/development.md, "Tested against")."""
 
     stamp_version: str
     api_version: str
