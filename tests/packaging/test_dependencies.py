@@ -27,10 +27,12 @@ BUILD_SAFE_FLOORS = {
 
 
 def declared() -> dict[str, str]:
-    """``name -> requirement`` from pyproject's runtime dependencies, names normalised."""
+    """``name -> requirement`` from pyproject's runtime dependencies and the product's extras (``report``; not the
+    development extra), names normalised."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project.get("optional-dependencies", {})
     out = {}
-    for requirement in project["dependencies"]:
+    for requirement in [*project["dependencies"], *(r for name, rs in extras.items() if name != "dev" for r in rs)]:
         name = re.split(r"[<>=!~ \[;]", requirement, maxsplit=1)[0]
         out[re.sub(r"[-_.]+", "-", name).lower()] = requirement
     return out
