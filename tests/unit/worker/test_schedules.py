@@ -193,7 +193,7 @@ def fake() -> Iterator[FakeSlack]:
     fake.stop()
 
 
-def report_scheduler(client: redis.Redis, fake: FakeSlack, *, now: float = NOW, timeout: float = 5.0) -> Scheduler:
+def report_scheduler(client: redis.Redis, fake: FakeSlack, *, now: float = NOW, timeout: int = 5) -> Scheduler:
     """A worker's scheduler on the simulated March, with the report command's builder as its reporter."""
     history, snapshots = feed(client)
     poster = SlackPoster(WebClient(token="xoxb-t", base_url=fake.api_url, timeout=timeout), retry_seconds=2.0)
@@ -251,7 +251,7 @@ def test_an_upload_that_reached_slack_with_its_answer_lost_is_found_not_repeated
     and nothing recorded. The next claimant finds the share by the tag in its comment and records it."""
     ScheduleStore(store_redis).put("CONE", MONTHLY)
     fake.inject(SlackFault(method="files.completeUploadExternal", delay_after=3.0))
-    assert report_scheduler(store_redis, fake, timeout=1.0).run_due() == 0
+    assert report_scheduler(store_redis, fake, timeout=1).run_due() == 0
     assert wait_until(lambda: len(report_shares(fake, "CONE")) == 1, timeout=5)
     assert ScheduleStore(store_redis).posted("CONE", "report:monthly:2026-03") is None
     assert report_scheduler(store_redis, fake).run_due() == 1
