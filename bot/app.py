@@ -305,19 +305,23 @@ def update_states(settings: Settings) -> UpdateStates:
 
 
 def scheduler(settings: Settings, client: redis.Redis, poster: SlackPoster, *, clock: Callable[[], float]) -> Scheduler:
-    """The worker's scheduled deliveries: every channel's digest and monthly report (issue 20), from the
-    snapshot and the history."""
+    """The worker's scheduled deliveries: every channel's digest and monthly report (the report command's
+    builder, on every configured stamp), from the snapshot and the history."""
+    snapshots, history = snapshot_store(client, settings), HistoryStore(client, keep_days=settings.history_days)
+    stamps = tuple(stamp.name for stamp in settings.stamps)
+    windows = UpdateWindowStore(client, keep_days=settings.history_days)
+    reporter = Reporter(history, snapshots, windows, poster, clock=clock, stamps=stamps)
     return Scheduler(
         ScheduleStore(client),
-        snapshot_store(client, settings),
-        HistoryStore(client, keep_days=settings.history_days),
+        snapshots,
+        history,
         poster,
-        [stamp.name for stamp in settings.stamps],
+        stamps,
         default_zone=settings.timezone,
         lease_seconds=settings.lease_seconds,
         states=update_states(settings),
         max_age_hours=settings.max_backup_age_hours,
-        monthly=None,  # SEAM (issue 20, branch issue-20r): build_monthly_report + SlackPoster.upload_files
+        monthly=reporter.scheduled,
         clock=clock,
     )
 

@@ -2,7 +2,8 @@
 
 Reads the bot's history and snapshots only (never a stamp), so it waits in the bot's lane, not a stamp's. The
 files (CSV, chart) go up through Slack's upload flow with the summary as their message; the operator who asked
-is told where they went, or why they could not be uploaded.
+is told where they went, or why they could not be uploaded. The worker's scheduler sends the same report on the
+1st of each month through :meth:`Reporter.scheduled`, tagged so a retry can find it in the channel.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.commands.request import Request
+from bot.model.schedule import Period
 from bot.report.monthly import WindowSource, build_monthly_report, frequencies
 from bot.report.period import Month
 from bot.slack.client import PostFailed, SlackPoster
@@ -33,6 +35,8 @@ class Reporter:
     windows: WindowSource | None
     poster: SlackPoster
     clock: Callable[[], float] = time.time
+    stamps: tuple[str, ...] = ()
+    """Every configured stamp: what a scheduled report covers (a command names its own)."""
 
     def report(self, request: Request, named: str | None) -> Message:
         """The report on the named stamp (or all of them) for the command's month, uploaded to the channel."""
@@ -50,3 +54,22 @@ class Reporter:
             log.warning("cannot upload the %s report to %s: %s", month, request.channel, exc.error)
             return words.upload_failed(str(month), exc.error)
         return words.uploaded(str(month), stamps, built.files)
+
+    def scheduled(
+        self, channel: str, period: Period, tag: str, guard: Callable[[], bool], budget: float | None = None
+    ) -> str:
+        """The monthly schedule's report on every stamp for ``period``'s month, uploaded to ``channel`` with
+        ``tag`` in its comment (:meth:`SlackPoster.find_upload` finds it again); returns the uploaded file ids.
+
+        Raises :class:`PostFailed` when Slack did not take it, :class:`~bot.slack.client.Fenced` when ``guard``
+        said no before an attempt."""
+        if period.month is None:
+            raise ValueError(f"{period.key} names no month")
+        now, month, stamps = self.clock(), Month(*period.month), list(self.stamps)
+        built = build_monthly_report(
+            self.history, self.snapshots, self.windows, stamps, month, frequencies(self.snapshots, stamps, now), now
+        )
+        comment = words.scheduled_comment(built.summary.text, tag)
+        ids = self.poster.upload_files(channel, built.files, comment, guard=guard, budget=budget)
+        log.info("monthly report for %s uploaded to %s (%s)", month, channel, ", ".join(ids))
+        return ",".join(ids) or tag

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from collections import deque
@@ -320,12 +321,28 @@ class SlackPoster:
         metadata is not this bot's post: it neither stands for an outcome nor becomes the announcement.
         """
         own = self.own_ids()
+        return self._find(channel, oldest, lambda page: _marked_ts(page, own, (event_type, key, value)))
+
+    def find_upload(self, channel: str, tag: str, *, oldest: str | None) -> str | None:
+        """The ``ts`` of a file share this bot made in ``channel`` whose comment carries ``tag`` as a word.
+
+        An upload (files.completeUploadExternal) takes no metadata: its ``initial_comment`` becomes the share's
+        text, so a tag written there is how a retry finds an upload whose answer was lost. Errors as
+        :meth:`find_marked`.
+        """
+        own = self.own_ids()
+        return self._find(channel, oldest, lambda page: _tagged_upload_ts(page, own, tag))
+
+    def _find(
+        self, channel: str, oldest: str | None, match: Callable[[list[dict[str, Any]]], str | None]
+    ) -> str | None:
+        """The first ``ts`` ``match`` finds in the channel's history pages, newest first."""
         try:
             first = self.client.conversations_history(
                 channel=channel, oldest=oldest or "0", limit=200, include_all_metadata=True
             )
             for number, page in enumerate(first, start=1):  # slack_sdk follows next_cursor, page by page
-                found = _marked_ts(page.get("messages") or [], own, (event_type, key, value))
+                found = match(page.get("messages") or [])
                 if found is not None:
                     return found
                 if number >= MAX_HISTORY_PAGES:
@@ -339,14 +356,29 @@ class SlackPoster:
         return None
 
 
+def _is_own(message: dict[str, Any], own: dict[str, str]) -> bool:
+    return all(message.get(name) == expected for name, expected in own.items())
+
+
 def _marked_ts(messages: list[dict[str, Any]], own: dict[str, str], marker: tuple[str, str, str]) -> str | None:
     """The first message posted by this bot (every id in ``own`` matches) that carries ``marker``."""
     event_type, key, value = marker
     for message in messages:
-        if any(message.get(name) != expected for name, expected in own.items()):
+        if not _is_own(message, own):
             continue
         metadata = message.get("metadata") or {}
         payload = metadata.get("event_payload") or {}
         if metadata.get("event_type") == event_type and payload.get(key) == value:
+            return str(message.get("ts"))
+    return None
+
+
+_WORD = re.compile(r"[A-Za-z0-9:_-]+")
+
+
+def _tagged_upload_ts(messages: list[dict[str, Any]], own: dict[str, str], tag: str) -> str | None:
+    """The first file share by this bot whose text has ``tag`` as a whole word (``report:monthly:2026-11``)."""
+    for message in messages:
+        if _is_own(message, own) and message.get("files") and tag in _WORD.findall(str(message.get("text") or "")):
             return str(message.get("ts"))
     return None

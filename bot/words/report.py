@@ -118,6 +118,12 @@ def caption(month: str, files: Sequence[ReportFile]) -> str:
     return "\n".join(lines)
 
 
+def scheduled_comment(text: str, tag: str) -> str:
+    """The comment of a report the monthly schedule sent: the summary, then ``tag`` (``report:monthly:2026-11``)
+    as a word of its own, so a retry finds the upload in the channel (an upload carries no metadata)."""
+    return f"{text}\n\nSent by this channel's monthly report schedule ({tag})"
+
+
 def no_stamps() -> Message:
     text = ":information_source: No stamp to report on: none is configured or named."
     return Message(text=text, blocks=[section(text)], ok=False)

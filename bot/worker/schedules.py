@@ -9,8 +9,11 @@ worker finds the period claimed or recorded; a worker killed after Slack took th
 and the next claimant finds the post in the channel's history and records it instead of posting again.
 
 The digest reads only Redis (the snapshot, the history, the capacity samples that the worker's refresher keeps),
-never the stamp. The monthly report is built and uploaded by a :class:`MonthlyReporter` (issue 20's report, see
-``bot/report/monthly.py`` once merged); until one is given, owed monthly periods are left owed and said once.
+never the stamp. The monthly report is built and uploaded by a :class:`MonthlyReporter`
+(:meth:`bot.commands.report.Reporter.scheduled`, given by ``bot/app.py``). An upload carries no metadata, so its
+comment carries the period's name as a tag (``report:monthly:2026-11``), and a retry after a counted attempt looks
+for a file share with that tag (:meth:`SlackPoster.find_upload`) instead of uploading again. A report waits until
+its month has ended in UTC too (the report's months are UTC): a channel east of UTC gets it later on the 1st.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -46,11 +50,14 @@ SPAN = {Cadence.DAILY: 86_400.0, Cadence.WEEKLY: 7 * 86_400.0}
 
 
 class MonthlyReporter(Protocol):
-    """Builds last month's report and uploads it to ``channel``; returns the post's ``ts``.
+    """Builds ``period``'s report and uploads it to ``channel`` with ``tag`` in its comment; returns what to
+    record (the uploaded file ids).
 
     Raises :class:`PostFailed` when Slack did not take it, :class:`Fenced` when ``guard`` said no first."""
 
-    def __call__(self, channel: str, period: Period, now: float, guard: Callable[[], bool]) -> str: ...
+    def __call__(
+        self, channel: str, period: Period, tag: str, guard: Callable[[], bool], budget: float | None = None
+    ) -> str: ...
 
 
 class Scheduler:
@@ -109,6 +116,8 @@ class Scheduler:
                 channel,
             )
             return False
+        if period.month is not None and _month_end(period.month) > self.clock():
+            return False  # the 1st came east of UTC first: the report's month (UTC) has not ended yet
         claim = self.schedules.claim(channel, _name(period), ttl=self.lease_seconds)
         if claim is None:
             return False
@@ -129,9 +138,10 @@ class Scheduler:
         earlier = self._earlier_post(claim, period, now)
         if earlier is not None:
             log.warning("%s for %s: an earlier attempt posted it already (%s)", period.key, claim.channel, earlier)
-            return self.schedules.record(claim, earlier, digest_at=claim.first_at or now)
+            digest_at = (claim.first_at or now) if period.delivery is Deliverable.DIGEST else None
+            return self.schedules.record(claim, earlier, digest_at=digest_at)
         if period.delivery is Deliverable.MONTHLY_REPORT:
-            return self._upload_report(claim, period, now)
+            return self._upload_report(claim, period)
         message = self.digest_message(claim.channel, schedule, period, now)
         if message is None:
             log.info("%s for %s: nothing amber or red, the problems-only digest stays quiet", period.key, claim.channel)
@@ -143,20 +153,26 @@ class Scheduler:
         return True
 
     def _earlier_post(self, claim: PeriodClaim, period: Period, now: float) -> str | None:
-        """With an attempt counted before this claim, the digest an earlier attempt posted (found by its marker).
-        An uploaded report carries no metadata to find: its reporter is the seam that must not repeat it."""
-        if not claim.attempts or period.delivery is not Deliverable.DIGEST:
+        """With an attempt counted before this claim, what an earlier attempt posted: the digest by its metadata
+        marker, the report's upload by the tag in its comment."""
+        if not claim.attempts:
             return None
         oldest = min(claim.first_at or now, period.due_at) - 60
+        if period.delivery is Deliverable.MONTHLY_REPORT:
+            return self.poster.find_upload(claim.channel, claim.period, oldest=f"{oldest:.6f}")
         return self.poster.find_marked(
             claim.channel, words.DIGEST_EVENT, "period", claim.period, oldest=f"{oldest:.6f}"
         )
 
-    def _upload_report(self, claim: PeriodClaim, period: Period, now: float) -> bool:
+    def _upload_report(self, claim: PeriodClaim, period: Period) -> bool:
         assert self.monthly is not None
         with self.schedules.holding(claim, ttl=self.lease_seconds) as keeper:
-            ts = self.monthly(claim.channel, period, now, keeper.guard)
-        return self.schedules.record(claim, ts)
+            recorded = self.monthly(claim.channel, period, claim.period, keeper.guard, self.budget)
+        if not self.schedules.record(claim, recorded):
+            log.warning(
+                "%s for %s: claim moved on after the upload; its new holder finds it", period.key, claim.channel
+            )
+        return True
 
     def digest_message(self, channel: str, schedule: ChannelSchedule, period: Period, now: float) -> Message | None:
         """The channel's digest for ``period``; ``None`` when it is problems-only and every stamp is green."""
@@ -182,6 +198,12 @@ class Scheduler:
         if key not in self._said:
             self._said.add(key)
             log.warning(message, *args)
+
+
+def _month_end(month: tuple[int, int]) -> float:
+    """00:00 UTC on the 1st after ``month``."""
+    year, number = month
+    return datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC).timestamp()
 
 
 def _name(period: Period) -> str:

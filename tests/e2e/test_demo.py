@@ -1,4 +1,5 @@
-"""The README's first command: the demo runs the whole product and reports a backup, and stays sealed.
+"""The README's first command: the demo runs the whole product and reports a backup, ends with a report and a
+digest whose files it keeps and prints, and stays sealed.
 
 Finding 6 of issue 11: run on a production host, the demo used ``REDIS_URL`` and marked a real finished
 job as notified. Here the environment points at a "production" Redis holding such a job, plus Slack and
@@ -7,9 +8,13 @@ stamp settings; the demo must run on its own and leave that Redis exactly as it 
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,9 +81,13 @@ def test_demo_reports_a_backup_and_leaves_a_production_redis_untouched(productio
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
+    kept = re.search(r"kept in (\S+)\):", result.stdout)
+    if kept:  # the demo's own directory of files, kept for the operator: checked, then removed
+        check_kept_files(Path(kept.group(1)), result.stdout)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert kept, result.stdout
     out = result.stdout
     for expected in (
         "/azs backup",
@@ -91,12 +100,32 @@ def test_demo_reports_a_backup_and_leaves_a_production_redis_untouched(productio
         "failed.",
         "Failed roles",
         "spawned redis-server",
+        "/azs backup report",
+        "Backup report for",
+        "RPO compliance",
+        "Backup digest",
     ):
         assert expected in out
     production.connection_pool.disconnect()
     after, connections_after = snapshot(production)
     assert after == before
     assert connections_after == connections + 1  # only this test's own second look
+
+
+def check_kept_files(folder: Path, out: str) -> None:
+    """The report's CSV and chart and the digest are in the demo's directory, each printed with its SHA-256."""
+    try:
+        assert folder.name.startswith("azs-demo-files-") and folder.parent == Path(tempfile.gettempdir())
+        names = sorted(p.name for p in folder.iterdir())
+        assert len(names) == 3 and "digest.txt" in names, names
+        assert any(n.startswith("azs-backup-report-") and n.endswith(".csv") for n in names), names
+        assert any(n.endswith(".png") for n in names), names
+        for path in folder.iterdir():
+            assert f"{path}  SHA-256 {hashlib.sha256(path.read_bytes()).hexdigest()}" in out
+        assert "Backup digest" in (folder / "digest.txt").read_text()
+        assert (folder / next(n for n in names if n.endswith(".csv"))).read_bytes().startswith(b"\xef\xbb\xbf")
+    finally:
+        shutil.rmtree(folder)
 
 
 @pytest.mark.parametrize(

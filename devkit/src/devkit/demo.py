@@ -2,7 +2,11 @@
 
 It starts the stamp simulator, its own ``redis-server``, a local Slack Web API, the web app (waitress)
 and the worker; then plays an operator typing ``/azs backup`` and clicking "Start backup" through the
-real HTTP endpoint, and prints what Slack would show until the backup is reported.
+real HTTP endpoint, and prints what Slack would show until the backup is reported. It ends with the evidence:
+this month's report (``/azs backup report``, uploaded through Slack's file upload flow) and a digest the worker's
+scheduler sends (set for the current minute, so it is due at once); their files are copied from the local Slack
+into a directory of the demo's own (``azs-demo-files-*`` under the system's temporary directory, kept so they can
+be opened) and printed with their SHA-256.
 
 Sealed: run on a production host it must not touch production. It never uses ``REDIS_URL``, and the
 bot's processes get none of the ``AZS_*``, ``SLACK_*`` or ``REDIS_*`` variables of the environment it
@@ -13,6 +17,7 @@ nothing else (no stamps, credentials, endpoints, Redis, Slack or operators).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
 import secrets
 import sys
@@ -20,11 +25,21 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot.words.digest import DIGEST_EVENT
 from bot.words.replies import START_ACTION_ID
-from devkit.localrun import BotProcess, RedisServer, SlackRequests, bot_environment, launch_web, wait_until
+from devkit.localrun import (
+    BotProcess,
+    RedisServer,
+    SlackRequests,
+    bot_environment,
+    event_payload,
+    launch_web,
+    wait_until,
+)
 from devkit.simulator import StampSimulator
 from devkit.slack_fake import FakeSlack, render_message
 
@@ -186,7 +201,50 @@ def watch_scheduled_failure(client: SlackRequests, slack: FakeSlack, sim: StampS
         say("The failed scheduled backup was not reported; see the worker log.")
         return 1
     show(f"#{CHANNEL}", next(m for m in slack.messages(CHANNEL)[before:] if failed in str(m)))
+    return report_and_digest(client, slack)
+
+
+def report_and_digest(client: SlackRequests, slack: FakeSlack) -> int:
+    """The evidence from the same backups: this month's report on demand, and a digest from the worker."""
+    month = datetime.now(UTC).strftime("%Y-%m")
+    say(f"\n<@{OPERATOR}> types:  /azs backup report {month}")
+    _, hook = client.command(f"backup report {month}", user=OPERATOR, channel=CHANNEL)
+    if not wait_until(lambda: bool(slack.uploaded_files(CHANNEL)) and bool(slack.hook_posts(hook)), timeout=60):
+        say("The report was not uploaded; see the web log.")
+        return 1
+    show(f"#{CHANNEL} (the upload's message)", next(m for m in slack.messages(CHANNEL) if m.get("upload")))
+    at = this_minute()
+    say(f"\n<@{OPERATOR}> types:  /azs backup digest daily {at}   (this minute, UTC: due at once)")
+    _, hook = client.command(f"backup digest daily {at}", user=OPERATOR, channel=CHANNEL)
+    if not wait_until(lambda: any(event_payload(m, DIGEST_EVENT) for m in slack.messages(CHANNEL)), timeout=45):
+        say("No digest was posted; see the worker log.")
+        return 1
+    digest = next(m for m in slack.messages(CHANNEL) if event_payload(m, DIGEST_EVENT))
+    show(f"#{CHANNEL} (the worker's digest)", digest)
+    keep_files(slack, render_message(digest))
     return 0
+
+
+def this_minute() -> str:
+    """The current UTC minute, with time left in it for the command to land within it."""
+    second = datetime.now(UTC).second
+    if second > 50:
+        say(f"  (waiting {61 - second} s for the next minute, so the digest is set within the minute it is due)")
+        time.sleep(61 - second)
+    return datetime.now(UTC).strftime("%H:%M")
+
+
+def keep_files(slack: FakeSlack, digest: str) -> Path:
+    """Copy what the channel received into a new directory of the demo's own, and say where and their SHA-256."""
+    out = Path(tempfile.mkdtemp(prefix="azs-demo-files-"))
+    kept = {Path(f.name).name: f.content or b"" for f in slack.uploaded_files(CHANNEL)}
+    kept["digest.txt"] = digest.encode()
+    say(f"\nThe report's files and the digest, as the channel received them (kept in {out}):")
+    for name, content in kept.items():
+        path = out / name
+        path.write_bytes(content)
+        say(f"  {path}  SHA-256 {hashlib.sha256(content).hexdigest()}")
+    return out
 
 
 def sim_last_backup(sim: StampSimulator) -> str:

@@ -1,25 +1,38 @@
 """The scheduler in a real Redis: a channel's digest exactly once per period across two schedulers, a post that
-landed although its answer was lost, a frozen scheduler whose lease moved on, problems-only, and the fence."""
+landed although its answer was lost, a frozen scheduler whose lease moved on, problems-only, and the fence; the
+monthly report the same way, uploaded to the local Slack and found by its tag after a lost answer."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import pytest
 import redis
+from slack_sdk import WebClient
 
+from bot.commands.report import Reporter
 from bot.model.backup import Backup
 from bot.model.location import BackupLocation
-from bot.model.schedule import Cadence, ChannelSchedule, Deliverable, Period, parse_hhmm
+from bot.model.report import ReportFile
+from bot.model.schedule import Cadence, ChannelSchedule, Deliverable, parse_hhmm
 from bot.model.snapshot import StampSnapshot
 from bot.model.update import UpdateStates
+from bot.slack.client import SlackPoster
 from bot.state.history import HistoryStore
 from bot.state.schedules import NOTHING_POSTED, ScheduleStore
 from bot.state.snapshots import SnapshotStore
 from bot.words.digest import DIGEST_EVENT
 from bot.worker.schedules import Scheduler
+from devkit.slack_fake import FakeSlack, SlackFault
+from tests.harness import wait_until
 from tests.unit.fakes import FakePoster
+from tests.unit.report.month_of_history import NOW, STAMP, feed, ts, windows
 
 STATES = UpdateStates(("AppliedSuccessfully",), ("UpdateInProgress",), ("UpdateFailed",))
 GOOD = "0a000000-0000-4000-8000-000000000000"
@@ -164,18 +177,109 @@ def test_writes_of_an_older_claim_are_fenced(store_redis: redis.Redis) -> None:
 
 
 def test_a_monthly_report_is_left_owed_until_a_reporter_is_given(store_redis: redis.Redis) -> None:
-    now = time.time()
     ScheduleStore(store_redis).put("CONE", ChannelSchedule(monthly_report=True, monthly_since=0.0))
-    poster = FakePoster()
-    assert scheduler(store_redis, poster).run_due() == 0
-    uploads: list[tuple[str, str]] = []
-
-    def reporter(channel: str, period: Period, at: float, guard: object) -> str:
-        uploads.append((channel, period.key))
-        return "99.000001"
-
-    assert scheduler(store_redis, poster, monthly=reporter).run_due() == 1
-    assert scheduler(store_redis, poster, monthly=reporter).run_due() == 0
-    month = datetime.fromtimestamp(now, UTC).replace(day=1)
-    assert len(uploads) == 1 and uploads[0][1].startswith("monthly:") and uploads[0][1] < f"monthly:{month:%Y-%m}"
+    assert scheduler(store_redis, FakePoster()).run_due() == 0
+    assert store_redis.keys("azs:schedules:period:*") == []  # not even claimed: the next worker may have one
     assert Deliverable.MONTHLY_REPORT.value == "report"
+
+
+# --- the monthly report through the report command's builder and the local Slack's upload flow -----------------
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    yield fake
+    fake.stop()
+
+
+def report_scheduler(client: redis.Redis, fake: FakeSlack, *, now: float = NOW, timeout: int = 5) -> Scheduler:
+    """A worker's scheduler on the simulated March, with the report command's builder as its reporter."""
+    history, snapshots = feed(client)
+    poster = SlackPoster(WebClient(token="xoxb-t", base_url=fake.api_url, timeout=timeout), retry_seconds=2.0)
+    reporter = Reporter(history, snapshots, windows(client), poster, clock=lambda: now, stamps=(STAMP,))
+    return Scheduler(
+        ScheduleStore(client),
+        snapshots,
+        history,
+        poster,
+        [STAMP],
+        default_zone="UTC",
+        lease_seconds=6.0,
+        states=STATES,
+        max_age_hours=48.0,
+        monthly=reporter.scheduled,
+        clock=lambda: now,
+    )
+
+
+def report_shares(fake: FakeSlack, channel: str) -> list[dict[str, Any]]:
+    return [m for m in fake.messages(channel) if m.get("upload")]
+
+
+MONTHLY = ChannelSchedule(monthly_report=True, monthly_since=ts(1, 0))
+
+
+def test_two_schedulers_upload_each_channel_one_report_for_last_month(
+    store_redis: redis.Redis, fake: FakeSlack
+) -> None:
+    store = ScheduleStore(store_redis)
+    store.put("CONE", MONTHLY)
+    store.put("CTWO", MONTHLY)
+    first, second = report_scheduler(store_redis, fake), report_scheduler(store_redis, fake)
+    threads = [threading.Thread(target=s.run_due) for s in (first, second, first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert first.run_due() == 0 and second.run_due() == 0  # recorded: nothing owed until May
+    for channel in ("CONE", "CTWO"):
+        [share] = report_shares(fake, channel)
+        assert "report:monthly:2026-03" in share["text"] and "RPO compliance 93.1 %" in share["text"]
+        names = [f.name for f in fake.uploaded_files(channel)]
+        assert names == ["azs-backup-report-2026-03-east.csv", "azs-backup-report-2026-03-east.png"]
+        assert store.posted(channel, "report:monthly:2026-03") == ",".join(
+            f.file_id for f in fake.uploaded_files(channel)
+        )
+    assert store.last_digest("CONE") is None  # a report is not a digest
+
+
+def test_an_upload_that_reached_slack_with_its_answer_lost_is_found_not_repeated(
+    store_redis: redis.Redis, fake: FakeSlack
+) -> None:
+    """Slack shared the files but its answer never came (the worker's client gave up): the attempt was counted
+    and nothing recorded. The next claimant finds the share by the tag in its comment and records it."""
+    ScheduleStore(store_redis).put("CONE", MONTHLY)
+    fake.inject(SlackFault(method="files.completeUploadExternal", delay_after=3.0))
+    assert report_scheduler(store_redis, fake, timeout=1).run_due() == 0
+    assert wait_until(lambda: len(report_shares(fake, "CONE")) == 1, timeout=5)
+    assert ScheduleStore(store_redis).posted("CONE", "report:monthly:2026-03") is None
+    assert report_scheduler(store_redis, fake).run_due() == 1
+    [share] = report_shares(fake, "CONE")
+    assert len(fake.uploaded_files("CONE")) == 2  # the CSV and the chart, once
+    assert ScheduleStore(store_redis).posted("CONE", "report:monthly:2026-03") == share["ts"]
+    assert report_scheduler(store_redis, fake).run_due() == 0
+
+
+def test_another_upload_with_the_month_in_it_is_not_taken_for_the_scheduled_one(
+    store_redis: redis.Redis, fake: FakeSlack
+) -> None:
+    """An operator's own `/azs backup report 2026-03` (no tag), or a tag for another month, is no proof: after a
+    counted attempt that Slack refused, the report still goes out."""
+    ScheduleStore(store_redis).put("CONE", MONTHLY)
+    poster = SlackPoster(WebClient(token="xoxb-t", base_url=fake.api_url, timeout=5), retry_seconds=2.0)
+    poster.upload_files("CONE", [ReportFile("a.csv", b"x", "a")], "Backup report for March 2026 report:monthly:2026-0")
+    fake.inject(SlackFault(method="files.completeUploadExternal", error="internal_error"))
+    assert report_scheduler(store_redis, fake).run_due() == 0
+    assert report_scheduler(store_redis, fake).run_due() == 1
+    assert len(report_shares(fake, "CONE")) == 2
+
+
+def test_a_channel_east_of_utc_waits_for_the_month_to_end_in_utc(store_redis: redis.Redis, fake: FakeSlack) -> None:
+    """08:00 on 1 April in Auckland is 19:00 on 31 March in UTC: March is not over yet in the report's UTC."""
+    ScheduleStore(store_redis).put("CONE", replace(MONTHLY, zone="Pacific/Auckland", monthly_since=ts(1, 0)))
+    auckland_eight = datetime(2026, 4, 1, 8, 0, tzinfo=ZoneInfo("Pacific/Auckland")).timestamp()
+    assert report_scheduler(store_redis, fake, now=auckland_eight + 60).run_due() == 0
+    assert report_shares(fake, "CONE") == []
+    assert report_scheduler(store_redis, fake, now=ts(1, 0, month=4) + 60).run_due() == 1
+    assert "report:monthly:2026-03" in report_shares(fake, "CONE")[0]["text"]
