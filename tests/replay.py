@@ -453,7 +453,11 @@ class ReplayStamp:
         return "recorded", expected.status, wire, expected.body
 
     def _answer_update(self, method: str, target: str) -> tuple[str, int, dict[str, str], bytes]:
-        """The next recorded update read, if the request is it (path without case, query as a set)."""
+        """The next recorded update read, if the request is it (path without case, query as a set). A backup session
+        was recorded without the Update RP: its start's read of the update location is answered 404, as by a stamp
+        that has none to show, and the start goes on without it (kind ``update-location``)."""
+        if not self.updates:
+            return "update-location", *_json_reply(404, {"error": {"code": "ResourceNotFound", "message": target}})
         with self._lock:
             index = self.update_position
             expected = self.updates[index] if index < len(self.updates) else None

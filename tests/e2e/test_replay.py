@@ -46,7 +46,7 @@ from tests.replay import (
 )
 
 SESSIONS = recorded_sessions()
-DOCUMENTED_EXTRAS = {"metadata", "openid-configuration", "token", "preflight"}
+DOCUMENTED_EXTRAS = {"metadata", "openid-configuration", "token", "preflight", "update-location"}
 """Requests the bot makes that the module's recordings do not hold (docs/development.md, "Tested against")."""
 
 
