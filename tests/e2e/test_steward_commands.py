@@ -107,8 +107,8 @@ def recorded(name: str) -> Any:
     [
         ("backup_location_2002.json", "backups_list_2002.json", "none says it is ready for cloud recovery"),
         ("backup_location_2108_blob.json", "backups_list_2108_partial.json", "can be recovered from backup"),
-        # 1809 on the simulator's 2108, no release seen between: taken as one release older (the model's rule)
-        ("spec_backup_location_get.json", "spec_backups_list.json", "one release older: supported"),
+        # 1809 on the simulator's 2108: the published releases 1811 ... 2102 came between, so not supported
+        ("spec_backup_location_get.json", "spec_backups_list.json", "releases came between: 1811, 1901"),
     ],
 )
 def test_the_dr_card_for_each_recorded_backup_list(
