@@ -126,7 +126,14 @@ def build_parts(settings: Settings) -> Parts:
 
     services = {stamp.name: service(stamp) for stamp in settings.stamps}
     return Parts(
-        pipeline=Pipeline(services, access=access, audit_log=audit_log, prefs=prefs),
+        pipeline=Pipeline(
+            services,
+            access=access,
+            audit_log=audit_log,
+            prefs=prefs,
+            # Reads answered in the ack: short timeouts, so a slow Redis leaves most of Slack's 3 s to the ack.
+            ack_redis=make_redis(settings, timeout=limits.REDIS_ACK_PATH_TIMEOUT),
+        ),
         app_home=AppHome(services, access=access, audit_log=audit_log, open_seconds=limits.HOME_OPEN_SECONDS),
         store=store,
         health=health,

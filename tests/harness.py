@@ -81,11 +81,16 @@ class SlackClientSim(SlackRequests):
     def __init__(self, base_url: str, secret: str, fake: FakeSlack) -> None:
         super().__init__(base_url, secret, fake.response_url)
         self.fake = fake
+        self.acked: dict[str, dict[str, Any]] = {}
+        """Replies that came in a command's ack (help, the snapshot reads), by the command's hook."""
 
     def command(
         self, text: str, *, user: str = "UOPER", channel: str = "CBACKUPS", hook: str | None = None
     ) -> tuple[requests.Response, str]:
-        return super().command(text, user=user, channel=channel, hook=hook)
+        response, used = super().command(text, user=user, channel=channel, hook=hook)
+        if response.status_code == 200 and response.headers.get("content-type", "").startswith("application/json"):
+            self.acked[used] = response.json()
+        return response, used
 
     def click(
         self,
@@ -99,7 +104,9 @@ class SlackClientSim(SlackRequests):
         return super().click(action_id, user=user, channel=channel, value=value, hook=hook)
 
     def replies(self, hook: str) -> list[dict[str, Any]]:
-        return [r.payload for r in self.fake.hook_posts(hook)]
+        """The command's replies: the one its ack carried, if any, then those posted to its ``response_url``."""
+        acked = [self.acked[hook]] if hook in self.acked else []
+        return acked + [r.payload for r in self.fake.hook_posts(hook)]
 
     def wait_reply(self, hook: str, contains: str = "", timeout: float = 10.0) -> dict[str, Any]:
         def found() -> bool:

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import redis
@@ -74,6 +74,17 @@ class BackupService:
     """The bot's time zone (``AZS_TIMEZONE``) for channels that set none (``/azs backup timezone``)."""
     _home: tuple[float, Message] | None = field(default=None, init=False, repr=False)
     _home_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def with_redis(self, client: redis.Redis) -> BackupService:
+        """This stamp's service with every store on ``client`` (the ack path's, whose timeouts are short)."""
+        return replace(
+            self,
+            store=JobStore(client, retention_seconds=self.store.retention_seconds),
+            audit_log=AuditLog(client),
+            prefs=ChannelPrefs(client),
+            watches=WatchStore(client),
+            reads=self.reads.with_redis(client),
+        )
 
     def _running_job(self) -> Job | None:
         return next(
@@ -233,8 +244,8 @@ class BackupService:
         )
         delivery.try_once(job.job_id, ANNOUNCEMENT, posts.started(job))
 
-    def status(self, _request: Request) -> Message:
-        return self.reads.status(replies.status(self.store.active_jobs()))
+    def status(self, request: Request) -> Message:
+        return self.reads.status(replies.status(self.store.active_jobs()), request)
 
     def list(self, request: Request) -> Message:
         return self.reads.list(request)

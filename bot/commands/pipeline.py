@@ -5,9 +5,16 @@
     listener    parse once (bot.commands.parse); help is answered in the ack itself (no I/O)
     admit       the user's per-minute limit and the durable item, one Redis round trip before the ack
                 (bot.serve.dispatch; the web's front door refused replays before that)
+    in the ack  a snapshot read (status, list, config, show, history, dr) answered from Redis alone, through a
+                client with short timeouts                                      Pipeline.answer_from_snapshot
     route       the stamp, chosen once, and the lane the work waits in        Pipeline.route
     answer      authorise -> the row's runner, guarded -> audit                Pipeline.answer
     reply       through the response_url (bot.serve.dispatch)
+
+A snapshot read takes the same route and answer as any command (authorised, audited once), only sooner: a reply
+after the ack costs another HTTP round trip to Slack, so a read about a slow stamp answered after the ack can never
+come as fast as ``/azs help``. When the answer needs more than Redis (no snapshot yet, an id the snapshot and the
+history do not know) or Redis does not answer at once, nothing is audited and the command goes the after-ack way.
 
 This module is the Slack-free part (route and answer): the command table (:mod:`bot.commands.table`) says for each
 verb who may run it, which lane it takes and which runner answers it, so adding a verb adds no code here.
@@ -24,6 +31,7 @@ import redis
 from bot.commands.access import AccessPolicy
 from bot.commands.backups import BackupService
 from bot.commands.parse import command_of
+from bot.commands.reads import NotInSnapshot
 from bot.commands.request import Command, Request
 from bot.commands.table import BY_ACTION, Lane, Verb
 from bot.ops import outage
@@ -74,13 +82,28 @@ class Pipeline:
     preferences) are its own, wired by :mod:`bot.app`; stamp work is the chosen :class:`BackupService`'s."""
 
     def __init__(
-        self, services: dict[str, BackupService], *, access: AccessPolicy, audit_log: AuditLog, prefs: ChannelPrefs
+        self,
+        services: dict[str, BackupService],
+        *,
+        access: AccessPolicy,
+        audit_log: AuditLog,
+        prefs: ChannelPrefs,
+        ack_redis: redis.Redis | None = None,
     ) -> None:
         self.services = services
         """By stamp name, in configuration order: the first is the default."""
         self.access = access
         self.audit_log = audit_log
         self.prefs = prefs
+        self.ack_path = self
+        """This pipeline with every store on ``ack_redis`` (short timeouts), for the reads answered in the ack."""
+        if ack_redis is not None:
+            self.ack_path = Pipeline(
+                {name: service.with_redis(ack_redis) for name, service in services.items()},
+                access=access,
+                audit_log=AuditLog(ack_redis),
+                prefs=ChannelPrefs(ack_redis),
+            )
 
     @property
     def default_stamp(self) -> str:
@@ -131,6 +154,22 @@ class Pipeline:
             return None
         return verb.runner(self.services[self.default_stamp], Request(command, user, channel))
 
+    def answer_from_snapshot(self, command: Command, user: str, channel: str, *, item_id: str = "") -> Message | None:
+        """A snapshot row answered in the ack: routed, authorised, run and audited like any command, through the ack
+        path's Redis client; ``None`` (nothing audited) when the answer needs the stamp or Redis did not answer."""
+        if BY_ACTION[command.action].lane != Lane.SNAPSHOT or outage.REDIS.down:
+            return None
+        quick = self.ack_path
+        route = quick.route(command, channel)
+        if route.service is None:
+            return None  # an unknown stamp: told after the ack, like any other refusal that names the stamps
+        request = Request(command, user, channel, item_id=item_id, stamps=tuple(self.services), in_ack=True)
+        try:
+            return quick.answer(route, request)
+        except (NotInSnapshot, redis.RedisError) as exc:
+            log.info("%s not answered in the ack (%s); answering after it", command.action.value, type(exc).__name__)
+            return None
+
     def answer(self, route: Route, request: Request) -> Message:
         """Authorise, run the row's runner (a failure becomes a reply), and audit: the one way every verb is answered.
 
@@ -146,7 +185,8 @@ class Pipeline:
         service, runner = route.service, route.verb.runner
         if service is None:
             return replies.unknown_stamp(route.named, list(self.services))
-        return guarded(route.verb.doing, service.stamp, lambda: runner(service, request))
+        passing = (NotInSnapshot, redis.RedisError) if request.in_ack else ()
+        return guarded(route.verb.doing, service.stamp, lambda: runner(service, request), passing=passing)
 
     def answer_now(self, command: Command, user: str, channel: str, *, item_id: str = "") -> Message:
         """Route and answer ``command`` at once, in this thread (what the dispatcher does in a lane)."""
@@ -159,10 +199,15 @@ class Pipeline:
         self.audit_log.record(entry)
 
 
-def guarded(what: str, stamp: str, action: Callable[[], Message]) -> Message:
-    """Run ``action`` and turn any failure into a reply the operator can act on."""
+def guarded(
+    what: str, stamp: str, action: Callable[[], Message], *, passing: tuple[type[Exception], ...] = ()
+) -> Message:
+    """Run ``action`` and turn any failure into a reply the operator can act on; ``passing`` failures are raised
+    (a read answered in the ack leaves them to the after-ack path)."""
     try:
         return action()
+    except passing:
+        raise
     except redis.RedisError as exc:
         outage.REDIS.failed(exc)  # one line per outage, not a traceback per command
         log.warning("redis failed while trying to %s (%s)", what, type(exc).__name__)

@@ -5,6 +5,9 @@ One reader of each stamp (the worker's refresher, :mod:`bot.worker`) keeps a sna
 Redis does whatever the stamp's speed, never wait in the stamp's lane, and say how old the answer is. Before the
 first refresh (a fresh install) the first reader surveys the stamp once and writes the snapshot, so the answer is
 still useful. Only ``show`` of an id neither the snapshot nor the history knows asks the stamp.
+
+A request answered in the ack (``Request.in_ack``) never asks the stamp: where the answer would need it, the read
+raises :class:`NotInSnapshot` and the pipeline leaves the command to the after-ack path.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+
+import redis
 
 from bot.commands.request import Request
 from bot.model.backup import Backup, is_backup_id
@@ -24,7 +29,7 @@ from bot.model.update import UpdateClass, UpdateStates
 from bot.stamp.arm import ArmClient
 from bot.stamp.errors import StampError
 from bot.stamp.survey import survey
-from bot.state.history import HistoryStore
+from bot.state.history import DAY, HistoryStore
 from bot.state.snapshots import SnapshotStore
 from bot.words import recovery, replies, steward
 from bot.words.backups import backup_config, backup_detail, backup_list
@@ -34,6 +39,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HISTORY_DAYS = 30
 """What ``/azs backup history`` shows with no number of days."""
+
+
+class NotInSnapshot(Exception):
+    """A read answered in the ack needs the stamp (no snapshot yet, an unknown id): it is answered after the ack."""
 
 
 @dataclass
@@ -50,11 +59,26 @@ class StampReads:
     clock: Callable[[], float] = time.time
     _first_read: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def view(self) -> SnapshotView:
-        """The snapshot with its age; before the worker's first refresh, the stamp surveyed once (and written)."""
+    def with_redis(self, client: redis.Redis) -> StampReads:
+        """The same reads through ``client`` (the ack path's, with short timeouts)."""
+        snapshots = SnapshotStore(
+            client,
+            stale_after=self.snapshots.stale_after,
+            capacity_samples=self.snapshots.capacity_samples,
+            capacity_spacing=self.snapshots.capacity_spacing,
+            config_changes_kept=self.snapshots.config_changes_kept,
+        )
+        history = HistoryStore(client, keep_days=self.history.keep_seconds / DAY)
+        return replace(self, snapshots=snapshots, history=history)
+
+    def view(self, request: Request | None = None) -> SnapshotView:
+        """The snapshot with its age; before the worker's first refresh, the stamp surveyed once (and written),
+        unless the request is answered in the ack (:class:`NotInSnapshot`)."""
         found = self.snapshots.read(self.stamp, self.clock())
         if found is not None:
             return found
+        if request is not None and request.in_ack:
+            raise NotInSnapshot(f"no snapshot of {self.stamp} yet")
         with self._first_read:  # readers of the same stamp in this process wait for one survey
             found = self.snapshots.read(self.stamp, self.clock())
             if found is not None:
@@ -75,23 +99,23 @@ class StampReads:
 
     # --- the runners' bodies (BackupService's methods of the same names call these) --------------------------------
 
-    def status(self, running: Message) -> Message:
+    def status(self, running: Message, request: Request | None = None) -> Message:
         """The backups the bot follows (``running``, from the job store), and this stamp as last read."""
-        view = self.view()
+        view = self.view(request)
         snapshot = view.snapshot
         on_stamp = next((b for b in snapshot.backups if not b.is_terminal), None)
         latest = next((b for b in snapshot.backups if b.is_terminal), None)
         message = steward.stamp_status(running, self.stamp, on_stamp, latest, self.update_line(snapshot))
         return steward.with_freshness(message, view)
 
-    def list(self, _request: Request) -> Message:
-        view = self.view()
+    def list(self, request: Request) -> Message:
+        view = self.view(request)
         if view.snapshot.backups_read_at is None:
             return self._never_read(view, "list backups")
         return steward.with_freshness(backup_list(self.stamp, list(view.snapshot.backups)), view)
 
-    def config(self, _request: Request) -> Message:
-        view = self.view()
+    def config(self, request: Request) -> Message:
+        view = self.view(request)
         if view.snapshot.location is None:
             return self._never_read(view, "read the backup configuration")
         return steward.with_freshness(backup_config(self.stamp, view.snapshot.location), view)
@@ -101,13 +125,15 @@ class StampReads:
         backup_id = (request.command.backup_id or "").lower()
         if not is_backup_id(backup_id):
             return replies.not_a_backup_id()
-        view = self.view()
+        view = self.view(request)
         listed = next((b for b in view.snapshot.backups if b.backup_id.lower() == backup_id), None)
         if listed is not None:
             return steward.with_freshness(backup_detail(self.stamp, listed), view)
         kept = self.history.get(self.stamp, backup_id)
         if kept is not None:
             return steward.from_history(backup_detail(self.stamp, kept.as_backup()), kept.first_seen)
+        if request.in_ack:
+            raise NotInSnapshot(f"backup {backup_id} is known to neither the snapshot nor the history")
         backup = self.arm.get_backup(backup_id)
         if backup is None:
             return replies.no_such_backup(self.stamp, backup_id)
@@ -145,8 +171,8 @@ class StampReads:
             seen_versions=[e.stamp_version for e in seen if e.stamp_version],
         )
 
-    def dr(self, _request: Request) -> Message:
-        view = self.view()
+    def dr(self, request: Request) -> Message:
+        view = self.view(request)
         if view.snapshot.backups_read_at is None:
             return self._never_read(view, "read the backups")
         card = recovery.dr_card(self.stamp, self.readiness(view), self.update_line(view.snapshot))

@@ -62,3 +62,6 @@ class Request:
     """Taken over from a process that stopped before answering it."""
     stamps: tuple[str, ...] = ()
     """Every stamp the bot knows, in configuration order (``/azs stamps`` lists them)."""
+    in_ack: bool = False
+    """Answered in the ack from the snapshot and the history alone: a read that needs the stamp (no snapshot yet, an
+    id neither knows) raises :class:`~bot.commands.reads.NotInSnapshot` and is answered after the ack instead."""

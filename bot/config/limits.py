@@ -101,7 +101,8 @@ REDIS_CONNECT_TIMEOUT = 1.0
 REDIS_READ_TIMEOUT = 2.0
 """Short, so a Redis outage turns into a clear reply well inside Slack's 3 s."""
 REDIS_ACK_PATH_TIMEOUT = 0.5
-"""The Socket Mode envelope dedupe sits on the ack path: it must leave most of Slack's 3 s to the ack."""
+"""The Socket Mode envelope dedupe and the snapshot reads answered in the ack sit on the ack path: they must leave
+most of Slack's 3 s to the ack."""
 REPLICA_ACK_TIMEOUT_MS = 1000
 """How long a must-not-lose write waits for a replica; well inside Slack's 3 s for the start."""
 HEALTH_PROBLEM_TTL_SECONDS = 900

@@ -49,6 +49,10 @@ class Release:
     def __str__(self) -> str:
         return f"{self.yymm:04d}"
 
+    def months_to(self, later: Release) -> int:
+        """Months from this release to ``later`` (2108 to 2206: 10)."""
+        return (later.yymm // 100 - self.yymm // 100) * 12 + later.yymm % 100 - self.yymm % 100
+
 
 class Verdict(StrEnum):
     """A backup's release against the stamp's, for cloud recovery."""
@@ -56,25 +60,44 @@ class Verdict(StrEnum):
     SAME = "same"
     """The same release: supported."""
     PREVIOUS = "previous"
-    """Older, and no release was seen between the two: taken as the release just before, so supported
-    (Microsoft: not supported "more than one version" back). Whether a release the bot never saw lies
-    between cannot be known from versions alone."""
+    """Older, with no release known between the two (:data:`KNOWN_RELEASES` and the versions seen): the release
+    just before, so supported (Microsoft: not supported "more than one version" back)."""
     TOO_OLD = "too_old"
-    """Older, with at least one release seen between: more than one release back, not supported."""
+    """Older, with at least one release known between: more than one release back, not supported."""
     NEWER = "newer"
     """The backup names a later release than the stamp: one of the two readings is out of date."""
     UNKNOWN = "unknown"
-    """A version is missing or not shaped like ``1.YYMM.P.B``."""
+    """A version is missing or not shaped like ``1.YYMM.P.B``; or (``VersionCheck.unsure_between``) the two are
+    more than a year apart past the newest known release, so a release may have come between unseen."""
+
+
+KNOWN_RELEASES: tuple[Release, ...] = tuple(
+    Release(yymm)
+    for yymm in (
+        *(1802, 1803, 1804, 1805, 1807, 1808, 1809, 1811),
+        *(1901, 1902, 1903, 1904, 1905, 1906, 1907, 1908, 1910),
+        *(2002, 2005, 2008, 2102, 2108, 2206, 2301, 2306, 2311, 2406, 2408, 2501, 2506),
+    )
+)
+"""Every Azure Stack Hub release (full update) Microsoft has published. Source: the version list of the release
+notes, MicrosoftDocs/azure-stack-docs ``azure-stack/operator/release-notes.md`` (``ms.date`` 09/22/2025: 2506,
+2501 and 2408 supported, 1802-2406 archived), read 2026. Releases are applied in order (update packages are not
+cumulative: azure-stack-servicing-policy.md), so a stamp ran every release between two of its versions. A
+release after 2506 is unknown here: past it, only the versions the bot saw tell what came between."""
+UNSURE_AFTER_MONTHS = 12
+"""Two releases further apart than this, with no release known between, may have had one between."""
 
 
 @dataclass(frozen=True)
 class VersionCheck:
-    """A backup's version against the stamp's, with the releases seen between them."""
+    """A backup's version against the stamp's, with the releases known between them."""
 
     backup_version: str | None
     stamp_version: str | None
     verdict: Verdict
     between: tuple[Release, ...] = ()
+    unsure_between: bool = False
+    """UNKNOWN because nothing is known between two releases more than a year apart (not a missing version)."""
 
     @property
     def supported(self) -> bool | None:
@@ -82,23 +105,37 @@ class VersionCheck:
         return {Verdict.SAME: True, Verdict.PREVIOUS: True, Verdict.TOO_OLD: False}.get(self.verdict)
 
 
-def compare_versions(backup_version: str | None, stamp_version: str | None, seen: Iterable[str] = ()) -> VersionCheck:
-    """Apply the one-release rule: ``seen`` are other versions the stamp is known to have run (the backups'
-    ``stampVersion``, the history), which reveal releases between the two."""
+def compare_versions(
+    backup_version: str | None,
+    stamp_version: str | None,
+    seen: Iterable[str] = (),
+    known: tuple[Release, ...] = KNOWN_RELEASES,
+) -> VersionCheck:
+    """Apply the one-release rule: ``known`` are the published releases, ``seen`` other versions the stamp is known
+    to have run (the backups' ``stampVersion``, the history); both reveal releases between the two."""
     backup, stamp = Release.of(backup_version), Release.of(stamp_version)
-    between: tuple[Release, ...] = ()
     if backup is None or stamp is None:
-        verdict = Verdict.UNKNOWN
-    elif backup >= stamp:
-        verdict = Verdict.SAME if backup == stamp else Verdict.NEWER
-    else:
-        between = _releases_between(backup, stamp, seen)
-        verdict = Verdict.TOO_OLD if between else Verdict.PREVIOUS
-    return VersionCheck(backup_version, stamp_version, verdict, between)
+        return VersionCheck(backup_version, stamp_version, Verdict.UNKNOWN)
+    if backup >= stamp:
+        return VersionCheck(backup_version, stamp_version, Verdict.SAME if backup == stamp else Verdict.NEWER)
+    seen_releases = {r for r in map(Release.of, seen) if r is not None}
+    between = _releases_between(backup, stamp, {*known, *seen_releases})
+    verdict, unsure = _older(backup, stamp, between, known)
+    return VersionCheck(backup_version, stamp_version, verdict, between, unsure_between=unsure)
 
 
-def _releases_between(older: Release, newer: Release, seen: Iterable[str]) -> tuple[Release, ...]:
-    releases = {r for r in (Release.of(v) for v in seen) if r is not None}
+def _older(
+    backup: Release, stamp: Release, between: tuple[Release, ...], known: tuple[Release, ...]
+) -> tuple[Verdict, bool]:
+    """The verdict on an older backup, and whether it is UNKNOWN for a stretch past the known releases."""
+    if between:
+        return Verdict.TOO_OLD, False
+    if known and stamp > max(known) and backup.months_to(stamp) > UNSURE_AFTER_MONTHS:
+        return Verdict.UNKNOWN, True
+    return Verdict.PREVIOUS, False
+
+
+def _releases_between(older: Release, newer: Release, releases: set[Release]) -> tuple[Release, ...]:
     return tuple(sorted(r for r in releases if older < r < newer))
 
 

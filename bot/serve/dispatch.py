@@ -1,9 +1,10 @@
 """The Slack side of the request pipeline (:mod:`bot.commands.pipeline`): the ack path, the lanes, the replies.
 
 Before ``ack()``: the user's per-minute limit and the durable item, in one Redis round trip, so the work survives
-this process (:meth:`Dispatcher.admit`). After it: the command's route (its stamp, chosen once, and its lane), the
-work queued in that lane (:mod:`bot.serve.lanes`), the pipeline's answer sent through the ``response_url``, and the
-work of processes that died finished here (:meth:`Dispatcher.recover`).
+this process (:meth:`Dispatcher.admit`); then a snapshot read is answered in the ack itself when Redis alone can
+answer it (:meth:`Dispatcher.answer_from_snapshot`). After it: the command's route (its stamp, chosen once, and its
+lane), the work queued in that lane (:mod:`bot.serve.lanes`), the pipeline's answer sent through the ``response_url``,
+and the work of processes that died finished here (:meth:`Dispatcher.recover`).
 """
 
 from __future__ import annotations
@@ -66,6 +67,19 @@ class Dispatcher:
         if self.pool.admit(item, operator=_operator_work(item)):
             return None
         return replies.rate_limited(self.pool.user_limit.per_minute if self.pool.user_limit else 0)
+
+    def answer_from_snapshot(self, item: WorkItem) -> Message | None:
+        """After :meth:`admit`, before ``ack()``: a snapshot read's answer for the ack (the item is then finished
+        after the acks); ``None`` when it must wait for the after-ack path (:meth:`dispatch`)."""
+        request = self.pipeline.request(item)
+        try:
+            message = self.pipeline.answer_from_snapshot(request.command, item.user, item.channel, item_id=item.item_id)
+        except Exception:
+            log.exception("could not answer %s %s in the ack; answering after it", item.kind, item.item_id)
+            return None
+        if message is not None:
+            self.pool.after_acks(lambda: self.pool.done(item.item_id))
+        return message
 
     def refuse(self, item: WorkItem, refusal: Message) -> None:
         """After ``ack()``, over the limit: a click is told through its ``response_url`` (a command was told in its

@@ -61,15 +61,26 @@ def _release(version: str | None) -> str:
 def version_text(check: VersionCheck) -> str:
     """The backup's version against the stamp's, and what the one-version rule says of them."""
     pair = f"Backup {_release(check.backup_version)} on a stamp at {_release(check.stamp_version)}"
-    between = ", ".join(str(r) for r in check.between)
     verdict = {
         Verdict.SAME: "the same release: supported.",
         Verdict.PREVIOUS: "one release older: supported, until the stamp's next update.",
-        Verdict.TOO_OLD: f"more than one release older (the stamp ran {between} in between): not supported.",
+        Verdict.TOO_OLD: f"more than one release older ({_between(check)}): not supported.",
         Verdict.NEWER: "the backup names a later release than the stamp: one of the two readings is out of date.",
         Verdict.UNKNOWN: "a version is missing or not shaped like 1.YYMM.P.B: support cannot be confirmed.",
     }[check.verdict]
+    if check.unsure_between:
+        verdict = (
+            "more than a year apart, past the newest release the bot knows of: it cannot tell whether a release "
+            "came between, so support cannot be confirmed."
+        )
     return f"{pair}: {verdict}"
+
+
+def _between(check: VersionCheck) -> str:
+    """The releases between, the first three and the last when there are many."""
+    names = [str(r) for r in check.between]
+    shown = ", ".join(names) if len(names) <= 4 else f"{', '.join(names[:3])}, ... {names[-1]}"
+    return f"release {shown} came between" if len(names) == 1 else f"{len(names)} releases came between: {shown}"
 
 
 def keep_key_text(key: KeepKey) -> str:

@@ -5,6 +5,7 @@ Start click a dead process left behind."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from bot.ops import outage
 from bot.slack.client import SlackPoster
 from bot.stamp.arm import ArmClient, StartedBackup
 from bot.stamp.errors import StampError
+from bot.state import keys
 from bot.state.audit import AuditLog
 from bot.state.connection import connect
 from bot.state.history import HistoryStore
@@ -320,3 +322,97 @@ def test_stamps_use_changes_the_default_the_next_command_gets(bot: Bot) -> None:
     assert bot.ask(Command(Action.USE_STAMP, stamp="west")).ok
     assert bot.pipeline.route(Command(Action.LIST), CHANNEL).stamp == "west"
     assert not bot.ask(Command(Action.USE_STAMP, stamp="nosuch")).ok
+
+
+# --- snapshot reads answered in the ack ------------------------------------------------------------------------------
+
+SNAPSHOT_ROWS = [v for v in TABLE if v.lane == Lane.SNAPSHOT]
+
+
+def surveyed(bot: Bot, stamp: str = "east") -> None:
+    """The snapshot exists (a first read after the ack surveys the stamp and writes it); calls and audit reset."""
+    assert bot.ask(Command(Action.LIST, stamp=stamp)).ok
+    bot.stamps[stamp].calls.clear()
+    bot.client.delete(keys.audit_key())
+
+
+def in_ack(bot: Bot, command: Command, user: str = READER, channel: str = CHANNEL) -> Message | None:
+    return bot.pipeline.answer_from_snapshot(command, user, channel, item_id="item-1")
+
+
+@pytest.mark.parametrize("verb", SNAPSHOT_ROWS, ids=lambda v: str(v.action))
+def test_a_snapshot_row_is_answered_in_the_ack_without_the_stamp_and_audited_once(bot: Bot, verb: Verb) -> None:
+    surveyed(bot)
+    answer = in_ack(bot, command_for(verb))
+    assert answer is not None and answer.ok, verb.action
+    assert bot.stamps["east"].calls == []
+    assert bot.audited() == [(verb.action.value, "east", "ok")]
+
+
+@pytest.mark.parametrize(
+    "verb", [v for v in SNAPSHOT_ROWS if v.action != Action.HISTORY], ids=lambda v: str(v.action)
+)  # history is the bot's own record: it needs no snapshot
+def test_with_no_snapshot_yet_a_read_is_left_to_the_after_ack_path(bot: Bot, verb: Verb) -> None:
+    assert in_ack(bot, command_for(verb)) is None
+    assert bot.stamps["east"].calls == [] and bot.audited() == []  # audited once, by the path that answers
+
+
+def test_rows_that_are_not_snapshot_reads_are_never_answered_in_the_ack(bot: Bot) -> None:
+    surveyed(bot)
+    for verb in (v for v in TABLE if v.lane != Lane.SNAPSHOT):
+        assert in_ack(bot, command_for(verb), user=OPERATOR) is None, verb.action
+    assert bot.audited() == [] and all(not s.calls for s in bot.stamps.values())
+
+
+def test_show_of_an_id_the_snapshot_and_history_do_not_know_waits_for_the_stamp(bot: Bot) -> None:
+    surveyed(bot)
+    unknown = "0b1e7c4e-1111-4222-8333-944455556666"
+    assert in_ack(bot, Command(Action.SHOW, backup_id=unknown)) is None
+    assert bot.stamps["east"].calls == [] and bot.audited() == []
+    shown = in_ack(bot, Command(Action.SHOW, backup_id=BACKUP_ID))
+    assert shown is not None and BACKUP_ID in shown.text
+
+
+def test_a_channel_outside_the_allow_list_is_refused_in_the_ack_and_audited(client: redis.Redis) -> None:
+    bot = Bot(client, channels=frozenset({CHANNEL}))
+    surveyed(bot)
+    refused = in_ack(bot, Command(Action.LIST), channel="COTHER")
+    assert refused is not None and not refused.ok and "not enabled" in refused.text
+    assert bot.audited() == [("list", "east", "refused or failed")]
+
+
+def test_an_unknown_stamp_is_told_after_the_ack(bot: Bot) -> None:
+    surveyed(bot)
+    assert in_ack(bot, Command(Action.LIST, stamp="nosuch")) is None and bot.audited() == []
+
+
+def test_a_redis_known_to_be_down_is_not_asked_in_the_ack(bot: Bot) -> None:
+    surveyed(bot)
+    outage.REDIS.failed(redis.ConnectionError("down"))
+    try:
+        assert in_ack(bot, Command(Action.LIST)) is None
+    finally:
+        outage.REDIS.ok()
+
+
+def test_a_redis_that_does_not_answer_in_time_leaves_the_read_to_the_after_ack_path(bot: Bot) -> None:
+    """The ack path's client has short timeouts: a Redis that accepts and never answers costs it about one."""
+    surveyed(bot)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        host, port = silent.getsockname()
+        slow = connect(f"redis://{host}:{port}/0", timeout=limits.REDIS_ACK_PATH_TIMEOUT)
+        services = bot.pipeline.services
+        pipeline = Pipeline(
+            services, access=bot.pipeline.access, audit_log=bot.audit_log, prefs=bot.prefs, ack_redis=slow
+        )
+        began = time.monotonic()
+        assert pipeline.answer_from_snapshot(Command(Action.LIST), READER, CHANNEL) is None
+        assert time.monotonic() - began < 4 * limits.REDIS_ACK_PATH_TIMEOUT
+        assert bot.audited() == [] and bot.stamps["east"].calls == []
+        answered = bot.pipeline.answer_from_snapshot(Command(Action.LIST), READER, CHANNEL)  # the real Redis
+        assert answered is not None and answered.ok
+    finally:
+        silent.close()

@@ -206,7 +206,22 @@ def test_thumbprints_compare_without_case() -> None:
 
 
 def test_the_history_reveals_a_release_in_between() -> None:
-    listed = [ready_backup("b", NOW, "1.2108.0.32")]
-    update = UpdateLocation("local", "AppliedSuccessfully", "1.2301.0.1")
+    """Past the newest published release (2506), only the versions seen tell of a release between."""
+    listed = [ready_backup("b", NOW, "1.2601.0.9")]
+    update = UpdateLocation("local", "AppliedSuccessfully", "1.2609.0.1")
     assert readiness(STORE, listed, update, NOW).ready
-    assert not readiness(STORE, listed, update, NOW, seen_versions=["1.2206.0.12"]).ready
+    assert not readiness(STORE, listed, update, NOW, seen_versions=["1.2605.0.12"]).ready
+
+
+def test_a_backup_published_releases_older_is_too_old_though_none_was_seen() -> None:
+    """1809 on a 2108 stamp: the release notes list 1811 ... 2102 between, so it is not "the previous release"."""
+    listed = [ready_backup("b", NOW, "1.1809.0.45")]
+    result = readiness(STORE, listed, UpdateLocation("local", "AppliedSuccessfully", "1.2108.0.32"), NOW)
+    assert not result.ready and result.gaps == (Gap.VERSION_TOO_OLD,)
+
+
+def test_a_gap_of_more_than_a_year_past_the_known_releases_cannot_be_confirmed() -> None:
+    listed = [ready_backup("b", NOW, "1.2506.0.15")]
+    result = readiness(STORE, listed, UpdateLocation("local", "AppliedSuccessfully", "1.2612.0.1"), NOW)
+    assert result.version is not None and result.version.unsure_between
+    assert not result.ready and Gap.VERSION_UNKNOWN in result.gaps

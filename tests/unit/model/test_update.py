@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from bot.config.env import SettingsError
 from bot.config.settings import Settings, load_settings
 from bot.model.update import (
+    KNOWN_RELEASES,
     Release,
     UpdateClass,
     UpdateLocation,
@@ -138,6 +139,16 @@ def test_a_release_is_the_yymm_of_a_version(version: str | None, release: int | 
         ("1.2108.0.32", None, (), Verdict.UNKNOWN, None),
         (None, "1.2108.0.32", (), Verdict.UNKNOWN, None),
         ("9.2222.0.222", "9.8888.0.888", (), Verdict.UNKNOWN, None),
+        # published releases count as between even when the stamp was never seen running them
+        ("1.1809.0.45", "1.2108.0.32", (), Verdict.TOO_OLD, False),
+        ("1.2306.0.16", "1.2406.1.23", (), Verdict.TOO_OLD, False),  # 2311 came between
+        ("1.2408.1.50", "1.2501.0.21", (), Verdict.PREVIOUS, True),
+        # past the newest known release (2506): a gap of up to a year is the next release, more is unknown
+        ("1.2506.0.15", "1.2601.0.9", (), Verdict.PREVIOUS, True),
+        ("1.2506.0.15", "1.2606.0.9", (), Verdict.PREVIOUS, True),  # exactly twelve months
+        ("1.2506.0.15", "1.2607.0.9", (), Verdict.UNKNOWN, None),
+        ("1.2506.0.15", "1.2607.0.9", ("1.2601.0.9",), Verdict.TOO_OLD, False),  # the stamp ran 2601 between
+        ("1.2501.0.21", "1.2601.0.9", (), Verdict.TOO_OLD, False),  # 2506 came between
     ],
 )
 def test_the_one_release_rule(
@@ -148,8 +159,27 @@ def test_the_one_release_rule(
 
 
 def test_the_releases_seen_between_are_named() -> None:
-    check = compare_versions("1.2008.0.1", "1.2206.0.12", ["1.2102.0.3", "1.2108.0.32", "1.2301.0.1", "1.2005.0.1"])
-    assert [str(r) for r in check.between] == ["2102", "2108"]
+    seen = ["1.2102.0.3", "1.2104.0.1", "1.2301.0.1", "1.2005.0.1"]
+    check = compare_versions("1.2008.0.1", "1.2206.0.12", seen, known=(Release(2102), Release(2108)))
+    assert [str(r) for r in check.between] == ["2102", "2104", "2108"]  # known and seen together
+    assert [str(r) for r in compare_versions("1.2008.0.1", "1.2206.0.12").between] == ["2102", "2108"]
+
+
+def test_only_a_gap_past_the_known_releases_is_unsure() -> None:
+    """A year or more between two adjacent published releases is still the previous one: the list is complete up
+    to its newest; past it, nothing is known, so more than a year apart cannot be confirmed."""
+    known = (Release(2001), Release(2106))
+    assert compare_versions("1.2001.0.1", "1.2106.0.1", known=known).verdict is Verdict.PREVIOUS
+    unsure = compare_versions("1.2106.0.1", "1.2209.0.1", known=known)
+    assert (unsure.verdict, unsure.unsure_between, unsure.supported) == (Verdict.UNKNOWN, True, None)
+    assert not compare_versions(None, "1.2209.0.1", known=known).unsure_between
+
+
+def test_the_known_releases_are_in_order_and_well_formed() -> None:
+    assert list(KNOWN_RELEASES) == sorted(set(KNOWN_RELEASES))
+    assert all(Release.of(f"1.{r}.0.1") == r for r in KNOWN_RELEASES)
+    assert str(KNOWN_RELEASES[0]) == "1802" and Release(2506) in KNOWN_RELEASES
+    assert Release(2108).months_to(Release(2206)) == 10
 
 
 @pytest.mark.parametrize(
