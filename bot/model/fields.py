@@ -21,6 +21,11 @@ def text_or_none(value: Any) -> str | None:
     return text or None
 
 
+def text_or(value: Any, default: str) -> str:
+    """:func:`text_or_none`, with ``default`` for what has no text."""
+    return text_or_none(value) or default
+
+
 def as_bool(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
@@ -41,6 +46,11 @@ def as_int(value: Any) -> int | None:
 
 def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def objects_in(value: Any) -> list[dict[str, Any]]:
+    """The objects in a JSON list; ``[]`` for anything else, and whatever else is in the list is skipped."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def parse_time(value: Any) -> datetime | None:
