@@ -73,9 +73,8 @@ class Follower:
     def poll(self, claim: Claim) -> None:
         """Poll once with the strategy that can, decide, apply. An announcement the start could not post is
         tried first; refused, the poll goes on and the next turn tries again."""
+        self._announce(claim)
         job = claim.job
-        if job.announcement_pending:
-            self.delivery.deliver(claim, ANNOUNCEMENT, posts.started(job))
         client = self.clients.get(job.stamp)
         if client is None:
             log.error("job %s is for unknown stamp %r; keeping it for a worker that knows it", job.job_id, job.stamp)
@@ -201,13 +200,18 @@ class Follower:
                 self.refresher.backup_ended(job.stamp, step.backup)
             self.report(claim)
 
+    def _announce(self, claim: Claim) -> bool:
+        """Post the start announcement if it is still owed (the start could not post it); ``False`` while it is."""
+        job = claim.job
+        return not job.announcement_pending or self.delivery.deliver(claim, ANNOUNCEMENT, posts.started(job)).settled
+
     def report(self, claim: Claim) -> None:
         """Post the outcome once, after the announcement (so it threads under it), then edit the announcement.
 
         Slack refusing keeps the job finished and due again (README "Guarantees" states the window that remains).
         """
         job = claim.job
-        if job.announcement_pending and not self.delivery.deliver(claim, ANNOUNCEMENT, posts.started(job)).settled:
+        if not self._announce(claim):
             failures = job.poll_failures + 1  # the outcome waits, so it can thread under the announcement
             delay = backoff(failures, WAITING_BACKOFF_BASE, self.policy.max_retry_delay, random.random())
             self.store.retry_report(claim, due_at=self.clock() + delay, failures=failures)
