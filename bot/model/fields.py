@@ -85,16 +85,3 @@ def parse_duration(value: Any) -> float | None:
         + parts.get("minutes", 0) * 60
         + parts.get("seconds", 0)
     )
-
-
-def human_duration(seconds: float | None) -> str:
-    """``21m 15s`` style, the way an operator says it; whole seconds are enough."""
-    if seconds is None:
-        return "unknown"
-    total = int(seconds)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
-    parts.append(f"{secs}s" if secs or not any(parts) else "")
-    return " ".join(p for p in parts if p)

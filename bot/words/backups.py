@@ -5,9 +5,18 @@ in full, the backup location, and the one wording of a finished backup (:func:`f
 from __future__ import annotations
 
 from bot.model.backup import Backup
-from bot.model.fields import human_duration
 from bot.model.location import BackupLocation
-from bot.words.mrkdwn import Message, context, escape, fields, mention_user, section, when, without_query
+from bot.words.mrkdwn import (
+    Message,
+    context,
+    escape,
+    fields,
+    human_duration,
+    mention_user,
+    section,
+    when,
+    without_query,
+)
 
 MAX_ROLES_SHOWN = 30
 MAX_BACKUPS_LISTED = 10

@@ -9,9 +9,8 @@ import time
 
 from bot.model.backup import Backup
 from bot.model.facts import JobFacts
-from bot.model.fields import human_duration
 from bot.words.backups import finished_backup
-from bot.words.mrkdwn import Message, age, context, escape, mention_user, section, when
+from bot.words.mrkdwn import Message, age, context, escape, human_duration, mention_user, section, when
 
 REPORT_EVENT = "azs_backup_reported"
 ANNOUNCE_EVENT = "azs_backup_announced"
