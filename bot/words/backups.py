@@ -118,6 +118,24 @@ def finished_backup(
     return Message(text=text, blocks=blocks, metadata=metadata)
 
 
+def finished_backup_forms(
+    stamp: str,
+    backup_id: str,
+    backup: Backup | None,
+    error: str = "",
+    *,
+    requester: str,
+    note: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> tuple[Message, Message]:
+    """:func:`finished_backup` in full and in one line (the outcome and the announcement's last edit), worded
+    from one escaped pass."""
+    said = _say(stamp, backup_id, backup, error, requester)
+    text, blocks = _failed_without_record(said, note) if backup is None else _full(said, backup, error, note)
+    line_text, line_blocks = _result_line(said, backup, error)
+    return Message(text=text, blocks=blocks, metadata=metadata), Message(text=line_text, blocks=line_blocks)
+
+
 def _failed_without_record(said: _Said, note: str) -> tuple[str, list[dict[str, Any]]]:
     text = (
         f":x: {_subject(said.requester, None)} `{said.named_id}` on *{said.stamp}* failed: "

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.model.backup import Backup
 from bot.model.facts import JobFacts
-from bot.words.backups import finished_backup
+from bot.words.backups import finished_backup, finished_backup_forms
 from bot.words.mrkdwn import Message, age, escape, human_duration, mention_user, section, when
 
 REPORT_EVENT = "azs_backup_reported"
@@ -45,17 +45,28 @@ def announcement_final(job: JobFacts, backup: Backup | None, error: str) -> Mess
 
 def completion(job: JobFacts, backup: Backup | None, error: str = "", note: str = "") -> Message:
     """The outcome in the channel, tagged with the job id so a re-run can tell it was already posted."""
+    return outcome(job, backup, error, note)[0]
+
+
+def outcome(job: JobFacts, backup: Backup | None, error: str = "", note: str = "") -> tuple[Message, Message]:
+    """:func:`completion` and :func:`announcement_final` together, worded from one pass over the backup."""
     marker = _marker(REPORT_EVENT, job)
-    return finished_backup(job.stamp, job.backup_id, backup, error, requester=job.requester, note=note, metadata=marker)
+    return finished_backup_forms(
+        job.stamp, job.backup_id, backup, error, requester=job.requester, note=note, metadata=marker
+    )
 
 
 def completion_unannounced(job: JobFacts, backup: Backup | None, error: str, attempts: int) -> Message:
     """The outcome when the start announcement never reached the channel: it says so, since it stands alone."""
-    note = (
+    return completion(job, backup, error, unannounced_note(attempts))
+
+
+def unannounced_note(attempts: int) -> str:
+    """The note under an outcome whose start announcement Slack refused ``attempts`` times."""
+    return (
         f"This backup's start announcement could not be posted (Slack refused it {attempts} times), "
         "so this result is not in a thread."
     )
-    return completion(job, backup, error, note)
 
 
 def start_abandoned(job: JobFacts, reason: str) -> Message:

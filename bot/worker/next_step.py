@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from bot.config.settings import Settings
 from bot.model.backoff import backoff
 from bot.model.backup import Backup
+from bot.stamp.errors import StampError
 from bot.stamp.lro import PollResult
 from bot.state.job import Job
 
@@ -59,6 +60,18 @@ class Failed:
     retry_after: float | None = None
     falls_back: bool = False
     """The strategy that polled falls back on this failure (its URL is gone, refused or redirected)."""
+
+    @classmethod
+    def of(cls, exc: StampError, *, falls_back: bool = False) -> Failed:
+        """The stamp client's error as plain data."""
+        return cls(
+            str(exc),
+            status=exc.status,
+            code=exc.code,
+            retryable=exc.retryable,
+            retry_after=exc.retry_after,
+            falls_back=falls_back,
+        )
 
 
 @dataclass(frozen=True)
