@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from bot.model.fields import as_bool, as_dict, as_int, parse_duration, parse_time, text_or_none
+from bot.model.fields import as_bool, as_dict, as_int, objects_in, parse_duration, parse_time, text_or, text_or_none
 
 TERMINAL_STATUSES = frozenset({"succeeded", "partialsucceeded", "failed", "skipped", "deleted"})
 """``backupInfo.status`` values after which a backup no longer changes (API reference §4.3)."""
@@ -177,7 +177,7 @@ class Backup:
         raw_taken = text_or_none(info.get("timeTakenToCreate"))
         return cls(
             backup_id=backup_id,
-            status=text_or_none(info.get("status")) or "Unknown",
+            status=text_or(info.get("status"), "Unknown"),
             created=parse_time(info.get("createdDateTime")),
             time_taken_seconds=parse_duration(raw_taken),
             time_taken_raw=raw_taken,
@@ -186,20 +186,15 @@ class Backup:
             is_automatic=as_bool(info.get("isAutomaticBackup")),
             is_cloud_recovery_ready=as_bool(info.get("isCloudRecoveryReady")),
             encryption_cert_thumbprint=text_or_none(info.get("encryptionCertThumbprint")),
-            roles=_roles(info.get("roleStatus")),
+            # ``roleStatus`` entries that are objects; anything else in the list is skipped.
+            roles=tuple(
+                RoleStatus(role=text_or(r.get("roleName"), "?"), status=text_or(r.get("status"), "Unknown"))
+                for r in objects_in(info.get("roleStatus"))
+            ),
             size_kb=as_int(info.get("backupSizeInKb")) or None,
             completely_uploaded=as_bool(info.get("completelyUploaded")),
             backup_data_version=text_or_none(info.get("backupDataVersion")),
         )
-
-
-def _roles(raw: Any) -> tuple[RoleStatus, ...]:
-    """``roleStatus`` entries that are objects; anything else in the list is skipped."""
-    return tuple(
-        RoleStatus(role=text_or_none(r.get("roleName")) or "?", status=text_or_none(r.get("status")) or "Unknown")
-        for r in (raw if isinstance(raw, list) else [])
-        if isinstance(r, dict)
-    )
 
 
 def backups_from_list(body: Any) -> list[Backup]:

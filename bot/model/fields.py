@@ -21,6 +21,11 @@ def text_or_none(value: Any) -> str | None:
     return text or None
 
 
+def text_or(value: Any, default: str) -> str:
+    """:func:`text_or_none`, with ``default`` for what has no text."""
+    return text_or_none(value) or default
+
+
 def as_bool(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
@@ -41,6 +46,11 @@ def as_int(value: Any) -> int | None:
 
 def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def objects_in(value: Any) -> list[dict[str, Any]]:
+    """The objects in a JSON list; ``[]`` for anything else, and whatever else is in the list is skipped."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -75,16 +85,3 @@ def parse_duration(value: Any) -> float | None:
         + parts.get("minutes", 0) * 60
         + parts.get("seconds", 0)
     )
-
-
-def human_duration(seconds: float | None) -> str:
-    """``21m 15s`` style, the way an operator says it; whole seconds are enough."""
-    if seconds is None:
-        return "unknown"
-    total = int(seconds)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
-    parts.append(f"{secs}s" if secs or not any(parts) else "")
-    return " ".join(p for p in parts if p)

@@ -12,9 +12,8 @@ from datetime import time
 from typing import Any
 
 from bot.model.digest import Colour, Fit, Forecast, StampDigest
-from bot.model.fields import human_duration
 from bot.model.schedule import WEEKDAYS, Cadence, ChannelSchedule
-from bot.words.mrkdwn import Message, age, context, escape, mention_channel, section, when
+from bot.words.mrkdwn import Message, age, context, escape, human_duration, mention_channel, section, when
 
 DIGEST_EVENT = "azs_backup_digest"
 """The metadata marker of a digest post; its payload names the period (``digest:<channel>:daily:2026-12-03``)."""

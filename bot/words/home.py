@@ -7,7 +7,6 @@ from typing import Any
 
 from bot.model.backup import Backup
 from bot.model.facts import JobFacts
-from bot.model.fields import human_duration
 from bot.model.location import BackupLocation
 from bot.words.backups import schedule_facts, status_label, time_taken
 from bot.words.mrkdwn import (
@@ -19,6 +18,7 @@ from bot.words.mrkdwn import (
     context,
     escape,
     fields,
+    human_duration,
     mention_user,
     section,
     when,

@@ -1,5 +1,5 @@
 """Slack's mrkdwn and Block Kit, made safe: the ``Message`` every renderer returns, ``escape`` (the one way outside
-text enters a message), mentions, clipping to Block Kit's limits, the block helpers, and how times read.
+text enters a message), mentions, clipping to Block Kit's limits, the block helpers, and how times and durations read.
 
 The other word modules (:mod:`bot.words.replies`, :mod:`bot.words.posts`, :mod:`bot.words.backups`,
 :mod:`bot.words.home`) build their messages from these; nothing outside ``bot/words`` writes mrkdwn.
@@ -12,8 +12,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-
-from bot.model.fields import human_duration
 
 SECTION_TEXT_LIMIT, FIELD_TEXT_LIMIT, MAX_FIELDS, HEADER_TEXT_LIMIT = 3000, 2000, 10, 150
 """Block Kit limits (section text, each field, fields per section, header); see the README's Guarantees."""
@@ -139,3 +137,16 @@ def age(moment: datetime | float | None, now: float | None = None) -> str:
         return "unknown"
     stamp = moment.timestamp() if isinstance(moment, datetime) else float(moment)
     return human_duration(max(0.0, (now or time.time()) - stamp)) + " ago"
+
+
+def human_duration(seconds: float | None) -> str:
+    """``21m 15s`` style, the way an operator says it; whole seconds are enough."""
+    if seconds is None:
+        return "unknown"
+    total = int(seconds)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
+    parts.append(f"{secs}s" if secs or not any(parts) else "")
+    return " ".join(p for p in parts if p)

@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.model.backup import Backup
-from bot.model.fields import human_duration
-from bot.words.mrkdwn import Message, context, escape, section, when
+from bot.words.mrkdwn import Message, context, escape, human_duration, section, when
 from bot.words.replies import START_ACTION_ID
 
 

@@ -6,12 +6,12 @@ find an earlier post of the same message.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from bot.model.backup import Backup
 from bot.model.facts import JobFacts
-from bot.model.fields import human_duration
-from bot.words.backups import finished_backup
-from bot.words.mrkdwn import Message, age, context, escape, mention_user, section, when
+from bot.words.backups import finished_backup, finished_backup_forms
+from bot.words.mrkdwn import Message, age, escape, human_duration, mention_user, section, when
 
 REPORT_EVENT = "azs_backup_reported"
 ANNOUNCE_EVENT = "azs_backup_announced"
@@ -43,20 +43,30 @@ def announcement_final(job: JobFacts, backup: Backup | None, error: str) -> Mess
     return finished_backup(job.stamp, job.backup_id, backup, error, requester=job.requester, one_line=True)
 
 
-def completion(job: JobFacts, backup: Backup | None, error: str = "") -> Message:
+def completion(job: JobFacts, backup: Backup | None, error: str = "", note: str = "") -> Message:
     """The outcome in the channel, tagged with the job id so a re-run can tell it was already posted."""
-    message = finished_backup(job.stamp, job.backup_id, backup, error, requester=job.requester)
-    return _marked(message, REPORT_EVENT, job)
+    return outcome(job, backup, error, note)[0]
+
+
+def outcome(job: JobFacts, backup: Backup | None, error: str = "", note: str = "") -> tuple[Message, Message]:
+    """:func:`completion` and :func:`announcement_final` together, worded from one pass over the backup."""
+    marker = _marker(REPORT_EVENT, job)
+    return finished_backup_forms(
+        job.stamp, job.backup_id, backup, error, requester=job.requester, note=note, metadata=marker
+    )
 
 
 def completion_unannounced(job: JobFacts, backup: Backup | None, error: str, attempts: int) -> Message:
     """The outcome when the start announcement never reached the channel: it says so, since it stands alone."""
-    message = completion(job, backup, error)
-    note = context(
+    return completion(job, backup, error, unannounced_note(attempts))
+
+
+def unannounced_note(attempts: int) -> str:
+    """The note under an outcome whose start announcement Slack refused ``attempts`` times."""
+    return (
         f"This backup's start announcement could not be posted (Slack refused it {attempts} times), "
         "so this result is not in a thread."
     )
-    return Message(text=message.text, blocks=[*message.blocks, note], metadata=message.metadata)
 
 
 def start_abandoned(job: JobFacts, reason: str) -> Message:
@@ -104,5 +114,9 @@ def stale_backups(stamp: str, newest: Backup | None, limit_hours: float, reason:
 
 
 def _marked(message: Message, event_type: str, job: JobFacts) -> Message:
-    marker = {"event_type": event_type, "event_payload": {"job_id": job.job_id, "backup_id": job.backup_id}}
-    return Message(text=message.text, blocks=message.blocks, ok=message.ok, metadata=marker)
+    return Message(text=message.text, blocks=message.blocks, ok=message.ok, metadata=_marker(event_type, job))
+
+
+def _marker(event_type: str, job: JobFacts) -> dict[str, Any]:
+    """The metadata that lets a retry find this job's post of ``event_type`` in the channel."""
+    return {"event_type": event_type, "event_payload": {"job_id": job.job_id, "backup_id": job.backup_id}}

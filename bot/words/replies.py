@@ -9,10 +9,20 @@ from collections.abc import Sequence
 
 from bot.model.backup import Backup
 from bot.model.facts import AuditEntry, JobFacts, Problem, Trouble
-from bot.model.fields import human_duration
 from bot.model.location import BackupLocation, Preflight
 from bot.words.backups import on_off, status_label, target
-from bot.words.mrkdwn import Message, age, clip, escape, fields, mention_channel, mention_user, section, when
+from bot.words.mrkdwn import (
+    Message,
+    age,
+    clip,
+    escape,
+    fields,
+    human_duration,
+    mention_channel,
+    mention_user,
+    section,
+    when,
+)
 
 START_ACTION_ID = "backup_start"
 OTHER_STAMP = "`/azs backup &lt;stamp&gt; ...`: any of the above on another stamp"

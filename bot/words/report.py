@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from bot.model.fields import human_duration
 from bot.model.report import Failure, ReportFile, SettingChange, StampCompliance
-from bot.words.mrkdwn import MAX_BLOCKS_MESSAGE, Message, context, escape, section, when
+from bot.words.mrkdwn import MAX_BLOCKS_MESSAGE, Message, context, escape, human_duration, section, when
 
 MAX_LISTED = 5
 """Failures and changes listed per stamp; the CSV has every backup."""

@@ -12,12 +12,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.model.backup import Backup, Outcome
-from bot.model.fields import human_duration
 from bot.model.history import HistoryEntry
 from bot.model.snapshot import SnapshotView
 from bot.model.update import UpdateClass, UpdateLocation
 from bot.words.backups import status_label
-from bot.words.mrkdwn import MAX_BLOCKS_MESSAGE, SECTION_TEXT_LIMIT, Message, context, escape, section, when
+from bot.words.mrkdwn import (
+    MAX_BLOCKS_MESSAGE,
+    SECTION_TEXT_LIMIT,
+    Message,
+    context,
+    escape,
+    human_duration,
+    section,
+    when,
+)
 
 HISTORY_PAGE_SIZE = 25
 """History entries per page: one line each (about 150 characters), so a page is a few sections, far below

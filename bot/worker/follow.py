@@ -24,7 +24,7 @@ from bot.stamp.arm import ArmClient, ArmResponse
 from bot.stamp.errors import StampError, retry_after_seconds
 from bot.state.job import Claim, Job, JobState
 from bot.state.jobs import JobStore
-from bot.words import mrkdwn, posts
+from bot.words import posts
 from bot.worker.next_step import Failed, Finish, Policy, Polled, Reschedule, decide, is_overdue
 from bot.worker.refresh import Refresher
 
@@ -33,18 +33,6 @@ log = logging.getLogger(__name__)
 FALLING_BACK = "its operation URL is gone, redirected or not on the configured endpoint: following it by its fallback"
 WAITING_BACKOFF_BASE = 2.0
 """Seconds before an outcome that waits for its announcement is tried again (then doubling)."""
-
-
-def failed(exc: StampError, strategy: lro.PollingStrategy | None = None) -> Failed:
-    """The stamp client's error as plain data for :func:`bot.worker.next_step.decide`."""
-    return Failed(
-        str(exc),
-        status=exc.status,
-        code=exc.code,
-        retryable=exc.retryable,
-        retry_after=exc.retry_after,
-        falls_back=strategy is not None and strategy.falls_back_on(exc.status, exc.code),
-    )
 
 
 class Follower:
@@ -73,9 +61,8 @@ class Follower:
     def poll(self, claim: Claim) -> None:
         """Poll once with the strategy that can, decide, apply. An announcement the start could not post is
         tried first; refused, the poll goes on and the next turn tries again."""
+        self._announce(claim)
         job = claim.job
-        if job.announcement_pending:
-            self.delivery.deliver(claim, ANNOUNCEMENT, posts.started(job))
         client = self.clients.get(job.stamp)
         if client is None:
             log.error("job %s is for unknown stamp %r; keeping it for a worker that knows it", job.job_id, job.stamp)
@@ -94,13 +81,13 @@ class Follower:
         """One GET the strategy asks for, read by it (and, once the operation is over, the final backup)."""
         try:
             response = self._get(client, job, strategy.next_get(job))
+            retry_after = retry_after_seconds(response.headers) if strategy.obeys_retry_after else None
             result = strategy.interpret(response.status, response.headers, response.body)
             final = self._final_backup(client, job, strategy, result) if result.done else None
         except StampError as exc:
             POLLS.labels(strategy=strategy.name, result="error").inc()
-            return failed(exc, strategy)
+            return Failed.of(exc, falls_back=strategy.falls_back_on(exc.status, exc.code))
         POLLS.labels(strategy=strategy.name, result="done" if result.done else "running").inc()
-        retry_after = retry_after_seconds(response.headers) if strategy.obeys_retry_after else None
         return Polled(result, retry_after, final)
 
     @staticmethod
@@ -201,28 +188,29 @@ class Follower:
                 self.refresher.backup_ended(job.stamp, step.backup)
             self.report(claim)
 
+    def _announce(self, claim: Claim) -> bool:
+        """Post the start announcement if it is still owed (the start could not post it); ``False`` while it is."""
+        job = claim.job
+        return not job.announcement_pending or self.delivery.deliver(claim, ANNOUNCEMENT, posts.started(job)).settled
+
     def report(self, claim: Claim) -> None:
         """Post the outcome once, after the announcement (so it threads under it), then edit the announcement.
 
         Slack refusing keeps the job finished and due again (README "Guarantees" states the window that remains).
         """
         job = claim.job
-        if job.announcement_pending and not self.delivery.deliver(claim, ANNOUNCEMENT, posts.started(job)).settled:
+        if not self._announce(claim):
             failures = job.poll_failures + 1  # the outcome waits, so it can thread under the announcement
             delay = backoff(failures, WAITING_BACKOFF_BASE, self.policy.max_retry_delay, random.random())
             self.store.retry_report(claim, due_at=self.clock() + delay, failures=failures)
             return
         backup = job.backup
-        if self.delivery.deliver(claim, OUTCOME, outcome_message(job, backup)) is not Delivered.POSTED:
+        # When the announcement was given up, the outcome stands alone and says so.
+        note = posts.unannounced_note(job.announce_attempts) if job.announce_given_up else ""
+        message, final_edit = posts.outcome(job, backup, job.error, note)
+        if self.delivery.deliver(claim, OUTCOME, message) is not Delivered.POSTED:
             return
         ended = backup.created.timestamp() if backup and backup.created else job.finished_at
         REPORT_LAG.observe(max(0.0, self.clock() - ended))
         if job.start_ts:
-            self.poster.update(job.channel, job.start_ts, posts.announcement_final(job, backup, job.error))
-
-
-def outcome_message(job: Job, backup: Backup | None) -> mrkdwn.Message:
-    """The outcome; when the announcement was given up, it stands alone and says so."""
-    if job.announce_given_up:
-        return posts.completion_unannounced(job, backup, job.error, job.announce_attempts)
-    return posts.completion(job, backup, job.error)
+            self.poster.update(job.channel, job.start_ts, final_edit)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from bot.config.settings import Settings
 from bot.model.backoff import backoff
 from bot.model.backup import Backup
+from bot.stamp.errors import StampError
 from bot.stamp.lro import PollResult
 from bot.state.job import Job
 
@@ -60,6 +61,18 @@ class Failed:
     falls_back: bool = False
     """The strategy that polled falls back on this failure (its URL is gone, refused or redirected)."""
 
+    @classmethod
+    def of(cls, exc: StampError, *, falls_back: bool = False) -> Failed:
+        """The stamp client's error as plain data."""
+        return cls(
+            str(exc),
+            status=exc.status,
+            code=exc.code,
+            retryable=exc.retryable,
+            retry_after=exc.retry_after,
+            falls_back=falls_back,
+        )
+
 
 @dataclass(frozen=True)
 class Reschedule:
@@ -94,14 +107,12 @@ def decide(job: Job, outcome: Polled | Failed, now: float, policy: Policy, jitte
 
 
 def _after_answer(job: Job, polled: Polled, now: float, policy: Policy) -> Step:
-    result, final = polled.result, polled.final
-    if result.done and not _still_runs(polled):
+    result, final, still_runs = polled.result, polled.final, _still_runs(polled)
+    if result.done and not still_runs:
         backup = final.started_by_bot(now - (job.started_at or job.requested_at)) if final else None
         return Finish(at=now, backup=backup, error=result.error or ("" if backup else NO_RECORD))
     delay = max(policy.poll_interval, min(polled.retry_after or 0.0, policy.max_retry_after))
-    return Reschedule(
-        due_at=now + delay, poll_failures=0, overdue=is_overdue(job, now, policy), fall_back=_still_runs(polled)
-    )
+    return Reschedule(due_at=now + delay, poll_failures=0, overdue=is_overdue(job, now, policy), fall_back=still_runs)
 
 
 def _still_runs(polled: Polled) -> bool:

@@ -20,8 +20,8 @@ from bot.stamp.errors import StampError
 from bot.state.job import Claim, Job
 from bot.state.jobs import JobStore
 from bot.words import posts
-from bot.worker.follow import Follower, failed
-from bot.worker.next_step import Finish, decide
+from bot.worker.follow import Follower
+from bot.worker.next_step import Failed, Finish, decide
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class Reconciler:
 
     def _list_failed(self, claim: Claim, exc: StampError) -> None:
         """The stamp could not list its backups: try again with the poll's backoff; refused too often, report it."""
-        step = decide(claim.job, failed(exc), self.clock(), self.policy, random.random())
+        step = decide(claim.job, Failed.of(exc), self.clock(), self.policy, random.random())
         if isinstance(step, Finish):
             self.follower.finish(claim, step)
             return

@@ -14,12 +14,13 @@ from bot.commands.backups import preflight_problems
 from bot.commands.parse import parse
 from bot.commands.table import Action
 from bot.model.backup import Backup, backups_from_list
-from bot.model.fields import human_duration, parse_duration, parse_time
+from bot.model.fields import parse_duration, parse_time
 from bot.model.location import BackupLocation
 from bot.stamp.lro import STRATEGIES
 from bot.state.job import Job
 from bot.words import posts, replies
 from bot.words.backups import backup_detail
+from bot.words.mrkdwn import human_duration
 from tests.harness import FIXTURES
 
 json_values = st.recursive(
