@@ -112,7 +112,8 @@ def read_latency(lab: Lab) -> Section:
 
 
 def _quiet_counts(lab: Lab, *, watch: bool) -> tuple[Counter[str], float, int]:
-    """Requests by kind the stamp saw over the quiet window, the window's length and the refreshes in it."""
+    """Requests by kind the stamp saw over the quiet window, the window's length and the reads of the stamp in it
+    (counted as backup lists: each read of the stamp lists its backups once)."""
     lab.flush_redis()
     sim = lab.simulator(retry_after=0)
     processes: list[BotProcess] = []
@@ -134,7 +135,8 @@ def _quiet_counts(lab: Lab, *, watch: bool) -> tuple[Counter[str], float, int]:
         sim.stop()
         lab.slack.clear()
     counts = Counter(record.kind for record in seen)
-    return counts, window, max(1, round(window / QUIET_INTERVAL))
+    refreshes = counts.get("backups", 0)  # every refresh (and, before the snapshot, every watch turn) lists once
+    return counts, window, max(1, refreshes)
 
 
 def quiet_requests(lab: Lab) -> Section:
