@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import redis
 
 from bot.model.schedule import ChannelSchedule
-from bot.state import keys
+from bot.state import keys, scripts
 from bot.state.lease import LeaseKeeper
 
 PERIOD_MEMORY_SECONDS = 40 * 86_400
@@ -52,15 +52,6 @@ if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'ts', ARGV[3])
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], ARGV[5]) end
 if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
-return 1
-"""
-# KEYS: period, lease. ARGV: fence, token, ttl ms. As the job store's renew: a lease that merely expired is taken
-# back (nobody claimed since, or the fence would have moved).
-_RENEW = """
-if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[1] then return 0 end
-local holder = redis.call('GET', KEYS[2])
-if holder and holder ~= ARGV[2] then return 0 end
-redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 return 1
 """
 _RELEASE = """
@@ -93,7 +84,7 @@ class ScheduleStore:
         self._claim = client.register_script(_CLAIM)
         self._count = client.register_script(_COUNT)
         self._record = client.register_script(_RECORD)
-        self._renew = client.register_script(_RENEW)
+        self._renew = client.register_script(scripts.RENEW)  # a period's lease renews as a job's does
         self._release = client.register_script(_RELEASE)
 
     # --- schedules -------------------------------------------------------------------------------------------

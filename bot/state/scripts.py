@@ -29,7 +29,7 @@ if ARGV[6] ~= '1' and redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL
 return 1
 """.replace("HISTORY_LAST_INDEX", str(JOB_HISTORY_LENGTH - 1))
 
-# Renew. KEYS: job, lease. ARGV: fence, token, ttl ms. 1 while the claim is still the newest, else 0.
+# Renew. KEYS: job (or a scheduled period), lease. ARGV: fence, token, ttl ms. 1 while the claim is the newest.
 # A lease that merely expired is taken back: nobody claimed since (the fence would have moved).
 RENEW = """
 if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[1] then return 0 end
