@@ -49,6 +49,8 @@ class SocketBot:
         self.connection = connection
         self.fake = fake
         self.metrics = metrics  # base URL of /healthz and /metrics, when the probe port is on
+        self.envelopes: dict[str, tuple[SocketModeConnection, str]] = {}
+        """hook -> the connection and envelope a command went out on, to read a reply its ack carried."""
 
     def command(self, text: str, *, user: str = OPERATOR, channel: str = CHANNEL) -> tuple[str, str]:
         """``/azs <text>`` as a ``slash_commands`` envelope; returns the envelope id and the response_url hook."""
@@ -60,7 +62,9 @@ class SocketBot:
             "channel_name": "backups",
             "is_enterprise_install": "false",
         }
-        return self.connection.send_envelope("slash_commands", payload, accepts_response_payload=True), hook
+        envelope_id = self.connection.send_envelope("slash_commands", payload, accepts_response_payload=True)
+        self.envelopes[hook] = (self.connection, envelope_id)
+        return envelope_id, hook
 
     def click(
         self,
@@ -90,9 +94,17 @@ class SocketBot:
         assert ack.at - sent_at < ACK_DEADLINE, f"ack after {ack.at - sent_at:.2f}s"
         return ack
 
+    def acked_reply(self, hook: str) -> list[dict[str, Any]]:
+        """The reply the command's ack carried (a read answered from the snapshot, help), if any."""
+        if hook not in self.envelopes:
+            return []
+        connection, envelope_id = self.envelopes[hook]
+        acks = [m.data for m in list(connection.messages) if m.data.get("envelope_id") == envelope_id]
+        return [ack["payload"] for ack in acks if ack.get("payload")]
+
     def wait_reply(self, hook: str, contains: str, timeout: float = 10.0) -> dict[str, Any]:
         def replies() -> list[dict[str, Any]]:
-            return [r.payload for r in self.fake.hook_posts(hook)]
+            return self.acked_reply(hook) + [r.payload for r in self.fake.hook_posts(hook)]
 
         assert wait_until(lambda: any(contains in json.dumps(p) for p in replies()), timeout), (
             f"no reply containing {contains!r}; got {replies()}\n--- bot log ---\n{self.process.log()}"
