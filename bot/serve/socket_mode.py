@@ -2,7 +2,7 @@
 
 Bolt's default client (slack_sdk's built-in one) acked late after every refresh, spun a core for a minute after
 a dropped link and took ~50 s to notice a half-open one; the aiohttp transport noticed all of these quickly
-(README, "Socket Mode"). Bolt's aiohttp adapter still runs a sync app's dispatch on the event loop and keeps one
+(docs/socket-mode.md). Bolt's aiohttp adapter still runs a sync app's dispatch on the event loop and keeps one
 connection, so this module owns the connections and uses Bolt only to dispatch:
 
 - ``connections`` slots, each holding one WebSocket to a fresh ``apps.connections.open`` URL; Slack sends each

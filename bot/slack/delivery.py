@@ -2,7 +2,7 @@
 
 Four messages must reach the channel once and only once, across kills, freezes and throttling: the start
 announcement, the outcome, the notice that a start was abandoned, and the overdue notice. Each goes
-through :meth:`Delivery.deliver`, one sequence (README "Guarantees" argues why it cannot double a post):
+through :meth:`Delivery.deliver`, one sequence (docs/guarantees.md argues why it cannot double a post):
 
 1. count the attempt in the job (a fenced write, before anything is sent);
 2. if an earlier attempt was counted, look for its post in the channel by its metadata marker (only

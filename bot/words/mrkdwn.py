@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 SECTION_TEXT_LIMIT, FIELD_TEXT_LIMIT, MAX_FIELDS, HEADER_TEXT_LIMIT = 3000, 2000, 10, 150
-"""Block Kit limits (section text, each field, fields per section, header); see the README's Guarantees."""
+"""Block Kit limits (section text, each field, fields per section, header); see docs/guarantees.md."""
 MAX_BLOCKS_MESSAGE, MAX_BLOCKS_HOME, MAX_TEXT = 50, 100, 4000
 
 

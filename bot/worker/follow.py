@@ -196,7 +196,7 @@ class Follower:
     def report(self, claim: Claim) -> None:
         """Post the outcome once, after the announcement (so it threads under it), then edit the announcement.
 
-        Slack refusing keeps the job finished and due again (README "Guarantees" states the window that remains).
+        Slack refusing keeps the job finished and due again (docs/guarantees.md states the window that remains).
         """
         job = claim.job
         if not self._announce(claim):
