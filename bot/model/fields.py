@@ -23,6 +23,13 @@ def text_or_none(value: Any) -> str | None:
     return text or None
 
 
+def without_query(url: str) -> str:
+    """A URL safe to show: no query string or fragment (a SAS token lives there) and no user info."""
+    bare = url.split("?", 1)[0].split("#", 1)[0]
+    scheme, sep, rest = bare.partition("://")
+    return scheme + sep + rest.split("@", 1)[-1] if sep else bare
+
+
 def text_or(value: Any, default: str) -> str:
     """:func:`text_or_none`, with ``default`` for what has no text."""
     return text_or_none(value) or default

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -160,3 +161,17 @@ def test_a_duration_stored_before_the_bound_reads_back_as_unknown(stored: object
     assert human_duration(restored.time_taken_seconds) == "unknown"
     kept = Backup.from_dict({**Backup("b", "Succeeded").to_dict(), "time_taken_seconds": 1275.5})
     assert kept.time_taken_seconds == 1275.5
+
+
+SAS_URL = "https://store.blob.core.windows.net/backups?sv=2021-08-06&ss=b&srt=co&sp=rwdl&sig=S3cr3tSig%3D#frag"
+
+
+def test_a_blob_target_keeps_no_sas_token_in_the_values_the_bot_stores_and_reports() -> None:
+    """config_values() is compared, stored in Redis and printed before/after by the monthly report."""
+    blob = BackupLocation.from_json(fixture("backup_location_2108_blob.json"))
+    location = replace(blob, blob_url=SAS_URL)
+    assert location.target == "https://store.blob.core.windows.net/backups"
+    assert location.config_values()["target"] == "https://store.blob.core.windows.net/backups"
+    assert not any("sig=" in (value or "") or "sv=" in (value or "") for value in location.config_values().values())
+    share = replace(blob, path="\\\\10.0.0.9\\backups", blob_url=None)
+    assert share.config_values()["target"] == "\\\\10.0.0.9\\backups"  # a share path is kept as the stamp says it
