@@ -49,7 +49,9 @@ log = logging.getLogger(__name__)
 OPERATOR_LANE = "/operator"
 """Appended to a stamp's name for the lane of its operator work (stamp names cannot hold a ``/``)."""
 SNAPSHOT_LANE = "/snapshot"
-"""The one lane of every stamp's snapshot reads (:attr:`Lane.SNAPSHOT`): unbounded, each answer is a Redis read."""
+"""Appended to a stamp's name for the lane of its snapshot reads (:attr:`Lane.SNAPSHOT`) answered after the ack: those
+may call the stamp (the first read's survey, ``show`` of an id the snapshot does not know), so each stamp has its own,
+bounded like the others, and an unreachable stamp holds up only its own reads."""
 REFUSED = "refused or failed"
 """The audit outcome of a refusal or a failure (a message with ``ok`` false)."""
 
@@ -64,13 +66,8 @@ class Route:
     named: str
     """The stamp the command named ("" when it named none)."""
     lane: str
-    """A stamp's name, that name with :data:`OPERATOR_LANE`, :data:`SNAPSHOT_LANE`, or "" for work about the bot
+    """A stamp's name, that name with :data:`OPERATOR_LANE` or :data:`SNAPSHOT_LANE`, or "" for work about the bot
     itself."""
-
-    @property
-    def bounded(self) -> bool:
-        """Whether the lane refuses work ("busy") when full: every lane but the snapshot's."""
-        return self.lane != SNAPSHOT_LANE
 
     @property
     def stamp(self) -> str:
@@ -127,10 +124,8 @@ class Pipeline:
         service = self.stamp_for(command.stamp, channel)
         if service is None or verb.lane == Lane.BOT:
             lane = ""
-        elif verb.lane == Lane.SNAPSHOT:
-            lane = SNAPSHOT_LANE
         else:
-            lane = service.stamp + (OPERATOR_LANE if verb.lane == Lane.OPERATOR else "")
+            lane = service.stamp + {Lane.OPERATOR: OPERATOR_LANE, Lane.SNAPSHOT: SNAPSHOT_LANE}.get(verb.lane, "")
         return Route(verb, service, command.stamp or "", lane)
 
     def stamp_for(self, named: str | None, channel: str) -> BackupService | None:

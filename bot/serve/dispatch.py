@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from slack_bolt.context.respond import Respond
 
 from bot.commands.parse import command_of
-from bot.commands.pipeline import OPERATOR_LANE, Pipeline, Route
+from bot.commands.pipeline import Pipeline, Route
 from bot.commands.request import Command, Request
 from bot.commands.table import BY_ACTION, Lane
 from bot.ops.metrics import REQUESTS_NOT_ACTED_ON
@@ -132,8 +132,7 @@ class Dispatcher:
         self.pool.submit(
             lambda: self._answer(item, route, request),
             route.lane,
-            if_full=lambda: self._busy(item, route.lane),
-            bounded=route.bounded,
+            if_full=lambda: self._busy(item, route),
         )
 
     def _answer(self, item: WorkItem, route: Route, request: Request) -> None:
@@ -155,10 +154,12 @@ class Dispatcher:
             options = {"replace_original": True} if item.kind == "click" else {"response_type": "ephemeral"}
             self.reply(item.response_url, message, **options)
 
-    def _busy(self, item: WorkItem, lane: str) -> None:
+    def _busy(self, item: WorkItem, route: Route) -> None:
         try:
-            log.warning("lane %r is full; %s %s gets a busy reply", lane, item.kind, item.item_id)
-            self.reply(item.response_url, replies.busy(lane.removesuffix(OPERATOR_LANE)), response_type="ephemeral")
+            log.warning("lane %r is full; %s %s gets a busy reply", route.lane, item.kind, item.item_id)
+            self.reply(
+                item.response_url, replies.busy(route.lane.partition("/")[0]), response_type="ephemeral"
+            )  # the stamp
             self.pool.done(item.item_id)
         except Exception:
             log.exception("could not refuse %s %s", item.kind, item.item_id)

@@ -245,7 +245,7 @@ def test_the_lane_comes_from_the_row(bot: Bot, action: Action, lane: Lane) -> No
         Lane.READS: "west",
         Lane.OPERATOR: "west" + OPERATOR_LANE,
         Lane.BOT: "",
-        Lane.SNAPSHOT: SNAPSHOT_LANE,
+        Lane.SNAPSHOT: "west" + SNAPSHOT_LANE,
     }[lane]
     assert bot.pipeline.route(Command(action, stamp="west"), CHANNEL).lane == expected
 

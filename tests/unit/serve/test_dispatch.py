@@ -187,3 +187,34 @@ def test_work_older_than_its_response_url_is_dropped_not_answered(make_parts: Ca
     assert dead.admit(replace(parts.item(Command(Action.LIST)), received_at=time.time() - 61))
     assert wait_until(lambda: parts.inbox.pending() == 0, timeout=10)  # taken over, then dropped
     assert parts.replies.sent == []
+
+
+def test_each_stamp_has_its_own_bounded_lane_for_snapshot_reads(make_parts: Callable[..., Parts]) -> None:
+    """A read after the ack may call the stamp (no snapshot yet: the first read surveys it): an unreachable stamp
+    holds up only its own reads, and its lane fills and answers busy, naming the stamp, like its other lanes."""
+    parts = make_parts(queue=1)
+    release = threading.Event()
+    slow = parts.bot.stamps["east"]
+    slow_list = slow.list_backups
+
+    def held() -> Any:
+        release.wait(30)
+        return slow_list()
+
+    slow.list_backups = held  # type: ignore[method-assign]
+    try:
+        urls = [f"{URL}/{n}" for n in range(3)]
+        for url in urls:  # one runs (held), one waits, the third finds east's snapshot lane full
+            item = parts.item(Command(Action.LIST), url=url)
+            parts.dispatcher.admit(item)
+            parts.dispatcher.dispatch(item)
+        [busy] = parts.answered(urls[2])
+        assert "busy with earlier requests about east " in busy.text and "/snapshot" not in busy.text
+        other = parts.item(Command(Action.LIST, stamp="west"), url=URL + "/west")
+        parts.dispatcher.admit(other)
+        parts.dispatcher.dispatch(other)
+        assert "Latest backups on west" in parts.answered(URL + "/west")[0].text  # while east is still held
+        assert parts.replies.to(urls[0]) == []
+    finally:
+        release.set()
+    assert all("Latest backups on east" in parts.answered(url)[0].text for url in urls[:2])
