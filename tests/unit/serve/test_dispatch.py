@@ -14,8 +14,10 @@ import redis
 
 from bot.commands.request import Command
 from bot.commands.table import Action
+from bot.config import limits
 from bot.serve.dispatch import OVER_LIMIT, Dispatcher
 from bot.serve.lanes import AfterAckPool
+from bot.state import keys
 from bot.state.inbox import Inbox, WorkItem
 from bot.words.mrkdwn import Message
 from devkit.localrun import wait_until
@@ -218,3 +220,24 @@ def test_each_stamp_has_its_own_bounded_lane_for_snapshot_reads(make_parts: Call
     finally:
         release.set()
     assert all("Latest backups on east" in parts.answered(url)[0].text for url in urls[:2])
+
+
+def test_a_read_admitted_too_slowly_is_acked_at_once_and_answered_after_the_ack(parts: Parts) -> None:
+    """Admission (one Redis round trip) that took over IN_ACK_ADMIT_MAX leaves too little of Slack's 3 s for the
+    snapshot read: the ack goes out empty, the after-ack path answers, audited once."""
+    warm = parts.item(Command(Action.LIST), url=URL + "/warm")  # the first read surveys the stamp: a snapshot
+    parts.dispatcher.admit(warm)
+    parts.dispatcher.dispatch(warm)
+    parts.answered(URL + "/warm")
+    parts.bot.client.delete(keys.audit_key())
+    fresh = parts.item(Command(Action.LIST), url=URL + "/fresh")
+    parts.dispatcher.admit(fresh)
+    answered = parts.dispatcher.answer_from_snapshot(fresh)
+    assert answered is not None and "Latest backups on east" in answered.text  # the snapshot answers in the ack
+    slow = replace(parts.item(Command(Action.LIST)), received_at=time.time() - limits.IN_ACK_ADMIT_MAX - 0.2)
+    parts.dispatcher.admit(slow)
+    assert parts.dispatcher.answer_from_snapshot(slow) is None
+    parts.dispatcher.dispatch(slow)
+    assert "Latest backups on east" in parts.answered()[0].text
+    assert wait_until(lambda: len(parts.bot.audited()) == 2, timeout=5)
+    assert parts.bot.audited() == [("list", "east", "ok")] * 2  # the fresh one and the slow one, once each
