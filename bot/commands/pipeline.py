@@ -14,7 +14,8 @@
 A snapshot read takes the same route and answer as any command (authorised, audited once), only sooner: a reply
 after the ack costs another HTTP round trip to Slack, so a read about a slow stamp answered after the ack can never
 come as fast as ``/azs help``. When the answer needs more than Redis (no snapshot yet, an id the snapshot and the
-history do not know) or Redis does not answer at once, nothing is audited and the command goes the after-ack way.
+history do not know), Redis does not answer at once, or the answer is not ready well inside Slack's 3 s
+(:data:`~bot.config.limits.IN_ACK_BUDGET`), nothing is audited and the command goes the after-ack way.
 
 This module is the Slack-free part (route and answer): the command table (:mod:`bot.commands.table`) says for each
 verb who may run it, which lane it takes and which runner answers it, so adding a verb adds no code here.
@@ -23,6 +24,7 @@ verb who may run it, which lane it takes and which runner answers it, so adding 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -49,9 +51,16 @@ log = logging.getLogger(__name__)
 OPERATOR_LANE = "/operator"
 """Appended to a stamp's name for the lane of its operator work (stamp names cannot hold a ``/``)."""
 SNAPSHOT_LANE = "/snapshot"
-"""The one lane of every stamp's snapshot reads (:attr:`Lane.SNAPSHOT`): unbounded, each answer is a Redis read."""
+"""Appended to a stamp's name for the lane of its snapshot reads (:attr:`Lane.SNAPSHOT`) answered after the ack: those
+may call the stamp (the first read's survey, ``show`` of an id the snapshot does not know), so each stamp has its own,
+bounded like the others, and an unreachable stamp holds up only its own reads."""
 REFUSED = "refused or failed"
 """The audit outcome of a refusal or a failure (a message with ``ok`` false)."""
+
+
+class TooLateForAck(Exception):
+    """A read answered in the ack was ready after its :attr:`~Request.ack_deadline`: nothing was audited, and the
+    after-ack path answers it."""
 
 
 @dataclass(frozen=True)
@@ -64,13 +73,8 @@ class Route:
     named: str
     """The stamp the command named ("" when it named none)."""
     lane: str
-    """A stamp's name, that name with :data:`OPERATOR_LANE`, :data:`SNAPSHOT_LANE`, or "" for work about the bot
+    """A stamp's name, that name with :data:`OPERATOR_LANE` or :data:`SNAPSHOT_LANE`, or "" for work about the bot
     itself."""
-
-    @property
-    def bounded(self) -> bool:
-        """Whether the lane refuses work ("busy") when full: every lane but the snapshot's."""
-        return self.lane != SNAPSHOT_LANE
 
     @property
     def stamp(self) -> str:
@@ -127,10 +131,8 @@ class Pipeline:
         service = self.stamp_for(command.stamp, channel)
         if service is None or verb.lane == Lane.BOT:
             lane = ""
-        elif verb.lane == Lane.SNAPSHOT:
-            lane = SNAPSHOT_LANE
         else:
-            lane = service.stamp + (OPERATOR_LANE if verb.lane == Lane.OPERATOR else "")
+            lane = service.stamp + {Lane.OPERATOR: OPERATOR_LANE, Lane.SNAPSHOT: SNAPSHOT_LANE}.get(verb.lane, "")
         return Route(verb, service, command.stamp or "", lane)
 
     def stamp_for(self, named: str | None, channel: str) -> BackupService | None:
@@ -154,19 +156,24 @@ class Pipeline:
             return None
         return verb.runner(self.services[self.default_stamp], Request(command, user, channel))
 
-    def answer_from_snapshot(self, command: Command, user: str, channel: str, *, item_id: str = "") -> Message | None:
+    def answer_from_snapshot(
+        self, command: Command, user: str, channel: str, *, item_id: str = "", deadline: float = float("inf")
+    ) -> Message | None:
         """A snapshot row answered in the ack: routed, authorised, run and audited like any command, through the ack
-        path's Redis client; ``None`` (nothing audited) when the answer needs the stamp or Redis did not answer."""
+        path's Redis client; ``None`` (nothing audited) when the answer needs the stamp, Redis did not answer, or the
+        answer was not ready by ``deadline`` (``time.time()``, checked before the audit entry)."""
         if BY_ACTION[command.action].lane != Lane.SNAPSHOT or outage.REDIS.down:
             return None
         quick = self.ack_path
         route = quick.route(command, channel)
         if route.service is None:
             return None  # an unknown stamp: told after the ack, like any other refusal that names the stamps
-        request = Request(command, user, channel, item_id=item_id, stamps=tuple(self.services), in_ack=True)
+        request = Request(
+            command, user, channel, item_id=item_id, stamps=tuple(self.services), in_ack=True, ack_deadline=deadline
+        )
         try:
             return quick.answer(route, request)
-        except (NotInSnapshot, redis.RedisError) as exc:
+        except (NotInSnapshot, redis.RedisError, TooLateForAck) as exc:
             log.info("%s not answered in the ack (%s); answering after it", command.action.value, type(exc).__name__)
             return None
 
@@ -176,6 +183,8 @@ class Pipeline:
         The stamp names are only for those allowed the command: an unknown stamp is told after the check.
         """
         message = self.access.refusal(route.verb, request.user, request.channel) or self._run(route, request)
+        if request.in_ack and time.time() > request.ack_deadline:
+            raise TooLateForAck  # audited once, by the after-ack path that answers it
         outcome = "ok" if message.ok else REFUSED
         COMMANDS.labels(action=route.verb.action.value, outcome=outcome).inc()
         self.record(request, route.stamp, outcome)

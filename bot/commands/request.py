@@ -65,3 +65,5 @@ class Request:
     in_ack: bool = False
     """Answered in the ack from the snapshot and the history alone: a read that needs the stamp (no snapshot yet, an
     id neither knows) raises :class:`~bot.commands.reads.NotInSnapshot` and is answered after the ack instead."""
+    ack_deadline: float = float("inf")
+    """For a read answered in the ack: the time (``time.time()``) by which its answer must be ready for the ack."""

@@ -103,6 +103,13 @@ REDIS_READ_TIMEOUT = 2.0
 REDIS_ACK_PATH_TIMEOUT = 0.5
 """The Socket Mode envelope dedupe and the snapshot reads answered in the ack sit on the ack path: they must leave
 most of Slack's 3 s to the ack."""
+IN_ACK_ADMIT_MAX = 1.0
+"""A command whose admission (its Redis round trip) took longer than this since it arrived is acked at once and
+answered after the ack: the snapshot read would risk Slack's 3 s."""
+IN_ACK_BUDGET = 1.5
+"""A snapshot read answered in the ack must be ready this long after the command arrived, before its audit entry
+(at most one more :data:`REDIS_ACK_PATH_TIMEOUT`); later, it is answered after the ack: a late ack is dropped by
+Slack, and the answer with it."""
 REPLICA_ACK_TIMEOUT_MS = 1000
 """How long a must-not-lose write waits for a replica; well inside Slack's 3 s for the start."""
 HEALTH_PROBLEM_TTL_SECONDS = 900

@@ -12,7 +12,17 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from bot.model.fields import as_bool, as_dict, as_int, objects_in, parse_duration, parse_time, text_or, text_or_none
+from bot.model.fields import (
+    as_bool,
+    as_dict,
+    as_duration,
+    as_int,
+    objects_in,
+    parse_duration,
+    parse_time,
+    text_or,
+    text_or_none,
+)
 
 TERMINAL_STATUSES = frozenset({"succeeded", "partialsucceeded", "failed", "skipped", "deleted"})
 """``backupInfo.status`` values after which a backup no longer changes (API reference §4.3)."""
@@ -148,7 +158,7 @@ class Backup:
             backup_id=str(data["backup_id"]),
             status=str(data.get("status") or "Unknown"),
             created=datetime.fromisoformat(created) if isinstance(created, str) else None,
-            time_taken_seconds=data.get("time_taken_seconds"),
+            time_taken_seconds=as_duration(data.get("time_taken_seconds")),  # stored before the bound: inf
             time_taken_raw=data.get("time_taken_raw"),
             stamp_version=data.get("stamp_version"),
             oem_version=data.get("oem_version"),

@@ -11,6 +11,8 @@ _DURATION = re.compile(
     r"^P(?:(?P<days>\d+(?:\.\d+)?)D)?"
     r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
 )
+_LONGEST_DURATION = 10 * 366 * 86400.0
+"""No backup takes ten years: a longer duration (or an infinite one, hundreds of digits long) is nonsense."""
 
 
 def text_or_none(value: Any) -> str | None:
@@ -19,6 +21,13 @@ def text_or_none(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def without_query(url: str) -> str:
+    """A URL safe to show: no query string or fragment (a SAS token lives there) and no user info."""
+    bare = url.split("?", 1)[0].split("#", 1)[0]
+    scheme, sep, rest = bare.partition("://")
+    return scheme + sep + rest.split("@", 1)[-1] if sep else bare
 
 
 def text_or(value: Any, default: str) -> str:
@@ -71,7 +80,7 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def parse_duration(value: Any) -> float | None:
-    """Seconds in an ISO-8601 duration such as ``PT21M15.0081024S``; ``None`` if unreadable."""
+    """Seconds in an ISO-8601 duration such as ``PT21M15.0081024S``; ``None`` if unreadable or ten years or more."""
     text = text_or_none(value)
     if text is None or text in ("P", "PT"):
         return None
@@ -79,9 +88,17 @@ def parse_duration(value: Any) -> float | None:
     if not match:
         return None
     parts = {k: float(v) for k, v in match.groupdict().items() if v}
-    return (
+    seconds = (
         parts.get("days", 0) * 86400
         + parts.get("hours", 0) * 3600
         + parts.get("minutes", 0) * 60
         + parts.get("seconds", 0)
     )
+    return as_duration(seconds)
+
+
+def as_duration(value: Any) -> float | None:
+    """A number of seconds (as stored), ``None`` unless finite, not negative and under ten years."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0 <= value < _LONGEST_DURATION else None  # inf is too long; nan compares False

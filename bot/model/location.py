@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from bot.model.fields import as_bool, as_dict, as_int, parse_time, text_or_none
+from bot.model.fields import as_bool, as_dict, as_int, parse_time, text_or_none, without_query
 
 _CAPACITY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)B?\s*$", re.IGNORECASE)
 
@@ -45,8 +45,9 @@ class BackupLocation:
 
     @property
     def target(self) -> str | None:
-        """Where backups go: the share path, else the blob container URL (build 2108)."""
-        return self.path or self.blob_url
+        """Where backups go: the share path, else the blob container URL (build 2108) without its query: a SAS token
+        there is a secret, and the target is compared, stored and reported (:meth:`config_values`, readiness)."""
+        return self.path or (without_query(self.blob_url) if self.blob_url else None)
 
     def config_values(self) -> dict[str, str | None]:
         """The configuration an operator reports on, as text (compared over time: only changes are kept)."""

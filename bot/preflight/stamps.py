@@ -194,7 +194,7 @@ def _backup_location(state: _Stamp) -> Result:
         return Result("", WARN, "readable, but backups are not configured (no share or encryption certificate)", fix)
     every = f"every {location.frequency_hours} h" if location.frequency_hours else "no schedule"
     scheduler = "scheduler on" if location.scheduler_enabled else "scheduler off"
-    return Result("", OK, f"readable: {location.path or location.blob_url}, {every}, {scheduler}")
+    return Result("", OK, f"readable: {location.target}, {every}, {scheduler}")
 
 
 def _backups(state: _Stamp) -> Result:

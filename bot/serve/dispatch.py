@@ -17,9 +17,10 @@ from typing import Any, Protocol
 from slack_bolt.context.respond import Respond
 
 from bot.commands.parse import command_of
-from bot.commands.pipeline import OPERATOR_LANE, Pipeline, Route
+from bot.commands.pipeline import Pipeline, Route
 from bot.commands.request import Command, Request
 from bot.commands.table import BY_ACTION, Lane
+from bot.config.limits import IN_ACK_ADMIT_MAX, IN_ACK_BUDGET
 from bot.ops.metrics import REQUESTS_NOT_ACTED_ON
 from bot.serve.lanes import AfterAckPool
 from bot.state.inbox import WorkItem
@@ -70,10 +71,21 @@ class Dispatcher:
 
     def answer_from_snapshot(self, item: WorkItem) -> Message | None:
         """After :meth:`admit`, before ``ack()``: a snapshot read's answer for the ack (the item is then finished
-        after the acks); ``None`` when it must wait for the after-ack path (:meth:`dispatch`)."""
+        after the acks); ``None`` when it must wait for the after-ack path (:meth:`dispatch`), as when admitting it
+        already took :data:`IN_ACK_ADMIT_MAX` or the answer is not ready :data:`IN_ACK_BUDGET` after it arrived."""
+        waited = time.time() - item.received_at
+        if waited > IN_ACK_ADMIT_MAX:
+            log.info("%s %s admitted after %.1fs; answering after the ack", item.kind, item.item_id, waited)
+            return None
         request = self.pipeline.request(item)
         try:
-            message = self.pipeline.answer_from_snapshot(request.command, item.user, item.channel, item_id=item.item_id)
+            message = self.pipeline.answer_from_snapshot(
+                request.command,
+                item.user,
+                item.channel,
+                item_id=item.item_id,
+                deadline=item.received_at + IN_ACK_BUDGET,
+            )
         except Exception:
             log.exception("could not answer %s %s in the ack; answering after it", item.kind, item.item_id)
             return None
@@ -132,8 +144,7 @@ class Dispatcher:
         self.pool.submit(
             lambda: self._answer(item, route, request),
             route.lane,
-            if_full=lambda: self._busy(item, route.lane),
-            bounded=route.bounded,
+            if_full=lambda: self._busy(item, route),
         )
 
     def _answer(self, item: WorkItem, route: Route, request: Request) -> None:
@@ -155,10 +166,12 @@ class Dispatcher:
             options = {"replace_original": True} if item.kind == "click" else {"response_type": "ephemeral"}
             self.reply(item.response_url, message, **options)
 
-    def _busy(self, item: WorkItem, lane: str) -> None:
+    def _busy(self, item: WorkItem, route: Route) -> None:
         try:
-            log.warning("lane %r is full; %s %s gets a busy reply", lane, item.kind, item.item_id)
-            self.reply(item.response_url, replies.busy(lane.removesuffix(OPERATOR_LANE)), response_type="ephemeral")
+            log.warning("lane %r is full; %s %s gets a busy reply", route.lane, item.kind, item.item_id)
+            self.reply(
+                item.response_url, replies.busy(route.lane.partition("/")[0]), response_type="ephemeral"
+            )  # the stamp
             self.pool.done(item.item_id)
         except Exception:
             log.exception("could not refuse %s %s", item.kind, item.item_id)

@@ -5,8 +5,9 @@ work waits (at most ``max_wait``) while the web process is still acking requests
 threads, leaving the CPU to the acks (bench/: p99 ack was 7-11x a bare Bolt app when the work ran
 on Bolt's listener threads).
 
-Each stamp gets its own lanes (``threads`` workers and a bounded queue each: one for reads, one for
-operator work, so a Start click never waits behind reads), so a slow stamp or a
+Each stamp gets its own lanes (``threads`` workers and a bounded queue each: one for reads, one for the
+snapshot reads answered after the ack, one for operator work, so a Start click never waits behind reads), so a slow
+stamp or a
 throttled Slack call delays only the work queued behind it; a full lane refuses at once, but the
 refusal ("busy, try again") is sent like any work, once the acks in flight are done: under a burst
 of requests about one stamp, refusals sent at once took the CPU from the acks (bench/: p99 ack
@@ -92,19 +93,17 @@ class AfterAckPool:
         lane: str = "",
         *,
         if_full: Callable[[], object] | None = None,
-        bounded: bool = True,
     ) -> bool:
         """Queue ``work`` in ``lane`` (a stamp name, or "" for the rest); ``False`` if that lane is full.
 
-        ``if_full`` (the refusal) then runs instead, on its own thread, once the acks in flight are done. A lane
-        that is not ``bounded`` is never full (the snapshot reads': each is one Redis read).
+        ``if_full`` (the refusal) then runs instead, on its own thread, once the acks in flight are done.
         """
         with self._lock:
             found = self._lanes.get(lane.lower())
             if found is None:
                 executor = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix=f"after-ack-{lane}")
                 found = self._lanes[lane.lower()] = _Lane(executor)
-            full = bounded and found.pending >= self._threads + self._queue_limit
+            full = found.pending >= self._threads + self._queue_limit
             if not full:
                 found.pending += 1
         if full:

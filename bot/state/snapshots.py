@@ -16,6 +16,7 @@ from typing import cast
 import redis
 
 from bot.config.settings import Settings
+from bot.model.fields import without_query
 from bot.model.location import BackupLocation, parse_capacity
 from bot.model.snapshot import CapacitySample, ConfigChange, SnapshotView, StampSnapshot
 from bot.state import keys
@@ -113,4 +114,6 @@ class SnapshotStore:
 def _change(raw: str) -> ConfigChange:
     data = json.loads(raw)
     values = {str(k): None if v is None else str(v) for k, v in dict(data.get("values") or {}).items()}
+    if values.get("target"):  # kept with its SAS query before the model dropped it: never read back with it
+        values["target"] = without_query(str(values["target"]))
     return ConfigChange(float(data.get("at") or 0.0), values, tuple(str(c) for c in data.get("changed") or ()))

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.model.fields import without_query as without_query  # where the model keeps secrets out of URLs
+
 SECTION_TEXT_LIMIT, FIELD_TEXT_LIMIT, MAX_FIELDS, HEADER_TEXT_LIMIT = 3000, 2000, 10, 150
 """Block Kit limits (section text, each field, fields per section, header); see docs/guarantees.md."""
 MAX_BLOCKS_MESSAGE, MAX_BLOCKS_HOME, MAX_TEXT = 50, 100, 4000
@@ -80,13 +82,6 @@ def escape(value: object) -> str:
 
 def _word(char: str) -> bool:
     return char.isascii() and char.isalnum()
-
-
-def without_query(url: str) -> str:
-    """A URL safe to show: no query string or fragment (a SAS token lives there) and no user info."""
-    bare = url.split("?", 1)[0].split("#", 1)[0]
-    scheme, sep, rest = bare.partition("://")
-    return scheme + sep + rest.split("@", 1)[-1] if sep else bare
 
 
 def mention_user(user_id: str) -> str:

@@ -245,7 +245,7 @@ def test_the_lane_comes_from_the_row(bot: Bot, action: Action, lane: Lane) -> No
         Lane.READS: "west",
         Lane.OPERATOR: "west" + OPERATOR_LANE,
         Lane.BOT: "",
-        Lane.SNAPSHOT: SNAPSHOT_LANE,
+        Lane.SNAPSHOT: "west" + SNAPSHOT_LANE,
     }[lane]
     assert bot.pipeline.route(Command(action, stamp="west"), CHANNEL).lane == expected
 
@@ -416,3 +416,14 @@ def test_a_redis_that_does_not_answer_in_time_leaves_the_read_to_the_after_ack_p
         assert answered is not None and answered.ok
     finally:
         silent.close()
+
+
+def test_an_answer_ready_after_the_ack_deadline_is_not_audited_and_left_to_the_after_ack_path(bot: Bot) -> None:
+    """A slow (not dead) Redis can pass Slack's 3 s: the late ack would be dropped with its answer, yet audited ok."""
+    surveyed(bot)
+    began = time.time()
+    assert bot.pipeline.answer_from_snapshot(Command(Action.LIST), READER, CHANNEL, deadline=began) is None
+    assert bot.audited() == [] and bot.stamps["east"].calls == []
+    in_time = bot.pipeline.answer_from_snapshot(Command(Action.LIST), READER, CHANNEL, deadline=time.time() + 60)
+    assert in_time is not None and in_time.ok
+    assert bot.audited() == [("list", "east", "ok")]  # once, by the path that answered

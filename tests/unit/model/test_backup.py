@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from bot.model.backup import Backup, Outcome, RoleStatus, backups_from_list, outcome_of
 from bot.model.location import BackupLocation
+from bot.words.mrkdwn import human_duration
 from tests.harness import FIXTURES
 
 
@@ -130,3 +133,45 @@ def test_the_recorded_partial_backups_still_list_their_failed_roles() -> None:
         b for b in backups_from_list(fixture("backups_list_2108_partial.json")) if b.status == "PartialSucceeded"
     ]
     assert partial and all(len(b.failed_roles) == 22 for b in partial)
+
+
+@pytest.mark.parametrize("taken", ["P" + "9" * 400 + "D", "PT" + "9" * 400 + "S", "P3660D", "P99999999D"])
+def test_a_duration_of_ten_years_or_more_is_unknown_not_infinite(taken: str) -> None:
+    """Hundreds of digits parsed to inf, and human_duration(inf) raised: history failed, the digest every turn."""
+    body = {
+        "name": "b",
+        "properties": {"backupInfo": {"backupId": "b", "status": "Succeeded", "timeTakenToCreate": taken}},
+    }
+    backup = Backup.from_json(body)
+    assert backup is not None and backup.time_taken_seconds is None and backup.time_taken_raw == taken
+    assert human_duration(backup.time_taken_seconds) == "unknown"
+    nine_years = Backup.from_json(
+        {**body, "properties": {"backupInfo": {"backupId": "b", "timeTakenToCreate": "P3287D"}}}
+    )
+    assert nine_years is not None and nine_years.time_taken_seconds == 3287 * 86400
+
+
+@pytest.mark.parametrize("stored", [math.inf, -math.inf, math.nan, 1e300, -5.0, True, "PT1S"])
+def test_a_duration_stored_before_the_bound_reads_back_as_unknown(stored: object) -> None:
+    """A history or snapshot written before the bound holds inf (JSON ``Infinity``): it must read back harmlessly."""
+    restored = Backup.from_dict(
+        json.loads(json.dumps({**Backup("b", "Succeeded").to_dict(), "time_taken_seconds": stored}))
+    )
+    assert restored.time_taken_seconds is None
+    assert human_duration(restored.time_taken_seconds) == "unknown"
+    kept = Backup.from_dict({**Backup("b", "Succeeded").to_dict(), "time_taken_seconds": 1275.5})
+    assert kept.time_taken_seconds == 1275.5
+
+
+SAS_URL = "https://store.blob.core.windows.net/backups?sv=2021-08-06&ss=b&srt=co&sp=rwdl&sig=S3cr3tSig%3D#frag"
+
+
+def test_a_blob_target_keeps_no_sas_token_in_the_values_the_bot_stores_and_reports() -> None:
+    """config_values() is compared, stored in Redis and printed before/after by the monthly report."""
+    blob = BackupLocation.from_json(fixture("backup_location_2108_blob.json"))
+    location = replace(blob, blob_url=SAS_URL)
+    assert location.target == "https://store.blob.core.windows.net/backups"
+    assert location.config_values()["target"] == "https://store.blob.core.windows.net/backups"
+    assert not any("sig=" in (value or "") or "sv=" in (value or "") for value in location.config_values().values())
+    share = replace(blob, path="\\\\10.0.0.9\\backups", blob_url=None)
+    assert share.config_values()["target"] == "\\\\10.0.0.9\\backups"  # a share path is kept as the stamp says it

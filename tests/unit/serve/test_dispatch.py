@@ -14,8 +14,10 @@ import redis
 
 from bot.commands.request import Command
 from bot.commands.table import Action
+from bot.config import limits
 from bot.serve.dispatch import OVER_LIMIT, Dispatcher
 from bot.serve.lanes import AfterAckPool
+from bot.state import keys
 from bot.state.inbox import Inbox, WorkItem
 from bot.words.mrkdwn import Message
 from devkit.localrun import wait_until
@@ -187,3 +189,55 @@ def test_work_older_than_its_response_url_is_dropped_not_answered(make_parts: Ca
     assert dead.admit(replace(parts.item(Command(Action.LIST)), received_at=time.time() - 61))
     assert wait_until(lambda: parts.inbox.pending() == 0, timeout=10)  # taken over, then dropped
     assert parts.replies.sent == []
+
+
+def test_each_stamp_has_its_own_bounded_lane_for_snapshot_reads(make_parts: Callable[..., Parts]) -> None:
+    """A read after the ack may call the stamp (no snapshot yet: the first read surveys it): an unreachable stamp
+    holds up only its own reads, and its lane fills and answers busy, naming the stamp, like its other lanes."""
+    parts = make_parts(queue=1)
+    release = threading.Event()
+    slow = parts.bot.stamps["east"]
+    slow_list = slow.list_backups
+
+    def held() -> Any:
+        release.wait(30)
+        return slow_list()
+
+    slow.list_backups = held  # type: ignore[method-assign]
+    try:
+        urls = [f"{URL}/{n}" for n in range(3)]
+        for url in urls:  # one runs (held), one waits, the third finds east's snapshot lane full
+            item = parts.item(Command(Action.LIST), url=url)
+            parts.dispatcher.admit(item)
+            parts.dispatcher.dispatch(item)
+        [busy] = parts.answered(urls[2])
+        assert "busy with earlier requests about east " in busy.text and "/snapshot" not in busy.text
+        other = parts.item(Command(Action.LIST, stamp="west"), url=URL + "/west")
+        parts.dispatcher.admit(other)
+        parts.dispatcher.dispatch(other)
+        assert "Latest backups on west" in parts.answered(URL + "/west")[0].text  # while east is still held
+        assert parts.replies.to(urls[0]) == []
+    finally:
+        release.set()
+    assert all("Latest backups on east" in parts.answered(url)[0].text for url in urls[:2])
+
+
+def test_a_read_admitted_too_slowly_is_acked_at_once_and_answered_after_the_ack(parts: Parts) -> None:
+    """Admission (one Redis round trip) that took over IN_ACK_ADMIT_MAX leaves too little of Slack's 3 s for the
+    snapshot read: the ack goes out empty, the after-ack path answers, audited once."""
+    warm = parts.item(Command(Action.LIST), url=URL + "/warm")  # the first read surveys the stamp: a snapshot
+    parts.dispatcher.admit(warm)
+    parts.dispatcher.dispatch(warm)
+    parts.answered(URL + "/warm")
+    parts.bot.client.delete(keys.audit_key())
+    fresh = parts.item(Command(Action.LIST), url=URL + "/fresh")
+    parts.dispatcher.admit(fresh)
+    answered = parts.dispatcher.answer_from_snapshot(fresh)
+    assert answered is not None and "Latest backups on east" in answered.text  # the snapshot answers in the ack
+    slow = replace(parts.item(Command(Action.LIST)), received_at=time.time() - limits.IN_ACK_ADMIT_MAX - 0.2)
+    parts.dispatcher.admit(slow)
+    assert parts.dispatcher.answer_from_snapshot(slow) is None
+    parts.dispatcher.dispatch(slow)
+    assert "Latest backups on east" in parts.answered()[0].text
+    assert wait_until(lambda: len(parts.bot.audited()) == 2, timeout=5)
+    assert parts.bot.audited() == [("list", "east", "ok")] * 2  # the fresh one and the slow one, once each

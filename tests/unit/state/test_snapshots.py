@@ -117,3 +117,20 @@ def test_a_snapshot_without_a_location_leaves_the_series_alone(store_redis: redi
     store = snapshots(store_redis)
     store.write("east", StampSnapshot().with_backups(BACKUPS, 5.0))
     assert store.capacity("east") == [] and store.config_changes("east") == []
+
+
+def test_a_target_kept_with_its_sas_token_reads_back_without_it(store_redis: redis.Redis) -> None:
+    """Changes recorded before the model dropped the query still hold the SAS: read back bare, and the bare target
+    the stamp now reports is no change (no spurious "target" entry to print the old value)."""
+    store = snapshots(store_redis)
+    sas = "https://store.blob.core.windows.net/backups?sv=2021-08-06&sp=rwdl&sig=S3cr3tSig%3D"
+    blob = replace(LOCATION, path=None, blob_url=sas)
+    old_values = {**blob.config_values(), "target": sas}  # as an older bot stored it
+    store_redis.rpush(keys.config_changes_key("east"), json.dumps({"at": 0.0, "values": old_values, "changed": []}))
+    assert [c.values["target"] for c in store.config_changes("east")] == ["https://store.blob.core.windows.net/backups"]
+    store.write("east", StampSnapshot().with_location(blob, HOUR))
+    changes = store.config_changes("east")
+    assert len(changes) == 1 and "sig=" not in json.dumps([c.values for c in changes])
+    store.write("east", StampSnapshot().with_location(replace(blob, retention_days=9), 2 * HOUR))
+    assert store.config_changes("east")[-1].changed == ("retention_days",)
+    assert "sig=" not in str(store_redis.lindex(keys.config_changes_key("east"), -1))
