@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
 from slack_sdk import WebClient
 
+from bot.commands.backups import BackupService
 from bot.commands.parse import parse
 from bot.commands.report import Reporter
 from bot.commands.request import Request
@@ -73,3 +75,17 @@ def test_without_the_scope_the_operator_is_told_why(store_redis: redis.Redis, fa
     reply = reporter(store_redis, fake).report(request, None)
     assert not reply.ok and "missing_scope" in reply.text and "files:write" in reply.text
     assert fake.uploaded_files() == []
+
+
+def test_a_stamp_named_in_other_case_reports_on_the_configured_stamp(store_redis: redis.Redis, fake: FakeSlack) -> None:
+    """Routing takes ``EAST`` for ``east``: the report (and its files' names) must say ``east`` too, not find
+    nothing under ``EAST``. The service's other parts are not used by the report."""
+    unused: Any = None
+    service = BackupService(
+        STAMP, unused, unused, unused, 30.0, unused, unused, unused, 300.0, 60.0, unused,
+        reporter=reporter(store_redis, fake),
+    )  # fmt: skip
+    service.report(Request(parse(f"backup report 2026-03 {STAMP.upper()}"), "U1", "C1", stamps=(STAMP,)))
+    files = fake.uploaded_files("C1")
+    assert [f.name for f in files] == ["azs-backup-report-2026-03-east.csv", "azs-backup-report-2026-03-east.png"]
+    assert "RPO compliance 93.1 %" in fake.messages("C1")[0]["text"]
