@@ -224,7 +224,9 @@ def test_a_notice_is_marked_briefly_until_posted_and_forgotten_when_its_post_rai
 
     watch = UpdateWatch(rig.watches, rig.windows, UpdateStates(*STATES), post, max_age_hours=48.0)
     subs, now = [s for s in rig.watches.subscriptions("east") if s.channel == "COPS"], time.time()
-    snapshot = rig.snapshots.read("east", now).snapshot
+    view = rig.snapshots.read("east", now)
+    assert view is not None
+    snapshot = view.snapshot
     with pytest.raises(RuntimeError):
         watch.check("east", snapshot, subs, now)
     assert not rig.redis.exists(key)  # forgotten: the next turn says it
