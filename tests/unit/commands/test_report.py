@@ -89,3 +89,14 @@ def test_a_stamp_named_in_other_case_reports_on_the_configured_stamp(store_redis
     files = fake.uploaded_files("C1")
     assert [f.name for f in files] == ["azs-backup-report-2026-03-east.csv", "azs-backup-report-2026-03-east.png"]
     assert "RPO compliance 93.1 %" in fake.messages("C1")[0]["text"]
+
+
+@pytest.mark.parametrize(("month", "said"), [("9998-12", "has not started yet"), ("2026-05", "has not started yet"),
+                                             ("1969-12", "before any backup")])  # fmt: skip
+def test_a_month_out_of_range_is_told_with_the_usage(
+    store_redis: redis.Redis, fake: FakeSlack, month: str, said: str
+) -> None:
+    request = Request(parse(f"backup report {month}"), "U1", "C1", stamps=(STAMP,))  # now is 2 April 2026
+    reply = reporter(store_redis, fake).report(request, None)
+    assert not reply.ok and said in reply.text and "/azs backup report [YYYY-MM]" in reply.text
+    assert fake.uploaded_files() == []
