@@ -95,7 +95,7 @@ class BackupService:
         """The monthly report, uploaded to the channel: on the stamp named (before or after ``report``), else all."""
         if self.reporter is None:
             return report_words.not_set_up()
-        return self.reporter.report(request, request.command.stamp)
+        return self.reporter.report(request, self.stamp if request.command.stamp else None)  # as configured
 
     def preview(self, _request: Request) -> Message:
         """The confirmation card with the pre-flight checks, or who is already running a backup."""

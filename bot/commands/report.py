@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.commands.request import Request
+from bot.config.limits import FIRST_REPORT_YEAR
 from bot.model.schedule import Period
 from bot.report.monthly import WindowSource, build_monthly_report, frequencies
 from bot.report.period import Month
@@ -41,7 +42,12 @@ class Reporter:
     def report(self, request: Request, named: str | None) -> Message:
         """The report on the named stamp (or all of them) for the command's month, uploaded to the channel."""
         now = self.clock()
-        month = Month.parse(request.command.option) if request.command.option else Month.last_complete(now)
+        try:
+            month = Month.parse(request.command.option) if request.command.option else Month.last_complete(now)
+        except ValueError:  # the parser took it, the calendar does not (1969-12 and before)
+            return words.month_out_of_range(request.command.option or "", not_started=False)
+        if month.year < FIRST_REPORT_YEAR or month.start > now:
+            return words.month_out_of_range(str(month), not_started=month.start > now)
         stamps = [named] if named else list(request.stamps)
         if not stamps:
             return words.no_stamps()

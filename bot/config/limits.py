@@ -170,6 +170,8 @@ CONFIG_CHANGES_KEPT = 200
 
 SNAPSHOT_STALE_INTERVALS = 3
 """Snapshot refresh intervals (``AZS_SNAPSHOT_INTERVAL``) missed before a snapshot is shown as stale."""
+FIRST_REPORT_YEAR = 2016
+"""The earliest year a monthly report covers (before Azure Stack Hub kept infrastructure backups)."""
 SCHEDULE_CHECK_SECONDS = 10.0
 """How often each worker looks for an owed digest or monthly report (a Redis read; delivery is once per period)."""
 

@@ -45,6 +45,8 @@ CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"
 MAX_HISTORY_PAGES = 10
 HISTORY_UNREADABLE = frozenset({"missing_scope", "not_in_channel", "channel_not_found", "not_allowed_token_type"})
 """History errors that will not go away by waiting: the check is skipped (docs/guarantees.md says so)."""
+PERMANENT_ERRORS = CHANNEL_ERRORS | HISTORY_UNREADABLE
+"""Refusals that waiting will not change: a scheduled delivery that gets one is settled as failed."""
 AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
 DEFAULT_RETRY_SECONDS = 20.0
 """How long one post may spend waiting out 429s; the poller keeps it well under the lease."""

@@ -29,11 +29,14 @@ PERIOD_MEMORY_SECONDS = 40 * 86_400
 """Longer than the longest period (a month), so a period is never owed twice."""
 NOTHING_POSTED = "-"
 """Recorded for a period settled without a post (a problems-only digest with nothing amber or red)."""
+FAILED = "failed:"
+"""Recorded (with Slack's error after it) for a period settled without a post because Slack will never take it."""
 
-# KEYS: lease, period. ARGV: token, ttl ms, memory s. {-1} already posted, {0} held by another, else
-# {fence, attempts before this claim, first attempt time or ""}.
+# KEYS: lease, period. ARGV: token, ttl ms, memory s, now. {-1} already posted, {0} held by another or backing
+# off, else {fence, attempts before this claim, first attempt time or ""}.
 _CLAIM = """
 if redis.call('HEXISTS', KEYS[2], 'ts') == 1 then return {-1} end
+if tonumber(redis.call('HGET', KEYS[2], 'next_try') or '0') > tonumber(ARGV[4]) then return {0} end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
 local fence = redis.call('HINCRBY', KEYS[2], 'fence', 1)
 redis.call('EXPIRE', KEYS[2], ARGV[3])
@@ -52,6 +55,12 @@ if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'ts', ARGV[3])
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], ARGV[5]) end
 if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+# KEYS: period. ARGV: fence, next try. 1 when set.
+_DEFER = """
+if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'next_try', ARGV[2])
 return 1
 """
 _RELEASE = """
@@ -86,6 +95,7 @@ class ScheduleStore:
         self._record = client.register_script(_RECORD)
         self._renew = client.register_script(scripts.RENEW)  # a period's lease renews as a job's does
         self._release = client.register_script(_RELEASE)
+        self._defer = client.register_script(_DEFER)
 
     # --- schedules -------------------------------------------------------------------------------------------
 
@@ -109,12 +119,13 @@ class ScheduleStore:
 
     # --- one period's delivery (fenced) ----------------------------------------------------------------------
 
-    def claim(self, channel: str, period: str, *, ttl: float) -> PeriodClaim | None:
-        """Take the period's delivery, or ``None`` if it was posted already or another worker holds it."""
+    def claim(self, channel: str, period: str, *, ttl: float, now: float = 0.0) -> PeriodClaim | None:
+        """Take the period's delivery, or ``None`` if it was posted already, another worker holds it, or it
+        backs off until after ``now`` (:meth:`defer`)."""
         token = uuid.uuid4().hex
         result = self._claim(
             keys=[keys.period_lease_key(channel, period), keys.period_key(channel, period)],
-            args=[token, max(1, int(ttl * 1000)), PERIOD_MEMORY_SECONDS],
+            args=[token, max(1, int(ttl * 1000)), PERIOD_MEMORY_SECONDS, repr(now)],
         )
         if not result or int(result[0]) <= 0:
             return None
@@ -141,6 +152,10 @@ class ScheduleStore:
                 args=[claim.fence, claim.token, ts, claim.channel, "" if digest_at is None else repr(digest_at)],
             )
         )
+
+    def defer(self, claim: PeriodClaim, until: float) -> bool:
+        """No claim on the period before ``until`` (fenced): a failed attempt backs off instead of retrying."""
+        return bool(self._defer(keys=[keys.period_key(claim.channel, claim.period)], args=[claim.fence, repr(until)]))
 
     def renew(self, claim: PeriodClaim, *, ttl: float) -> bool:
         return bool(

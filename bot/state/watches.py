@@ -101,6 +101,10 @@ class WatchStore:
         key = keys.watch_notice_key(stamp, notice, channel)
         return bool(self.redis.set(key, "1", nx=True, px=max(1, int(ttl * 1000))))
 
+    def keep_notice(self, stamp: str, notice: str, channel: str, ttl: float) -> None:
+        """The notice went out: its mark (taken by :meth:`notice_due`) now lasts ``ttl`` seconds."""
+        self.redis.set(keys.watch_notice_key(stamp, notice, channel), "1", xx=True, px=max(1, int(ttl * 1000)))
+
     def notice_told(self, stamp: str, notice: str, channel: str) -> bool:
         return bool(self.redis.exists(keys.watch_notice_key(stamp, notice, channel)))
 

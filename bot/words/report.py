@@ -145,6 +145,16 @@ def upload_failed(month: str, error: str) -> Message:
     return Message(text=text, blocks=[section(text)], ok=False)
 
 
+def month_out_of_range(month: str, *, not_started: bool) -> Message:
+    """A month the report cannot cover: one that has not started, or one before any stamp kept a backup."""
+    why = "has not started yet" if not_started else "is before any backup this bot could have seen"
+    text = (
+        f":information_source: {month_name(month)} {why}. "
+        "Usage: `/azs backup report [YYYY-MM] [stamp|all]` (last month when no month is given)."
+    )
+    return Message(text=text, blocks=[section(text)], ok=False)
+
+
 def not_set_up() -> Message:
     text = ":warning: This process was started without the report's stores; ask an admin."
     return Message(text=text, blocks=[section(text)], ok=False)

@@ -14,6 +14,11 @@ never the stamp. The monthly report is built and uploaded by a :class:`MonthlyRe
 comment carries the period's name as a tag (``report:monthly:2026-11``), and a retry after a counted attempt looks
 for a file share with that tag (:meth:`SlackPoster.find_upload`) instead of uploading again. A report waits until
 its month has ended in UTC too (the report's months are UTC): a channel east of UTC gets it later on the 1st.
+
+A refusal that waiting will not change (:data:`~bot.slack.client.PERMANENT_ERRORS`: not in the channel, a missing
+scope ...) settles the period as failed, logged once; any other failure backs the period off (no claim before its
+``next_try``, doubling from :data:`SCHEDULE_CHECK_SECONDS` up to :data:`MAX_RETRY_DELAY`). Each channel's delivery
+fails on its own: an error in one is logged and the channels after it still get theirs.
 """
 
 from __future__ import annotations
@@ -28,14 +33,14 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from bot.config.limits import SCHEDULE_CHECK_SECONDS
+from bot.config.limits import MAX_RETRY_DELAY, SCHEDULE_CHECK_SECONDS
 from bot.model.digest import Colour
 from bot.model.schedule import Cadence, ChannelSchedule, Deliverable, Period, current_period, zone_of
 from bot.model.update import UpdateStates
 from bot.report.digest import DigestInputs, stamp_digest
-from bot.slack.client import Fenced, PostFailed, SlackPoster
+from bot.slack.client import PERMANENT_ERRORS, Fenced, PostFailed, SlackPoster
 from bot.state.history import HistoryStore
-from bot.state.schedules import NOTHING_POSTED, PeriodClaim, ScheduleStore
+from bot.state.schedules import FAILED, NOTHING_POSTED, PeriodClaim, ScheduleStore
 from bot.state.snapshots import SnapshotStore
 from bot.words import digest as words
 from bot.words.mrkdwn import Message
@@ -103,9 +108,19 @@ class Scheduler:
             zone = zone_of(schedule.zone) if schedule.zone else self.default_zone
             for deliverable in Deliverable:
                 period = current_period(schedule, deliverable, now, zone or self.default_zone)
-                if period is not None and self._deliver(channel, schedule, period):
+                if period is not None and self._deliver_one(channel, schedule, period):
                     done += 1
         return done
+
+    def _deliver_one(self, channel: str, schedule: ChannelSchedule, period: Period) -> bool:
+        """One channel's delivery: its failure is logged and never stops the channels after it."""
+        try:
+            return self._deliver(channel, schedule, period)
+        except redis.RedisError:
+            raise  # Redis is down for every channel: the poll loop logs the outage once
+        except Exception:
+            log.exception("the %s for %s failed; the other channels carry on", period.key, channel)
+            return False
 
     def _deliver(self, channel: str, schedule: ChannelSchedule, period: Period) -> bool:
         if period.delivery is Deliverable.MONTHLY_REPORT and self.monthly is None:
@@ -118,7 +133,7 @@ class Scheduler:
             return False
         if period.month is not None and _month_end(period.month) > self.clock():
             return False  # the 1st came east of UTC first: the report's month (UTC) has not ended yet
-        claim = self.schedules.claim(channel, _name(period), ttl=self.lease_seconds)
+        claim = self.schedules.claim(channel, _name(period), ttl=self.lease_seconds, now=self.clock())
         if claim is None:
             return False
         try:
@@ -126,10 +141,23 @@ class Scheduler:
         except Fenced:
             log.warning("%s for %s: claim lost before the post; its new holder carries on", period.key, channel)
         except PostFailed as exc:
-            log.error("could not deliver the %s for %s (%s); trying again next turn", period.key, channel, exc.error)
+            self._failed(claim, period, exc)
         finally:
             self.schedules.release(claim)
         return False
+
+    def _failed(self, claim: PeriodClaim, period: Period, exc: PostFailed) -> None:
+        """Slack refused: for good (the period is settled as failed, said once) or for now (backs off, doubling)."""
+        if exc.error in PERMANENT_ERRORS:
+            if self.schedules.record(claim, FAILED + exc.error):
+                log.error("the %s for %s cannot be delivered (%s); it is skipped", period.key, claim.channel, exc.error)
+            return
+        delay = min(SCHEDULE_CHECK_SECONDS * 2 ** min(claim.attempts, 16), MAX_RETRY_DELAY)
+        delay = max(delay, exc.retry_after or 0.0)
+        self.schedules.defer(claim, self.clock() + delay)
+        log.error(
+            "could not deliver the %s for %s (%s); trying again in %.0fs", period.key, claim.channel, exc.error, delay
+        )
 
     def _deliver_claimed(self, claim: PeriodClaim, schedule: ChannelSchedule, period: Period) -> bool:
         now = self.clock()

@@ -10,8 +10,9 @@ Read from the snapshot (the refresher is the one reader of the stamp) and the up
   passed, never more than daily;
 - the update location may not be read (missing permission): said once per stamp per channel.
 
-Each notice is marked with Redis ``SET NX`` per channel before it is posted (two workers post it once), and the
-mark is dropped when the post fails, so the next turn tries again.
+Each notice is marked with Redis ``SET NX`` per channel before it is posted (two workers post it once), for
+:data:`NOTICE_CLAIM_SECONDS` only; the mark gets its full memory once the post went out, and is dropped when the
+post fails (or raises), so the next turn tries again. A worker killed mid-post delays the notice by minutes.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ NOTICE_MEMORY_SECONDS = 30 * DAY
 PERMISSION_MEMORY_SECONDS = 365 * DAY
 """The missing permission is said once: the mark lasts a year, or until the update location is read again."""
 DENIED = "update-denied"
+NOTICE_CLAIM_SECONDS = 120.0
+"""How long a notice's mark lasts before its post is known to have gone out: a killed poster's turn comes back."""
 
 Post = Callable[[str, Message], bool]
 
@@ -109,7 +112,16 @@ class UpdateWatch:
 
     def _once(self, stamp: str, notice: str, subs: Sequence[Subscription], message: Message, ttl: float) -> None:
         for sub in subs:
-            if self.store.notice_due(stamp, notice, sub.channel, ttl) and not self.post(sub.channel, message):
+            if not self.store.notice_due(stamp, notice, sub.channel, NOTICE_CLAIM_SECONDS):
+                continue
+            try:
+                posted = self.post(sub.channel, message)
+            except BaseException:
+                self.store.forget_notice(stamp, notice, [sub.channel])
+                raise
+            if posted:
+                self.store.keep_notice(stamp, notice, sub.channel, ttl)
+            else:
                 self.store.forget_notice(stamp, notice, [sub.channel])
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
 from slack_sdk import WebClient
 
+from bot.commands.backups import BackupService
 from bot.commands.parse import parse
 from bot.commands.report import Reporter
 from bot.commands.request import Request
@@ -72,4 +74,29 @@ def test_without_the_scope_the_operator_is_told_why(store_redis: redis.Redis, fa
     request = Request(parse("backup report 2026-03"), "U1", "C1", stamps=(STAMP,))
     reply = reporter(store_redis, fake).report(request, None)
     assert not reply.ok and "missing_scope" in reply.text and "files:write" in reply.text
+    assert fake.uploaded_files() == []
+
+
+def test_a_stamp_named_in_other_case_reports_on_the_configured_stamp(store_redis: redis.Redis, fake: FakeSlack) -> None:
+    """Routing takes ``EAST`` for ``east``: the report (and its files' names) must say ``east`` too, not find
+    nothing under ``EAST``. The service's other parts are not used by the report."""
+    unused: Any = None
+    service = BackupService(
+        STAMP, unused, unused, unused, 30.0, unused, unused, unused, 300.0, 60.0, unused,
+        reporter=reporter(store_redis, fake),
+    )  # fmt: skip
+    service.report(Request(parse(f"backup report 2026-03 {STAMP.upper()}"), "U1", "C1", stamps=(STAMP,)))
+    files = fake.uploaded_files("C1")
+    assert [f.name for f in files] == ["azs-backup-report-2026-03-east.csv", "azs-backup-report-2026-03-east.png"]
+    assert "RPO compliance 93.1 %" in fake.messages("C1")[0]["text"]
+
+
+@pytest.mark.parametrize(("month", "said"), [("9998-12", "has not started yet"), ("2026-05", "has not started yet"),
+                                             ("1969-12", "before any backup")])  # fmt: skip
+def test_a_month_out_of_range_is_told_with_the_usage(
+    store_redis: redis.Redis, fake: FakeSlack, month: str, said: str
+) -> None:
+    request = Request(parse(f"backup report {month}"), "U1", "C1", stamps=(STAMP,))  # now is 2 April 2026
+    reply = reporter(store_redis, fake).report(request, None)
+    assert not reply.ok and said in reply.text and "/azs backup report [YYYY-MM]" in reply.text
     assert fake.uploaded_files() == []

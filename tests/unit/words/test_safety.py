@@ -347,6 +347,10 @@ RENDERERS: dict[str, Callable[[Inputs], list[Rendered]]] = {
     "upload_failed": lambda i: [report.upload_failed("2026-03", i.text())],
     "no_stamps": lambda i: [report.no_stamps()],
     "not_set_up": lambda i: [report.not_set_up()],
+    "month_out_of_range": lambda i: [
+        report.month_out_of_range("2026-05", not_started=True),
+        report.month_out_of_range("1969-12", not_started=False),
+    ],
 }
 
 

@@ -25,7 +25,7 @@ from bot.model.snapshot import StampSnapshot
 from bot.model.update import UpdateStates
 from bot.slack.client import SlackPoster
 from bot.state.history import HistoryStore
-from bot.state.schedules import NOTHING_POSTED, ScheduleStore
+from bot.state.schedules import FAILED, NOTHING_POSTED, ScheduleStore
 from bot.state.snapshots import SnapshotStore
 from bot.words.digest import DIGEST_EVENT
 from bot.worker.schedules import Scheduler
@@ -102,9 +102,45 @@ def test_a_post_that_landed_with_its_answer_lost_is_found_not_repeated(store_red
     poster.fail("internal_error", landed=True)
     assert scheduler(store_redis, poster).run_due() == 0
     assert digests(poster) == ["CONE"]
-    assert scheduler(store_redis, poster).run_due() == 1  # found, recorded
+    later = scheduler(store_redis, poster, clock=lambda: time.time() + 30)  # past the failed attempt's backoff
+    assert later.run_due() == 1  # found, recorded
     assert digests(poster) == ["CONE"]
     assert ScheduleStore(store_redis).posted("CONE", _only_period(store_redis)) == poster.posted[0].ts
+
+
+def test_a_refusal_for_good_settles_the_period_and_a_passing_one_backs_off(store_redis: redis.Redis) -> None:
+    """not_in_channel will not change by waiting: the period is recorded failed, never tried (nor rebuilt) again.
+    A transient error leaves it owed, but no claim before its backoff has passed."""
+    now = time.time()
+    store = ScheduleStore(store_redis)
+    store.put("CGONE", due_now(now))
+    poster = FakePoster()
+    poster.fail("not_in_channel")
+    assert scheduler(store_redis, poster).run_due() == 0
+    assert store.posted("CGONE", _period_of(store_redis, "CGONE")) == FAILED + "not_in_channel"
+    assert scheduler(store_redis, poster, clock=lambda: now + 3600).run_due() == 0
+    assert poster.attempts == 1 and digests(poster) == []
+    store.put("CSOON", due_now(now))
+    poster.fail("internal_error")
+    assert scheduler(store_redis, poster, clock=lambda: now).run_due() == 0
+    assert scheduler(store_redis, poster, clock=lambda: now + 5).run_due() == 0  # backing off: not even claimed
+    assert poster.attempts == 2
+    assert scheduler(store_redis, poster, clock=lambda: now + 11).run_due() == 1
+    assert digests(poster) == ["CSOON"]
+
+
+def test_one_channel_failing_does_not_stop_the_others(store_redis: redis.Redis) -> None:
+    store = ScheduleStore(store_redis)
+    for channel in ("CBAD", "CGOOD", "CBAD2"):
+        store.put(channel, ChannelSchedule(monthly_report=True, monthly_since=0.0))
+
+    def monthly(channel: str, *_: object) -> str:
+        if channel.startswith("CBAD"):
+            raise RuntimeError("a bug in one channel's report")
+        return "F1"
+
+    assert scheduler(store_redis, FakePoster(), monthly=monthly).run_due() == 1
+    assert store.posted("CGOOD", _period_of(store_redis, "CGOOD")) == "F1"
 
 
 def _only_period(client: redis.Redis) -> str:
@@ -254,7 +290,7 @@ def test_an_upload_that_reached_slack_with_its_answer_lost_is_found_not_repeated
     assert report_scheduler(store_redis, fake, timeout=1).run_due() == 0
     assert wait_until(lambda: len(report_shares(fake, "CONE")) == 1, timeout=5)
     assert ScheduleStore(store_redis).posted("CONE", "report:monthly:2026-03") is None
-    assert report_scheduler(store_redis, fake).run_due() == 1
+    assert report_scheduler(store_redis, fake, now=NOW + 30).run_due() == 1
     [share] = report_shares(fake, "CONE")
     assert len(fake.uploaded_files("CONE")) == 2  # the CSV and the chart, once
     assert ScheduleStore(store_redis).posted("CONE", "report:monthly:2026-03") == share["ts"]
@@ -271,7 +307,7 @@ def test_another_upload_with_the_month_in_it_is_not_taken_for_the_scheduled_one(
     poster.upload_files("CONE", [ReportFile("a.csv", b"x", "a")], "Backup report for March 2026 report:monthly:2026-0")
     fake.inject(SlackFault(method="files.completeUploadExternal", error="internal_error"))
     assert report_scheduler(store_redis, fake).run_due() == 0
-    assert report_scheduler(store_redis, fake).run_due() == 1
+    assert report_scheduler(store_redis, fake, now=NOW + 30).run_due() == 1  # past its backoff
     assert len(report_shares(fake, "CONE")) == 2
 
 

@@ -24,8 +24,9 @@ from bot.state.jobs import JobStore
 from bot.state.snapshots import SnapshotStore
 from bot.state.update_windows import UpdateWindowStore
 from bot.state.watches import WatchStore
+from bot.words.mrkdwn import Message
 from bot.words.replies import START_ACTION_ID
-from bot.worker.update_watch import DAY, UpdateWatch
+from bot.worker.update_watch import DAY, NOTICE_CLAIM_SECONDS, NOTICE_MEMORY_SECONDS, UpdateWatch
 from bot.worker.watch import Watcher
 from tests.unit.fakes import FakePoster
 
@@ -205,6 +206,35 @@ def test_a_refused_notice_is_tried_again_next_turn(rig: Rig, poster: FakePoster)
     rig.turn()
     rig.turn()
     assert [len(rig.said(c, "skipped by design")) for c in ("CBACKUPS", "COPS")] == [1, 1]
+
+
+def test_a_notice_is_marked_briefly_until_posted_and_forgotten_when_its_post_raises(rig: Rig) -> None:
+    """A worker killed between the mark and the post delays the notice by minutes, not by the mark's month."""
+    rig.read("UpdateInProgress", backups=(backup(GOOD, 2),))
+    window = rig.windows.current("east")
+    assert window is not None
+    key = keys.watch_notice_key("east", f"update-began:{window.start:.0f}", "COPS")
+    during: list[float] = []
+
+    def post(channel: str, _message: Message) -> bool:
+        during.append(rig.redis.pttl(key) / 1000)
+        if len(during) == 1:
+            raise RuntimeError("killed mid-post")
+        return True
+
+    watch = UpdateWatch(rig.watches, rig.windows, UpdateStates(*STATES), post, max_age_hours=48.0)
+    subs, now = [s for s in rig.watches.subscriptions("east") if s.channel == "COPS"], time.time()
+    view = rig.snapshots.read("east", now)
+    assert view is not None
+    snapshot = view.snapshot
+    with pytest.raises(RuntimeError):
+        watch.check("east", snapshot, subs, now)
+    assert not rig.redis.exists(key)  # forgotten: the next turn says it
+    assert watch.check("east", snapshot, subs, now) and len(during) == 2
+    assert 0 < during[1] <= NOTICE_CLAIM_SECONDS
+    assert NOTICE_MEMORY_SECONDS - 60 < rig.redis.pttl(key) / 1000 <= NOTICE_MEMORY_SECONDS
+    watch.check("east", snapshot, subs, now)
+    assert len(during) == 2  # told: not again
 
 
 def test_a_skipped_backup_reads_as_skipped_not_failed(rig: Rig) -> None:
