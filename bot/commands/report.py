@@ -55,7 +55,7 @@ class Reporter:
             self.history, self.snapshots, self.windows, stamps, month, frequencies(self.snapshots, stamps, now), now
         )
         try:
-            self.poster.upload_files(request.channel, built.files, built.summary.text)
+            self.poster.upload_files(request.channel, built.files, built.caption())
         except PostFailed as exc:
             log.warning("cannot upload the %s report to %s: %s", month, request.channel, exc.error)
             return words.upload_failed(str(month), exc.error)
@@ -75,7 +75,7 @@ class Reporter:
         built = build_monthly_report(
             self.history, self.snapshots, self.windows, stamps, month, frequencies(self.snapshots, stamps, now), now
         )
-        comment = words.scheduled_comment(built.summary.text, tag)
+        comment = built.caption(words.scheduled_tail(tag))
         ids = self.poster.upload_files(channel, built.files, comment, guard=guard, budget=budget)
         log.info("monthly report for %s uploaded to %s (%s)", month, channel, ", ".join(ids))
         return ",".join(ids) or tag

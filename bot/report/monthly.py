@@ -46,10 +46,9 @@ class MonthlyReport:
     chart_missing: str | None = None
     """Why there is no chart (matplotlib not installed), or ``None``."""
 
-    @property
-    def caption(self) -> str:
-        """Plain text for the upload's comment: the month and each file's SHA-256."""
-        return words.caption(str(self.month), self.files)
+    def caption(self, tail: str = "") -> str:
+        """Plain text for the upload's comment: the month, each file's SHA-256, the stamps' figures that fit."""
+        return words.caption(str(self.month), self.stamps, self.files, self.chart_missing, tail)
 
 
 def read_history(history: HistoryStore, stamp: str, since: float, now: float) -> list[HistoryEntry]:

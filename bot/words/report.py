@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.model.report import Failure, ReportFile, SettingChange, StampCompliance
-from bot.words.mrkdwn import MAX_BLOCKS_MESSAGE, Message, context, escape, human_duration, section, when
+from bot.words.mrkdwn import MAX_BLOCKS_MESSAGE, MAX_TEXT, Message, context, escape, human_duration, section, when
 
 MAX_LISTED = 5
 """Failures and changes listed per stamp; the CSV has every backup."""
@@ -111,16 +111,36 @@ def summary(
     return Message(text=text, blocks=blocks, metadata={"event_type": REPORT_EVENT, "event_payload": {"month": month}})
 
 
-def caption(month: str, files: Sequence[ReportFile]) -> str:
-    """The upload's initial comment: plain text (Slack shows it above the files) with each file's SHA-256."""
-    lines = [f"Backup report for {month_name(month)}"] + [f"{f.name} SHA-256 {f.sha256}" for f in files]
-    return "\n".join(lines)
+def caption(
+    month: str,
+    stamps: Sequence[StampCompliance],
+    files: Sequence[ReportFile],
+    chart_missing: str | None,
+    tail: str = "",
+) -> str:
+    """The upload's initial comment (Slack shows it above the files): the month and each file's SHA-256 first, so
+    they survive whatever the number of stamps, then each stamp's figures while they fit Slack's message size
+    (the rest is in the CSV), then ``tail`` (the monthly schedule's tag)."""
+    head = [f"Backup report for {month_name(month)} (UTC)", *(f"{f.name} SHA-256 {f.sha256}" for f in files)]
+    if chart_missing:
+        head.append(f"No chart: {escape(chart_missing)}")
+    room = MAX_TEXT - len("\n".join(head)) - len(tail) - 120  # the "more stamps" line and separators
+    body: list[str] = []
+    for index, c in enumerate(stamps):
+        text = stamp_text(c).replace("*", "")
+        if len(text) + 2 > room:
+            body.append(f"... and {len(stamps) - index} more stamp(s): every backup is in the CSV.")
+            break
+        body.append(text)
+        room -= len(text) + 2
+    parts = ["\n".join(head), *body, "How compliance is counted: docs/reporting.md"]
+    return "\n\n".join(parts + ([tail] if tail else []))
 
 
-def scheduled_comment(text: str, tag: str) -> str:
-    """The comment of a report the monthly schedule sent: the summary, then ``tag`` (``report:monthly:2026-11``)
-    as a word of its own, so a retry finds the upload in the channel (an upload carries no metadata)."""
-    return f"{text}\n\nSent by this channel's monthly report schedule ({tag})"
+def scheduled_tail(tag: str) -> str:
+    """The last line of a report the monthly schedule sent: ``tag`` (``report:monthly:2026-11``) as a word of its
+    own, so a retry finds the upload in the channel (an upload carries no metadata)."""
+    return f"Sent by this channel's monthly report schedule ({tag})"
 
 
 def no_stamps() -> Message:

@@ -77,7 +77,7 @@ def test_the_summary_says_it_and_escapes_what_the_stamp_wrote(store_redis: redis
     assert "<!here>" not in blocks and "&lt;!here&gt;" in blocks
     for file in report.files:
         assert hashlib.sha256(file.content).hexdigest() == file.sha256
-        assert file.sha256 in blocks and file.sha256 in report.caption
+        assert file.sha256 in blocks and file.sha256 in report.caption()
 
 
 def test_the_csv_has_every_backup_of_the_month_and_no_formula(store_redis: redis.Redis) -> None:
