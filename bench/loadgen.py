@@ -34,15 +34,16 @@ def sender_address(number: int) -> str:
     return f"127.0.1.{number % 250 + 1}"
 
 
-def send(host: str, port: int, body: bytes, headers: dict[str, str], source: str) -> tuple[float, int]:
-    """One POST on a fresh connection; (seconds until the whole response was read, HTTP status)."""
+def send(host: str, port: int, body: bytes, headers: dict[str, str], source: str) -> tuple[float, int, bool]:
+    """One POST on a fresh connection; (seconds until the whole response was read, HTTP status, whether the ack
+    carried the answer: a read answered from the snapshot sends nothing to the ``response_url``)."""
     started = time.perf_counter()
     conn = http.client.HTTPConnection(host, port, timeout=30, source_address=(source, 0))
     try:
         conn.request("POST", "/slack/events", body=body, headers=headers)
         response = conn.getresponse()
-        response.read()
-        return time.perf_counter() - started, response.status
+        answered = bool(response.read().strip())
+        return time.perf_counter() - started, response.status, answered
     finally:
         conn.close()
 
@@ -111,17 +112,19 @@ def main(argv: list[str] | None = None) -> int:
     host, port = target.hostname or "127.0.0.1", target.port or 80
     latencies: list[float] = []
     statuses: dict[int, int] = {}
+    answered_in_ack = 0
     errors: list[str] = []
     lock = threading.Lock()
     barrier = threading.Barrier(args.senders)
 
     def sender(number: int) -> None:
+        nonlocal answered_in_ack
         barrier.wait()
         for i in range(args.count):
             body = command_body(args.text, args.user, args.channel, f"{args.hooks}-{number}-{i}")
             headers = sign(args.secret, body)  # signed just before sending: Bolt rejects stale timestamps
             try:
-                seconds, status = send(host, port, body.encode(), headers, sender_address(number))
+                seconds, status, answered = send(host, port, body.encode(), headers, sender_address(number))
             except OSError as exc:
                 with lock:
                     errors.append(type(exc).__name__)
@@ -129,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             with lock:
                 latencies.append(seconds)
                 statuses[status] = statuses.get(status, 0) + 1
+                answered_in_ack += answered
 
     threads = [threading.Thread(target=sender, args=(n,)) for n in range(args.senders)]
     sources = args.stalled_from.split(",")
@@ -144,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         {
             "latencies": latencies,
             "statuses": statuses,
+            "answered_in_ack": answered_in_ack,
             "errors": errors,
             "wall": wall,
             "stalled_reopened": stalled["reopened"],

@@ -19,13 +19,13 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from bench.common import CHANNEL, OPERATOR, SIGNING_SECRET, STAMP, Section, percentile, verdict
+from bench.common import SIGNING_SECRET, STAMP, Section, percentile, verdict
 from bench.lab import Lab
+from bench.slow_stamp import reply_seconds
 from bot.config.settings import Settings
 from bot.state import keys
 from devkit.localrun import BotProcess, SlackRequests, launch_web, wait_until
 from devkit.simulator import Fault, StampSimulator
-from devkit.slack_fake import FakeSlack
 
 TARGET_RATIO = 1.2
 SLOW_SECONDS = 6.0
@@ -34,18 +34,6 @@ READS = ("backup list", "backup status", "backup config")
 QUIET_INTERVAL = 2.0
 QUIET_WINDOW = 20.0
 LOGIN_KINDS = ("token", "openid", "metadata")
-
-
-def reply_seconds(client: SlackRequests, slack: FakeSlack, text: str, timeout: float = 30.0) -> float:
-    """Seconds until the operator sees the answer: the ack itself when it carries the reply (``/azs help``),
-    else the ``response_url`` post."""
-    began = time.time()
-    response, hook = client.command(text, user=OPERATOR, channel=CHANNEL)
-    if response.status_code == 200 and response.content.strip():
-        return time.time() - began
-    if not wait_until(lambda: bool(slack.hook_posts(hook)), timeout=timeout, interval=0.01):
-        return float("inf")
-    return slack.hook_posts(hook)[0].at - began
 
 
 def _snapshot_ready(lab: Lab) -> bool:
