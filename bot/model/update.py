@@ -16,7 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from bot.model.fields import parse_time, text_or_none
+from bot.model.fields import as_dict, parse_time, text_or_none
 
 _RELEASE = re.compile(r"^(\d+)\.(\d{4})\.(\d+)\.(\d+)$")
 _OLD_SCHEME = re.compile(r"^1\.0\.(\d{6})\.(\d+)$")
@@ -195,9 +195,8 @@ class UpdateLocation:
     @classmethod
     def from_json(cls, body: Any) -> UpdateLocation:
         """From an ``UpdateLocations_Get`` body (or one item of the list); any field may be absent."""
-        doc: dict[str, Any] = body if isinstance(body, dict) else {}
-        found = doc.get("properties")
-        props: dict[str, Any] = found if isinstance(found, dict) else {}
+        doc = as_dict(body)
+        props = as_dict(doc.get("properties"))
         return cls(
             name=text_or_none(doc.get("name")) or "?",
             state=text_or_none(props.get("state")),
