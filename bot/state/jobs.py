@@ -181,9 +181,15 @@ class JobStore:
         return Job.from_fields(data)
 
     def active_jobs(self) -> list[Job]:
+        """Every job in flight, oldest request first: two round trips whatever their number (``status`` reads
+        them inside Slack's 3 s ack)."""
         ids = sorted(cast(set[str], self.redis.smembers(keys.active_jobs_key())))
-        jobs = [self.get(i) for i in ids]
-        return sorted((j for j in jobs if j is not None), key=lambda j: j.requested_at)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hgetall(keys.job_key(job_id))
+            found = cast(list[dict[str, str]], pipe.execute())
+        jobs = [Job.from_fields(data) for data in found if data]
+        return sorted(jobs, key=lambda j: j.requested_at)
 
     def count_active(self) -> int:
         return int(self.redis.scard(keys.active_jobs_key()))
